@@ -1,0 +1,17 @@
+// The addon's single N-API module: every binding file registers its functions here. Kernels live in
+// native/cpu (and native/cuda); this layer only converts arguments and errors.
+#include <napi.h>
+
+#include "bindings/bindings.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  sslinv::napi::RegisterTensorBindings(env, exports);
+  sslinv::napi::RegisterOpBindings(env, exports);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(ssl_inv, Init)

@@ -1,0 +1,12 @@
+// Registration entry points: one per binding file, called from native/addon.cc.
+#pragma once
+#include <napi.h>
+
+namespace sslinv {
+namespace napi {
+
+void RegisterTensorBindings(Napi::Env env, Napi::Object exports);
+void RegisterOpBindings(Napi::Env env, Napi::Object exports);
+
+}  // namespace napi
+}  // namespace sslinv

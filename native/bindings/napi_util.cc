@@ -1,0 +1,247 @@
+// See napi_util.h.
+#include "bindings/napi_util.h"
+
+#include <cstring>
+
+namespace sslinv {
+namespace napi {
+
+namespace {
+
+struct AddonData {
+  Napi::FunctionReference tensor_ctor;
+};
+
+AddonData* GetAddonData(Napi::Env env) {
+  AddonData* d = env.GetInstanceData<AddonData>();
+  if (d == nullptr) {
+    d = new AddonData();
+    env.SetInstanceData<AddonData>(d);
+  }
+  return d;
+}
+
+const char* TypedArrayTypeFor(DType dtype, napi_typedarray_type* out) {
+  switch (dtype) {
+    case DType::kF32: *out = napi_float32_array; return "Float32Array";
+    case DType::kF64: *out = napi_float64_array; return "Float64Array";
+    case DType::kI32: *out = napi_int32_array; return "Int32Array";
+    case DType::kI64: *out = napi_bigint64_array; return "BigInt64Array";
+    case DType::kU8: *out = napi_uint8_array; return "Uint8Array";
+  }
+  *out = napi_uint8_array;
+  return "Uint8Array";
+}
+
+}  // namespace
+
+void ThrowCode(Napi::Env env, const char* code, const std::string& message) {
+  Napi::Error e = Napi::Error::New(env, message);
+  e.Set("code", Napi::String::New(env, code));
+  throw e;
+}
+
+void ThrowStatus(Napi::Env env, const Status& st) { ThrowCode(env, CodeName(st.code()), st.message()); }
+
+Napi::Function TensorWrap::Init(Napi::Env env) {
+  Napi::Function ctor = DefineClass(
+      env, "NativeTensor",
+      {
+          InstanceAccessor<&TensorWrap::Shape>("shape"),
+          InstanceAccessor<&TensorWrap::DTypeName>("dtype"),
+          InstanceAccessor<&TensorWrap::Device>("device"),
+          InstanceAccessor<&TensorWrap::NBytes>("nbytes"),
+          InstanceAccessor<&TensorWrap::Disposed>("disposed"),
+          InstanceMethod<&TensorWrap::Dispose>("dispose"),
+          InstanceMethod<&TensorWrap::Read>("read"),
+          InstanceMethod<&TensorWrap::Write>("write"),
+          InstanceMethod<&TensorWrap::Reshape>("reshape"),
+          InstanceMethod<&TensorWrap::Clone>("clone"),
+      });
+  GetAddonData(env)->tensor_ctor = Napi::Persistent(ctor);
+  return ctor;
+}
+
+Napi::Object TensorWrap::New(Napi::Env env, Tensor tensor) {
+  Tensor* holder = new Tensor(std::move(tensor));
+  Napi::External<Tensor> ext = Napi::External<Tensor>::New(env, holder);
+  Napi::Object obj;
+  try {
+    obj = GetAddonData(env)->tensor_ctor.New({ext});
+  } catch (...) {
+    delete holder;
+    throw;
+  }
+  return obj;
+}
+
+bool TensorWrap::IsTensor(Napi::Value v) {
+  if (!v.IsObject()) return false;
+  return v.As<Napi::Object>().InstanceOf(GetAddonData(v.Env())->tensor_ctor.Value());
+}
+
+TensorWrap::TensorWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TensorWrap>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 1 || !info[0].IsExternal()) {
+    ThrowCode(env, "ERR_INVALID_ARGUMENT", "NativeTensor cannot be constructed directly; use the tensor factories");
+  }
+  Tensor* holder = info[0].As<Napi::External<Tensor>>().Data();
+  tensor_ = std::move(*holder);
+  delete holder;
+  reported_bytes_ = tensor_.buffer ? static_cast<int64_t>(tensor_.buffer->nbytes()) : 0;
+  if (reported_bytes_ > 0) Napi::MemoryManagement::AdjustExternalMemory(env, reported_bytes_);
+}
+
+TensorWrap::~TensorWrap() {
+  // Finaliser: the GC collected a tensor that was never disposed. Dropping the buffer reference
+  // frees the memory; the external-memory figure is corrected in Release when the env is usable.
+  tensor_.buffer.reset();
+}
+
+void TensorWrap::Release(Napi::Env env) {
+  if (disposed_) return;
+  disposed_ = true;
+  tensor_.buffer.reset();
+  if (reported_bytes_ > 0) Napi::MemoryManagement::AdjustExternalMemory(env, -reported_bytes_);
+  reported_bytes_ = 0;
+}
+
+Napi::Value TensorWrap::Shape(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array arr = Napi::Array::New(env, tensor_.shape.size());
+  for (size_t i = 0; i < tensor_.shape.size(); ++i) arr.Set(i, Napi::Number::New(env, static_cast<double>(tensor_.shape[i])));
+  return arr;
+}
+
+Napi::Value TensorWrap::DTypeName(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), sslinv::DTypeName(tensor_.dtype));
+}
+
+Napi::Value TensorWrap::Device(const Napi::CallbackInfo& info) {
+  const sslinv::Device d = tensor_.device();
+  std::string name = d.type == DeviceType::kCPU ? "cpu" : "cuda:" + std::to_string(d.index);
+  return Napi::String::New(info.Env(), name);
+}
+
+Napi::Value TensorWrap::NBytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(tensor_.nbytes()));
+}
+
+Napi::Value TensorWrap::Disposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), disposed_); }
+
+Napi::Value TensorWrap::Dispose(const Napi::CallbackInfo& info) {
+  Release(info.Env());
+  return info.Env().Undefined();
+}
+
+Napi::Value TensorWrap::Read(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Tensor& t = GetTensor(env, Value(), "tensor");
+  napi_typedarray_type type;
+  TypedArrayTypeFor(t.dtype, &type);
+  const size_t nbytes = t.nbytes();
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, nbytes);
+  if (nbytes) std::memcpy(ab.Data(), t.buffer->data(), nbytes);
+  napi_value out;
+  napi_status s = napi_create_typedarray(env, type, static_cast<size_t>(t.numel()), ab, 0, &out);
+  if (s != napi_ok) ThrowCode(env, "ERR_NATIVE_INTERNAL", "could not create the typed array");
+  return Napi::Value(env, out);
+}
+
+Napi::Value TensorWrap::Write(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Tensor& t = GetTensor(env, Value(), "tensor");
+  if (info.Length() < 1 || !info[0].IsTypedArray()) {
+    ThrowCode(env, "ERR_INVALID_ARGUMENT", "write: expected a typed array");
+  }
+  Napi::TypedArray src = info[0].As<Napi::TypedArray>();
+  napi_typedarray_type want;
+  const char* want_name = TypedArrayTypeFor(t.dtype, &want);
+  if (src.TypedArrayType() != want) {
+    ThrowCode(env, "ERR_DTYPE_MISMATCH", std::string("write: a ") + sslinv::DTypeName(t.dtype) +
+                                             " tensor takes a " + want_name);
+  }
+  if (src.ByteLength() != t.nbytes()) {
+    ThrowCode(env, "ERR_SHAPE_MISMATCH", "write: the array has " + std::to_string(src.ElementLength()) +
+                                             " elements but the tensor has " + std::to_string(t.numel()));
+  }
+  const uint8_t* bytes = static_cast<const uint8_t*>(src.ArrayBuffer().Data()) + src.ByteOffset();
+  if (t.nbytes()) std::memcpy(t.buffer->data(), bytes, t.nbytes());
+  return env.Undefined();
+}
+
+Napi::Value TensorWrap::Reshape(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Tensor& t = GetTensor(env, Value(), "tensor");
+  std::vector<int64_t> shape = GetShape(env, info[0], "shape");
+  Tensor view = t;
+  view.shape = shape;
+  if (view.numel() != t.numel()) {
+    ThrowCode(env, "ERR_SHAPE_MISMATCH", "reshape: cannot view " + t.ShapeString() + " as " + view.ShapeString());
+  }
+  return New(env, std::move(view));
+}
+
+Napi::Value TensorWrap::Clone(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Tensor& t = GetTensor(env, Value(), "tensor");
+  Tensor out;
+  Check(env, NewTensor(t.dtype, t.shape, t.device(), &out));
+  if (t.nbytes()) std::memcpy(out.buffer->data(), t.buffer->data(), t.nbytes());
+  return New(env, std::move(out));
+}
+
+const Tensor& GetTensor(Napi::Env env, Napi::Value v, const char* what) {
+  if (!TensorWrap::IsTensor(v)) ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(what) + ": expected a tensor");
+  TensorWrap* w = TensorWrap::Unwrap(v.As<Napi::Object>());
+  if (w->disposed()) ThrowCode(env, "ERR_TENSOR_DISPOSED", std::string(what) + ": the tensor was disposed");
+  return w->tensor();
+}
+
+const Tensor* GetOptionalTensor(Napi::Env env, Napi::Value v, const char* what) {
+  if (v.IsUndefined() || v.IsNull()) return nullptr;
+  return &GetTensor(env, v, what);
+}
+
+int64_t GetInt(Napi::Env env, Napi::Value v, const char* what) {
+  if (!v.IsNumber()) ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(what) + ": expected an integer");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d == static_cast<double>(static_cast<int64_t>(d))) || d > 9007199254740991.0 || d < -9007199254740991.0) {
+    ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(what) + ": expected an integer");
+  }
+  return static_cast<int64_t>(d);
+}
+
+int64_t GetIntProp(Napi::Env env, Napi::Object o, const char* key) { return GetInt(env, o.Get(key), key); }
+
+bool GetBoolProp(Napi::Env env, Napi::Object o, const char* key, bool fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsBoolean()) ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(key) + ": expected a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+double GetNumberProp(Napi::Env env, Napi::Object o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(key) + ": expected a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+std::vector<int64_t> GetShape(Napi::Env env, Napi::Value v, const char* what) {
+  if (!v.IsArray()) ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(what) + ": expected an array of sizes");
+  Napi::Array a = v.As<Napi::Array>();
+  std::vector<int64_t> shape(a.Length());
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    shape[i] = GetInt(env, a.Get(i), what);
+    if (shape[i] < 0) ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(what) + ": sizes must be >= 0");
+  }
+  return shape;
+}
+
+Napi::Object GetObject(Napi::Env env, Napi::Value v, const char* what) {
+  if (!v.IsObject()) ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(what) + ": expected an options object");
+  return v.As<Napi::Object>();
+}
+
+}  // namespace napi
+}  // namespace sslinv

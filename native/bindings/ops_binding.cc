@@ -1,0 +1,306 @@
+// JS entry points of the CPU ops. Each validates its tensors (dtype, rank, shape), allocates the
+// output, runs the kernel and returns the output tensor. Options objects carry the typed parameters
+// (see the op headers in native/ops for shapes and conventions).
+#include <cmath>
+#include <string>
+
+#include "bindings/bindings.h"
+#include "bindings/napi_util.h"
+#include "core/cpu_features.h"
+#include "core/threadpool.h"
+#include "cpu/gemm_kernels.h"
+#include "ops/conv2d.h"
+#include "ops/elementwise.h"
+#include "ops/gemm.h"
+#include "ops/layout.h"
+#include "ops/pool.h"
+
+namespace sslinv {
+namespace napi {
+
+namespace {
+
+Tensor Alloc(Napi::Env env, DType d, const std::vector<int64_t>& shape) {
+  Tensor t;
+  Check(env, NewTensor(d, shape, Device{}, &t));
+  return t;
+}
+
+const Tensor& F32(Napi::Env env, Napi::Value v, const char* what, int rank) {
+  const Tensor& t = GetTensor(env, v, what);
+  Check(env, ExpectCPU(t, what));
+  Check(env, ExpectDType(t, DType::kF32, what));
+  if (rank >= 0) Check(env, ExpectRank(t, rank, what));
+  return t;
+}
+
+const Tensor* OptionalF32(Napi::Env env, Napi::Object o, const char* key, const std::vector<int64_t>& shape) {
+  const Tensor* t = GetOptionalTensor(env, o.Get(key), key);
+  if (t) {
+    Check(env, ExpectCPU(*t, key));
+    Check(env, ExpectDType(*t, DType::kF32, key));
+    Check(env, ExpectShape(*t, shape, key));
+  }
+  return t;
+}
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("isa", CpuIsaName(DetectCpuIsa()));
+  o.Set("gemmKernel", SelectMicroKernel().name);
+  o.Set("threads", ThreadPool::Get().num_threads());
+#ifdef SSL_INV_WITH_CUDA
+  o.Set("cudaCompiled", true);
+#else
+  o.Set("cudaCompiled", false);
+#endif
+  return o;
+}
+
+Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t n = GetInt(env, info[0], "threads");
+  if (n < 1 || n > 1024) ThrowCode(env, "ERR_INVALID_ARGUMENT", "threads: expected an integer from 1 to 1024");
+  ThreadPool::Get().SetNumThreads(static_cast<int>(n));
+  return env.Undefined();
+}
+
+// gemm(a, b, {transA, transB, bias, residual, relu}) -> C = op(a) op(b) (+ bias + residual, ReLU)
+Napi::Value Gemm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Tensor& a = F32(env, info[0], "a", 2);
+  const Tensor& b = F32(env, info[1], "b", 2);
+  Napi::Object o = info.Length() > 2 ? GetObject(env, info[2], "options") : Napi::Object::New(env);
+  const bool ta = GetBoolProp(env, o, "transA", false), tb = GetBoolProp(env, o, "transB", false);
+  const int64_t M = ta ? a.dim(1) : a.dim(0), K = ta ? a.dim(0) : a.dim(1);
+  const int64_t Kb = tb ? b.dim(1) : b.dim(0), N = tb ? b.dim(0) : b.dim(1);
+  if (K != Kb) {
+    ThrowCode(env, "ERR_SHAPE_MISMATCH", "gemm: inner dimensions differ: op(a) is [" + std::to_string(M) + ", " +
+                                             std::to_string(K) + "], op(b) is [" + std::to_string(Kb) + ", " +
+                                             std::to_string(N) + "]");
+  }
+  const Tensor* bias = OptionalF32(env, o, "bias", {N});
+  const Tensor* res = OptionalF32(env, o, "residual", {M, N});
+  Tensor c = Alloc(env, DType::kF32, {M, N});
+  GemmEpilogue ep;
+  ep.bias = bias ? bias->data<float>() : nullptr;
+  ep.residual = res ? res->data<float>() : nullptr;
+  ep.ld_residual = N;
+  ep.relu = GetBoolProp(env, o, "relu", false);
+  Check(env, Sgemm(M, N, K, a.data<float>(), a.dim(1), ta, b.data<float>(), b.dim(1), tb, c.data<float>(), N, ep));
+  return TensorWrap::New(env, std::move(c));
+}
+
+// convPackWeights(w [K, C, R, S], scale? [K]) -> packed weights (opaque float32 tensor)
+Napi::Value ConvPackWeights(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Tensor& w = F32(env, info[0], "weight", 4);
+  const int64_t K = w.dim(0), C = w.dim(1), R = w.dim(2), S = w.dim(3);
+  const Tensor* scale = nullptr;
+  if (info.Length() > 1) {
+    scale = GetOptionalTensor(env, info[1], "scale");
+    if (scale) {
+      Check(env, ExpectDType(*scale, DType::kF32, "scale"));
+      Check(env, ExpectShape(*scale, {K}, "scale"));
+    }
+  }
+  Tensor packed = Alloc(env, DType::kF32, {Conv2dPackedWeightFloats(K, C, R, S)});
+  Check(env, Conv2dPackWeights(w.data<float>(), K, C, R, S, scale ? scale->data<float>() : nullptr,
+                               packed.data<float>()));
+  return TensorWrap::New(env, std::move(packed));
+}
+
+// conv2d(x [N, H, W, C], packed, {outChannels, kernelH, kernelW, strideH, strideW, padH, padW,
+//        bias?, residual?, relu}) -> y [N, P, Q, K]
+Napi::Value Conv2d(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Tensor& x = F32(env, info[0], "x", 4);
+  const Tensor& w = F32(env, info[1], "packedWeight", 1);
+  Napi::Object o = GetObject(env, info[2], "options");
+  Conv2dParams p;
+  p.n = x.dim(0); p.h = x.dim(1); p.w = x.dim(2); p.c = x.dim(3);
+  p.k = GetIntProp(env, o, "outChannels");
+  p.r = GetIntProp(env, o, "kernelH");
+  p.s = GetIntProp(env, o, "kernelW");
+  p.stride_h = GetIntProp(env, o, "strideH");
+  p.stride_w = GetIntProp(env, o, "strideW");
+  p.pad_h = GetIntProp(env, o, "padH");
+  p.pad_w = GetIntProp(env, o, "padW");
+  Check(env, ValidateConv2dParams(p));
+  if (w.numel() != Conv2dPackedWeightFloats(p.k, p.c, p.r, p.s)) {
+    ThrowCode(env, "ERR_SHAPE_MISMATCH", "conv2d: the packed weights do not match [" + std::to_string(p.k) + ", " +
+                                             std::to_string(p.c) + ", " + std::to_string(p.r) + ", " +
+                                             std::to_string(p.s) + "] for this CPU's kernel");
+  }
+  const std::vector<int64_t> out_shape{p.n, p.out_h(), p.out_w(), p.k};
+  const Tensor* bias = OptionalF32(env, o, "bias", {p.k});
+  const Tensor* res = OptionalF32(env, o, "residual", out_shape);
+  Tensor y = Alloc(env, DType::kF32, out_shape);
+  GemmEpilogue ep;
+  ep.bias = bias ? bias->data<float>() : nullptr;
+  ep.residual = res ? res->data<float>() : nullptr;
+  ep.relu = GetBoolProp(env, o, "relu", false);
+  Check(env, Conv2dForwardNHWC(p, x.data<float>(), w.data<float>(), ep, y.data<float>()));
+  return TensorWrap::New(env, std::move(y));
+}
+
+// maxPool2d(x [N, H, W, C], {kernelH, kernelW, strideH, strideW, padH, padW}) -> [N, P, Q, C]
+Napi::Value MaxPool2d(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Tensor& x = F32(env, info[0], "x", 4);
+  Napi::Object o = GetObject(env, info[1], "options");
+  Pool2dParams p;
+  p.n = x.dim(0); p.h = x.dim(1); p.w = x.dim(2); p.c = x.dim(3);
+  p.kernel_h = GetIntProp(env, o, "kernelH");
+  p.kernel_w = GetIntProp(env, o, "kernelW");
+  p.stride_h = GetIntProp(env, o, "strideH");
+  p.stride_w = GetIntProp(env, o, "strideW");
+  p.pad_h = GetIntProp(env, o, "padH");
+  p.pad_w = GetIntProp(env, o, "padW");
+  Check(env, ValidatePool2dParams(p));
+  Tensor y = Alloc(env, DType::kF32, {p.n, p.out_h(), p.out_w(), p.c});
+  Check(env, MaxPool2dNHWC(p, x.data<float>(), y.data<float>()));
+  return TensorWrap::New(env, std::move(y));
+}
+
+// globalAvgPool(x [N, H, W, C]) -> [N, C]
+Napi::Value GlobalAvgPool(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Tensor& x = F32(env, info[0], "x", 4);
+  Tensor y = Alloc(env, DType::kF32, {x.dim(0), x.dim(3)});
+  Check(env, GlobalAvgPoolNHWC(x.dim(0), x.dim(1), x.dim(2), x.dim(3), x.data<float>(), y.data<float>()));
+  return TensorWrap::New(env, std::move(y));
+}
+
+Napi::Value Relu(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Tensor& x = F32(env, info[0], "x", -1);
+  Tensor y = Alloc(env, DType::kF32, x.shape);
+  ReluF32(x.data<float>(), y.data<float>(), x.numel());
+  return TensorWrap::New(env, std::move(y));
+}
+
+// add(a, b, relu?) -> a + b (then ReLU)
+Napi::Value Add(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Tensor& a = F32(env, info[0], "a", -1);
+  const Tensor& b = F32(env, info[1], "b", -1);
+  Check(env, ExpectShape(b, a.shape, "b"));
+  const bool relu = info.Length() > 2 && info[2].ToBoolean().Value();
+  Tensor y = Alloc(env, DType::kF32, a.shape);
+  AddF32(a.data<float>(), b.data<float>(), y.data<float>(), a.numel(), relu);
+  return TensorWrap::New(env, std::move(y));
+}
+
+void CheckChannelVector(Napi::Env env, const Tensor& t, int64_t c, const char* what) {
+  Check(env, ExpectCPU(t, what));
+  Check(env, ExpectDType(t, DType::kF32, what));
+  Check(env, ExpectShape(t, {c}, what));
+}
+
+// batchNormInference(x [..., C], gamma, beta, mean, var, eps) -> y
+Napi::Value BatchNormInference(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Tensor& x = F32(env, info[0], "x", -1);
+  if (x.ndim() < 1) ThrowCode(env, "ERR_SHAPE_MISMATCH", "batchNormInference: x needs a channel dimension");
+  const int64_t C = x.dim(-1);
+  const char* names[] = {"gamma", "beta", "runningMean", "runningVar"};
+  const Tensor* v[4];
+  for (int i = 0; i < 4; ++i) {
+    v[i] = &GetTensor(env, info[1 + i], names[i]);
+    CheckChannelVector(env, *v[i], C, names[i]);
+  }
+  const double eps = info[5].IsNumber() ? info[5].As<Napi::Number>().DoubleValue() : -1;
+  if (!(eps >= 0)) ThrowCode(env, "ERR_INVALID_ARGUMENT", "eps: expected a number >= 0");
+  Tensor y = Alloc(env, DType::kF32, x.shape);
+  BatchNormInferenceF32(x.data<float>(), v[0]->data<float>(), v[1]->data<float>(), v[2]->data<float>(),
+                        v[3]->data<float>(), eps, y.data<float>(), x.numel() / std::max<int64_t>(C, 1), C);
+  return TensorWrap::New(env, std::move(y));
+}
+
+// batchNormFold(gamma, beta, mean, var, eps) -> [scale, shift]
+Napi::Value BatchNormFold(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Tensor& g = GetTensor(env, info[0], "gamma");
+  const int64_t C = g.numel();
+  const char* names[] = {"gamma", "beta", "runningMean", "runningVar"};
+  const Tensor* v[4];
+  for (int i = 0; i < 4; ++i) {
+    v[i] = &GetTensor(env, info[i], names[i]);
+    CheckChannelVector(env, *v[i], C, names[i]);
+  }
+  const double eps = info[4].IsNumber() ? info[4].As<Napi::Number>().DoubleValue() : -1;
+  if (!(eps >= 0)) ThrowCode(env, "ERR_INVALID_ARGUMENT", "eps: expected a number >= 0");
+  Tensor scale = Alloc(env, DType::kF32, {C});
+  Tensor shift = Alloc(env, DType::kF32, {C});
+  BatchNormFoldF32(v[0]->data<float>(), v[1]->data<float>(), v[2]->data<float>(), v[3]->data<float>(), eps,
+                   scale.data<float>(), shift.data<float>(), C);
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, TensorWrap::New(env, std::move(scale)));
+  out.Set(1u, TensorWrap::New(env, std::move(shift)));
+  return out;
+}
+
+// linear(x [N, in], w [out, in], bias? [out]) -> [N, out]
+Napi::Value Linear(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Tensor& x = F32(env, info[0], "x", 2);
+  const Tensor& w = F32(env, info[1], "weight", 2);
+  if (w.dim(1) != x.dim(1)) {
+    ThrowCode(env, "ERR_SHAPE_MISMATCH", "linear: x has " + std::to_string(x.dim(1)) + " features but the weight is " +
+                                             w.ShapeString());
+  }
+  const Tensor* bias = GetOptionalTensor(env, info.Length() > 2 ? info[2] : env.Undefined(), "bias");
+  if (bias) CheckChannelVector(env, *bias, w.dim(0), "bias");
+  Tensor y = Alloc(env, DType::kF32, {x.dim(0), w.dim(0)});
+  GemmEpilogue ep;
+  ep.bias = bias ? bias->data<float>() : nullptr;
+  Check(env, Sgemm(x.dim(0), w.dim(0), x.dim(1), x.data<float>(), x.dim(1), false, w.data<float>(), w.dim(1), true,
+                   y.data<float>(), w.dim(0), ep));
+  return TensorWrap::New(env, std::move(y));
+}
+
+Napi::Value Layout(const Napi::CallbackInfo& info, bool to_nhwc) {
+  Napi::Env env = info.Env();
+  const Tensor& x = GetTensor(env, info[0], "x");
+  Check(env, ExpectCPU(x, "x"));
+  Check(env, ExpectRank(x, 4, "x"));
+  const int64_t n = x.dim(0);
+  const int64_t c = to_nhwc ? x.dim(1) : x.dim(3), h = to_nhwc ? x.dim(2) : x.dim(1), w = to_nhwc ? x.dim(3) : x.dim(2);
+  Tensor y = Alloc(env, x.dtype, to_nhwc ? std::vector<int64_t>{n, h, w, c} : std::vector<int64_t>{n, c, h, w});
+  if (to_nhwc) {
+    NchwToNhwc(x.buffer->data(), y.buffer->data(), n, c, h, w, DTypeSize(x.dtype));
+  } else {
+    NhwcToNchw(x.buffer->data(), y.buffer->data(), n, c, h, w, DTypeSize(x.dtype));
+  }
+  return TensorWrap::New(env, std::move(y));
+}
+
+Napi::Value NchwToNhwcOp(const Napi::CallbackInfo& info) { return Layout(info, true); }
+Napi::Value NhwcToNchwOp(const Napi::CallbackInfo& info) { return Layout(info, false); }
+
+}  // namespace
+
+void RegisterOpBindings(Napi::Env env, Napi::Object exports) {
+  struct { const char* name; Napi::Value (*fn)(const Napi::CallbackInfo&); } ops[] = {
+      {"info", Info},
+      {"setNumThreads", SetNumThreads},
+      {"gemm", Gemm},
+      {"convPackWeights", ConvPackWeights},
+      {"conv2d", Conv2d},
+      {"maxPool2d", MaxPool2d},
+      {"globalAvgPool", GlobalAvgPool},
+      {"relu", Relu},
+      {"add", Add},
+      {"batchNormInference", BatchNormInference},
+      {"batchNormFold", BatchNormFold},
+      {"linear", Linear},
+      {"nchwToNhwc", NchwToNhwcOp},
+      {"nhwcToNchw", NhwcToNchwOp},
+  };
+  for (const auto& op : ops) exports.Set(op.name, Napi::Function::New(env, op.fn, op.name));
+}
+
+}  // namespace napi
+}  // namespace sslinv

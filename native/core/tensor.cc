@@ -1,0 +1,145 @@
+// Buffer allocation and tensor helpers (see tensor.h).
+#include "core/tensor.h"
+
+#include <cstdlib>
+#include <limits>
+#include <sstream>
+
+namespace sslinv {
+
+namespace {
+std::atomic<int64_t> g_live_buffers{0};
+std::atomic<int64_t> g_live_bytes{0};
+constexpr size_t kAlignment = 64;
+}  // namespace
+
+size_t DTypeSize(DType dtype) {
+  switch (dtype) {
+    case DType::kF32: return 4;
+    case DType::kF64: return 8;
+    case DType::kI32: return 4;
+    case DType::kI64: return 8;
+    case DType::kU8: return 1;
+  }
+  return 0;
+}
+
+const char* DTypeName(DType dtype) {
+  switch (dtype) {
+    case DType::kF32: return "float32";
+    case DType::kF64: return "float64";
+    case DType::kI32: return "int32";
+    case DType::kI64: return "int64";
+    case DType::kU8: return "uint8";
+  }
+  return "unknown";
+}
+
+bool ParseDType(const std::string& name, DType* out) {
+  static const struct { const char* name; DType dtype; } kTable[] = {
+      {"float32", DType::kF32}, {"float64", DType::kF64}, {"int32", DType::kI32},
+      {"int64", DType::kI64},   {"uint8", DType::kU8},
+  };
+  for (const auto& e : kTable) {
+    if (name == e.name) {
+      *out = e.dtype;
+      return true;
+    }
+  }
+  return false;
+}
+
+Status Buffer::Allocate(size_t nbytes, Device device, std::shared_ptr<Buffer>* out) {
+  if (device.type != DeviceType::kCPU) {
+    return Status(Code::kDeviceUnavailable, "this build has no CUDA backend");
+  }
+  // Round up so the allocation is a multiple of the alignment (aligned_alloc requires it) and never
+  // zero-sized (a zero-element tensor still owns a valid pointer).
+  size_t padded = (nbytes + kAlignment - 1) / kAlignment * kAlignment;
+  if (padded == 0) padded = kAlignment;
+  void* p = std::aligned_alloc(kAlignment, padded);
+  if (p == nullptr) {
+    std::ostringstream m;
+    m << "could not allocate " << nbytes << " bytes of host memory";
+    return OutOfMemory(m.str());
+  }
+  out->reset(new Buffer(p, nbytes, device));
+  g_live_buffers.fetch_add(1);
+  g_live_bytes.fetch_add(static_cast<int64_t>(nbytes));
+  return Status::Ok();
+}
+
+Buffer::~Buffer() {
+  std::free(data_);
+  g_live_buffers.fetch_sub(1);
+  g_live_bytes.fetch_sub(static_cast<int64_t>(nbytes_));
+}
+
+int64_t Buffer::LiveBuffers() { return g_live_buffers.load(); }
+int64_t Buffer::LiveBytes() { return g_live_bytes.load(); }
+
+int64_t Tensor::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+std::string Tensor::ShapeString() const {
+  std::ostringstream s;
+  s << "[";
+  for (size_t i = 0; i < shape.size(); ++i) s << (i ? ", " : "") << shape[i];
+  s << "]";
+  return s.str();
+}
+
+Status NewTensor(DType dtype, const std::vector<int64_t>& shape, Device device, Tensor* out) {
+  // Bound the element count so numel * itemsize cannot overflow size_t (2^62 bytes is far beyond
+  // any machine; the allocator then reports the real limit).
+  const int64_t kMaxBytes = int64_t{1} << 62;
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) return InvalidArgument("tensor dimensions must be >= 0");
+    if (d != 0 && n > kMaxBytes / static_cast<int64_t>(DTypeSize(dtype)) / d) {
+      return InvalidArgument("tensor is too large: element count overflows");
+    }
+    n *= d;
+  }
+  Tensor t;
+  t.dtype = dtype;
+  t.shape = shape;
+  SSLINV_RETURN_IF_ERROR(Buffer::Allocate(static_cast<size_t>(n) * DTypeSize(dtype), device, &t.buffer));
+  *out = std::move(t);
+  return Status::Ok();
+}
+
+Status ExpectDType(const Tensor& t, DType dtype, const char* what) {
+  if (t.dtype == dtype) return Status::Ok();
+  std::ostringstream m;
+  m << what << ": expected dtype " << DTypeName(dtype) << " but got " << DTypeName(t.dtype);
+  return DTypeMismatch(m.str());
+}
+
+Status ExpectRank(const Tensor& t, int rank, const char* what) {
+  if (t.ndim() == rank) return Status::Ok();
+  std::ostringstream m;
+  m << what << ": expected " << rank << " dimensions but got shape " << t.ShapeString();
+  return ShapeMismatch(m.str());
+}
+
+Status ExpectShape(const Tensor& t, const std::vector<int64_t>& shape, const char* what) {
+  if (t.shape == shape) return Status::Ok();
+  Tensor expected;
+  expected.shape = shape;
+  std::ostringstream m;
+  m << what << ": expected shape " << expected.ShapeString() << " but got " << t.ShapeString();
+  return ShapeMismatch(m.str());
+}
+
+Status ExpectCPU(const Tensor& t, const char* what) {
+  if (t.device().type == DeviceType::kCPU) return Status::Ok();
+  std::ostringstream m;
+  m << what << ": this operation runs on the CPU but the tensor is on a CUDA device";
+  return InvalidArgument(m.str());
+}
+
+}  // namespace sslinv

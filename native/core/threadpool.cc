@@ -1,0 +1,129 @@
+// Thread pool implementation (see threadpool.h). Workers sleep on a condition variable and wake on a
+// generation counter; each region hands out a shared std::function and counts completions.
+#include "core/threadpool.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace sslinv {
+
+namespace {
+thread_local bool t_in_worker = false;
+}
+
+struct ThreadPool::Impl {
+  std::mutex region_mutex;  // one region at a time
+  std::mutex mu;
+  std::condition_variable wake;
+  std::condition_variable done;
+  std::vector<std::thread> workers;
+  const std::function<void(int, int)>* fn = nullptr;
+  int active = 0;       // threads taking part in the current region, caller included
+  int remaining = 0;    // helpers still running the current region
+  uint64_t generation = 0;
+  bool stop = false;
+  int num_threads = 1;
+
+  void EnsureWorkers(int helpers) {
+    while (static_cast<int>(workers.size()) < helpers) {
+      int id = static_cast<int>(workers.size()) + 1;
+      workers.emplace_back([this, id] { WorkerLoop(id); });
+    }
+  }
+
+  void WorkerLoop(int id) {
+    t_in_worker = true;
+    uint64_t seen = 0;
+    for (;;) {
+      const std::function<void(int, int)>* f;
+      int n;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        wake.wait(lock, [&] { return stop || generation != seen; });
+        if (stop) return;
+        seen = generation;
+        if (id >= active) continue;  // not needed in this region
+        f = fn;
+        n = active;
+      }
+      (*f)(id, n);
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (--remaining == 0) done.notify_one();
+      }
+    }
+  }
+};
+
+ThreadPool& ThreadPool::Get() {
+  static ThreadPool* pool = new ThreadPool();  // never destroyed: workers may outlive static teardown
+  return *pool;
+}
+
+ThreadPool::ThreadPool() : impl_(new Impl) {
+  int n = static_cast<int>(std::thread::hardware_concurrency());
+  if (const char* env = std::getenv("SSL_INV_NUM_THREADS")) {
+    int v = std::atoi(env);
+    if (v > 0) n = v;
+  }
+  impl_->num_threads = std::max(1, n);
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->stop = true;
+  }
+  impl_->wake.notify_all();
+  for (auto& t : impl_->workers) t.join();
+  delete impl_;
+}
+
+int ThreadPool::num_threads() const { return impl_->num_threads; }
+
+void ThreadPool::SetNumThreads(int n) {
+  std::lock_guard<std::mutex> lock(impl_->region_mutex);
+  impl_->num_threads = std::max(1, n);
+}
+
+void ThreadPool::Run(int max_threads, const std::function<void(int, int)>& fn) {
+  int n = std::min(std::max(1, max_threads), impl_->num_threads);
+  if (n == 1 || t_in_worker) {
+    fn(0, 1);
+    return;
+  }
+  std::lock_guard<std::mutex> region(impl_->region_mutex);
+  impl_->EnsureWorkers(n - 1);
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->fn = &fn;
+    impl_->active = n;
+    impl_->remaining = n - 1;
+    ++impl_->generation;
+  }
+  impl_->wake.notify_all();
+  t_in_worker = true;
+  fn(0, n);
+  t_in_worker = false;
+  std::unique_lock<std::mutex> lock(impl_->mu);
+  impl_->done.wait(lock, [&] { return impl_->remaining == 0; });
+  impl_->fn = nullptr;
+}
+
+void ThreadPool::ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  if (n <= 0) return;
+  grain = std::max<int64_t>(1, grain);
+  int64_t max_chunks = (n + grain - 1) / grain;
+  int threads = static_cast<int>(std::min<int64_t>(max_chunks, num_threads()));
+  Run(threads, [&](int tid, int nt) {
+    int64_t begin = n * tid / nt;
+    int64_t end = n * (tid + 1) / nt;
+    if (begin < end) fn(begin, end);
+  });
+}
+
+}  // namespace sslinv

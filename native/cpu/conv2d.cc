@@ -1,0 +1,118 @@
+// Implicit-GEMM convolution for NHWC activations (see ops/conv2d.h).
+#include "ops/conv2d.h"
+
+#include <cstring>
+#include <memory>
+#include <vector>
+
+namespace sslinv {
+
+namespace {
+
+// Gathers im2col rows of an NHWC input straight into the GEMM's mr-interleaved A panels. Each run of
+// consecutive channels of one input pixel is copied at once; taps that fall in the padding are zero.
+class Im2colPacker : public APacker {
+ public:
+  Im2colPacker(const Conv2dParams& p, const float* x) : p_(p), x_(x), pq_(p.out_h() * p.out_w()) {}
+
+  void Pack(int64_t m0, int rows, int64_t k0, int kc, int mr, float* dst) const override {
+    const int64_t C = p_.c, S = p_.s, Q = p_.out_w();
+    const int64_t r0 = k0 / (S * C), rem0 = k0 % (S * C);
+    const int64_t s0 = rem0 / C, c0 = rem0 % C;
+    for (int i = 0; i < rows; ++i) {
+      const int64_t m = m0 + i;
+      const int64_t n = m / pq_, pq = m % pq_;
+      const int64_t ih0 = (pq / Q) * p_.stride_h - p_.pad_h;
+      const int64_t iw0 = (pq % Q) * p_.stride_w - p_.pad_w;
+      const float* xn = x_ + n * p_.h * p_.w * C;
+      int64_t r = r0, s = s0, c = c0;
+      for (int kk = 0; kk < kc;) {
+        const int run = static_cast<int>(std::min<int64_t>(C - c, kc - kk));
+        const int64_t ih = ih0 + r, iw = iw0 + s;
+        float* d = dst + static_cast<int64_t>(kk) * mr + i;
+        if (ih >= 0 && ih < p_.h && iw >= 0 && iw < p_.w) {
+          const float* src = xn + (ih * p_.w + iw) * C + c;
+          for (int t = 0; t < run; ++t) d[t * mr] = src[t];
+        } else {
+          for (int t = 0; t < run; ++t) d[t * mr] = 0.f;
+        }
+        kk += run;
+        c += run;
+        if (c == C) {
+          c = 0;
+          if (++s == S) {
+            s = 0;
+            ++r;
+          }
+        }
+      }
+    }
+    for (int i = rows; i < mr; ++i) {
+      for (int kk = 0; kk < kc; ++kk) dst[static_cast<int64_t>(kk) * mr + i] = 0.f;
+    }
+  }
+
+ private:
+  Conv2dParams p_;
+  const float* x_;
+  int64_t pq_;
+};
+
+}  // namespace
+
+Status ValidateConv2dParams(const Conv2dParams& p) {
+  if (p.n < 0 || p.h <= 0 || p.w <= 0 || p.c <= 0 || p.k <= 0 || p.r <= 0 || p.s <= 0) {
+    return InvalidArgument("conv2d: sizes must be positive");
+  }
+  if (p.stride_h <= 0 || p.stride_w <= 0) return InvalidArgument("conv2d: stride must be >= 1");
+  if (p.pad_h < 0 || p.pad_w < 0) return InvalidArgument("conv2d: padding must be >= 0");
+  if (p.h + 2 * p.pad_h < p.r || p.w + 2 * p.pad_w < p.s) {
+    return ShapeMismatch("conv2d: the kernel is larger than the padded input");
+  }
+  return Status::Ok();
+}
+
+int64_t Conv2dPackedWeightFloats(int64_t k, int64_t c, int64_t r, int64_t s) {
+  return PackedBFloats(r * s * c, k);
+}
+
+Status Conv2dPackWeights(const float* w, int64_t k, int64_t c, int64_t r, int64_t s, const float* scale,
+                         float* packed) {
+  // Reorder [K, C, R, S] to [K, R, S, C] so GEMM-K runs over (r, s, c) like the im2col rows, then pack
+  // B = that matrix transposed ([R*S*C, K]).
+  const int64_t rsc = r * s * c;
+  std::vector<float> krsc;
+  try {
+    krsc.resize(static_cast<size_t>(k * rsc));
+  } catch (const std::bad_alloc&) {
+    return OutOfMemory("conv2d: could not allocate the weight reorder buffer");
+  }
+  for (int64_t kk = 0; kk < k; ++kk) {
+    for (int64_t cc = 0; cc < c; ++cc) {
+      for (int64_t rr = 0; rr < r; ++rr) {
+        for (int64_t ss = 0; ss < s; ++ss) {
+          krsc[kk * rsc + (rr * s + ss) * c + cc] = w[((kk * c + cc) * r + rr) * s + ss];
+        }
+      }
+    }
+  }
+  PackB(krsc.data(), rsc, /*transB=*/true, rsc, k, scale, packed);
+  return Status::Ok();
+}
+
+Status Conv2dForwardNHWC(const Conv2dParams& p, const float* x, const float* packed_w, const GemmEpilogue& ep,
+                         float* y) {
+  SSLINV_RETURN_IF_ERROR(ValidateConv2dParams(p));
+  const int64_t M = p.n * p.out_h() * p.out_w();
+  const int64_t K = p.r * p.s * p.c;
+  GemmEpilogue e = ep;
+  if (e.residual) e.ld_residual = p.k;
+  if (p.r == 1 && p.s == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_h == 0 && p.pad_w == 0) {
+    MatrixAPacker a(x, p.c, false);
+    return GemmPackedB(M, p.k, K, a, packed_w, y, p.k, e);
+  }
+  Im2colPacker a(p, x);
+  return GemmPackedB(M, p.k, K, a, packed_w, y, p.k, e);
+}
+
+}  // namespace sslinv

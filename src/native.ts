@@ -1,0 +1,101 @@
+/**
+ * Loads the native addon (build/Release/ssl_inv.node) and declares its raw interface.
+ *
+ * Only src/tensor.ts and src/ops.ts call into it; everything else goes through their typed wrappers,
+ * which validate arguments and convert native errors into SslInvError. If the addon is missing or
+ * does not load, the error says why and how to rebuild it.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { SslInvError } from './errors';
+
+/** The object behind every Tensor: owned native memory with a dtype and a shape. */
+export interface NativeTensor {
+  readonly shape: number[];
+  readonly dtype: string;
+  readonly device: string;
+  readonly nbytes: number;
+  readonly disposed: boolean;
+  dispose(): void;
+  read(): Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
+  write(src: Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array): void;
+  reshape(shape: number[]): NativeTensor;
+  clone(): NativeTensor;
+}
+
+export interface NativeConvOptions {
+  outChannels: number;
+  kernelH: number;
+  kernelW: number;
+  strideH: number;
+  strideW: number;
+  padH: number;
+  padW: number;
+  bias?: NativeTensor;
+  residual?: NativeTensor;
+  relu?: boolean;
+}
+
+export interface NativePoolOptions {
+  kernelH: number;
+  kernelW: number;
+  strideH: number;
+  strideW: number;
+  padH: number;
+  padW: number;
+}
+
+export interface NativeInfo {
+  isa: string;
+  gemmKernel: string;
+  threads: number;
+  cudaCompiled: boolean;
+}
+
+export interface NativeAddon {
+  empty(dtype: string, shape: number[]): NativeTensor;
+  zeros(dtype: string, shape: number[]): NativeTensor;
+  fromTypedArray(src: ArrayBufferView, shape: number[]): NativeTensor;
+  memoryStats(): { liveBuffers: number; liveBytes: number };
+  info(): NativeInfo;
+  setNumThreads(n: number): void;
+  gemm(a: NativeTensor, b: NativeTensor, opts?: {
+    transA?: boolean; transB?: boolean; bias?: NativeTensor; residual?: NativeTensor; relu?: boolean;
+  }): NativeTensor;
+  convPackWeights(w: NativeTensor, scale?: NativeTensor): NativeTensor;
+  conv2d(x: NativeTensor, packed: NativeTensor, opts: NativeConvOptions): NativeTensor;
+  maxPool2d(x: NativeTensor, opts: NativePoolOptions): NativeTensor;
+  globalAvgPool(x: NativeTensor): NativeTensor;
+  relu(x: NativeTensor): NativeTensor;
+  add(a: NativeTensor, b: NativeTensor, relu?: boolean): NativeTensor;
+  batchNormInference(x: NativeTensor, gamma: NativeTensor, beta: NativeTensor, mean: NativeTensor,
+    variance: NativeTensor, eps: number): NativeTensor;
+  batchNormFold(gamma: NativeTensor, beta: NativeTensor, mean: NativeTensor, variance: NativeTensor,
+    eps: number): [NativeTensor, NativeTensor];
+  linear(x: NativeTensor, w: NativeTensor, bias?: NativeTensor): NativeTensor;
+  nchwToNhwc(x: NativeTensor): NativeTensor;
+  nhwcToNchw(x: NativeTensor): NativeTensor;
+}
+
+/** The package root (where package.json and build/ are), from lib/ or src/. */
+export const packageRoot = path.resolve(__dirname, '..');
+
+let cached: NativeAddon | undefined;
+
+export function native(): NativeAddon {
+  if (cached) return cached;
+  const file = process.env.SSL_INV_ADDON ?? path.join(packageRoot, 'build', 'Release', 'ssl_inv.node');
+  if (!fs.existsSync(file)) {
+    throw new SslInvError('ERR_NATIVE_LOAD',
+      'the native addon is not built. Run `npm install` (or `npm run build`) in the package folder; ' +
+      'it needs a C++17 compiler and cmake >= 3.19.', { file });
+  }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    cached = require(file) as NativeAddon;
+  } catch (e) {
+    throw new SslInvError('ERR_NATIVE_LOAD', `the native addon failed to load (${(e as Error).message}). ` +
+      'Rebuild it with `npm run build`.', { file, cause: e });
+  }
+  return cached;
+}

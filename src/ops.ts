@@ -1,0 +1,132 @@
+/**
+ * Typed CPU ops on Tensors: thin wrappers over the native kernels that convert errors into
+ * SslInvError. Shapes use the conventions of native/ops/*.h:
+ *   - activations inside networks are NHWC float32: [N, H, W, C];
+ *   - convolution weights are PyTorch's [K, C, R, S], packed once by `packConvWeights`;
+ *   - linear weights are PyTorch's [out, in].
+ * Every op returns a new tensor and leaves its inputs untouched.
+ */
+import { fromNativeError } from './errors';
+import { native, NativeTensor } from './native';
+import { Tensor, wrap } from './tensor';
+
+function call<T>(name: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw fromNativeError(e, name);
+  }
+}
+
+const h = (t: Tensor | undefined): NativeTensor | undefined => t?.handle;
+
+export interface ConvGeometry {
+  outChannels: number;
+  kernel: [number, number];
+  stride: [number, number];
+  padding: [number, number];
+}
+
+export interface Epilogue {
+  /** [K] added per output channel. */
+  bias?: Tensor;
+  /** Same shape as the output, added before the ReLU. */
+  residual?: Tensor;
+  relu?: boolean;
+}
+
+/** Packs [K, C, R, S] weights for `conv2d`, optionally scaled per output channel (BN folding). */
+export function packConvWeights(weight: Tensor, scale?: Tensor): Tensor {
+  return call('packConvWeights', () => wrap(native().convPackWeights(weight.handle, h(scale))));
+}
+
+/** y [N, P, Q, K] = epilogue(conv(x [N, H, W, C], packed weights)). */
+export function conv2d(x: Tensor, packedWeight: Tensor, g: ConvGeometry, ep: Epilogue = {}): Tensor {
+  return call('conv2d', () => wrap(native().conv2d(x.handle, packedWeight.handle, {
+    outChannels: g.outChannels,
+    kernelH: g.kernel[0], kernelW: g.kernel[1],
+    strideH: g.stride[0], strideW: g.stride[1],
+    padH: g.padding[0], padW: g.padding[1],
+    bias: h(ep.bias), residual: h(ep.residual), relu: ep.relu ?? false,
+  })));
+}
+
+export interface PoolGeometry {
+  kernel: [number, number];
+  stride: [number, number];
+  padding: [number, number];
+}
+
+/** Max pooling, PyTorch semantics with ceil_mode = false. x [N, H, W, C] -> [N, P, Q, C]. */
+export function maxPool2d(x: Tensor, g: PoolGeometry): Tensor {
+  return call('maxPool2d', () => wrap(native().maxPool2d(x.handle, {
+    kernelH: g.kernel[0], kernelW: g.kernel[1], strideH: g.stride[0], strideW: g.stride[1],
+    padH: g.padding[0], padW: g.padding[1],
+  })));
+}
+
+/** adaptive_avg_pool2d to 1x1, flattened: x [N, H, W, C] -> [N, C]. */
+export function globalAvgPool(x: Tensor): Tensor {
+  return call('globalAvgPool', () => wrap(native().globalAvgPool(x.handle)));
+}
+
+export function relu(x: Tensor): Tensor {
+  return call('relu', () => wrap(native().relu(x.handle)));
+}
+
+export function add(a: Tensor, b: Tensor, opts: { relu?: boolean } = {}): Tensor {
+  return call('add', () => wrap(native().add(a.handle, b.handle, opts.relu ?? false)));
+}
+
+/** Inference-mode batch norm over the last (channel) dimension. */
+export function batchNormInference(x: Tensor, p: BatchNormParams): Tensor {
+  return call('batchNormInference', () => wrap(native().batchNormInference(x.handle, p.weight.handle, p.bias.handle,
+    p.runningMean.handle, p.runningVar.handle, p.eps)));
+}
+
+export interface BatchNormParams {
+  weight: Tensor;
+  bias: Tensor;
+  runningMean: Tensor;
+  runningVar: Tensor;
+  eps: number;
+}
+
+/** The per-channel scale and shift of an inference batch norm, computed as PyTorch does. */
+export function batchNormFold(p: BatchNormParams): { scale: Tensor; shift: Tensor } {
+  return call('batchNormFold', () => {
+    const [scale, shift] = native().batchNormFold(p.weight.handle, p.bias.handle, p.runningMean.handle,
+      p.runningVar.handle, p.eps);
+    return { scale: wrap(scale), shift: wrap(shift) };
+  });
+}
+
+/** y [N, out] = x [N, in] W^T + b, with W [out, in] as in PyTorch. */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor): Tensor {
+  return call('linear', () => wrap(native().linear(x.handle, weight.handle, h(bias))));
+}
+
+export interface GemmOptions extends Epilogue {
+  transA?: boolean;
+  transB?: boolean;
+}
+
+/** C = op(A) op(B) (+ bias + residual, ReLU) for 2-D float32 tensors. */
+export function matmul(a: Tensor, b: Tensor, opts: GemmOptions = {}): Tensor {
+  return call('matmul', () => wrap(native().gemm(a.handle, b.handle, {
+    transA: opts.transA ?? false, transB: opts.transB ?? false,
+    bias: h(opts.bias), residual: h(opts.residual), relu: opts.relu ?? false,
+  })));
+}
+
+export function nchwToNhwc(x: Tensor): Tensor {
+  return call('nchwToNhwc', () => wrap(native().nchwToNhwc(x.handle)));
+}
+
+export function nhwcToNchw(x: Tensor): Tensor {
+  return call('nhwcToNchw', () => wrap(native().nhwcToNchw(x.handle)));
+}
+
+export function setNumThreads(n: number): void {
+  call('setNumThreads', () => native().setNumThreads(n));
+}
