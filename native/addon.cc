@@ -9,6 +9,7 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sslinv::napi::RegisterTensorBindings(env, exports);
   sslinv::napi::RegisterOpBindings(env, exports);
+  sslinv::napi::RegisterImageBindings(env, exports);
   return exports;
 }
 

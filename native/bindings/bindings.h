@@ -7,6 +7,7 @@ namespace napi {
 
 void RegisterTensorBindings(Napi::Env env, Napi::Object exports);
 void RegisterOpBindings(Napi::Env env, Napi::Object exports);
+void RegisterImageBindings(Napi::Env env, Napi::Object exports);
 
 }  // namespace napi
 }  // namespace sslinv

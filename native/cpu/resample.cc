@@ -1,0 +1,1 @@
+// PIL-exact image resampling (being written).
