@@ -1,6 +1,8 @@
 // Buffer allocation and tensor helpers (see tensor.h).
 #include "core/tensor.h"
 
+#include "core/host_allocator.h"
+
 #include <cstdlib>
 #include <limits>
 #include <sstream>
@@ -10,7 +12,6 @@ namespace sslinv {
 namespace {
 std::atomic<int64_t> g_live_buffers{0};
 std::atomic<int64_t> g_live_bytes{0};
-constexpr size_t kAlignment = 64;
 }  // namespace
 
 size_t DTypeSize(DType dtype) {
@@ -53,11 +54,7 @@ Status Buffer::Allocate(size_t nbytes, Device device, std::shared_ptr<Buffer>* o
   if (device.type != DeviceType::kCPU) {
     return Status(Code::kDeviceUnavailable, "this build has no CUDA backend");
   }
-  // Round up so the allocation is a multiple of the alignment (aligned_alloc requires it) and never
-  // zero-sized (a zero-element tensor still owns a valid pointer).
-  size_t padded = (nbytes + kAlignment - 1) / kAlignment * kAlignment;
-  if (padded == 0) padded = kAlignment;
-  void* p = std::aligned_alloc(kAlignment, padded);
+  void* p = HostAlloc(nbytes);
   if (p == nullptr) {
     std::ostringstream m;
     m << "could not allocate " << nbytes << " bytes of host memory";
@@ -70,7 +67,7 @@ Status Buffer::Allocate(size_t nbytes, Device device, std::shared_ptr<Buffer>* o
 }
 
 Buffer::~Buffer() {
-  std::free(data_);
+  HostFree(data_, nbytes_);
   g_live_buffers.fetch_sub(1);
   g_live_bytes.fetch_sub(static_cast<int64_t>(nbytes_));
 }

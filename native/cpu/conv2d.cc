@@ -17,33 +17,45 @@ class Im2colPacker : public APacker {
 
   void Pack(int64_t m0, int rows, int64_t k0, int kc, int mr, float* dst) const override {
     const int64_t C = p_.c, S = p_.s, Q = p_.out_w();
-    const int64_t r0 = k0 / (S * C), rem0 = k0 % (S * C);
-    const int64_t s0 = rem0 / C, c0 = rem0 % C;
+    const int64_t row_len = S * C;  // GEMM-K elements per kernel row r
+    const int64_t r0 = k0 / row_len, pos0 = k0 % row_len;
     for (int i = 0; i < rows; ++i) {
       const int64_t m = m0 + i;
       const int64_t n = m / pq_, pq = m % pq_;
       const int64_t ih0 = (pq / Q) * p_.stride_h - p_.pad_h;
       const int64_t iw0 = (pq % Q) * p_.stride_w - p_.pad_w;
+      // In NHWC the taps (s, c) of one kernel row are contiguous in memory when the whole row of the
+      // window is inside the image, so they copy as one run; border windows go one tap at a time.
+      const bool interior = iw0 >= 0 && iw0 + S <= p_.w;
       const float* xn = x_ + n * p_.h * p_.w * C;
-      int64_t r = r0, s = s0, c = c0;
+      int64_t r = r0, pos = pos0;
       for (int kk = 0; kk < kc;) {
-        const int run = static_cast<int>(std::min<int64_t>(C - c, kc - kk));
-        const int64_t ih = ih0 + r, iw = iw0 + s;
+        const int64_t ih = ih0 + r;
+        int run;
         float* d = dst + static_cast<int64_t>(kk) * mr + i;
-        if (ih >= 0 && ih < p_.h && iw >= 0 && iw < p_.w) {
-          const float* src = xn + (ih * p_.w + iw) * C + c;
+        if (ih < 0 || ih >= p_.h) {
+          run = static_cast<int>(std::min<int64_t>(row_len - pos, kc - kk));
+          for (int t = 0; t < run; ++t) d[t * mr] = 0.f;
+        } else if (interior) {
+          run = static_cast<int>(std::min<int64_t>(row_len - pos, kc - kk));
+          const float* src = xn + (ih * p_.w + iw0) * C + pos;
           for (int t = 0; t < run; ++t) d[t * mr] = src[t];
         } else {
-          for (int t = 0; t < run; ++t) d[t * mr] = 0.f;
+          const int64_t s = pos / C, c = pos % C;
+          const int64_t iw = iw0 + s;
+          run = static_cast<int>(std::min<int64_t>(C - c, kc - kk));
+          if (iw >= 0 && iw < p_.w) {
+            const float* src = xn + (ih * p_.w + iw) * C + c;
+            for (int t = 0; t < run; ++t) d[t * mr] = src[t];
+          } else {
+            for (int t = 0; t < run; ++t) d[t * mr] = 0.f;
+          }
         }
         kk += run;
-        c += run;
-        if (c == C) {
-          c = 0;
-          if (++s == S) {
-            s = 0;
-            ++r;
-          }
+        pos += run;
+        if (pos == row_len) {
+          pos = 0;
+          ++r;
         }
       }
     }

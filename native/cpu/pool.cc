@@ -40,8 +40,9 @@ Status MaxPool2dNHWC(const Pool2dParams& p, const float* x, float* y) {
             float* a = acc.data();
             for (int64_t c = 0; c < C; ++c) {
               const float v = src[c];
-              // PyTorch's rule: take v if it is larger or NaN (so a NaN, once taken, stays).
-              if (v > a[c] || std::isnan(v)) a[c] = v;
+              // PyTorch's rule: take v if it is larger or NaN (so a NaN, once taken, stays). Written
+              // as a select (v != v is the NaN test) so it vectorises.
+              a[c] = (v > a[c] || v != v) ? v : a[c];
             }
           }
         }

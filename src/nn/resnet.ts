@@ -1,0 +1,141 @@
+/**
+ * ResNet feature extractor for inference on the CPU backend.
+ *
+ * Built from a spec (resnet-spec.ts) and a source of torchvision-named parameters. Every batch norm
+ * is folded into the conv before it (W' = W * gamma / sqrt(var + eps) per output channel, bias =
+ * beta - mean * that scale, computed in float32 as PyTorch's inference BN does), and bias, residual
+ * and ReLU run in the convolution's epilogue: a Bottleneck block is three or four native calls.
+ *
+ * forward() takes PyTorch's layout, x [N, 3, H, W] float32, and returns the pooled features
+ * [N, featureDim] (the network with fc = Identity). Activations are NHWC inside; every intermediate
+ * is freed as soon as the next layer has consumed it, so peak memory is about two activations.
+ */
+import { SslInvError } from '../errors';
+import * as ops from '../ops';
+import { Tensor, tensor } from '../tensor';
+import { Arch, BATCH_NORM_EPS, ConvBnSpec, ResNetSpec, allConvBns, resnetSpec } from './resnet-spec';
+
+/** Returns the float32 values of a torchvision-named parameter, e.g. "layer1.0.bn1.running_var". */
+export type ParamSource = (key: string) => Promise<Float32Array> | Float32Array;
+
+interface FoldedConv {
+  spec: ConvBnSpec;
+  packed: Tensor;
+  bias: Tensor;
+  geometry: ops.ConvGeometry;
+}
+
+async function foldConvBn(cb: ConvBnSpec, source: ParamSource): Promise<FoldedConv> {
+  const w = await source(`${cb.conv}.weight`);
+  const bn = await Promise.all(['weight', 'bias', 'running_mean', 'running_var'].map((p) => source(`${cb.bn}.${p}`)));
+  const expectW = cb.outChannels * cb.inChannels * cb.kernel * cb.kernel;
+  if (w.length !== expectW || bn.some((v) => v.length !== cb.outChannels)) {
+    throw new SslInvError('ERR_SHAPE_MISMATCH', `parameters of ${cb.conv}/${cb.bn} have the wrong sizes`, { field: cb.conv });
+  }
+  const weight = tensor(w, [cb.outChannels, cb.inChannels, cb.kernel, cb.kernel]);
+  const [gamma, beta, mean, variance] = bn.map((v) => tensor(v, [cb.outChannels])) as [Tensor, Tensor, Tensor, Tensor];
+  try {
+    const { scale, shift } = ops.batchNormFold({ weight: gamma, bias: beta, runningMean: mean, runningVar: variance, eps: BATCH_NORM_EPS });
+    const packed = ops.packConvWeights(weight, scale);
+    scale.dispose();
+    return {
+      spec: cb,
+      packed,
+      bias: shift,
+      geometry: {
+        outChannels: cb.outChannels,
+        kernel: [cb.kernel, cb.kernel],
+        stride: [cb.stride, cb.stride],
+        padding: [cb.padding, cb.padding],
+      },
+    };
+  } finally {
+    for (const t of [weight, gamma, beta, mean, variance]) t.dispose();
+  }
+}
+
+export class ResNetFeatures {
+  readonly spec: ResNetSpec;
+  private readonly convs: Map<string, FoldedConv>;
+  private disposed = false;
+
+  private constructor(spec: ResNetSpec, convs: Map<string, FoldedConv>) {
+    this.spec = spec;
+    this.convs = convs;
+  }
+
+  get arch(): Arch {
+    return this.spec.arch;
+  }
+
+  get featureDim(): number {
+    return this.spec.featureDim;
+  }
+
+  /** Builds the folded network, reading each parameter once from `source`. */
+  static async load(arch: Arch, source: ParamSource): Promise<ResNetFeatures> {
+    const spec = resnetSpec(arch);
+    const convs = new Map<string, FoldedConv>();
+    try {
+      for (const cb of allConvBns(spec)) convs.set(cb.conv, await foldConvBn(cb, source));
+    } catch (e) {
+      for (const c of convs.values()) {
+        c.packed.dispose();
+        c.bias.dispose();
+      }
+      throw e;
+    }
+    return new ResNetFeatures(spec, convs);
+  }
+
+  private conv(x: Tensor, cb: ConvBnSpec, relu: boolean, residual?: Tensor): Tensor {
+    const c = this.convs.get(cb.conv)!;
+    return ops.conv2d(x, c.packed, c.geometry, residual ? { bias: c.bias, residual, relu } : { bias: c.bias, relu });
+  }
+
+  /** Features [N, featureDim] of images x [N, 3, H, W] (float32, already normalised). */
+  forward(x: Tensor): Tensor {
+    if (this.disposed) throw new SslInvError('ERR_TENSOR_DISPOSED', 'this network was disposed');
+    if (x.dtype !== 'float32' || x.shape.length !== 4 || x.shape[1] !== 3) {
+      throw new SslInvError('ERR_SHAPE_MISMATCH',
+        `expected input images [N, 3, H, W] float32 but got ${x.dtype} [${x.shape.join(', ')}]`);
+    }
+    const nhwc = ops.nchwToNhwc(x);
+    let h = this.conv(nhwc, this.spec.stem, true);
+    nhwc.dispose();
+    const pooled = ops.maxPool2d(h, { kernel: [3, 3], stride: [2, 2], padding: [1, 1] });
+    h.dispose();
+    h = pooled;
+    for (const block of this.spec.blocks) {
+      const next = this.block(h, block.convs, block.downsample);
+      h.dispose();
+      h = next;
+    }
+    const features = ops.globalAvgPool(h);
+    h.dispose();
+    return features;
+  }
+
+  private block(x: Tensor, convs: ConvBnSpec[], downsample?: ConvBnSpec): Tensor {
+    let h = x;
+    for (let i = 0; i < convs.length - 1; i++) {
+      const next = this.conv(h, convs[i]!, true);
+      if (h !== x) h.dispose();
+      h = next;
+    }
+    const identity = downsample ? this.conv(x, downsample, false) : x;
+    const out = this.conv(h, convs[convs.length - 1]!, true, identity);
+    if (h !== x) h.dispose();
+    if (identity !== x) identity.dispose();
+    return out;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const c of this.convs.values()) {
+      c.packed.dispose();
+      c.bias.dispose();
+    }
+  }
+}
