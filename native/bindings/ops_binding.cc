@@ -129,9 +129,10 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   p.pad_w = GetIntProp(env, o, "padW");
   Check(env, ValidateConv2dParams(p));
   if (w.numel() != Conv2dPackedWeightFloats(p.k, p.c, p.r, p.s)) {
-    ThrowCode(env, "ERR_SHAPE_MISMATCH", "conv2d: the packed weights do not match [" + std::to_string(p.k) + ", " +
-                                             std::to_string(p.c) + ", " + std::to_string(p.r) + ", " +
-                                             std::to_string(p.s) + "] for this CPU's kernel");
+    // The header check in the kernel names the shapes; this guards against truncated buffers.
+    if (w.numel() < 16) ThrowCode(env, "ERR_INVALID_ARGUMENT", "conv2d: packedWeight is not a packed weight tensor");
+    Check(env, CheckConv2dPackedWeights(w.data<float>(), p));
+    ThrowCode(env, "ERR_SHAPE_MISMATCH", "conv2d: the packed weight tensor has the wrong size");
   }
   const std::vector<int64_t> out_shape{p.n, p.out_h(), p.out_w(), p.k};
   const Tensor* bias = OptionalF32(env, o, "bias", {p.k});

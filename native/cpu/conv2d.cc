@@ -2,6 +2,7 @@
 #include "ops/conv2d.h"
 
 #include <cstring>
+#include <string>
 #include <memory>
 #include <vector>
 
@@ -84,8 +85,39 @@ Status ValidateConv2dParams(const Conv2dParams& p) {
   return Status::Ok();
 }
 
+namespace {
+// Packed weights start with a 16-float header (64 bytes, so the panels stay aligned) recording what
+// they were packed for; conv2d refuses weights packed for another shape or micro-kernel.
+constexpr int64_t kHeaderFloats = 16;
+constexpr int32_t kPackMagic = 0x4E495353;  // "SSIN"
+
+void WriteHeader(float* packed, int64_t k, int64_t c, int64_t r, int64_t s) {
+  const GemmBlocking& b = CurrentGemmBlocking();
+  int32_t h[kHeaderFloats] = {kPackMagic, static_cast<int32_t>(k), static_cast<int32_t>(c), static_cast<int32_t>(r),
+                              static_cast<int32_t>(s), b.nr, b.kc};
+  std::memcpy(packed, h, sizeof(h));
+}
+
+}  // namespace
+
+Status CheckConv2dPackedWeights(const float* packed, const Conv2dParams& p) {
+  int32_t h[kHeaderFloats];
+  std::memcpy(h, packed, sizeof(h));
+  const GemmBlocking& b = CurrentGemmBlocking();
+  if (h[0] != kPackMagic || h[5] != b.nr || h[6] != b.kc) {
+    return InvalidArgument("conv2d: the weights were not packed by packConvWeights for this CPU");
+  }
+  if (h[1] != p.k || h[2] != p.c || h[3] != p.r || h[4] != p.s) {
+    std::string m = "conv2d: the weights were packed for [" + std::to_string(h[1]) + ", " + std::to_string(h[2]) + ", " +
+                    std::to_string(h[3]) + ", " + std::to_string(h[4]) + "] but the call needs [" + std::to_string(p.k) +
+                    ", " + std::to_string(p.c) + ", " + std::to_string(p.r) + ", " + std::to_string(p.s) + "]";
+    return ShapeMismatch(m);
+  }
+  return Status::Ok();
+}
+
 int64_t Conv2dPackedWeightFloats(int64_t k, int64_t c, int64_t r, int64_t s) {
-  return PackedBFloats(r * s * c, k);
+  return kHeaderFloats + PackedBFloats(r * s * c, k);
 }
 
 Status Conv2dPackWeights(const float* w, int64_t k, int64_t c, int64_t r, int64_t s, const float* scale,
@@ -108,13 +140,16 @@ Status Conv2dPackWeights(const float* w, int64_t k, int64_t c, int64_t r, int64_
       }
     }
   }
-  PackB(krsc.data(), rsc, /*transB=*/true, rsc, k, scale, packed);
+  WriteHeader(packed, k, c, r, s);
+  PackB(krsc.data(), rsc, /*transB=*/true, rsc, k, scale, packed + kHeaderFloats);
   return Status::Ok();
 }
 
 Status Conv2dForwardNHWC(const Conv2dParams& p, const float* x, const float* packed_w, const GemmEpilogue& ep,
                          float* y) {
   SSLINV_RETURN_IF_ERROR(ValidateConv2dParams(p));
+  SSLINV_RETURN_IF_ERROR(CheckConv2dPackedWeights(packed_w, p));
+  packed_w += kHeaderFloats;
   const int64_t M = p.n * p.out_h() * p.out_w();
   const int64_t K = p.r * p.s * p.c;
   GemmEpilogue e = ep;

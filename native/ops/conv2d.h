@@ -33,6 +33,9 @@ int64_t Conv2dPackedWeightFloats(int64_t k, int64_t c, int64_t r, int64_t s);
 Status Conv2dPackWeights(const float* w, int64_t k, int64_t c, int64_t r, int64_t s, const float* scale,
                          float* packed);
 
+// Checks that `packed` (at least 16 floats) was packed for p's filter shape by this CPU's kernel.
+Status CheckConv2dPackedWeights(const float* packed, const Conv2dParams& p);
+
 // y = epilogue(conv(x, w)); ep.residual, when set, is [N, P, Q, K] with ld_residual = K.
 Status Conv2dForwardNHWC(const Conv2dParams& p, const float* x, const float* packed_w, const GemmEpilogue& ep,
                          float* y);

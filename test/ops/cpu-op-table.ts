@@ -1,0 +1,200 @@
+// The table of CPU op cases, run against the float64 references of test/helpers/reference.ts.
+// Shapes cover odd sizes, padding borders, C = 3, stride 2 with odd H, 1x1 convs (the plain-GEMM
+// path), GEMM-K larger than one cache block (kc = 256) with channel runs crossing block edges, and
+// output-channel counts that leave partial register tiles. Exported as a function so the same table
+// runs under every instruction set (cpu-ops-*.test.ts set SSL_INV_ISA before the addon loads).
+import { Test } from 'tap';
+import * as ops from '../../src/ops';
+import { tensor, Tensor } from '../../src/tensor';
+import { native } from '../../src/native';
+import {
+  ConvCase, check, conv2dRef, maxPoolRef, outSize, randomArray, toNchw, toNhwc,
+} from '../helpers/reference';
+
+const FP32_RTOL = 1e-5;
+
+export const CONV_CASES: (ConvCase & { name: string })[] = [
+  { name: '3x3 pad 1, C=3', n: 1, c: 3, h: 7, w: 7, k: 5, r: 3, s: 3, stride: 1, pad: 1 },
+  { name: 'stem 7x7/2 pad 3, odd H/W', n: 2, c: 3, h: 11, w: 9, k: 8, r: 7, s: 7, stride: 2, pad: 3 },
+  { name: '1x1/1 (plain GEMM path)', n: 1, c: 16, h: 9, w: 9, k: 32, r: 1, s: 1, stride: 1, pad: 0 },
+  { name: '1x1/2 odd H', n: 2, c: 16, h: 9, w: 9, k: 32, r: 1, s: 1, stride: 2, pad: 0 },
+  { name: '3x3/2 odd channels', n: 1, c: 5, h: 6, w: 6, k: 7, r: 3, s: 3, stride: 2, pad: 1 },
+  { name: '3x3 C=64 K=40', n: 1, c: 64, h: 14, w: 14, k: 40, r: 3, s: 3, stride: 1, pad: 1 },
+  { name: 'K-blocks cross channel runs (C=300)', n: 1, c: 300, h: 5, w: 5, k: 17, r: 3, s: 3, stride: 1, pad: 1 },
+  { name: '1x1 image', n: 3, c: 8, h: 1, w: 1, k: 4, r: 1, s: 1, stride: 1, pad: 0 },
+  { name: '5x5 pad 2', n: 1, c: 4, h: 5, w: 5, k: 6, r: 5, s: 5, stride: 1, pad: 2 },
+  { name: '3x3/2 no padding', n: 1, c: 2, h: 13, w: 13, k: 33, r: 3, s: 3, stride: 2, pad: 0 },
+  { name: '3x3/2 odd H, 65 outputs', n: 2, c: 33, h: 17, w: 15, k: 65, r: 3, s: 3, stride: 2, pad: 1 },
+  { name: '1x1 deep K=1024', n: 1, c: 1024, h: 3, w: 3, k: 48, r: 1, s: 1, stride: 1, pad: 0 },
+  { name: 'rectangular kernel window at the border', n: 1, c: 3, h: 4, w: 3, k: 2, r: 3, s: 3, stride: 1, pad: 1 },
+];
+
+function convInputs(p: ConvCase, seed: number) {
+  const P = outSize(p.h, p.r, p.stride, p.pad), Q = outSize(p.w, p.s, p.stride, p.pad);
+  return {
+    P, Q,
+    x: randomArray(p.n * p.c * p.h * p.w, seed),
+    w: randomArray(p.k * p.c * p.r * p.s, seed + 1, 0.5),
+    bias: randomArray(p.k, seed + 2),
+    scale: randomArray(p.k, seed + 3).map((v) => 0.5 + Math.abs(v)),
+    residual: randomArray(p.n * p.k * P * Q, seed + 4),
+  };
+}
+
+/** Runs conv2d through the public ops, in NCHW at the edges; returns NCHW float32. */
+function runConv(p: ConvCase, d: ReturnType<typeof convInputs>, ep: { bias?: boolean; residual?: boolean; relu?: boolean; scale?: boolean }): Float32Array {
+  const keep: Tensor[] = [];
+  const t = (a: Float32Array, shape: number[]) => { const x = tensor(a, shape); keep.push(x); return x; };
+  try {
+    const x = t(toNhwc(d.x, p.n, p.c, p.h, p.w), [p.n, p.h, p.w, p.c]);
+    const w = t(d.w, [p.k, p.c, p.r, p.s]);
+    const packed = ops.packConvWeights(w, ep.scale ? t(d.scale, [p.k]) : undefined);
+    keep.push(packed);
+    const e: ops.Epilogue = { relu: ep.relu ?? false };
+    if (ep.bias) e.bias = t(d.bias, [p.k]);
+    if (ep.residual) e.residual = t(toNhwc(d.residual, p.n, p.k, d.P, d.Q), [p.n, d.P, d.Q, p.k]);
+    const y = ops.conv2d(x, packed, { outChannels: p.k, kernel: [p.r, p.s], stride: [p.stride, p.stride], padding: [p.pad, p.pad] }, e);
+    keep.push(y);
+    return toNchw(y.toFloat32Array(), p.n, p.k, d.P, d.Q);
+  } finally {
+    for (const x of keep) x.dispose();
+  }
+}
+
+export function runCpuOpTable(t: Test): void {
+  t.test('conv2d against float64', async (t) => {
+    CONV_CASES.forEach((p, i) => {
+      const d = convInputs(p, 100 + i * 10);
+      const plain = conv2dRef(p, d.x, d.w);
+      const out = runConv(p, d, {});
+      const r = check(out, plain.y, FP32_RTOL, 1e-7, plain.mag);
+      t.ok(r.ok, `${p.name}: worst ${r.worst.toFixed(3)} of tolerance, rel ${r.relNorm.toExponential(2)}${r.firstBad ? ' ' + r.firstBad : ''}`);
+      // Folded-BN scale, bias, residual and ReLU in the epilogue.
+      const full = conv2dRef(p, d.x, d.w, d.bias, d.scale);
+      const fused = runConv(p, d, { bias: true, residual: true, relu: true, scale: true });
+      const ref = full.y.map((v, j) => Math.max(0, v + d.residual[j]!));
+      const mag = full.mag.map((v, j) => v + Math.abs(d.residual[j]!));
+      const r2 = check(fused, ref, FP32_RTOL, 1e-7, mag);
+      t.ok(r2.ok, `${p.name} + scale/bias/residual/relu: worst ${r2.worst.toFixed(3)}${r2.firstBad ? ' ' + r2.firstBad : ''}`);
+    });
+  });
+
+  t.test('matmul with transposes and epilogue', async (t) => {
+    const shapes: [number, number, number][] = [[1, 1, 1], [5, 7, 3], [37, 45, 300], [14, 32, 256], [15, 33, 257], [3, 100, 700], [200, 3, 50]];
+    shapes.forEach(([M, N, K], i) => {
+      for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+        const A = randomArray(M * K, 500 + i), B = randomArray(K * N, 600 + i);
+        const bias = randomArray(N, 700 + i), res = randomArray(M * N, 800 + i);
+        const a = tensor(A, ta ? [K, M] : [M, K]), b = tensor(B, tb ? [N, K] : [K, N]);
+        const bt = tensor(bias, [N]), rt = tensor(res, [M, N]);
+        const c = ops.matmul(a, b, { transA: ta, transB: tb, bias: bt, residual: rt, relu: true });
+        const out = c.toFloat32Array();
+        const ref = new Float64Array(M * N), mag = new Float64Array(M * N);
+        for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
+          let s = 0, g = 0;
+          for (let k = 0; k < K; k++) {
+            const v = (ta ? A[k * M + m]! : A[m * K + k]!) * (tb ? B[n * K + k]! : B[k * N + n]!);
+            s += v; g += Math.abs(v);
+          }
+          ref[m * N + n] = Math.max(0, s + bias[n]! + res[m * N + n]!);
+          mag[m * N + n] = g + Math.abs(bias[n]!) + Math.abs(res[m * N + n]!);
+        }
+        const r = check(out, ref, FP32_RTOL, 1e-7, mag);
+        t.ok(r.ok, `[${M}x${K}]x[${K}x${N}] ta=${ta} tb=${tb}: worst ${r.worst.toFixed(3)}${r.firstBad ? ' ' + r.firstBad : ''}`);
+        for (const x of [a, b, bt, rt, c]) x.dispose();
+      }
+    });
+  });
+
+  t.test('linear matches x W^T + b', async (t) => {
+    const [N, I, O] = [6, 70, 33];
+    const X = randomArray(N * I, 41), W = randomArray(O * I, 42), B = randomArray(O, 43);
+    const y = ops.linear(tensor(X, [N, I]), tensor(W, [O, I]), tensor(B, [O])).toFloat32Array();
+    const ref = new Float64Array(N * O), mag = new Float64Array(N * O);
+    for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) {
+      let s = B[o]!, g = Math.abs(B[o]!);
+      for (let i = 0; i < I; i++) { s += X[n * I + i]! * W[o * I + i]!; g += Math.abs(X[n * I + i]! * W[o * I + i]!); }
+      ref[n * O + o] = s; mag[n * O + o] = g;
+    }
+    const r = check(y, ref, FP32_RTOL, 1e-7, mag);
+    t.ok(r.ok, `worst ${r.worst.toFixed(3)}`);
+  });
+
+  t.test('max pool 3x3/2 pad 1 (floor), 2x2/2, NaN propagation', async (t) => {
+    const cases = [[1, 3, 7, 7, 3, 2, 1], [2, 5, 8, 9, 3, 2, 1], [1, 4, 112, 111, 3, 2, 1], [1, 2, 6, 6, 2, 2, 0], [1, 3, 1, 1, 3, 2, 1]] as const;
+    cases.forEach(([n, c, h, w, k, s, p], i) => {
+      const x = randomArray(n * c * h * w, 900 + i);
+      if (i === 1) { x[5] = NaN; x[77] = NaN; }
+      const P = outSize(h, k, s, p), Q = outSize(w, k, s, p);
+      const y = ops.maxPool2d(tensor(toNhwc(x, n, c, h, w), [n, h, w, c]), { kernel: [k, k], stride: [s, s], padding: [p, p] });
+      t.same(y.shape, [n, P, Q, c], 'floor output size');
+      const r = check(toNchw(y.toFloat32Array(), n, c, P, Q), maxPoolRef(x, n, c, h, w, k, s, p), 0, 0);
+      t.ok(r.ok, `[${n},${c},${h},${w}] k${k}/s${s}/p${p}: exact${r.firstBad ? ' ' + r.firstBad : ''}`);
+    });
+    t.throws(() => ops.maxPool2d(tensor(new Float32Array(16), [1, 4, 4, 1]), { kernel: [3, 3], stride: [2, 2], padding: [2, 2] }),
+      { code: 'ERR_INVALID_ARGUMENT' }, 'padding over half the kernel');
+  });
+
+  t.test('global average pool', async (t) => {
+    const [n, c, h, w] = [3, 37, 7, 5];
+    const x = randomArray(n * c * h * w, 1000);
+    const y = ops.globalAvgPool(tensor(toNhwc(x, n, c, h, w), [n, h, w, c])).toFloat32Array();
+    const ref = new Float64Array(n * c);
+    for (let i = 0; i < n * c; i++) { let s = 0; for (let j = 0; j < h * w; j++) s += x[i * h * w + j]!; ref[i] = s / (h * w); }
+    const r = check(y, ref, FP32_RTOL, 1e-7);
+    t.ok(r.ok, `worst ${r.worst.toFixed(3)}`);
+  });
+
+  t.test('batch norm inference, relu, add', async (t) => {
+    const [rows, c] = [50, 19];
+    const x = randomArray(rows * c, 1100);
+    const g = randomArray(c, 1101), b = randomArray(c, 1102), m = randomArray(c, 1103);
+    const v = randomArray(c, 1104).map((q) => 0.1 + Math.abs(q));
+    const y = ops.batchNormInference(tensor(x, [rows, c]), {
+      weight: tensor(g, [c]), bias: tensor(b, [c]), runningMean: tensor(m, [c]), runningVar: tensor(v, [c]), eps: 1e-5,
+    }).toFloat32Array();
+    const ref = new Float64Array(rows * c);
+    for (let i = 0; i < rows; i++) for (let j = 0; j < c; j++) ref[i * c + j] = (x[i * c + j]! - m[j]!) / Math.sqrt(v[j]! + 1e-5) * g[j]! + b[j]!;
+    t.ok(check(y, ref, FP32_RTOL, 1e-6).ok, 'batch norm');
+    const xr = randomArray(100, 1200); xr[3] = NaN;
+    const relu = ops.relu(tensor(xr, [100])).toFloat32Array();
+    t.ok(check(relu, Array.from(xr, (q) => (Number.isNaN(q) ? NaN : Math.max(0, q))), 0, 0).ok, 'relu keeps NaN');
+    const a2 = randomArray(100, 1201);
+    const sum = ops.add(tensor(xr, [100]), tensor(a2, [100]), { relu: true }).toFloat32Array();
+    t.ok(check(sum, Array.from(xr, (q, i) => Math.max(0, Math.fround(q + a2[i]!)) || (Number.isNaN(q) ? NaN : 0)), 0, 0).ok, 'add + relu');
+    t.throws(() => ops.add(tensor(xr, [100]), tensor(a2, [10, 10])), { code: 'ERR_SHAPE_MISMATCH' });
+  });
+
+  t.test('layout round trip is bit-exact', async (t) => {
+    const x = randomArray(2 * 5 * 7 * 3, 1300);
+    const nhwc = ops.nchwToNhwc(tensor(x, [2, 5, 7, 3]));
+    t.same(nhwc.shape, [2, 7, 3, 5]);
+    t.same(Array.from(nhwc.toFloat32Array()), Array.from(toNhwc(x, 2, 5, 7, 3)));
+    t.same(Array.from(ops.nhwcToNchw(nhwc).toFloat32Array()), Array.from(x));
+  });
+
+  t.test('results do not depend on the thread count', async (t) => {
+    const p = CONV_CASES[10]!;
+    const d = convInputs(p, 77);
+    const threads = native().info().threads;
+    const a = runConv(p, d, { bias: true, relu: true });
+    ops.setNumThreads(1);
+    const b = runConv(p, d, { bias: true, relu: true });
+    ops.setNumThreads(threads);
+    t.same(Array.from(a), Array.from(b), 'bitwise equal with 1 and all threads');
+  });
+
+  t.test('argument errors are typed', async (t) => {
+    const x = tensor(new Float32Array(2 * 4 * 4 * 3), [2, 4, 4, 3]);
+    const w = ops.packConvWeights(tensor(new Float32Array(8 * 3 * 3 * 3), [8, 3, 3, 3]));
+    const g = { outChannels: 8, kernel: [3, 3] as [number, number], stride: [1, 1] as [number, number], padding: [1, 1] as [number, number] };
+    t.throws(() => ops.conv2d(x, w, { ...g, outChannels: 9 }), { code: 'ERR_SHAPE_MISMATCH' }, 'packed weights of another shape');
+    t.throws(() => ops.conv2d(x, w, { ...g, stride: [0, 1] }), { code: 'ERR_INVALID_ARGUMENT' });
+    t.throws(() => ops.conv2d(x, w, { ...g, kernel: [9, 9] }), /./);
+    t.throws(() => ops.conv2d(tensor(new Float64Array(96), [2, 4, 4, 3]), w, g), { code: 'ERR_DTYPE_MISMATCH' });
+    t.throws(() => ops.conv2d(x, w, g, { residual: tensor(new Float32Array(3), [3]) }), { code: 'ERR_SHAPE_MISMATCH' });
+    t.throws(() => ops.matmul(tensor(new Float32Array(6), [2, 3]), tensor(new Float32Array(6), [2, 3])), { code: 'ERR_SHAPE_MISMATCH' });
+    x.dispose();
+    t.throws(() => ops.conv2d(x, w, g), { code: 'ERR_TENSOR_DISPOSED' });
+  });
+}
