@@ -97,8 +97,8 @@ void RunThreadTile(const MicroKernel& mk, int64_t M, int64_t N, int64_t k_begin,
             t.relu = ep.relu;
           }
           const float* apanel = abuf + ip * mr * kcb;
-          if (rows == mr && cols == nr) {
-            mk.fn(kcb, apanel, bpanel, ctile, ldc, t);
+          if (cols == nr) {
+            mk.rows[rows](kcb, apanel, bpanel, ctile, ldc, t);
           } else {
             TileArgs inner;
             inner.accumulate = accumulate;
@@ -106,7 +106,7 @@ void RunThreadTile(const MicroKernel& mk, int64_t M, int64_t N, int64_t k_begin,
               std::memset(scratch, 0, sizeof(float) * mr * nr);
               for (int i = 0; i < rows; ++i) std::memcpy(scratch + i * nr, ctile + i * ldc, sizeof(float) * cols);
             }
-            mk.fn(kcb, apanel, bpanel, scratch, nr, inner);
+            mk.rows[rows](kcb, apanel, bpanel, scratch, nr, inner);
             StorePartialTile(scratch, nr, rows, cols, ctile, ldc, t);
           }
         }

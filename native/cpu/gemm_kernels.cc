@@ -20,17 +20,18 @@ namespace {
 // ---------------------------------------------------------------- portable 6 x 16
 constexpr int kGenMR = 6, kGenNR = 16;
 
+template <int ROWS>
 void KernelGeneric(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, const TileArgs& t) {
-  float acc[kGenMR][kGenNR] = {};
+  float acc[ROWS][kGenNR] = {};
   for (int64_t k = 0; k < kc; ++k) {
     const float* bk = b + k * kGenNR;
     const float* ak = a + k * kGenMR;
-    for (int i = 0; i < kGenMR; ++i) {
+    for (int i = 0; i < ROWS; ++i) {
       const float ai = ak[i];
       for (int j = 0; j < kGenNR; ++j) acc[i][j] += ai * bk[j];
     }
   }
-  for (int i = 0; i < kGenMR; ++i) {
+  for (int i = 0; i < ROWS; ++i) {
     float* ci = c + i * ldc;
     for (int j = 0; j < kGenNR; ++j) {
       float v = acc[i][j];
@@ -56,23 +57,24 @@ SSLINV_AVX2 inline __m256 EpilogueAvx2(__m256 v, const float* cptr, const float*
   return v;
 }
 
+template <int ROWS>
 SSLINV_AVX2 void KernelAvx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
                             const TileArgs& t) {
-  __m256 acc[6][2];
+  __m256 acc[ROWS][2];
 #pragma GCC unroll 6
-  for (int i = 0; i < 6; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  for (int i = 0; i < ROWS; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
     const __m256 b0 = _mm256_load_ps(b + k * 16);
     const __m256 b1 = _mm256_load_ps(b + k * 16 + 8);
 #pragma GCC unroll 6
-    for (int i = 0; i < 6; ++i) {
+    for (int i = 0; i < ROWS; ++i) {
       const __m256 ai = _mm256_broadcast_ss(a + k * 6 + i);
       acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
       acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
     }
   }
 #pragma GCC unroll 6
-  for (int i = 0; i < 6; ++i) {
+  for (int i = 0; i < ROWS; ++i) {
     float* ci = c + i * ldc;
     const float* ri = t.residual ? t.residual + i * t.ld_residual : nullptr;
     _mm256_storeu_ps(ci, EpilogueAvx2(acc[i][0], ci, t.bias, ri, t));
@@ -93,24 +95,25 @@ SSLINV_AVX512 inline __m512 EpilogueAvx512(__m512 v, const float* cptr, const fl
   return v;
 }
 
+template <int ROWS>
 SSLINV_AVX512 void KernelAvx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
                                 const TileArgs& t) {
-  __m512 acc[14][2];
+  __m512 acc[ROWS][2];
 #pragma GCC unroll 14
-  for (int i = 0; i < 14; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (int i = 0; i < ROWS; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
   for (int64_t k = 0; k < kc; ++k) {
     const __m512 b0 = _mm512_load_ps(b + k * 32);
     const __m512 b1 = _mm512_load_ps(b + k * 32 + 16);
     const float* ak = a + k * 14;
 #pragma GCC unroll 14
-    for (int i = 0; i < 14; ++i) {
+    for (int i = 0; i < ROWS; ++i) {
       const __m512 ai = _mm512_set1_ps(ak[i]);
       acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
       acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
     }
   }
 #pragma GCC unroll 14
-  for (int i = 0; i < 14; ++i) {
+  for (int i = 0; i < ROWS; ++i) {
     float* ci = c + i * ldc;
     const float* ri = t.residual ? t.residual + i * t.ld_residual : nullptr;
     _mm512_storeu_ps(ci, EpilogueAvx512(acc[i][0], ci, t.bias, ri, t));
@@ -122,11 +125,16 @@ SSLINV_AVX512 void KernelAvx512(int64_t kc, const float* a, const float* b, floa
 
 }  // namespace
 
+// rows[r] computes the first r rows of a tile (r = 1..mr); rows[mr] is the full-tile kernel.
+#define SSLINV_ROWS6(K) {nullptr, K<1>, K<2>, K<3>, K<4>, K<5>, K<6>}
+#define SSLINV_ROWS14(K) \
+  {nullptr, K<1>, K<2>, K<3>, K<4>, K<5>, K<6>, K<7>, K<8>, K<9>, K<10>, K<11>, K<12>, K<13>, K<14>}
+
 const MicroKernel& SelectMicroKernel() {
-  static const MicroKernel kGeneric{"generic-6x16", kGenMR, kGenNR, 256, 72, KernelGeneric};
+  static const MicroKernel kGeneric{"generic-6x16", kGenMR, kGenNR, 256, 72, SSLINV_ROWS6(KernelGeneric)};
 #if defined(__x86_64__)
-  static const MicroKernel kAvx2{"avx2-6x16", 6, 16, 256, 72, KernelAvx2};
-  static const MicroKernel kAvx512{"avx512-14x32", 14, 32, 256, 168, KernelAvx512};
+  static const MicroKernel kAvx2{"avx2-6x16", 6, 16, 256, 72, SSLINV_ROWS6(KernelAvx2)};
+  static const MicroKernel kAvx512{"avx512-14x32", 14, 32, 256, 168, SSLINV_ROWS14(KernelAvx512)};
   switch (DetectCpuIsa()) {
     case CpuIsa::kAvx512: return kAvx512;
     case CpuIsa::kAvx2: return kAvx2;

@@ -3,7 +3,7 @@
 // A micro-kernel computes one full mr x nr tile of C from an mr x kc micro-panel of A (a[k*mr + i])
 // and a kc x nr micro-panel of B (b[k*nr + j]), then applies the tile's epilogue in registers:
 //   acc (+ C if accumulate) + bias[j] + residual[i][j], then ReLU.
-// Partial tiles are handled by the driver through a scratch tile.
+// Tiles narrower than nr are handled by the driver through a scratch tile.
 #pragma once
 #include <cstdint>
 
@@ -20,10 +20,14 @@ struct TileArgs {
 using MicroKernelFn = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
                                const TileArgs& t);
 
+constexpr int kMaxMR = 14;
+
 struct MicroKernel {
   const char* name;
   int mr, nr, kc, mc;
-  MicroKernelFn fn;
+  // rows[r] computes only the first r rows (1 <= r <= mr) of the tile, so short products (a few
+  // images at the last ResNet stage) do not pay for a full mr-row tile; rows[mr] is the full kernel.
+  MicroKernelFn rows[kMaxMR + 1];
 };
 
 const MicroKernel& SelectMicroKernel();
