@@ -77,8 +77,18 @@ export interface NativeAddon {
   nhwcToNchw(x: NativeTensor): NativeTensor;
 }
 
-/** The package root (where package.json and build/ are), from lib/ or src/. */
-export const packageRoot = path.resolve(__dirname, '..');
+/** The package root (where package.json and build/ are): the nearest ancestor with our package.json. */
+export const packageRoot: string = (() => {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string };
+      if (pkg.name === 'ssl-invariances') return dir;
+    } catch {
+      // no package.json here: keep looking
+    }
+    if (path.dirname(dir) === dir) return path.resolve(__dirname, '..');
+  }
+})();
 
 let cached: NativeAddon | undefined;
 

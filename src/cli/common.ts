@@ -1,0 +1,39 @@
+/**
+ * Shared pieces of the CLI: option parsers that throw ERR_USAGE with the flag's name, the device
+ * option, and the error printer. Every command validates its flags here before any work starts.
+ */
+import { InvalidArgumentError } from 'commander';
+import { SslInvError, isSslInvError } from '../errors';
+
+export function positiveInt(flag: string): (value: string) => number {
+  return (value: string) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < 1) {
+      throw new InvalidArgumentError(`${flag} takes an integer >= 1, got '${value}'`);
+    }
+    return n;
+  };
+}
+
+export type DeviceName = 'cpu';
+
+/** Parses --device; this build has the CPU backend only. */
+export function parseDevice(value: string | undefined): DeviceName {
+  if (value === undefined || value === 'cpu') return 'cpu';
+  if (/^cuda(:\d+)?$/.test(value)) {
+    throw new SslInvError('ERR_DEVICE_UNAVAILABLE',
+      `--device ${value}: this build has no CUDA backend yet; use --device cpu`);
+  }
+  throw new SslInvError('ERR_USAGE', `--device takes cpu, cuda or cuda:N, got '${value}'`);
+}
+
+/** Prints an error for a person and returns the exit code: 2 for usage errors, 1 otherwise. */
+export function reportError(e: unknown, stream: NodeJS.WriteStream = process.stderr): number {
+  if (isSslInvError(e)) {
+    stream.write(`ssl-inv: error ${e.code}: ${e.message}\n`);
+    return e.code === 'ERR_USAGE' ? 2 : 1;
+  }
+  const err = e as { code?: unknown; message?: unknown; stack?: unknown };
+  stream.write(`ssl-inv: unexpected error: ${typeof err?.stack === 'string' ? err.stack : String(e)}\n`);
+  return 1;
+}

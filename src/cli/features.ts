@@ -1,0 +1,100 @@
+/**
+ * `ssl-inv features`: features of images under a checkpoint's ResNet trunk, written as a float32
+ * .npy of shape [N, D] (D = 512, 1536, 2048 or 6144), rows in input order.
+ *
+ *   ssl-inv features --checkpoint FILE [--arch A] (--data DIR | --input-npy X.npy) --out F.npy
+ *                    [--batch-size N] [--device cpu] [--resize 224] [--crop-size 224] [--threads N]
+ *
+ * --data reads an ImageFolder tree (class sub-folders, sorted as torchvision sorts them) through the
+ * original's eval preprocessing; --input-npy takes an already-preprocessed float32 [N, 3, H, W].
+ * The output is written atomically: an interrupted run leaves no partial file.
+ */
+import { Command, Option } from 'commander';
+import { SslInvError } from '../errors';
+import { featuresOfArray, FeatureChunk } from '../eval/features';
+import { loadFeatureExtractor } from '../eval/model-loader';
+import { readNpy } from '../io/npy';
+import { NpyRowWriter } from '../io/npy-writer';
+import { setNumThreads } from '../ops';
+import { parseDevice, positiveInt } from './common';
+import { createProgress } from './progress';
+
+interface FeaturesOptions {
+  checkpoint: string;
+  arch?: string;
+  data?: string;
+  inputNpy?: string;
+  out: string;
+  batchSize: number;
+  device?: string;
+  resize: number;
+  cropSize: number;
+  threads?: number;
+  onError: 'error' | 'skip';
+  quiet?: boolean;
+}
+
+export function featuresCommand(): Command {
+  return new Command('features')
+    .description('extract backbone features (fc removed) of images with a MoCo or torchvision checkpoint')
+    .requiredOption('--checkpoint <file>', 'a MoCo checkpoint (.pth.tar) or a torchvision-style state dict (.pth)')
+    .addOption(new Option('--arch <arch>', 'network; default: the checkpoint\'s arch field, else inferred from the weights, else resnet50')
+      .choices(['resnet18', 'resnet18w3', 'resnet50', 'resnet50w3']))
+    .option('--data <dir>', 'an ImageFolder tree of JPEG/PNG images')
+    .option('--input-npy <file>', 'preprocessed float32 images [N, 3, H, W] (.npy)')
+    .requiredOption('--out <file>', 'output .npy: float32 [N, D]')
+    .option('--batch-size <n>', 'images per forward pass', positiveInt('--batch-size'), 32)
+    .option('--device <device>', 'cpu (cuda comes with the CUDA backend)', 'cpu')
+    .option('--resize <n>', 'with --data: resize the shorter side to n (PIL bilinear)', positiveInt('--resize'), 224)
+    .option('--crop-size <n>', 'with --data: center crop n x n', positiveInt('--crop-size'), 224)
+    .option('--threads <n>', 'CPU threads for the kernels (default: all cores)', positiveInt('--threads'))
+    .addOption(new Option('--on-error <policy>', 'with --data: what to do with an unreadable image').choices(['error', 'skip']).default('error'))
+    .option('--quiet', 'no progress output')
+    .action(async (opts: FeaturesOptions) => {
+      await runFeatures(opts);
+    });
+}
+
+async function runFeatures(opts: FeaturesOptions): Promise<void> {
+  if ((opts.data === undefined) === (opts.inputNpy === undefined)) {
+    throw new SslInvError('ERR_USAGE', 'give exactly one of --data DIR or --input-npy FILE');
+  }
+  parseDevice(opts.device);
+  if (opts.threads !== undefined) setNumThreads(opts.threads);
+  const started = Date.now();
+  const model = await loadFeatureExtractor(opts.checkpoint, opts.arch !== undefined ? { arch: opts.arch } : {});
+  try {
+    let rows: number;
+    let chunks: AsyncGenerator<FeatureChunk>;
+    if (opts.inputNpy !== undefined) {
+      const x = await readNpy(opts.inputNpy);
+      if (x.dtype !== 'float32') {
+        throw new SslInvError('ERR_DTYPE_MISMATCH', `expected float32 images, found ${x.dtype}`, { file: opts.inputNpy, field: 'descr' });
+      }
+      rows = x.shape[0] ?? 0;
+      chunks = featuresOfArray(model.net, x.data as Float32Array, x.shape, opts.batchSize, opts.inputNpy);
+    } else {
+      throw new SslInvError('ERR_USAGE', '--data is not available in this build yet');
+    }
+    const progress = createProgress({ label: 'features', total: rows, unit: 'img', silent: opts.quiet ?? false });
+    const writer = await NpyRowWriter.open(opts.out, 'float32', [model.net.featureDim], rows);
+    try {
+      for await (const c of chunks) {
+        await writer.append(c.features);
+        progress.tick(c.rows);
+      }
+      await writer.commit();
+    } catch (e) {
+      await writer.abort();
+      throw e;
+    }
+    progress.done();
+    const secs = (Date.now() - started) / 1000;
+    process.stdout.write(
+      `features  ${rows} x ${model.net.featureDim} float32 -> ${opts.out}\n` +
+      `model     ${model.arch} (${model.archSource}), ${model.backbone.source === 'moco' ? 'MoCo encoder_q' : 'state dict'}\n` +
+      `time      ${secs.toFixed(1)} s (${(rows / secs).toFixed(1)} img/s, model load included)\n`);
+  } finally {
+    model.net.dispose();
+  }
+}

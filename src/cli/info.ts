@@ -1,0 +1,44 @@
+/**
+ * `ssl-inv info`: version, compiled backends, devices, CPU kernel and threads, as a short table
+ * (or JSON with --json).
+ */
+import { Command } from 'commander';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { native, packageRoot } from '../native';
+
+export function packageVersion(): string {
+  const pkg = JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export function collectInfo(): Record<string, unknown> {
+  const n = native().info();
+  return {
+    version: packageVersion(),
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    backends: n.cudaCompiled ? ['cpu', 'cuda'] : ['cpu'],
+    devices: ['cpu'],
+    cpuKernel: n.gemmKernel,
+    cpuIsa: n.isa,
+    threads: n.threads,
+  };
+}
+
+export function infoCommand(): Command {
+  return new Command('info')
+    .description('show the version, the backends compiled in, the devices found and the CPU threads')
+    .option('--json', 'print JSON instead of a table')
+    .action((opts: { json?: boolean }) => {
+      const info = collectInfo();
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(info, null, 2)}\n`);
+        return;
+      }
+      const width = Math.max(...Object.keys(info).map((k) => k.length));
+      for (const [k, v] of Object.entries(info)) {
+        process.stdout.write(`${k.padEnd(width)}  ${Array.isArray(v) ? v.join(', ') : String(v)}\n`);
+      }
+    });
+}

@@ -1,0 +1,36 @@
+/**
+ * The `ssl-inv` command line: one file per subcommand, registered here. Results go to files and a
+ * short table on stdout; progress and errors go to stderr. Exit codes: 0 success, 1 error, 2 usage.
+ */
+import { Command, CommanderError } from 'commander';
+import { SslInvError } from '../errors';
+import { reportError } from './common';
+import { featuresCommand } from './features';
+import { infoCommand, packageVersion } from './info';
+
+export function buildProgram(): Command {
+  const program = new Command('ssl-inv')
+    .description('How invariant are self-supervised ResNet features, and how well do they transfer?')
+    .version(packageVersion())
+    .showHelpAfterError()
+    .exitOverride();
+  program.addCommand(featuresCommand());
+  program.addCommand(infoCommand());
+  for (const cmd of program.commands) cmd.exitOverride();
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version end here with exit code 0; bad flags with commander's message already shown.
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    if (e instanceof SslInvError || e instanceof Error) return reportError(e);
+    return reportError(e);
+  }
+}

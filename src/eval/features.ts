@@ -1,0 +1,38 @@
+/**
+ * Feature extraction: run a ResNet trunk over many inputs, batch by batch, and stream the features.
+ *
+ * Inputs are either an already-preprocessed float32 array [N, 3, H, W] (the `--input-npy` path) or
+ * an image folder decoded and preprocessed like torchvision's eval pipeline (src/data). Rows of the
+ * output follow the input order. Each yielded chunk is a Float32Array of rows x featureDim; the
+ * native tensors behind it are freed before the next batch starts.
+ */
+import { SslInvError } from '../errors';
+import { ResNetFeatures } from '../nn/resnet';
+import { scope, tensor } from '../tensor';
+
+export interface FeatureChunk {
+  /** Index of the first row of this chunk in the input. */
+  start: number;
+  rows: number;
+  features: Float32Array;
+}
+
+/** Features of a preprocessed array x [N, 3, H, W], `batchSize` rows at a time. */
+export async function* featuresOfArray(net: ResNetFeatures, data: Float32Array, shape: readonly number[],
+  batchSize: number, source = 'input'): AsyncGenerator<FeatureChunk> {
+  if (shape.length !== 4 || shape[1] !== 3) {
+    throw new SslInvError('ERR_SHAPE_MISMATCH', `expected preprocessed images [N, 3, H, W], got [${shape.join(', ')}]`,
+      { file: source, field: 'shape' });
+  }
+  const [n, c, h, w] = shape as [number, number, number, number];
+  if (h < 1 || w < 1) throw new SslInvError('ERR_SHAPE_MISMATCH', 'images must be at least 1x1', { file: source, field: 'shape' });
+  const per = c * h * w;
+  for (let start = 0; start < n; start += batchSize) {
+    const rows = Math.min(batchSize, n - start);
+    const features = scope(() => net.forward(tensor(data.subarray(start * per, (start + rows) * per), [rows, c, h, w]))
+      .toFloat32Array());
+    yield { start, rows, features };
+    // Let the event loop run (progress output, finalisers of collected wrappers).
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}

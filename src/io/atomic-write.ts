@@ -1,0 +1,115 @@
+/**
+ * Durable, atomic file replacement (RELIABILITY §5):
+ *   1. create a temp file in the target's directory with O_CREAT|O_EXCL (name has the pid and random bytes);
+ *   2. write all the data;
+ *   3. fsync it (`FileHandle.sync()`);
+ *   4. rename it over the target;
+ *   5. fsync the directory, so the rename itself survives a power loss.
+ * On any failure before the rename the temp file is removed and ERR_FILE_WRITE names the target;
+ * the previous file, if any, is untouched.
+ */
+import { promises as fsp } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import * as path from 'node:path';
+import { SslInvError } from '../errors';
+
+export type AtomicWriteData = Buffer | Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
+
+/** Temp files are named `.<base>.<pid>.<random>.tmp` next to the target. */
+export function tempNameFor(file: string): string {
+  const dir = path.dirname(file);
+  const base = path.basename(file);
+  return path.join(dir, `.${base}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+async function writeAll(fh: FileHandle, chunk: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < chunk.byteLength) {
+    const { bytesWritten } = await fh.write(chunk, off, chunk.byteLength - off);
+    if (bytesWritten <= 0) throw new Error('write returned 0 bytes');
+    off += bytesWritten;
+  }
+}
+
+function isAsyncIterable(x: unknown): x is AsyncIterable<Uint8Array> {
+  return x != null && typeof (x as { [Symbol.asyncIterator]?: unknown })[Symbol.asyncIterator] === 'function';
+}
+
+async function renameWithRetry(from: string, to: string): Promise<void> {
+  // Windows reports EPERM/EACCES/EBUSY while another process (a virus scanner, an indexer) holds the target.
+  const retries = process.platform === 'win32' ? 10 : 0;
+  for (let i = 0; ; i++) {
+    try {
+      await fsp.rename(from, to);
+      return;
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (i >= retries || !(code === 'EPERM' || code === 'EACCES' || code === 'EBUSY')) throw e;
+      await new Promise((r) => setTimeout(r, 20 * (i + 1)));
+    }
+  }
+}
+
+/** fsyncs a directory; filesystems and platforms that cannot do it are tolerated. */
+async function syncDir(dir: string): Promise<void> {
+  let dh: FileHandle | undefined;
+  try {
+    dh = await fsp.open(dir, 'r');
+    await dh.sync();
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    // Windows cannot open directories; some filesystems refuse fsync on them.
+    if (!(code === 'EISDIR' || code === 'EPERM' || code === 'EACCES' || code === 'EINVAL' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'EBADF')) {
+      throw e;
+    }
+  } finally {
+    await dh?.close().catch(() => undefined);
+  }
+}
+
+/**
+ * Writes `data` to `file` atomically and durably. `data` is a buffer or an (async) iterable of chunks,
+ * so large outputs can be streamed without being held in memory at once.
+ */
+export async function writeFileAtomic(file: string, data: AtomicWriteData): Promise<void> {
+  const tmp = tempNameFor(file);
+  let fh: FileHandle | undefined;
+  let created = false;
+  let renamed = false;
+  try {
+    fh = await fsp.open(tmp, 'wx', 0o666);
+    created = true;
+    if (data instanceof Uint8Array) {
+      await writeAll(fh, data);
+    } else if (isAsyncIterable(data)) {
+      for await (const chunk of data) {
+        if (!(chunk instanceof Uint8Array)) throw new TypeError('chunks must be Buffers or Uint8Arrays');
+        await writeAll(fh, chunk);
+      }
+    } else if (data != null && typeof (data as Iterable<Uint8Array>)[Symbol.iterator] === 'function') {
+      for (const chunk of data as Iterable<Uint8Array>) {
+        if (!(chunk instanceof Uint8Array)) throw new TypeError('chunks must be Buffers or Uint8Arrays');
+        await writeAll(fh, chunk);
+      }
+    } else {
+      throw new TypeError('data must be a Buffer, a Uint8Array or an iterable of them');
+    }
+    await fh.sync();
+    const h = fh;
+    fh = undefined;
+    await h.close();
+    await renameWithRetry(tmp, file);
+    renamed = true;
+    await syncDir(path.dirname(file));
+  } catch (e) {
+    if (fh) await fh.close().catch(() => undefined);
+    if (created && !renamed) await fsp.unlink(tmp).catch(() => undefined);
+    const why = (e as Error)?.message ?? String(e);
+    throw new SslInvError(
+      'ERR_FILE_WRITE',
+      renamed ? `written, but the directory could not be synced: ${why}` : `cannot write (previous contents kept): ${why}`,
+      { file, cause: e },
+    );
+  }
+}

@@ -1,0 +1,94 @@
+// `ssl-inv features` end to end with --input-npy on torch-saved checkpoints, and its errors.
+import t from 'tap';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { readNpySync, writeNpy } from '../../src/io/npy';
+import { runCli } from '../helpers/cli';
+import { fixtureExpected, fixtureInput, materializeCheckpoint, MODEL_FIXTURES_DIR } from '../helpers/model-fixtures';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssl-inv-features-'));
+t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+const x64 = path.join(MODEL_FIXTURES_DIR, 'inputs', 'x64.npy');
+
+function relErr(a: Float32Array, b: ArrayLike<number>): number {
+  let n = 0, d = 0;
+  for (let i = 0; i < a.length; i++) { n += (a[i]! - b[i]!) ** 2; d += b[i]! ** 2; }
+  return Math.sqrt(n / d);
+}
+
+t.test('MoCo checkpoint, arch from the checkpoint, batch smaller than N', async (t) => {
+  const ckpt = await materializeCheckpoint('resnet18-moco');
+  const out = path.join(dir, 'f18.npy');
+  const r = await runCli(['features', '--checkpoint', ckpt, '--input-npy', x64, '--out', out, '--batch-size', '1', '--quiet']);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /features\s+2 x 512 float32/);
+  t.match(r.stdout, /resnet18 \(checkpoint\)/);
+  const f = readNpySync(out);
+  t.same(f.shape, [2, 512]);
+  const ref = fixtureExpected('resnet18-moco.x64.float32.features');
+  t.ok(relErr(f.data as Float32Array, ref.data) < 1e-4, 'matches PyTorch');
+  t.same(fs.readdirSync(dir).filter((n) => n.endsWith('.tmp')), [], 'no temp file left');
+});
+
+t.test('plain state dict: the architecture is inferred from the weights', async (t) => {
+  const ckpt = await materializeCheckpoint('resnet50-plain');
+  const out = path.join(dir, 'f50.npy');
+  const r = await runCli(['features', '--checkpoint', ckpt, '--input-npy', x64, '--out', out, '--quiet']);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /resnet50 \(inferred\)/);
+  t.ok(relErr(readNpySync(out).data as Float32Array, fixtureExpected('resnet50-plain.x64.float32.features').data) < 1e-4);
+});
+
+t.test('errors: codes, exit status, no output file', async (t) => {
+  const ckpt = await materializeCheckpoint('resnet18-plain');
+  const out = path.join(dir, 'never.npy');
+  let r = await runCli(['features', '--checkpoint', path.join(dir, 'missing.pth'), '--input-npy', x64, '--out', out]);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /ERR_FILE_NOT_FOUND/);
+  r = await runCli(['features', '--checkpoint', ckpt, '--out', out]);
+  t.equal(r.code, 2, 'neither --data nor --input-npy');
+  t.match(r.stderr, /ERR_USAGE/);
+  r = await runCli(['features', '--checkpoint', ckpt, '--input-npy', x64, '--data', dir, '--out', out]);
+  t.equal(r.code, 2, 'both inputs');
+  r = await runCli(['features', '--checkpoint', ckpt, '--input-npy', x64, '--out', out, '--arch', 'vgg16']);
+  t.equal(r.code, 2, 'unknown --arch');
+  r = await runCli(['features', '--checkpoint', ckpt, '--input-npy', x64, '--out', out, '--batch-size', '0']);
+  t.equal(r.code, 2, '--batch-size 0');
+  r = await runCli(['features', '--checkpoint', ckpt, '--input-npy', x64, '--out', out, '--device', 'cuda']);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /ERR_DEVICE_UNAVAILABLE/);
+  r = await runCli(['features', '--checkpoint', ckpt, '--input-npy', x64, '--out', out, '--arch', 'resnet50']);
+  t.equal(r.code, 1, 'a resnet18 state dict read as resnet50');
+  t.match(r.stderr, /ERR_CHECKPOINT_KEYS/);
+  t.match(r.stderr, /missing key/);
+  t.match(r.stderr, /shape mismatch/);
+  const bad = path.join(dir, 'bad-input.npy');
+  await writeNpy(bad, { dtype: 'float32', shape: [2, 4, 8, 8], data: new Float32Array(2 * 4 * 64) });
+  r = await runCli(['features', '--checkpoint', ckpt, '--input-npy', bad, '--out', out]);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /ERR_SHAPE_MISMATCH.*\[N, 3, H, W\]/);
+  const f64 = path.join(dir, 'f64-input.npy');
+  await writeNpy(f64, { dtype: 'float64', shape: [1, 3, 8, 8], data: new Float64Array(192) });
+  r = await runCli(['features', '--checkpoint', ckpt, '--input-npy', f64, '--out', out]);
+  t.match(r.stderr, /ERR_DTYPE_MISMATCH/);
+  t.notOk(fs.existsSync(out), 'no output written by a failed run');
+});
+
+t.test('info and help', async (t) => {
+  let r = await runCli(['info', '--json']);
+  t.equal(r.code, 0);
+  const info = JSON.parse(r.stdout) as { backends: string[]; threads: number; version: string };
+  t.ok(info.backends.includes('cpu'));
+  t.ok(info.threads >= 1);
+  r = await runCli(['features', '--help']);
+  t.equal(r.code, 0);
+  t.match(r.stdout, /--input-npy/);
+  r = await runCli(['--help']);
+  t.match(r.stdout, /features/);
+  t.match(r.stdout, /info/);
+});
+
+t.test('input fixture sanity', async (t) => {
+  t.same(fixtureInput('x64').shape, [2, 3, 64, 64]);
+});
