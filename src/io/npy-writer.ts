@@ -13,13 +13,14 @@ import * as path from 'node:path';
 import { SslInvError } from '../errors';
 import { tempNameFor } from './atomic-write';
 
-const NPY_DESCR = { float32: '<f4', float64: '<f8', int64: '<i8', int32: '<i4', uint8: '|u1' } as const;
-export type NpyWriterDType = keyof typeof NPY_DESCR;
+/** The dtypes we write, with numpy's little-endian descr strings. */
+export const NPY_WRITE_DESCR = { float32: '<f4', float64: '<f8', int64: '<i8', int32: '<i4', uint8: '|u1' } as const;
+export type NpyWriterDType = keyof typeof NPY_WRITE_DESCR;
 
 /** A version 1.0 .npy header for a C-ordered little-endian array, padded as numpy pads it. */
 export function npyHeader(dtype: NpyWriterDType, shape: readonly number[], minLength = 0): Buffer {
   const shapeRepr = shape.length === 0 ? '()' : shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
-  let dict = `{'descr': '${NPY_DESCR[dtype]}', 'fortran_order': False, 'shape': ${shapeRepr}, }`;
+  let dict = `{'descr': '${NPY_WRITE_DESCR[dtype]}', 'fortran_order': False, 'shape': ${shapeRepr}, }`;
   let total = 10 + dict.length + 1;
   total = Math.max(Math.ceil(total / 64) * 64, minLength);
   dict += ' '.repeat(total - 10 - dict.length - 1) + '\n';

@@ -18,6 +18,7 @@ import { promises as fsp, readFileSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { SslInvError } from '../errors';
 import { writeFileAtomic } from './atomic-write';
+import { NPY_WRITE_DESCR, npyHeader } from './npy-writer';
 
 export type NpyDType = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8';
 
@@ -48,10 +49,6 @@ const DESCRS: Record<string, { dtype: NpyDType; bigEndian: boolean }> = {
   '<u1': { dtype: 'uint8', bigEndian: false },
   '>u1': { dtype: 'uint8', bigEndian: false },
   '|b1': { dtype: 'uint8', bigEndian: false },
-};
-
-const WRITE_DESCR: Record<NpyDType, string> = {
-  float32: '<f4', float64: '<f8', int32: '<i4', int64: '<i8', uint8: '|u1',
 };
 
 function fail(file: string | undefined, field: string, message: string): never {
@@ -370,7 +367,7 @@ function checkArray(arr: NpyArray): void {
   const bad = (m: string): never => {
     throw new SslInvError('ERR_INVALID_ARGUMENT', `encodeNpy: ${m}`);
   };
-  if (!(arr.dtype in WRITE_DESCR)) bad(`unsupported dtype '${String(arr.dtype)}'`);
+  if (!(arr.dtype in NPY_WRITE_DESCR)) bad(`unsupported dtype '${String(arr.dtype)}'`);
   if (dtypeOfData(arr.data) !== arr.dtype || (arr.dtype === 'uint8' && !(arr.data instanceof Uint8Array))) {
     bad(`data is a ${arr.data?.constructor?.name} but dtype is ${arr.dtype}`);
   }
@@ -386,22 +383,13 @@ function checkArray(arr: NpyArray): void {
 /** Encodes an array as a version-1.0, little-endian, C-ordered `.npy` file, byte-identical to numpy's. */
 export function encodeNpy(arr: NpyArray): Buffer {
   checkArray(arr);
-  const shapeRepr = arr.shape.length === 0 ? '()' : arr.shape.length === 1 ? `(${arr.shape[0]},)` : `(${arr.shape.join(', ')})`;
-  let header = `{'descr': '${WRITE_DESCR[arr.dtype]}', 'fortran_order': False, 'shape': ${shapeRepr}, }`;
-  // numpy: pad with spaces so that magic(6) + version(2) + length(2) + header + '\n' is a multiple of 64.
-  const hlen = header.length + 1;
-  const padlen = 64 - ((10 + hlen) % 64);
-  header = header + ' '.repeat(padlen) + '\n';
-  if (header.length > 0xffff) {
+  const header = npyHeader(arr.dtype, arr.shape);
+  if (header.length > 0xffff + 10) {
     throw new SslInvError('ERR_INVALID_ARGUMENT', `encodeNpy: header of ${header.length} bytes does not fit a version 1.0 file`);
   }
-  const out = Buffer.alloc(10 + header.length + arr.data.byteLength);
-  MAGIC.copy(out, 0);
-  out[6] = 1;
-  out[7] = 0;
-  out.writeUInt16LE(header.length, 8);
-  out.write(header, 10, 'latin1');
-  const body = out.subarray(10 + header.length);
+  const out = Buffer.alloc(header.length + arr.data.byteLength);
+  header.copy(out, 0);
+  const body = out.subarray(header.length);
   body.set(bytesOf(arr.data));
   if (!HOST_LITTLE_ENDIAN) byteswap(body, ITEMSIZE[arr.dtype]);
   return out;
