@@ -11,9 +11,11 @@
  */
 import { Command, Option } from 'commander';
 import { SslInvError } from '../errors';
-import { featuresOfArray, FeatureChunk } from '../eval/features';
+import { listImageFolder } from '../data/image-folder';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../data/preprocess';
+import { featuresOfArray, featuresOfFiles, FeatureChunk } from '../eval/features';
 import { loadFeatureExtractor } from '../eval/model-loader';
-import { readNpy } from '../io/npy';
+import { readNpy, writeNpy } from '../io/npy';
 import { NpyRowWriter } from '../io/npy-writer';
 import { setNumThreads } from '../ops';
 import { parseDevice, positiveInt } from './common';
@@ -31,6 +33,7 @@ interface FeaturesOptions {
   cropSize: number;
   threads?: number;
   onError: 'error' | 'skip';
+  labelsOut?: string;
   quiet?: boolean;
 }
 
@@ -48,7 +51,8 @@ export function featuresCommand(): Command {
     .option('--resize <n>', 'with --data: resize the shorter side to n (PIL bilinear)', positiveInt('--resize'), 224)
     .option('--crop-size <n>', 'with --data: center crop n x n', positiveInt('--crop-size'), 224)
     .option('--threads <n>', 'CPU threads for the kernels (default: all cores)', positiveInt('--threads'))
-    .addOption(new Option('--on-error <policy>', 'with --data: what to do with an unreadable image').choices(['error', 'skip']).default('error'))
+    .addOption(new Option('--on-error <policy>', 'with --data: what to do with an unreadable image (skip: leave it out and list it)').choices(['error', 'skip']).default('error'))
+    .option('--labels-out <file>', 'with --data: also write the class index of each row (int64 .npy)')
     .option('--quiet', 'no progress output')
     .action(async (opts: FeaturesOptions) => {
       await runFeatures(opts);
@@ -66,6 +70,10 @@ async function runFeatures(opts: FeaturesOptions): Promise<void> {
   try {
     let rows: number;
     let chunks: AsyncGenerator<FeatureChunk>;
+    let labels: Int32Array | undefined;
+    if (opts.labelsOut !== undefined && opts.data === undefined) {
+      throw new SslInvError('ERR_USAGE', '--labels-out needs --data (an ImageFolder has classes; an array does not)');
+    }
     if (opts.inputNpy !== undefined) {
       const x = await readNpy(opts.inputNpy);
       if (x.dtype !== 'float32') {
@@ -74,26 +82,45 @@ async function runFeatures(opts: FeaturesOptions): Promise<void> {
       rows = x.shape[0] ?? 0;
       chunks = featuresOfArray(model.net, x.data as Float32Array, x.shape, opts.batchSize, opts.inputNpy);
     } else {
-      throw new SslInvError('ERR_USAGE', '--data is not available in this build yet');
+      const listing = await listImageFolder(opts.data!);
+      rows = listing.samples.length;
+      labels = Int32Array.from(listing.samples, (s) => s.classIndex);
+      const transform = { resize: opts.resize, crop: opts.cropSize, mean: IMAGENET_MEAN, std: IMAGENET_STD };
+      chunks = featuresOfFiles(model.net, listing.samples.map((s) => s.path), transform,
+        { batchSize: opts.batchSize, onError: opts.onError });
     }
     const progress = createProgress({ label: 'features', total: rows, unit: 'img', silent: opts.quiet ?? false });
     const writer = await NpyRowWriter.open(opts.out, 'float32', [model.net.featureDim], rows);
+    const kept: number[] = [];
+    const skipped: string[] = [];
     try {
       for await (const c of chunks) {
         await writer.append(c.features);
-        progress.tick(c.rows);
+        kept.push(...c.index);
+        for (const s of c.skipped) {
+          skipped.push(s.file);
+          process.stderr.write(`ssl-inv: skipped ${s.file}: ${s.error.code}: ${s.error.message}\n`);
+        }
+        progress.tick(c.rows + c.skipped.length);
       }
-      await writer.commit();
+      await writer.commit({ rows: kept.length });
+      if (opts.labelsOut !== undefined && labels) {
+        const l = labels;
+        await writeNpy(opts.labelsOut, { dtype: 'int64', shape: [kept.length], data: BigInt64Array.from(kept, (i) => BigInt(l[i]!)) });
+      }
     } catch (e) {
       await writer.abort();
       throw e;
     }
     progress.done();
+    rows = kept.length;
     const secs = (Date.now() - started) / 1000;
     process.stdout.write(
       `features  ${rows} x ${model.net.featureDim} float32 -> ${opts.out}\n` +
       `model     ${model.arch} (${model.archSource}), ${model.backbone.source === 'moco' ? 'MoCo encoder_q' : 'state dict'}\n` +
-      `time      ${secs.toFixed(1)} s (${(rows / secs).toFixed(1)} img/s, model load included)\n`);
+      `time      ${secs.toFixed(1)} s (${(rows / secs).toFixed(1)} img/s, model load included)\n` +
+      (skipped.length ? `skipped   ${skipped.length} unreadable image(s), listed on stderr\n` : '') +
+      (opts.labelsOut !== undefined ? `labels    ${rows} int64 class indices -> ${opts.labelsOut}\n` : ''));
   } finally {
     model.net.dispose();
   }

@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { SslInvError } from '../errors';
 import { reportError } from './common';
+import { demoCommand } from './demo';
 import { featuresCommand } from './features';
 import { infoCommand, packageVersion } from './info';
 
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
     .version(packageVersion())
     .showHelpAfterError()
     .exitOverride();
+  program.addCommand(demoCommand());
   program.addCommand(featuresCommand());
   program.addCommand(infoCommand());
   for (const cmd of program.commands) cmd.exitOverride();

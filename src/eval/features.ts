@@ -7,14 +7,18 @@
  * native tensors behind it are freed before the next batch starts.
  */
 import { SslInvError } from '../errors';
+import { loadBatches, SkippedFile } from '../data/loader';
+import { EvalTransform } from '../data/preprocess';
 import { ResNetFeatures } from '../nn/resnet';
 import { scope, tensor } from '../tensor';
 
 export interface FeatureChunk {
-  /** Index of the first row of this chunk in the input. */
-  start: number;
+  /** Positions in the input of this chunk's rows, in order. */
+  index: number[];
   rows: number;
   features: Float32Array;
+  /** Inputs of this chunk's range that were left out (image folders with onError 'skip'). */
+  skipped: SkippedFile[];
 }
 
 /** Features of a preprocessed array x [N, 3, H, W], `batchSize` rows at a time. */
@@ -31,8 +35,27 @@ export async function* featuresOfArray(net: ResNetFeatures, data: Float32Array, 
     const rows = Math.min(batchSize, n - start);
     const features = scope(() => net.forward(tensor(data.subarray(start * per, (start + rows) * per), [rows, c, h, w]))
       .toFloat32Array());
-    yield { start, rows, features };
+    yield { index: Array.from({ length: rows }, (_, i) => start + i), rows, features, skipped: [] };
     // Let the event loop run (progress output, finalisers of collected wrappers).
     await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+/**
+ * Features of image files through an evaluation transform (torchvision's Resize -> CenterCrop ->
+ * ToTensor -> Normalize, PIL-exact), decoded in parallel while the network runs.
+ */
+export async function* featuresOfFiles(net: ResNetFeatures, files: readonly string[], transform: EvalTransform,
+  opts: { batchSize: number; onError?: 'error' | 'skip'; concurrency?: number }): AsyncGenerator<FeatureChunk> {
+  const loaderOpts = { batchSize: opts.batchSize, onError: opts.onError ?? 'error', ...(opts.concurrency ? { concurrency: opts.concurrency } : {}) };
+  for await (const b of loadBatches(files, transform, loaderOpts)) {
+    let features: Float32Array;
+    try {
+      features = b.index.length === 0 ? new Float32Array(0)
+        : scope(() => net.forward(b.batch).toFloat32Array());
+    } finally {
+      b.batch.dispose();
+    }
+    yield { index: b.index, rows: b.index.length, features, skipped: b.skipped };
   }
 }
