@@ -1,11 +1,304 @@
-// Image ops exposed to JS (PIL-exact resampling, crops, normalisation). Being written; see
-// native/ops/resample.h.
+// Image ops exposed to JS: Pillow-exact resampling, crops, and torchvision's ToTensor + Normalize
+// (see native/ops/resample.h for the arithmetic). Images are uint8 HWC in a Uint8Array (a Buffer
+// works); outputs are new typed arrays or a slot of a float32 [N, C, H, W] tensor.
+//
+//   resizeU8(src, height, width, channels, {outHeight, outWidth, filter?, box?, region?}) -> Uint8Array
+//   cropNormalizeU8(src, height, width, channels, {top, left, height, width, mean, std}, out?, slot?)
+//       -> Float32Array (no `out`) | undefined
+//   resizeCropNormalizeU8(src, height, width, channels, {outHeight, outWidth, filter?, box?, top, left,
+//       height, width, mean, std}, out?, slot?) -> Float32Array | undefined
+//   resizeCropNormalizeU8Async(<same>, out, slot) -> Promise<void>: runs on a libuv worker thread
+//       (single-threaded per call, so several images run at once); the input is copied first, and the
+//       output tensor's memory is kept alive until the call ends.
+//
+// `filter` is Pillow's number (0 nearest, 1 lanczos, 2 bilinear, 3 bicubic, 4 box, 5 hamming;
+// default 2). `box` is [x0, y0, x1, y1] (rounded to float32 like Pillow's). `region` is {top, left,
+// height, width} of the output to compute. mean and std have `channels` numbers, rounded to float32.
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "bindings/bindings.h"
+#include "bindings/napi_util.h"
+#include "ops/resample.h"
 
 namespace sslinv {
 namespace napi {
 
-void RegisterImageBindings(Napi::Env env, Napi::Object exports) {}
+namespace {
+
+struct SrcImage {
+  ImageU8View view;
+};
+
+SrcImage GetSrc(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[0].IsTypedArray()) {
+    ThrowCode(env, "ERR_INVALID_ARGUMENT", "src: expected a Uint8Array of HWC pixels");
+  }
+  Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
+  if (ta.TypedArrayType() != napi_uint8_array && ta.TypedArrayType() != napi_uint8_clamped_array) {
+    ThrowCode(env, "ERR_DTYPE_MISMATCH", "src: expected a Uint8Array of HWC pixels");
+  }
+  SrcImage s;
+  s.view.height = GetInt(env, info[1], "height");
+  s.view.width = GetInt(env, info[2], "width");
+  s.view.channels = GetInt(env, info[3], "channels");
+  if (s.view.height < 1 || s.view.width < 1 || s.view.channels < 1 || s.view.channels > 4) {
+    ThrowCode(env, "ERR_INVALID_ARGUMENT", "src: height and width must be >= 1 and channels 1 to 4");
+  }
+  const double expect = static_cast<double>(s.view.height) * static_cast<double>(s.view.width) *
+                        static_cast<double>(s.view.channels);
+  if (static_cast<double>(ta.ElementLength()) != expect) {
+    ThrowCode(env, "ERR_SHAPE_MISMATCH", "src: " + std::to_string(ta.ElementLength()) + " bytes for a " +
+                                             std::to_string(s.view.height) + "x" + std::to_string(s.view.width) +
+                                             "x" + std::to_string(s.view.channels) + " image");
+  }
+  s.view.data = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+  return s;
+}
+
+bool Has(Napi::Object o, const char* key) {
+  Napi::Value v = o.Get(key);
+  return !v.IsUndefined() && !v.IsNull();
+}
+
+ResampleSpec GetResampleSpec(Napi::Env env, Napi::Object o) {
+  ResampleSpec spec;
+  spec.out_height = GetIntProp(env, o, "outHeight");
+  spec.out_width = GetIntProp(env, o, "outWidth");
+  if (Has(o, "filter")) {
+    if (!ParseResampleFilter(GetIntProp(env, o, "filter"), &spec.filter)) {
+      ThrowCode(env, "ERR_INVALID_ARGUMENT", "filter: expected 0 (nearest) to 5 (hamming)");
+    }
+  }
+  if (Has(o, "box")) {
+    Napi::Value bv = o.Get("box");
+    if (!bv.IsArray() || bv.As<Napi::Array>().Length() != 4) {
+      ThrowCode(env, "ERR_INVALID_ARGUMENT", "box: expected [x0, y0, x1, y1]");
+    }
+    Napi::Array b = bv.As<Napi::Array>();
+    for (uint32_t i = 0; i < 4; ++i) {
+      Napi::Value e = b.Get(i);
+      if (!e.IsNumber()) ThrowCode(env, "ERR_INVALID_ARGUMENT", "box: expected four numbers");
+      spec.box[i] = static_cast<float>(e.As<Napi::Number>().DoubleValue());
+    }
+    spec.has_box = true;
+  }
+  return spec;
+}
+
+Window GetWindow(Napi::Env env, Napi::Object o) {
+  Window w;
+  w.top = GetIntProp(env, o, "top");
+  w.left = GetIntProp(env, o, "left");
+  w.height = GetIntProp(env, o, "height");
+  w.width = GetIntProp(env, o, "width");
+  return w;
+}
+
+std::vector<float> GetChannelFloats(Napi::Env env, Napi::Object o, const char* key, int64_t channels) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsArray() && !v.IsTypedArray()) {
+    ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(key) + ": expected " + std::to_string(channels) + " numbers");
+  }
+  Napi::Object arr = v.As<Napi::Object>();
+  const int64_t n = static_cast<int64_t>(arr.Get("length").As<Napi::Number>().Int64Value());
+  if (n != channels) {
+    ThrowCode(env, "ERR_SHAPE_MISMATCH", std::string(key) + ": expected " + std::to_string(channels) +
+                                             " numbers (one per channel), got " + std::to_string(n));
+  }
+  std::vector<float> out(static_cast<size_t>(channels));
+  for (int64_t i = 0; i < channels; ++i) {
+    Napi::Value e = arr.Get(static_cast<uint32_t>(i));
+    if (!e.IsNumber()) ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(key) + ": expected numbers");
+    out[static_cast<size_t>(i)] = static_cast<float>(e.As<Napi::Number>().DoubleValue());
+  }
+  return out;
+}
+
+// The output: a slot of a float32 [N, C, H, W] tensor, or (out undefined) a new Float32Array.
+struct Output {
+  Tensor tensor;  // holds the buffer alive (async calls)
+  float* data = nullptr;
+  bool fresh = false;  // a new Float32Array is returned
+  Napi::Float32Array array;
+};
+
+Output GetOutput(const Napi::CallbackInfo& info, size_t out_index, int64_t channels, const Window& crop,
+                 bool require_tensor) {
+  Napi::Env env = info.Env();
+  Output o;
+  const int64_t per_image = channels * crop.height * crop.width;
+  if (info.Length() <= out_index || info[out_index].IsUndefined() || info[out_index].IsNull()) {
+    if (require_tensor) ThrowCode(env, "ERR_INVALID_ARGUMENT", "out: expected a float32 [N, C, H, W] tensor");
+    if (crop.height < 1 || crop.width < 1) ThrowCode(env, "ERR_INVALID_ARGUMENT", "crop sides must be >= 1");
+    o.array = Napi::Float32Array::New(env, static_cast<size_t>(per_image));
+    o.data = o.array.Data();
+    o.fresh = true;
+    return o;
+  }
+  const Tensor& t = GetTensor(env, info[out_index], "out");
+  Check(env, ExpectCPU(t, "out"));
+  Check(env, ExpectDType(t, DType::kF32, "out"));
+  Check(env, ExpectRank(t, 4, "out"));
+  if (t.dim(1) != channels || t.dim(2) != crop.height || t.dim(3) != crop.width) {
+    ThrowCode(env, "ERR_SHAPE_MISMATCH", "out: expected [N, " + std::to_string(channels) + ", " +
+                                             std::to_string(crop.height) + ", " + std::to_string(crop.width) +
+                                             "] but the tensor is " + t.ShapeString());
+  }
+  const int64_t slot = info.Length() > out_index + 1 ? GetInt(env, info[out_index + 1], "slot") : 0;
+  if (slot < 0 || slot >= t.dim(0)) {
+    ThrowCode(env, "ERR_INVALID_ARGUMENT", "slot: " + std::to_string(slot) + " is outside the batch of " +
+                                               std::to_string(t.dim(0)));
+  }
+  o.tensor = t;
+  o.data = t.data<float>() + slot * per_image;
+  return o;
+}
+
+Napi::Value Result(Napi::Env env, const Output& o) { return o.fresh ? Napi::Value(o.array) : env.Undefined(); }
+
+// resizeU8(src, height, width, channels, {outHeight, outWidth, filter?, box?, region?}) -> Uint8Array
+Napi::Value ResizeU8(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  SrcImage s = GetSrc(info);
+  Napi::Object o = GetObject(env, info[4], "options");
+  ResampleSpec spec = GetResampleSpec(env, o);
+  Check(env, ValidateResample(s.view, spec));
+  Window region;
+  region.height = spec.out_height;
+  region.width = spec.out_width;
+  if (Has(o, "region")) region = GetWindow(env, GetObject(env, o.Get("region"), "region"));
+  if (region.height < 0 || region.width < 0 || region.top < 0 || region.left < 0 ||
+      region.top + region.height > spec.out_height || region.left + region.width > spec.out_width) {
+    ThrowCode(env, "ERR_INVALID_ARGUMENT", "region: must lie inside the " + std::to_string(spec.out_height) + "x" +
+                                               std::to_string(spec.out_width) + " output");
+  }
+  const size_t n = static_cast<size_t>(region.height * region.width * s.view.channels);
+  Napi::Uint8Array out = Napi::Uint8Array::New(env, n);
+  Check(env, ResampleRegionU8(s.view, spec, region, out.Data(), /*parallel=*/true));
+  return out;
+}
+
+// cropNormalizeU8(src, height, width, channels, {top, left, height, width, mean, std}, out?, slot?)
+Napi::Value CropNormalize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  SrcImage s = GetSrc(info);
+  Napi::Object o = GetObject(env, info[4], "options");
+  Window crop = GetWindow(env, o);
+  std::vector<float> mean = GetChannelFloats(env, o, "mean", s.view.channels);
+  std::vector<float> std_ = GetChannelFloats(env, o, "std", s.view.channels);
+  Output out = GetOutput(info, 5, s.view.channels, crop, false);
+  Check(env, CropNormalizeU8(s.view, crop, mean.data(), std_.data(), out.data, /*parallel=*/true));
+  return Result(env, out);
+}
+
+struct FusedArgs {
+  SrcImage src;
+  ResampleSpec spec;
+  Window crop;
+  std::vector<float> mean, std_;
+};
+
+FusedArgs GetFusedArgs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  FusedArgs a;
+  a.src = GetSrc(info);
+  Napi::Object o = GetObject(env, info[4], "options");
+  a.spec = GetResampleSpec(env, o);
+  a.crop = GetWindow(env, o);
+  a.mean = GetChannelFloats(env, o, "mean", a.src.view.channels);
+  a.std_ = GetChannelFloats(env, o, "std", a.src.view.channels);
+  Check(env, ValidateResample(a.src.view, a.spec));
+  return a;
+}
+
+// resizeCropNormalizeU8(src, height, width, channels, options, out?, slot?)
+Napi::Value ResizeCropNormalize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  FusedArgs a = GetFusedArgs(info);
+  Output out = GetOutput(info, 5, a.src.view.channels, a.crop, false);
+  Check(env, ResizeCropNormalizeU8(a.src.view, a.spec, a.crop, a.mean.data(), a.std_.data(), out.data,
+                                   /*parallel=*/true));
+  return Result(env, out);
+}
+
+// The async form: the work runs in Execute on a libuv thread, single-threaded.
+class ResizeCropNormalizeWorker : public Napi::AsyncWorker {
+ public:
+  ResizeCropNormalizeWorker(Napi::Env env, FusedArgs args, Output out)
+      : Napi::AsyncWorker(env, "sslinv.resizeCropNormalize"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        args_(std::move(args)),
+        out_(std::move(out)) {
+    // Own a copy of the pixels: the caller's ArrayBuffer may be reused or detached meanwhile.
+    const ImageU8View& v = args_.src.view;
+    pixels_.assign(v.data, v.data + v.height * v.width * v.channels);
+    args_.src.view.data = pixels_.data();
+  }
+
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+  void Execute() override {
+    status_ = ResizeCropNormalizeU8(args_.src.view, args_.spec, args_.crop, args_.mean.data(), args_.std_.data(),
+                                    out_.data, /*parallel=*/false);
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    out_.tensor = Tensor();  // release our reference to the output buffer
+    if (status_.ok()) {
+      deferred_.Resolve(env.Undefined());
+    } else {
+      Napi::Error e = Napi::Error::New(env, status_.message());
+      e.Set("code", Napi::String::New(env, CodeName(status_.code())));
+      deferred_.Reject(e.Value());
+    }
+  }
+
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  FusedArgs args_;
+  Output out_;
+  std::vector<uint8_t> pixels_;
+  Status status_;
+};
+
+// resizeCropNormalizeU8Async(src, height, width, channels, options, out, slot) -> Promise<void>
+Napi::Value ResizeCropNormalizeAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  FusedArgs a = GetFusedArgs(info);
+  Output out = GetOutput(info, 5, a.src.view.channels, a.crop, true);
+  ResizeCropNormalizeWorker* w = nullptr;
+  try {
+    w = new ResizeCropNormalizeWorker(env, std::move(a), std::move(out));
+  } catch (const std::bad_alloc&) {
+    ThrowCode(env, "ERR_OUT_OF_MEMORY", "resizeCropNormalizeU8Async: out of memory copying the image");
+  }
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+}  // namespace
+
+void RegisterImageBindings(Napi::Env env, Napi::Object exports) {
+  struct {
+    const char* name;
+    Napi::Value (*fn)(const Napi::CallbackInfo&);
+  } ops[] = {
+      {"resizeU8", ResizeU8},
+      {"cropNormalizeU8", CropNormalize},
+      {"resizeCropNormalizeU8", ResizeCropNormalize},
+      {"resizeCropNormalizeU8Async", ResizeCropNormalizeAsync},
+  };
+  for (const auto& op : ops) exports.Set(op.name, Napi::Function::New(env, op.fn, op.name));
+}
 
 }  // namespace napi
 }  // namespace sslinv

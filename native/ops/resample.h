@@ -1,0 +1,96 @@
+// Image preprocessing on uint8 HWC images: Pillow-exact resampling, crops, and the fused
+// crop -> ToTensor -> Normalize kernel of torchvision's evaluation transform.
+//
+// ResampleU8 / ResampleRegionU8 reproduce Pillow 9's Image.resize(size, filter, box) bit for bit
+// for 8-bit images with 1 to 4 independent channels (L, RGB, CMYK; not RGBA/LA, which Pillow
+// premultiplies by alpha around the resize):
+//   - BOX, BILINEAR, HAMMING, BICUBIC (a = -0.5), LANCZOS (a = 3): Pillow's separable convolution.
+//     The filter's support is widened by the scale factor when downscaling (antialiasing). Per output
+//     pixel the taps are computed in double, normalised by their sum, rounded to fixed point with 22
+//     fractional bits (PRECISION_BITS = 32 - 8 - 2), accumulated in int32 from a bias of 2^21 and
+//     clipped to 0..255 from the integer part. The horizontal pass runs first and is stored as uint8;
+//     the vertical pass reads it. A pass whose dimension (and box) is unchanged is skipped, as in
+//     Pillow (it would be the identity anyway).
+//   - NEAREST: Pillow's affine nearest-neighbour scaling: source coordinate = floor of a position that
+//     starts at box0 + step / 2 and is advanced by repeated addition of step = (box1 - box0) / out in
+//     double (the accumulated sum, not a product, decides ties exactly as Pillow does).
+//   - out size == box size with an integral box offset: a plain copy of the box (Pillow crops).
+// `box` is Pillow's optional source box (x0, y0, x1, y1) as float32 values (Pillow stores them as C
+// floats); nullptr means the whole image.
+//
+// ResampleRegionU8 computes only the window [top, top + height) x [left, left + width) of the
+// resized image, reading only the source rows and columns it needs. Every output pixel depends only
+// on its own taps, so the window equals the same window of the full ResampleU8 result exactly; it is
+// how a resize followed by a center crop avoids computing pixels the crop throws away.
+//
+// CropNormalizeU8 writes a [C, crop_h, crop_w] float32 block (CHW):
+//   out[c][y][x] = (float(v) / 255.0f - mean[c]) / std[c]        (all float32 arithmetic)
+// with v = src[top + y][left + x][c], or 0 where that position lies outside the image (torchvision's
+// CenterCrop pads with zeros before cropping when the crop is larger than the image). This is
+// exactly torchvision's ToTensor (img.float().div(255)) followed by Normalize (sub_(mean).div_(std)
+// with float32 mean and std).
+//
+// ResizeCropNormalizeU8 = ResampleRegionU8 of the part of the crop window that lies inside the
+// resized image, then CropNormalizeU8 with zero padding: the output of Resize -> CenterCrop ->
+// ToTensor -> Normalize for one image, in one call and without materialising the full resize.
+//
+// Threading: `parallel` lets a call split its rows over the ThreadPool; pass false from threads that
+// are not the pool's (e.g. libuv workers running many images at once), which then run serially.
+#pragma once
+#include <cstdint>
+
+#include "core/status.h"
+
+namespace sslinv {
+
+// Pillow's filter numbers (Image.Resampling).
+enum class ResampleFilter : int32_t {
+  kNearest = 0,
+  kLanczos = 1,
+  kBilinear = 2,
+  kBicubic = 3,
+  kBox = 4,
+  kHamming = 5,
+};
+
+bool ParseResampleFilter(int64_t value, ResampleFilter* out);
+const char* ResampleFilterName(ResampleFilter f);
+
+struct ImageU8View {
+  const uint8_t* data = nullptr;  // HWC, rows packed (row stride = width * channels)
+  int64_t height = 0, width = 0, channels = 0;
+};
+
+struct ResampleSpec {
+  int64_t out_height = 0, out_width = 0;
+  ResampleFilter filter = ResampleFilter::kBilinear;
+  bool has_box = false;
+  float box[4] = {0, 0, 0, 0};  // x0, y0, x1, y1 in source pixels (only if has_box)
+};
+
+// A window of an image: rows [top, top + height), columns [left, left + width).
+struct Window {
+  int64_t top = 0, left = 0, height = 0, width = 0;
+};
+
+// Checks sizes, channel count, filter and box the way Pillow does (box inside the image, not
+// negative, not empty; output at least 1x1), plus overflow limits.
+Status ValidateResample(const ImageU8View& src, const ResampleSpec& spec);
+
+// dst: out_height x out_width x channels.
+Status ResampleU8(const ImageU8View& src, const ResampleSpec& spec, uint8_t* dst, bool parallel);
+
+// dst: region.height x region.width x channels; region must lie inside the output size.
+Status ResampleRegionU8(const ImageU8View& src, const ResampleSpec& spec, const Window& region, uint8_t* dst,
+                        bool parallel);
+
+// dst: channels x crop.height x crop.width float32. crop.top/left may be negative and the window may
+// extend past the image: those pixels read as 0. mean/std: `channels` float32 values each.
+Status CropNormalizeU8(const ImageU8View& src, const Window& crop, const float* mean, const float* std,
+                       float* dst, bool parallel);
+
+// The crop window is in the coordinates of the resized image (out_height x out_width).
+Status ResizeCropNormalizeU8(const ImageU8View& src, const ResampleSpec& spec, const Window& crop,
+                             const float* mean, const float* std, float* dst, bool parallel);
+
+}  // namespace sslinv

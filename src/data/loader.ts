@@ -1,0 +1,196 @@
+/**
+ * Batches of evaluation inputs from image files: decode (sharp, on libuv threads) -> Resize ->
+ * CenterCrop -> ToTensor -> Normalize (native, on libuv threads), written straight into a float32
+ * [n, 3, crop, crop] batch tensor.
+ *
+ *   for await (const { index, batch, skipped } of loadBatches(files, imagenetEvalTransform(), { batchSize: 64 })) {
+ *     ...; batch.dispose();
+ *   }
+ *
+ * - Order is deterministic: batch i holds files[i * batchSize .. (i + 1) * batchSize) in order
+ *   (`index` gives their positions), whatever order the decodes finish in.
+ * - At most `concurrency` images are being read/decoded/preprocessed at once, and at most `prefetch`
+ *   batches exist that the consumer has not received yet, so memory is bounded by
+ *   prefetch * batch bytes + concurrency * decoded image bytes.
+ * - Errors: by default the first failing file (in file order) throws its SslInvError (with `file`)
+ *   when its batch is reached; earlier batches are delivered first. With onError 'skip', files that
+ *   fail to read or decode (ERR_IMAGE_*, ERR_FILE_*) are left out of their batch, which is then
+ *   smaller, and listed in `skipped` (and passed to `onSkip`); other errors still throw. A failed
+ *   image is never replaced by a black or partial one.
+ * - The consumer owns each yielded `batch` tensor and disposes it. Leaving the loop early frees the
+ *   batches not yet delivered.
+ */
+import * as os from 'node:os';
+import { SslInvError, isSslInvError } from '../errors';
+import { Tensor, empty, tensor } from '../tensor';
+import { DecodeOptions, decodeImageFile } from './decode';
+import { EvalTransform, preprocessIntoAsync } from './preprocess';
+
+export interface SkippedFile {
+  /** Position in `files`. */
+  index: number;
+  file: string;
+  error: SslInvError;
+}
+
+export interface Batch {
+  /** Positions in `files` of the images in `batch`, in order. */
+  index: number[];
+  /** float32 [index.length, 3, crop, crop]; owned by the consumer. */
+  batch: Tensor;
+  /** Files of this batch's range that were left out (onError 'skip' only). */
+  skipped: SkippedFile[];
+}
+
+export interface LoadBatchesOptions {
+  batchSize: number;
+  /**
+   * Images in flight at once (default: 4 x the number of CPUs, at least 4, at most 32; decodes and
+   * preprocessing share libuv's thread pool, UV_THREADPOOL_SIZE, 4 threads unless set).
+   */
+  concurrency?: number;
+  /** Batches prepared ahead of the consumer (default 2). */
+  prefetch?: number;
+  /** 'error' (default): throw on the first bad file. 'skip': leave bad files out and report them. */
+  onError?: 'error' | 'skip';
+  /** Called for each skipped file, in completion order. */
+  onSkip?: (s: SkippedFile) => void;
+  /** Passed to the decoder (pixel limit, failOn, ...). */
+  decode?: DecodeOptions;
+}
+
+const SKIPPABLE = new Set(['ERR_IMAGE_DECODE', 'ERR_IMAGE_TOO_LARGE', 'ERR_IMAGE_FORMAT', 'ERR_FILE_NOT_FOUND',
+  'ERR_FILE_READ']);
+
+export function defaultConcurrency(): number {
+  const cpus = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  return Math.max(4, Math.min(32, 4 * cpus));
+}
+
+function positiveInt(name: string, v: number): number {
+  if (!Number.isSafeInteger(v) || v < 1) {
+    throw new SslInvError('ERR_INVALID_ARGUMENT', `${name}: expected an integer >= 1, got ${v}`);
+  }
+  return v;
+}
+
+interface BatchState {
+  start: number;
+  count: number;
+  tensor: Tensor;
+  finished: number;
+  failed: Map<number, SslInvError>;  // position in files -> error
+  done: Promise<void>;
+  resolve: () => void;
+}
+
+export async function* loadBatches(files: readonly string[], t: EvalTransform,
+  opts: LoadBatchesOptions): AsyncGenerator<Batch> {
+  const batchSize = positiveInt('batchSize', opts.batchSize);
+  const concurrency = positiveInt('concurrency', opts.concurrency ?? defaultConcurrency());
+  const prefetch = positiveInt('prefetch', opts.prefetch ?? 2);
+  const policy = opts.onError ?? 'error';
+  if (policy !== 'error' && policy !== 'skip') {
+    throw new SslInvError('ERR_INVALID_ARGUMENT', `onError: expected 'error' or 'skip', got ${String(policy)}`);
+  }
+  if (!Number.isSafeInteger(t.crop) || t.crop < 1) {
+    throw new SslInvError('ERR_INVALID_ARGUMENT', `transform.crop: expected an integer >= 1, got ${t.crop}`);
+  }
+  const n = files.length;
+  const numBatches = Math.ceil(n / batchSize);
+  const batches = new Map<number, BatchState>();
+  let nextItem = 0;     // next file to start
+  let inFlight = 0;
+  let nextYield = 0;    // next batch the consumer gets
+  let stopAt = n;       // no file at or after this position is started (set by a fatal error)
+  let closed = false;
+
+  const batchOf = (b: number): BatchState => {
+    let st = batches.get(b);
+    if (!st) {
+      const start = b * batchSize, count = Math.min(batchSize, n - start);
+      let resolve!: () => void;
+      const done = new Promise<void>((r) => { resolve = r; });
+      st = { start, count, tensor: empty('float32', [count, 3, t.crop, t.crop]), finished: 0, failed: new Map(), done,
+        resolve };
+      batches.set(b, st);
+    }
+    return st;
+  };
+
+  const finish = (st: BatchState): void => {
+    st.finished++;
+    if (st.finished === st.count) st.resolve();
+  };
+
+  const runOne = async (i: number, st: BatchState): Promise<void> => {
+    const img = await decodeImageFile(files[i], opts.decode);
+    await preprocessIntoAsync(img, t, st.tensor, i - st.start);
+  };
+
+  const pump = (): void => {
+    while (!closed && inFlight < concurrency && nextItem < stopAt) {
+      const b = Math.floor(nextItem / batchSize);
+      if (b >= nextYield + prefetch) break;
+      const st = batchOf(b);
+      const i = nextItem++;
+      inFlight++;
+      runOne(i, st).then(
+        () => finish(st),
+        (e: unknown) => {
+          const err = isSslInvError(e) ? e
+            : new SslInvError('ERR_NATIVE_INTERNAL', String(e), { file: files[i], cause: e });
+          const withFile = err.file === undefined
+            ? new SslInvError(err.code, err.message, { file: files[i], cause: err }) : err;
+          st.failed.set(i, withFile);
+          if (policy === 'skip' && SKIPPABLE.has(withFile.code)) {
+            opts.onSkip?.({ index: i, file: files[i], error: withFile });
+          } else {
+            // Fatal: finish this file's batch (all earlier files have started already), start nothing after it.
+            stopAt = Math.min(stopAt, (Math.floor(i / batchSize) + 1) * batchSize);
+          }
+          finish(st);
+        },
+      ).finally(() => {
+        inFlight--;
+        pump();
+      });
+    }
+  };
+
+  try {
+    for (let b = 0; b < numBatches; b++) {
+      pump();
+      const st = batchOf(b);
+      await st.done;
+      batches.delete(b);
+      nextYield = b + 1;
+      const failedHere = [...st.failed.entries()].sort((x, y) => x[0] - y[0]);
+      const fatal = failedHere.find(([, e]) => !(policy === 'skip' && SKIPPABLE.has(e.code)));
+      if (fatal) {
+        st.tensor.dispose();
+        throw fatal[1];
+      }
+      const skipped: SkippedFile[] = failedHere.map(([i, error]) => ({ index: i, file: files[i], error }));
+      const index: number[] = [];
+      for (let i = st.start; i < st.start + st.count; i++) if (!st.failed.has(i)) index.push(i);
+      let out = st.tensor;
+      if (skipped.length > 0) {
+        // Compact the good slots into a smaller batch.
+        const per = 3 * t.crop * t.crop;
+        const all = st.tensor.toFloat32Array();
+        const data = new Float32Array(index.length * per);
+        index.forEach((i, k) => data.set(all.subarray((i - st.start) * per, (i - st.start + 1) * per), k * per));
+        st.tensor.dispose();
+        out = tensor(data, [index.length, 3, t.crop, t.crop]);
+      }
+      yield { index, batch: out, skipped };
+    }
+  } finally {
+    closed = true;
+    // Batches prepared but never delivered. Work still in flight holds its own reference to the
+    // memory it writes, so disposing here is safe.
+    for (const st of batches.values()) st.tensor.dispose();
+    batches.clear();
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * ssl-invariances: the public API.
+ *
+ * Tensors and ops (native memory, explicit disposal), ResNet feature extractors, safe checkpoint
+ * loading, .npy I/O, the evaluation image pipeline and typed errors. See README.md for examples.
+ */
+export { SslInvError, ErrorCodes, isSslInvError } from './errors';
+export type { ErrorCode, ErrorDetails } from './errors';
+
+export { Tensor, tensor, empty, zeros, scope, keep, memoryStats } from './tensor';
+export type { DType, TypedArray } from './tensor';
+export * as ops from './ops';
+
+export { ResNetFeatures } from './nn/resnet';
+export type { ParamSource } from './nn/resnet';
+export { ARCHS, resnetSpec, expectedBackboneKeys, inferArch } from './nn/resnet-spec';
+export type { Arch, ResNetSpec } from './nn/resnet-spec';
+
+export { loadCheckpoint } from './io/torch-checkpoint';
+export type { Checkpoint, CheckpointOptions } from './io/torch-checkpoint';
+export { loadBackbone, checkStateDict } from './io/state-dict';
+export type { Backbone, LazyTensor } from './io/state-dict';
+export { readNpy, readNpySync, writeNpy, parseNpy, encodeNpy } from './io/npy';
+export type { NpyArray, NpyDType } from './io/npy';
+export { NpyRowWriter } from './io/npy-writer';
+export { writeFileAtomic } from './io/atomic-write';
+
+export { loadFeatureExtractor, chooseArch } from './eval/model-loader';
+export type { LoadedModel } from './eval/model-loader';
+export { featuresOfArray, featuresOfFiles } from './eval/features';
+export type { FeatureChunk } from './eval/features';
+
+export { decodeImageFile, decodeImageBuffer } from './data/decode';
+export type { DecodedImage, DecodeOptions } from './data/decode';
+export { listImageFolder, IMG_EXTENSIONS } from './data/image-folder';
+export type { ImageFolderListing } from './data/image-folder';
+export { imagenetEvalTransform, preprocess, IMAGENET_MEAN, IMAGENET_STD } from './data/preprocess';
+export type { EvalTransform } from './data/preprocess';
+export { loadBatches } from './data/loader';
+export type { Batch, LoadBatchesOptions } from './data/loader';
+
+export { runDemo } from './demo/run-demo';
