@@ -209,6 +209,20 @@ Status GemmPackedB(int64_t M, int64_t N, int64_t K, const APacker& a, const floa
   return Status::Ok();
 }
 
+Status GemmPackedBSlice(int64_t M, int64_t N, int64_t K, int64_t k_begin, int64_t k_end, const APacker& a,
+                        const float* packed_b, float* c, int64_t ldc, const GemmEpilogue& ep) {
+  if (M < 0 || N < 0 || K < 0) return InvalidArgument("gemm: negative dimension");
+  const MicroKernel& mk = SelectMicroKernel();
+  if (k_begin < 0 || k_end > K || k_begin > k_end || k_begin % mk.kc != 0 || (k_end % mk.kc != 0 && k_end != K)) {
+    return InvalidArgument("gemm: the K slice is not made of whole packed blocks");
+  }
+  if (M == 0 || N == 0) return Status::Ok();
+  if (ldc < N) return InvalidArgument("gemm: ldc < N");
+  const int64_t nb = CeilDiv(N, mk.nr) * mk.nr;
+  RunPackedRange(mk, M, N, k_begin, k_end, a, packed_b + k_begin * nb, c, ldc, ep, true, true);
+  return Status::Ok();
+}
+
 Status Sgemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, bool trans_a, const float* b,
              int64_t ldb, bool trans_b, float* c, int64_t ldc, const GemmEpilogue& ep) {
   if (M < 0 || N < 0 || K < 0) return InvalidArgument("gemm: negative dimension");

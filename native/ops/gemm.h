@@ -61,6 +61,12 @@ class MatrixAPacker : public APacker {
 Status GemmPackedB(int64_t M, int64_t N, int64_t K, const APacker& a, const float* packed_b, float* c,
                    int64_t ldc, const GemmEpilogue& ep);
 
+// The same over the GEMM-K slice [k_begin, k_end) of a B packed for all K rows (the other rows are
+// known to meet only zeros of op(A)). k_begin must be a multiple of the kernel's kc, and k_end a
+// multiple of kc or K, so the slice is made of whole packed blocks; otherwise InvalidArgument.
+Status GemmPackedBSlice(int64_t M, int64_t N, int64_t K, int64_t k_begin, int64_t k_end, const APacker& a,
+                        const float* packed_b, float* c, int64_t ldc, const GemmEpilogue& ep);
+
 // General entry point: packs B itself.
 Status Sgemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, bool trans_a, const float* b,
              int64_t ldb, bool trans_b, float* c, int64_t ldc, const GemmEpilogue& ep);

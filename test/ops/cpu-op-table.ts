@@ -27,6 +27,9 @@ export const CONV_CASES: (ConvCase & { name: string })[] = [
   { name: '3x3/2 odd H, 65 outputs', n: 2, c: 33, h: 17, w: 15, k: 65, r: 3, s: 3, stride: 2, pad: 1 },
   { name: '1x1 deep K=1024', n: 1, c: 1024, h: 3, w: 3, k: 48, r: 1, s: 1, stride: 1, pad: 0 },
   { name: 'rectangular kernel window at the border', n: 1, c: 3, h: 4, w: 3, k: 2, r: 3, s: 3, stride: 1, pad: 1 },
+  { name: '3x3 on a 1x1 map (only the centre tap is live)', n: 3, c: 256, h: 1, w: 1, k: 40, r: 3, s: 3, stride: 1, pad: 1 },
+  { name: '3x3 on a one-row map (one live kernel row)', n: 2, c: 256, h: 1, w: 5, k: 33, r: 3, s: 3, stride: 1, pad: 1 },
+  { name: '3x3/2 on a 2x2 map', n: 2, c: 256, h: 2, w: 2, k: 20, r: 3, s: 3, stride: 2, pad: 1 },
 ];
 
 function convInputs(p: ConvCase, seed: number) {
