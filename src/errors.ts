@@ -76,9 +76,11 @@ export function isSslInvError(e: unknown): e is SslInvError {
 export function fromNativeError(e: unknown, context?: string): SslInvError {
   if (e instanceof SslInvError) return e;
   const err = e as { code?: unknown; message?: unknown };
+  const message = typeof err?.message === 'string' ? err.message : String(e);
+  // C++ exceptions that escape a kernel (the addon converts them; see NODE_ADDON_API_CPP_EXCEPTIONS_ALL)
+  // carry no code: an allocation failure is still an out-of-memory error.
   const code = typeof err?.code === 'string' && (ErrorCodes as readonly string[]).includes(err.code)
     ? (err.code as ErrorCode)
-    : 'ERR_NATIVE_INTERNAL';
-  const message = typeof err?.message === 'string' ? err.message : String(e);
+    : /bad_alloc|bad_array_new_length/.test(message) ? 'ERR_OUT_OF_MEMORY' : 'ERR_NATIVE_INTERNAL';
   return new SslInvError(code, context ? `${context}: ${message}` : message, { cause: e });
 }

@@ -28,6 +28,14 @@ t.test('shape errors carry codes', async (t) => {
   x.dispose();
 });
 
+t.test('an impossible allocation is a typed error and the process goes on', async (t) => {
+  t.throws(() => empty('float32', [2 ** 40]), { code: 'ERR_OUT_OF_MEMORY' });
+  t.throws(() => empty('float64', [2 ** 31, 2 ** 31]), { code: 'ERR_INVALID_ARGUMENT' }, 'element count overflow');
+  const x = zeros('float32', [4]);
+  t.same(Array.from(x.toArray() as Float32Array), [0, 0, 0, 0]);
+  x.dispose();
+});
+
 t.test('reshape shares memory; dispose frees and later use throws', async (t) => {
   const before = memoryStats().liveBuffers;
   const x = tensor(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3]);
