@@ -10,6 +10,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sslinv::napi::RegisterTensorBindings(env, exports);
   sslinv::napi::RegisterOpBindings(env, exports);
   sslinv::napi::RegisterImageBindings(env, exports);
+  sslinv::napi::RegisterGeometricBindings(env, exports);
+  sslinv::napi::RegisterColorBindings(env, exports);
+  sslinv::napi::RegisterLinalgBindings(env, exports);
   return exports;
 }
 

@@ -8,6 +8,9 @@ namespace napi {
 void RegisterTensorBindings(Napi::Env env, Napi::Object exports);
 void RegisterOpBindings(Napi::Env env, Napi::Object exports);
 void RegisterImageBindings(Napi::Env env, Napi::Object exports);
+void RegisterGeometricBindings(Napi::Env env, Napi::Object exports);
+void RegisterColorBindings(Napi::Env env, Napi::Object exports);
+void RegisterLinalgBindings(Napi::Env env, Napi::Object exports);
 
 }  // namespace napi
 }  // namespace sslinv

@@ -1,0 +1,10 @@
+// Color ops exposed to JS (being written).
+#include "bindings/bindings.h"
+
+namespace sslinv {
+namespace napi {
+
+void RegisterColorBindings(Napi::Env env, Napi::Object exports) {}
+
+}  // namespace napi
+}  // namespace sslinv

@@ -1,0 +1,10 @@
+// Linalg ops exposed to JS (being written).
+#include "bindings/bindings.h"
+
+namespace sslinv {
+namespace napi {
+
+void RegisterLinalgBindings(Napi::Env env, Napi::Object exports) {}
+
+}  // namespace napi
+}  // namespace sslinv

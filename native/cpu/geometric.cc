@@ -1,0 +1,1 @@
+// Geometric kernels (being written).

@@ -1,0 +1,1 @@
+// Linalg kernels (being written).
