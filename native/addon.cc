@@ -13,6 +13,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sslinv::napi::RegisterGeometricBindings(env, exports);
   sslinv::napi::RegisterColorBindings(env, exports);
   sslinv::napi::RegisterLinalgBindings(env, exports);
+  sslinv::napi::RegisterProbeBindings(env, exports);
   return exports;
 }
 

@@ -11,6 +11,7 @@ void RegisterImageBindings(Napi::Env env, Napi::Object exports);
 void RegisterGeometricBindings(Napi::Env env, Napi::Object exports);
 void RegisterColorBindings(Napi::Env env, Napi::Object exports);
 void RegisterLinalgBindings(Napi::Env env, Napi::Object exports);
+void RegisterProbeBindings(Napi::Env env, Napi::Object exports);
 
 }  // namespace napi
 }  // namespace sslinv

@@ -1,0 +1,1 @@
+// Symmetric eigensolver (being written).
