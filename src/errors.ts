@@ -16,6 +16,7 @@ export const ErrorCodes = [
   'ERR_DEVICE_UNAVAILABLE',
   'ERR_NATIVE_INTERNAL',
   'ERR_TENSOR_DISPOSED',
+  'ERR_SINGULAR_MATRIX',
   'ERR_NATIVE_LOAD',
   // files in general
   'ERR_FILE_NOT_FOUND',

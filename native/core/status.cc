@@ -12,6 +12,7 @@ const char* CodeName(Code code) {
     case Code::kOutOfMemory: return "ERR_OUT_OF_MEMORY";
     case Code::kDeviceUnavailable: return "ERR_DEVICE_UNAVAILABLE";
     case Code::kInternal: return "ERR_NATIVE_INTERNAL";
+    case Code::kSingularMatrix: return "ERR_SINGULAR_MATRIX";
   }
   return "ERR_NATIVE_INTERNAL";
 }

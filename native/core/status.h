@@ -17,6 +17,7 @@ enum class Code {
   kOutOfMemory,       // ERR_OUT_OF_MEMORY
   kDeviceUnavailable, // ERR_DEVICE_UNAVAILABLE
   kInternal,          // ERR_NATIVE_INTERNAL
+  kSingularMatrix,    // ERR_SINGULAR_MATRIX
 };
 
 const char* CodeName(Code code);

@@ -1,5 +1,5 @@
-// SGEMM driver (see ops/gemm.h): packing, blocking, threading and tile edges around the micro-kernels
-// of gemm_kernels.cc.
+// GEMM driver (see ops/gemm.h): packing, blocking, threading and tile edges around the micro-kernels
+// of gemm_kernels.cc, one template for float32 and float64.
 #include "ops/gemm.h"
 
 #include <algorithm>
@@ -16,37 +16,40 @@ namespace sslinv {
 namespace {
 
 struct AlignedFree {
-  void operator()(float* p) const { std::free(p); }
+  void operator()(void* p) const { std::free(p); }
 };
-using AlignedFloats = std::unique_ptr<float[], AlignedFree>;
+template <typename T>
+using AlignedArray = std::unique_ptr<T[], AlignedFree>;
 
-AlignedFloats AllocFloats(int64_t n) {
-  size_t bytes = (static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(float) + 63) / 64 * 64;
-  return AlignedFloats(static_cast<float*>(std::aligned_alloc(64, bytes)));
+template <typename T>
+AlignedArray<T> AllocAligned(int64_t n) {
+  size_t bytes = (static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(T) + 63) / 64 * 64;
+  return AlignedArray<T>(static_cast<T*>(std::aligned_alloc(64, bytes)));
 }
 
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // Per-thread scratch for packed A blocks, reused across calls.
-float* ThreadABuffer(int64_t floats) {
-  thread_local AlignedFloats buf;
+template <typename T>
+T* ThreadABuffer(int64_t n) {
+  thread_local AlignedArray<T> buf;
   thread_local int64_t cap = 0;
-  if (cap < floats) {
-    buf = AllocFloats(floats);
-    cap = buf ? floats : 0;
+  if (cap < n) {
+    buf = AllocAligned<T>(n);
+    cap = buf ? n : 0;
   }
   return buf.get();
 }
 
 // Applies the epilogue to a partial tile computed in `scratch` (ld = nr) and stores rows x cols of it.
-void StorePartialTile(const float* scratch, int nr, int rows, int cols, float* c, int64_t ldc,
-                      const TileArgs& t) {
+template <typename T>
+void StorePartialTile(const T* scratch, int nr, int rows, int cols, T* c, int64_t ldc, const TileArgsT<T>& t) {
   for (int i = 0; i < rows; ++i) {
     for (int j = 0; j < cols; ++j) {
-      float v = scratch[i * nr + j];
+      T v = scratch[i * nr + j];
       if (t.bias) v += t.bias[j];
       if (t.residual) v += t.residual[i * t.ld_residual + j];
-      if (t.relu) v = v > 0.f ? v : 0.f;
+      if (t.relu) v = v > T(0) ? v : T(0);
       c[i * ldc + j] = v;
     }
   }
@@ -55,17 +58,17 @@ void StorePartialTile(const float* scratch, int nr, int rows, int cols, float* c
 // Computes C rows [m_begin, m_end) x B panels [jp_begin, jp_end) for the K range [k_begin, k_end) of
 // op(A), with `packed_b` holding exactly that K range. `first`/`last` say whether this K range starts
 // or ends the whole product (accumulate into C / apply the epilogue).
-void RunThreadTile(const MicroKernel& mk, int64_t M, int64_t N, int64_t k_begin, int64_t k_end,
-                   int64_t m_begin, int64_t m_end, int64_t jp_begin, int64_t jp_end, const APacker& a,
-                   const float* packed_b, float* c, int64_t ldc, const GemmEpilogue& ep, bool first,
-                   bool last) {
+template <typename T>
+void RunThreadTile(const MicroKernelT<T>& mk, int64_t M, int64_t N, int64_t k_begin, int64_t k_end, int64_t m_begin,
+                   int64_t m_end, int64_t jp_begin, int64_t jp_end, const APackerT<T>& a, const T* packed_b, T* c,
+                   int64_t ldc, const GemmEpilogueT<T>& ep, bool first, bool last) {
   const int mr = mk.mr, nr = mk.nr, kc = mk.kc;
   const int64_t mc = mk.mc;
   const int64_t nb = CeilDiv(N, nr) * nr;
   const int64_t K = k_end - k_begin;
   const int64_t k_blocks = std::max<int64_t>(1, CeilDiv(K, kc));
-  float* abuf = ThreadABuffer(mc * kc);
-  alignas(64) float scratch[16 * 64];
+  T* abuf = ThreadABuffer<T>(mc * kc);
+  alignas(64) T scratch[kMaxMR * 32];
 
   for (int64_t m0 = m_begin; m0 < m_end; m0 += mc) {
     const int64_t m1 = std::min(m_end, m0 + mc);
@@ -81,14 +84,14 @@ void RunThreadTile(const MicroKernel& mk, int64_t M, int64_t N, int64_t k_begin,
       const bool accumulate = (kb > 0) || !first || ep.accumulate;
       const bool epilogue = last && (kb == k_blocks - 1);
       for (int64_t jp = jp_begin; jp < jp_end; ++jp) {
-        const float* bpanel = packed_b + k0 * nb + jp * kcb * nr;
+        const T* bpanel = packed_b + k0 * nb + jp * kcb * nr;
         const int64_t n = jp * nr;
         const int cols = static_cast<int>(std::min<int64_t>(nr, N - n));
         for (int64_t ip = 0; ip < panels; ++ip) {
           const int64_t m = m0 + ip * mr;
           const int rows = static_cast<int>(std::min<int64_t>(mr, M - m));
-          float* ctile = c + m * ldc + n;
-          TileArgs t;
+          T* ctile = c + m * ldc + n;
+          TileArgsT<T> t;
           t.accumulate = accumulate;
           if (epilogue) {
             t.bias = ep.bias ? ep.bias + n : nullptr;
@@ -96,15 +99,15 @@ void RunThreadTile(const MicroKernel& mk, int64_t M, int64_t N, int64_t k_begin,
             t.ld_residual = ep.ld_residual;
             t.relu = ep.relu;
           }
-          const float* apanel = abuf + ip * mr * kcb;
+          const T* apanel = abuf + ip * mr * kcb;
           if (cols == nr) {
             mk.rows[rows](kcb, apanel, bpanel, ctile, ldc, t);
           } else {
-            TileArgs inner;
+            TileArgsT<T> inner;
             inner.accumulate = accumulate;
             if (accumulate) {
-              std::memset(scratch, 0, sizeof(float) * mr * nr);
-              for (int i = 0; i < rows; ++i) std::memcpy(scratch + i * nr, ctile + i * ldc, sizeof(float) * cols);
+              std::memset(scratch, 0, sizeof(T) * mr * nr);
+              for (int i = 0; i < rows; ++i) std::memcpy(scratch + i * nr, ctile + i * ldc, sizeof(T) * cols);
             }
             mk.rows[rows](kcb, apanel, bpanel, scratch, nr, inner);
             StorePartialTile(scratch, nr, rows, cols, ctile, ldc, t);
@@ -117,8 +120,9 @@ void RunThreadTile(const MicroKernel& mk, int64_t M, int64_t N, int64_t k_begin,
 
 // Runs one K range over all of C, splitting rows (or, for short and wide products, B panels) across
 // the pool.
-void RunPackedRange(const MicroKernel& mk, int64_t M, int64_t N, int64_t k_begin, int64_t k_end,
-                    const APacker& a, const float* packed_b, float* c, int64_t ldc, const GemmEpilogue& ep,
+template <typename T>
+void RunPackedRange(const MicroKernelT<T>& mk, int64_t M, int64_t N, int64_t k_begin, int64_t k_end,
+                    const APackerT<T>& a, const T* packed_b, T* c, int64_t ldc, const GemmEpilogueT<T>& ep,
                     bool first, bool last) {
   const int64_t m_panels = CeilDiv(M, mk.mr);
   const int64_t n_panels = CeilDiv(N, mk.nr);
@@ -141,22 +145,24 @@ void RunPackedRange(const MicroKernel& mk, int64_t M, int64_t N, int64_t k_begin
 
 }  // namespace
 
-const GemmBlocking& CurrentGemmBlocking() {
+template <typename T>
+const GemmBlocking& CurrentGemmBlockingT() {
   static const GemmBlocking b = [] {
-    const MicroKernel& mk = SelectMicroKernel();
+    const MicroKernelT<T>& mk = SelectMicroKernelT<T>();
     return GemmBlocking{mk.mr, mk.nr, mk.kc, mk.mc};
   }();
   return b;
 }
 
-int64_t PackedBFloats(int64_t K, int64_t N) {
-  const GemmBlocking& b = CurrentGemmBlocking();
+template <typename T>
+int64_t PackedBSize(int64_t K, int64_t N) {
+  const GemmBlocking& b = CurrentGemmBlockingT<T>();
   return std::max<int64_t>(K, 1) * CeilDiv(N, b.nr) * b.nr;
 }
 
-void PackB(const float* B, int64_t ldb, bool transB, int64_t K, int64_t N, const float* col_scale,
-           float* packed) {
-  const GemmBlocking& blk = CurrentGemmBlocking();
+template <typename T>
+void PackBT(const T* B, int64_t ldb, bool transB, int64_t K, int64_t N, const T* col_scale, T* packed) {
+  const GemmBlocking& blk = CurrentGemmBlockingT<T>();
   const int nr = blk.nr, kc = blk.kc;
   const int64_t n_panels = CeilDiv(N, nr);
   const int64_t nb = n_panels * nr;
@@ -166,11 +172,11 @@ void PackB(const float* B, int64_t ldb, bool transB, int64_t K, int64_t N, const
       const int64_t kb = idx / n_panels, jp = idx % n_panels;
       const int64_t k0 = kb * kc;
       const int64_t kcb = std::min<int64_t>(kc, K - k0);
-      float* dst = packed + k0 * nb + jp * kcb * nr;
+      T* dst = packed + k0 * nb + jp * kcb * nr;
       for (int64_t k = 0; k < kcb; ++k) {
         for (int j = 0; j < nr; ++j) {
           const int64_t n = jp * nr + j;
-          float v = 0.f;
+          T v = T(0);
           if (n < N) {
             v = transB ? B[n * ldb + (k0 + k)] : B[(k0 + k) * ldb + n];
             if (col_scale) v *= col_scale[n];
@@ -182,30 +188,31 @@ void PackB(const float* B, int64_t ldb, bool transB, int64_t K, int64_t N, const
   });
 }
 
-void MatrixAPacker::Pack(int64_t m0, int rows, int64_t k0, int kc, int mr, float* dst) const {
+template <typename T>
+void MatrixAPackerT<T>::Pack(int64_t m0, int rows, int64_t k0, int kc, int mr, T* dst) const {
   if (!trans_) {
     for (int i = 0; i < rows; ++i) {
-      const float* src = a_ + (m0 + i) * lda_ + k0;
+      const T* src = a_ + (m0 + i) * lda_ + k0;
       for (int k = 0; k < kc; ++k) dst[k * mr + i] = src[k];
     }
   } else {
     for (int k = 0; k < kc; ++k) {
-      const float* src = a_ + (k0 + k) * lda_ + m0;
+      const T* src = a_ + (k0 + k) * lda_ + m0;
       for (int i = 0; i < rows; ++i) dst[k * mr + i] = src[i];
     }
   }
   for (int i = rows; i < mr; ++i) {
-    for (int k = 0; k < kc; ++k) dst[k * mr + i] = 0.f;
+    for (int k = 0; k < kc; ++k) dst[k * mr + i] = T(0);
   }
 }
 
-Status GemmPackedB(int64_t M, int64_t N, int64_t K, const APacker& a, const float* packed_b, float* c,
-                   int64_t ldc, const GemmEpilogue& ep) {
+template <typename T>
+Status GemmPackedBT(int64_t M, int64_t N, int64_t K, const APackerT<T>& a, const T* packed_b, T* c, int64_t ldc,
+                    const GemmEpilogueT<T>& ep) {
   if (M < 0 || N < 0 || K < 0) return InvalidArgument("gemm: negative dimension");
   if (M == 0 || N == 0) return Status::Ok();
   if (ldc < N) return InvalidArgument("gemm: ldc < N");
-  const MicroKernel& mk = SelectMicroKernel();
-  RunPackedRange(mk, M, N, 0, K, a, packed_b, c, ldc, ep, true, true);
+  RunPackedRange(SelectMicroKernelT<T>(), M, N, 0, K, a, packed_b, c, ldc, ep, true, true);
   return Status::Ok();
 }
 
@@ -223,30 +230,49 @@ Status GemmPackedBSlice(int64_t M, int64_t N, int64_t K, int64_t k_begin, int64_
   return Status::Ok();
 }
 
-Status Sgemm(int64_t M, int64_t N, int64_t K, const float* a, int64_t lda, bool trans_a, const float* b,
-             int64_t ldb, bool trans_b, float* c, int64_t ldc, const GemmEpilogue& ep) {
+template <typename T>
+Status GemmT(int64_t M, int64_t N, int64_t K, const T* a, int64_t lda, bool trans_a, const T* b, int64_t ldb,
+             bool trans_b, T* c, int64_t ldc, const GemmEpilogueT<T>& ep) {
   if (M < 0 || N < 0 || K < 0) return InvalidArgument("gemm: negative dimension");
   if (M == 0 || N == 0) return Status::Ok();
   if (ldc < N) return InvalidArgument("gemm: ldc < N");
-  const MicroKernel& mk = SelectMicroKernel();
+  const MicroKernelT<T>& mk = SelectMicroKernelT<T>();
   const int64_t nb = CeilDiv(N, mk.nr) * mk.nr;
   // Pack B a slab of K at a time so the packed copy stays bounded (about 16 MB) for tall products.
-  int64_t slab = std::max<int64_t>(mk.kc, (int64_t{4} << 20) / nb / mk.kc * mk.kc);
+  int64_t slab = std::max<int64_t>(mk.kc, (int64_t{16} << 20) / static_cast<int64_t>(sizeof(T)) / nb / mk.kc * mk.kc);
   slab = std::min<int64_t>(slab, std::max<int64_t>(K, 1));
-  AlignedFloats packed = AllocFloats(slab * nb);
+  AlignedArray<T> packed = AllocAligned<T>(slab * nb);
   if (!packed) return OutOfMemory("gemm: could not allocate the packed B buffer");
-  MatrixAPacker ap(a, lda, trans_a);
+  MatrixAPackerT<T> ap(a, lda, trans_a);
   if (K == 0) {
     RunPackedRange(mk, M, N, 0, 0, ap, packed.get(), c, ldc, ep, true, true);
     return Status::Ok();
   }
   for (int64_t k0 = 0; k0 < K; k0 += slab) {
     const int64_t k1 = std::min(K, k0 + slab);
-    const float* bslab = trans_b ? b + k0 : b + k0 * ldb;
-    PackB(bslab, ldb, trans_b, k1 - k0, N, nullptr, packed.get());
+    const T* bslab = trans_b ? b + k0 : b + k0 * ldb;
+    PackBT<T>(bslab, ldb, trans_b, k1 - k0, N, nullptr, packed.get());
     RunPackedRange(mk, M, N, k0, k1, ap, packed.get(), c, ldc, ep, k0 == 0, k1 == K);
   }
   return Status::Ok();
 }
+
+// The two element types the package uses.
+template const GemmBlocking& CurrentGemmBlockingT<float>();
+template const GemmBlocking& CurrentGemmBlockingT<double>();
+template int64_t PackedBSize<float>(int64_t, int64_t);
+template int64_t PackedBSize<double>(int64_t, int64_t);
+template void PackBT<float>(const float*, int64_t, bool, int64_t, int64_t, const float*, float*);
+template void PackBT<double>(const double*, int64_t, bool, int64_t, int64_t, const double*, double*);
+template class MatrixAPackerT<float>;
+template class MatrixAPackerT<double>;
+template Status GemmPackedBT<float>(int64_t, int64_t, int64_t, const APackerT<float>&, const float*, float*, int64_t,
+                                    const GemmEpilogueT<float>&);
+template Status GemmPackedBT<double>(int64_t, int64_t, int64_t, const APackerT<double>&, const double*, double*,
+                                     int64_t, const GemmEpilogueT<double>&);
+template Status GemmT<float>(int64_t, int64_t, int64_t, const float*, int64_t, bool, const float*, int64_t, bool,
+                             float*, int64_t, const GemmEpilogueT<float>&);
+template Status GemmT<double>(int64_t, int64_t, int64_t, const double*, int64_t, bool, const double*, int64_t, bool,
+                              double*, int64_t, const GemmEpilogueT<double>&);
 
 }  // namespace sslinv

@@ -7,6 +7,7 @@ import { Test } from 'tap';
 import * as ops from '../../src/ops';
 import { tensor, Tensor } from '../../src/tensor';
 import { native } from '../../src/native';
+import { dgemm } from '../../src/linalg';
 import {
   ConvCase, check, conv2dRef, maxPoolRef, outSize, randomArray, toNchw, toNhwc,
 } from '../helpers/reference';
@@ -105,6 +106,29 @@ export function runCpuOpTable(t: Test): void {
         const r = check(out, ref, FP32_RTOL, 1e-7, mag);
         t.ok(r.ok, `[${M}x${K}]x[${K}x${N}] ta=${ta} tb=${tb}: worst ${r.worst.toFixed(3)}${r.firstBad ? ' ' + r.firstBad : ''}`);
         for (const x of [a, b, bt, rt, c]) x.dispose();
+      }
+    });
+  });
+
+  t.test('dgemm (float64) with transposes', async (t) => {
+    const shapes: [number, number, number][] = [[1, 1, 1], [5, 9, 3], [37, 45, 300], [15, 17, 257], [200, 3, 50]];
+    shapes.forEach(([M, N, K], i) => {
+      for (const [ta, tb] of [[false, false], [true, true], [true, false]] as const) {
+        const A = Float64Array.from(randomArray(M * K, 1500 + i), (v) => v * (1 + 1e-9));
+        const B = Float64Array.from(randomArray(K * N, 1600 + i), (v) => v / 3);
+        const c = dgemm(tensor(A, ta ? [K, M] : [M, K]), tensor(B, tb ? [N, K] : [K, N]), { transA: ta, transB: tb });
+        const out = c.toArray() as Float64Array;
+        const ref = new Float64Array(M * N), mag = new Float64Array(M * N);
+        for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
+          let s = 0, g = 0;
+          for (let k = 0; k < K; k++) {
+            const v = (ta ? A[k * M + m]! : A[m * K + k]!) * (tb ? B[n * K + k]! : B[k * N + n]!);
+            s += v; g += Math.abs(v);
+          }
+          ref[m * N + n] = s; mag[m * N + n] = g;
+        }
+        const r = check(out, ref, 1e-14, 0, mag);
+        t.ok(r.ok, `[${M}x${K}]x[${K}x${N}] ta=${ta} tb=${tb}: worst ${r.worst.toFixed(3)}`);
       }
     });
   });

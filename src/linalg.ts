@@ -1,0 +1,128 @@
+/**
+ * float64 linear algebra on Tensors (CPU): GEMM, Cholesky, triangular solves, inverse, SPD solves and
+ * a streaming covariance accumulator. Matrices are row-major 2-D float64 tensors. Conventions follow
+ * LAPACK/numpy: `cholesky` returns the lower factor (A = L L^T); `inverse` is LU with partial
+ * pivoting, as np.linalg.inv. A matrix that is not positive definite (Cholesky) or exactly singular
+ * (LU) throws ERR_SINGULAR_MATRIX with the failing pivot in the message.
+ */
+import { fromNativeError, SslInvError } from './errors';
+import { native } from './native';
+import { Tensor, wrap, zeros } from './tensor';
+
+interface LinalgAddon {
+  dgemm(a: unknown, b: unknown, opts?: { transA?: boolean; transB?: boolean }): never;
+  cholesky(a: unknown): never;
+  triangularSolve(t: unknown, b: unknown, opts: { lower: boolean; trans: boolean; unit: boolean }): never;
+  inverse(a: unknown): never;
+  covarianceAccumulate(x: unknown, mean: unknown, m2: unknown, count: number): number;
+}
+
+function addon(): LinalgAddon {
+  return native() as unknown as LinalgAddon;
+}
+
+function call<T>(name: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw fromNativeError(e, name);
+  }
+}
+
+/** C = op(A) op(B) for float64 matrices. */
+export function dgemm(a: Tensor, b: Tensor, opts: { transA?: boolean; transB?: boolean } = {}): Tensor {
+  return call('dgemm', () => wrap(addon().dgemm(a.handle, b.handle, { transA: opts.transA ?? false, transB: opts.transB ?? false })));
+}
+
+/** The lower Cholesky factor L of a symmetric positive-definite A (only A's lower triangle is read). */
+export function cholesky(a: Tensor): Tensor {
+  return call('cholesky', () => wrap(addon().cholesky(a.handle)));
+}
+
+export interface TriangularOptions {
+  /** T is lower triangular (default) or upper. */
+  lower?: boolean;
+  /** Solve T^T X = B instead of T X = B. */
+  transpose?: boolean;
+  /** Take T's diagonal as ones. */
+  unitDiagonal?: boolean;
+}
+
+/** X with op(T) X = B, for triangular T [n, n] and B [n, m]. */
+export function solveTriangular(t: Tensor, b: Tensor, opts: TriangularOptions = {}): Tensor {
+  return call('solveTriangular', () => wrap(addon().triangularSolve(t.handle, b.handle, {
+    lower: opts.lower ?? true, trans: opts.transpose ?? false, unit: opts.unitDiagonal ?? false,
+  })));
+}
+
+/** A^{-1} by LU with partial pivoting (what np.linalg.inv computes, up to rounding). */
+export function inverse(a: Tensor): Tensor {
+  return call('inverse', () => wrap(addon().inverse(a.handle)));
+}
+
+/** X with A X = B for symmetric positive-definite A, through its Cholesky factor. */
+export function solveSPD(a: Tensor, b: Tensor): Tensor {
+  const l = cholesky(a);
+  try {
+    const y = solveTriangular(l, b, { lower: true });
+    try {
+      return solveTriangular(l, y, { lower: true, transpose: true });
+    } finally {
+      y.dispose();
+    }
+  } finally {
+    l.dispose();
+  }
+}
+
+/**
+ * Mean and covariance of rows streamed in chunks, in float64, as accurate as numpy's two-pass
+ * np.cov: each chunk is centred on its own mean before its scatter matrix is formed, and chunks are
+ * merged with Chan et al.'s update.
+ */
+export class CovarianceAccumulator {
+  readonly dim: number;
+  private count = 0;
+  private readonly meanT: Tensor;
+  private readonly m2T: Tensor;
+
+  constructor(dim: number) {
+    if (!Number.isSafeInteger(dim) || dim < 1) throw new SslInvError('ERR_INVALID_ARGUMENT', `dim must be >= 1, got ${dim}`);
+    this.dim = dim;
+    this.meanT = zeros('float64', [dim]);
+    this.m2T = zeros('float64', [dim, dim]);
+  }
+
+  /** Adds the rows of x [n, dim] (float32 or float64). */
+  add(x: Tensor): void {
+    if (x.shape.length !== 2 || x.shape[1] !== this.dim) {
+      throw new SslInvError('ERR_SHAPE_MISMATCH', `expected rows of ${this.dim} values, got [${x.shape.join(', ')}]`);
+    }
+    this.count = call('covarianceAccumulate', () => addon().covarianceAccumulate(x.handle, this.meanT.handle, this.m2T.handle, this.count));
+  }
+
+  get rows(): number {
+    return this.count;
+  }
+
+  /** The mean of the rows so far, float64. */
+  mean(): Float64Array {
+    return this.meanT.toArray() as Float64Array;
+  }
+
+  /** The covariance with divisor rows - ddof (np.cov's default ddof = 1), float64 [dim, dim]. */
+  covariance(ddof = 1): Float64Array {
+    if (this.count - ddof <= 0) {
+      throw new SslInvError('ERR_INVALID_ARGUMENT', `a covariance of ${this.count} row(s) with ddof ${ddof} is undefined`);
+    }
+    const m2 = this.m2T.toArray() as Float64Array;
+    const s = 1 / (this.count - ddof);
+    for (let i = 0; i < m2.length; i++) m2[i]! *= s;
+    return m2;
+  }
+
+  dispose(): void {
+    this.meanT.dispose();
+    this.m2T.dispose();
+  }
+}

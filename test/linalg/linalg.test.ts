@@ -1,0 +1,88 @@
+// float64 linear algebra against numpy/scipy (inputs regenerated from numpy's RandomState(7)):
+// covariance streamed in uneven chunks vs np.cov, LU inverse vs np.linalg.inv, Cholesky vs
+// np.linalg.cholesky, triangular and SPD solves vs scipy; sizes cross the 128-wide blocks.
+import t, { Test } from 'tap';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { CovarianceAccumulator, cholesky, dgemm, inverse, solveSPD, solveTriangular } from '../../src/linalg';
+import { RandomState } from '../../src/random/mt19937';
+import { tensor } from '../../src/tensor';
+
+interface Picked { index: number[]; value: number[]; fro: number }
+const ref = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'fixtures', 'linalg', 'linalg.json'), 'utf8')) as {
+  N: number; D: number; M: number; mean: number[]; cov: Picked; inv: Picked; chol: Picked; xtx: Picked;
+  fwd: number[]; bwd: number[]; spd: number[];
+};
+const { N, D, M } = ref;
+const rs = new RandomState(7);
+const X = rs.rand(N * D);
+const B = rs.rand(D * M);
+
+function fro(a: Float64Array): number {
+  let s = 0;
+  for (const v of a) s += v * v;
+  return Math.sqrt(s);
+}
+
+function agree(t: Test, name: string, ours: Float64Array, p: Picked, rtol: number): void {
+  let worst = 0;
+  p.index.forEach((idx, i) => { worst = Math.max(worst, Math.abs(ours[idx]! - p.value[i]!)); });
+  const rel = worst / p.fro;
+  t.ok(rel < rtol, `${name}: max sampled |diff| / ||ref|| = ${rel.toExponential(2)} (< ${rtol})`);
+  t.ok(Math.abs(fro(ours) - p.fro) / p.fro < rtol, `${name}: Frobenius norm`);
+}
+
+function close(t: Test, name: string, ours: Float64Array, want: number[], rtol: number): void {
+  let num = 0, den = 0;
+  want.forEach((w, i) => { num += (ours[i]! - w) ** 2; den += w * w; });
+  const rel = Math.sqrt(num / den);
+  t.ok(rel < rtol, `${name}: relative error ${rel.toExponential(2)} (< ${rtol})`);
+}
+
+t.test('covariance in uneven chunks equals np.cov', async (t) => {
+  const acc = new CovarianceAccumulator(D);
+  for (const [a, b] of [[0, 1], [1, 130], [130, 131], [131, 377], [377, N]] as const) {
+    acc.add(tensor(X.slice(a * D, b * D), [b - a, D]));
+  }
+  t.equal(acc.rows, N);
+  close(t, 'mean', acc.mean(), ref.mean, 1e-14);
+  agree(t, 'cov', acc.covariance(), ref.cov, 1e-13);
+  const f32 = new CovarianceAccumulator(D);
+  f32.add(tensor(Float32Array.from(X), [N, D]));
+  t.equal(f32.rows, N, 'float32 rows are accepted');
+  t.throws(() => acc.add(tensor(new Float64Array(5), [1, 5])), { code: 'ERR_SHAPE_MISMATCH' });
+  t.throws(() => new CovarianceAccumulator(4).covariance(), { code: 'ERR_INVALID_ARGUMENT' });
+  acc.dispose();
+  f32.dispose();
+});
+
+t.test('dgemm, inverse, cholesky, solves', async (t) => {
+  const x = tensor(X, [N, D]);
+  agree(t, 'X^T X', dgemm(x, x, { transA: true }).toArray() as Float64Array, ref.xtx, 1e-14);
+  const acc = new CovarianceAccumulator(D);
+  acc.add(x);
+  const cov = tensor(acc.covariance(), [D, D]);
+  const inv = inverse(cov);
+  agree(t, 'inverse', inv.toArray() as Float64Array, ref.inv, 1e-10);
+  const l = cholesky(inv);
+  agree(t, 'cholesky', l.toArray() as Float64Array, ref.chol, 1e-10);
+  const lv = l.toArray() as Float64Array;
+  t.equal(lv[1], 0, 'upper triangle zeroed');
+  const b = tensor(B, [D, M]);
+  close(t, 'L x = b', solveTriangular(l, b).toArray() as Float64Array, ref.fwd, 1e-10);
+  close(t, 'L^T x = b', solveTriangular(l, b, { transpose: true }).toArray() as Float64Array, ref.bwd, 1e-10);
+  close(t, 'SPD solve', solveSPD(inv, b).toArray() as Float64Array, ref.spd, 1e-9);
+  // Upper-triangular solves through the transpose of L.
+  const u = dgemm(l, tensor(new Float64Array(D * D).map((_, i) => (i % (D + 1) === 0 ? 1 : 0)), [D, D]), { transA: true });
+  close(t, 'U x = b with U = L^T', solveTriangular(u, b, { lower: false }).toArray() as Float64Array, ref.bwd, 1e-10);
+  acc.dispose();
+});
+
+t.test('singular and non-positive-definite matrices are typed errors', async (t) => {
+  const sing = tensor(Float64Array.from([1, 2, 2, 4]), [2, 2]);
+  t.throws(() => inverse(sing), { code: 'ERR_SINGULAR_MATRIX' });
+  t.throws(() => cholesky(tensor(Float64Array.from([1, 2, 2, 1]), [2, 2])), { code: 'ERR_SINGULAR_MATRIX' });
+  t.throws(() => cholesky(tensor(Float64Array.from([1, 0, 0, NaN]), [2, 2])), { code: 'ERR_SINGULAR_MATRIX' }, 'NaN pivot');
+  t.throws(() => inverse(tensor(new Float64Array(6), [2, 3])), { code: 'ERR_SHAPE_MISMATCH' });
+  t.throws(() => dgemm(tensor(new Float32Array(4), [2, 2]), tensor(new Float64Array(4), [2, 2])), { code: 'ERR_DTYPE_MISMATCH' });
+});
