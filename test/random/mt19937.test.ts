@@ -18,6 +18,11 @@ t.test('rand, randint, shuffle', async (t) => {
   new RandomState(3).shuffle(p);
   t.same(p, g.shuffle3);
   t.same(Array.from(new RandomState(4294967295).rand(3)), g.sample_max);
+  const r = new RandomState(0);
+  const close = (a: number[], b: number[]) => a.every((v, i) => Math.abs(v - b[i]!) <= 1e-15 * Math.abs(b[i]!));
+  t.ok(close(Array.from({ length: 7 }, () => r.standardNormal()), g.normal0!), 'standard_normal (polar Box-Muller)');
+  t.ok(close(Array.from({ length: 3 }, () => r.uniform(-2, 3)), g.uniform!), 'uniform');
+  t.ok(close(Array.from({ length: 2 }, () => r.standardNormal()), g.normal_after!), 'the cached normal comes first');
   t.throws(() => new RandomState(-1));
   t.throws(() => new RandomState(2 ** 32));
 });
