@@ -9,8 +9,13 @@
 import { SslInvError } from '../errors';
 import { loadBatches, SkippedFile } from '../data/loader';
 import { EvalTransform } from '../data/preprocess';
-import { ResNetFeatures } from '../nn/resnet';
-import { scope, tensor } from '../tensor';
+import { Tensor, tensor } from '../tensor';
+
+/** Anything that maps images [N, 3, H, W] to features [N, featureDim] (one network, or fused ones). */
+export interface FeatureExtractor {
+  readonly featureDim: number;
+  features(x: Tensor): Float32Array;
+}
 
 export interface FeatureChunk {
   /** Positions in the input of this chunk's rows, in order. */
@@ -22,7 +27,7 @@ export interface FeatureChunk {
 }
 
 /** Features of a preprocessed array x [N, 3, H, W], `batchSize` rows at a time. */
-export async function* featuresOfArray(net: ResNetFeatures, data: Float32Array, shape: readonly number[],
+export async function* featuresOfArray(net: FeatureExtractor, data: Float32Array, shape: readonly number[],
   batchSize: number, source = 'input'): AsyncGenerator<FeatureChunk> {
   if (shape.length !== 4 || shape[1] !== 3) {
     throw new SslInvError('ERR_SHAPE_MISMATCH', `expected preprocessed images [N, 3, H, W], got [${shape.join(', ')}]`,
@@ -33,8 +38,13 @@ export async function* featuresOfArray(net: ResNetFeatures, data: Float32Array, 
   const per = c * h * w;
   for (let start = 0; start < n; start += batchSize) {
     const rows = Math.min(batchSize, n - start);
-    const features = scope(() => net.forward(tensor(data.subarray(start * per, (start + rows) * per), [rows, c, h, w]))
-      .toFloat32Array());
+    const x = tensor(data.subarray(start * per, (start + rows) * per), [rows, c, h, w]);
+    let features: Float32Array;
+    try {
+      features = net.features(x);
+    } finally {
+      x.dispose();
+    }
     yield { index: Array.from({ length: rows }, (_, i) => start + i), rows, features, skipped: [] };
     // Let the event loop run (progress output, finalisers of collected wrappers).
     await new Promise<void>((resolve) => setImmediate(resolve));
@@ -45,14 +55,13 @@ export async function* featuresOfArray(net: ResNetFeatures, data: Float32Array, 
  * Features of image files through an evaluation transform (torchvision's Resize -> CenterCrop ->
  * ToTensor -> Normalize, PIL-exact), decoded in parallel while the network runs.
  */
-export async function* featuresOfFiles(net: ResNetFeatures, files: readonly string[], transform: EvalTransform,
+export async function* featuresOfFiles(net: FeatureExtractor, files: readonly string[], transform: EvalTransform,
   opts: { batchSize: number; onError?: 'error' | 'skip'; concurrency?: number }): AsyncGenerator<FeatureChunk> {
   const loaderOpts = { batchSize: opts.batchSize, onError: opts.onError ?? 'error', ...(opts.concurrency ? { concurrency: opts.concurrency } : {}) };
   for await (const b of loadBatches(files, transform, loaderOpts)) {
     let features: Float32Array;
     try {
-      features = b.index.length === 0 ? new Float32Array(0)
-        : scope(() => net.forward(b.batch).toFloat32Array());
+      features = b.index.length === 0 ? new Float32Array(0) : net.features(b.batch);
     } finally {
       b.batch.dispose();
     }

@@ -116,6 +116,16 @@ export class ResNetFeatures {
     return features;
   }
 
+  /** forward() as a host array [N * featureDim], freeing the native result. */
+  features(x: Tensor): Float32Array {
+    const f = this.forward(x);
+    try {
+      return f.toFloat32Array();
+    } finally {
+      f.dispose();
+    }
+  }
+
   private block(x: Tensor, convs: ConvBnSpec[], downsample?: ConvBnSpec): Tensor {
     let h = x;
     for (let i = 0; i < convs.length - 1; i++) {

@@ -5,7 +5,8 @@
  *   - `np.random.seed(0); np.random.choice(np.arange(n), k)`: which images the synthetic-invariance
  *     evaluation samples (with replacement) -> `choice(n, k)`;
  *   - `RandomState(seed).shuffle(indices)`: scikit-learn's KFold(shuffle=True) -> `shuffle`;
- *   - `RandomState.rand(...)` / `random_sample`: uniform doubles in [0, 1) (53-bit) -> `randomSample`.
+ *   - `RandomState.rand(...)` / `random_sample`: uniform doubles in [0, 1) (53-bit) -> `randomSample`;
+ *   - `standard_normal` / `uniform`: the random model's initialisation (nn/torchvision-init.ts).
  * Bounded integers use numpy's legacy masked rejection sampling (draw 32 bits, mask to the next power
  * of two, redraw while above the bound); `random_interval` (shuffle) the same on the inclusive bound.
  */
@@ -19,6 +20,7 @@ const LOWER = 0x7fffffff;
 export class RandomState {
   private readonly mt = new Uint32Array(N);
   private mti = N + 1;
+  private gauss: number | undefined;
 
   /** np.random.RandomState(seed) / np.random.seed(seed) for an integer 0 <= seed < 2^32. */
   constructor(seed: number) {
@@ -38,6 +40,7 @@ export class RandomState {
       mt[i] = (Math.imul(1812433253, prev) + i) >>> 0;
     }
     this.mti = N;
+    this.gauss = undefined;
   }
 
   private generate(): void {
@@ -72,6 +75,32 @@ export class RandomState {
   randomSample(): number {
     const a = this.nextUint32() >>> 5, b = this.nextUint32() >>> 6;
     return (a * 67108864 + b) / 9007199254740992;
+  }
+
+  /**
+   * `standard_normal()`: numpy's legacy polar Box-Muller, which makes two normals per accepted pair
+   * and returns the second first. (Math.log may differ from C's log in the last bit on rare inputs.)
+   */
+  standardNormal(): number {
+    if (this.gauss !== undefined) {
+      const g = this.gauss;
+      this.gauss = undefined;
+      return g;
+    }
+    let x1: number, x2: number, r2: number;
+    do {
+      x1 = 2 * this.randomSample() - 1;
+      x2 = 2 * this.randomSample() - 1;
+      r2 = x1 * x1 + x2 * x2;
+    } while (r2 >= 1 || r2 === 0);
+    const f = Math.sqrt((-2 * Math.log(r2)) / r2);
+    this.gauss = f * x1;
+    return f * x2;
+  }
+
+  /** `uniform(low, high)`: low + (high - low) * random_sample(). */
+  uniform(low: number, high: number): number {
+    return low + (high - low) * this.randomSample();
   }
 
   /** `rand(n)`: n doubles in [0, 1). */
