@@ -6,8 +6,10 @@ import { Command, CommanderError } from 'commander';
 import { SslInvError } from '../errors';
 import { reportError } from './common';
 import { demoCommand } from './demo';
+import { evalSyntheticCommand } from './eval-synthetic';
 import { featuresCommand } from './features';
 import { infoCommand, packageVersion } from './info';
+import { reportCommand } from './report';
 
 export function buildProgram(): Command {
   const program = new Command('ssl-inv')
@@ -16,8 +18,10 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   program.addCommand(demoCommand());
+  program.addCommand(evalSyntheticCommand());
   program.addCommand(featuresCommand());
   program.addCommand(infoCommand());
+  program.addCommand(reportCommand());
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

@@ -1,0 +1,89 @@
+/**
+ * `ssl-inv eval-synthetic --model default --transform grayscale DATA`: the original's
+ * eval_synthetic_invariance.py with its flags. Prints, as the original,
+ *   {model} on {transform}:
+ *   \t distance X and similarity Y
+ * and writes {model}_{layer}_{dataset}_{transform}_invariance.json / .csv into --results-dir.
+ */
+import { Command, Option } from 'commander';
+import { SslInvError } from '../errors';
+import { pythonFixed } from '../eval/invariance';
+import { runSyntheticEvaluation } from '../eval/synthetic-run';
+import { setNumThreads } from '../ops';
+import { isSyntheticTransform, SYNTHETIC_TRANSFORMS, SyntheticTransform } from '../transforms/grid';
+import { parseDevice, positiveInt } from './common';
+import { stderrSink } from './sink';
+
+interface Flags {
+  dataset: string;
+  split: string;
+  model: string;
+  transform: string;
+  device: string;
+  featureLayer: string;
+  batchSize: number;
+  numImages: number;
+  resize: number;
+  cropSize: number;
+  k?: number;
+  ckptDir: string;
+  resultsDir: string;
+  precision: string;
+  fuseMode: 'cat' | 'add' | 'mean';
+  seed: string;
+  threads?: number;
+  quiet?: boolean;
+}
+
+export function parsePrecision(p: string, device: string): string {
+  if (p === 'fp32') return p;
+  if (p === 'tf32' || p === 'bf16') {
+    throw new SslInvError('ERR_DEVICE_UNAVAILABLE', `--precision ${p} needs the CUDA backend; the CPU computes in fp32 (device ${device})`);
+  }
+  throw new SslInvError('ERR_USAGE', `--precision takes fp32, tf32 or bf16, got '${p}'`);
+}
+
+export function evalSyntheticCommand(): Command {
+  return new Command('eval-synthetic')
+    .description('invariance of a model\'s features to the 18 synthetic transforms of the original study')
+    .argument('<data>', 'data root: an ImageFolder tree at DATA/SPLIT (e.g. ../data/imagenet)')
+    .option('--dataset <name>', 'data set name used in result file names', 'imagenet')
+    .option('--split <split>', 'sub-folder of DATA to use', 'val')
+    .option('--model <name>', 'checkpoint name in --ckpt-dir (default, ventral, dorsal, random, supervised, a+b+c)', 'default')
+    .option('--transform <name>', `one of ${SYNTHETIC_TRANSFORMS.join(', ')}, or all`, 'rotation')
+    .option('--device <device>', 'cpu (cuda comes with the CUDA backend)', 'cpu')
+    .addOption(new Option('--feature-layer <layer>', 'layer to take features from').choices(['backbone']).default('backbone'))
+    .option('--batch-size <n>', 'images (statistics) and views (evaluation) per forward pass', positiveInt('--batch-size'), 256)
+    .option('--num-images <n>', 'images sampled (with replacement, numpy seed 0) for the evaluation', positiveInt('--num-images'), 1000)
+    .option('--resize <n>', 'Resize of the shorter side', positiveInt('--resize'), 256)
+    .option('--crop-size <n>', 'CenterCrop size', positiveInt('--crop-size'), 224)
+    .option('--k <n>', 'number of views (default: 2 for on/off transforms, 7 for posterize, 256 otherwise)', positiveInt('--k'))
+    .option('--ckpt-dir <dir>', 'folder of {model}.pth.tar checkpoints', 'models/')
+    .option('--results-dir <dir>', 'where statistics and results go', './results/')
+    .option('--precision <p>', 'fp32 (tf32/bf16 need the CUDA backend)', 'fp32')
+    .addOption(new Option('--fuse-mode <mode>', 'how a+b+c models combine features').choices(['cat', 'add', 'mean']).default('cat'))
+    .option('--seed <n>', 'numpy seed of the image sampling (the original uses 0)', '0')
+    .option('--threads <n>', 'CPU threads', positiveInt('--threads'))
+    .option('--quiet', 'no progress output')
+    .action(async (data: string, f: Flags) => {
+      const device = parseDevice(f.device);
+      const precision = parsePrecision(f.precision, device);
+      if (f.threads !== undefined) setNumThreads(f.threads);
+      const seed = Number(f.seed);
+      if (!Number.isSafeInteger(seed) || seed < 0 || seed > 0xffffffff) throw new SslInvError('ERR_USAGE', `--seed takes an integer from 0 to 2**32 - 1, got '${f.seed}'`);
+      let transforms: SyntheticTransform[];
+      if (f.transform === 'all') transforms = [...SYNTHETIC_TRANSFORMS];
+      else if (isSyntheticTransform(f.transform)) transforms = [f.transform];
+      else throw new SslInvError('ERR_USAGE', `--transform '${f.transform}': expected one of ${SYNTHETIC_TRANSFORMS.join(', ')}, or all`);
+      if (f.k !== undefined && transforms.length > 1) throw new SslInvError('ERR_USAGE', '--k applies to one transform; leave it out with --transform all');
+      await runSyntheticEvaluation({
+        data, dataset: f.dataset, split: f.split, model: f.model, transforms, ...(f.k !== undefined ? { k: f.k } : {}),
+        batchSize: f.batchSize, numImages: f.numImages, resize: f.resize, crop: f.cropSize, ckptDir: f.ckptDir,
+        resultsDir: f.resultsDir, fuseMode: f.fuseMode, featureLayer: f.featureLayer, seed, device, precision,
+        sink: stderrSink(f.quiet ?? false),
+        onResult: (r) => {
+          process.stdout.write(`${f.model} on ${r.transform}:\n\t distance ${pythonFixed(r.summary.distance, 6)} and similarity ${pythonFixed(r.summary.similarity, 6)}\n`);
+        },
+      });
+    });
+}

@@ -1,0 +1,198 @@
+/**
+ * The invariance measures of the original's evaluations, shared by the synthetic and the real-world
+ * ones.
+ *
+ * From the feature statistics: cov (+ 1e-10 I for the random model, as the original adds), its
+ * inverse in float64 (LU, as np.linalg.inv), and L = cholesky(float32(inverse)) in float32 (the
+ * original's torch.linalg.cholesky of the float32 inverse). The mean is used in float32 (the
+ * original keeps torch's float32 mean). Then, for features f (float32 rows):
+ *   whitened     z = (mean - f) @ L                      float32 matrix product
+ *   similarity   cos(z_a, z_b) = <z_a, z_b> / (max(|z_a|, 1e-8) max(|z_b|, 1e-8))
+ *   distance     Mahalanobis sqrt(d^T inv d), d = f_a - f_b rounded to float32 (scipy's
+ *                mahalanobis on the original's float32 vectors), in float64
+ * Results are rounded to float32 where the original stores them in float32 tensors.
+ *
+ * A covariance of fewer images than feature dimensions (N - 1 < D) is singular: the original turns
+ * it into meaningless numbers (np.linalg.inv of a singular matrix) and hides them with nanmean; we
+ * refuse it with ERR_SINGULAR_MATRIX, except for `random`, whose 1e-10 I the original adds on purpose.
+ */
+import { SslInvError } from '../errors';
+import { cholesky, dgemm, inverse } from '../linalg';
+import * as ops from '../ops';
+import { tensor } from '../tensor';
+import { FeatureStats } from './stats';
+
+export interface Whitening {
+  dim: number;
+  /** float32 mean. */
+  mean: Float32Array;
+  /** float32 [dim, dim] lower Cholesky factor of the inverse covariance. */
+  chol: Float32Array;
+  /** float64 [dim, dim] inverse covariance. */
+  inv: Float64Array;
+}
+
+const f32 = Math.fround;
+
+export function prepareWhitening(stats: FeatureStats, opts: { ridge: boolean; source?: string }): Whitening {
+  const d = stats.dim;
+  const where = { file: opts.source ?? stats.file };
+  if (!opts.ridge && stats.count - 1 < d) {
+    throw new SslInvError('ERR_SINGULAR_MATRIX',
+      `the covariance of ${stats.count} images' ${d}-dimensional features is singular (rank <= ${stats.count - 1}); ` +
+      `compute the statistics on more images than feature dimensions (ImageNet's validation set has 50,000)`, where);
+  }
+  const cov = Float64Array.from(stats.cov);
+  if (opts.ridge) for (let i = 0; i < d; i++) cov[i * d + i]! += 1e-10;
+  const covT = tensor(cov, [d, d]);
+  let inv: Float64Array;
+  let chol: Float32Array;
+  try {
+    const invT = inverse(covT);
+    inv = invT.toArray() as Float64Array;
+    invT.dispose();
+    const inv32 = tensor(Float64Array.from(inv, f32), [d, d]);
+    try {
+      const l = cholesky(inv32);
+      chol = Float32Array.from(l.toArray() as Float64Array);
+      l.dispose();
+    } finally {
+      inv32.dispose();
+    }
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ERR_SINGULAR_MATRIX') {
+      throw new SslInvError('ERR_SINGULAR_MATRIX', `the feature covariance cannot be inverted and factored (${(e as Error).message})`, where);
+    }
+    throw e;
+  } finally {
+    covT.dispose();
+  }
+  return { dim: d, mean: Float32Array.from(stats.mean), chol, inv };
+}
+
+/** z = (mean - f) @ L for rows f [n, dim]; float32. */
+export function whiten(w: Whitening, f: Float32Array): Float32Array {
+  const n = f.length / w.dim;
+  const centred = new Float32Array(f.length);
+  for (let r = 0; r < n; r++) {
+    for (let j = 0; j < w.dim; j++) centred[r * w.dim + j] = f32(w.mean[j]! - f[r * w.dim + j]!);
+  }
+  const a = tensor(centred, [n, w.dim]), l = tensor(w.chol, [w.dim, w.dim]);
+  try {
+    const z = ops.matmul(a, l);
+    try {
+      return z.toFloat32Array();
+    } finally {
+      z.dispose();
+    }
+  } finally {
+    a.dispose();
+    l.dispose();
+  }
+}
+
+/** torch.nn.functional.cosine_similarity of two rows (eps 1e-8), rounded to float32. */
+export function cosineSimilarity(a: Float32Array, ai: number, b: Float32Array, bi: number, dim: number): number {
+  let dot = 0, na = 0, nb = 0;
+  for (let j = 0; j < dim; j++) {
+    const x = a[ai * dim + j]!, y = b[bi * dim + j]!;
+    dot += x * y;
+    na += x * x;
+    nb += y * y;
+  }
+  return f32(dot / (Math.max(Math.sqrt(na), 1e-8) * Math.max(Math.sqrt(nb), 1e-8)));
+}
+
+/** Mahalanobis distances between `clean` [dim] and each row of `views` [k, dim], float64. */
+export function mahalanobisRows(w: Whitening, clean: Float32Array, views: Float32Array): Float64Array {
+  const d = w.dim, k = views.length / d;
+  const delta = new Float64Array(views.length);
+  for (let r = 0; r < k; r++) for (let j = 0; j < d; j++) delta[r * d + j] = f32(clean[j]! - views[r * d + j]!);
+  const dt = tensor(delta, [k, d]), it = tensor(w.inv, [d, d]);
+  try {
+    const p = dgemm(dt, it);
+    const pv = p.toArray() as Float64Array;
+    p.dispose();
+    const out = new Float64Array(k);
+    for (let r = 0; r < k; r++) {
+      let s = 0;
+      for (let j = 0; j < d; j++) s += pv[r * d + j]! * delta[r * d + j]!;
+      out[r] = Math.sqrt(s);
+    }
+    return out;
+  } finally {
+    dt.dispose();
+    it.dispose();
+  }
+}
+
+/** numpy's nanmean over the first axis of an [n, k] array: per column, the mean of non-NaN values. */
+export function nanmeanColumns(rows: Float32Array[], k: number): Float64Array {
+  const out = new Float64Array(k);
+  for (let j = 0; j < k; j++) {
+    let s = 0, c = 0;
+    for (const r of rows) {
+      const v = r[j]!;
+      if (!Number.isNaN(v)) {
+        s += v;
+        c++;
+      }
+    }
+    out[j] = c ? s / c : NaN;
+  }
+  return out;
+}
+
+/** Mean of an array (NaN if it holds one, as torch's mean). */
+export function mean(values: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < values.length; i++) s += values[i]!;
+  return values.length ? s / values.length : NaN;
+}
+
+/** Python's repr() of a float, which the original prints (e.g. 1e-07, not JavaScript's 1e-7). */
+export function pythonFloatRepr(x: number): string {
+  if (Number.isNaN(x)) return 'nan';
+  if (!Number.isFinite(x)) return x > 0 ? 'inf' : '-inf';
+  if (Object.is(x, -0)) return '-0.0';
+  if (Number.isInteger(x) && Math.abs(x) < 1e16) return `${x}.0`;
+  const ax = Math.abs(x);
+  if (ax >= 1e-4 && ax < 1e16) return String(x);
+  // Exponent form: Python uses at least two exponent digits and an explicit sign.
+  const [mant, exp] = x.toExponential().split('e') as [string, string];
+  const e = Number(exp);
+  return `${mant}e${e < 0 ? '-' : '+'}${String(Math.abs(e)).padStart(2, '0')}`;
+}
+
+/**
+ * Python's f'{x:.{digits}f}': the exact binary value rounded half to even. (JavaScript's toFixed
+ * rounds exact ties up: (0.0078125).toFixed(6) is '0.007813' where Python prints '0.007812'.)
+ */
+export function pythonFixed(x: number, digits: number): string {
+  if (!Number.isFinite(x)) return Number.isNaN(x) ? 'nan' : x > 0 ? 'inf' : '-inf';
+  // toFixed(100) writes the exact binary expansion of x's magnitude (finitely many digits).
+  const neg = x < 0 || Object.is(x, -0);
+  const exact = Math.abs(x).toFixed(100);
+  const [intPart, frac] = exact.split('.') as [string, string];
+  const keep = frac.slice(0, digits);
+  const rest = frac.slice(digits);
+  let digitsStr = intPart + keep;
+  const first = rest[0] ?? '0';
+  const tie = first === '5' && /^5?0*$/.test(rest);
+  const last = Number(digitsStr[digitsStr.length - 1] ?? '0');
+  const roundUp = first > '5' || (first === '5' && (!tie || last % 2 === 1));
+  if (roundUp) {
+    const arr = digitsStr.split('').map(Number);
+    let i = arr.length - 1;
+    while (i >= 0) {
+      if (arr[i]! < 9) { arr[i]!++; break; }
+      arr[i] = 0;
+      i--;
+    }
+    digitsStr = (i < 0 ? '1' : '') + arr.join('');
+  }
+  const ip = digitsStr.slice(0, digitsStr.length - digits) || '0';
+  const fp = digitsStr.slice(digitsStr.length - digits);
+  const body = digits > 0 ? `${ip}.${fp}` : ip;
+  return neg ? `-${body}` : body;
+}

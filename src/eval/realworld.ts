@@ -1,0 +1,75 @@
+/**
+ * Real-world invariance (the original's eval_realworld_invariance.py): for every class (object,
+ * scene, ...) of a data set, the features of all its views through Resize(224) + CenterCrop(224) +
+ * normalise, whitened z = (mean - f) L with the statistics of the same checkpoint, then
+ *   similarity = mean of the full v x v cosine matrix of the z's, diagonal included (as the original)
+ *   distance   = mean Euclidean distance over pairs i < j (torch.pdist(z).mean())
+ * stored in float32; the summary is the mean over classes.
+ */
+import { decodeImageFile } from '../data/decode';
+import { EvalTransform, preprocessInto } from '../data/preprocess';
+import { empty } from '../tensor';
+import { FeatureExtractor } from './features';
+import { cosineSimilarity, mean, whiten, Whitening } from './invariance';
+
+export interface ViewGroup {
+  name: string;
+  files: string[];
+}
+
+export interface RealWorldOptions {
+  model: FeatureExtractor;
+  whitening: Whitening;
+  groups: readonly ViewGroup[];
+  transform: EvalTransform;
+  batchSize: number;
+  onProgress?: (groupsDone: number, total: number) => void;
+}
+
+export interface RealWorldResult {
+  groups: string[];
+  distance: number[];
+  similarity: number[];
+  meanDistance: number;
+  meanSimilarity: number;
+}
+
+export async function evaluateRealWorld(o: RealWorldOptions): Promise<RealWorldResult> {
+  const f32 = Math.fround;
+  const d = o.whitening.dim;
+  const distance: number[] = [], similarity: number[] = [];
+  for (let g = 0; g < o.groups.length; g++) {
+    const files = o.groups[g]!.files;
+    const v = files.length;
+    const feats = new Float32Array(v * d);
+    for (let j0 = 0; j0 < v; j0 += o.batchSize) {
+      const j1 = Math.min(v, j0 + o.batchSize);
+      const x = empty('float32', [j1 - j0, 3, o.transform.crop, o.transform.crop]);
+      try {
+        for (let j = j0; j < j1; j++) preprocessInto(await decodeImageFile(files[j]!), o.transform, x, j - j0);
+        feats.set(o.model.features(x), j0 * d);
+      } finally {
+        x.dispose();
+      }
+    }
+    const z = whiten(o.whitening, feats);
+    let cs = 0;
+    for (let a = 0; a < v; a++) for (let b = 0; b < v; b++) cs += cosineSimilarity(z, a, z, b, d);
+    let ds = 0, pairs = 0;
+    for (let a = 0; a < v; a++) {
+      for (let b = a + 1; b < v; b++) {
+        let s = 0;
+        for (let j = 0; j < d; j++) s += (z[a * d + j]! - z[b * d + j]!) ** 2;
+        ds += f32(Math.sqrt(s));
+        pairs++;
+      }
+    }
+    similarity.push(f32(cs / (v * v)));
+    distance.push(pairs ? f32(ds / pairs) : NaN);
+    o.onProgress?.(g + 1, o.groups.length);
+  }
+  return {
+    groups: o.groups.map((g) => g.name), distance, similarity,
+    meanDistance: f32(mean(distance)), meanSimilarity: f32(mean(similarity)),
+  };
+}

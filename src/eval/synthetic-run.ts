@@ -1,0 +1,98 @@
+/**
+ * One synthetic-invariance run, as `ssl-inv eval-synthetic` (and the demo) performs it: load the
+ * model(s) once, get the feature statistics of DATA/split (cached by content), then evaluate each
+ * requested transform and write its results. `--transform all` runs the 18 with one statistics pass
+ * and one model load.
+ */
+import * as path from 'node:path';
+import { listImageFolder } from '../data/image-folder';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../data/preprocess';
+import { defaultK, SyntheticTransform, transformGrid } from '../transforms/grid';
+import { prepareWhitening } from './invariance';
+import { FuseMode, loadNamedModel } from './models';
+import { InvarianceResult, RESULT_FORMAT, versions, writeResult } from './results';
+import { loadOrComputeStats } from './stats';
+import { evaluateSynthetic } from './synthetic';
+
+export interface ProgressSink {
+  start(label: string, total: number, unit: string): { tick(n: number): void; done(): void };
+  notice(message: string): void;
+}
+
+export interface SyntheticRunOptions {
+  data: string;
+  dataset: string;
+  split: string;
+  model: string;
+  transforms: SyntheticTransform[];
+  k?: number;
+  batchSize: number;
+  numImages: number;
+  resize: number;
+  crop: number;
+  ckptDir: string;
+  resultsDir: string;
+  fuseMode: FuseMode;
+  featureLayer: string;
+  seed: number;
+  device: string;
+  precision: string;
+  sink: ProgressSink;
+  /** Called with each transform's result as soon as it is written. */
+  onResult?: (r: InvarianceResult, files: { json: string; csv: string }) => void;
+}
+
+export async function runSyntheticEvaluation(o: SyntheticRunOptions): Promise<InvarianceResult[]> {
+  const model = await loadNamedModel(o.model, { ckptDir: o.ckptDir, fuseMode: o.fuseMode, onNotice: (m) => o.sink.notice(m) });
+  try {
+    const listing = await listImageFolder(path.join(o.data, o.split));
+    const clean = { resize: o.resize, crop: o.crop, mean: IMAGENET_MEAN, std: IMAGENET_STD };
+    let bar: { tick(n: number): void; done(): void } | undefined;
+    let seen = 0;
+    const stats = await loadOrComputeStats({
+      model, modelName: o.model, models: model.parts.map((p) => ({ name: p.name, sha256: p.sha256 })),
+      fuseMode: o.fuseMode, featureLayer: o.featureLayer, dataset: o.dataset, split: o.split, listing,
+      transform: clean, batchSize: o.batchSize, resultsDir: o.resultsDir,
+      onNotice: (m) => o.sink.notice(m),
+      onProgress: (done, total) => {
+        bar ??= o.sink.start('statistics', total, 'img');
+        bar.tick(done - seen);
+        seen = done;
+      },
+    });
+    bar?.done();
+    o.sink.notice(stats.cached ? `using cached feature statistics ${stats.file}` : `feature statistics of ${stats.count} images written to ${stats.file}`);
+    const whitening = prepareWhitening(stats, { ridge: o.model === 'random' });
+    const results: InvarianceResult[] = [];
+    for (const t of o.transforms) {
+      const started = Date.now();
+      const grid = transformGrid(t, o.k ?? defaultK(t), o.resize, o.crop);
+      const p = o.sink.start(t, o.numImages, 'img');
+      let prev = 0;
+      const r = await evaluateSynthetic({
+        model, whitening, files: listing.samples.map((s) => s.path), grid, numImages: o.numImages, seed: o.seed,
+        batchSize: o.batchSize, mean: IMAGENET_MEAN, std: IMAGENET_STD,
+        onProgress: (done) => { p.tick(done - prev); prev = done; },
+      });
+      p.done();
+      const result: InvarianceResult = {
+        format: RESULT_FORMAT, kind: 'synthetic', model: o.model,
+        models: model.parts.map((q) => ({ name: q.name, file: q.file, sha256: q.sha256, arch: q.model.arch })),
+        fuseMode: o.fuseMode, featureLayer: o.featureLayer, dataset: o.dataset, transform: t,
+        paramName: grid.labelName, originalIndex: grid.originalIndex,
+        config: { data: o.data, split: o.split, k: grid.k, numImages: o.numImages, resize: o.resize, crop: o.crop, batchSize: o.batchSize, sampledImages: r.sampled },
+        statistics: { file: stats.file, key: stats.key, images: stats.count, cached: stats.cached },
+        device: o.device, precision: o.precision, seed: o.seed, versions: versions(),
+        rows: grid.labels.map((param, j) => ({ id: j, param, distance: r.distance[j]!, similarity: r.similarity[j]! })),
+        summary: { distance: r.meanDistance, similarity: r.meanSimilarity },
+        created: new Date().toISOString(), seconds: (Date.now() - started) / 1000,
+      };
+      const files = await writeResult(o.resultsDir, result);
+      o.onResult?.(result, files);
+      results.push(result);
+    }
+    return results;
+  } finally {
+    model.dispose();
+  }
+}
