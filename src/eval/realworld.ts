@@ -34,6 +34,25 @@ export interface RealWorldResult {
   meanSimilarity: number;
 }
 
+/** One class's similarity and distance (float32) from the features of its views [v, dim]. */
+export function groupInvariance(w: Whitening, feats: Float32Array): { similarity: number; distance: number } {
+  const f32 = Math.fround;
+  const d = w.dim, v = feats.length / d;
+  const z = whiten(w, feats);
+  let cs = 0;
+  for (let a = 0; a < v; a++) for (let b = 0; b < v; b++) cs += cosineSimilarity(z, a, z, b, d);
+  let ds = 0, pairs = 0;
+  for (let a = 0; a < v; a++) {
+    for (let b = a + 1; b < v; b++) {
+      let s = 0;
+      for (let j = 0; j < d; j++) s += (z[a * d + j]! - z[b * d + j]!) ** 2;
+      ds += f32(Math.sqrt(s));
+      pairs++;
+    }
+  }
+  return { similarity: f32(cs / (v * v)), distance: pairs ? f32(ds / pairs) : NaN };
+}
+
 export async function evaluateRealWorld(o: RealWorldOptions): Promise<RealWorldResult> {
   const f32 = Math.fround;
   const d = o.whitening.dim;
@@ -52,20 +71,9 @@ export async function evaluateRealWorld(o: RealWorldOptions): Promise<RealWorldR
         x.dispose();
       }
     }
-    const z = whiten(o.whitening, feats);
-    let cs = 0;
-    for (let a = 0; a < v; a++) for (let b = 0; b < v; b++) cs += cosineSimilarity(z, a, z, b, d);
-    let ds = 0, pairs = 0;
-    for (let a = 0; a < v; a++) {
-      for (let b = a + 1; b < v; b++) {
-        let s = 0;
-        for (let j = 0; j < d; j++) s += (z[a * d + j]! - z[b * d + j]!) ** 2;
-        ds += f32(Math.sqrt(s));
-        pairs++;
-      }
-    }
-    similarity.push(f32(cs / (v * v)));
-    distance.push(pairs ? f32(ds / pairs) : NaN);
+    const m = groupInvariance(o.whitening, feats);
+    similarity.push(m.similarity);
+    distance.push(m.distance);
     o.onProgress?.(g + 1, o.groups.length);
   }
   return {

@@ -47,6 +47,16 @@ export function sampleImages(n: number, k: number, seed: number): number[] {
   return new RandomState(seed).choice(n, k);
 }
 
+/** One image's per-view similarity and distance (float32) from its clean feature and view features. */
+export function imageInvariance(w: Whitening, clean: Float32Array, views: Float32Array): { similarity: Float32Array; distance: Float32Array } {
+  const d = w.dim, k = views.length / d;
+  const a = whiten(w, clean);
+  const b = whiten(w, views);
+  const similarity = new Float32Array(k);
+  for (let j = 0; j < k; j++) similarity[j] = cosineSimilarity(a, 0, b, j, d);
+  return { similarity, distance: Float32Array.from(mahalanobisRows(w, clean, views)) };
+}
+
 export async function evaluateSynthetic(o: SyntheticOptions): Promise<SyntheticResult> {
   const { grid, whitening: w } = o;
   const d = w.dim, k = grid.k;
@@ -62,7 +72,6 @@ export async function evaluateSynthetic(o: SyntheticOptions): Promise<SyntheticR
     } finally {
       x.dispose();
     }
-    const a = whiten(w, f);
     const fv = new Float32Array(k * d);
     for (let j0 = 0; j0 < k; j0 += o.batchSize) {
       const j1 = Math.min(k, j0 + o.batchSize);
@@ -75,11 +84,9 @@ export async function evaluateSynthetic(o: SyntheticOptions): Promise<SyntheticR
       }
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
-    const b = whiten(w, fv);
-    const s = new Float32Array(k);
-    for (let j = 0; j < k; j++) s[j] = cosineSimilarity(a, 0, b, j, d);
-    S.push(s);
-    L.push(Float32Array.from(mahalanobisRows(w, f, fv)));
+    const m = imageInvariance(w, f, fv);
+    S.push(m.similarity);
+    L.push(m.distance);
     o.onProgress?.(i + 1, sampled.length);
   }
   const f32 = Math.fround;
