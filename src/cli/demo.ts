@@ -1,20 +1,24 @@
 /**
- * `ssl-inv demo`: the main job on an embedded default (see src/demo/run-demo.ts). No data set or
- * checkpoint to download: it generates its images and a seeded random ResNet-18.
+ * `ssl-inv demo`: the invariance study on an embedded default (see src/demo/run-demo.ts). Nothing to
+ * download: it generates its images and its random ResNet-18, evaluates all 18 synthetic transforms
+ * and a real-world-style multi-view evaluation, and writes the HTML report.
  */
 import { Command, Option } from 'commander';
 import { SslInvError } from '../errors';
 import { runDemo } from '../demo/run-demo';
+import { pythonFixed } from '../eval/invariance';
 import { Arch } from '../nn/resnet-spec';
 import { setNumThreads } from '../ops';
 import { parseDevice, positiveInt } from './common';
-import { createProgress, Progress } from './progress';
+import { stderrSink } from './sink';
 
 interface DemoFlags {
   outDir: string;
   arch: Arch;
   objects: number;
   views: number;
+  numImages: number;
+  k: number;
   batchSize: number;
   seed: string;
   threads?: number;
@@ -24,13 +28,15 @@ interface DemoFlags {
 
 export function demoCommand(): Command {
   return new Command('demo')
-    .description('run the feature pipeline on a generated image set with a seeded random ResNet (nothing to download)')
-    .option('--out-dir <dir>', 'where images, features and the summary go', 'ssl-inv-demo')
-    .addOption(new Option('--arch <arch>', 'network').choices(['resnet18', 'resnet18w3', 'resnet50', 'resnet50w3']).default('resnet18'))
-    .option('--objects <n>', 'objects (classes) in the image set', positiveInt('--objects'), 16)
-    .option('--views <n>', 'views of each object', positiveInt('--views'), 8)
-    .option('--batch-size <n>', 'images per forward pass', positiveInt('--batch-size'), 16)
-    .option('--seed <n>', 'seed of the images and the network', '0')
+    .description('the invariance study on a generated image set with a random ResNet (nothing to download)')
+    .option('--out-dir <dir>', 'where images, model, results and the report go', 'ssl-inv-demo')
+    .addOption(new Option('--arch <arch>', 'network of the random model').choices(['resnet18', 'resnet18w3', 'resnet50', 'resnet50w3']).default('resnet18'))
+    .option('--objects <n>', 'objects (classes) in the image set', positiveInt('--objects'), 64)
+    .option('--views <n>', 'views of each object', positiveInt('--views'), 12)
+    .option('--num-images <n>', 'images sampled per synthetic transform', positiveInt('--num-images'), 8)
+    .option('--k <n>', 'views per transform (the original uses 256)', positiveInt('--k'), 16)
+    .option('--batch-size <n>', 'images per forward pass', positiveInt('--batch-size'), 64)
+    .option('--seed <n>', 'seed of the image set', '0')
     .option('--threads <n>', 'CPU threads for the kernels', positiveInt('--threads'))
     .option('--device <device>', 'cpu', 'cpu')
     .option('--quiet', 'no progress output')
@@ -39,23 +45,19 @@ export function demoCommand(): Command {
       if (f.threads !== undefined) setNumThreads(f.threads);
       const seed = Number(f.seed);
       if (!Number.isSafeInteger(seed) || seed < 0) throw new SslInvError('ERR_USAGE', `--seed takes an integer >= 0, got '${f.seed}'`);
-      let progress: Progress | undefined;
-      let reported = 0;
-      const summary = await runDemo({
-        outDir: f.outDir, arch: f.arch, objects: f.objects, views: f.views, imageSize: [160, 120],
-        resize: 224, crop: 224, batchSize: f.batchSize, seed,
-        onProgress: (done, total) => {
-          progress ??= createProgress({ label: 'features', total, unit: 'img', silent: f.quiet ?? false });
-          progress.tick(done - reported);
-          reported = done;
-        },
+      const s = await runDemo({
+        outDir: f.outDir, arch: f.arch, objects: f.objects, views: f.views, imageSize: [96, 72], resize: 112, crop: 96,
+        numImages: f.numImages, k: f.k, batchSize: f.batchSize, seed, sink: stderrSink(f.quiet ?? false),
       });
-      progress?.done();
-      const w = (s: string) => process.stdout.write(s);
-      w(`demo: ${summary.images} images of ${summary.objects} objects, ${summary.arch} (random, seed ${summary.seed}), ${summary.featureDim}-d features\n`);
-      w(`  centred cosine similarity, views of the same object     ${summary.sameObjectCosine.toFixed(4)}\n`);
-      w(`  centred cosine similarity, views of different objects   ${summary.differentObjectCosine.toFixed(4)}\n`);
-      w(`  time: images ${summary.seconds.images.toFixed(1)} s, features ${summary.seconds.features.toFixed(1)} s\n`);
-      w(`  wrote ${summary.files.features}, ${summary.files.labels}, ${summary.files.summary}\n`);
+      const w = (x: string) => process.stdout.write(x);
+      w(`demo: ${s.images} images of ${s.objects} objects; model random (${s.arch}, torchvision initialisation)\n\n`);
+      w(`${'transform'.padEnd(14)}${'views'.padStart(6)}${'distance'.padStart(12)}${'similarity'.padStart(12)}\n`);
+      for (const r of s.synthetic) {
+        w(`${r.transform!.padEnd(14)}${String(r.rows.length).padStart(6)}${pythonFixed(r.summary.distance, 4).padStart(12)}${pythonFixed(r.summary.similarity, 4).padStart(12)}\n`);
+      }
+      const rw = s.realworld;
+      w(`${'real-world'.padEnd(14)}${String(rw.rows.length).padStart(6)}${pythonFixed(rw.summary.distance, 4).padStart(12)}${pythonFixed(rw.summary.similarity, 4).padStart(12)}  (objects x ${f.views} views)\n\n`);
+      w(`report: ${s.report}\n`);
+      w(`time: images ${s.seconds.images.toFixed(1)} s, evaluation ${s.seconds.evaluation.toFixed(1)} s\n`);
     });
 }

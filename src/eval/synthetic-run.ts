@@ -5,13 +5,13 @@
  * and one model load.
  */
 import * as path from 'node:path';
-import { listImageFolder } from '../data/image-folder';
+import { ImageFolderListing, listImageFolder } from '../data/image-folder';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/preprocess';
 import { defaultK, SyntheticTransform, transformGrid } from '../transforms/grid';
-import { prepareWhitening } from './invariance';
-import { FuseMode, loadNamedModel } from './models';
+import { prepareWhitening, Whitening } from './invariance';
+import { FuseMode, loadNamedModel, NamedModel } from './models';
 import { InvarianceResult, RESULT_FORMAT, versions, writeResult } from './results';
-import { loadOrComputeStats } from './stats';
+import { FeatureStats, loadOrComputeStats } from './stats';
 import { evaluateSynthetic } from './synthetic';
 
 export interface ProgressSink {
@@ -20,6 +20,8 @@ export interface ProgressSink {
 }
 
 export interface SyntheticRunOptions {
+  /** Per-transform number of views (overrides `k`; e.g. the demo's smaller grids). */
+  kFor?: (t: SyntheticTransform) => number;
   data: string;
   dataset: string;
   split: string;
@@ -42,7 +44,16 @@ export interface SyntheticRunOptions {
   onResult?: (r: InvarianceResult, files: { json: string; csv: string }) => void;
 }
 
-export async function runSyntheticEvaluation(o: SyntheticRunOptions): Promise<InvarianceResult[]> {
+/** What one model's evaluations share: the loaded model, the data listing, statistics and whitening. */
+export interface EvaluationContext {
+  model: NamedModel;
+  listing: ImageFolderListing;
+  stats: FeatureStats;
+  whitening: Whitening;
+}
+
+/** Loads the model and the statistics of DATA/split (from the cache when they are there). */
+export async function prepareContext(o: Omit<SyntheticRunOptions, 'transforms' | 'numImages' | 'seed'>): Promise<EvaluationContext> {
   const model = await loadNamedModel(o.model, { ckptDir: o.ckptDir, fuseMode: o.fuseMode, onNotice: (m) => o.sink.notice(m) });
   try {
     const listing = await listImageFolder(path.join(o.data, o.split));
@@ -63,36 +74,52 @@ export async function runSyntheticEvaluation(o: SyntheticRunOptions): Promise<In
     bar?.done();
     o.sink.notice(stats.cached ? `using cached feature statistics ${stats.file}` : `feature statistics of ${stats.count} images written to ${stats.file}`);
     const whitening = prepareWhitening(stats, { ridge: o.model === 'random' });
-    const results: InvarianceResult[] = [];
-    for (const t of o.transforms) {
-      const started = Date.now();
-      const grid = transformGrid(t, o.k ?? defaultK(t), o.resize, o.crop);
-      const p = o.sink.start(t, o.numImages, 'img');
-      let prev = 0;
-      const r = await evaluateSynthetic({
-        model, whitening, files: listing.samples.map((s) => s.path), grid, numImages: o.numImages, seed: o.seed,
-        batchSize: o.batchSize, mean: IMAGENET_MEAN, std: IMAGENET_STD,
-        onProgress: (done) => { p.tick(done - prev); prev = done; },
-      });
-      p.done();
-      const result: InvarianceResult = {
-        format: RESULT_FORMAT, kind: 'synthetic', model: o.model,
-        models: model.parts.map((q) => ({ name: q.name, file: q.file, sha256: q.sha256, arch: q.model.arch })),
-        fuseMode: o.fuseMode, featureLayer: o.featureLayer, dataset: o.dataset, transform: t,
-        paramName: grid.labelName, originalIndex: grid.originalIndex,
-        config: { data: o.data, split: o.split, k: grid.k, numImages: o.numImages, resize: o.resize, crop: o.crop, batchSize: o.batchSize, sampledImages: r.sampled },
-        statistics: { file: stats.file, key: stats.key, images: stats.count, cached: stats.cached },
-        device: o.device, precision: o.precision, seed: o.seed, versions: versions(),
-        rows: grid.labels.map((param, j) => ({ id: j, param, distance: r.distance[j]!, similarity: r.similarity[j]! })),
-        summary: { distance: r.meanDistance, similarity: r.meanSimilarity },
-        created: new Date().toISOString(), seconds: (Date.now() - started) / 1000,
-      };
-      const files = await writeResult(o.resultsDir, result);
-      o.onResult?.(result, files);
-      results.push(result);
-    }
-    return results;
-  } finally {
+    return { model, listing, stats, whitening };
+  } catch (e) {
     model.dispose();
+    throw e;
+  }
+}
+
+/** Evaluates each transform in `o.transforms` with a prepared context and writes its results. */
+export async function runSyntheticTransforms(ctx: EvaluationContext, o: SyntheticRunOptions): Promise<InvarianceResult[]> {
+  const { model, listing, stats, whitening } = ctx;
+  const results: InvarianceResult[] = [];
+  for (const t of o.transforms) {
+    const started = Date.now();
+    const grid = transformGrid(t, o.kFor?.(t) ?? o.k ?? defaultK(t), o.resize, o.crop);
+    const p = o.sink.start(t, o.numImages, 'img');
+    let prev = 0;
+    const r = await evaluateSynthetic({
+      model, whitening, files: listing.samples.map((s) => s.path), grid, numImages: o.numImages, seed: o.seed,
+      batchSize: o.batchSize, mean: IMAGENET_MEAN, std: IMAGENET_STD,
+      onProgress: (done) => { p.tick(done - prev); prev = done; },
+    });
+    p.done();
+    const result: InvarianceResult = {
+      format: RESULT_FORMAT, kind: 'synthetic', model: o.model,
+      models: model.parts.map((q) => ({ name: q.name, file: q.file, sha256: q.sha256, arch: q.model.arch })),
+      fuseMode: o.fuseMode, featureLayer: o.featureLayer, dataset: o.dataset, transform: t,
+      paramName: grid.labelName, originalIndex: grid.originalIndex,
+      config: { data: o.data, split: o.split, k: grid.k, numImages: o.numImages, resize: o.resize, crop: o.crop, batchSize: o.batchSize, sampledImages: r.sampled },
+      statistics: { file: stats.file, key: stats.key, images: stats.count, cached: stats.cached },
+      device: o.device, precision: o.precision, seed: o.seed, versions: versions(),
+      rows: grid.labels.map((param, j) => ({ id: j, param, distance: r.distance[j]!, similarity: r.similarity[j]! })),
+      summary: { distance: r.meanDistance, similarity: r.meanSimilarity },
+      created: new Date().toISOString(), seconds: (Date.now() - started) / 1000,
+    };
+    const files = await writeResult(o.resultsDir, result);
+    o.onResult?.(result, files);
+    results.push(result);
+  }
+  return results;
+}
+
+export async function runSyntheticEvaluation(o: SyntheticRunOptions): Promise<InvarianceResult[]> {
+  const ctx = await prepareContext(o);
+  try {
+    return await runSyntheticTransforms(ctx, o);
+  } finally {
+    ctx.model.dispose();
   }
 }

@@ -1,31 +1,40 @@
-// `ssl-inv demo` on a small generated set: outputs exist, are deterministic, and views of one
-// object are more alike than views of different objects (centred cosine).
+// `ssl-inv demo` on a small generated set: all 18 transforms and the real-world-style evaluation
+// run, results and the report are written, a second run reuses the cached statistics and gives the
+// same numbers.
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { readNpySync } from '../../src/io/npy';
 import { runCli } from '../helpers/cli';
+import { SYNTHETIC_TRANSFORMS } from '../../src/transforms/grid';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssl-inv-demo-'));
 t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-t.test('demo runs and is deterministic', async (t) => {
-  const args = (out: string) => ['demo', '--out-dir', out, '--objects', '4', '--views', '3', '--quiet'];
-  const a = await runCli(args(path.join(dir, 'a')));
+t.test('the demo runs the whole study and is deterministic', async (t) => {
+  const out = path.join(dir, 'demo');
+  // 37 x 14 = 518 images: just over ResNet-18's 512 feature dimensions.
+  const args = ['demo', '--out-dir', out, '--objects', '37', '--views', '14', '--k', '4', '--num-images', '1', '--quiet'];
+  const a = await runCli(args);
   t.equal(a.code, 0, a.stderr);
-  t.match(a.stdout, /12 images of 4 objects, resnet18/);
-  const summary = JSON.parse(fs.readFileSync(path.join(dir, 'a', 'summary.json'), 'utf8')) as {
-    sameObjectCosine: number; differentObjectCosine: number; featureDim: number;
-  };
-  t.equal(summary.featureDim, 512);
-  t.ok(summary.sameObjectCosine > summary.differentObjectCosine, `same ${summary.sameObjectCosine} > different ${summary.differentObjectCosine}`);
-  const f = readNpySync(path.join(dir, 'a', 'features.npy'));
-  t.same(f.shape, [12, 512]);
-  t.same(readNpySync(path.join(dir, 'a', 'labels.npy')).shape, [12]);
-  const b = await runCli(args(path.join(dir, 'b')));
-  t.equal(b.code, 0);
-  t.same(fs.readFileSync(path.join(dir, 'b', 'features.npy')), fs.readFileSync(path.join(dir, 'a', 'features.npy')), 'same seed, same bytes');
-  const png = (d: string) => fs.readFileSync(path.join(dir, d, 'images', 'object_0', 'view_0.png'));
-  t.same(png('b'), png('a'), 'images are byte-identical');
+  t.match(a.stdout, /518 images of 37 objects; model random \(resnet18/);
+  for (const tr of SYNTHETIC_TRANSFORMS) t.match(a.stdout, new RegExp(`^${tr}\\s+\\d+\\s+[-0-9.]+\\s+[-0-9.]+$`, 'm'), tr);
+  t.match(a.stdout, /^real-world\s+37\s/m);
+  const results = path.join(out, 'results');
+  const jsons = fs.readdirSync(results).filter((n) => n.endsWith('_invariance.json'));
+  t.equal(jsons.length, 19, '18 synthetic + 1 real-world result files');
+  t.equal(fs.readdirSync(results).filter((n) => n.endsWith('_invariance.csv')).length, 19);
+  const html = fs.readFileSync(path.join(results, 'report.html'), 'utf8');
+  t.match(html, /<svg/);
+  t.match(html, /Similarity: models x transforms/);
+  t.ok(fs.existsSync(path.join(out, 'models', 'random.pth.tar')), 'the random model is saved');
+  const rot = JSON.parse(fs.readFileSync(path.join(results, 'random_backbone_demo_rotation_invariance.json'), 'utf8'));
+  t.equal(rot.statistics.cached, false);
+  t.equal(rot.statistics.images, 518);
+  t.equal(rot.rows.length, 4);
+  const b = await runCli(args);
+  t.equal(b.code, 0, b.stderr);
+  t.equal(b.stdout.replace(/time: .*/, ''), a.stdout.replace(/time: .*/, ''), 'same numbers on a second run');
+  const rot2 = JSON.parse(fs.readFileSync(path.join(results, 'random_backbone_demo_rotation_invariance.json'), 'utf8'));
+  t.equal(rot2.statistics.cached, true, 'the second run reuses the statistics');
 });
