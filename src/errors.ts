@@ -30,6 +30,7 @@ export const ErrorCodes = [
   'ERR_CHECKPOINT_ARCH',
   // arrays
   'ERR_NPY_FORMAT',
+  'ERR_MAT_FORMAT',
   // images and data sets
   'ERR_IMAGE_DECODE',
   'ERR_IMAGE_TOO_LARGE',

@@ -23,6 +23,13 @@
  * collections.OrderedDict), lists and tuples become arrays (tuples are frozen), ints become numbers (or
  * bigints beyond 2^53), str becomes string, True/False booleans, None null. `_rebuild_tensor_v2`
  * results are tensor descriptors (see `TensorDescriptor`), built by the caller's `makeTensor`.
+ *
+ * Other pickles (e.g. CIFAR-10's numpy batches, src/io/cifar.ts) pass an `extension`: its globals
+ * REPLACE the torch allowlist, REDUCE on them calls the extension (which returns plain values or
+ * opaque `PyObject`s), and BUILD is allowed only on those objects, through the extension. With
+ * `binaryStrings`, Python 2 `str` (SHORT_BINSTRING / BINSTRING) become bytes (`Uint8Array` views of the
+ * buffer, no copy), as `pickle.load(f, encoding='bytes')` gives them; a bytes dict key becomes the
+ * string of its latin-1 characters.
  */
 import { SslInvError, ErrorCode } from '../errors';
 
@@ -85,17 +92,39 @@ export interface TensorDescriptor {
   readonly requiresGrad: boolean;
 }
 
+/** An object an `UnpickleExtension` made (e.g. a numpy array); opaque to the unpickler. */
+export interface PyObject {
+  readonly kind: 'object';
+  /** 'module.name' of the global that made it, for messages. */
+  readonly type: string;
+  /** The extension's own data (mutated by its BUILD). */
+  state: unknown;
+}
+
 export type PyValue =
   | null
   | boolean
   | number
   | bigint
   | string
+  | Uint8Array
   | PyValue[]
   | Map<PyKey, PyValue>
   | TensorDescriptor
   | StorageRef
-  | PyGlobal;
+  | PyGlobal
+  | PyObject;
+
+/**
+ * Globals for a pickle that is not a torch state dict. `globals` replaces the torch allowlist;
+ * `reduce` is REDUCE on one of them (NEWOBJ stays refused); `build` is BUILD on a `PyObject` that
+ * `reduce` returned (BUILD on anything else stays refused). Both throw to refuse.
+ */
+export interface UnpickleExtension {
+  readonly globals: ReadonlySet<string>;
+  reduce(fn: PyGlobal, args: readonly PyValue[], at: number): PyValue;
+  build(target: PyObject, state: PyValue, at: number): void;
+}
 
 export interface UnpickleLimits {
   /** Largest MARK nesting. Default 10,000. */
@@ -124,6 +153,10 @@ export interface UnpickleOptions extends UnpickleLimits {
   persistentLoad?: (pid: readonly PyValue[], at: number) => StorageRef;
   /** Turns a checked tensor description into the value to put in the tree. Default: the description. */
   makeTensor?: (d: TensorDescriptor) => TensorDescriptor;
+  /** Another allowlist (replacing the torch one) with its REDUCE and BUILD handlers. */
+  extension?: UnpickleExtension;
+  /** Python 2 str (SHORT_BINSTRING, BINSTRING) as bytes, like encoding='bytes'. Default false (UTF-8 text). */
+  binaryStrings?: boolean;
 }
 
 export interface UnpickleResult {
@@ -183,6 +216,10 @@ export function isTensor(v: unknown): v is TensorDescriptor {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Map) && (v as { kind?: unknown }).kind === 'tensor';
 }
 
+export function isPyObject(v: unknown): v is PyObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Map) && (v as { kind?: unknown }).kind === 'object';
+}
+
 export function isTuple(v: unknown): v is readonly PyValue[] {
   return Array.isArray(v) && Object.isFrozen(v);
 }
@@ -198,6 +235,7 @@ export function pyTypeName(v: unknown): string {
   if (typeof v === 'number') return Number.isInteger(v) ? 'int' : 'float';
   if (typeof v === 'bigint') return 'int';
   if (typeof v === 'string') return 'str';
+  if (v instanceof Uint8Array) return 'bytes';
   if (isTuple(v)) return 'tuple';
   if (Array.isArray(v)) return 'list';
   if (v instanceof OrderedDict) return 'OrderedDict';
@@ -205,6 +243,7 @@ export function pyTypeName(v: unknown): string {
   if (isGlobal(v)) return `${v.module}.${v.name}`;
   if (isStorageRef(v)) return 'storage';
   if (isTensor(v)) return 'tensor';
+  if (isPyObject(v)) return v.type;
   return typeof v;
 }
 
@@ -369,6 +408,7 @@ class Unpickler {
     if (typeof k === 'string') return k;
     if (typeof k === 'number') return k;
     if (typeof k === 'boolean') return k ? 1 : 0;
+    if (k instanceof Uint8Array && this.o.binaryStrings) return Buffer.from(k.buffer, k.byteOffset, k.length).toString('latin1');
     if (typeof k === 'bigint') {
       if (k > -TWO53 && k < TWO53) return Number(k);
       throw this.err('ERR_CHECKPOINT_UNSUPPORTED', 'dict key is an integer beyond 2^53');
@@ -401,6 +441,10 @@ class Unpickler {
     if (!isGlobal(fn)) throw this.unsafe(`${how} on a ${pyTypeName(fn)}, which is not an allowlisted callable`);
     if (!isTuple(args)) throw this.unsafe(`${how} arguments must be a tuple, not ${pyTypeName(args)}`);
     const name = `${fn.module}.${fn.name}`;
+    if (this.o.extension) {
+      if (how === 'NEWOBJ' || !this.o.extension.globals.has(name)) throw this.unsafe(`${how} of ${name} is not allowed`);
+      return this.o.extension.reduce(fn, args, this.opStart);
+    }
     if (how === 'NEWOBJ' && name !== 'collections.OrderedDict') throw this.unsafe(`NEWOBJ of ${name} is not allowed`);
     switch (name) {
       case 'collections.OrderedDict': {
@@ -509,7 +553,10 @@ class Unpickler {
           const module = this.line();
           const name = this.line();
           const full = `${module}.${name}`;
-          if (!ALLOWED_GLOBALS.has(full)) {
+          if (this.o.extension && !this.o.extension.globals.has(full)) {
+            throw this.unsafe(`pickle references the global ${full}, which is not allowed`);
+          }
+          if (!this.o.extension && !ALLOWED_GLOBALS.has(full)) {
             if (module === 'torch' && name.endsWith('Storage')) throw this.err('ERR_CHECKPOINT_UNSUPPORTED', `unsupported storage type ${full}`);
             throw this.unsafe(`pickle references the global ${full}, which is not allowed`);
           }
@@ -531,6 +578,10 @@ class Unpickler {
         case 0x62: { // BUILD
           const state = this.pop();
           const target = this.top();
+          if (this.o.extension && isPyObject(target)) {
+            this.o.extension.build(target, state, this.opStart);
+            break;
+          }
           if (!(target instanceof OrderedDict)) throw this.unsafe(`BUILD on a ${pyTypeName(target)} is not allowed (only OrderedDict)`);
           if (!(state instanceof Map) || state instanceof OrderedDict) throw this.unsafe(`BUILD state must be a dict, not ${pyTypeName(state)}`);
           for (const [k, v] of state) {
@@ -597,11 +648,15 @@ class Unpickler {
           break;
         }
         case 0x58: this.push(this.text(this.u32())); break; // BINUNICODE
-        case 0x55: this.push(this.text(this.u8())); break; // SHORT_BINSTRING (Python 2 str, read as UTF-8 like torch.load)
+        case 0x55: { // SHORT_BINSTRING (Python 2 str, read as UTF-8 like torch.load, or as bytes)
+          const n = this.u8();
+          this.push(this.o.binaryStrings ? this.bytes(n) : this.text(n));
+          break;
+        }
         case 0x54: { // BINSTRING
           const n = this.i32();
           if (n < 0) throw this.corrupt('BINSTRING with a negative length');
-          this.push(this.text(n));
+          this.push(this.o.binaryStrings ? this.bytes(n) : this.text(n));
           break;
         }
         case 0x51: { // BINPERSID
