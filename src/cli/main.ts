@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { SslInvError } from '../errors';
 import { reportError } from './common';
 import { demoCommand } from './demo';
+import { evalRealworldCommand } from './eval-realworld';
 import { evalSyntheticCommand } from './eval-synthetic';
 import { featuresCommand } from './features';
 import { infoCommand, packageVersion } from './info';
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
     .exitOverride();
   program.addCommand(demoCommand());
   program.addCommand(evalSyntheticCommand());
+  program.addCommand(evalRealworldCommand());
   program.addCommand(featuresCommand());
   program.addCommand(infoCommand());
   program.addCommand(reportCommand());

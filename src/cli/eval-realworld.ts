@@ -1,0 +1,138 @@
+/**
+ * `ssl-inv eval-realworld --model ventral --dataset COIL100`: the original's
+ * eval_realworld_invariance.py. Per class of the data set: the whitened features of its views,
+ * their mean pairwise cosine similarity (diagonal included) and mean pairwise distance; prints, as
+ * the original, `{model}: {distance}, {similarity}` (Python's float repr) and writes
+ * {model}_{layer}_{dataset}_invariance.json / .csv.
+ *
+ * The whitening statistics come, as in the original, from an earlier eval-synthetic run of the same
+ * checkpoint(s): found in --results-dir by checkpoint SHA-256 and feature layer, preferring the
+ * default preprocessing (resize 256, crop 224); --stats FILE names one; --stats-data DIR computes
+ * them now from an ImageFolder tree. `--dataset folder --data-root DIR` evaluates any tree whose
+ * class folders hold the views of one object each.
+ */
+import { Command, Option } from 'commander';
+import * as path from 'node:path';
+import { SslInvError } from '../errors';
+import { listImageFolder } from '../data/image-folder';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../data/preprocess';
+import { readRealWorldDataset, REALWORLD_DATASETS } from '../datasets';
+import { prepareWhitening, pythonFloatRepr } from '../eval/invariance';
+import { loadNamedModel } from '../eval/models';
+import { ViewGroup } from '../eval/realworld';
+import { runRealWorld } from '../eval/realworld-run';
+import { findStatsFiles, FeatureStats, loadOrComputeStats, readStatsFile } from '../eval/stats';
+import { setNumThreads } from '../ops';
+import { parseDevice, positiveInt } from './common';
+import { parsePrecision } from './eval-synthetic';
+import { stderrSink } from './sink';
+
+interface Flags {
+  model: string;
+  dataset: string;
+  dataRoot: string;
+  device: string;
+  featureLayer: string;
+  resize: number;
+  cropSize: number;
+  ckptDir: string;
+  resultsDir: string;
+  stats?: string;
+  statsData?: string;
+  batchSize: number;
+  precision: string;
+  fuseMode: 'cat' | 'add' | 'mean';
+  threads?: number;
+  quiet?: boolean;
+}
+
+async function folderGroups(root: string): Promise<ViewGroup[]> {
+  const listing = await listImageFolder(root);
+  return listing.classes.map((name, i) => ({ name, files: listing.samples.filter((s) => s.classIndex === i).map((s) => s.path) }));
+}
+
+export function evalRealworldCommand(): Command {
+  return new Command('eval-realworld')
+    .description('invariance of a model\'s features across the real-world views of the original\'s 7 data sets')
+    .option('--model <name>', 'checkpoint name in --ckpt-dir (or a+b+c)', 'default')
+    .option('--dataset <name>', `${Object.keys(REALWORLD_DATASETS).join(', ')}, or folder`, 'Flickr1024')
+    .option('--data-root <dir>', 'folder holding the data sets (or, with --dataset folder, the tree itself)', '../data/')
+    .option('--device <device>', 'cpu (cuda comes with the CUDA backend)', 'cpu')
+    .addOption(new Option('--feature-layer <layer>', 'layer to take features from').choices(['backbone']).default('backbone'))
+    .option('--resize <n>', 'Resize of the shorter side', positiveInt('--resize'), 224)
+    .option('--crop-size <n>', 'CenterCrop size', positiveInt('--crop-size'), 224)
+    .option('--ckpt-dir <dir>', 'folder of {model}.pth.tar checkpoints', './models/')
+    .option('--results-dir <dir>', 'where the statistics are found and results go', './results/')
+    .option('--stats <file>', 'the feature statistics to whiten with (a *_feature_stats_*.safetensors file)')
+    .option('--stats-data <dir>', 'compute the statistics now from this ImageFolder tree (resize 256, crop 224)')
+    .option('--batch-size <n>', 'views per forward pass', positiveInt('--batch-size'), 256)
+    .option('--precision <p>', 'fp32 (tf32/bf16 need the CUDA backend)', 'fp32')
+    .addOption(new Option('--fuse-mode <mode>', 'how a+b+c models combine features').choices(['cat', 'add', 'mean']).default('cat'))
+    .option('--threads <n>', 'CPU threads', positiveInt('--threads'))
+    .option('--quiet', 'no progress output')
+    .action(async (f: Flags) => {
+      const device = parseDevice(f.device);
+      const precision = parsePrecision(f.precision, device);
+      if (f.threads !== undefined) setNumThreads(f.threads);
+      const sink = stderrSink(f.quiet ?? false);
+      let groups: ViewGroup[];
+      let dataRoot: string;
+      if (f.dataset === 'folder') {
+        dataRoot = f.dataRoot;
+        groups = await folderGroups(dataRoot);
+      } else {
+        if (!Object.prototype.hasOwnProperty.call(REALWORLD_DATASETS, f.dataset)) {
+          throw new SslInvError('ERR_USAGE', `--dataset '${f.dataset}': expected one of ${Object.keys(REALWORLD_DATASETS).join(', ')}, or folder`);
+        }
+        const ds = await readRealWorldDataset(f.dataset, f.dataRoot);
+        dataRoot = ds.root;
+        groups = ds.groups;
+      }
+      const model = await loadNamedModel(f.model, { ckptDir: f.ckptDir, fuseMode: f.fuseMode, onNotice: (m) => sink.notice(m) });
+      try {
+        const ids = model.parts.map((p) => ({ name: p.name, sha256: p.sha256 }));
+        let stats: FeatureStats;
+        if (f.stats !== undefined) {
+          const got = await readStatsFile(f.stats);
+          if (typeof got === 'string') throw new SslInvError('ERR_CHECKPOINT_CORRUPT', `cannot use these statistics: ${got}`, { file: f.stats });
+          const same = got.inputs.models.length === ids.length && got.inputs.models.every((m, i) => m.sha256 === ids[i]!.sha256);
+          if (!same) throw new SslInvError('ERR_USAGE', `these statistics were made with other checkpoints than --model ${f.model}`, { file: f.stats });
+          stats = got;
+        } else if (f.statsData !== undefined) {
+          const listing = await listImageFolder(f.statsData);
+          let seen = 0;
+          let bar: { tick(n: number): void; done(): void } | undefined;
+          stats = await loadOrComputeStats({
+            model, modelName: f.model, models: ids, fuseMode: f.fuseMode, featureLayer: f.featureLayer,
+            dataset: path.basename(path.resolve(f.statsData)), split: '', listing, batchSize: f.batchSize, resultsDir: f.resultsDir,
+            transform: { resize: 256, crop: 224, mean: IMAGENET_MEAN, std: IMAGENET_STD },
+            onNotice: (m) => sink.notice(m),
+            onProgress: (done, total) => { bar ??= sink.start('statistics', total, 'img'); bar.tick(done - seen); seen = done; },
+          });
+          bar?.done();
+        } else {
+          const found = (await findStatsFiles(f.resultsDir, ids, f.featureLayer)).filter((s) => s.inputs.fuseMode === f.fuseMode);
+          const preferred = found.filter((s) => s.inputs.resize === 256 && s.inputs.crop === 224);
+          if (found.length === 0) {
+            throw new SslInvError('ERR_FILE_NOT_FOUND',
+              `no feature statistics of --model ${f.model} (these checkpoints, layer ${f.featureLayer}) in ${f.resultsDir}: ` +
+              'run eval-synthetic for this model first, or pass --stats-data DIR to compute them now', { file: f.resultsDir });
+          }
+          const pick = preferred.length ? preferred : found;
+          if (pick.length > 1 && !preferred.length) {
+            throw new SslInvError('ERR_USAGE', `several statistics fit --model ${f.model}; choose one with --stats: ${pick.map((s) => s.file).join(', ')}`);
+          }
+          stats = pick[0]!;
+        }
+        sink.notice(`whitening with ${stats.file} (${stats.count} images)`);
+        const whitening = prepareWhitening(stats, { ridge: f.model === 'random', source: stats.file });
+        const { result } = await runRealWorld({
+          model, modelName: f.model, stats, whitening, dataset: f.dataset, dataRoot, groups, resize: f.resize, crop: f.cropSize,
+          batchSize: f.batchSize, featureLayer: f.featureLayer, fuseMode: f.fuseMode, resultsDir: f.resultsDir, device, precision, sink,
+        });
+        process.stdout.write(`${f.model}: ${pythonFloatRepr(result.summary.distance)}, ${pythonFloatRepr(result.summary.similarity)}\n`);
+      } finally {
+        model.dispose();
+      }
+    });
+}
