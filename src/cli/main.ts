@@ -11,6 +11,7 @@ import { evalSyntheticCommand } from './eval-synthetic';
 import { featuresCommand } from './features';
 import { infoCommand, packageVersion } from './info';
 import { reportCommand } from './report';
+import { viewsCommand } from './views';
 
 export function buildProgram(): Command {
   const program = new Command('ssl-inv')
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   program.addCommand(featuresCommand());
   program.addCommand(infoCommand());
   program.addCommand(reportCommand());
+  program.addCommand(viewsCommand());
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }
