@@ -2,6 +2,7 @@
 // output, runs the kernel and returns the output tensor. Options objects carry the typed parameters
 // (see the op headers in native/ops for shapes and conventions).
 #include <cmath>
+#include <stdexcept>
 #include <string>
 
 #include "bindings/bindings.h"
@@ -281,6 +282,15 @@ Napi::Value Layout(const Napi::CallbackInfo& info, bool to_nhwc) {
 Napi::Value NchwToNhwcOp(const Napi::CallbackInfo& info) { return Layout(info, true); }
 Napi::Value NhwcToNchwOp(const Napi::CallbackInfo& info) { return Layout(info, false); }
 
+// Test hook: runs a parallel region whose helper thread (or, with one thread, the caller) throws,
+// to check that the error reaches JS and the process goes on.
+Napi::Value DebugParallelThrow(const Napi::CallbackInfo& info) {
+  ThreadPool::Get().Run(2, [](int tid, int nthreads) {
+    if (tid == nthreads - 1) throw std::runtime_error("thrown on thread " + std::to_string(tid));
+  });
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void RegisterOpBindings(Napi::Env env, Napi::Object exports) {
@@ -299,6 +309,7 @@ void RegisterOpBindings(Napi::Env env, Napi::Object exports) {
       {"linear", Linear},
       {"nchwToNhwc", NchwToNhwcOp},
       {"nhwcToNchw", NhwcToNchwOp},
+      {"_debugParallelThrow", DebugParallelThrow},
   };
   for (const auto& op : ops) exports.Set(op.name, Napi::Function::New(env, op.fn, op.name));
 }

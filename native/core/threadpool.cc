@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <cstdlib>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -27,6 +28,9 @@ struct ThreadPool::Impl {
   uint64_t generation = 0;
   bool stop = false;
   int num_threads = 1;
+  // The first exception thrown by any thread of the current region; rethrown on the caller's thread
+  // (an exception escaping a worker thread would otherwise terminate the whole process).
+  std::exception_ptr error;
 
   void EnsureWorkers(int helpers) {
     while (static_cast<int>(workers.size()) < helpers) {
@@ -50,9 +54,15 @@ struct ThreadPool::Impl {
         f = fn;
         n = active;
       }
-      (*f)(id, n);
+      std::exception_ptr caught;
+      try {
+        (*f)(id, n);
+      } catch (...) {
+        caught = std::current_exception();
+      }
       {
         std::lock_guard<std::mutex> lock(mu);
+        if (caught && !error) error = caught;
         if (--remaining == 0) done.notify_one();
       }
     }
@@ -107,11 +117,23 @@ void ThreadPool::Run(int max_threads, const std::function<void(int, int)>& fn) {
   }
   impl_->wake.notify_all();
   t_in_worker = true;
-  fn(0, n);
+  std::exception_ptr mine;
+  try {
+    fn(0, n);
+  } catch (...) {
+    mine = std::current_exception();
+  }
   t_in_worker = false;
-  std::unique_lock<std::mutex> lock(impl_->mu);
-  impl_->done.wait(lock, [&] { return impl_->remaining == 0; });
-  impl_->fn = nullptr;
+  std::exception_ptr theirs;
+  {
+    std::unique_lock<std::mutex> lock(impl_->mu);
+    impl_->done.wait(lock, [&] { return impl_->remaining == 0; });
+    impl_->fn = nullptr;
+    theirs = impl_->error;
+    impl_->error = nullptr;
+  }
+  if (mine) std::rethrow_exception(mine);
+  if (theirs) std::rethrow_exception(theirs);
 }
 
 void ThreadPool::ParallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {

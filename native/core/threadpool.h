@@ -4,6 +4,8 @@
 // keeps n-1 helpers asleep between calls. One parallel region runs at a time (a mutex serialises
 // callers); a region started from inside a worker runs serially on that worker, so kernels may nest
 // without deadlock. The thread count defaults to the number of cores, or SSL_INV_NUM_THREADS.
+// An exception thrown inside a region, on any thread, is rethrown on the calling thread once every
+// thread has finished (the bindings turn it into a JS error); it never terminates the process.
 #pragma once
 #include <cstdint>
 #include <functional>

@@ -2,6 +2,7 @@
 import t from 'tap';
 import { tensor, zeros, empty, scope, keep, memoryStats, Tensor } from '../../src/tensor';
 import { SslInvError } from '../../src/errors';
+import { native } from '../../src/native';
 
 t.test('round trip of every dtype', async (t) => {
   const cases = [
@@ -33,6 +34,17 @@ t.test('an impossible allocation is a typed error and the process goes on', asyn
   t.throws(() => empty('float64', [2 ** 31, 2 ** 31]), { code: 'ERR_INVALID_ARGUMENT' }, 'element count overflow');
   const x = zeros('float32', [4]);
   t.same(Array.from(x.toArray() as Float32Array), [0, 0, 0, 0]);
+  x.dispose();
+});
+
+t.test('an exception on a worker thread becomes a JS error', async (t) => {
+  const addon = native() as unknown as { _debugParallelThrow(): void; setNumThreads(n: number): void; info(): { threads: number } };
+  const before = addon.info().threads;
+  addon.setNumThreads(2);
+  t.throws(() => addon._debugParallelThrow(), /thrown on thread 1/);
+  addon.setNumThreads(before);
+  const x = zeros('float32', [2]);
+  t.equal(x.size, 2, 'the addon still works');
   x.dispose();
 });
 
