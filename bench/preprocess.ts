@@ -9,6 +9,7 @@
  * (one image at a time, on the main thread), then loadBatches with concurrency 1 and with the
  * default concurrency.
  */
+import { packageRoot } from '../src/native';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -24,7 +25,7 @@ function arg(name: string, fallback: number): number {
 async function main(): Promise<void> {
   const n = arg('images', 240);
   const batchSize = arg('batch', 32);
-  const dir = path.resolve(__dirname, '..', 'test', 'fixtures', 'images', 'inputs');
+  const dir = path.join(packageRoot, 'test', 'fixtures', 'images', 'inputs');
   // The RGB photos (not the tiny or special-case files), largest first.
   const photos = fs.readdirSync(dir).filter((f) => f.endsWith('.jpg') && !/cmyk|100x80|gray/.test(f))
     .map((f) => path.join(dir, f));

@@ -11,12 +11,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { decodeImageFile } from '../src/data/decode';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../src/data/preprocess';
-import { native } from '../src/native';
+import { native, packageRoot } from '../src/native';
 import { setNumThreads } from '../src/ops';
 import { SyntheticTransform, transformGrid } from '../src/transforms/grid';
 import { makeViews } from '../src/transforms/views';
 
-const IMAGE = path.join(__dirname, '..', '..', 'test', 'fixtures', 'images', 'inputs', 'flower_500x375_444.jpg');
+const IMAGE = path.join(packageRoot, 'test', 'fixtures', 'images', 'inputs', 'flower_500x375_444.jpg');
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);
