@@ -40,3 +40,29 @@ export { loadBatches } from './data/loader';
 export type { Batch, LoadBatchesOptions } from './data/loader';
 
 export { runDemo } from './demo/run-demo';
+
+export * as linalg from './linalg';
+export { RandomState } from './random/mt19937';
+
+export { SYNTHETIC_TRANSFORMS, transformGrid, defaultK } from './transforms/grid';
+export type { SyntheticTransform, TransformGrid, ViewParams } from './transforms/grid';
+export { makeViews, applyView } from './transforms/views';
+export * as geometric from './transforms/geometric';
+export * as color from './transforms/color';
+export { augment, drawAugmentParams, applyAugment, AugmentRng } from './transforms/augment';
+
+export * as datasets from './datasets';
+
+export { loadNamedModel, NamedModel } from './eval/models';
+export type { FuseMode } from './eval/models';
+export { loadOrComputeStats, readStatsFile, findStatsFiles } from './eval/stats';
+export type { FeatureStats } from './eval/stats';
+export { prepareWhitening } from './eval/invariance';
+export { evaluateSynthetic, sampleImages } from './eval/synthetic';
+export { evaluateRealWorld } from './eval/realworld';
+export { runSyntheticEvaluation, prepareContext, runSyntheticTransforms } from './eval/synthetic-run';
+export { runRealWorld } from './eval/realworld-run';
+export type { InvarianceResult } from './eval/results';
+export { renderReport, writeReport } from './report/html';
+export { torchSave, TorchTensor } from './io/torch-save';
+export { readSafetensors, writeSafetensors } from './io/safetensors';
