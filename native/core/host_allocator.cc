@@ -3,6 +3,7 @@
 
 #include <sys/mman.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -11,10 +12,18 @@ namespace sslinv {
 
 namespace {
 
-constexpr size_t kLargeThreshold = size_t{1} << 20;
-constexpr size_t kLargeGranule = size_t{2} << 20;
+// Buffers from 64 KiB up are mapped and cached: glibc's memalign splits heap chunks for aligned
+// requests, and under Node's allocation pattern freed 64 KiB - 1 MiB chunks were not reused
+// (resident memory grew by about one buffer per create/dispose). Sizes are rounded to 64 KiB below
+// 2 MiB and to 2 MiB (a huge page) above, so equal requests share cache entries.
+constexpr size_t kLargeThreshold = size_t{64} << 10;
+constexpr size_t kSmallGranule = size_t{64} << 10;
+constexpr size_t kHugeGranule = size_t{2} << 20;
 
-size_t LargeSize(size_t nbytes) { return (nbytes + kLargeGranule - 1) / kLargeGranule * kLargeGranule; }
+size_t LargeSize(size_t nbytes) {
+  const size_t g = nbytes < kHugeGranule ? kSmallGranule : kHugeGranule;
+  return (nbytes + g - 1) / g * g;
+}
 
 struct Cache {
   std::mutex mu;
@@ -43,18 +52,30 @@ void* MapLarge(size_t size) {
   void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return nullptr;
 #ifdef MADV_HUGEPAGE
-  madvise(p, size, MADV_HUGEPAGE);  // a hint; failure is harmless
+  if (size >= kHugeGranule) madvise(p, size, MADV_HUGEPAGE);  // a hint; failure is harmless
 #endif
   return p;
 }
 
+// Small buffers: malloc with the alignment done by hand (the original pointer is kept just before
+// the aligned one). glibc's aligned_alloc/memalign splits chunks to align them, and under Node the
+// freed pieces were not reused: resident memory grew by kilobytes per create/dispose.
+constexpr size_t kAlign = 64;
+
+void* SmallAlloc(size_t nbytes) {
+  void* raw = std::malloc(nbytes + kAlign + sizeof(void*));
+  if (raw == nullptr) return nullptr;
+  uintptr_t p = (reinterpret_cast<uintptr_t>(raw) + sizeof(void*) + kAlign - 1) & ~(uintptr_t{kAlign} - 1);
+  reinterpret_cast<void**>(p)[-1] = raw;
+  return reinterpret_cast<void*>(p);
+}
+
+void SmallFree(void* p) { std::free(reinterpret_cast<void**>(p)[-1]); }
+
 }  // namespace
 
 void* HostAlloc(size_t nbytes) {
-  if (nbytes < kLargeThreshold) {
-    size_t padded = (nbytes + 63) / 64 * 64;
-    return std::aligned_alloc(64, padded == 0 ? 64 : padded);
-  }
+  if (nbytes < kLargeThreshold) return SmallAlloc(nbytes);
   const size_t size = LargeSize(nbytes);
   Cache& c = GetCache();
   {
@@ -81,7 +102,7 @@ void* HostAlloc(size_t nbytes) {
 void HostFree(void* p, size_t nbytes) {
   if (p == nullptr) return;
   if (nbytes < kLargeThreshold) {
-    std::free(p);
+    SmallFree(p);
     return;
   }
   const size_t size = LargeSize(nbytes);

@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/host_allocator.h"
 #include "core/threadpool.h"
 #include "cpu/gemm_kernels.h"
 
@@ -15,16 +16,13 @@ namespace sslinv {
 
 namespace {
 
-struct AlignedFree {
-  void operator()(void* p) const { std::free(p); }
-};
+// Scratch buffers come from the host allocator (64-byte aligned, cached when large).
 template <typename T>
-using AlignedArray = std::unique_ptr<T[], AlignedFree>;
+using AlignedArray = HostArray<T>;
 
 template <typename T>
 AlignedArray<T> AllocAligned(int64_t n) {
-  size_t bytes = (static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(T) + 63) / 64 * 64;
-  return AlignedArray<T>(static_cast<T*>(std::aligned_alloc(64, bytes)));
+  return AlignedArray<T>(static_cast<size_t>(std::max<int64_t>(n, 1)));
 }
 
 int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
