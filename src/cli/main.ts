@@ -6,10 +6,13 @@ import { Command, CommanderError } from 'commander';
 import { SslInvError } from '../errors';
 import { reportError } from './common';
 import { demoCommand } from './demo';
+import { evalCausal3DIdentCommand } from './eval-causal3dident';
+import { evalDownstreamCommand } from './eval-downstream';
 import { evalRealworldCommand } from './eval-realworld';
 import { evalSyntheticCommand } from './eval-synthetic';
 import { featuresCommand } from './features';
 import { infoCommand, packageVersion } from './info';
+import { probeCommand } from './probe';
 import { reportCommand } from './report';
 import { viewsCommand } from './views';
 
@@ -22,6 +25,9 @@ export function buildProgram(): Command {
   program.addCommand(demoCommand());
   program.addCommand(evalSyntheticCommand());
   program.addCommand(evalRealworldCommand());
+  program.addCommand(evalDownstreamCommand());
+  program.addCommand(evalCausal3DIdentCommand());
+  program.addCommand(probeCommand());
   program.addCommand(featuresCommand());
   program.addCommand(infoCommand());
   program.addCommand(reportCommand());
