@@ -132,7 +132,7 @@ export async function readCelebA(root: string, opts: CelebAReadOptions = {}): Pr
       const got = md5Hex(buf);
       if (got !== spec.md5) {
         throw layoutError(`MD5 ${got} differs from the original's ${spec.md5} for this file (the original would ` +
-          'download the data set again); pass verifyChecksums: false to read it anyway', file, 'md5');
+          'download the data set again); pass --no-verify-checksums (verifyChecksums: false in the API) to read it anyway', file, 'md5');
       }
     }
     let text: string;

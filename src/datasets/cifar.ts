@@ -66,7 +66,7 @@ function checkMd5(buf: Uint8Array, file: string, md5: string): void {
   const got = md5Hex(buf);
   if (got !== md5) {
     throw layoutError(`MD5 ${got} differs from torchvision's ${md5} for this file (the original would download ` +
-      'the data set again); pass verifyChecksums: false to read it anyway', file, 'md5');
+      'the data set again); pass --no-verify-checksums (verifyChecksums: false in the API) to read it anyway', file, 'md5');
   }
 }
 

@@ -7,6 +7,7 @@
  *   real-world  {model}_{layer}_{dataset}_invariance.json / .csv
  * Both are written atomically.
  */
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../io/atomic-write';
@@ -82,6 +83,7 @@ export function toCsv(r: InvarianceResult): string {
 
 /** Writes the JSON and CSV; returns their paths. */
 export async function writeResult(resultsDir: string, r: InvarianceResult): Promise<{ json: string; csv: string }> {
+  fs.mkdirSync(resultsDir, { recursive: true });
   const base = path.join(resultsDir, resultBaseName(r));
   const json = `${base}.json`, csv = `${base}.csv`;
   await writeFileAtomic(json, Buffer.from(`${JSON.stringify(r, null, 1)}\n`));

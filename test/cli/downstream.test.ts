@@ -1,0 +1,57 @@
+// eval-downstream, eval-causal3dident and probe on fixtures in the original's layouts: the original's
+// output lines, the JSON results with every CV score, and the errors.
+import t from 'tap';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { torchSave } from '../../src/io/torch-save';
+import { torchvisionInitStateDict } from '../../src/nn/torchvision-init';
+import { runCli } from '../helpers/cli';
+
+const DATA = path.join(__dirname, '..', 'fixtures', 'datasets', 'data');
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssl-inv-down-'));
+t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+const ckptDir = path.join(dir, 'models'), results = path.join(dir, 'results');
+const common = ['--ckpt-dir', ckptDir, '--data-root', DATA, '--results-dir', results, '--resize', '64', '--crop-size', '56', '--cv-folds', '2', '--quiet'];
+
+t.before(async () => {
+  fs.mkdirSync(ckptDir);
+  await torchSave(path.join(ckptDir, 'net.pth.tar'), torchvisionInitStateDict('resnet18', 6));
+});
+
+t.test('classification (Flowers) and regression (300W, LSP)', async (t) => {
+  for (const [ds, task] of [['flowers', 'classification'], ['300w', 'regression'], ['leeds_sports_pose', 'regression']] as const) {
+    const r = await runCli(['eval-downstream', '--model', 'net', '--dataset', ds, ...common]);
+    t.equal(r.code, 0, r.stderr);
+    t.match(r.stdout, new RegExp(`^net on ${ds}: -?\\d+\\.\\d\\d\\n$`), `${ds}: the original's line`);
+    const j = JSON.parse(fs.readFileSync(path.join(results, `net_${ds}_downstream.json`), 'utf8'));
+    t.equal(j.task, task);
+    t.equal(j.probe.Cs.length, 45, 'the 45-value C grid');
+    t.equal(j.probe.cvScores.length, 45);
+    t.equal(j.probe.cvScores[0].length, 2, 'one score per fold');
+    t.equal(j.probe.chosenC, j.probe.Cs[j.probe.bestIndex]);
+    t.match(j.models[0].sha256, /^[0-9a-f]{64}$/);
+  }
+});
+
+t.test('checksums and errors', async (t) => {
+  let r = await runCli(['eval-downstream', '--model', 'net', '--dataset', 'cifar10', ...common]);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /ERR_DATASET_LAYOUT.*MD5.*--no-verify-checksums/);
+  r = await runCli(['eval-downstream', '--model', 'net', '--dataset', 'imagenet', ...common]);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /imagenet/);
+  r = await runCli(['eval-downstream', '--model', 'net', '--dataset', 'flowers', ...common.slice(0, 2), '--data-root', path.join(dir, 'nowhere'), '--quiet']);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /ERR_DATASET_LAYOUT/);
+});
+
+t.test('Causal3DIdent', async (t) => {
+  const r = await runCli(['eval-causal3dident', '--model', 'net', '--target', '0', '--batch-size', '4', ...common]);
+  t.equal(r.code, 0, r.stderr);
+  t.match(r.stdout, /^-?\d+\.\d+(e[-+]\d+)?\n$/, 'print(score)');
+  const j = JSON.parse(fs.readFileSync(path.join(results, 'net_backbone_causal3dident_0.json'), 'utf8'));
+  t.equal(j.probe.alphas.length, 5);
+  t.equal(j.probe.gammas.length, 8);
+  t.equal(j.probe.cvScores.length, 40);
+});
