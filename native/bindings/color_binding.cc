@@ -14,6 +14,7 @@
 #include <string>
 
 #include "bindings/bindings.h"
+#include "bindings/image_args.h"
 #include "bindings/napi_util.h"
 #include "ops/color.h"
 
@@ -21,33 +22,6 @@ namespace sslinv {
 namespace napi {
 
 namespace {
-
-ImageU8View GetImage(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 4 || !info[0].IsTypedArray()) {
-    ThrowCode(env, "ERR_INVALID_ARGUMENT", "src: expected a Uint8Array of HWC pixels");
-  }
-  Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
-  if (ta.TypedArrayType() != napi_uint8_array && ta.TypedArrayType() != napi_uint8_clamped_array) {
-    ThrowCode(env, "ERR_DTYPE_MISMATCH", "src: expected a Uint8Array of HWC pixels");
-  }
-  ImageU8View v;
-  v.height = GetInt(env, info[1], "height");
-  v.width = GetInt(env, info[2], "width");
-  v.channels = GetInt(env, info[3], "channels");
-  if (v.height < 1 || v.width < 1 || v.channels < 1 || v.channels > 4 || v.height > (int64_t{1} << 24) ||
-      v.width > (int64_t{1} << 24)) {
-    ThrowCode(env, "ERR_INVALID_ARGUMENT", "src: height and width must be 1 to 2^24 and channels 1 to 4");
-  }
-  const double expect = static_cast<double>(v.height) * static_cast<double>(v.width) * static_cast<double>(v.channels);
-  if (static_cast<double>(ta.ElementLength()) != expect) {
-    ThrowCode(env, "ERR_SHAPE_MISMATCH", "src: " + std::to_string(ta.ElementLength()) + " bytes for a " +
-                                             std::to_string(v.height) + "x" + std::to_string(v.width) + "x" +
-                                             std::to_string(v.channels) + " image");
-  }
-  v.data = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-  return v;
-}
 
 double GetDouble(Napi::Env env, const Napi::CallbackInfo& info, size_t i, const char* what) {
   if (info.Length() <= i || !info[i].IsNumber()) {
@@ -67,7 +41,7 @@ Napi::Uint8Array NewLike(Napi::Env env, const ImageU8View& v) {
 
 Napi::Value RgbToGrayscale(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  ImageU8View v = GetImage(info);
+  ImageU8View v = GetImageArg(info);
   Napi::Uint8Array out = NewLike(env, v);
   Check(env, RgbToGrayscaleU8(v, out.Data(), /*parallel=*/true));
   return out;
@@ -75,7 +49,7 @@ Napi::Value RgbToGrayscale(const Napi::CallbackInfo& info) {
 
 Napi::Value Enhance(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  ImageU8View v = GetImage(info);
+  ImageU8View v = GetImageArg(info);
   EnhanceKind kind;
   if (!ParseEnhanceKind(GetIntArg(env, info, 4, "kind"), &kind)) {
     ThrowCode(env, "ERR_INVALID_ARGUMENT", "kind: expected 0 (brightness) to 3 (sharpness)");
@@ -88,7 +62,7 @@ Napi::Value Enhance(const Napi::CallbackInfo& info) {
 
 Napi::Value AdjustHue(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  ImageU8View v = GetImage(info);
+  ImageU8View v = GetImageArg(info);
   const double h = GetDouble(env, info, 4, "hueFactor");
   Napi::Uint8Array out = NewLike(env, v);
   Check(env, AdjustHueU8(v, h, out.Data(), /*parallel=*/true));
@@ -97,7 +71,7 @@ Napi::Value AdjustHue(const Napi::CallbackInfo& info) {
 
 Napi::Value GaussianBlur(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  ImageU8View v = GetImage(info);
+  ImageU8View v = GetImageArg(info);
   const int64_t kw = GetIntArg(env, info, 4, "kernelW"), kh = GetIntArg(env, info, 5, "kernelH");
   const double sx = GetDouble(env, info, 6, "sigmaX"), sy = GetDouble(env, info, 7, "sigmaY");
   Napi::Uint8Array out = NewLike(env, v);
@@ -119,7 +93,7 @@ Napi::Value GaussianKernel1d(const Napi::CallbackInfo& info) {
 
 Napi::Value Invert(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  ImageU8View v = GetImage(info);
+  ImageU8View v = GetImageArg(info);
   Napi::Uint8Array out = NewLike(env, v);
   Check(env, InvertU8(v, out.Data(), /*parallel=*/true));
   return out;
@@ -127,7 +101,7 @@ Napi::Value Invert(const Napi::CallbackInfo& info) {
 
 Napi::Value Equalize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  ImageU8View v = GetImage(info);
+  ImageU8View v = GetImageArg(info);
   Napi::Uint8Array out = NewLike(env, v);
   Check(env, EqualizeU8(v, out.Data(), /*parallel=*/true));
   return out;
@@ -135,7 +109,7 @@ Napi::Value Equalize(const Napi::CallbackInfo& info) {
 
 Napi::Value Posterize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  ImageU8View v = GetImage(info);
+  ImageU8View v = GetImageArg(info);
   const int64_t bits = GetIntArg(env, info, 4, "bits");
   Napi::Uint8Array out = NewLike(env, v);
   Check(env, PosterizeU8(v, bits, out.Data(), /*parallel=*/true));
@@ -144,7 +118,7 @@ Napi::Value Posterize(const Napi::CallbackInfo& info) {
 
 Napi::Value PilGaussianBlur(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  ImageU8View v = GetImage(info);
+  ImageU8View v = GetImageArg(info);
   const double radius = GetDouble(env, info, 4, "radius");
   Napi::Uint8Array out = NewLike(env, v);
   Check(env, PilGaussianBlurU8(v, radius, out.Data(), /*parallel=*/true));

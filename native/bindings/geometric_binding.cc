@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "bindings/bindings.h"
+#include "bindings/image_args.h"
 #include "bindings/napi_util.h"
 #include "ops/geometric.h"
 
@@ -27,32 +28,6 @@ namespace sslinv {
 namespace napi {
 
 namespace {
-
-ImageU8View GetImage(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 4 || !info[0].IsTypedArray()) {
-    ThrowCode(env, "ERR_INVALID_ARGUMENT", "src: expected a Uint8Array of HWC pixels");
-  }
-  Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
-  if (ta.TypedArrayType() != napi_uint8_array && ta.TypedArrayType() != napi_uint8_clamped_array) {
-    ThrowCode(env, "ERR_DTYPE_MISMATCH", "src: expected a Uint8Array of HWC pixels");
-  }
-  ImageU8View v;
-  v.height = GetInt(env, info[1], "height");
-  v.width = GetInt(env, info[2], "width");
-  v.channels = GetInt(env, info[3], "channels");
-  if (v.height < 1 || v.width < 1 || v.channels < 1 || v.channels > 4) {
-    ThrowCode(env, "ERR_INVALID_ARGUMENT", "src: height and width must be >= 1 and channels 1 to 4");
-  }
-  const double expect = static_cast<double>(v.height) * static_cast<double>(v.width) * static_cast<double>(v.channels);
-  if (static_cast<double>(ta.ElementLength()) != expect) {
-    ThrowCode(env, "ERR_SHAPE_MISMATCH", "src: " + std::to_string(ta.ElementLength()) + " bytes for a " +
-                                             std::to_string(v.height) + "x" + std::to_string(v.width) + "x" +
-                                             std::to_string(v.channels) + " image");
-  }
-  v.data = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-  return v;
-}
 
 Napi::Uint8Array NewOutput(Napi::Env env, int64_t h, int64_t w, int64_t c) {
   const double n = static_cast<double>(h) * static_cast<double>(w) * static_cast<double>(c);
@@ -110,7 +85,7 @@ AffineParams GetAffineParams(Napi::Env env, Napi::Value v) {
 // geomPilAffineU8(src, h, w, c, matrix, outHeight, outWidth)
 Napi::Value PilAffine(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  ImageU8View src = GetImage(info);
+  ImageU8View src = GetImageArg(info);
   const std::vector<double> m = GetNumbers(env, info[4], 6, "matrix");
   const int64_t oh = GetInt(env, info[5], "outHeight"), ow = GetInt(env, info[6], "outWidth");
   Napi::Uint8Array out = NewOutput(env, oh, ow, src.channels);
@@ -121,7 +96,7 @@ Napi::Value PilAffine(const Napi::CallbackInfo& info) {
 // geomRotateU8(src, h, w, c, angle)
 Napi::Value Rotate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  ImageU8View src = GetImage(info);
+  ImageU8View src = GetImageArg(info);
   const double angle = GetNumber(env, info[4], "angle");
   Napi::Uint8Array out = NewOutput(env, src.height, src.width, src.channels);
   Check(env, RotateU8(src, angle, out.Data(), /*parallel=*/true));
@@ -141,7 +116,7 @@ Napi::Value RotateMatrix(const Napi::CallbackInfo& info) {
 // geomAffineU8(src, h, w, c, params)
 Napi::Value Affine(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  ImageU8View src = GetImage(info);
+  ImageU8View src = GetImageArg(info);
   const AffineParams p = GetAffineParams(env, info[4]);
   Napi::Uint8Array out = NewOutput(env, src.height, src.width, src.channels);
   Check(env, TorchvisionAffineU8(src, p, out.Data(), /*parallel=*/true));
@@ -162,7 +137,7 @@ Napi::Value AffineMatrix(const Napi::CallbackInfo& info) {
 // geomFlipU8(src, h, w, c, horizontal)
 Napi::Value Flip(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  ImageU8View src = GetImage(info);
+  ImageU8View src = GetImageArg(info);
   if (info.Length() < 5 || !info[4].IsBoolean()) {
     ThrowCode(env, "ERR_INVALID_ARGUMENT", "horizontal: expected a boolean");
   }
@@ -174,7 +149,7 @@ Napi::Value Flip(const Napi::CallbackInfo& info) {
 // geomResizedCropU8(src, h, w, c, {top, left, height, width, outHeight, outWidth, filter?})
 Napi::Value ResizedCrop(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  ImageU8View src = GetImage(info);
+  ImageU8View src = GetImageArg(info);
   Napi::Object o = GetObject(env, info[4], "options");
   ResizedCropSpec spec;
   spec.top = GetNumber(env, o.Get("top"), "top");
@@ -210,7 +185,7 @@ const float* GetNoise(Napi::Env env, Napi::Object o, const char* key, int64_t n)
 // geomElasticU8(src, h, w, c, {sigma, alpha, affineOffsets, noiseX, noiseY})
 Napi::Value Elastic(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  ImageU8View src = GetImage(info);
+  ImageU8View src = GetImageArg(info);
   Napi::Object o = GetObject(env, info[4], "options");
   ElasticSpec spec;
   spec.sigma = GetNumber(env, o.Get("sigma"), "sigma");

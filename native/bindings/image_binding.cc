@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "bindings/bindings.h"
+#include "bindings/image_args.h"
 #include "bindings/napi_util.h"
 #include "ops/resample.h"
 
@@ -33,32 +34,7 @@ struct SrcImage {
   ImageU8View view;
 };
 
-SrcImage GetSrc(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 4 || !info[0].IsTypedArray()) {
-    ThrowCode(env, "ERR_INVALID_ARGUMENT", "src: expected a Uint8Array of HWC pixels");
-  }
-  Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
-  if (ta.TypedArrayType() != napi_uint8_array && ta.TypedArrayType() != napi_uint8_clamped_array) {
-    ThrowCode(env, "ERR_DTYPE_MISMATCH", "src: expected a Uint8Array of HWC pixels");
-  }
-  SrcImage s;
-  s.view.height = GetInt(env, info[1], "height");
-  s.view.width = GetInt(env, info[2], "width");
-  s.view.channels = GetInt(env, info[3], "channels");
-  if (s.view.height < 1 || s.view.width < 1 || s.view.channels < 1 || s.view.channels > 4) {
-    ThrowCode(env, "ERR_INVALID_ARGUMENT", "src: height and width must be >= 1 and channels 1 to 4");
-  }
-  const double expect = static_cast<double>(s.view.height) * static_cast<double>(s.view.width) *
-                        static_cast<double>(s.view.channels);
-  if (static_cast<double>(ta.ElementLength()) != expect) {
-    ThrowCode(env, "ERR_SHAPE_MISMATCH", "src: " + std::to_string(ta.ElementLength()) + " bytes for a " +
-                                             std::to_string(s.view.height) + "x" + std::to_string(s.view.width) +
-                                             "x" + std::to_string(s.view.channels) + " image");
-  }
-  s.view.data = static_cast<const uint8_t*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
-  return s;
-}
+SrcImage GetSrc(const Napi::CallbackInfo& info) { return SrcImage{GetImageArg(info)}; }
 
 bool Has(Napi::Object o, const char* key) {
   Napi::Value v = o.Get(key);

@@ -7,6 +7,7 @@
 // An exception thrown inside a region, on any thread, is rethrown on the calling thread once every
 // thread has finished (the bindings turn it into a JS error); it never terminates the process.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 
@@ -31,5 +32,22 @@ class ThreadPool {
   struct Impl;
   Impl* impl_;
 };
+
+// Runs fn(begin, end) over [0, n): on the pool when `parallel` and n exceeds one grain, else inline
+// (kernels called from libuv workers pass parallel = false and run serially on their thread).
+template <typename Fn>
+void ForRange(bool parallel, int64_t n, int64_t grain, const Fn& fn) {
+  if (n <= 0) return;
+  if (!parallel || n <= grain) {
+    fn(int64_t{0}, n);
+    return;
+  }
+  ThreadPool::Get().ParallelFor(n, grain, [&](int64_t b, int64_t e) { fn(b, e); });
+}
+
+// Rows per parallel chunk so that a chunk holds about `target` units of work.
+inline int64_t GrainFor(int64_t work_per_row, int64_t target) {
+  return std::max<int64_t>(1, target / std::max<int64_t>(1, work_per_row));
+}
 
 }  // namespace sslinv

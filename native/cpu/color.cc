@@ -66,20 +66,7 @@ Status CheckImage(const ImageU8View& src, const uint8_t* dst, bool rgb_only, con
 }
 
 // Runs fn(begin, end) over [0, n), split over the pool when `parallel` and there is enough work.
-template <typename Fn>
-void ForRange(bool parallel, int64_t n, int64_t grain, const Fn& fn) {
-  if (n <= 0) return;
-  if (!parallel || n <= grain) {
-    fn(int64_t{0}, n);
-    return;
-  }
-  ThreadPool::Get().ParallelFor(n, grain, [&](int64_t b, int64_t e) { fn(b, e); });
-}
 
-// Rows per parallel chunk so that a chunk holds about `target` units of work.
-int64_t GrainFor(int64_t work_per_row, int64_t target = 1 << 16) {
-  return std::max<int64_t>(1, target / std::max<int64_t>(1, work_per_row));
-}
 
 template <typename Fn>
 Status Guard(const char* op, const Fn& fn) {
@@ -716,7 +703,7 @@ void BoxBlurRows(const uint8_t* in, uint8_t* out, int64_t cols, int64_t channels
 }
 
 void Transpose(const uint8_t* src, int64_t rows, int64_t cols, int64_t channels, uint8_t* dst, bool parallel) {
-  ForRange(parallel, cols, GrainFor(rows * channels), [&](int64_t x0, int64_t x1) {
+  ForRange(parallel, cols, GrainFor(rows * channels, 1 << 16), [&](int64_t x0, int64_t x1) {
     for (int64_t x = x0; x < x1; ++x) {
       uint8_t* out = dst + x * rows * channels;
       for (int64_t y = 0; y < rows; ++y) {
@@ -841,7 +828,7 @@ Status AdjustHueU8(const ImageU8View& src, double hue_factor, uint8_t* dst, bool
   const uint8_t shift = static_cast<uint8_t>(static_cast<int>(std::trunc(hue_factor * 255.0)) & 0xff);
   const HsvTables& t = GetHsvTables();
   const DivTable& div = GetDivTable();
-  ForRange(parallel, src.height, GrainFor(src.width * 40), [&](int64_t y0, int64_t y1) {
+  ForRange(parallel, src.height, GrainFor(src.width * 40, 1 << 16), [&](int64_t y0, int64_t y1) {
     for (int64_t i = y0 * src.width; i < y1 * src.width; ++i) {
       uint8_t hsv[3];
       RgbToHsv(src.data + i * 3, div, hsv);
@@ -1007,7 +994,7 @@ Status PilGaussianBlurU8(const ImageU8View& src, double radius, uint8_t* dst, bo
     // b -> a, then the columns (rows of the transposed image) a -> b -> a -> b, transpose b -> dst.
     std::vector<uint8_t> a_img(static_cast<size_t>(H * W * C)), b_img(a_img.size());
     auto passes_over = [&](const uint8_t* first, int64_t rows, int64_t cols, const BoxLine& bl) {
-      const int64_t grain = GrainFor(cols * C * 4);
+      const int64_t grain = GrainFor(cols * C * 4, 1 << 16);
       const uint8_t* in = first;
       for (int p = 0; p < passes; ++p) {
         uint8_t* out = (p % 2 == 0) ? b_img.data() : a_img.data();

@@ -47,20 +47,7 @@ constexpr int64_t kMaxElasticSide = 32767;
 // Python's math.radians multiplies by this constant (pi / 180 folded into one double).
 constexpr double kDegToRad = 3.14159265358979323846 / 180.0;
 
-template <typename Fn>
-void ForRange(bool parallel, int64_t n, int64_t grain, const Fn& fn) {
-  if (n <= 0) return;
-  if (!parallel || n <= grain) {
-    fn(int64_t{0}, n);
-    return;
-  }
-  ThreadPool::Get().ParallelFor(n, grain, [&](int64_t b, int64_t e) { fn(b, e); });
-}
 
-// Rows per parallel chunk so that a chunk holds about `target` units of work.
-int64_t GrainFor(int64_t work_per_row, int64_t target = 1 << 15) {
-  return std::max<int64_t>(1, target / std::max<int64_t>(1, work_per_row));
-}
 
 Status ValidateImage(const ImageU8View& src, const char* what, int64_t max_side = kMaxSide) {
   if (src.data == nullptr) return InvalidArgument(std::string(what) + ": no image data");
@@ -161,7 +148,7 @@ void ScaleAffine(const ImageU8View& src, const double a[6], int64_t oh, int64_t 
     yintab[static_cast<size_t>(y)] = PilCoord(yo);
     yo += a[4];
   }
-  ForRange(parallel, oh, GrainFor(ow * C), [&](int64_t b, int64_t e) {
+  ForRange(parallel, oh, GrainFor(ow * C, 1 << 15), [&](int64_t b, int64_t e) {
     for (int64_t y = b; y < e; ++y) {
       uint8_t* out = dst + y * ow * C;
       std::memset(out, 0, static_cast<size_t>(ow * C));
@@ -191,7 +178,7 @@ void AffineFixed(const ImageU8View& src, const double a[6], int64_t oh, int64_t 
   const uint32_t a5 = static_cast<uint32_t>(Fix16(a[5] + a[3] * 0.5 + a[4] * 0.5));
   const int64_t W = src.width;
   auto S64 = [](uint32_t v) { return static_cast<int64_t>(static_cast<int32_t>(v)); };
-  ForRange(parallel, oh, GrainFor(ow * C), [&](int64_t b, int64_t e) {
+  ForRange(parallel, oh, GrainFor(ow * C, 1 << 15), [&](int64_t b, int64_t e) {
     for (int64_t y = b; y < e; ++y) {
       // Row y starts where y additions of a1 (a4) left it; modular arithmetic makes that a product.
       uint32_t xx = a2 + static_cast<uint32_t>(y) * a1;
@@ -247,7 +234,7 @@ void AffineFloat(const ImageU8View& src, const double a[6], int64_t oh, int64_t 
     xo += a[1];
     yo += a[4];
   }
-  ForRange(parallel, oh, GrainFor(ow * C * 4), [&](int64_t b, int64_t e) {
+  ForRange(parallel, oh, GrainFor(ow * C * 4, 1 << 15), [&](int64_t b, int64_t e) {
     for (int64_t y = b; y < e; ++y) {
       double xx = xos[static_cast<size_t>(y)], yy = yos[static_cast<size_t>(y)];
       uint8_t* out = dst + y * ow * C;
@@ -296,7 +283,7 @@ void TransposeImpl(const ImageU8View& src, Transpose op, uint8_t* dst, bool para
   switch (op) {
     case Transpose::kFlipLeftRight:  // out(r, c) = in(r, W - 1 - c)
     case Transpose::kRotate180:      // out(r, c) = in(H - 1 - r, W - 1 - c)
-      ForRange(parallel, H, GrainFor(W * C), [&](int64_t b, int64_t e) {
+      ForRange(parallel, H, GrainFor(W * C, 1 << 15), [&](int64_t b, int64_t e) {
         for (int64_t r = b; r < e; ++r) {
           const int64_t sr = op == Transpose::kFlipLeftRight ? r : H - 1 - r;
           CopyStrided<C>(s + (sr * W + W - 1) * C, -1, W, dst + r * W * C);
@@ -304,7 +291,7 @@ void TransposeImpl(const ImageU8View& src, Transpose op, uint8_t* dst, bool para
       });
       break;
     case Transpose::kFlipTopBottom:  // out(r, c) = in(H - 1 - r, c)
-      ForRange(parallel, H, GrainFor(W * C), [&](int64_t b, int64_t e) {
+      ForRange(parallel, H, GrainFor(W * C, 1 << 15), [&](int64_t b, int64_t e) {
         for (int64_t r = b; r < e; ++r) {
           std::memcpy(dst + r * W * C, s + (H - 1 - r) * W * C, static_cast<size_t>(W * C));
         }
@@ -312,7 +299,7 @@ void TransposeImpl(const ImageU8View& src, Transpose op, uint8_t* dst, bool para
       break;
     case Transpose::kRotate90:   // counter-clockwise, W x H output: out(r, c) = in(c, W - 1 - r)
     case Transpose::kRotate270:  // clockwise, W x H output: out(r, c) = in(H - 1 - c, r)
-      ForRange(parallel, W, GrainFor(H * C), [&](int64_t b, int64_t e) {
+      ForRange(parallel, W, GrainFor(H * C, 1 << 15), [&](int64_t b, int64_t e) {
         constexpr int64_t kTile = 64;
         for (int64_t c0 = 0; c0 < H; c0 += kTile) {
           const int64_t cn = std::min(kTile, H - c0);
@@ -468,7 +455,7 @@ void CvWarpAffineLinear(const ImageU8View& src, const double M_in[6], uint8_t* d
     bdelta[static_cast<size_t>(x)] = CvRound(M[3] * static_cast<double>(x) * kAbScale);
   }
   std::atomic<bool> out_of_memory{false};
-  ForRange(parallel, H, GrainFor(W * C * 4), [&](int64_t b, int64_t e) {
+  ForRange(parallel, H, GrainFor(W * C * 4, 1 << 15), [&](int64_t b, int64_t e) {
     std::vector<int32_t> XY;
     try {
       XY.resize(static_cast<size_t>(2 * W));
@@ -586,7 +573,7 @@ void CvGaussianBlur17(const float* src, int64_t H, int64_t W, double sigma, floa
   // Exceptions must not escape a pool thread: an allocation failure is rethrown after the region.
   std::atomic<bool> out_of_memory{false};
   auto run = [&](int pass, const float* in, float* out, int64_t work) {
-    ForRange(parallel, H, GrainFor(W * work), [&](int64_t b, int64_t e) {
+    ForRange(parallel, H, GrainFor(W * work, 1 << 15), [&](int64_t b, int64_t e) {
       try {
         fn(pass, in, H, W, k, b, e, out);
       } catch (const std::bad_alloc&) {
@@ -615,7 +602,7 @@ void CvRemapDisplaced(const ImageU8View& src, const float* dx, const float* dy, 
                       bool parallel) {
   const int64_t H = src.height, W = src.width;
   std::atomic<bool> out_of_memory{false};
-  ForRange(parallel, H, GrainFor(W * C * 4), [&](int64_t b, int64_t e) {
+  ForRange(parallel, H, GrainFor(W * C * 4, 1 << 15), [&](int64_t b, int64_t e) {
     std::vector<int32_t> XY;
     try {
       XY.resize(static_cast<size_t>(2 * W));
@@ -781,7 +768,7 @@ Status CropBoxU8(const ImageU8View& src, int64_t x0, int64_t y0, int64_t x1, int
   const int64_t C = src.channels, ow = x1 - x0, oh = y1 - y0;
   const int64_t cx0 = std::min(ow, std::max<int64_t>(0, -x0));             // first column inside
   const int64_t cx1 = std::max(cx0, std::min(ow, src.width - x0));          // end of columns inside
-  ForRange(parallel, oh, GrainFor(ow * C), [&](int64_t b, int64_t e) {
+  ForRange(parallel, oh, GrainFor(ow * C, 1 << 15), [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       uint8_t* out = dst + r * ow * C;
       const int64_t sy = y0 + r;

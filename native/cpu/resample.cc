@@ -143,20 +143,7 @@ void PrecomputeCoeffs(int64_t in_size, float in0, float in1, int64_t out_size, c
 }
 
 // Runs fn(begin, end) over [0, n), split over the pool when `parallel` and there is enough work.
-template <typename Fn>
-void ForRange(bool parallel, int64_t n, int64_t grain, const Fn& fn) {
-  if (n <= 0) return;
-  if (!parallel || n <= grain) {
-    fn(int64_t{0}, n);
-    return;
-  }
-  ThreadPool::Get().ParallelFor(n, grain, [&](int64_t b, int64_t e) { fn(b, e); });
-}
 
-// Rows of work per parallel chunk so that a chunk holds about `target` multiply-adds.
-int64_t GrainFor(int64_t work_per_row, int64_t target = 1 << 16) {
-  return std::max<int64_t>(1, target / std::max<int64_t>(1, work_per_row));
-}
 
 // The core of both passes: one output row of a convolution down a stack of rows,
 //   dst[e] = clip((2^21 + sum_t base[t * stride + e] * k[t]) >> 22, 0, 255)   for e in [0, n),
@@ -223,7 +210,7 @@ void HorizontalPass(const uint8_t* in, int64_t in_w, int64_t row0, int64_t nrows
   const int64_t nblocks = (nrows + kBlock - 1) / kBlock;
   const ConvolveRowFn convolve = SelectConvolveRow();
   std::atomic<bool> out_of_memory{false};
-  ForRange(parallel, nblocks, GrainFor((ncols * cf.ksize + span) * kBlock * C), [&](int64_t b0, int64_t b1) {
+  ForRange(parallel, nblocks, GrainFor((ncols * cf.ksize + span) * kBlock * C, 1 << 16), [&](int64_t b0, int64_t b1) {
     // Exceptions must not escape a pool thread: allocation failure is reported after the region.
     std::vector<uint8_t> t, ot;
     try {
@@ -272,7 +259,7 @@ void VerticalPass(const uint8_t* in, int64_t in_w, int64_t in_row_offset, int64_
                   int64_t oy0, int64_t noy, int64_t ncols, uint8_t* out, bool parallel) {
   const int64_t n = ncols * C;
   const ConvolveRowFn convolve = SelectConvolveRow();
-  ForRange(parallel, noy, GrainFor(n * cf.ksize), [&](int64_t rb, int64_t re) {
+  ForRange(parallel, noy, GrainFor(n * cf.ksize, 1 << 16), [&](int64_t rb, int64_t re) {
     for (int64_t i = rb; i < re; ++i) {
       const int64_t yy = oy0 + i;
       const int32_t len = cf.len(yy);
