@@ -12,7 +12,39 @@ import { SslInvError } from '../errors';
 import { writeFileAtomic } from '../io/atomic-write';
 import { InvarianceResult, RESULT_FORMAT } from '../eval/results';
 import { SYNTHETIC_TRANSFORMS } from '../transforms/grid';
-import { esc, heatmap, lineChart, Series } from './svg';
+import { esc, heatmap, lineChart, scatterChart, Series } from './svg';
+
+/** The parts of an eval-downstream result the report shows. */
+export interface DownstreamSummary {
+  model: string;
+  dataset: string;
+  metric: string;
+  testScore: number;
+  chosenC: number;
+}
+
+export async function readDownstreamResults(dir: string): Promise<DownstreamSummary[]> {
+  let names: string[];
+  try {
+    names = (await fsp.readdir(dir)).filter((n) => n.endsWith('_downstream.json')).sort();
+  } catch {
+    return [];
+  }
+  const out: DownstreamSummary[] = [];
+  for (const n of names) {
+    try {
+      const r = JSON.parse(await fsp.readFile(path.join(dir, n), 'utf8')) as {
+        format?: string; model: string; dataset: string; metric: string; probe: { testScore: number; chosenC: number };
+      };
+      if (r.format === 'ssl-inv-downstream/1') {
+        out.push({ model: r.model, dataset: r.dataset, metric: r.metric, testScore: r.probe.testScore, chosenC: r.probe.chosenC });
+      }
+    } catch {
+      // not one of ours
+    }
+  }
+  return out;
+}
 
 export async function readResults(dir: string): Promise<InvarianceResult[]> {
   let names: string[];
@@ -53,7 +85,7 @@ function averageRepeats(x: number[], y: number[], name: string): Series {
   return { name, x: xs, y: xs.map((v) => { const g = groups.get(v)!; return g.reduce((a, b) => a + b, 0) / g.length; }) };
 }
 
-export function renderReport(results: InvarianceResult[], title = 'ssl-invariances report'): string {
+export function renderReport(results: InvarianceResult[], title = 'ssl-invariances report', downstream: DownstreamSummary[] = []): string {
   const synth = results.filter((r) => r.kind === 'synthetic');
   const real = results.filter((r) => r.kind === 'realworld');
   const models = [...new Set(results.map((r) => r.model))];
@@ -81,6 +113,32 @@ export function renderReport(results: InvarianceResult[], title = 'ssl-invarianc
       body.push(`<figure>${lineChart(t, repeated ? `${label} (mean of the views with each value)` : label, 'similarity', series)}</figure>`);
     }
     body.push('</div>');
+  }
+  if (downstream.length) {
+    const dsNames = [...new Set(downstream.map((d) => d.dataset))].sort();
+    const dModels = [...new Set(downstream.map((d) => d.model))];
+    body.push('<h2>Transfer</h2><p>Test score of the original\'s linear probe (accuracy, mean per-class accuracy or R<sup>2</sup>) after its C search.</p>');
+    body.push(`<table><thead><tr><th>model</th>${dsNames.map((d) => `<th>${esc(d)}</th>`).join('')}</tr></thead><tbody>`);
+    for (const m of dModels) {
+      body.push(`<tr><td>${esc(m)}</td>${dsNames.map((d) => {
+        const r = downstream.find((x) => x.model === m && x.dataset === d);
+        return `<td>${r ? `${r.testScore.toFixed(4)} <small>(C ${r.chosenC.toPrecision(3)})</small>` : ''}</td>`;
+      }).join('')}</tr>`);
+    }
+    body.push('</tbody></table>');
+    const meanInv = (m: string) => {
+      const rs = synth.filter((r) => r.model === m);
+      return rs.length ? rs.reduce((a, r) => a + r.summary.similarity, 0) / rs.length : NaN;
+    };
+    const withBoth = dModels.filter((m) => Number.isFinite(meanInv(m)));
+    if (withBoth.length) {
+      body.push('<h2>Invariance and transfer</h2><p>Each point is a model: its mean synthetic-invariance similarity (over the transforms evaluated) against its downstream test score, one colour per data set.</p>');
+      body.push(`<figure>${scatterChart('Invariance vs transfer', 'mean similarity (synthetic transforms)', 'downstream test score',
+        dsNames.map((d) => ({ name: d, points: withBoth.flatMap((m) => {
+          const r = downstream.find((x) => x.model === m && x.dataset === d);
+          return r ? [{ x: meanInv(m), y: r.testScore, label: m }] : [];
+        }) })))}</figure>`);
+    }
   }
   body.push('<h2>Summary</h2><table><thead><tr><th>model</th><th>kind</th><th>transform / data set</th><th>distance</th><th>similarity</th><th>views</th><th>images</th></tr></thead><tbody>');
   for (const r of results) {
@@ -118,10 +176,11 @@ ${body.join('\n')}
 /** Writes the report for a results folder; returns its path. */
 export async function writeReport(dir: string, out?: string): Promise<{ file: string; results: number }> {
   const results = await readResults(dir);
-  if (results.length === 0) {
-    throw new SslInvError('ERR_FILE_NOT_FOUND', 'no invariance results (*_invariance.json) to report on: run eval-synthetic or eval-realworld first', { file: dir });
+  const downstream = await readDownstreamResults(dir);
+  if (results.length === 0 && downstream.length === 0) {
+    throw new SslInvError('ERR_FILE_NOT_FOUND', 'no results (*_invariance.json, *_downstream.json) to report on: run an evaluation first', { file: dir });
   }
   const file = out ?? path.join(dir, 'report.html');
-  await writeFileAtomic(file, Buffer.from(renderReport(results)));
-  return { file, results: results.length };
+  await writeFileAtomic(file, Buffer.from(renderReport(results, 'ssl-invariances report', downstream)));
+  return { file, results: results.length + downstream.length };
 }

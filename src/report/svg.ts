@@ -34,16 +34,24 @@ export interface Series {
   y: number[];
 }
 
-/** A line chart of several series; points with non-finite y are skipped. */
-export function lineChart(title: string, xLabel: string, yLabel: string, series: Series[], width = 520, height = 300): string {
+interface Frame {
+  parts: string[];
+  px: (x: number) => number;
+  py: (y: number) => number;
+  left: number;
+  top: number;
+}
+
+/** Background, title, grid, ticks and axis labels for data in [x0, x1] x [y0, y1] (padded by `pad`). */
+function frame(title: string, xLabel: string, yLabel: string, xs: number[], ys: number[], width: number, height: number,
+  pad: { x: number; y: number }): Frame {
   const m = { l: 56, r: 12, t: 28, b: 40 };
-  const xs = series.flatMap((s) => s.x), ys = series.flatMap((s) => s.y.filter(Number.isFinite));
   let [x0, x1] = [Math.min(...xs), Math.max(...xs)];
   let [y0, y1] = [Math.min(...ys), Math.max(...ys)];
   if (!(x1 > x0)) { x0 -= 1; x1 += 1; }
   if (!(y1 > y0)) { y0 -= 0.5; y1 += 0.5; }
-  const pad = (y1 - y0) * 0.05;
-  y0 -= pad; y1 += pad;
+  const dx = (x1 - x0) * pad.x, dy = (y1 - y0) * pad.y;
+  x0 -= dx; x1 += dx; y0 -= dy; y1 += dy;
   const px = (x: number) => m.l + ((x - x0) / (x1 - x0)) * (width - m.l - m.r);
   const py = (y: number) => height - m.b - ((y - y0) / (y1 - y0)) * (height - m.t - m.b);
   const parts: string[] = [];
@@ -61,15 +69,30 @@ export function lineChart(title: string, xLabel: string, yLabel: string, series:
   parts.push(`<line x1="${m.l}" x2="${m.l}" y1="${m.t}" y2="${height - m.b}" stroke="#444"/>`);
   parts.push(`<text x="${(m.l + width - m.r) / 2}" y="${height - 6}" text-anchor="middle" font-size="11">${esc(xLabel)}</text>`);
   parts.push(`<text transform="translate(13 ${(m.t + height - m.b) / 2}) rotate(-90)" text-anchor="middle" font-size="11">${esc(yLabel)}</text>`);
+  return { parts, px, py, left: m.l, top: m.t };
+}
+
+function legendEntry(f: Frame, i: number, color: string, name: string, swatch: 'line' | 'box'): string {
+  const y = f.top + 4 + i * 14;
+  const mark = swatch === 'line'
+    ? `<rect x="${f.left + 8}" y="${y}" width="10" height="3" fill="${color}"/>`
+    : `<rect x="${f.left + 8}" y="${y - 3}" width="9" height="9" fill="${color}"/>`;
+  return `${mark}<text x="${f.left + 22}" y="${y + 5}" font-size="10">${esc(name)}</text>`;
+}
+
+/** A line chart of several series; points with non-finite y are skipped. */
+export function lineChart(title: string, xLabel: string, yLabel: string, series: Series[], width = 520, height = 300): string {
+  const xs = series.flatMap((s) => s.x), ys = series.flatMap((s) => s.y.filter(Number.isFinite));
+  const f = frame(title, xLabel, yLabel, xs.length ? xs : [0], ys.length ? ys : [0], width, height, { x: 0, y: 0.05 });
   series.forEach((s, i) => {
     const c = PALETTE[i % PALETTE.length]!;
     const pts = s.x.map((x, j) => [x, s.y[j]!] as const).filter(([, y]) => Number.isFinite(y));
-    if (pts.length > 1) parts.push(`<polyline fill="none" stroke="${c}" stroke-width="1.6" points="${pts.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`).join(' ')}"/>`);
-    if (pts.length <= 16) for (const [x, y] of pts) parts.push(`<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="2.5" fill="${c}"/>`);
-    parts.push(`<rect x="${m.l + 8}" y="${m.t + 4 + i * 14}" width="10" height="3" fill="${c}"/><text x="${m.l + 22}" y="${m.t + 9 + i * 14}" font-size="10">${esc(s.name)}</text>`);
+    if (pts.length > 1) f.parts.push(`<polyline fill="none" stroke="${c}" stroke-width="1.6" points="${pts.map(([x, y]) => `${f.px(x).toFixed(1)},${f.py(y).toFixed(1)}`).join(' ')}"/>`);
+    if (pts.length <= 16) for (const [x, y] of pts) f.parts.push(`<circle cx="${f.px(x).toFixed(1)}" cy="${f.py(y).toFixed(1)}" r="2.5" fill="${c}"/>`);
+    f.parts.push(legendEntry(f, i, c, s.name, 'line'));
   });
-  parts.push('</svg>');
-  return parts.join('');
+  f.parts.push('</svg>');
+  return f.parts.join('');
 }
 
 function heatColor(v: number, lo: number, hi: number): string {
@@ -109,4 +132,26 @@ export function heatmap(title: string, rows: string[], cols: string[], values: n
   });
   parts.push('</svg>');
   return parts.join('');
+}
+
+export interface ScatterSeries {
+  name: string;
+  points: { x: number; y: number; label: string }[];
+}
+
+/** A scatter plot, one colour per series, each point labelled. */
+export function scatterChart(title: string, xLabel: string, yLabel: string, series: ScatterSeries[], width = 520, height = 320): string {
+  const pts = series.flatMap((s) => s.points).filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
+  const f = frame(title, xLabel, yLabel, pts.length ? pts.map((p) => p.x) : [0], pts.length ? pts.map((p) => p.y) : [0],
+    width, height, { x: 0.12, y: 0.1 });
+  series.forEach((s, i) => {
+    const c = PALETTE[i % PALETTE.length]!;
+    for (const p of s.points.filter((q) => Number.isFinite(q.x) && Number.isFinite(q.y))) {
+      f.parts.push(`<circle cx="${f.px(p.x).toFixed(1)}" cy="${f.py(p.y).toFixed(1)}" r="4" fill="${c}"><title>${esc(`${p.label} (${s.name}): ${p.x}, ${p.y}`)}</title></circle>`);
+      f.parts.push(`<text x="${(f.px(p.x) + 6).toFixed(1)}" y="${(f.py(p.y) + 3).toFixed(1)}" font-size="9">${esc(p.label)}</text>`);
+    }
+    f.parts.push(legendEntry(f, i, c, s.name, 'box'));
+  });
+  f.parts.push('</svg>');
+  return f.parts.join('');
 }
