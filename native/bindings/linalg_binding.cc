@@ -14,31 +14,16 @@ namespace napi {
 
 namespace {
 
-const Tensor& F64(Napi::Env env, Napi::Value v, const char* what, int rank) {
-  const Tensor& t = GetTensor(env, v, what);
-  Check(env, ExpectCPU(t, what));
-  Check(env, ExpectDType(t, DType::kF64, what));
-  Check(env, ExpectRank(t, rank, what));
-  return t;
-}
-
 const Tensor& Square(Napi::Env env, Napi::Value v, const char* what) {
-  const Tensor& t = F64(env, v, what, 2);
+  const Tensor& t = GetCpuTensor(env, v, what, DType::kF64, 2);
   if (t.dim(0) != t.dim(1)) ThrowCode(env, "ERR_SHAPE_MISMATCH", std::string(what) + ": expected a square matrix, got " + t.ShapeString());
   return t;
 }
 
-Tensor Copy(Napi::Env env, const Tensor& t) {
-  Tensor out;
-  Check(env, NewTensor(t.dtype, t.shape, Device{}, &out));
-  if (t.nbytes()) std::memcpy(out.buffer->data(), t.buffer->data(), t.nbytes());
-  return out;
-}
-
 Napi::Value DgemmOp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const Tensor& a = F64(env, info[0], "a", 2);
-  const Tensor& b = F64(env, info[1], "b", 2);
+  const Tensor& a = GetCpuTensor(env, info[0], "a", DType::kF64, 2);
+  const Tensor& b = GetCpuTensor(env, info[1], "b", DType::kF64, 2);
   Napi::Object o = info.Length() > 2 ? GetObject(env, info[2], "options") : Napi::Object::New(env);
   const bool ta = GetBoolProp(env, o, "transA", false), tb = GetBoolProp(env, o, "transB", false);
   const int64_t M = ta ? a.dim(1) : a.dim(0), K = ta ? a.dim(0) : a.dim(1);
@@ -47,8 +32,7 @@ Napi::Value DgemmOp(const Napi::CallbackInfo& info) {
     ThrowCode(env, "ERR_SHAPE_MISMATCH", "dgemm: inner dimensions differ: op(a) is [" + std::to_string(M) + ", " +
                                              std::to_string(K) + "], op(b) is [" + std::to_string(Kb) + ", " + std::to_string(N) + "]");
   }
-  Tensor c;
-  Check(env, NewTensor(DType::kF64, {M, N}, Device{}, &c));
+  Tensor c = NewCpuTensor(env, DType::kF64, {M, N});
   Check(env, Dgemm(M, N, K, a.data<double>(), a.dim(1), ta, b.data<double>(), b.dim(1), tb, c.data<double>(), N,
                    GemmEpilogueT<double>()));
   return TensorWrap::New(env, std::move(c));
@@ -56,7 +40,7 @@ Napi::Value DgemmOp(const Napi::CallbackInfo& info) {
 
 Napi::Value CholeskyOp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Tensor l = Copy(env, Square(env, info[0], "a"));
+  Tensor l = CopyTensor(env, Square(env, info[0], "a"));
   Check(env, CholeskyLower(l.data<double>(), l.dim(0), l.dim(0)));
   return TensorWrap::New(env, std::move(l));
 }
@@ -64,12 +48,12 @@ Napi::Value CholeskyOp(const Napi::CallbackInfo& info) {
 Napi::Value TriangularSolveOp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const Tensor& t = Square(env, info[0], "t");
-  const Tensor& b = F64(env, info[1], "b", 2);
+  const Tensor& b = GetCpuTensor(env, info[1], "b", DType::kF64, 2);
   if (b.dim(0) != t.dim(0)) {
     ThrowCode(env, "ERR_SHAPE_MISMATCH", "triangularSolve: t is " + t.ShapeString() + " but b is " + b.ShapeString());
   }
   Napi::Object o = info.Length() > 2 ? GetObject(env, info[2], "options") : Napi::Object::New(env);
-  Tensor x = Copy(env, b);
+  Tensor x = CopyTensor(env, b);
   Check(env, TriangularSolve(t.data<double>(), t.dim(0), t.dim(0), GetBoolProp(env, o, "lower", true),
                              GetBoolProp(env, o, "trans", false), GetBoolProp(env, o, "unit", false), x.data<double>(),
                              x.dim(1), x.dim(1)));
@@ -79,8 +63,7 @@ Napi::Value TriangularSolveOp(const Napi::CallbackInfo& info) {
 Napi::Value InverseOp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const Tensor& a = Square(env, info[0], "a");
-  Tensor out;
-  Check(env, NewTensor(DType::kF64, a.shape, Device{}, &out));
+  Tensor out = NewCpuTensor(env, DType::kF64, a.shape);
   Check(env, InverseLU(a.data<double>(), a.dim(0), out.data<double>()));
   return TensorWrap::New(env, std::move(out));
 }
@@ -94,8 +77,8 @@ Napi::Value CovarianceAccumulateOp(const Napi::CallbackInfo& info) {
     ThrowCode(env, "ERR_DTYPE_MISMATCH", "covarianceAccumulate: x must be float32 or float64");
   }
   const int64_t d = x.dim(1);
-  const Tensor& mean = F64(env, info[1], "mean", 1);
-  const Tensor& m2 = F64(env, info[2], "m2", 2);
+  const Tensor& mean = GetCpuTensor(env, info[1], "mean", DType::kF64, 1);
+  const Tensor& m2 = GetCpuTensor(env, info[2], "m2", DType::kF64, 2);
   Check(env, ExpectShape(mean, {d}, "mean"));
   Check(env, ExpectShape(m2, {d, d}, "m2"));
   int64_t count = GetInt(env, info[3], "count");

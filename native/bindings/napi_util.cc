@@ -184,11 +184,7 @@ Napi::Value TensorWrap::Reshape(const Napi::CallbackInfo& info) {
 
 Napi::Value TensorWrap::Clone(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const Tensor& t = GetTensor(env, Value(), "tensor");
-  Tensor out;
-  Check(env, NewTensor(t.dtype, t.shape, t.device(), &out));
-  if (t.nbytes()) std::memcpy(out.buffer->data(), t.buffer->data(), t.nbytes());
-  return New(env, std::move(out));
+  return New(env, CopyTensor(env, GetTensor(env, Value(), "tensor")));
 }
 
 const Tensor& GetTensor(Napi::Env env, Napi::Value v, const char* what) {
@@ -236,6 +232,26 @@ std::vector<int64_t> GetShape(Napi::Env env, Napi::Value v, const char* what) {
     if (shape[i] < 0) ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(what) + ": sizes must be >= 0");
   }
   return shape;
+}
+
+const Tensor& GetCpuTensor(Napi::Env env, Napi::Value v, const char* what, DType dtype, int rank) {
+  const Tensor& t = GetTensor(env, v, what);
+  Check(env, ExpectCPU(t, what));
+  Check(env, ExpectDType(t, dtype, what));
+  if (rank >= 0) Check(env, ExpectRank(t, rank, what));
+  return t;
+}
+
+Tensor NewCpuTensor(Napi::Env env, DType dtype, const std::vector<int64_t>& shape) {
+  Tensor t;
+  Check(env, NewTensor(dtype, shape, sslinv::Device{}, &t));
+  return t;
+}
+
+Tensor CopyTensor(Napi::Env env, const Tensor& t) {
+  Tensor out = NewCpuTensor(env, t.dtype, t.shape);
+  if (t.nbytes()) std::memcpy(out.buffer->data(), t.buffer->data(), t.nbytes());
+  return out;
 }
 
 Napi::Object GetObject(Napi::Env env, Napi::Value v, const char* what) {

@@ -61,6 +61,13 @@ double GetNumberProp(Napi::Env env, Napi::Object o, const char* key);
 std::vector<int64_t> GetShape(Napi::Env env, Napi::Value v, const char* what);
 Napi::Object GetObject(Napi::Env env, Napi::Value v, const char* what);
 
+// A CPU tensor argument of the given dtype and rank (rank < 0: any rank).
+const Tensor& GetCpuTensor(Napi::Env env, Napi::Value v, const char* what, DType dtype, int rank);
+// A new, uninitialised CPU tensor (allocation failures throw ERR_OUT_OF_MEMORY).
+Tensor NewCpuTensor(Napi::Env env, DType dtype, const std::vector<int64_t>& shape);
+// A deep copy of a tensor.
+Tensor CopyTensor(Napi::Env env, const Tensor& t);
+
 // Unwraps a Status-returning call: throws into JS on failure.
 inline void Check(Napi::Env env, const Status& st) {
   if (!st.ok()) ThrowStatus(env, st);

@@ -21,20 +21,6 @@ namespace napi {
 
 namespace {
 
-Tensor Alloc(Napi::Env env, DType d, const std::vector<int64_t>& shape) {
-  Tensor t;
-  Check(env, NewTensor(d, shape, Device{}, &t));
-  return t;
-}
-
-const Tensor& F32(Napi::Env env, Napi::Value v, const char* what, int rank) {
-  const Tensor& t = GetTensor(env, v, what);
-  Check(env, ExpectCPU(t, what));
-  Check(env, ExpectDType(t, DType::kF32, what));
-  if (rank >= 0) Check(env, ExpectRank(t, rank, what));
-  return t;
-}
-
 const Tensor* OptionalF32(Napi::Env env, Napi::Object o, const char* key, const std::vector<int64_t>& shape) {
   const Tensor* t = GetOptionalTensor(env, o.Get(key), key);
   if (t) {
@@ -70,8 +56,8 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
 // gemm(a, b, {transA, transB, bias, residual, relu}) -> C = op(a) op(b) (+ bias + residual, ReLU)
 Napi::Value Gemm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const Tensor& a = F32(env, info[0], "a", 2);
-  const Tensor& b = F32(env, info[1], "b", 2);
+  const Tensor& a = GetCpuTensor(env, info[0], "a", DType::kF32, 2);
+  const Tensor& b = GetCpuTensor(env, info[1], "b", DType::kF32, 2);
   Napi::Object o = info.Length() > 2 ? GetObject(env, info[2], "options") : Napi::Object::New(env);
   const bool ta = GetBoolProp(env, o, "transA", false), tb = GetBoolProp(env, o, "transB", false);
   const int64_t M = ta ? a.dim(1) : a.dim(0), K = ta ? a.dim(0) : a.dim(1);
@@ -83,7 +69,7 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   }
   const Tensor* bias = OptionalF32(env, o, "bias", {N});
   const Tensor* res = OptionalF32(env, o, "residual", {M, N});
-  Tensor c = Alloc(env, DType::kF32, {M, N});
+  Tensor c = NewCpuTensor(env, DType::kF32, {M, N});
   GemmEpilogue ep;
   ep.bias = bias ? bias->data<float>() : nullptr;
   ep.residual = res ? res->data<float>() : nullptr;
@@ -96,7 +82,7 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
 // convPackWeights(w [K, C, R, S], scale? [K]) -> packed weights (opaque float32 tensor)
 Napi::Value ConvPackWeights(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const Tensor& w = F32(env, info[0], "weight", 4);
+  const Tensor& w = GetCpuTensor(env, info[0], "weight", DType::kF32, 4);
   const int64_t K = w.dim(0), C = w.dim(1), R = w.dim(2), S = w.dim(3);
   const Tensor* scale = nullptr;
   if (info.Length() > 1) {
@@ -106,7 +92,7 @@ Napi::Value ConvPackWeights(const Napi::CallbackInfo& info) {
       Check(env, ExpectShape(*scale, {K}, "scale"));
     }
   }
-  Tensor packed = Alloc(env, DType::kF32, {Conv2dPackedWeightFloats(K, C, R, S)});
+  Tensor packed = NewCpuTensor(env, DType::kF32, {Conv2dPackedWeightFloats(K, C, R, S)});
   Check(env, Conv2dPackWeights(w.data<float>(), K, C, R, S, scale ? scale->data<float>() : nullptr,
                                packed.data<float>()));
   return TensorWrap::New(env, std::move(packed));
@@ -116,8 +102,8 @@ Napi::Value ConvPackWeights(const Napi::CallbackInfo& info) {
 //        bias?, residual?, relu}) -> y [N, P, Q, K]
 Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const Tensor& x = F32(env, info[0], "x", 4);
-  const Tensor& w = F32(env, info[1], "packedWeight", 1);
+  const Tensor& x = GetCpuTensor(env, info[0], "x", DType::kF32, 4);
+  const Tensor& w = GetCpuTensor(env, info[1], "packedWeight", DType::kF32, 1);
   Napi::Object o = GetObject(env, info[2], "options");
   Conv2dParams p;
   p.n = x.dim(0); p.h = x.dim(1); p.w = x.dim(2); p.c = x.dim(3);
@@ -138,7 +124,7 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   const std::vector<int64_t> out_shape{p.n, p.out_h(), p.out_w(), p.k};
   const Tensor* bias = OptionalF32(env, o, "bias", {p.k});
   const Tensor* res = OptionalF32(env, o, "residual", out_shape);
-  Tensor y = Alloc(env, DType::kF32, out_shape);
+  Tensor y = NewCpuTensor(env, DType::kF32, out_shape);
   GemmEpilogue ep;
   ep.bias = bias ? bias->data<float>() : nullptr;
   ep.residual = res ? res->data<float>() : nullptr;
@@ -150,7 +136,7 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
 // maxPool2d(x [N, H, W, C], {kernelH, kernelW, strideH, strideW, padH, padW}) -> [N, P, Q, C]
 Napi::Value MaxPool2d(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const Tensor& x = F32(env, info[0], "x", 4);
+  const Tensor& x = GetCpuTensor(env, info[0], "x", DType::kF32, 4);
   Napi::Object o = GetObject(env, info[1], "options");
   Pool2dParams p;
   p.n = x.dim(0); p.h = x.dim(1); p.w = x.dim(2); p.c = x.dim(3);
@@ -161,7 +147,7 @@ Napi::Value MaxPool2d(const Napi::CallbackInfo& info) {
   p.pad_h = GetIntProp(env, o, "padH");
   p.pad_w = GetIntProp(env, o, "padW");
   Check(env, ValidatePool2dParams(p));
-  Tensor y = Alloc(env, DType::kF32, {p.n, p.out_h(), p.out_w(), p.c});
+  Tensor y = NewCpuTensor(env, DType::kF32, {p.n, p.out_h(), p.out_w(), p.c});
   Check(env, MaxPool2dNHWC(p, x.data<float>(), y.data<float>()));
   return TensorWrap::New(env, std::move(y));
 }
@@ -169,16 +155,16 @@ Napi::Value MaxPool2d(const Napi::CallbackInfo& info) {
 // globalAvgPool(x [N, H, W, C]) -> [N, C]
 Napi::Value GlobalAvgPool(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const Tensor& x = F32(env, info[0], "x", 4);
-  Tensor y = Alloc(env, DType::kF32, {x.dim(0), x.dim(3)});
+  const Tensor& x = GetCpuTensor(env, info[0], "x", DType::kF32, 4);
+  Tensor y = NewCpuTensor(env, DType::kF32, {x.dim(0), x.dim(3)});
   Check(env, GlobalAvgPoolNHWC(x.dim(0), x.dim(1), x.dim(2), x.dim(3), x.data<float>(), y.data<float>()));
   return TensorWrap::New(env, std::move(y));
 }
 
 Napi::Value Relu(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const Tensor& x = F32(env, info[0], "x", -1);
-  Tensor y = Alloc(env, DType::kF32, x.shape);
+  const Tensor& x = GetCpuTensor(env, info[0], "x", DType::kF32, -1);
+  Tensor y = NewCpuTensor(env, DType::kF32, x.shape);
   ReluF32(x.data<float>(), y.data<float>(), x.numel());
   return TensorWrap::New(env, std::move(y));
 }
@@ -186,11 +172,11 @@ Napi::Value Relu(const Napi::CallbackInfo& info) {
 // add(a, b, relu?) -> a + b (then ReLU)
 Napi::Value Add(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const Tensor& a = F32(env, info[0], "a", -1);
-  const Tensor& b = F32(env, info[1], "b", -1);
+  const Tensor& a = GetCpuTensor(env, info[0], "a", DType::kF32, -1);
+  const Tensor& b = GetCpuTensor(env, info[1], "b", DType::kF32, -1);
   Check(env, ExpectShape(b, a.shape, "b"));
   const bool relu = info.Length() > 2 && info[2].ToBoolean().Value();
-  Tensor y = Alloc(env, DType::kF32, a.shape);
+  Tensor y = NewCpuTensor(env, DType::kF32, a.shape);
   AddF32(a.data<float>(), b.data<float>(), y.data<float>(), a.numel(), relu);
   return TensorWrap::New(env, std::move(y));
 }
@@ -204,7 +190,7 @@ void CheckChannelVector(Napi::Env env, const Tensor& t, int64_t c, const char* w
 // batchNormInference(x [..., C], gamma, beta, mean, var, eps) -> y
 Napi::Value BatchNormInference(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const Tensor& x = F32(env, info[0], "x", -1);
+  const Tensor& x = GetCpuTensor(env, info[0], "x", DType::kF32, -1);
   if (x.ndim() < 1) ThrowCode(env, "ERR_SHAPE_MISMATCH", "batchNormInference: x needs a channel dimension");
   const int64_t C = x.dim(-1);
   const char* names[] = {"gamma", "beta", "runningMean", "runningVar"};
@@ -215,7 +201,7 @@ Napi::Value BatchNormInference(const Napi::CallbackInfo& info) {
   }
   const double eps = info[5].IsNumber() ? info[5].As<Napi::Number>().DoubleValue() : -1;
   if (!(eps >= 0)) ThrowCode(env, "ERR_INVALID_ARGUMENT", "eps: expected a number >= 0");
-  Tensor y = Alloc(env, DType::kF32, x.shape);
+  Tensor y = NewCpuTensor(env, DType::kF32, x.shape);
   BatchNormInferenceF32(x.data<float>(), v[0]->data<float>(), v[1]->data<float>(), v[2]->data<float>(),
                         v[3]->data<float>(), eps, y.data<float>(), x.numel() / std::max<int64_t>(C, 1), C);
   return TensorWrap::New(env, std::move(y));
@@ -234,8 +220,8 @@ Napi::Value BatchNormFold(const Napi::CallbackInfo& info) {
   }
   const double eps = info[4].IsNumber() ? info[4].As<Napi::Number>().DoubleValue() : -1;
   if (!(eps >= 0)) ThrowCode(env, "ERR_INVALID_ARGUMENT", "eps: expected a number >= 0");
-  Tensor scale = Alloc(env, DType::kF32, {C});
-  Tensor shift = Alloc(env, DType::kF32, {C});
+  Tensor scale = NewCpuTensor(env, DType::kF32, {C});
+  Tensor shift = NewCpuTensor(env, DType::kF32, {C});
   BatchNormFoldF32(v[0]->data<float>(), v[1]->data<float>(), v[2]->data<float>(), v[3]->data<float>(), eps,
                    scale.data<float>(), shift.data<float>(), C);
   Napi::Array out = Napi::Array::New(env, 2);
@@ -247,15 +233,15 @@ Napi::Value BatchNormFold(const Napi::CallbackInfo& info) {
 // linear(x [N, in], w [out, in], bias? [out]) -> [N, out]
 Napi::Value Linear(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const Tensor& x = F32(env, info[0], "x", 2);
-  const Tensor& w = F32(env, info[1], "weight", 2);
+  const Tensor& x = GetCpuTensor(env, info[0], "x", DType::kF32, 2);
+  const Tensor& w = GetCpuTensor(env, info[1], "weight", DType::kF32, 2);
   if (w.dim(1) != x.dim(1)) {
     ThrowCode(env, "ERR_SHAPE_MISMATCH", "linear: x has " + std::to_string(x.dim(1)) + " features but the weight is " +
                                              w.ShapeString());
   }
   const Tensor* bias = GetOptionalTensor(env, info.Length() > 2 ? info[2] : env.Undefined(), "bias");
   if (bias) CheckChannelVector(env, *bias, w.dim(0), "bias");
-  Tensor y = Alloc(env, DType::kF32, {x.dim(0), w.dim(0)});
+  Tensor y = NewCpuTensor(env, DType::kF32, {x.dim(0), w.dim(0)});
   GemmEpilogue ep;
   ep.bias = bias ? bias->data<float>() : nullptr;
   Check(env, Sgemm(x.dim(0), w.dim(0), x.dim(1), x.data<float>(), x.dim(1), false, w.data<float>(), w.dim(1), true,
@@ -270,7 +256,7 @@ Napi::Value Layout(const Napi::CallbackInfo& info, bool to_nhwc) {
   Check(env, ExpectRank(x, 4, "x"));
   const int64_t n = x.dim(0);
   const int64_t c = to_nhwc ? x.dim(1) : x.dim(3), h = to_nhwc ? x.dim(2) : x.dim(1), w = to_nhwc ? x.dim(3) : x.dim(2);
-  Tensor y = Alloc(env, x.dtype, to_nhwc ? std::vector<int64_t>{n, h, w, c} : std::vector<int64_t>{n, c, h, w});
+  Tensor y = NewCpuTensor(env, x.dtype, to_nhwc ? std::vector<int64_t>{n, h, w, c} : std::vector<int64_t>{n, c, h, w});
   if (to_nhwc) {
     NchwToNhwc(x.buffer->data(), y.buffer->data(), n, c, h, w, DTypeSize(x.dtype));
   } else {

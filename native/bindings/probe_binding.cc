@@ -16,27 +16,13 @@ namespace napi {
 
 namespace {
 
-const Tensor& Typed(Napi::Env env, Napi::Value v, const char* what, DType dtype, int rank) {
-  const Tensor& t = GetTensor(env, v, what);
-  Check(env, ExpectCPU(t, what));
-  Check(env, ExpectDType(t, dtype, what));
-  Check(env, ExpectRank(t, rank, what));
-  return t;
-}
-
-Tensor Alloc(Napi::Env env, DType d, const std::vector<int64_t>& shape) {
-  Tensor t;
-  Check(env, NewTensor(d, shape, Device{}, &t));
-  return t;
-}
-
 Napi::Value SymmetricEigenOp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const Tensor& a = Typed(env, info[0], "a", DType::kF64, 2);
+  const Tensor& a = GetCpuTensor(env, info[0], "a", DType::kF64, 2);
   if (a.dim(0) != a.dim(1)) ThrowCode(env, "ERR_SHAPE_MISMATCH", "symmetricEigen: expected a square matrix, got " + a.ShapeString());
   const int64_t n = a.dim(0);
-  Tensor w = Alloc(env, DType::kF64, {n});
-  Tensor v = Alloc(env, DType::kF64, {n, n});
+  Tensor w = NewCpuTensor(env, DType::kF64, {n});
+  Tensor v = NewCpuTensor(env, DType::kF64, {n, n});
   Check(env, SymmetricEigen(a.data<double>(), n, n, w.data<double>(), v.data<double>()));
   Napi::Array out = Napi::Array::New(env, 2);
   out.Set(0u, TensorWrap::New(env, std::move(w)));
@@ -46,15 +32,15 @@ Napi::Value SymmetricEigenOp(const Napi::CallbackInfo& info) {
 
 Napi::Value SymmetricShiftedSolveOp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const Tensor& a = Typed(env, info[0], "a", DType::kF64, 2);
-  const Tensor& b = Typed(env, info[1], "b", DType::kF64, 2);
-  const Tensor& shifts = Typed(env, info[2], "shifts", DType::kF64, 1);
+  const Tensor& a = GetCpuTensor(env, info[0], "a", DType::kF64, 2);
+  const Tensor& b = GetCpuTensor(env, info[1], "b", DType::kF64, 2);
+  const Tensor& shifts = GetCpuTensor(env, info[2], "shifts", DType::kF64, 1);
   const int64_t n = a.dim(0), m = b.dim(1), S = shifts.dim(0);
   if (a.dim(1) != n || b.dim(0) != n) {
     ThrowCode(env, "ERR_SHAPE_MISMATCH", "symmetricShiftedSolve: a is " + a.ShapeString() + ", b " + b.ShapeString());
   }
-  Tensor x = Alloc(env, DType::kF64, {n, S * m});
-  Tensor w = Alloc(env, DType::kF64, {n});
+  Tensor x = NewCpuTensor(env, DType::kF64, {n, S * m});
+  Tensor w = NewCpuTensor(env, DType::kF64, {n});
   Check(env, SymmetricShiftedSolve(a.data<double>(), n, n, b.data<double>(), m, shifts.data<double>(), S, x.data<double>(),
                                    w.data<double>()));
   Napi::Array out = Napi::Array::New(env, 2);
@@ -65,9 +51,9 @@ Napi::Value SymmetricShiftedSolveOp(const Napi::CallbackInfo& info) {
 
 Napi::Value MultinomialLossGradOp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const Tensor& z = Typed(env, info[0], "z", DType::kF64, 2);
-  const Tensor& bias = Typed(env, info[1], "bias", DType::kF64, 1);
-  const Tensor& y = Typed(env, info[2], "y", DType::kI32, 2);
+  const Tensor& z = GetCpuTensor(env, info[0], "z", DType::kF64, 2);
+  const Tensor& bias = GetCpuTensor(env, info[1], "bias", DType::kF64, 1);
+  const Tensor& y = GetCpuTensor(env, info[2], "y", DType::kI32, 2);
   const int64_t K = GetInt(env, info[3], "K");
   const int64_t n = z.dim(0), P = y.dim(0);
   if (K < 1) ThrowCode(env, "ERR_INVALID_ARGUMENT", "multinomialLossGrad: K must be >= 1");
@@ -75,9 +61,9 @@ Napi::Value MultinomialLossGradOp(const Napi::CallbackInfo& info) {
     ThrowCode(env, "ERR_SHAPE_MISMATCH", "multinomialLossGrad: z is " + z.ShapeString() + ", bias " + bias.ShapeString() +
                                              ", y " + y.ShapeString() + " with K = " + std::to_string(K));
   }
-  Tensor loss = Alloc(env, DType::kF64, {P});
-  Tensor g = Alloc(env, DType::kF64, {n, P * K});
-  Tensor gb = Alloc(env, DType::kF64, {P * K});
+  Tensor loss = NewCpuTensor(env, DType::kF64, {P});
+  Tensor g = NewCpuTensor(env, DType::kF64, {n, P * K});
+  Tensor gb = NewCpuTensor(env, DType::kF64, {P * K});
   Check(env, MultinomialLossGrad(z.data<double>(), bias.data<double>(), y.data<int32_t>(), n, P, K, loss.data<double>(),
                                  g.data<double>(), gb.data<double>()));
   Napi::Array out = Napi::Array::New(env, 3);
@@ -89,9 +75,9 @@ Napi::Value MultinomialLossGradOp(const Napi::CallbackInfo& info) {
 
 Napi::Value RbfFromGramOp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const Tensor& xy = Typed(env, info[0], "xy", DType::kF64, 2);
-  const Tensor& xx = Typed(env, info[1], "xx", DType::kF64, 1);
-  const Tensor& yy = Typed(env, info[2], "yy", DType::kF64, 1);
+  const Tensor& xy = GetCpuTensor(env, info[0], "xy", DType::kF64, 2);
+  const Tensor& xx = GetCpuTensor(env, info[1], "xx", DType::kF64, 1);
+  const Tensor& yy = GetCpuTensor(env, info[2], "yy", DType::kF64, 1);
   if (info.Length() < 5 || !info[3].IsNumber()) ThrowCode(env, "ERR_INVALID_ARGUMENT", "rbfFromGram: gamma must be a number");
   const double gamma = info[3].As<Napi::Number>().DoubleValue();
   const bool same = info[4].ToBoolean().Value();
@@ -99,7 +85,7 @@ Napi::Value RbfFromGramOp(const Napi::CallbackInfo& info) {
     ThrowCode(env, "ERR_SHAPE_MISMATCH", "rbfFromGram: xy is " + xy.ShapeString() + ", xx " + xx.ShapeString() + ", yy " +
                                              yy.ShapeString());
   }
-  Tensor k = Alloc(env, DType::kF64, xy.shape);
+  Tensor k = NewCpuTensor(env, DType::kF64, xy.shape);
   if (xy.nbytes()) std::memcpy(k.buffer->data(), xy.buffer->data(), xy.nbytes());
   Check(env, RbfFromGram(k.data<double>(), xy.dim(0), xy.dim(1), xx.data<double>(), yy.data<double>(), gamma, same));
   return TensorWrap::New(env, std::move(k));
@@ -107,10 +93,10 @@ Napi::Value RbfFromGramOp(const Napi::CallbackInfo& info) {
 
 Napi::Value AddDiagonalOp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const Tensor& a = Typed(env, info[0], "a", DType::kF64, 2);
+  const Tensor& a = GetCpuTensor(env, info[0], "a", DType::kF64, 2);
   if (a.dim(0) != a.dim(1)) ThrowCode(env, "ERR_SHAPE_MISMATCH", "addDiagonal: expected a square matrix, got " + a.ShapeString());
   if (info.Length() < 2 || !info[1].IsNumber()) ThrowCode(env, "ERR_INVALID_ARGUMENT", "addDiagonal: alpha must be a number");
-  Tensor out = Alloc(env, DType::kF64, a.shape);
+  Tensor out = NewCpuTensor(env, DType::kF64, a.shape);
   Check(env, AddDiagonal(a.data<double>(), a.dim(0), info[1].As<Napi::Number>().DoubleValue(), out.data<double>()));
   return TensorWrap::New(env, std::move(out));
 }
