@@ -23,18 +23,6 @@ namespace napi {
 
 namespace {
 
-double GetDouble(Napi::Env env, const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (info.Length() <= i || !info[i].IsNumber()) {
-    ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(what) + ": expected a number");
-  }
-  return info[i].As<Napi::Number>().DoubleValue();
-}
-
-int64_t GetIntArg(Napi::Env env, const Napi::CallbackInfo& info, size_t i, const char* what) {
-  if (info.Length() <= i) ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(what) + ": expected an integer");
-  return GetInt(env, info[i], what);
-}
-
 Napi::Uint8Array NewLike(Napi::Env env, const ImageU8View& v) {
   return Napi::Uint8Array::New(env, static_cast<size_t>(v.height * v.width * v.channels));
 }
@@ -51,10 +39,10 @@ Napi::Value Enhance(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ImageU8View v = GetImageArg(info);
   EnhanceKind kind;
-  if (!ParseEnhanceKind(GetIntArg(env, info, 4, "kind"), &kind)) {
+  if (!ParseEnhanceKind(GetInt(env, info[4], "kind"), &kind)) {
     ThrowCode(env, "ERR_INVALID_ARGUMENT", "kind: expected 0 (brightness) to 3 (sharpness)");
   }
-  const double factor = GetDouble(env, info, 5, "factor");
+  const double factor = GetNumber(env, info[5], "factor");
   Napi::Uint8Array out = NewLike(env, v);
   Check(env, EnhanceU8(v, kind, factor, out.Data(), /*parallel=*/true));
   return out;
@@ -63,7 +51,7 @@ Napi::Value Enhance(const Napi::CallbackInfo& info) {
 Napi::Value AdjustHue(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ImageU8View v = GetImageArg(info);
-  const double h = GetDouble(env, info, 4, "hueFactor");
+  const double h = GetNumber(env, info[4], "hueFactor");
   Napi::Uint8Array out = NewLike(env, v);
   Check(env, AdjustHueU8(v, h, out.Data(), /*parallel=*/true));
   return out;
@@ -72,8 +60,8 @@ Napi::Value AdjustHue(const Napi::CallbackInfo& info) {
 Napi::Value GaussianBlur(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ImageU8View v = GetImageArg(info);
-  const int64_t kw = GetIntArg(env, info, 4, "kernelW"), kh = GetIntArg(env, info, 5, "kernelH");
-  const double sx = GetDouble(env, info, 6, "sigmaX"), sy = GetDouble(env, info, 7, "sigmaY");
+  const int64_t kw = GetInt(env, info[4], "kernelW"), kh = GetInt(env, info[5], "kernelH");
+  const double sx = GetNumber(env, info[6], "sigmaX"), sy = GetNumber(env, info[7], "sigmaY");
   Napi::Uint8Array out = NewLike(env, v);
   Check(env, GaussianBlurTorchU8(v, kw, kh, sx, sy, out.Data(), /*parallel=*/true));
   return out;
@@ -81,8 +69,8 @@ Napi::Value GaussianBlur(const Napi::CallbackInfo& info) {
 
 Napi::Value GaussianKernel1d(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const int64_t k = GetIntArg(env, info, 0, "kernelSize");
-  const double sigma = GetDouble(env, info, 1, "sigma");
+  const int64_t k = GetInt(env, info[0], "kernelSize");
+  const double sigma = GetNumber(env, info[1], "sigma");
   if (k < 1 || k % 2 == 0 || k > (int64_t{1} << 20)) {
     ThrowCode(env, "ERR_INVALID_ARGUMENT", "kernelSize: expected an odd integer from 1 to 2^20");
   }
@@ -110,7 +98,7 @@ Napi::Value Equalize(const Napi::CallbackInfo& info) {
 Napi::Value Posterize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ImageU8View v = GetImageArg(info);
-  const int64_t bits = GetIntArg(env, info, 4, "bits");
+  const int64_t bits = GetInt(env, info[4], "bits");
   Napi::Uint8Array out = NewLike(env, v);
   Check(env, PosterizeU8(v, bits, out.Data(), /*parallel=*/true));
   return out;
@@ -119,7 +107,7 @@ Napi::Value Posterize(const Napi::CallbackInfo& info) {
 Napi::Value PilGaussianBlur(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ImageU8View v = GetImageArg(info);
-  const double radius = GetDouble(env, info, 4, "radius");
+  const double radius = GetNumber(env, info[4], "radius");
   Napi::Uint8Array out = NewLike(env, v);
   Check(env, PilGaussianBlurU8(v, radius, out.Data(), /*parallel=*/true));
   return out;

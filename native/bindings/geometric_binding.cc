@@ -38,9 +38,8 @@ Napi::Uint8Array NewOutput(Napi::Env env, int64_t h, int64_t w, int64_t c) {
   return Napi::Uint8Array::New(env, static_cast<size_t>(n));
 }
 
-double GetNumber(Napi::Env env, Napi::Value v, const std::string& what) {
-  if (!v.IsNumber()) ThrowCode(env, "ERR_INVALID_ARGUMENT", what + ": expected a number");
-  const double d = v.As<Napi::Number>().DoubleValue();
+double GetFiniteNumber(Napi::Env env, Napi::Value v, const std::string& what) {
+  const double d = GetNumber(env, v, what.c_str());
   if (!std::isfinite(d)) ThrowCode(env, "ERR_INVALID_ARGUMENT", what + ": expected a finite number");
   return d;
 }
@@ -56,7 +55,7 @@ std::vector<double> GetNumbers(Napi::Env env, Napi::Value v, size_t n, const std
     ThrowCode(env, "ERR_INVALID_ARGUMENT", what + ": expected " + std::to_string(n) + " numbers");
   }
   std::vector<double> out(n);
-  for (size_t i = 0; i < n; ++i) out[i] = GetNumber(env, o.Get(static_cast<uint32_t>(i)), what);
+  for (size_t i = 0; i < n; ++i) out[i] = GetFiniteNumber(env, o.Get(static_cast<uint32_t>(i)), what);
   return out;
 }
 
@@ -71,11 +70,11 @@ Napi::Array ToArray(Napi::Env env, const std::vector<double>& v) {
 AffineParams GetAffineParams(Napi::Env env, Napi::Value v) {
   Napi::Object o = GetObject(env, v, "params");
   AffineParams p;
-  p.angle = GetNumber(env, o.Get("angle"), "angle");
+  p.angle = GetFiniteNumber(env, o.Get("angle"), "angle");
   const std::vector<double> t = GetNumbers(env, o.Get("translate"), 2, "translate");
   p.translate[0] = t[0];
   p.translate[1] = t[1];
-  p.scale = GetNumber(env, o.Get("scale"), "scale");
+  p.scale = GetFiniteNumber(env, o.Get("scale"), "scale");
   const std::vector<double> s = GetNumbers(env, o.Get("shear"), 2, "shear");
   p.shear[0] = s[0];
   p.shear[1] = s[1];
@@ -97,7 +96,7 @@ Napi::Value PilAffine(const Napi::CallbackInfo& info) {
 Napi::Value Rotate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ImageU8View src = GetImageArg(info);
-  const double angle = GetNumber(env, info[4], "angle");
+  const double angle = GetFiniteNumber(env, info[4], "angle");
   Napi::Uint8Array out = NewOutput(env, src.height, src.width, src.channels);
   Check(env, RotateU8(src, angle, out.Data(), /*parallel=*/true));
   return out;
@@ -106,7 +105,7 @@ Napi::Value Rotate(const Napi::CallbackInfo& info) {
 // geomRotateMatrix(angle, width, height)
 Napi::Value RotateMatrix(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const double angle = GetNumber(env, info[0], "angle");
+  const double angle = GetFiniteNumber(env, info[0], "angle");
   const int64_t w = GetInt(env, info[1], "width"), h = GetInt(env, info[2], "height");
   double m[6];
   PilRotateMatrix(angle, w, h, m);
@@ -152,10 +151,10 @@ Napi::Value ResizedCrop(const Napi::CallbackInfo& info) {
   ImageU8View src = GetImageArg(info);
   Napi::Object o = GetObject(env, info[4], "options");
   ResizedCropSpec spec;
-  spec.top = GetNumber(env, o.Get("top"), "top");
-  spec.left = GetNumber(env, o.Get("left"), "left");
-  spec.height = GetNumber(env, o.Get("height"), "height");
-  spec.width = GetNumber(env, o.Get("width"), "width");
+  spec.top = GetFiniteNumber(env, o.Get("top"), "top");
+  spec.left = GetFiniteNumber(env, o.Get("left"), "left");
+  spec.height = GetFiniteNumber(env, o.Get("height"), "height");
+  spec.width = GetFiniteNumber(env, o.Get("width"), "width");
   spec.out_height = GetIntProp(env, o, "outHeight");
   spec.out_width = GetIntProp(env, o, "outWidth");
   Napi::Value f = o.Get("filter");
@@ -188,8 +187,8 @@ Napi::Value Elastic(const Napi::CallbackInfo& info) {
   ImageU8View src = GetImageArg(info);
   Napi::Object o = GetObject(env, info[4], "options");
   ElasticSpec spec;
-  spec.sigma = GetNumber(env, o.Get("sigma"), "sigma");
-  spec.alpha = GetNumber(env, o.Get("alpha"), "alpha");
+  spec.sigma = GetFiniteNumber(env, o.Get("sigma"), "sigma");
+  spec.alpha = GetFiniteNumber(env, o.Get("alpha"), "alpha");
   const std::vector<double> off = GetNumbers(env, o.Get("affineOffsets"), 6, "affineOffsets");
   for (int i = 0; i < 6; ++i) spec.affine_offsets[i] = static_cast<float>(off[static_cast<size_t>(i)]);
   spec.noise_x = GetNoise(env, o, "noiseX", src.height * src.width);
@@ -221,7 +220,7 @@ Napi::Value Blur17(const Napi::CallbackInfo& info) {
   }
   Napi::Float32Array src = info[0].As<Napi::Float32Array>();
   const int64_t h = GetInt(env, info[1], "height"), w = GetInt(env, info[2], "width");
-  const double sigma = GetNumber(env, info[3], "sigma");
+  const double sigma = GetFiniteNumber(env, info[3], "sigma");
   if (h < 1 || w < 1 || static_cast<double>(src.ElementLength()) != static_cast<double>(h) * static_cast<double>(w)) {
     ThrowCode(env, "ERR_SHAPE_MISMATCH", "field: expected height x width values");
   }

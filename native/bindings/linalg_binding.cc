@@ -14,45 +14,32 @@ namespace napi {
 
 namespace {
 
-const Tensor& Square(Napi::Env env, Napi::Value v, const char* what) {
-  const Tensor& t = GetCpuTensor(env, v, what, DType::kF64, 2);
-  if (t.dim(0) != t.dim(1)) ThrowCode(env, "ERR_SHAPE_MISMATCH", std::string(what) + ": expected a square matrix, got " + t.ShapeString());
-  return t;
-}
-
 Napi::Value DgemmOp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const Tensor& a = GetCpuTensor(env, info[0], "a", DType::kF64, 2);
   const Tensor& b = GetCpuTensor(env, info[1], "b", DType::kF64, 2);
-  Napi::Object o = info.Length() > 2 ? GetObject(env, info[2], "options") : Napi::Object::New(env);
-  const bool ta = GetBoolProp(env, o, "transA", false), tb = GetBoolProp(env, o, "transB", false);
-  const int64_t M = ta ? a.dim(1) : a.dim(0), K = ta ? a.dim(0) : a.dim(1);
-  const int64_t Kb = tb ? b.dim(1) : b.dim(0), N = tb ? b.dim(0) : b.dim(1);
-  if (K != Kb) {
-    ThrowCode(env, "ERR_SHAPE_MISMATCH", "dgemm: inner dimensions differ: op(a) is [" + std::to_string(M) + ", " +
-                                             std::to_string(K) + "], op(b) is [" + std::to_string(Kb) + ", " + std::to_string(N) + "]");
-  }
-  Tensor c = NewCpuTensor(env, DType::kF64, {M, N});
-  Check(env, Dgemm(M, N, K, a.data<double>(), a.dim(1), ta, b.data<double>(), b.dim(1), tb, c.data<double>(), N,
-                   GemmEpilogueT<double>()));
+  const GemmDims d = GetGemmDims(env, a, b, GetOptions(env, info, 2), "dgemm");
+  Tensor c = NewCpuTensor(env, DType::kF64, {d.M, d.N});
+  Check(env, Dgemm(d.M, d.N, d.K, a.data<double>(), a.dim(1), d.transA, b.data<double>(), b.dim(1), d.transB,
+                   c.data<double>(), d.N, GemmEpilogueT<double>()));
   return TensorWrap::New(env, std::move(c));
 }
 
 Napi::Value CholeskyOp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Tensor l = CopyTensor(env, Square(env, info[0], "a"));
+  Tensor l = CopyTensor(env, GetSquareF64(env, info[0], "a"));
   Check(env, CholeskyLower(l.data<double>(), l.dim(0), l.dim(0)));
   return TensorWrap::New(env, std::move(l));
 }
 
 Napi::Value TriangularSolveOp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const Tensor& t = Square(env, info[0], "t");
+  const Tensor& t = GetSquareF64(env, info[0], "t");
   const Tensor& b = GetCpuTensor(env, info[1], "b", DType::kF64, 2);
   if (b.dim(0) != t.dim(0)) {
     ThrowCode(env, "ERR_SHAPE_MISMATCH", "triangularSolve: t is " + t.ShapeString() + " but b is " + b.ShapeString());
   }
-  Napi::Object o = info.Length() > 2 ? GetObject(env, info[2], "options") : Napi::Object::New(env);
+  Napi::Object o = GetOptions(env, info, 2);
   Tensor x = CopyTensor(env, b);
   Check(env, TriangularSolve(t.data<double>(), t.dim(0), t.dim(0), GetBoolProp(env, o, "lower", true),
                              GetBoolProp(env, o, "trans", false), GetBoolProp(env, o, "unit", false), x.data<double>(),
@@ -62,7 +49,7 @@ Napi::Value TriangularSolveOp(const Napi::CallbackInfo& info) {
 
 Napi::Value InverseOp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const Tensor& a = Square(env, info[0], "a");
+  const Tensor& a = GetSquareF64(env, info[0], "a");
   Tensor out = NewCpuTensor(env, DType::kF64, a.shape);
   Check(env, InverseLU(a.data<double>(), a.dim(0), out.data<double>()));
   return TensorWrap::New(env, std::move(out));

@@ -217,9 +217,8 @@ bool GetBoolProp(Napi::Env env, Napi::Object o, const char* key, bool fallback) 
   return v.As<Napi::Boolean>().Value();
 }
 
-double GetNumberProp(Napi::Env env, Napi::Object o, const char* key) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsNumber()) ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(key) + ": expected a number");
+double GetNumber(Napi::Env env, Napi::Value v, const char* what) {
+  if (!v.IsNumber()) ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(what) + ": expected a number");
   return v.As<Napi::Number>().DoubleValue();
 }
 
@@ -242,6 +241,28 @@ const Tensor& GetCpuTensor(Napi::Env env, Napi::Value v, const char* what, DType
   return t;
 }
 
+const Tensor& GetSquareF64(Napi::Env env, Napi::Value v, const char* what) {
+  const Tensor& t = GetCpuTensor(env, v, what, DType::kF64, 2);
+  if (t.dim(0) != t.dim(1)) ThrowCode(env, "ERR_SHAPE_MISMATCH", std::string(what) + ": expected a square matrix, got " + t.ShapeString());
+  return t;
+}
+
+GemmDims GetGemmDims(Napi::Env env, const Tensor& a, const Tensor& b, Napi::Object options, const char* op) {
+  GemmDims d;
+  d.transA = GetBoolProp(env, options, "transA", false);
+  d.transB = GetBoolProp(env, options, "transB", false);
+  d.M = d.transA ? a.dim(1) : a.dim(0);
+  d.K = d.transA ? a.dim(0) : a.dim(1);
+  const int64_t Kb = d.transB ? b.dim(1) : b.dim(0);
+  d.N = d.transB ? b.dim(0) : b.dim(1);
+  if (d.K != Kb) {
+    ThrowCode(env, "ERR_SHAPE_MISMATCH", std::string(op) + ": inner dimensions differ: op(a) is [" + std::to_string(d.M) +
+                                             ", " + std::to_string(d.K) + "], op(b) is [" + std::to_string(Kb) + ", " +
+                                             std::to_string(d.N) + "]");
+  }
+  return d;
+}
+
 Tensor NewCpuTensor(Napi::Env env, DType dtype, const std::vector<int64_t>& shape) {
   Tensor t;
   Check(env, NewTensor(dtype, shape, sslinv::Device{}, &t));
@@ -257,6 +278,16 @@ Tensor CopyTensor(Napi::Env env, const Tensor& t) {
 Napi::Object GetObject(Napi::Env env, Napi::Value v, const char* what) {
   if (!v.IsObject()) ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(what) + ": expected an options object");
   return v.As<Napi::Object>();
+}
+
+Napi::Object GetOptions(Napi::Env env, const Napi::CallbackInfo& info, size_t i) {
+  return info.Length() > i ? GetObject(env, info[i], "options") : Napi::Object::New(env);
+}
+
+Napi::Array NewTensorArray(Napi::Env env, std::vector<Tensor> tensors) {
+  Napi::Array out = Napi::Array::New(env, tensors.size());
+  for (size_t i = 0; i < tensors.size(); ++i) out.Set(static_cast<uint32_t>(i), TensorWrap::New(env, std::move(tensors[i])));
+  return out;
 }
 
 }  // namespace napi

@@ -57,16 +57,28 @@ const Tensor* GetOptionalTensor(Napi::Env env, Napi::Value v, const char* what);
 int64_t GetInt(Napi::Env env, Napi::Value v, const char* what);
 int64_t GetIntProp(Napi::Env env, Napi::Object o, const char* key);
 bool GetBoolProp(Napi::Env env, Napi::Object o, const char* key, bool fallback);
-double GetNumberProp(Napi::Env env, Napi::Object o, const char* key);
+double GetNumber(Napi::Env env, Napi::Value v, const char* what);
 std::vector<int64_t> GetShape(Napi::Env env, Napi::Value v, const char* what);
 Napi::Object GetObject(Napi::Env env, Napi::Value v, const char* what);
+// The options object at info[i], or an empty one when the call passes fewer arguments.
+Napi::Object GetOptions(Napi::Env env, const Napi::CallbackInfo& info, size_t i);
 
 // A CPU tensor argument of the given dtype and rank (rank < 0: any rank).
 const Tensor& GetCpuTensor(Napi::Env env, Napi::Value v, const char* what, DType dtype, int rank);
+// A square float64 CPU matrix argument.
+const Tensor& GetSquareF64(Napi::Env env, Napi::Value v, const char* what);
+// The sizes of C = op(a) op(b) from options {transA, transB}; throws when op(a) and op(b) do not chain.
+struct GemmDims {
+  int64_t M, N, K;
+  bool transA, transB;
+};
+GemmDims GetGemmDims(Napi::Env env, const Tensor& a, const Tensor& b, Napi::Object options, const char* op);
 // A new, uninitialised CPU tensor (allocation failures throw ERR_OUT_OF_MEMORY).
 Tensor NewCpuTensor(Napi::Env env, DType dtype, const std::vector<int64_t>& shape);
 // A deep copy of a tensor.
 Tensor CopyTensor(Napi::Env env, const Tensor& t);
+// A JS array of new tensor wrappers, in order (for ops with several outputs).
+Napi::Array NewTensorArray(Napi::Env env, std::vector<Tensor> tensors);
 
 // Unwraps a Status-returning call: throws into JS on failure.
 inline void Check(Napi::Env env, const Status& st) {

@@ -58,24 +58,18 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const Tensor& a = GetCpuTensor(env, info[0], "a", DType::kF32, 2);
   const Tensor& b = GetCpuTensor(env, info[1], "b", DType::kF32, 2);
-  Napi::Object o = info.Length() > 2 ? GetObject(env, info[2], "options") : Napi::Object::New(env);
-  const bool ta = GetBoolProp(env, o, "transA", false), tb = GetBoolProp(env, o, "transB", false);
-  const int64_t M = ta ? a.dim(1) : a.dim(0), K = ta ? a.dim(0) : a.dim(1);
-  const int64_t Kb = tb ? b.dim(1) : b.dim(0), N = tb ? b.dim(0) : b.dim(1);
-  if (K != Kb) {
-    ThrowCode(env, "ERR_SHAPE_MISMATCH", "gemm: inner dimensions differ: op(a) is [" + std::to_string(M) + ", " +
-                                             std::to_string(K) + "], op(b) is [" + std::to_string(Kb) + ", " +
-                                             std::to_string(N) + "]");
-  }
-  const Tensor* bias = OptionalF32(env, o, "bias", {N});
-  const Tensor* res = OptionalF32(env, o, "residual", {M, N});
-  Tensor c = NewCpuTensor(env, DType::kF32, {M, N});
+  Napi::Object o = GetOptions(env, info, 2);
+  const GemmDims d = GetGemmDims(env, a, b, o, "gemm");
+  const Tensor* bias = OptionalF32(env, o, "bias", {d.N});
+  const Tensor* res = OptionalF32(env, o, "residual", {d.M, d.N});
+  Tensor c = NewCpuTensor(env, DType::kF32, {d.M, d.N});
   GemmEpilogue ep;
   ep.bias = bias ? bias->data<float>() : nullptr;
   ep.residual = res ? res->data<float>() : nullptr;
-  ep.ld_residual = N;
+  ep.ld_residual = d.N;
   ep.relu = GetBoolProp(env, o, "relu", false);
-  Check(env, Sgemm(M, N, K, a.data<float>(), a.dim(1), ta, b.data<float>(), b.dim(1), tb, c.data<float>(), N, ep));
+  Check(env, Sgemm(d.M, d.N, d.K, a.data<float>(), a.dim(1), d.transA, b.data<float>(), b.dim(1), d.transB, c.data<float>(),
+                   d.N, ep));
   return TensorWrap::New(env, std::move(c));
 }
 
@@ -224,10 +218,7 @@ Napi::Value BatchNormFold(const Napi::CallbackInfo& info) {
   Tensor shift = NewCpuTensor(env, DType::kF32, {C});
   BatchNormFoldF32(v[0]->data<float>(), v[1]->data<float>(), v[2]->data<float>(), v[3]->data<float>(), eps,
                    scale.data<float>(), shift.data<float>(), C);
-  Napi::Array out = Napi::Array::New(env, 2);
-  out.Set(0u, TensorWrap::New(env, std::move(scale)));
-  out.Set(1u, TensorWrap::New(env, std::move(shift)));
-  return out;
+  return NewTensorArray(env, {std::move(scale), std::move(shift)});
 }
 
 // linear(x [N, in], w [out, in], bias? [out]) -> [N, out]

@@ -4,7 +4,6 @@
 //   multinomialLossGrad(z [n, P*K] f64, bias [P*K] f64, y [P, n] i32, K) -> [loss [P], g [n, P*K], gb [P*K]]
 //   addDiagonal(a [n, n] f64, alpha) -> a + alpha I
 //   rbfFromGram(xy [n, m] f64, xx [n] f64, yy [m] f64, gamma, same) -> K [n, m]
-#include <cstring>
 #include <string>
 
 #include "bindings/bindings.h"
@@ -18,16 +17,12 @@ namespace {
 
 Napi::Value SymmetricEigenOp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const Tensor& a = GetCpuTensor(env, info[0], "a", DType::kF64, 2);
-  if (a.dim(0) != a.dim(1)) ThrowCode(env, "ERR_SHAPE_MISMATCH", "symmetricEigen: expected a square matrix, got " + a.ShapeString());
+  const Tensor& a = GetSquareF64(env, info[0], "a");
   const int64_t n = a.dim(0);
   Tensor w = NewCpuTensor(env, DType::kF64, {n});
   Tensor v = NewCpuTensor(env, DType::kF64, {n, n});
   Check(env, SymmetricEigen(a.data<double>(), n, n, w.data<double>(), v.data<double>()));
-  Napi::Array out = Napi::Array::New(env, 2);
-  out.Set(0u, TensorWrap::New(env, std::move(w)));
-  out.Set(1u, TensorWrap::New(env, std::move(v)));
-  return out;
+  return NewTensorArray(env, {std::move(w), std::move(v)});
 }
 
 Napi::Value SymmetricShiftedSolveOp(const Napi::CallbackInfo& info) {
@@ -43,10 +38,7 @@ Napi::Value SymmetricShiftedSolveOp(const Napi::CallbackInfo& info) {
   Tensor w = NewCpuTensor(env, DType::kF64, {n});
   Check(env, SymmetricShiftedSolve(a.data<double>(), n, n, b.data<double>(), m, shifts.data<double>(), S, x.data<double>(),
                                    w.data<double>()));
-  Napi::Array out = Napi::Array::New(env, 2);
-  out.Set(0u, TensorWrap::New(env, std::move(x)));
-  out.Set(1u, TensorWrap::New(env, std::move(w)));
-  return out;
+  return NewTensorArray(env, {std::move(x), std::move(w)});
 }
 
 Napi::Value MultinomialLossGradOp(const Napi::CallbackInfo& info) {
@@ -66,11 +58,7 @@ Napi::Value MultinomialLossGradOp(const Napi::CallbackInfo& info) {
   Tensor gb = NewCpuTensor(env, DType::kF64, {P * K});
   Check(env, MultinomialLossGrad(z.data<double>(), bias.data<double>(), y.data<int32_t>(), n, P, K, loss.data<double>(),
                                  g.data<double>(), gb.data<double>()));
-  Napi::Array out = Napi::Array::New(env, 3);
-  out.Set(0u, TensorWrap::New(env, std::move(loss)));
-  out.Set(1u, TensorWrap::New(env, std::move(g)));
-  out.Set(2u, TensorWrap::New(env, std::move(gb)));
-  return out;
+  return NewTensorArray(env, {std::move(loss), std::move(g), std::move(gb)});
 }
 
 Napi::Value RbfFromGramOp(const Napi::CallbackInfo& info) {
@@ -78,26 +66,23 @@ Napi::Value RbfFromGramOp(const Napi::CallbackInfo& info) {
   const Tensor& xy = GetCpuTensor(env, info[0], "xy", DType::kF64, 2);
   const Tensor& xx = GetCpuTensor(env, info[1], "xx", DType::kF64, 1);
   const Tensor& yy = GetCpuTensor(env, info[2], "yy", DType::kF64, 1);
-  if (info.Length() < 5 || !info[3].IsNumber()) ThrowCode(env, "ERR_INVALID_ARGUMENT", "rbfFromGram: gamma must be a number");
-  const double gamma = info[3].As<Napi::Number>().DoubleValue();
+  const double gamma = GetNumber(env, info[3], "gamma");
   const bool same = info[4].ToBoolean().Value();
   if (xx.dim(0) != xy.dim(0) || yy.dim(0) != xy.dim(1)) {
     ThrowCode(env, "ERR_SHAPE_MISMATCH", "rbfFromGram: xy is " + xy.ShapeString() + ", xx " + xx.ShapeString() + ", yy " +
                                              yy.ShapeString());
   }
-  Tensor k = NewCpuTensor(env, DType::kF64, xy.shape);
-  if (xy.nbytes()) std::memcpy(k.buffer->data(), xy.buffer->data(), xy.nbytes());
+  Tensor k = CopyTensor(env, xy);
   Check(env, RbfFromGram(k.data<double>(), xy.dim(0), xy.dim(1), xx.data<double>(), yy.data<double>(), gamma, same));
   return TensorWrap::New(env, std::move(k));
 }
 
 Napi::Value AddDiagonalOp(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const Tensor& a = GetCpuTensor(env, info[0], "a", DType::kF64, 2);
-  if (a.dim(0) != a.dim(1)) ThrowCode(env, "ERR_SHAPE_MISMATCH", "addDiagonal: expected a square matrix, got " + a.ShapeString());
-  if (info.Length() < 2 || !info[1].IsNumber()) ThrowCode(env, "ERR_INVALID_ARGUMENT", "addDiagonal: alpha must be a number");
+  const Tensor& a = GetSquareF64(env, info[0], "a");
+  const double alpha = GetNumber(env, info[1], "alpha");
   Tensor out = NewCpuTensor(env, DType::kF64, a.shape);
-  Check(env, AddDiagonal(a.data<double>(), a.dim(0), info[1].As<Napi::Number>().DoubleValue(), out.data<double>()));
+  Check(env, AddDiagonal(a.data<double>(), a.dim(0), alpha, out.data<double>()));
   return TensorWrap::New(env, std::move(out));
 }
 

@@ -513,8 +513,9 @@ inline uint8_t RoundToU8(float v) {
   return static_cast<uint8_t>(r <= 0.0f ? 0 : (r >= 255.0f ? 255 : static_cast<int>(r)));
 }
 
-// One output value, scalar (tails and the generic path).
-inline float BlurChain(const BlurPlan& pl, int64_t y, int64_t e) {
+// One output value, scalar (tails and the generic path). Always inlined so that in the FMA-target
+// tail below std::fma becomes an instruction rather than a libm call.
+__attribute__((always_inline)) inline float BlurChain(const BlurPlan& pl, int64_t y, int64_t e) {
   float acc = 0.0f;
   for (int64_t i = 0; i < pl.kh; ++i) {
     if (!pl.row_nz[static_cast<size_t>(i)]) continue;
@@ -576,16 +577,7 @@ SSLINV_BLUR_KERNEL(BlurAvx512, "avx512f,fma", __m512, 16, _mm512_setzero_ps, _mm
 __attribute__((target("avx2,fma"))) void BlurTailFma(const BlurPlan& pl, int64_t y0, int64_t y1, int64_t from,
                                                       uint8_t* dst) {
   for (int64_t y = y0; y < y1; ++y) {
-    for (int64_t e = from; e < pl.n; ++e) {
-      float acc = 0.0f;
-      for (int64_t i = 0; i < pl.kh; ++i) {
-        if (!pl.row_nz[static_cast<size_t>(i)]) continue;
-        const float* in = pl.pad + (y + i) * pl.pad_stride + e;
-        const float* w = pl.wrow(i);
-        for (const int64_t j : pl.cols) acc = std::fma(in[j * pl.channels], w[j], acc);
-      }
-      dst[y * pl.n + e] = RoundToU8(acc);
-    }
+    for (int64_t e = from; e < pl.n; ++e) dst[y * pl.n + e] = RoundToU8(BlurChain(pl, y, e));
   }
 }
 

@@ -8,7 +8,12 @@
 // Each kernel is a template on the number of rows it computes (1..mr), see MicroKernelT::rows.
 #include "cpu/gemm_kernels.h"
 
+// GCC 12 warns on its own _mm512_undefined_* inside _mm512_max_ps (a false positive of that release);
+// the warning is reported at the header's lines, so it is silenced around the include only.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 
 #include "core/cpu_features.h"
 
@@ -53,148 +58,62 @@ void KernelGenericF64(int64_t kc, const double* a, const double* b, double* c, i
 #define SSLINV_AVX2 __attribute__((target("avx2,fma")))
 #define SSLINV_AVX512 __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma")))
 
-// ---------------------------------------------------------------- AVX2 float32 6 x 16
-SSLINV_AVX2 inline __m256 EpilogueAvx2(__m256 v, const float* cptr, const float* bias, const float* res,
-                                        const TileArgs& t) {
-  if (t.accumulate) v = _mm256_add_ps(_mm256_loadu_ps(cptr), v);
-  if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias));
-  if (res) v = _mm256_add_ps(v, _mm256_loadu_ps(res));
-  if (t.relu) v = _mm256_max_ps(v, _mm256_setzero_ps());
-  return v;
-}
+#define SSLINV_PRAGMA(x) _Pragma(#x)
 
-template <int ROWS>
-SSLINV_AVX2 void KernelAvx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc, const TileArgs& t) {
-  __m256 acc[ROWS][2];
-#pragma GCC unroll 6
-  for (int i = 0; i < ROWS; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
-  for (int64_t k = 0; k < kc; ++k) {
-    const __m256 b0 = _mm256_load_ps(b + k * 16);
-    const __m256 b1 = _mm256_load_ps(b + k * 16 + 8);
-#pragma GCC unroll 6
-    for (int i = 0; i < ROWS; ++i) {
-      const __m256 ai = _mm256_broadcast_ss(a + k * 6 + i);
-      acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
-      acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
-    }
+// One x86 kernel: an MR x (2 * LANES) tile of element type T in two vectors per row. Every variant
+// (AVX2 / AVX-512, float32 / float64) is this loop with its own vector type and intrinsics, so they
+// stay the same code: ROWS broadcasts of A and 2 * ROWS FMAs per k step, then the fused epilogue
+// (accumulate into C, + bias, + residual, ReLU) on the way out.
+#define SSLINV_GEMM_KERNEL(NAME, TARGET, T, VEC, LANES, MR, ZERO, LOAD, LOADU, STOREU, BCAST, FMA, ADD, MAX)          \
+  TARGET inline VEC NAME##Epilogue(VEC v, const T* cptr, const T* bias, const T* res, const TileArgsT<T>& t) {      \
+    if (t.accumulate) v = ADD(LOADU(cptr), v);                                                                      \
+    if (bias) v = ADD(v, LOADU(bias));                                                                              \
+    if (res) v = ADD(v, LOADU(res));                                                                                \
+    if (t.relu) v = MAX(v, ZERO());                                                                                 \
+    return v;                                                                                                       \
+  }                                                                                                                 \
+  template <int ROWS>                                                                                               \
+  TARGET void NAME(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, const TileArgsT<T>& t) {                 \
+    VEC acc[ROWS][2];                                                                                               \
+    SSLINV_PRAGMA(GCC unroll MR)                                                                                    \
+    for (int i = 0; i < ROWS; ++i) acc[i][0] = acc[i][1] = ZERO();                                                  \
+    for (int64_t k = 0; k < kc; ++k) {                                                                              \
+      const VEC b0 = LOAD(b + k * 2 * LANES);                                                                       \
+      const VEC b1 = LOAD(b + k * 2 * LANES + LANES);                                                               \
+      const T* ak = a + k * MR;                                                                                     \
+      SSLINV_PRAGMA(GCC unroll MR)                                                                                  \
+      for (int i = 0; i < ROWS; ++i) {                                                                              \
+        const VEC ai = BCAST(ak + i);                                                                               \
+        acc[i][0] = FMA(ai, b0, acc[i][0]);                                                                         \
+        acc[i][1] = FMA(ai, b1, acc[i][1]);                                                                         \
+      }                                                                                                             \
+    }                                                                                                               \
+    SSLINV_PRAGMA(GCC unroll MR)                                                                                    \
+    for (int i = 0; i < ROWS; ++i) {                                                                                \
+      T* ci = c + i * ldc;                                                                                          \
+      const T* ri = t.residual ? t.residual + i * t.ld_residual : nullptr;                                          \
+      STOREU(ci, NAME##Epilogue(acc[i][0], ci, t.bias, ri, t));                                                     \
+      STOREU(ci + LANES, NAME##Epilogue(acc[i][1], ci + LANES, t.bias ? t.bias + LANES : nullptr,                   \
+                                        ri ? ri + LANES : nullptr, t));                                             \
+    }                                                                                                               \
   }
-#pragma GCC unroll 6
-  for (int i = 0; i < ROWS; ++i) {
-    float* ci = c + i * ldc;
-    const float* ri = t.residual ? t.residual + i * t.ld_residual : nullptr;
-    _mm256_storeu_ps(ci, EpilogueAvx2(acc[i][0], ci, t.bias, ri, t));
-    _mm256_storeu_ps(ci + 8, EpilogueAvx2(acc[i][1], ci + 8, t.bias ? t.bias + 8 : nullptr, ri ? ri + 8 : nullptr, t));
-  }
-}
 
-// ---------------------------------------------------------------- AVX2 float64 6 x 8
-SSLINV_AVX2 inline __m256d EpilogueAvx2d(__m256d v, const double* cptr, const double* bias, const double* res,
-                                          const TileArgsT<double>& t) {
-  if (t.accumulate) v = _mm256_add_pd(_mm256_loadu_pd(cptr), v);
-  if (bias) v = _mm256_add_pd(v, _mm256_loadu_pd(bias));
-  if (res) v = _mm256_add_pd(v, _mm256_loadu_pd(res));
-  if (t.relu) v = _mm256_max_pd(v, _mm256_setzero_pd());
-  return v;
-}
+// AVX-512 has no broadcast-from-pointer intrinsic; set1 of the loaded value compiles to a broadcast load.
+#define SSLINV_SET1_512_PS(p) _mm512_set1_ps(*(p))
+#define SSLINV_SET1_512_PD(p) _mm512_set1_pd(*(p))
 
-template <int ROWS>
-SSLINV_AVX2 void KernelAvx2d(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,
-                             const TileArgsT<double>& t) {
-  __m256d acc[ROWS][2];
-#pragma GCC unroll 6
-  for (int i = 0; i < ROWS; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_pd();
-  for (int64_t k = 0; k < kc; ++k) {
-    const __m256d b0 = _mm256_load_pd(b + k * 8);
-    const __m256d b1 = _mm256_load_pd(b + k * 8 + 4);
-#pragma GCC unroll 6
-    for (int i = 0; i < ROWS; ++i) {
-      const __m256d ai = _mm256_broadcast_sd(a + k * 6 + i);
-      acc[i][0] = _mm256_fmadd_pd(ai, b0, acc[i][0]);
-      acc[i][1] = _mm256_fmadd_pd(ai, b1, acc[i][1]);
-    }
-  }
-#pragma GCC unroll 6
-  for (int i = 0; i < ROWS; ++i) {
-    double* ci = c + i * ldc;
-    const double* ri = t.residual ? t.residual + i * t.ld_residual : nullptr;
-    _mm256_storeu_pd(ci, EpilogueAvx2d(acc[i][0], ci, t.bias, ri, t));
-    _mm256_storeu_pd(ci + 4, EpilogueAvx2d(acc[i][1], ci + 4, t.bias ? t.bias + 4 : nullptr, ri ? ri + 4 : nullptr, t));
-  }
-}
-
-// ---------------------------------------------------------------- AVX-512 float32 14 x 32
-SSLINV_AVX512 inline __m512 EpilogueAvx512(__m512 v, const float* cptr, const float* bias, const float* res,
-                                            const TileArgs& t) {
-  if (t.accumulate) v = _mm512_add_ps(_mm512_loadu_ps(cptr), v);
-  if (bias) v = _mm512_add_ps(v, _mm512_loadu_ps(bias));
-  if (res) v = _mm512_add_ps(v, _mm512_loadu_ps(res));
-  if (t.relu) v = _mm512_max_ps(v, _mm512_setzero_ps());
-  return v;
-}
-
-template <int ROWS>
-SSLINV_AVX512 void KernelAvx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                                const TileArgs& t) {
-  __m512 acc[ROWS][2];
-#pragma GCC unroll 14
-  for (int i = 0; i < ROWS; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < kc; ++k) {
-    const __m512 b0 = _mm512_load_ps(b + k * 32);
-    const __m512 b1 = _mm512_load_ps(b + k * 32 + 16);
-    const float* ak = a + k * 14;
-#pragma GCC unroll 14
-    for (int i = 0; i < ROWS; ++i) {
-      const __m512 ai = _mm512_set1_ps(ak[i]);
-      acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
-      acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
-    }
-  }
-#pragma GCC unroll 14
-  for (int i = 0; i < ROWS; ++i) {
-    float* ci = c + i * ldc;
-    const float* ri = t.residual ? t.residual + i * t.ld_residual : nullptr;
-    _mm512_storeu_ps(ci, EpilogueAvx512(acc[i][0], ci, t.bias, ri, t));
-    _mm512_storeu_ps(ci + 16, EpilogueAvx512(acc[i][1], ci + 16, t.bias ? t.bias + 16 : nullptr,
-                                             ri ? ri + 16 : nullptr, t));
-  }
-}
-
-// ---------------------------------------------------------------- AVX-512 float64 14 x 16
-SSLINV_AVX512 inline __m512d EpilogueAvx512d(__m512d v, const double* cptr, const double* bias, const double* res,
-                                              const TileArgsT<double>& t) {
-  if (t.accumulate) v = _mm512_add_pd(_mm512_loadu_pd(cptr), v);
-  if (bias) v = _mm512_add_pd(v, _mm512_loadu_pd(bias));
-  if (res) v = _mm512_add_pd(v, _mm512_loadu_pd(res));
-  if (t.relu) v = _mm512_max_pd(v, _mm512_setzero_pd());
-  return v;
-}
-
-template <int ROWS>
-SSLINV_AVX512 void KernelAvx512d(int64_t kc, const double* a, const double* b, double* c, int64_t ldc,
-                                 const TileArgsT<double>& t) {
-  __m512d acc[ROWS][2];
-#pragma GCC unroll 14
-  for (int i = 0; i < ROWS; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_pd();
-  for (int64_t k = 0; k < kc; ++k) {
-    const __m512d b0 = _mm512_load_pd(b + k * 16);
-    const __m512d b1 = _mm512_load_pd(b + k * 16 + 8);
-    const double* ak = a + k * 14;
-#pragma GCC unroll 14
-    for (int i = 0; i < ROWS; ++i) {
-      const __m512d ai = _mm512_set1_pd(ak[i]);
-      acc[i][0] = _mm512_fmadd_pd(ai, b0, acc[i][0]);
-      acc[i][1] = _mm512_fmadd_pd(ai, b1, acc[i][1]);
-    }
-  }
-#pragma GCC unroll 14
-  for (int i = 0; i < ROWS; ++i) {
-    double* ci = c + i * ldc;
-    const double* ri = t.residual ? t.residual + i * t.ld_residual : nullptr;
-    _mm512_storeu_pd(ci, EpilogueAvx512d(acc[i][0], ci, t.bias, ri, t));
-    _mm512_storeu_pd(ci + 8, EpilogueAvx512d(acc[i][1], ci + 8, t.bias ? t.bias + 8 : nullptr,
-                                             ri ? ri + 8 : nullptr, t));
-  }
-}
+// float32 6 x 16 and float64 6 x 8 (AVX2); float32 14 x 32 and float64 14 x 16 (AVX-512).
+SSLINV_GEMM_KERNEL(KernelAvx2, SSLINV_AVX2, float, __m256, 8, 6, _mm256_setzero_ps, _mm256_load_ps, _mm256_loadu_ps,
+                   _mm256_storeu_ps, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_add_ps, _mm256_max_ps)
+SSLINV_GEMM_KERNEL(KernelAvx2d, SSLINV_AVX2, double, __m256d, 4, 6, _mm256_setzero_pd, _mm256_load_pd, _mm256_loadu_pd,
+                   _mm256_storeu_pd, _mm256_broadcast_sd, _mm256_fmadd_pd, _mm256_add_pd, _mm256_max_pd)
+SSLINV_GEMM_KERNEL(KernelAvx512, SSLINV_AVX512, float, __m512, 16, 14, _mm512_setzero_ps, _mm512_load_ps,
+                   _mm512_loadu_ps, _mm512_storeu_ps, SSLINV_SET1_512_PS, _mm512_fmadd_ps, _mm512_add_ps, _mm512_max_ps)
+SSLINV_GEMM_KERNEL(KernelAvx512d, SSLINV_AVX512, double, __m512d, 8, 14, _mm512_setzero_pd, _mm512_load_pd,
+                   _mm512_loadu_pd, _mm512_storeu_pd, SSLINV_SET1_512_PD, _mm512_fmadd_pd, _mm512_add_pd, _mm512_max_pd)
+#undef SSLINV_GEMM_KERNEL
+#undef SSLINV_SET1_512_PS
+#undef SSLINV_SET1_512_PD
 #endif  // __x86_64__
 
 }  // namespace

@@ -10,7 +10,6 @@
 #include "ops/geometric.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cfloat>
 #include <climits>
 #include <cmath>
@@ -454,15 +453,9 @@ void CvWarpAffineLinear(const ImageU8View& src, const double M_in[6], uint8_t* d
     adelta[static_cast<size_t>(x)] = CvRound(M[0] * static_cast<double>(x) * kAbScale);
     bdelta[static_cast<size_t>(x)] = CvRound(M[3] * static_cast<double>(x) * kAbScale);
   }
-  std::atomic<bool> out_of_memory{false};
   ForRange(parallel, H, GrainFor(W * C * 4, 1 << 15), [&](int64_t b, int64_t e) {
-    std::vector<int32_t> XY;
-    try {
-      XY.resize(static_cast<size_t>(2 * W));
-    } catch (const std::bad_alloc&) {
-      out_of_memory = true;
-      return;
-    }
+    // A failed allocation here is rethrown on the caller's thread by the pool.
+    std::vector<int32_t> XY(static_cast<size_t>(2 * W));
     int32_t* X = XY.data();
     int32_t* Y = X + W;
     const uint32_t* ad = reinterpret_cast<const uint32_t*>(adelta.data());
@@ -483,7 +476,6 @@ void CvWarpAffineLinear(const ImageU8View& src, const double M_in[6], uint8_t* d
       }
     }
   });
-  if (out_of_memory) throw std::bad_alloc();
 }
 
 // cv::getGaussianKernel(17, sigma, CV_32F): OpenCV's bit-exact double kernel rounded to float.
@@ -570,17 +562,8 @@ void CvGaussianBlur17(const float* src, int64_t H, int64_t W, double sigma, floa
   float k[17];
   CvGaussianKernel17(sigma, k);
   const BlurPassFn fn = SelectBlurPass();
-  // Exceptions must not escape a pool thread: an allocation failure is rethrown after the region.
-  std::atomic<bool> out_of_memory{false};
   auto run = [&](int pass, const float* in, float* out, int64_t work) {
-    ForRange(parallel, H, GrainFor(W * work, 1 << 15), [&](int64_t b, int64_t e) {
-      try {
-        fn(pass, in, H, W, k, b, e, out);
-      } catch (const std::bad_alloc&) {
-        out_of_memory = true;
-      }
-    });
-    if (out_of_memory) throw std::bad_alloc();
+    ForRange(parallel, H, GrainFor(W * work, 1 << 15), [&](int64_t b, int64_t e) { fn(pass, in, H, W, k, b, e, out); });
   };
   if (H == 1 && W == 1) {
     std::copy(src, src + n, dst);
@@ -601,15 +584,9 @@ template <int C>
 void CvRemapDisplaced(const ImageU8View& src, const float* dx, const float* dy, float alpha, uint8_t* dst,
                       bool parallel) {
   const int64_t H = src.height, W = src.width;
-  std::atomic<bool> out_of_memory{false};
   ForRange(parallel, H, GrainFor(W * C * 4, 1 << 15), [&](int64_t b, int64_t e) {
-    std::vector<int32_t> XY;
-    try {
-      XY.resize(static_cast<size_t>(2 * W));
-    } catch (const std::bad_alloc&) {
-      out_of_memory = true;
-      return;
-    }
+    // A failed allocation here is rethrown on the caller's thread by the pool.
+    std::vector<int32_t> XY(static_cast<size_t>(2 * W));
     int32_t* X = XY.data();
     int32_t* Y = X + W;
     for (int64_t y = b; y < e; ++y) {
@@ -643,7 +620,6 @@ void CvRemapDisplaced(const ImageU8View& src, const float* dx, const float* dy, 
       }
     }
   });
-  if (out_of_memory) throw std::bad_alloc();
 }
 
 template <int C>

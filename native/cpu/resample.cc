@@ -9,7 +9,6 @@
 #include "ops/resample.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -209,17 +208,11 @@ void HorizontalPass(const uint8_t* in, int64_t in_w, int64_t row0, int64_t nrows
   constexpr int64_t kBlock = 64;
   const int64_t nblocks = (nrows + kBlock - 1) / kBlock;
   const ConvolveRowFn convolve = SelectConvolveRow();
-  std::atomic<bool> out_of_memory{false};
   ForRange(parallel, nblocks, GrainFor((ncols * cf.ksize + span) * kBlock * C, 1 << 16), [&](int64_t b0, int64_t b1) {
-    // Exceptions must not escape a pool thread: allocation failure is reported after the region.
-    std::vector<uint8_t> t, ot;
-    try {
-      t.resize(static_cast<size_t>(std::max<int64_t>(1, span * kBlock * C)));
-      ot.resize(static_cast<size_t>(ncols * kBlock * C));
-    } catch (const std::bad_alloc&) {
-      out_of_memory = true;
-      return;
-    }
+    // A failed allocation here is rethrown on the caller's thread by the pool, and caught by the
+    // public entry points.
+    std::vector<uint8_t> t(static_cast<size_t>(std::max<int64_t>(1, span * kBlock * C)));
+    std::vector<uint8_t> ot(static_cast<size_t>(ncols * kBlock * C));
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t r0 = b * kBlock, R = std::min(kBlock, nrows - r0), RC = R * C;
       for (int64_t r = 0; r < R; ++r) {
@@ -248,7 +241,6 @@ void HorizontalPass(const uint8_t* in, int64_t in_w, int64_t row0, int64_t nrows
       }
     }
   });
-  if (out_of_memory) throw std::bad_alloc();  // caught by the public entry points
 }
 
 // Vertical pass: output rows [oy0, oy0 + noy) -> out (noy x ncols, packed). Source row r of the pass
