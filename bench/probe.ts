@@ -22,7 +22,7 @@ import { writeNpy } from '../src/io/npy';
 import { native } from '../src/native';
 import { setNumThreads } from '../src/ops';
 import { classificationProbe, ProbeResult, WarmStartMode } from '../src/probes/cv';
-import { RandomState } from '../src/random/mt19937';
+import { makeClassification } from '../test/probes/data';
 
 function arg(name: string, fallback?: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -65,18 +65,10 @@ print(json.dumps({'cv_seconds': t1 - t0, 'refit_seconds': t2 - t1, 'total_second
                   'test_score': test, 'cv_scores': scores, 'unconverged_cv_fits': unconverged, 'sklearn': sklearn.__version__}))
 `;
 
-/** Ten overlapping classes with correlated features, float32 (what a ResNet would give). */
+/** Ten overlapping classes with correlated features, float32 (what a ResNet would give): the probe
+ * tests' generator with a small class separation and a chained feature correlation. */
 function makeData(seed: number, n: number, d: number, K: number): { X: Float32Array; y: Int32Array } {
-  const rs = new RandomState(seed);
-  const u = rs.rand(n);
-  const y = new Int32Array(n);
-  for (let i = 0; i < n; i++) y[i] = Math.floor(u[i]! * K);
-  const C = rs.rand(K * d), S = rs.rand(d), U = rs.rand(n * d);
-  const X = new Float64Array(n * d);
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < d; j++) X[i * d + j] = ((C[y[i]! * d + j]! - 0.5) * 0.18 + (U[i * d + j]! - 0.5)) * (0.2 + 2.0 * S[j]!);
-  }
-  for (let j = 1; j < d; j++) for (let i = 0; i < n; i++) X[i * d + j] = X[i * d + j]! + 0.8 * X[i * d + j - 1]!;
+  const { X, y } = makeClassification(seed, n, d, K, 0.18, 0.8);
   return { X: Float32Array.from(X), y };
 }
 

@@ -86,3 +86,12 @@ export function fromNativeError(e: unknown, context?: string): SslInvError {
     : /bad_alloc|bad_array_new_length/.test(message) ? 'ERR_OUT_OF_MEMORY' : 'ERR_NATIVE_INTERNAL';
   return new SslInvError(code, context ? `${context}: ${message}` : message, { cause: e });
 }
+
+/** Runs a native call, converting what it throws with fromNativeError (context: the op's name). */
+export function callNative<T>(name: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw fromNativeError(e, name);
+  }
+}

@@ -10,8 +10,8 @@
  * CMYK; RGBA/LA would be premultiplied by Pillow, which these ops do not do).
  * Errors are SslInvError with the native codes (ERR_INVALID_ARGUMENT, ERR_SHAPE_MISMATCH, ...).
  */
-import { SslInvError, fromNativeError } from './errors';
-import { native, NativeAddon, NativeTensor } from './native';
+import { SslInvError, fromNativeError, callNative as call } from './errors';
+import { NativeAddon, nativeOps, NativeTensor } from './native';
 import { Tensor } from './tensor';
 
 /** An image as bytes: height x width x channels, row-major. */
@@ -83,20 +83,7 @@ interface ImageAddon {
 }
 
 function addon(): NativeAddon & ImageAddon {
-  const a = native() as NativeAddon & Partial<ImageAddon>;
-  if (typeof a.resizeU8 !== 'function' || typeof a.resizeCropNormalizeU8Async !== 'function') {
-    throw new SslInvError('ERR_NATIVE_LOAD', 'the native addon has no image ops (built from older sources); ' +
-      'rebuild it with `npm run build`');
-  }
-  return a as NativeAddon & ImageAddon;
-}
-
-function call<T>(name: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    throw fromNativeError(e, name);
-  }
+  return nativeOps<ImageAddon>('image', ['resizeU8', 'resizeCropNormalizeU8Async']);
 }
 
 function int(name: string, v: number, min: number): number {

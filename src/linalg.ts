@@ -5,7 +5,7 @@
  * pivoting, as np.linalg.inv. A matrix that is not positive definite (Cholesky) or exactly singular
  * (LU) throws ERR_SINGULAR_MATRIX with the failing pivot in the message.
  */
-import { fromNativeError, SslInvError } from './errors';
+import { SslInvError, callNative as call } from './errors';
 import { native } from './native';
 import { Tensor, wrap, zeros } from './tensor';
 
@@ -19,14 +19,6 @@ interface LinalgAddon {
 
 function addon(): LinalgAddon {
   return native() as unknown as LinalgAddon;
-}
-
-function call<T>(name: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    throw fromNativeError(e, name);
-  }
 }
 
 /** C = op(A) op(B) for float64 matrices. */

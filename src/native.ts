@@ -109,3 +109,16 @@ export function native(): NativeAddon {
   }
   return cached;
 }
+
+/**
+ * The addon typed with one family of ops. An addon built from older sources lacks the family: that
+ * is ERR_NATIVE_LOAD with the fix, checked on two of the family's functions (`markers`).
+ */
+export function nativeOps<T>(family: string, markers: readonly string[]): NativeAddon & T {
+  const a = native() as NativeAddon & Record<string, unknown>;
+  if (markers.some((m) => typeof a[m] !== 'function')) {
+    throw new SslInvError('ERR_NATIVE_LOAD', `the native addon has no ${family} ops (built from older sources); ` +
+      'rebuild it with `npm run build`');
+  }
+  return a as NativeAddon & T;
+}

@@ -6,17 +6,9 @@
  *   - linear weights are PyTorch's [out, in].
  * Every op returns a new tensor and leaves its inputs untouched.
  */
-import { fromNativeError } from './errors';
+import { callNative as call } from './errors';
 import { native, NativeTensor } from './native';
 import { Tensor, wrap } from './tensor';
-
-function call<T>(name: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    throw fromNativeError(e, name);
-  }
-}
 
 const h = (t: Tensor | undefined): NativeTensor | undefined => t?.handle;
 

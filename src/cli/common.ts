@@ -1,6 +1,7 @@
 /**
- * Shared pieces of the CLI: option parsers that throw ERR_USAGE with the flag's name, the device
- * option, and the error printer. Every command validates its flags here before any work starts.
+ * Shared pieces of the CLI: option parsers that throw ERR_USAGE with the flag's name, the device,
+ * precision and seed options, and the error printer. Every command validates its flags here before
+ * any work starts.
  */
 import { InvalidArgumentError } from 'commander';
 import { SslInvError, isSslInvError } from '../errors';
@@ -15,6 +16,13 @@ export function positiveInt(flag: string): (value: string) => number {
   };
 }
 
+/** Parses --seed: numpy's RandomState and the K-fold shuffle take a uint32. */
+export function parseSeed(v: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0 || n > 0xffffffff) throw new SslInvError('ERR_USAGE', `--seed takes an integer from 0 to 2**32 - 1, got '${v}'`);
+  return n;
+}
+
 export type DeviceName = 'cpu';
 
 /** Parses --device; this build has the CPU backend only. */
@@ -25,6 +33,15 @@ export function parseDevice(value: string | undefined): DeviceName {
       `--device ${value}: this build has no CUDA backend yet; use --device cpu`);
   }
   throw new SslInvError('ERR_USAGE', `--device takes cpu, cuda or cuda:N, got '${value}'`);
+}
+
+/** Parses --precision; this build computes in fp32 only. */
+export function parsePrecision(p: string, device: string): string {
+  if (p === 'fp32') return p;
+  if (p === 'tf32' || p === 'bf16') {
+    throw new SslInvError('ERR_DEVICE_UNAVAILABLE', `--precision ${p} needs the CUDA backend; the CPU computes in fp32 (device ${device})`);
+  }
+  throw new SslInvError('ERR_USAGE', `--precision takes fp32, tf32 or bf16, got '${p}'`);
 }
 
 /** Prints an error for a person and returns the exit code: 2 for usage errors, 1 otherwise. */

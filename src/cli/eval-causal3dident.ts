@@ -16,8 +16,7 @@ import { loadNamedModel } from '../eval/models';
 import { versions } from '../eval/results';
 import { writeFileAtomic } from '../io/atomic-write';
 import { setNumThreads } from '../ops';
-import { parseDevice, positiveInt } from './common';
-import { parseSeed } from './eval-downstream';
+import { parseDevice, parseSeed, positiveInt } from './common';
 import { stderrSink } from './sink';
 
 interface Flags {
@@ -75,7 +74,7 @@ export function evalCausal3DIdentCommand(): Command {
         fs.mkdirSync(f.resultsDir, { recursive: true });
         await writeFileAtomic(out, Buffer.from(`${JSON.stringify({
           format: 'ssl-inv-causal3dident/1', model: f.model, fuseMode: f.fuseMode, target: f.target,
-          models: model.parts.map((p) => ({ name: p.name, file: p.file, sha256: p.sha256, arch: p.model.arch })),
+          models: model.provenance,
           config: { resize: f.resize, crop: f.cropSize, batchSize: f.batchSize, folds: f.cvFolds, quick: f.quick ?? false, dataRoot: f.dataRoot },
           rows: { trainval: run.trainvalRows, test: run.testRows }, seed, device, versions: versions(), probe: run.probe,
           created: new Date().toISOString(), seconds: (Date.now() - started) / 1000,

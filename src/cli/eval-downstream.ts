@@ -8,7 +8,6 @@
 import { Command, Option } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { SslInvError } from '../errors';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/preprocess';
 import { DOWNSTREAM_DATASETS, readDownstreamDataset } from '../datasets';
 import { runDownstream } from '../eval/downstream-run';
@@ -17,7 +16,7 @@ import { loadNamedModel } from '../eval/models';
 import { versions } from '../eval/results';
 import { writeFileAtomic } from '../io/atomic-write';
 import { setNumThreads } from '../ops';
-import { parseDevice, positiveInt } from './common';
+import { parseDevice, parseSeed, positiveInt } from './common';
 import { stderrSink } from './sink';
 
 interface Flags {
@@ -38,12 +37,6 @@ interface Flags {
   seed: string;
   threads?: number;
   quiet?: boolean;
-}
-
-export function parseSeed(v: string): number {
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0 || n > 0xffffffff) throw new SslInvError('ERR_USAGE', `--seed takes an integer from 0 to 2**32 - 1, got '${v}'`);
-  return n;
 }
 
 export function evalDownstreamCommand(): Command {
@@ -85,7 +78,7 @@ export function evalDownstreamCommand(): Command {
         fs.mkdirSync(f.resultsDir, { recursive: true });
         await writeFileAtomic(out, Buffer.from(`${JSON.stringify({
           format: 'ssl-inv-downstream/1', model: f.model, fuseMode: f.fuseMode, dataset: name, task: dataset.task, metric: dataset.metric,
-          models: model.parts.map((p) => ({ name: p.name, file: p.file, sha256: p.sha256, arch: p.model.arch })),
+          models: model.provenance,
           config: { resize: f.resize, crop: f.cropSize, batchSize: f.batchSize, folds: f.cvFolds, quick: f.quick ?? false, dataRoot: f.dataRoot },
           rows: { trainval: run.trainvalRows, test: run.testRows }, seed, device, versions: versions(), probe,
           created: new Date().toISOString(), seconds: (Date.now() - started) / 1000,

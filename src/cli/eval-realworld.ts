@@ -23,8 +23,7 @@ import { ViewGroup } from '../eval/realworld';
 import { runRealWorld } from '../eval/realworld-run';
 import { findStatsFiles, FeatureStats, loadOrComputeStats, readStatsFile } from '../eval/stats';
 import { setNumThreads } from '../ops';
-import { parseDevice, positiveInt } from './common';
-import { parsePrecision } from './eval-synthetic';
+import { parseDevice, parsePrecision, positiveInt } from './common';
 import { stderrSink } from './sink';
 
 interface Flags {

@@ -11,7 +11,7 @@ import { pythonFixed } from '../eval/invariance';
 import { runSyntheticEvaluation } from '../eval/synthetic-run';
 import { setNumThreads } from '../ops';
 import { isSyntheticTransform, SYNTHETIC_TRANSFORMS, SyntheticTransform } from '../transforms/grid';
-import { parseDevice, positiveInt } from './common';
+import { parseDevice, parsePrecision, parseSeed, positiveInt } from './common';
 import { stderrSink } from './sink';
 
 interface Flags {
@@ -33,14 +33,6 @@ interface Flags {
   seed: string;
   threads?: number;
   quiet?: boolean;
-}
-
-export function parsePrecision(p: string, device: string): string {
-  if (p === 'fp32') return p;
-  if (p === 'tf32' || p === 'bf16') {
-    throw new SslInvError('ERR_DEVICE_UNAVAILABLE', `--precision ${p} needs the CUDA backend; the CPU computes in fp32 (device ${device})`);
-  }
-  throw new SslInvError('ERR_USAGE', `--precision takes fp32, tf32 or bf16, got '${p}'`);
 }
 
 export function evalSyntheticCommand(): Command {
@@ -69,8 +61,7 @@ export function evalSyntheticCommand(): Command {
       const device = parseDevice(f.device);
       const precision = parsePrecision(f.precision, device);
       if (f.threads !== undefined) setNumThreads(f.threads);
-      const seed = Number(f.seed);
-      if (!Number.isSafeInteger(seed) || seed < 0 || seed > 0xffffffff) throw new SslInvError('ERR_USAGE', `--seed takes an integer from 0 to 2**32 - 1, got '${f.seed}'`);
+      const seed = parseSeed(f.seed);
       let transforms: SyntheticTransform[];
       if (f.transform === 'all') transforms = [...SYNTHETIC_TRANSFORMS];
       else if (isSyntheticTransform(f.transform)) transforms = [f.transform];

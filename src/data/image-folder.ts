@@ -73,13 +73,16 @@ function layoutError(message: string, file?: string, cause?: unknown): SslInvErr
   return new SslInvError('ERR_DATASET_LAYOUT', message, { file, cause });
 }
 
-interface Entry {
+export interface DirEntry {
   name: string;
   isDir: boolean;
 }
 
-/** Reads a directory's entries, deciding "is a directory" as Python's DirEntry.is_dir() does (links followed). */
-async function readEntries(dir: string): Promise<Entry[]> {
+/**
+ * Reads a directory's entries, deciding "is a directory" as Python's DirEntry.is_dir() does (links
+ * followed). Errors (ERR_DATASET_LAYOUT) name the directory. Shared with the data-set readers.
+ */
+export async function readEntries(dir: string): Promise<DirEntry[]> {
   let dirents;
   try {
     dirents = await fsp.readdir(dir, { withFileTypes: true, encoding: 'buffer' });
@@ -87,7 +90,7 @@ async function readEntries(dir: string): Promise<Entry[]> {
     const code = (e as NodeJS.ErrnoException).code;
     throw layoutError(`cannot list the directory (${code ?? (e as Error).message})`, dir, e);
   }
-  const out: Entry[] = [];
+  const out: DirEntry[] = [];
   for (const d of dirents) {
     let name: string;
     try {

@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { SslInvError } from '../errors';
-import { compareCodePoints } from '../data/image-folder';
+import { compareCodePoints, DirEntry, readEntries } from '../data/image-folder';
 import { readImageHeader } from '../data/decode';
 
 export { compareCodePoints };
@@ -32,13 +32,8 @@ export function pySorted(a: readonly string[]): string[] {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-interface DirEntryInfo {
-  name: string;
-  isDir: boolean;
-}
-
 /** The entries of a directory (links followed for "is a directory"), or an error naming it. */
-export async function listDir(dir: string, what: string): Promise<DirEntryInfo[]> {
+export async function listDir(dir: string, what: string): Promise<DirEntry[]> {
   let st;
   try {
     st = await fsp.stat(dir);
@@ -46,31 +41,7 @@ export async function listDir(dir: string, what: string): Promise<DirEntryInfo[]
     throw layoutError(`the directory does not exist; expected ${what}`, dir, undefined, e);
   }
   if (!st.isDirectory()) throw layoutError(`not a directory; expected ${what}`, dir);
-  let dirents;
-  try {
-    dirents = await fsp.readdir(dir, { withFileTypes: true, encoding: 'buffer' });
-  } catch (e) {
-    throw layoutError(`cannot list the directory (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, dir, undefined, e);
-  }
-  const out: DirEntryInfo[] = [];
-  for (const d of dirents) {
-    let name: string;
-    try {
-      name = utf8.decode(d.name as unknown as Buffer);
-    } catch (e) {
-      throw layoutError(`a name in this directory is not valid UTF-8: ${JSON.stringify((d.name as unknown as Buffer).toString('latin1'))}`, dir, undefined, e);
-    }
-    let isDir = d.isDirectory();
-    if (d.isSymbolicLink()) {
-      try {
-        isDir = (await fsp.stat(path.join(dir, name))).isDirectory();
-      } catch {
-        isDir = false;
-      }
-    }
-    out.push({ name, isDir });
-  }
-  return out;
+  return readEntries(dir);
 }
 
 /**

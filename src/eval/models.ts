@@ -78,6 +78,11 @@ export class NamedModel {
 
   constructor(readonly name: string, readonly parts: ModelPart[], readonly fuseMode: FuseMode) {}
 
+  /** Which checkpoint files made this model, as every result file records them. */
+  get provenance(): { name: string; file: string; sha256: string; arch: string }[] {
+    return this.parts.map((p) => ({ name: p.name, file: p.file, sha256: p.sha256, arch: p.model.arch }));
+  }
+
   get featureDim(): number {
     const dims = this.parts.map((p) => p.model.net.featureDim);
     return this.fuseMode === 'cat' ? dims.reduce((a, b) => a + b, 0) : dims[0]!;

@@ -41,7 +41,7 @@ export async function runRealWorld(o: RealWorldRunOptions): Promise<{ result: In
   p.done();
   const result: InvarianceResult = {
     format: RESULT_FORMAT, kind: 'realworld', model: o.modelName,
-    models: o.model.parts.map((q) => ({ name: q.name, file: q.file, sha256: q.sha256, arch: q.model.arch })),
+    models: o.model.provenance,
     fuseMode: o.fuseMode, featureLayer: o.featureLayer, dataset: o.dataset,
     config: { dataRoot: o.dataRoot, resize: o.resize, crop: o.crop, batchSize: o.batchSize, groups: o.groups.length,
       views: o.groups.reduce((a, g) => a + g.files.length, 0) },

@@ -98,7 +98,7 @@ export async function runSyntheticTransforms(ctx: EvaluationContext, o: Syntheti
     p.done();
     const result: InvarianceResult = {
       format: RESULT_FORMAT, kind: 'synthetic', model: o.model,
-      models: model.parts.map((q) => ({ name: q.name, file: q.file, sha256: q.sha256, arch: q.model.arch })),
+      models: model.provenance,
       fuseMode: o.fuseMode, featureLayer: o.featureLayer, dataset: o.dataset, transform: t,
       paramName: grid.labelName, originalIndex: grid.originalIndex,
       config: { data: o.data, split: o.split, k: grid.k, numImages: o.numImages, resize: o.resize, crop: o.crop, batchSize: o.batchSize, sampledImages: r.sampled },

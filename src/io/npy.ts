@@ -15,9 +15,9 @@
  * aligned at all).
  */
 import { promises as fsp, readFileSync } from 'node:fs';
-import { endianness } from 'node:os';
 import { SslInvError } from '../errors';
 import { writeFileAtomic } from './atomic-write';
+import { byteswap, HOST_LITTLE_ENDIAN } from './byte-order';
 import { NPY_WRITE_DESCR, npyHeader } from './npy-writer';
 
 export type NpyDType = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8';
@@ -31,7 +31,6 @@ export interface NpyArray {
 const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]); // \x93NUMPY
 /** numpy's own cap on the header length (it refuses longer headers unless told otherwise). */
 export const NPY_MAX_HEADER_BYTES = 10000;
-const HOST_LITTLE_ENDIAN = endianness() === 'LE';
 
 const ITEMSIZE: Record<NpyDType, number> = { float32: 4, float64: 8, int32: 4, int64: 8, uint8: 1 };
 
@@ -194,18 +193,6 @@ class HeaderParser {
     if (this.pos !== this.s.length) this.err('trailing characters after the header dict');
     for (const k of ['descr', 'fortran_order', 'shape']) if (!out.has(k)) fail(this.file, k, `header has no '${k}' key`);
     return out;
-  }
-}
-
-/** Reverses the bytes of each `size`-byte element in place. */
-function byteswap(bytes: Uint8Array, size: number): void {
-  if (size === 1) return;
-  for (let i = 0; i + size <= bytes.length; i += size) {
-    for (let a = i, b = i + size - 1; a < b; a++, b--) {
-      const t = bytes[a]!;
-      bytes[a] = bytes[b]!;
-      bytes[b] = t;
-    }
   }
 }
 

@@ -19,6 +19,7 @@ import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { SslInvError } from '../errors';
 import type { DType, TypedArray } from '../tensor';
+import { byteswap, HOST_LITTLE_ENDIAN } from './byte-order';
 import { ZipArchive, ZipOptions, ZipRecordRef, readZipRecord } from './zip';
 import {
   PyValue, StorageRef, TensorDescriptor, TorchDType, UnpickleLimits, isList, isTruncationError, pyTypeName,
@@ -114,19 +115,6 @@ function allocOut(dtype: DType, n: number): TypedArray {
   }
 }
 
-function byteswapInPlace(b: Uint8Array, size: number): void {
-  if (size === 1) return;
-  for (let i = 0; i + size <= b.length; i += size) {
-    for (let x = i, y = i + size - 1; x < y; x++, y--) {
-      const t = b[x]!;
-      b[x] = b[y]!;
-      b[y] = t;
-    }
-  }
-}
-
-const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
 /**
  * Gathers a (possibly strided) tensor from its storage bytes into a C-ordered array.
  * `raw` holds the whole storage; the descriptor was bounds-checked when it was unpickled.
@@ -145,7 +133,7 @@ export function gatherTensor(d: TensorDescriptor, raw: Uint8Array, storageBigEnd
   if (hi > raw.length) throw new SslInvError('ERR_CHECKPOINT_CORRUPT', `tensor reaches byte ${hi} of a ${raw.length}-byte storage`, { field: d.storageKey });
   const aligned = new Uint8Array(hi - lo);
   aligned.set(raw.subarray(lo, hi));
-  if (storageBigEndian === HOST_LE) byteswapInPlace(aligned, itemsize);
+  if (storageBigEndian === HOST_LITTLE_ENDIAN) byteswap(aligned, itemsize);
   const src = sourceView(d.dtype, aligned.buffer);
 
   // Element converter.

@@ -441,6 +441,16 @@ function runBatchedSearch(xs: Float64Array, d: number, y: ArrayLike<number>, fol
   }
 }
 
+/** The number of outputs T of row-major [rows, T] regression targets; throws unless both splits agree. */
+function regressionOutputs(x: FeatureMatrix, y: Float64Array, xTest: FeatureMatrix, yTest: Float64Array): number {
+  if (xTest.cols !== x.cols) throw new SslInvError('ERR_SHAPE_MISMATCH', `test features have ${xTest.cols} columns, trainval features ${x.cols}`);
+  const T = y.length / x.rows;
+  if (!Number.isInteger(T) || T < 1 || yTest.length !== xTest.rows * T) {
+    throw new SslInvError('ERR_SHAPE_MISMATCH', `regression targets must be [rows, outputs]: ${y.length} trainval and ${yTest.length} test values`);
+  }
+  return T;
+}
+
 export interface RegressionProbeOptions {
   /** A fixed C (Ridge alpha = C): no search. */
   C?: number;
@@ -459,11 +469,7 @@ export function regressionProbe(x: FeatureMatrix, y: Float64Array, xTest: Featur
   opts: RegressionProbeOptions = {}): ProbeResult {
   const t0 = now();
   const d = x.cols;
-  if (xTest.cols !== d) throw new SslInvError('ERR_SHAPE_MISMATCH', `test features have ${xTest.cols} columns, trainval features ${d}`);
-  const T = y.length / x.rows;
-  if (!Number.isInteger(T) || T < 1 || yTest.length !== xTest.rows * T) {
-    throw new SslInvError('ERR_SHAPE_MISMATCH', `regression targets must be [rows, outputs]: ${y.length} trainval and ${yTest.length} test values`);
-  }
+  const T = regressionOutputs(x, y, xTest, yTest);
   for (let i = 0; i < y.length; i++) if (!Number.isFinite(y[i]!)) throw new SslInvError('ERR_INVALID_ARGUMENT', `the targets contain a non-finite value at ${i}`);
   const xs = toFloat64(x, 'trainval features'), xt = toFloat64(xTest, 'test features');
   const seed = opts.seed ?? 0, k = opts.folds ?? 5;
@@ -523,11 +529,7 @@ export function kernelRidgeProbe(x: FeatureMatrix, y: Float64Array, xTest: Featu
   KernelRidgeProbeResult {
   const t0 = now();
   const d = x.cols;
-  if (xTest.cols !== d) throw new SslInvError('ERR_SHAPE_MISMATCH', `test features have ${xTest.cols} columns, trainval features ${d}`);
-  const T = y.length / x.rows;
-  if (!Number.isInteger(T) || T < 1 || yTest.length !== xTest.rows * T) {
-    throw new SslInvError('ERR_SHAPE_MISMATCH', `regression targets must be [rows, outputs]: ${y.length} trainval and ${yTest.length} test values`);
-  }
+  const T = regressionOutputs(x, y, xTest, yTest);
   const xs = toFloat64(x, 'trainval features'), xt = toFloat64(xTest, 'test features');
   const alphas = [...(opts.alphas ?? CAUSAL3DIDENT_ALPHAS)], gammas = [...(opts.gammas ?? CAUSAL3DIDENT_GAMMAS)];
   const seed = opts.seed ?? 0, k = opts.folds ?? 5;

@@ -3,7 +3,7 @@
  * batched multinomial logistic loss and the RBF kernel. float64 tensors throughout; native errors
  * become SslInvErrors with their stable codes.
  */
-import { fromNativeError, SslInvError } from '../errors';
+import { SslInvError, callNative as call } from '../errors';
 import { native, NativeTensor } from '../native';
 import { Tensor, tensor, wrap } from '../tensor';
 
@@ -17,14 +17,6 @@ interface ProbeAddon {
 
 function addon(): ProbeAddon {
   return native() as unknown as ProbeAddon;
-}
-
-function call<T>(name: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    throw fromNativeError(e, name);
-  }
 }
 
 function expectF64(t: Tensor, what: string, rank: number): void {

@@ -49,19 +49,25 @@ export function meanPerClassAccuracy(yTrue: ArrayLike<number>, yPred: ArrayLike<
   return numpyMean(perClass);
 }
 
-/** r2_score(yTrue, yPred) over [n, outputs] row-major arrays, uniform average over outputs. */
-export function r2Score(yTrue: ArrayLike<number>, yPred: ArrayLike<number>, outputs = 1): number {
-  checkSameLength(yTrue, yPred, 'r2Score');
+/** The rows n of [n, outputs] row-major targets and their squared residuals (yTrue - yPred)^2. */
+function squaredResiduals(yTrue: ArrayLike<number>, yPred: ArrayLike<number>, outputs: number, op: string):
+  { n: number; sq: Float64Array } {
+  checkSameLength(yTrue, yPred, op);
   if (!Number.isSafeInteger(outputs) || outputs < 1 || yTrue.length % outputs !== 0) {
-    throw new SslInvError('ERR_SHAPE_MISMATCH', `r2Score: ${yTrue.length} values do not form rows of ${outputs} outputs`);
+    throw new SslInvError('ERR_SHAPE_MISMATCH', `${op}: ${yTrue.length} values do not form rows of ${outputs} outputs`);
   }
-  const n = yTrue.length / outputs;
-  if (n < 2) return NaN;
   const sq = new Float64Array(yTrue.length);
   for (let i = 0; i < sq.length; i++) {
     const r = yTrue[i]! - yPred[i]!;
     sq[i] = r * r;
   }
+  return { n: yTrue.length / outputs, sq };
+}
+
+/** r2_score(yTrue, yPred) over [n, outputs] row-major arrays, uniform average over outputs. */
+export function r2Score(yTrue: ArrayLike<number>, yPred: ArrayLike<number>, outputs = 1): number {
+  const { n, sq } = squaredResiduals(yTrue, yPred, outputs, 'r2Score');
+  if (n < 2) return NaN;
   const numerator = sumAxis0(sq, n, outputs);
   const mean = sumAxis0(yTrue, n, outputs);
   for (let j = 0; j < outputs; j++) mean[j] = mean[j]! / n;
@@ -84,16 +90,7 @@ export function r2Score(yTrue: ArrayLike<number>, yPred: ArrayLike<number>, outp
 
 /** mean_squared_error(yTrue, yPred) over [n, outputs] row-major arrays, uniform average over outputs. */
 export function meanSquaredError(yTrue: ArrayLike<number>, yPred: ArrayLike<number>, outputs = 1): number {
-  checkSameLength(yTrue, yPred, 'meanSquaredError');
-  if (!Number.isSafeInteger(outputs) || outputs < 1 || yTrue.length % outputs !== 0) {
-    throw new SslInvError('ERR_SHAPE_MISMATCH', `meanSquaredError: ${yTrue.length} values do not form rows of ${outputs} outputs`);
-  }
-  const n = yTrue.length / outputs;
-  const sq = new Float64Array(yTrue.length);
-  for (let i = 0; i < sq.length; i++) {
-    const r = yTrue[i]! - yPred[i]!;
-    sq[i] = r * r;
-  }
+  const { n, sq } = squaredResiduals(yTrue, yPred, outputs, 'meanSquaredError');
   const perOutput = sumAxis0(sq, n, outputs);
   for (let j = 0; j < outputs; j++) perOutput[j] = perOutput[j]! / n;
   return numpyMean(perOutput);

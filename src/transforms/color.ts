@@ -23,9 +23,9 @@
  * Errors: ERR_INVALID_ARGUMENT for bad parameters or channel counts, ERR_SHAPE_MISMATCH when the data
  * length does not match the image size.
  */
-import { SslInvError, fromNativeError } from '../errors';
+import { SslInvError, callNative } from '../errors';
 import type { ImageU8 } from '../image-ops';
-import { native, NativeAddon } from '../native';
+import { NativeAddon, nativeOps } from '../native';
 
 export type { ImageU8 } from '../image-ops';
 
@@ -43,12 +43,7 @@ interface ColorAddon {
 }
 
 function addon(): NativeAddon & ColorAddon {
-  const a = native() as NativeAddon & Partial<ColorAddon>;
-  if (typeof a.enhanceU8 !== 'function' || typeof a.pilGaussianBlurU8 !== 'function') {
-    throw new SslInvError('ERR_NATIVE_LOAD', 'the native addon has no colour ops (built from older sources); ' +
-      'rebuild it with `npm run build`');
-  }
-  return a as NativeAddon & ColorAddon;
+  return nativeOps<ColorAddon>('colour', ['enhanceU8', 'pilGaussianBlurU8']);
 }
 
 function invalid(message: string, field?: string): never {
@@ -78,12 +73,7 @@ function finite(op: string, name: string, v: number): number {
 }
 
 function run(op: string, img: ImageU8, fn: (a: ColorAddon) => Uint8Array): ImageU8 {
-  let data: Uint8Array;
-  try {
-    data = fn(addon());
-  } catch (e) {
-    throw fromNativeError(e, op);
-  }
+  const data = callNative(op, () => fn(addon()));
   return { data, width: img.width, height: img.height, channels: img.channels };
 }
 
@@ -172,11 +162,7 @@ export function gaussianKernel1d(kernelSize: number, sigma: number): Float32Arra
   if (typeof sigma !== 'number' || !Number.isFinite(sigma) || !(sigma > 0)) {
     invalid(`gaussianKernel1d: sigma must be positive and finite, got ${sigma}`);
   }
-  try {
-    return addon().gaussianKernel1d(kernelSize, sigma);
-  } catch (e) {
-    throw fromNativeError(e, 'gaussianKernel1d');
-  }
+  return callNative('gaussianKernel1d', () => addon().gaussianKernel1d(kernelSize, sigma));
 }
 
 /** F.invert: ImageOps.invert (255 - v). */

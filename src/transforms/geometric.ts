@@ -24,9 +24,9 @@
  * Trigonometry runs in the C library, as Python's math module does; on glibc the matrices are the
  * ones Python computes, bit for bit.
  */
-import { SslInvError, fromNativeError } from '../errors';
+import { SslInvError, callNative as call } from '../errors';
 import { ImageU8, RESAMPLE_FILTER_IDS, ResampleFilter } from '../image-ops';
-import { native, NativeAddon } from '../native';
+import { NativeAddon, nativeOps } from '../native';
 import { RandomState } from '../random/mt19937';
 
 export type { ImageU8 } from '../image-ops';
@@ -87,20 +87,7 @@ interface GeometricAddon {
 }
 
 function addon(): NativeAddon & GeometricAddon {
-  const a = native() as NativeAddon & Partial<GeometricAddon>;
-  if (typeof a.geomRotateU8 !== 'function' || typeof a.geomElasticU8 !== 'function') {
-    throw new SslInvError('ERR_NATIVE_LOAD', 'the native addon has no geometric ops (built from older sources); ' +
-      'rebuild it with `npm run build`');
-  }
-  return a as NativeAddon & GeometricAddon;
-}
-
-function call<T>(name: string, fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    throw fromNativeError(e, name);
-  }
+  return nativeOps<GeometricAddon>('geometric', ['geomRotateU8', 'geomElasticU8']);
 }
 
 function invalid(message: string, field?: string): never {
