@@ -3,7 +3,6 @@
  * short table on stdout; progress and errors go to stderr. Exit codes: 0 success, 1 error, 2 usage.
  */
 import { Command, CommanderError } from 'commander';
-import { SslInvError } from '../errors';
 import { reportError } from './common';
 import { demoCommand } from './demo';
 import { evalCausal3DIdentCommand } from './eval-causal3dident';
@@ -32,7 +31,12 @@ export function buildProgram(): Command {
   program.addCommand(infoCommand());
   program.addCommand(reportCommand());
   program.addCommand(viewsCommand());
-  for (const cmd of program.commands) cmd.exitOverride();
+  // Commander's own usage errors (unknown options, bad option values) carry the same code as ours.
+  const output = {
+    outputError: (message: string, write: (s: string) => void) => write(`ssl-inv: error ERR_USAGE: ${message.replace(/^error: /, '')}`),
+  };
+  program.configureOutput(output);
+  for (const cmd of program.commands) cmd.exitOverride().configureOutput(output);
   return program;
 }
 
@@ -46,7 +50,6 @@ export async function main(argv: string[]): Promise<number> {
       // --help and --version end here with exit code 0; bad flags with commander's message already shown.
       return e.exitCode === 0 ? 0 : 2;
     }
-    if (e instanceof SslInvError || e instanceof Error) return reportError(e);
     return reportError(e);
   }
 }

@@ -42,6 +42,15 @@ t.test('eval-synthetic errors', async (t) => {
   let r = await runCli(['eval-synthetic', data, '--model', 'net', '--transform', 'twirl', ...small]);
   t.equal(r.code, 2);
   t.match(r.stderr, /ERR_USAGE/);
+  r = await runCli(['eval-synthetic', data, '--no-such-flag']);
+  t.equal(r.code, 2, 'an unknown option');
+  t.match(r.stderr, /^ssl-inv: error ERR_USAGE: unknown option '--no-such-flag'/, 'commander\'s usage errors carry the code');
+  r = await runCli(['probe', '--seed', 'x']);
+  t.equal(r.code, 2, 'a bad option value');
+  t.match(r.stderr, /^ssl-inv: error ERR_USAGE: option '--seed <seed>' argument 'x' is invalid/);
+  r = await runCli(['eval-synthetic', data, '--seed', '-1', ...small]);
+  t.equal(r.code, 2, '--seed -1');
+  t.match(r.stderr, /ERR_USAGE: --seed takes an integer from 0 to 2\*\*32 - 1/);
   r = await runCli(['eval-synthetic', data, '--model', 'net', '--transform', 'all', '--k', '4', ...small]);
   t.equal(r.code, 2, '--k with --transform all');
   r = await runCli(['eval-synthetic', data, '--model', 'net', '--precision', 'bf16', ...small]);
