@@ -14,6 +14,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sslinv::napi::RegisterColorBindings(env, exports);
   sslinv::napi::RegisterLinalgBindings(env, exports);
   sslinv::napi::RegisterProbeBindings(env, exports);
+  sslinv::napi::RegisterDeviceBindings(env, exports);
   return exports;
 }
 

@@ -6,6 +6,7 @@
  * (LU) throws ERR_SINGULAR_MATRIX with the failing pivot in the message.
  */
 import { SslInvError, callNative as call } from './errors';
+import { resolveDevice } from './device';
 import { native } from './native';
 import { Tensor, wrap, zeros } from './tensor';
 
@@ -78,19 +79,34 @@ export class CovarianceAccumulator {
   private readonly meanT: Tensor;
   private readonly m2T: Tensor;
 
-  constructor(dim: number) {
+  /** Where the statistics live and chunks are merged: 'cpu' or 'cuda:N' (chunks must be there too). */
+  readonly device: string;
+
+  constructor(dim: number, opts: { device?: string } = {}) {
     if (!Number.isSafeInteger(dim) || dim < 1) throw new SslInvError('ERR_INVALID_ARGUMENT', `dim must be >= 1, got ${dim}`);
     this.dim = dim;
-    this.meanT = zeros('float64', [dim]);
-    this.m2T = zeros('float64', [dim, dim]);
+    this.device = resolveDevice(opts.device ?? 'cpu');
+    this.meanT = zeros('float64', [dim], this.device);
+    try {
+      this.m2T = zeros('float64', [dim, dim], this.device);
+    } catch (e) {
+      this.meanT.dispose();
+      throw e;
+    }
   }
 
-  /** Adds the rows of x [n, dim] (float32 or float64). */
+  /** Adds the rows of x [n, dim] (float32 or float64 on the CPU; float32 on a CUDA device). */
   add(x: Tensor): void {
     if (x.shape.length !== 2 || x.shape[1] !== this.dim) {
       throw new SslInvError('ERR_SHAPE_MISMATCH', `expected rows of ${this.dim} values, got [${x.shape.join(', ')}]`);
     }
-    this.count = call('covarianceAccumulate', () => addon().covarianceAccumulate(x.handle, this.meanT.handle, this.m2T.handle, this.count));
+    // A chunk on another device is copied to the statistics' device first (one upload per chunk).
+    const chunk = x.device === this.device ? x : x.to(this.device);
+    try {
+      this.count = call('covarianceAccumulate', () => addon().covarianceAccumulate(chunk.handle, this.meanT.handle, this.m2T.handle, this.count));
+    } finally {
+      if (chunk !== x) chunk.dispose();
+    }
   }
 
   get rows(): number {

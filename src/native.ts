@@ -34,6 +34,7 @@ export interface NativeConvOptions {
   bias?: NativeTensor;
   residual?: NativeTensor;
   relu?: boolean;
+  precision?: string;
 }
 
 export interface NativePoolOptions {
@@ -53,8 +54,8 @@ export interface NativeInfo {
 }
 
 export interface NativeAddon {
-  empty(dtype: string, shape: number[]): NativeTensor;
-  zeros(dtype: string, shape: number[]): NativeTensor;
+  empty(dtype: string, shape: number[], device?: string): NativeTensor;
+  zeros(dtype: string, shape: number[], device?: string): NativeTensor;
   fromTypedArray(src: ArrayBufferView, shape: number[]): NativeTensor;
   memoryStats(): { liveBuffers: number; liveBytes: number };
   info(): NativeInfo;

@@ -1,8 +1,10 @@
 /**
- * Typed CPU ops on Tensors: thin wrappers over the native kernels that convert errors into
- * SslInvError. Shapes use the conventions of native/ops/*.h:
+ * Typed ops on Tensors: thin wrappers over the native kernels that convert errors into SslInvError.
+ * Each op runs where its first tensor lives (the CPU, or a CUDA device, where every tensor argument
+ * must be on the same device and the result stays there). Shapes use the conventions of native/ops/*.h:
  *   - activations inside networks are NHWC float32: [N, H, W, C];
- *   - convolution weights are PyTorch's [K, C, R, S], packed once by `packConvWeights`;
+ *   - convolution weights are PyTorch's [K, C, R, S], packed once by `packConvWeights` (on the CPU
+ *     into the GEMM's panels, on CUDA into [K, R, S, C]);
  *   - linear weights are PyTorch's [out, in].
  * Every op returns a new tensor and leaves its inputs untouched.
  */
@@ -19,6 +21,9 @@ export interface ConvGeometry {
   padding: [number, number];
 }
 
+/** Arithmetic of a convolution: fp32 everywhere; tf32 and bf16 (tensor cores) on CUDA only. */
+export type Precision = 'fp32' | 'tf32' | 'bf16';
+
 export interface Epilogue {
   /** [K] added per output channel. */
   bias?: Tensor;
@@ -33,8 +38,9 @@ export function packConvWeights(weight: Tensor, scale?: Tensor): Tensor {
 }
 
 /** y [N, P, Q, K] = epilogue(conv(x [N, H, W, C], packed weights)). */
-export function conv2d(x: Tensor, packedWeight: Tensor, g: ConvGeometry, ep: Epilogue = {}): Tensor {
+export function conv2d(x: Tensor, packedWeight: Tensor, g: ConvGeometry, ep: Epilogue & { precision?: Precision } = {}): Tensor {
   return call('conv2d', () => wrap(native().conv2d(x.handle, packedWeight.handle, {
+    ...(ep.precision !== undefined && ep.precision !== 'fp32' ? { precision: ep.precision } : {}),
     outChannels: g.outChannels,
     kernelH: g.kernel[0], kernelW: g.kernel[1],
     strideH: g.stride[0], strideW: g.stride[1],
@@ -117,6 +123,19 @@ export function nchwToNhwc(x: Tensor): Tensor {
 
 export function nhwcToNchw(x: Tensor): Tensor {
   return call('nhwcToNchw', () => wrap(native().nhwcToNchw(x.handle)));
+}
+
+/**
+ * The MoCo v2 loss and its gradient with respect to q, fused: q, kPos [N, D], queue [D, K] (MoCo's
+ * buffer, one key per column), temperature T. loss = mean cross-entropy of [q.k+, q.queue] / T
+ * against index 0; dq [N, D]. The N x (K+1) logits are never materialised.
+ */
+export function mocoLoss(q: Tensor, kPos: Tensor, queue: Tensor, temperature: number): { loss: Tensor; dq: Tensor } {
+  return call('mocoLoss', () => {
+    const [loss, dq] = (native() as unknown as { mocoLoss(q: NativeTensor, k: NativeTensor, queue: NativeTensor, t: number): [NativeTensor, NativeTensor] })
+      .mocoLoss(q.handle, kPos.handle, queue.handle, temperature);
+    return { loss: wrap(loss), dq: wrap(dq) };
+  });
 }
 
 export function setNumThreads(n: number): void {

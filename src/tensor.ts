@@ -15,6 +15,7 @@
  * returns PyTorch's NCHW at its edges.
  */
 import { SslInvError, fromNativeError } from './errors';
+import { resolveDevice } from './device';
 import { native, NativeTensor } from './native';
 
 export type DType = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8';
@@ -122,6 +123,19 @@ export class Tensor {
     }
   }
 
+  /**
+   * A copy of this tensor on `device` ('cpu', 'cuda', 'cuda:N'); this tensor itself is unchanged.
+   * Copies to the CPU return once the data is there.
+   */
+  to(device: string): Tensor {
+    const d = resolveDevice(device);
+    try {
+      return new Tensor((native() as unknown as { toDevice(t: NativeTensor, d: string): NativeTensor }).toDevice(this.handle, d));
+    } catch (e) {
+      throw fromNativeError(e);
+    }
+  }
+
   clone(): Tensor {
     try {
       return new Tensor(this.handle.clone());
@@ -151,18 +165,21 @@ export function tensor(data: TypedArray, shape: readonly number[]): Tensor {
   }
 }
 
-/** An uninitialised tensor. */
-export function empty(dtype: DType, shape: readonly number[]): Tensor {
+/** An uninitialised tensor, on the CPU or on `device` ('cuda', 'cuda:N'). */
+export function empty(dtype: DType, shape: readonly number[], device = 'cpu'): Tensor {
+  const d = resolveDevice(device);
   try {
-    return new Tensor(native().empty(dtype, checkShape(shape)));
+    return new Tensor(native().empty(dtype, checkShape(shape), d));
   } catch (e) {
     throw fromNativeError(e);
   }
 }
 
-export function zeros(dtype: DType, shape: readonly number[]): Tensor {
+/** A tensor of zeros, on the CPU or on `device`. */
+export function zeros(dtype: DType, shape: readonly number[], device = 'cpu'): Tensor {
+  const d = resolveDevice(device);
   try {
-    return new Tensor(native().zeros(dtype, checkShape(shape)));
+    return new Tensor(native().zeros(dtype, checkShape(shape), d));
   } catch (e) {
     throw fromNativeError(e);
   }

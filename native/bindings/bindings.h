@@ -12,6 +12,7 @@ void RegisterGeometricBindings(Napi::Env env, Napi::Object exports);
 void RegisterColorBindings(Napi::Env env, Napi::Object exports);
 void RegisterLinalgBindings(Napi::Env env, Napi::Object exports);
 void RegisterProbeBindings(Napi::Env env, Napi::Object exports);
+void RegisterDeviceBindings(Napi::Env env, Napi::Object exports);
 
 }  // namespace napi
 }  // namespace sslinv

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "bindings/bindings.h"
+#include "bindings/cuda_ops_binding.h"
 #include "bindings/napi_util.h"
 #include "ops/gemm.h"
 #include "ops/linalg.h"
@@ -56,6 +57,7 @@ Napi::Value InverseOp(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value CovarianceAccumulateOp(const Napi::CallbackInfo& info) {
+  if (IsCudaTensorArg(info[0])) return CudaCovarianceAccumulate(info);
   Napi::Env env = info.Env();
   const Tensor& x = GetTensor(env, info[0], "x");
   Check(env, ExpectCPU(x, "x"));

@@ -1,6 +1,8 @@
 // See napi_util.h.
 #include "bindings/napi_util.h"
 
+#include "core/device_copy.h"
+
 #include <cstring>
 
 namespace sslinv {
@@ -119,7 +121,7 @@ Napi::Value TensorWrap::DTypeName(const Napi::CallbackInfo& info) {
 
 Napi::Value TensorWrap::Device(const Napi::CallbackInfo& info) {
   const sslinv::Device d = tensor_.device();
-  std::string name = d.type == DeviceType::kCPU ? "cpu" : "cuda:" + std::to_string(d.index);
+  std::string name = DeviceName(d);
   return Napi::String::New(info.Env(), name);
 }
 
@@ -141,7 +143,7 @@ Napi::Value TensorWrap::Read(const Napi::CallbackInfo& info) {
   TypedArrayTypeFor(t.dtype, &type);
   const size_t nbytes = t.nbytes();
   Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, nbytes);
-  if (nbytes) std::memcpy(ab.Data(), t.buffer->data(), nbytes);
+  Check(env, CopyBytes(ab.Data(), sslinv::Device{}, t.buffer->data(), t.device(), nbytes));
   napi_value out;
   napi_status s = napi_create_typedarray(env, type, static_cast<size_t>(t.numel()), ab, 0, &out);
   if (s != napi_ok) ThrowCode(env, "ERR_NATIVE_INTERNAL", "could not create the typed array");
@@ -166,7 +168,7 @@ Napi::Value TensorWrap::Write(const Napi::CallbackInfo& info) {
                                              " elements but the tensor has " + std::to_string(t.numel()));
   }
   const uint8_t* bytes = static_cast<const uint8_t*>(src.ArrayBuffer().Data()) + src.ByteOffset();
-  if (t.nbytes()) std::memcpy(t.buffer->data(), bytes, t.nbytes());
+  Check(env, CopyBytes(t.buffer->data(), t.device(), bytes, sslinv::Device{}, t.nbytes()));
   return env.Undefined();
 }
 
@@ -270,8 +272,8 @@ Tensor NewCpuTensor(Napi::Env env, DType dtype, const std::vector<int64_t>& shap
 }
 
 Tensor CopyTensor(Napi::Env env, const Tensor& t) {
-  Tensor out = NewCpuTensor(env, t.dtype, t.shape);
-  if (t.nbytes()) std::memcpy(out.buffer->data(), t.buffer->data(), t.nbytes());
+  Tensor out;
+  Check(env, CopyTensorTo(t, t.device(), &out));
   return out;
 }
 

@@ -6,7 +6,9 @@
 #include <string>
 
 #include "bindings/bindings.h"
+#include "bindings/cuda_ops_binding.h"
 #include "bindings/napi_util.h"
+#include "bindings/op_args.h"
 #include "core/cpu_features.h"
 #include "core/threadpool.h"
 #include "cpu/gemm_kernels.h"
@@ -14,6 +16,7 @@
 #include "ops/elementwise.h"
 #include "ops/gemm.h"
 #include "ops/layout.h"
+#include "ops/moco_loss.h"
 #include "ops/pool.h"
 
 namespace sslinv {
@@ -55,6 +58,7 @@ Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
 
 // gemm(a, b, {transA, transB, bias, residual, relu}) -> C = op(a) op(b) (+ bias + residual, ReLU)
 Napi::Value Gemm(const Napi::CallbackInfo& info) {
+  if (IsCudaTensorArg(info[0])) return CudaGemm(info);
   Napi::Env env = info.Env();
   const Tensor& a = GetCpuTensor(env, info[0], "a", DType::kF32, 2);
   const Tensor& b = GetCpuTensor(env, info[1], "b", DType::kF32, 2);
@@ -75,6 +79,7 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
 
 // convPackWeights(w [K, C, R, S], scale? [K]) -> packed weights (opaque float32 tensor)
 Napi::Value ConvPackWeights(const Napi::CallbackInfo& info) {
+  if (IsCudaTensorArg(info[0])) return CudaConvPackWeights(info);
   Napi::Env env = info.Env();
   const Tensor& w = GetCpuTensor(env, info[0], "weight", DType::kF32, 4);
   const int64_t K = w.dim(0), C = w.dim(1), R = w.dim(2), S = w.dim(3);
@@ -95,20 +100,15 @@ Napi::Value ConvPackWeights(const Napi::CallbackInfo& info) {
 // conv2d(x [N, H, W, C], packed, {outChannels, kernelH, kernelW, strideH, strideW, padH, padW,
 //        bias?, residual?, relu}) -> y [N, P, Q, K]
 Napi::Value Conv2d(const Napi::CallbackInfo& info) {
+  if (IsCudaTensorArg(info[0])) return CudaConv2d(info);
   Napi::Env env = info.Env();
   const Tensor& x = GetCpuTensor(env, info[0], "x", DType::kF32, 4);
   const Tensor& w = GetCpuTensor(env, info[1], "packedWeight", DType::kF32, 1);
   Napi::Object o = GetObject(env, info[2], "options");
-  Conv2dParams p;
-  p.n = x.dim(0); p.h = x.dim(1); p.w = x.dim(2); p.c = x.dim(3);
-  p.k = GetIntProp(env, o, "outChannels");
-  p.r = GetIntProp(env, o, "kernelH");
-  p.s = GetIntProp(env, o, "kernelW");
-  p.stride_h = GetIntProp(env, o, "strideH");
-  p.stride_w = GetIntProp(env, o, "strideW");
-  p.pad_h = GetIntProp(env, o, "padH");
-  p.pad_w = GetIntProp(env, o, "padW");
-  Check(env, ValidateConv2dParams(p));
+  if (GetPrecision(env, o) != "fp32") {
+    ThrowCode(env, "ERR_DEVICE_UNAVAILABLE", "conv2d: the CPU computes in fp32 only; tf32 and bf16 need tensors on a CUDA device");
+  }
+  const Conv2dParams p = GetConv2dParams(env, x, o);
   if (w.numel() != Conv2dPackedWeightFloats(p.k, p.c, p.r, p.s)) {
     // The header check in the kernel names the shapes; this guards against truncated buffers.
     if (w.numel() < 16) ThrowCode(env, "ERR_INVALID_ARGUMENT", "conv2d: packedWeight is not a packed weight tensor");
@@ -129,18 +129,10 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
 
 // maxPool2d(x [N, H, W, C], {kernelH, kernelW, strideH, strideW, padH, padW}) -> [N, P, Q, C]
 Napi::Value MaxPool2d(const Napi::CallbackInfo& info) {
+  if (IsCudaTensorArg(info[0])) return CudaMaxPool2d(info);
   Napi::Env env = info.Env();
   const Tensor& x = GetCpuTensor(env, info[0], "x", DType::kF32, 4);
-  Napi::Object o = GetObject(env, info[1], "options");
-  Pool2dParams p;
-  p.n = x.dim(0); p.h = x.dim(1); p.w = x.dim(2); p.c = x.dim(3);
-  p.kernel_h = GetIntProp(env, o, "kernelH");
-  p.kernel_w = GetIntProp(env, o, "kernelW");
-  p.stride_h = GetIntProp(env, o, "strideH");
-  p.stride_w = GetIntProp(env, o, "strideW");
-  p.pad_h = GetIntProp(env, o, "padH");
-  p.pad_w = GetIntProp(env, o, "padW");
-  Check(env, ValidatePool2dParams(p));
+  const Pool2dParams p = GetPool2dParams(env, x, GetObject(env, info[1], "options"));
   Tensor y = NewCpuTensor(env, DType::kF32, {p.n, p.out_h(), p.out_w(), p.c});
   Check(env, MaxPool2dNHWC(p, x.data<float>(), y.data<float>()));
   return TensorWrap::New(env, std::move(y));
@@ -148,6 +140,7 @@ Napi::Value MaxPool2d(const Napi::CallbackInfo& info) {
 
 // globalAvgPool(x [N, H, W, C]) -> [N, C]
 Napi::Value GlobalAvgPool(const Napi::CallbackInfo& info) {
+  if (IsCudaTensorArg(info[0])) return CudaGlobalAvgPool(info);
   Napi::Env env = info.Env();
   const Tensor& x = GetCpuTensor(env, info[0], "x", DType::kF32, 4);
   Tensor y = NewCpuTensor(env, DType::kF32, {x.dim(0), x.dim(3)});
@@ -156,6 +149,7 @@ Napi::Value GlobalAvgPool(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Relu(const Napi::CallbackInfo& info) {
+  if (IsCudaTensorArg(info[0])) return CudaRelu(info);
   Napi::Env env = info.Env();
   const Tensor& x = GetCpuTensor(env, info[0], "x", DType::kF32, -1);
   Tensor y = NewCpuTensor(env, DType::kF32, x.shape);
@@ -165,6 +159,7 @@ Napi::Value Relu(const Napi::CallbackInfo& info) {
 
 // add(a, b, relu?) -> a + b (then ReLU)
 Napi::Value Add(const Napi::CallbackInfo& info) {
+  if (IsCudaTensorArg(info[0])) return CudaAdd(info);
   Napi::Env env = info.Env();
   const Tensor& a = GetCpuTensor(env, info[0], "a", DType::kF32, -1);
   const Tensor& b = GetCpuTensor(env, info[1], "b", DType::kF32, -1);
@@ -183,6 +178,7 @@ void CheckChannelVector(Napi::Env env, const Tensor& t, int64_t c, const char* w
 
 // batchNormInference(x [..., C], gamma, beta, mean, var, eps) -> y
 Napi::Value BatchNormInference(const Napi::CallbackInfo& info) {
+  if (IsCudaTensorArg(info[0])) return CudaBatchNormInference(info);
   Napi::Env env = info.Env();
   const Tensor& x = GetCpuTensor(env, info[0], "x", DType::kF32, -1);
   if (x.ndim() < 1) ThrowCode(env, "ERR_SHAPE_MISMATCH", "batchNormInference: x needs a channel dimension");
@@ -203,6 +199,7 @@ Napi::Value BatchNormInference(const Napi::CallbackInfo& info) {
 
 // batchNormFold(gamma, beta, mean, var, eps) -> [scale, shift]
 Napi::Value BatchNormFold(const Napi::CallbackInfo& info) {
+  if (IsCudaTensorArg(info[0])) return CudaBatchNormFold(info);
   Napi::Env env = info.Env();
   const Tensor& g = GetTensor(env, info[0], "gamma");
   const int64_t C = g.numel();
@@ -223,6 +220,7 @@ Napi::Value BatchNormFold(const Napi::CallbackInfo& info) {
 
 // linear(x [N, in], w [out, in], bias? [out]) -> [N, out]
 Napi::Value Linear(const Napi::CallbackInfo& info) {
+  if (IsCudaTensorArg(info[0])) return CudaLinear(info);
   Napi::Env env = info.Env();
   const Tensor& x = GetCpuTensor(env, info[0], "x", DType::kF32, 2);
   const Tensor& w = GetCpuTensor(env, info[1], "weight", DType::kF32, 2);
@@ -241,6 +239,7 @@ Napi::Value Linear(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Layout(const Napi::CallbackInfo& info, bool to_nhwc) {
+  if (IsCudaTensorArg(info[0])) return CudaLayout(info, to_nhwc);
   Napi::Env env = info.Env();
   const Tensor& x = GetTensor(env, info[0], "x");
   Check(env, ExpectCPU(x, "x"));
@@ -261,6 +260,27 @@ Napi::Value NhwcToNchwOp(const Napi::CallbackInfo& info) { return Layout(info, f
 
 // Test hook: runs a parallel region whose helper thread (or, with one thread, the caller) throws,
 // to check that the error reaches JS and the process goes on.
+// mocoLoss(q [N, D], kPos [N, D], queue [D, K], temperature) -> [loss [1], dq [N, D]]
+Napi::Value MocoLoss(const Napi::CallbackInfo& info) {
+  if (IsCudaTensorArg(info[0])) return CudaMocoLoss(info);
+  Napi::Env env = info.Env();
+  const Tensor& q = GetCpuTensor(env, info[0], "q", DType::kF32, 2);
+  const Tensor& kp = GetCpuTensor(env, info[1], "kPos", DType::kF32, 2);
+  const Tensor& queue = GetCpuTensor(env, info[2], "queue", DType::kF32, 2);
+  Check(env, ExpectShape(kp, q.shape, "kPos"));
+  if (queue.dim(0) != q.dim(1)) {
+    ThrowCode(env, "ERR_SHAPE_MISMATCH", "mocoLoss: queue must be [dim, K] with dim = " + std::to_string(q.dim(1)) +
+                                             ", got " + queue.ShapeString());
+  }
+  const double t = GetNumber(env, info[3], "temperature");
+  if (!(t > 0) || !(t < 1e30)) ThrowCode(env, "ERR_INVALID_ARGUMENT", "temperature: expected a positive number");
+  Tensor loss = NewCpuTensor(env, DType::kF32, {1});
+  Tensor dq = NewCpuTensor(env, DType::kF32, q.shape);
+  Check(env, MocoLossForwardBackward(q.data<float>(), kp.data<float>(), queue.data<float>(), q.dim(0), q.dim(1),
+                                     queue.dim(1), t, loss.data<float>(), dq.data<float>()));
+  return NewTensorArray(env, {std::move(loss), std::move(dq)});
+}
+
 Napi::Value DebugParallelThrow(const Napi::CallbackInfo& info) {
   ThreadPool::Get().Run(2, [](int tid, int nthreads) {
     if (tid == nthreads - 1) throw std::runtime_error("thrown on thread " + std::to_string(tid));
@@ -286,6 +306,7 @@ void RegisterOpBindings(Napi::Env env, Napi::Object exports) {
       {"linear", Linear},
       {"nchwToNhwc", NchwToNhwcOp},
       {"nhwcToNchw", NhwcToNchwOp},
+      {"mocoLoss", MocoLoss},
       {"_debugParallelThrow", DebugParallelThrow},
   };
   for (const auto& op : ops) exports.Set(op.name, Napi::Function::New(env, op.fn, op.name));

@@ -4,6 +4,7 @@
 
 #include "bindings/bindings.h"
 #include "bindings/napi_util.h"
+#include "core/device_copy.h"
 
 namespace sslinv {
 namespace napi {
@@ -18,11 +19,20 @@ DType ParseDTypeArg(Napi::Env env, Napi::Value v) {
   return d;
 }
 
+// The optional device argument (default the CPU); a CUDA device must exist.
+Device ParseDeviceArg(Napi::Env env, Napi::Value v) {
+  if (v.IsUndefined()) return Device{};
+  if (!v.IsString()) ThrowCode(env, "ERR_INVALID_ARGUMENT", "device: expected a string such as 'cpu' or 'cuda:0'");
+  Device d;
+  Check(env, ParseDevice(v.As<Napi::String>().Utf8Value(), &d));
+  return d;
+}
+
 Napi::Value Empty(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   DType d = ParseDTypeArg(env, info[0]);
   Tensor t;
-  Check(env, NewTensor(d, GetShape(env, info[1], "shape"), Device{}, &t));
+  Check(env, NewTensor(d, GetShape(env, info[1], "shape"), ParseDeviceArg(env, info[2]), &t));
   return TensorWrap::New(env, std::move(t));
 }
 
@@ -30,8 +40,8 @@ Napi::Value Zeros(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   DType d = ParseDTypeArg(env, info[0]);
   Tensor t;
-  Check(env, NewTensor(d, GetShape(env, info[1], "shape"), Device{}, &t));
-  if (t.nbytes()) std::memset(t.buffer->data(), 0, t.nbytes());
+  Check(env, NewTensor(d, GetShape(env, info[1], "shape"), ParseDeviceArg(env, info[2]), &t));
+  Check(env, ZeroTensor(t));
   return TensorWrap::New(env, std::move(t));
 }
 

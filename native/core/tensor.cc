@@ -1,6 +1,10 @@
 // Buffer allocation and tensor helpers (see tensor.h).
 #include "core/tensor.h"
 
+#ifdef SSL_INV_WITH_CUDA
+#include "cuda/runtime.h"
+#endif
+
 #include "core/host_allocator.h"
 
 #include <cstdlib>
@@ -52,7 +56,16 @@ bool ParseDType(const std::string& name, DType* out) {
 
 Status Buffer::Allocate(size_t nbytes, Device device, std::shared_ptr<Buffer>* out) {
   if (device.type != DeviceType::kCPU) {
-    return Status(Code::kDeviceUnavailable, "this build has no CUDA backend");
+#ifdef SSL_INV_WITH_CUDA
+    void* d = nullptr;
+    SSLINV_RETURN_IF_ERROR(cuda::DeviceAlloc(device.index, nbytes, "a tensor", &d));
+    out->reset(new Buffer(d, nbytes, device));
+    g_live_buffers.fetch_add(1);
+    g_live_bytes.fetch_add(static_cast<int64_t>(nbytes));
+    return Status::Ok();
+#else
+    return Status(Code::kDeviceUnavailable, "this build of ssl-invariances has no CUDA backend (nvcc was not found when it was built)");
+#endif
   }
   void* p = HostAlloc(nbytes);
   if (p == nullptr) {
@@ -67,7 +80,15 @@ Status Buffer::Allocate(size_t nbytes, Device device, std::shared_ptr<Buffer>* o
 }
 
 Buffer::~Buffer() {
+#ifdef SSL_INV_WITH_CUDA
+  if (device_.type == DeviceType::kCUDA) {
+    cuda::DeviceFree(device_.index, data_, nbytes_);
+  } else {
+    HostFree(data_, nbytes_);
+  }
+#else
   HostFree(data_, nbytes_);
+#endif
   g_live_buffers.fetch_sub(1);
   g_live_bytes.fetch_sub(static_cast<int64_t>(nbytes_));
 }

@@ -4,7 +4,9 @@
  * any work starts.
  */
 import { InvalidArgumentError } from 'commander';
+import { DeviceSpec, resolveDevice } from '../device';
 import { SslInvError, isSslInvError } from '../errors';
+import type { Precision } from '../ops';
 
 export function positiveInt(flag: string): (value: string) => number {
   return (value: string) => {
@@ -23,23 +25,34 @@ export function parseSeed(v: string): number {
   return n;
 }
 
-export type DeviceName = 'cpu';
+export type DeviceName = DeviceSpec;
 
-/** Parses --device; this build has the CPU backend only. */
+/**
+ * Parses --device: cpu, cuda or cuda:N, checked against the devices present (a CUDA device that is
+ * missing is ERR_DEVICE_UNAVAILABLE with the reason, never a silent fall-back to the CPU).
+ */
 export function parseDevice(value: string | undefined): DeviceName {
   if (value === undefined || value === 'cpu') return 'cpu';
-  if (/^cuda(:\d+)?$/.test(value)) {
-    throw new SslInvError('ERR_DEVICE_UNAVAILABLE',
-      `--device ${value}: this build has no CUDA backend yet; use --device cpu`);
-  }
-  throw new SslInvError('ERR_USAGE', `--device takes cpu, cuda or cuda:N, got '${value}'`);
+  if (!/^cuda(:\d{1,3})?$/.test(value)) throw new SslInvError('ERR_USAGE', `--device takes cpu, cuda or cuda:N, got '${value}'`);
+  return resolveDevice(value, '--device');
 }
 
-/** Parses --precision; this build computes in fp32 only. */
-export function parsePrecision(p: string, device: string): string {
+/** For commands whose CUDA path is not written yet: a CUDA device is refused, not silently ignored. */
+export function cpuOnly(device: DeviceName, what: string): 'cpu' {
+  if (device !== 'cpu') {
+    throw new SslInvError('ERR_DEVICE_UNAVAILABLE', `--device ${device}: ${what} run on the CPU in this version; use --device cpu`);
+  }
+  return device;
+}
+
+/** Parses --precision: fp32 anywhere; tf32 and bf16 need a CUDA device. */
+export function parsePrecision(p: string, device: string): Precision {
   if (p === 'fp32') return p;
   if (p === 'tf32' || p === 'bf16') {
-    throw new SslInvError('ERR_DEVICE_UNAVAILABLE', `--precision ${p} needs the CUDA backend; the CPU computes in fp32 (device ${device})`);
+    if (device === 'cpu') {
+      throw new SslInvError('ERR_DEVICE_UNAVAILABLE', `--precision ${p} needs a CUDA device (--device cuda); the CPU computes in fp32`);
+    }
+    return p;
   }
   throw new SslInvError('ERR_USAGE', `--precision takes fp32, tf32 or bf16, got '${p}'`);
 }

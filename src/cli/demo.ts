@@ -9,7 +9,7 @@ import { runDemo } from '../demo/run-demo';
 import { pythonFixed } from '../eval/invariance';
 import { Arch } from '../nn/resnet-spec';
 import { setNumThreads } from '../ops';
-import { parseDevice, positiveInt } from './common';
+import { cpuOnly, parseDevice, positiveInt } from './common';
 import { stderrSink } from './sink';
 
 interface DemoFlags {
@@ -41,7 +41,7 @@ export function demoCommand(): Command {
     .option('--device <device>', 'cpu', 'cpu')
     .option('--quiet', 'no progress output')
     .action(async (f: DemoFlags) => {
-      parseDevice(f.device);
+      cpuOnly(parseDevice(f.device), 'the demo');
       if (f.threads !== undefined) setNumThreads(f.threads);
       const seed = Number(f.seed);
       if (!Number.isSafeInteger(seed) || seed < 0) throw new SslInvError('ERR_USAGE', `--seed takes an integer >= 0, got '${f.seed}'`);

@@ -45,7 +45,7 @@ export function evalCausal3DIdentCommand(): Command {
     .addOption(new Option('--fuse-mode <mode>', 'how a+b+c models combine features').choices(['cat', 'add', 'mean']).default('cat'))
     .option('--target <t>', 'latent index 0-9, or class', '0')
     .option('--cv-folds <n>', 'cross-validation folds', positiveInt('--cv-folds'), 5)
-    .option('--device <device>', 'cpu (cuda comes with the CUDA backend)', 'cpu')
+    .option('--device <device>', 'cpu, cuda or cuda:N (the CUDA backend runs the networks)', 'cpu')
     .addOption(new Option('--feature-layer <layer>', 'layer to take features from').choices(['backbone']).default('backbone'))
     .option('--batch-size <n>', 'images per forward pass', positiveInt('--batch-size'), 64)
     .option('--resize <n>', 'Resize of the shorter side', positiveInt('--resize'), 224)
@@ -64,7 +64,7 @@ export function evalCausal3DIdentCommand(): Command {
       const sink = stderrSink(f.quiet ?? false);
       const started = Date.now();
       const dataset = await readCausal3DIdentDataset(f.dataRoot, { target: f.target });
-      const model = await loadNamedModel(f.model, { ckptDir: f.ckptDir, fuseMode: f.fuseMode, onNotice: (m) => sink.notice(m) });
+      const model = await loadNamedModel(f.model, { ckptDir: f.ckptDir, fuseMode: f.fuseMode, device, onNotice: (m) => sink.notice(m) });
       try {
         const run = await runCausal3DIdent({
           model, dataset, transform: { resize: f.resize, crop: f.cropSize, mean: IMAGENET_MEAN, std: IMAGENET_STD },

@@ -46,7 +46,7 @@ export function evalDownstreamCommand(): Command {
     .addOption(new Option('--fuse-mode <mode>', 'how a+b+c models combine features').choices(['cat', 'add', 'mean']).default('cat'))
     .option('--dataset <name>', Object.keys(DOWNSTREAM_DATASETS).join(', '), 'cifar10')
     .option('--cv-folds <n>', 'cross-validation folds', positiveInt('--cv-folds'), 5)
-    .option('--device <device>', 'cpu (cuda comes with the CUDA backend)', 'cpu')
+    .option('--device <device>', 'cpu, cuda or cuda:N (the CUDA backend runs the networks)', 'cpu')
     .addOption(new Option('--feature-layer <layer>', 'layer to take features from').choices(['backbone']).default('backbone'))
     .option('--batch-size <n>', 'images per forward pass', positiveInt('--batch-size'), 64)
     .option('--resize <n>', 'Resize of the shorter side', positiveInt('--resize'), 224)
@@ -67,7 +67,7 @@ export function evalDownstreamCommand(): Command {
       const sink = stderrSink(f.quiet ?? false);
       const started = Date.now();
       const dataset = await readDownstreamDataset(name, f.dataRoot, { cropSize: f.cropSize, verifyChecksums: f.verifyChecksums });
-      const model = await loadNamedModel(f.model, { ckptDir: f.ckptDir, fuseMode: f.fuseMode, onNotice: (m) => sink.notice(m) });
+      const model = await loadNamedModel(f.model, { ckptDir: f.ckptDir, fuseMode: f.fuseMode, device, onNotice: (m) => sink.notice(m) });
       try {
         const run = await runDownstream({
           model, modelName: f.model, dataset, transform: { resize: f.resize, crop: f.cropSize, mean: IMAGENET_MEAN, std: IMAGENET_STD },

@@ -56,7 +56,7 @@ export function evalRealworldCommand(): Command {
     .option('--model <name>', 'checkpoint name in --ckpt-dir (or a+b+c)', 'default')
     .option('--dataset <name>', `${Object.keys(REALWORLD_DATASETS).join(', ')}, or folder`, 'Flickr1024')
     .option('--data-root <dir>', 'folder holding the data sets (or, with --dataset folder, the tree itself)', '../data/')
-    .option('--device <device>', 'cpu (cuda comes with the CUDA backend)', 'cpu')
+    .option('--device <device>', 'cpu, cuda or cuda:N (the CUDA backend runs the networks)', 'cpu')
     .addOption(new Option('--feature-layer <layer>', 'layer to take features from').choices(['backbone']).default('backbone'))
     .option('--resize <n>', 'Resize of the shorter side', positiveInt('--resize'), 224)
     .option('--crop-size <n>', 'CenterCrop size', positiveInt('--crop-size'), 224)
@@ -87,7 +87,7 @@ export function evalRealworldCommand(): Command {
         dataRoot = ds.root;
         groups = ds.groups;
       }
-      const model = await loadNamedModel(f.model, { ckptDir: f.ckptDir, fuseMode: f.fuseMode, onNotice: (m) => sink.notice(m) });
+      const model = await loadNamedModel(f.model, { ckptDir: f.ckptDir, fuseMode: f.fuseMode, device, precision, onNotice: (m) => sink.notice(m) });
       try {
         const ids = model.parts.map((p) => ({ name: p.name, sha256: p.sha256 }));
         let stats: FeatureStats;

@@ -43,7 +43,7 @@ export function evalSyntheticCommand(): Command {
     .option('--split <split>', 'sub-folder of DATA to use', 'val')
     .option('--model <name>', 'checkpoint name in --ckpt-dir (default, ventral, dorsal, random, supervised, a+b+c)', 'default')
     .option('--transform <name>', `one of ${SYNTHETIC_TRANSFORMS.join(', ')}, or all`, 'rotation')
-    .option('--device <device>', 'cpu (cuda comes with the CUDA backend)', 'cpu')
+    .option('--device <device>', 'cpu, cuda or cuda:N (the CUDA backend runs the networks)', 'cpu')
     .addOption(new Option('--feature-layer <layer>', 'layer to take features from').choices(['backbone']).default('backbone'))
     .option('--batch-size <n>', 'images (statistics) and views (evaluation) per forward pass', positiveInt('--batch-size'), 256)
     .option('--num-images <n>', 'images sampled (with replacement, numpy seed 0) for the evaluation', positiveInt('--num-images'), 1000)

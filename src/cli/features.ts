@@ -47,7 +47,7 @@ export function featuresCommand(): Command {
     .option('--input-npy <file>', 'preprocessed float32 images [N, 3, H, W] (.npy)')
     .requiredOption('--out <file>', 'output .npy: float32 [N, D]')
     .option('--batch-size <n>', 'images per forward pass', positiveInt('--batch-size'), 32)
-    .option('--device <device>', 'cpu (cuda comes with the CUDA backend)', 'cpu')
+    .option('--device <device>', 'cpu, cuda or cuda:N (the CUDA backend runs the networks)', 'cpu')
     .option('--resize <n>', 'with --data: resize the shorter side to n (PIL bilinear)', positiveInt('--resize'), 224)
     .option('--crop-size <n>', 'with --data: center crop n x n', positiveInt('--crop-size'), 224)
     .option('--threads <n>', 'CPU threads for the kernels (default: all cores)', positiveInt('--threads'))
@@ -63,10 +63,10 @@ async function runFeatures(opts: FeaturesOptions): Promise<void> {
   if ((opts.data === undefined) === (opts.inputNpy === undefined)) {
     throw new SslInvError('ERR_USAGE', 'give exactly one of --data DIR or --input-npy FILE');
   }
-  parseDevice(opts.device);
+  const device = parseDevice(opts.device);
   if (opts.threads !== undefined) setNumThreads(opts.threads);
   const started = Date.now();
-  const model = await loadFeatureExtractor(opts.checkpoint, opts.arch !== undefined ? { arch: opts.arch } : {});
+  const model = await loadFeatureExtractor(opts.checkpoint, { ...(opts.arch !== undefined ? { arch: opts.arch } : {}), device });
   try {
     let rows: number;
     let chunks: AsyncGenerator<FeatureChunk>;

@@ -5,6 +5,7 @@
 import { Command } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { cudaInfo } from '../device';
 import { native, packageRoot } from '../native';
 
 export function packageVersion(): string {
@@ -14,12 +15,14 @@ export function packageVersion(): string {
 
 export function collectInfo(): Record<string, unknown> {
   const n = native().info();
+  const cuda = cudaInfo();
   return {
     version: packageVersion(),
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
     backends: n.cudaCompiled ? ['cpu', 'cuda'] : ['cpu'],
-    devices: ['cpu'],
+    devices: ['cpu', ...cuda.devices.map((d) => `cuda:${d.index} (${d.name}, sm_${d.computeCapability.replace('.', '')}, ${(d.totalMemory / 2 ** 30).toFixed(0)} GiB)`)],
+    ...(cuda.compiled && cuda.deviceCount === 0 ? { cuda: `no usable device: ${cuda.reason}` } : {}),
     cpuKernel: n.gemmKernel,
     cpuIsa: n.isa,
     threads: n.threads,

@@ -29,7 +29,7 @@ import {
   WarmStartMode,
 } from '../probes/cv';
 import { packageVersion } from './info';
-import { parseDevice, positiveInt } from './common';
+import { cpuOnly, parseDevice, positiveInt } from './common';
 import { createProgress, Progress } from './progress';
 
 type Mode = 'classification' | 'multi-label' | 'regression' | 'kernel-ridge';
@@ -86,7 +86,7 @@ export function probeCommand(): Command {
     .addOption(new Option('--warm-start <mode>', 'logistic warm starts: the original\'s single chain, per fold (batched), or none (all fits batched)')
       .choices(['chain', 'per-fold', 'none']).default('chain'))
     .option('--out <file>', 'write the result as JSON')
-    .option('--device <device>', 'cpu (cuda comes with the CUDA backend)', 'cpu')
+    .option('--device <device>', 'cpu, cuda or cuda:N (the CUDA backend runs the networks)', 'cpu')
     .option('--threads <n>', 'CPU threads for the kernels (default: all cores)', positiveInt('--threads'))
     .option('--quiet', 'no progress output')
     .action(async (opts: ProbeOptions) => {
@@ -145,7 +145,7 @@ function progressReporter(quiet: boolean): { cb: ProgressCallback; end: () => vo
 }
 
 async function runProbe(opts: ProbeOptions): Promise<void> {
-  parseDevice(opts.device);
+  cpuOnly(parseDevice(opts.device), 'the probes');
   if (opts.threads !== undefined) setNumThreads(opts.threads);
   const mode = opts.mode;
   const regression = mode === 'regression' || mode === 'kernel-ridge';

@@ -10,7 +10,7 @@
  */
 import { SslInvError } from '../errors';
 import { Backbone, checkStateDict, loadBackbone } from '../io/state-dict';
-import { ResNetFeatures } from '../nn/resnet';
+import { ResNetFeatures, ResNetLoadOptions } from '../nn/resnet';
 import { Arch, expectedBackboneKeys, inferArch, isOptionalKey, parseArch, resnetSpec } from '../nn/resnet-spec';
 
 export type ArchSource = 'option' | 'checkpoint' | 'inferred' | 'default';
@@ -34,7 +34,7 @@ export function chooseArch(backbone: Backbone, file: string, requested?: string)
 }
 
 /** Loads a MoCo checkpoint or a torchvision-style state dict as a BN-folded feature extractor. */
-export async function loadFeatureExtractor(file: string, opts: { arch?: string } = {}): Promise<LoadedModel> {
+export async function loadFeatureExtractor(file: string, opts: { arch?: string } & ResNetLoadOptions = {}): Promise<LoadedModel> {
   const backbone = await loadBackbone(file);
   const { arch, source } = chooseArch(backbone, file, opts.arch);
   checkStateDict(backbone.tensors, expectedBackboneKeys(resnetSpec(arch)), { file, optional: isOptionalKey });
@@ -46,6 +46,6 @@ export async function loadFeatureExtractor(file: string, opts: { arch?: string }
     // float64 weights are cast as PyTorch's load_state_dict casts into a float32 model.
     if (data instanceof Float64Array) return Float32Array.from(data);
     throw new SslInvError('ERR_DTYPE_MISMATCH', `expected a floating-point tensor, found ${t.dtype}`, { file, field: key });
-  });
+  }, { ...(opts.device ? { device: opts.device } : {}), ...(opts.precision ? { precision: opts.precision } : {}) });
   return { net, arch, archSource: source, backbone, file };
 }

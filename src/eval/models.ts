@@ -23,6 +23,7 @@ import { Arch } from '../nn/resnet-spec';
 import { torchvisionInitStateDict } from '../nn/torchvision-init';
 import { scope, Tensor } from '../tensor';
 import { loadFeatureExtractor, LoadedModel } from './model-loader';
+import type { Precision } from '../ops';
 
 export type FuseMode = 'cat' | 'add' | 'mean';
 
@@ -38,6 +39,10 @@ export interface NamedModelOptions {
   fuseMode?: FuseMode;
   /** Notices for the user (e.g. "created models/random.pth.tar"); default: none. */
   onNotice?: (message: string) => void;
+  /** Where the networks run: 'cpu' (default) or 'cuda:N'. */
+  device?: string;
+  /** Convolution arithmetic (tf32 and bf16 on CUDA only); default fp32. */
+  precision?: Precision;
 }
 
 export const RANDOM_MODEL_SEED = 0;
@@ -134,7 +139,7 @@ export async function loadNamedModel(name: string, o: NamedModelOptions): Promis
     for (const n of names) {
       const file = await resolveFile(n, o);
       const sha256 = await sha256File(file);
-      const model = await loadFeatureExtractor(file);
+      const model = await loadFeatureExtractor(file, { ...(o.device ? { device: o.device } : {}), ...(o.precision ? { precision: o.precision } : {}) });
       parts.push({ name: n, file, sha256, model });
     }
   } catch (e) {

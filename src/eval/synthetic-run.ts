@@ -10,6 +10,7 @@ import { IMAGENET_MEAN, IMAGENET_STD } from '../data/preprocess';
 import { defaultK, SyntheticTransform, transformGrid } from '../transforms/grid';
 import { prepareWhitening, Whitening } from './invariance';
 import { FuseMode, loadNamedModel, NamedModel } from './models';
+import type { Precision } from '../ops';
 import { InvarianceResult, RESULT_FORMAT, versions, writeResult } from './results';
 import { FeatureStats, loadOrComputeStats } from './stats';
 import { evaluateSynthetic } from './synthetic';
@@ -54,7 +55,7 @@ export interface EvaluationContext {
 
 /** Loads the model and the statistics of DATA/split (from the cache when they are there). */
 export async function prepareContext(o: Omit<SyntheticRunOptions, 'transforms' | 'numImages' | 'seed'>): Promise<EvaluationContext> {
-  const model = await loadNamedModel(o.model, { ckptDir: o.ckptDir, fuseMode: o.fuseMode, onNotice: (m) => o.sink.notice(m) });
+  const model = await loadNamedModel(o.model, { ckptDir: o.ckptDir, fuseMode: o.fuseMode, device: o.device, precision: o.precision as Precision, onNotice: (m) => o.sink.notice(m) });
   try {
     const listing = await listImageFolder(path.join(o.data, o.split));
     const clean = { resize: o.resize, crop: o.crop, mean: IMAGENET_MEAN, std: IMAGENET_STD };

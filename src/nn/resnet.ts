@@ -1,5 +1,5 @@
 /**
- * ResNet feature extractor for inference on the CPU backend.
+ * ResNet feature extractor for inference, on the CPU or a CUDA device.
  *
  * Built from a spec (resnet-spec.ts) and a source of torchvision-named parameters. Every batch norm
  * is folded into the conv before it (W' = W * gamma / sqrt(var + eps) per output channel, bias =
@@ -9,8 +9,14 @@
  * forward() takes PyTorch's layout, x [N, 3, H, W] float32, and returns the pooled features
  * [N, featureDim] (the network with fc = Identity). Activations are NHWC inside; every intermediate
  * is freed as soon as the next layer has consumed it, so peak memory is about two activations.
+ *
+ * On a CUDA device (`load(..., { device: 'cuda:0' })`) the folding is done on the CPU exactly as for
+ * the CPU path, then the folded weights are uploaded once and packed there; forward() uploads a host
+ * input itself and returns features on the device (features() brings them back). `precision`
+ * 'tf32' / 'bf16' uses the tensor-core convolutions (CUDA only); 'fp32' is PyTorch-faithful.
  */
 import { SslInvError } from '../errors';
+import { resolveDevice } from '../device';
 import * as ops from '../ops';
 import { Tensor, tensor } from '../tensor';
 import { Arch, BATCH_NORM_EPS, ConvBnSpec, ResNetSpec, allConvBns, resnetSpec } from './resnet-spec';
@@ -25,7 +31,7 @@ interface FoldedConv {
   geometry: ops.ConvGeometry;
 }
 
-async function foldConvBn(cb: ConvBnSpec, source: ParamSource): Promise<FoldedConv> {
+async function foldConvBn(cb: ConvBnSpec, source: ParamSource, device: string): Promise<FoldedConv> {
   const w = await source(`${cb.conv}.weight`);
   const bn = await Promise.all(['weight', 'bias', 'running_mean', 'running_var'].map((p) => source(`${cb.bn}.${p}`)));
   const expectW = cb.outChannels * cb.inChannels * cb.kernel * cb.kernel;
@@ -36,12 +42,26 @@ async function foldConvBn(cb: ConvBnSpec, source: ParamSource): Promise<FoldedCo
   const [gamma, beta, mean, variance] = bn.map((v) => tensor(v, [cb.outChannels])) as [Tensor, Tensor, Tensor, Tensor];
   try {
     const { scale, shift } = ops.batchNormFold({ weight: gamma, bias: beta, runningMean: mean, runningVar: variance, eps: BATCH_NORM_EPS });
-    const packed = ops.packConvWeights(weight, scale);
+    let packed: Tensor;
+    let bias = shift;
+    if (device === 'cpu') {
+      packed = ops.packConvWeights(weight, scale);
+    } else {
+      const [w, sc] = [weight.to(device), scale.to(device)];
+      try {
+        packed = ops.packConvWeights(w, sc);
+        bias = shift.to(device);
+      } finally {
+        w.dispose();
+        sc.dispose();
+        if (bias !== shift) shift.dispose();
+      }
+    }
     scale.dispose();
     return {
       spec: cb,
       packed,
-      bias: shift,
+      bias,
       geometry: {
         outChannels: cb.outChannels,
         kernel: [cb.kernel, cb.kernel],
@@ -54,14 +74,26 @@ async function foldConvBn(cb: ConvBnSpec, source: ParamSource): Promise<FoldedCo
   }
 }
 
+export interface ResNetLoadOptions {
+  /** 'cpu' (default), 'cuda' or 'cuda:N'. */
+  device?: string;
+  /** Convolution arithmetic: 'fp32' (default); 'tf32' and 'bf16' need a CUDA device. */
+  precision?: ops.Precision;
+}
+
 export class ResNetFeatures {
   readonly spec: ResNetSpec;
+  /** Where the weights live and the network runs: 'cpu' or 'cuda:N'. */
+  readonly device: string;
+  readonly precision: ops.Precision;
   private readonly convs: Map<string, FoldedConv>;
   private disposed = false;
 
-  private constructor(spec: ResNetSpec, convs: Map<string, FoldedConv>) {
+  private constructor(spec: ResNetSpec, convs: Map<string, FoldedConv>, device: string, precision: ops.Precision) {
     this.spec = spec;
     this.convs = convs;
+    this.device = device;
+    this.precision = precision;
   }
 
   get arch(): Arch {
@@ -73,11 +105,16 @@ export class ResNetFeatures {
   }
 
   /** Builds the folded network, reading each parameter once from `source`. */
-  static async load(arch: Arch, source: ParamSource): Promise<ResNetFeatures> {
+  static async load(arch: Arch, source: ParamSource, opts: ResNetLoadOptions = {}): Promise<ResNetFeatures> {
     const spec = resnetSpec(arch);
+    const device = resolveDevice(opts.device ?? 'cpu');
+    const precision = opts.precision ?? 'fp32';
+    if (precision !== 'fp32' && device === 'cpu') {
+      throw new SslInvError('ERR_DEVICE_UNAVAILABLE', `precision ${precision} needs a CUDA device; the CPU computes in fp32`);
+    }
     const convs = new Map<string, FoldedConv>();
     try {
-      for (const cb of allConvBns(spec)) convs.set(cb.conv, await foldConvBn(cb, source));
+      for (const cb of allConvBns(spec)) convs.set(cb.conv, await foldConvBn(cb, source, device));
     } catch (e) {
       for (const c of convs.values()) {
         c.packed.dispose();
@@ -85,22 +122,32 @@ export class ResNetFeatures {
       }
       throw e;
     }
-    return new ResNetFeatures(spec, convs);
+    return new ResNetFeatures(spec, convs, device, precision);
   }
 
   private conv(x: Tensor, cb: ConvBnSpec, relu: boolean, residual?: Tensor): Tensor {
     const c = this.convs.get(cb.conv)!;
-    return ops.conv2d(x, c.packed, c.geometry, residual ? { bias: c.bias, residual, relu } : { bias: c.bias, relu });
+    const precision = this.precision;
+    return ops.conv2d(x, c.packed, c.geometry, residual ? { bias: c.bias, residual, relu, precision } : { bias: c.bias, relu, precision });
   }
 
-  /** Features [N, featureDim] of images x [N, 3, H, W] (float32, already normalised). */
+  /**
+   * Features [N, featureDim] of images x [N, 3, H, W] (float32, already normalised), on this
+   * network's device (a host input is uploaded first).
+   */
   forward(x: Tensor): Tensor {
     if (this.disposed) throw new SslInvError('ERR_TENSOR_DISPOSED', 'this network was disposed');
     if (x.dtype !== 'float32' || x.shape.length !== 4 || x.shape[1] !== 3) {
       throw new SslInvError('ERR_SHAPE_MISMATCH',
         `expected input images [N, 3, H, W] float32 but got ${x.dtype} [${x.shape.join(', ')}]`);
     }
-    const nhwc = ops.nchwToNhwc(x);
+    const input = x.device === this.device ? x : x.to(this.device);
+    let nhwc: Tensor;
+    try {
+      nhwc = ops.nchwToNhwc(input);
+    } finally {
+      if (input !== x) input.dispose();
+    }
     let h = this.conv(nhwc, this.spec.stem, true);
     nhwc.dispose();
     const pooled = ops.maxPool2d(h, { kernel: [3, 3], stride: [2, 2], padding: [1, 1] });

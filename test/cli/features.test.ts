@@ -3,6 +3,7 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { cudaAvailable } from '../../src/device';
 import { readNpySync, writeNpy } from '../../src/io/npy';
 import { runCli } from '../helpers/cli';
 import { fixtureExpected, fixtureInput, materializeCheckpoint, MODEL_FIXTURES_DIR } from '../helpers/model-fixtures';
@@ -56,8 +57,14 @@ t.test('errors: codes, exit status, no output file', async (t) => {
   r = await runCli(['features', '--checkpoint', ckpt, '--input-npy', x64, '--out', out, '--batch-size', '0']);
   t.equal(r.code, 2, '--batch-size 0');
   r = await runCli(['features', '--checkpoint', ckpt, '--input-npy', x64, '--out', out, '--device', 'cuda']);
-  t.equal(r.code, 1);
-  t.match(r.stderr, /ERR_DEVICE_UNAVAILABLE/);
+  if (cudaAvailable()) {
+    t.equal(r.code, 0, '--device cuda runs where there is a GPU');
+  } else {
+    t.equal(r.code, 1, '--device cuda without a usable GPU');
+    t.match(r.stderr, /ERR_DEVICE_UNAVAILABLE/);
+  }
+  r = await runCli(['features', '--checkpoint', ckpt, '--input-npy', x64, '--out', out, '--device', 'gpu']);
+  t.equal(r.code, 2, '--device gpu is a usage error');
   r = await runCli(['features', '--checkpoint', ckpt, '--input-npy', x64, '--out', out, '--arch', 'resnet50']);
   t.equal(r.code, 1, 'a resnet18 state dict read as resnet50');
   t.match(r.stderr, /ERR_CHECKPOINT_KEYS/);

@@ -124,3 +124,46 @@ export function check(out: ArrayLike<number>, ref: ArrayLike<number>, rtol: numb
   if (firstBad !== undefined) res.firstBad = firstBad;
   return res;
 }
+
+/**
+ * MoCo v2 loss and dL/dq in float64 (ops.mocoLoss's contract), with error magnitudes for `check`:
+ * lossMag and dqMag scale the tolerance by the size of the logits (an fp32 dot product of D terms is
+ * off by about u * sum |q||k| / T, and every probability inherits that relative error).
+ */
+export function mocoLossRef(q: Float32Array, kp: Float32Array, queue: Float32Array, n: number, d: number, k: number, t: number) {
+  const dq = new Float64Array(n * d), dqMag = new Float64Array(n * d);
+  let loss = 0, lossMag = 0;
+  for (let i = 0; i < n; i++) {
+    const logits = new Float64Array(k + 1), mags = new Float64Array(k + 1);
+    for (let j = 0; j <= k; j++) {
+      let s = 0, g = 0;
+      for (let c = 0; c < d; c++) {
+        const key = j === 0 ? kp[i * d + c]! : queue[c * k + (j - 1)]!;
+        s += q[i * d + c]! * key;
+        g += Math.abs(q[i * d + c]! * key);
+      }
+      logits[j] = s / t;
+      mags[j] = g / t;
+    }
+    let m = -Infinity, maxMag = 0;
+    for (let j = 0; j <= k; j++) { m = Math.max(m, logits[j]!); maxMag = Math.max(maxMag, mags[j]!); }
+    let sum = 0;
+    for (let j = 0; j <= k; j++) sum += Math.exp(logits[j]! - m);
+    const lse = m + Math.log(sum);
+    loss += lse - logits[0]!;
+    lossMag += Math.abs(lse) + Math.abs(logits[0]!) + maxMag;
+    for (let j = 0; j <= k; j++) {
+      const p = Math.exp(logits[j]! - lse);
+      for (let c = 0; c < d; c++) {
+        const key = j === 0 ? kp[i * d + c]! : queue[c * k + (j - 1)]!;
+        dq[i * d + c]! += p * key;
+        dqMag[i * d + c]! += p * Math.abs(key) * (1 + maxMag);
+      }
+    }
+    for (let c = 0; c < d; c++) {
+      dq[i * d + c] = (dq[i * d + c]! - kp[i * d + c]!) / (t * n);
+      dqMag[i * d + c] = (dqMag[i * d + c]! + Math.abs(kp[i * d + c]!)) / (t * n);
+    }
+  }
+  return { loss: loss / n, lossMag: lossMag / n, dq, dqMag };
+}

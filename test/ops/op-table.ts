@@ -1,18 +1,43 @@
-// The table of CPU op cases, run against the float64 references of test/helpers/reference.ts.
+// The table of op cases, run against the float64 references of test/helpers/reference.ts on every
+// backend present: the CPU under each instruction set (cpu-ops-*.test.ts) and each CUDA device
+// (cuda-ops.test.ts, in fp32, tf32 and bf16 for the convolutions).
 // Shapes cover odd sizes, padding borders, C = 3, stride 2 with odd H, 1x1 convs (the plain-GEMM
 // path), GEMM-K larger than one cache block (kc = 256) with channel runs crossing block edges, and
 // output-channel counts that leave partial register tiles. Exported as a function so the same table
-// runs under every instruction set (cpu-ops-*.test.ts set SSL_INV_ISA before the addon loads).
+// runs under every instruction set (cpu-ops-*.test.ts set SSL_INV_ISA before the addon loads) and on
+// every device. Inputs are made on the host and moved to the device under test; results come back
+// with toFloat32Array().
 import { Test } from 'tap';
 import * as ops from '../../src/ops';
 import { tensor, Tensor } from '../../src/tensor';
 import { native } from '../../src/native';
 import { dgemm } from '../../src/linalg';
 import {
-  ConvCase, check, conv2dRef, maxPoolRef, outSize, randomArray, toNchw, toNhwc,
+  ConvCase, check, conv2dRef, maxPoolRef, mocoLossRef, outSize, randomArray, toNchw, toNhwc,
 } from '../helpers/reference';
 
 const FP32_RTOL = 1e-5;
+/** Relative tolerances of docs/KERNELS.md by convolution precision (bound: rtol * sum |x||w|). */
+const CONV_RTOL: Record<ops.Precision, number> = { fp32: 1e-5, tf32: 2e-3, bf16: 1.5e-2 };
+
+export interface OpTableOptions {
+  /** 'cpu' (default) or 'cuda:N'. */
+  device?: string;
+  /** Convolution precisions to run (default fp32 only). */
+  precisions?: ops.Precision[];
+}
+
+/** The device the table is running on; `T` creates its inputs there. */
+let DEVICE = 'cpu';
+function T(a: Float32Array | Float64Array, shape: number[]): Tensor {
+  const host = tensor(a, shape);
+  if (DEVICE === 'cpu') return host;
+  try {
+    return host.to(DEVICE);
+  } finally {
+    host.dispose();
+  }
+}
 
 export const CONV_CASES: (ConvCase & { name: string })[] = [
   { name: '3x3 pad 1, C=3', n: 1, c: 3, h: 7, w: 7, k: 5, r: 3, s: 3, stride: 1, pad: 1 },
@@ -46,15 +71,16 @@ function convInputs(p: ConvCase, seed: number) {
 }
 
 /** Runs conv2d through the public ops, in NCHW at the edges; returns NCHW float32. */
-function runConv(p: ConvCase, d: ReturnType<typeof convInputs>, ep: { bias?: boolean; residual?: boolean; relu?: boolean; scale?: boolean }): Float32Array {
+function runConv(p: ConvCase, d: ReturnType<typeof convInputs>,
+  ep: { bias?: boolean; residual?: boolean; relu?: boolean; scale?: boolean; precision?: ops.Precision }): Float32Array {
   const keep: Tensor[] = [];
-  const t = (a: Float32Array, shape: number[]) => { const x = tensor(a, shape); keep.push(x); return x; };
+  const t = (a: Float32Array, shape: number[]) => { const x = T(a, shape); keep.push(x); return x; };
   try {
     const x = t(toNhwc(d.x, p.n, p.c, p.h, p.w), [p.n, p.h, p.w, p.c]);
     const w = t(d.w, [p.k, p.c, p.r, p.s]);
     const packed = ops.packConvWeights(w, ep.scale ? t(d.scale, [p.k]) : undefined);
     keep.push(packed);
-    const e: ops.Epilogue = { relu: ep.relu ?? false };
+    const e: ops.Epilogue & { precision?: ops.Precision } = { relu: ep.relu ?? false, precision: ep.precision ?? 'fp32' };
     if (ep.bias) e.bias = t(d.bias, [p.k]);
     if (ep.residual) e.residual = t(toNhwc(d.residual, p.n, p.k, d.P, d.Q), [p.n, d.P, d.Q, p.k]);
     const y = ops.conv2d(x, packed, { outChannels: p.k, kernel: [p.r, p.s], stride: [p.stride, p.stride], padding: [p.pad, p.pad] }, e);
@@ -65,32 +91,46 @@ function runConv(p: ConvCase, d: ReturnType<typeof convInputs>, ep: { bias?: boo
   }
 }
 
-export function runCpuOpTable(t: Test): void {
-  t.test('conv2d against float64', async (t) => {
-    CONV_CASES.forEach((p, i) => {
-      const d = convInputs(p, 100 + i * 10);
-      const plain = conv2dRef(p, d.x, d.w);
-      const out = runConv(p, d, {});
-      const r = check(out, plain.y, FP32_RTOL, 1e-7, plain.mag);
-      t.ok(r.ok, `${p.name}: worst ${r.worst.toFixed(3)} of tolerance, rel ${r.relNorm.toExponential(2)}${r.firstBad ? ' ' + r.firstBad : ''}`);
-      // Folded-BN scale, bias, residual and ReLU in the epilogue.
-      const full = conv2dRef(p, d.x, d.w, d.bias, d.scale);
-      const fused = runConv(p, d, { bias: true, residual: true, relu: true, scale: true });
-      const ref = full.y.map((v, j) => Math.max(0, v + d.residual[j]!));
-      const mag = full.mag.map((v, j) => v + Math.abs(d.residual[j]!));
-      const r2 = check(fused, ref, FP32_RTOL, 1e-7, mag);
-      t.ok(r2.ok, `${p.name} + scale/bias/residual/relu: worst ${r2.worst.toFixed(3)}${r2.firstBad ? ' ' + r2.firstBad : ''}`);
-    });
-  });
+function unitRows(a: Float32Array, rows: number, cols: number): void {
+  for (let r = 0; r < rows; r++) {
+    let s = 0;
+    for (let c = 0; c < cols; c++) s += a[r * cols + c]! ** 2;
+    for (let c = 0; c < cols; c++) a[r * cols + c] = a[r * cols + c]! / Math.sqrt(s);
+  }
+}
 
-  t.test('matmul with transposes and epilogue', async (t) => {
+export function runOpTable(t: Test, opts: OpTableOptions = {}): void {
+  const device = opts.device ?? 'cpu';
+  const cpu = device === 'cpu';
+  t.before(() => { DEVICE = device; });
+  for (const precision of opts.precisions ?? ['fp32']) {
+    t.test(`conv2d (${precision}) against float64`, async (t) => {
+      const rtol = CONV_RTOL[precision];
+      CONV_CASES.forEach((p, i) => {
+        const d = convInputs(p, 100 + i * 10);
+        const plain = conv2dRef(p, d.x, d.w);
+        const out = runConv(p, d, { precision });
+        const r = check(out, plain.y, rtol, 1e-7, plain.mag);
+        t.ok(r.ok, `${p.name}: worst ${r.worst.toFixed(3)} of tolerance, rel ${r.relNorm.toExponential(2)}${r.firstBad ? ' ' + r.firstBad : ''}`);
+        // Folded-BN scale, bias, residual and ReLU in the epilogue.
+        const full = conv2dRef(p, d.x, d.w, d.bias, d.scale);
+        const fused = runConv(p, d, { bias: true, residual: true, relu: true, scale: true, precision });
+        const ref = full.y.map((v, j) => Math.max(0, v + d.residual[j]!));
+        const mag = full.mag.map((v, j) => v + Math.abs(d.residual[j]!));
+        const r2 = check(fused, ref, rtol, 1e-7, mag);
+        t.ok(r2.ok, `${p.name} + scale/bias/residual/relu: worst ${r2.worst.toFixed(3)}${r2.firstBad ? ' ' + r2.firstBad : ''}`);
+      });
+    });
+  }
+
+  t.test('matmul with transposes and epilogue', { skip: cpu ? false : 'the CUDA matmul has no fused epilogue (see the plain cases)' }, async (t) => {
     const shapes: [number, number, number][] = [[1, 1, 1], [5, 7, 3], [37, 45, 300], [14, 32, 256], [15, 33, 257], [3, 100, 700], [200, 3, 50]];
     shapes.forEach(([M, N, K], i) => {
       for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
         const A = randomArray(M * K, 500 + i), B = randomArray(K * N, 600 + i);
         const bias = randomArray(N, 700 + i), res = randomArray(M * N, 800 + i);
-        const a = tensor(A, ta ? [K, M] : [M, K]), b = tensor(B, tb ? [N, K] : [K, N]);
-        const bt = tensor(bias, [N]), rt = tensor(res, [M, N]);
+        const a = T(A, ta ? [K, M] : [M, K]), b = T(B, tb ? [N, K] : [K, N]);
+        const bt = T(bias, [N]), rt = T(res, [M, N]);
         const c = ops.matmul(a, b, { transA: ta, transB: tb, bias: bt, residual: rt, relu: true });
         const out = c.toFloat32Array();
         const ref = new Float64Array(M * N), mag = new Float64Array(M * N);
@@ -110,7 +150,29 @@ export function runCpuOpTable(t: Test): void {
     });
   });
 
-  t.test('dgemm (float64) with transposes', async (t) => {
+  t.test('matmul (cuBLAS, strict fp32) with transB', { skip: cpu ? 'CPU: covered with epilogues above' : false }, async (t) => {
+    const shapes: [number, number, number][] = [[1, 1, 1], [5, 7, 3], [37, 45, 300], [15, 33, 257], [200, 3, 50]];
+    shapes.forEach(([M, N, K], i) => {
+      for (const tb of [false, true]) {
+        const A = randomArray(M * K, 500 + i), B = randomArray(K * N, 600 + i);
+        const c = ops.matmul(T(A, [M, K]), T(B, tb ? [N, K] : [K, N]), { transB: tb });
+        const out = c.toFloat32Array();
+        const ref = new Float64Array(M * N), mag = new Float64Array(M * N);
+        for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
+          let s = 0, g = 0;
+          for (let k = 0; k < K; k++) {
+            const v = A[m * K + k]! * (tb ? B[n * K + k]! : B[k * N + n]!);
+            s += v; g += Math.abs(v);
+          }
+          ref[m * N + n] = s; mag[m * N + n] = g;
+        }
+        const r = check(out, ref, FP32_RTOL, 1e-7, mag);
+        t.ok(r.ok, `[${M}x${K}]x[${K}x${N}] tb=${tb}: worst ${r.worst.toFixed(3)}${r.firstBad ? ' ' + r.firstBad : ''}`);
+      }
+    });
+  });
+
+  t.test('dgemm (float64) with transposes', { skip: cpu ? false : 'dgemm runs on the CPU' }, async (t) => {
     const shapes: [number, number, number][] = [[1, 1, 1], [5, 9, 3], [37, 45, 300], [15, 17, 257], [200, 3, 50]];
     shapes.forEach(([M, N, K], i) => {
       for (const [ta, tb] of [[false, false], [true, true], [true, false]] as const) {
@@ -136,7 +198,7 @@ export function runCpuOpTable(t: Test): void {
   t.test('linear matches x W^T + b', async (t) => {
     const [N, I, O] = [6, 70, 33];
     const X = randomArray(N * I, 41), W = randomArray(O * I, 42), B = randomArray(O, 43);
-    const y = ops.linear(tensor(X, [N, I]), tensor(W, [O, I]), tensor(B, [O])).toFloat32Array();
+    const y = ops.linear(T(X, [N, I]), T(W, [O, I]), T(B, [O])).toFloat32Array();
     const ref = new Float64Array(N * O), mag = new Float64Array(N * O);
     for (let n = 0; n < N; n++) for (let o = 0; o < O; o++) {
       let s = B[o]!, g = Math.abs(B[o]!);
@@ -153,19 +215,19 @@ export function runCpuOpTable(t: Test): void {
       const x = randomArray(n * c * h * w, 900 + i);
       if (i === 1) { x[5] = NaN; x[77] = NaN; }
       const P = outSize(h, k, s, p), Q = outSize(w, k, s, p);
-      const y = ops.maxPool2d(tensor(toNhwc(x, n, c, h, w), [n, h, w, c]), { kernel: [k, k], stride: [s, s], padding: [p, p] });
+      const y = ops.maxPool2d(T(toNhwc(x, n, c, h, w), [n, h, w, c]), { kernel: [k, k], stride: [s, s], padding: [p, p] });
       t.same(y.shape, [n, P, Q, c], 'floor output size');
       const r = check(toNchw(y.toFloat32Array(), n, c, P, Q), maxPoolRef(x, n, c, h, w, k, s, p), 0, 0);
       t.ok(r.ok, `[${n},${c},${h},${w}] k${k}/s${s}/p${p}: exact${r.firstBad ? ' ' + r.firstBad : ''}`);
     });
-    t.throws(() => ops.maxPool2d(tensor(new Float32Array(16), [1, 4, 4, 1]), { kernel: [3, 3], stride: [2, 2], padding: [2, 2] }),
+    t.throws(() => ops.maxPool2d(T(new Float32Array(16), [1, 4, 4, 1]), { kernel: [3, 3], stride: [2, 2], padding: [2, 2] }),
       { code: 'ERR_INVALID_ARGUMENT' }, 'padding over half the kernel');
   });
 
   t.test('global average pool', async (t) => {
     const [n, c, h, w] = [3, 37, 7, 5];
     const x = randomArray(n * c * h * w, 1000);
-    const y = ops.globalAvgPool(tensor(toNhwc(x, n, c, h, w), [n, h, w, c])).toFloat32Array();
+    const y = ops.globalAvgPool(T(toNhwc(x, n, c, h, w), [n, h, w, c])).toFloat32Array();
     const ref = new Float64Array(n * c);
     for (let i = 0; i < n * c; i++) { let s = 0; for (let j = 0; j < h * w; j++) s += x[i * h * w + j]!; ref[i] = s / (h * w); }
     const r = check(y, ref, FP32_RTOL, 1e-7);
@@ -177,30 +239,52 @@ export function runCpuOpTable(t: Test): void {
     const x = randomArray(rows * c, 1100);
     const g = randomArray(c, 1101), b = randomArray(c, 1102), m = randomArray(c, 1103);
     const v = randomArray(c, 1104).map((q) => 0.1 + Math.abs(q));
-    const y = ops.batchNormInference(tensor(x, [rows, c]), {
-      weight: tensor(g, [c]), bias: tensor(b, [c]), runningMean: tensor(m, [c]), runningVar: tensor(v, [c]), eps: 1e-5,
+    const y = ops.batchNormInference(T(x, [rows, c]), {
+      weight: T(g, [c]), bias: T(b, [c]), runningMean: T(m, [c]), runningVar: T(v, [c]), eps: 1e-5,
     }).toFloat32Array();
     const ref = new Float64Array(rows * c);
     for (let i = 0; i < rows; i++) for (let j = 0; j < c; j++) ref[i * c + j] = (x[i * c + j]! - m[j]!) / Math.sqrt(v[j]! + 1e-5) * g[j]! + b[j]!;
     t.ok(check(y, ref, FP32_RTOL, 1e-6).ok, 'batch norm');
     const xr = randomArray(100, 1200); xr[3] = NaN;
-    const relu = ops.relu(tensor(xr, [100])).toFloat32Array();
+    const relu = ops.relu(T(xr, [100])).toFloat32Array();
     t.ok(check(relu, Array.from(xr, (q) => (Number.isNaN(q) ? NaN : Math.max(0, q))), 0, 0).ok, 'relu keeps NaN');
     const a2 = randomArray(100, 1201);
-    const sum = ops.add(tensor(xr, [100]), tensor(a2, [100]), { relu: true }).toFloat32Array();
+    const sum = ops.add(T(xr, [100]), T(a2, [100]), { relu: true }).toFloat32Array();
     t.ok(check(sum, Array.from(xr, (q, i) => Math.max(0, Math.fround(q + a2[i]!)) || (Number.isNaN(q) ? NaN : 0)), 0, 0).ok, 'add + relu');
-    t.throws(() => ops.add(tensor(xr, [100]), tensor(a2, [10, 10])), { code: 'ERR_SHAPE_MISMATCH' });
+    t.throws(() => ops.add(T(xr, [100]), T(a2, [10, 10])), { code: 'ERR_SHAPE_MISMATCH' });
   });
 
   t.test('layout round trip is bit-exact', async (t) => {
     const x = randomArray(2 * 5 * 7 * 3, 1300);
-    const nhwc = ops.nchwToNhwc(tensor(x, [2, 5, 7, 3]));
+    const nhwc = ops.nchwToNhwc(T(x, [2, 5, 7, 3]));
     t.same(nhwc.shape, [2, 7, 3, 5]);
     t.same(Array.from(nhwc.toFloat32Array()), Array.from(toNhwc(x, 2, 5, 7, 3)));
     t.same(Array.from(ops.nhwcToNchw(nhwc).toFloat32Array()), Array.from(x));
   });
 
-  t.test('results do not depend on the thread count', async (t) => {
+  t.test('mocoLoss against float64', async (t) => {
+    // The last two are MoCo-like: unit rows, the positive key close to its query, so the positive
+    // term carries real probability (with random keys it is negligible and would test nothing).
+    const cases: [number, number, number, number, number, boolean][] = [
+      [5, 17, 300, 0.2, 1, false], [8, 128, 1000, 0.07, 1, false], [3, 9, 5000, 0.5, 4, false],
+      [6, 128, 200, 0.2, 1, true], [4, 33, 2000, 0.07, 1, true]];
+    cases.forEach(([N, D, K, temp, amp, moco], i) => {
+      const q = randomArray(N * D, 3000 + i, amp), kp = randomArray(N * D, 3100 + i, amp), queue = randomArray(D * K, 3200 + i, amp);
+      if (moco) {
+        for (let j = 0; j < N * D; j++) kp[j] = q[j]! + 0.1 * kp[j]!;
+        unitRows(q, N, D); unitRows(kp, N, D);
+        for (let c = 0; c < K; c++) { let s = 0; for (let r = 0; r < D; r++) s += queue[r * K + c]! ** 2; for (let r = 0; r < D; r++) queue[r * K + c] = queue[r * K + c]! / Math.sqrt(s); }
+      }
+      const { loss, dq } = ops.mocoLoss(T(q, [N, D]), T(kp, [N, D]), T(queue, [D, K]), temp);
+      const ref = mocoLossRef(q, kp, queue, N, D, K, temp);
+      const rl = check(loss.toFloat32Array(), [ref.loss], FP32_RTOL, 1e-7, [ref.lossMag]);
+      t.ok(rl.ok, `${moco ? 'MoCo-like ' : ''}N=${N} D=${D} K=${K} T=${temp}: loss ${loss.toFloat32Array()[0]} vs ${ref.loss}, worst ${rl.worst.toFixed(3)}`);
+      const rg = check(dq.toFloat32Array(), ref.dq, FP32_RTOL, 1e-9, ref.dqMag);
+      t.ok(rg.ok, `N=${N} D=${D} K=${K}: dq worst ${rg.worst.toFixed(3)}${rg.firstBad ? ' ' + rg.firstBad : ''}`);
+    });
+  });
+
+  t.test('results do not depend on the thread count', { skip: cpu ? false : 'CPU threads' }, async (t) => {
     const p = CONV_CASES[10]!;
     const d = convInputs(p, 77);
     const threads = native().info().threads;
@@ -212,15 +296,15 @@ export function runCpuOpTable(t: Test): void {
   });
 
   t.test('argument errors are typed', async (t) => {
-    const x = tensor(new Float32Array(2 * 4 * 4 * 3), [2, 4, 4, 3]);
-    const w = ops.packConvWeights(tensor(new Float32Array(8 * 3 * 3 * 3), [8, 3, 3, 3]));
+    const x = T(new Float32Array(2 * 4 * 4 * 3), [2, 4, 4, 3]);
+    const w = ops.packConvWeights(T(new Float32Array(8 * 3 * 3 * 3), [8, 3, 3, 3]));
     const g = { outChannels: 8, kernel: [3, 3] as [number, number], stride: [1, 1] as [number, number], padding: [1, 1] as [number, number] };
     t.throws(() => ops.conv2d(x, w, { ...g, outChannels: 9 }), { code: 'ERR_SHAPE_MISMATCH' }, 'packed weights of another shape');
     t.throws(() => ops.conv2d(x, w, { ...g, stride: [0, 1] }), { code: 'ERR_INVALID_ARGUMENT' });
     t.throws(() => ops.conv2d(x, w, { ...g, kernel: [9, 9] }), /./);
-    t.throws(() => ops.conv2d(tensor(new Float64Array(96), [2, 4, 4, 3]), w, g), { code: 'ERR_DTYPE_MISMATCH' });
-    t.throws(() => ops.conv2d(x, w, g, { residual: tensor(new Float32Array(3), [3]) }), { code: 'ERR_SHAPE_MISMATCH' });
-    t.throws(() => ops.matmul(tensor(new Float32Array(6), [2, 3]), tensor(new Float32Array(6), [2, 3])), { code: 'ERR_SHAPE_MISMATCH' });
+    t.throws(() => ops.conv2d(T(new Float64Array(96), [2, 4, 4, 3]), w, g), { code: 'ERR_DTYPE_MISMATCH' });
+    t.throws(() => ops.conv2d(x, w, g, { residual: T(new Float32Array(3), [3]) }), { code: 'ERR_SHAPE_MISMATCH' });
+    t.throws(() => ops.matmul(T(new Float32Array(6), [2, 3]), T(new Float32Array(6), [2, 3])), { code: 'ERR_SHAPE_MISMATCH' });
     x.dispose();
     t.throws(() => ops.conv2d(x, w, g), { code: 'ERR_TENSOR_DISPOSED' });
   });

@@ -1,0 +1,288 @@
+/**
+ * The one-command GPU check (see ../shared/device/README.md and bench/device/run.sh).
+ *
+ *   node build-bench/bench/device/check.js [--device cuda:0] [--torch BASELINE.json]
+ *        [--torch-parity DIR] [--parity-only] [--quick] [--out FILE]
+ *
+ * 1. Correctness first: the op table of `npm test` (test/ops/op-table.ts) on the device in fp32,
+ *    tf32 and bf16; run-to-run determinism; an out-of-memory request that must fail with
+ *    ERR_OUT_OF_MEMORY and leave the process usable; whole ResNet-18/50 features on the device
+ *    against the CPU backend; and, with --torch-parity DIR (written by torch_parity.py on the same
+ *    machine), against PyTorch's own GPU features of the same checkpoint.
+ * 2. Then timing, ours (host clock around synchronised loops): ResNet-50 inference at batch 256,
+ *    224x224, in fp32 / tf32 / bf16; each distinct ResNet-50 convolution shape; the covariance of
+ *    50,000 x 2,048; the MoCo loss forward + backward (N 256, K 65,536, dim 128).
+ * 3. With --torch BASELINE.json (torch_baseline.py, same run), one table of ratios; everything is
+ *    written to --out (default bench/results/<date>-<card>.json).
+ * `--device cpu --quick` dry-runs the script on a machine without a GPU (small sizes).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { runOpTable } from '../../test/ops/op-table';
+import { cudaInfo, deviceMemoryStats, synchronize } from '../../src/device';
+import { loadFeatureExtractor } from '../../src/eval/model-loader';
+import { readNpySync } from '../../src/io/npy';
+import { CovarianceAccumulator } from '../../src/linalg';
+import { ResNetFeatures } from '../../src/nn/resnet';
+import { Arch, allConvBns, resnetSpec } from '../../src/nn/resnet-spec';
+import * as ops from '../../src/ops';
+import { empty, tensor, Tensor } from '../../src/tensor';
+import { MiniTest } from './mini-tap';
+
+const argv = process.argv.slice(2);
+const flag = (n: string) => argv.includes(n);
+const arg = (n: string) => { const i = argv.indexOf(n); return i >= 0 ? argv[i + 1] : undefined; };
+const DEVICE = arg('--device') ?? 'cuda:0';
+const QUICK = flag('--quick');
+const PRECISIONS: ops.Precision[] = DEVICE === 'cpu' ? ['fp32'] : ['fp32', 'tf32', 'bf16'];
+/** Normwise relative tolerances for whole networks by precision (docs/KERNELS.md; fp32: the 1e-4 of the acceptance). */
+const NET_TOL: Record<ops.Precision, number> = { fp32: 1e-4, tf32: 2e-3 * 4, bf16: 1.5e-2 * 4 };
+
+const log = (m: string) => process.stderr.write(`${m}\n`);
+const failures: string[] = [];
+
+function sync(): void { if (DEVICE !== 'cpu') synchronize(DEVICE); }
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s / 2 ** 32 - 0.5; };
+}
+
+function randomF32(n: number, seed: number, scale = 1): Float32Array {
+  const r = rng(seed);
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = r() * scale;
+  return a;
+}
+
+function onDevice(a: Float32Array, shape: number[]): Tensor {
+  const h = tensor(a, shape);
+  if (DEVICE === 'cpu') return h;
+  try { return h.to(DEVICE); } finally { h.dispose(); }
+}
+
+/** BN-carrying random ResNet parameters (He-scaled convs, non-trivial BN statistics). */
+function randomParams(arch: Arch, seed: number): (key: string) => Float32Array {
+  const m = new Map<string, Float32Array>();
+  const r = rng(seed);
+  for (const cb of allConvBns(resnetSpec(arch))) {
+    const fan = cb.inChannels * cb.kernel * cb.kernel;
+    m.set(`${cb.conv}.weight`, Float32Array.from({ length: cb.outChannels * fan }, () => r() * Math.sqrt(12 / fan)));
+    m.set(`${cb.bn}.weight`, Float32Array.from({ length: cb.outChannels }, () => 0.6 + r() * 0.5));
+    m.set(`${cb.bn}.bias`, Float32Array.from({ length: cb.outChannels }, () => r() * 0.2));
+    m.set(`${cb.bn}.running_mean`, Float32Array.from({ length: cb.outChannels }, () => r() * 0.2));
+    m.set(`${cb.bn}.running_var`, Float32Array.from({ length: cb.outChannels }, () => 0.8 + r() * 0.4));
+  }
+  return (k) => m.get(k)!;
+}
+
+function relErr(out: Float32Array, ref: ArrayLike<number>): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < out.length; i++) { num += (out[i]! - ref[i]!) ** 2; den += ref[i]! ** 2; }
+  return Math.sqrt(num / Math.max(den, 1e-300));
+}
+
+function record(ok: boolean, what: string): void {
+  process.stdout.write(`${ok ? 'ok' : 'not ok'} - ${what}\n`);
+  if (!ok) failures.push(what);
+}
+
+async function parity(result: Record<string, unknown>): Promise<void> {
+  // 1. The op table.
+  const t = new MiniTest(`op table on ${DEVICE}`);
+  runOpTable(t as never, { device: DEVICE, precisions: PRECISIONS });
+  const table = await t.run();
+  const bad = table.filter((a) => !a.ok);
+  failures.push(...bad.map((a) => a.name));
+  result.opTable = { assertions: table.length, failed: bad.map((a) => a.name) };
+  log(`op table: ${table.length - bad.length}/${table.length} passed`);
+
+  // 2. Determinism: the same conv and MoCo loss twice, bit for bit.
+  const x = onDevice(randomF32(2 * 28 * 28 * 64, 7), [2, 28, 28, 64]);
+  const w = ops.packConvWeights(onDevice(randomF32(64 * 64 * 9, 8, 0.1), [64, 64, 3, 3]));
+  const g: ops.ConvGeometry = { outChannels: 64, kernel: [3, 3], stride: [1, 1], padding: [1, 1] };
+  for (const precision of PRECISIONS) {
+    const a = ops.conv2d(x, w, g, { precision }).toFloat32Array();
+    const b = ops.conv2d(x, w, g, { precision }).toFloat32Array();
+    record(Buffer.compare(Buffer.from(a.buffer), Buffer.from(b.buffer)) === 0, `conv2d ${precision} is bit-identical run to run`);
+  }
+  const q = onDevice(randomF32(256 * 128, 9), [256, 128]), kp = onDevice(randomF32(256 * 128, 10), [256, 128]);
+  const queue = onDevice(randomF32(128 * 4096, 11), [128, 4096]);
+  const l1 = ops.mocoLoss(q, kp, queue, 0.2), l2 = ops.mocoLoss(q, kp, queue, 0.2);
+  record(Buffer.compare(Buffer.from(l1.dq.toFloat32Array().buffer), Buffer.from(l2.dq.toFloat32Array().buffer)) === 0 &&
+    l1.loss.toFloat32Array()[0] === l2.loss.toFloat32Array()[0], 'mocoLoss is bit-identical run to run');
+
+  // 3. Out of memory: a typed error, and the device still works afterwards.
+  if (DEVICE !== 'cpu') {
+    let oom = '';
+    try {
+      empty('float32', [2 ** 40], DEVICE).dispose();  // 4 TiB
+    } catch (e) { oom = (e as { code?: string }).code ?? String(e); }
+    record(oom === 'ERR_OUT_OF_MEMORY', `a 4 TiB device tensor is ERR_OUT_OF_MEMORY (got ${oom})`);
+    const after = ops.relu(x).toFloat32Array();
+    record(after.length === x.size, 'the device works after the out-of-memory error');
+    result.allocator = deviceMemoryStats(DEVICE);
+  }
+  for (const tt of [x, w, q, kp, queue, l1.loss, l1.dq, l2.loss, l2.dq]) tt.dispose();
+
+  // 4. Whole networks: device features against the CPU backend on the same weights.
+  const nets: { arch: Arch; size: number; batch: number }[] = [{ arch: 'resnet18', size: 64, batch: 2 }, { arch: 'resnet50', size: QUICK ? 64 : 224, batch: 2 }];
+  const netRows: Record<string, number> = {};
+  for (const n of nets) {
+    const params = randomParams(n.arch, 31);
+    const cpuNet = await ResNetFeatures.load(n.arch, params);
+    const input = randomF32(n.batch * 3 * n.size * n.size, 32);
+    const xin = tensor(input, [n.batch, 3, n.size, n.size]);
+    const ref = cpuNet.features(xin);
+    cpuNet.dispose();
+    for (const precision of PRECISIONS) {
+      const net = await ResNetFeatures.load(n.arch, params, { device: DEVICE, precision });
+      const f = net.features(xin);
+      net.dispose();
+      const e = relErr(f, ref);
+      netRows[`${n.arch}-${precision}`] = e;
+      record(e <= NET_TOL[precision], `${n.arch} @${n.size} features on ${DEVICE} (${precision}) vs the CPU backend: rel ${e.toExponential(2)} (limit ${NET_TOL[precision]})`);
+    }
+    xin.dispose();
+  }
+  result.networkVsCpu = netRows;
+
+  // 5. Against PyTorch's own GPU features of the same checkpoints (torch_parity.py output).
+  const dir = arg('--torch-parity');
+  if (dir) {
+    const rows: Record<string, number> = {};
+    for (const arch of ['resnet18', 'resnet50'] as const) {
+      const file = path.join(dir, `${arch}.pth`);
+      if (!fs.existsSync(file)) { record(false, `${file} exists`); continue; }
+      const x = readNpySync(path.join(dir, `${arch}-input.npy`));
+      const want = readNpySync(path.join(dir, `${arch}-features-fp32.npy`));
+      const model = await loadFeatureExtractor(file, { device: DEVICE });
+      const xt = tensor(x.data as Float32Array, [...x.shape]);
+      const f = model.net.features(xt);
+      xt.dispose();
+      model.net.dispose();
+      const e = relErr(f, want.data as Float32Array);
+      rows[arch] = e;
+      record(e <= 1e-4, `${arch} features on ${DEVICE} (fp32) vs PyTorch ${fs.readFileSync(path.join(dir, 'torch-version.txt'), 'utf8').trim()}: rel ${e.toExponential(2)} (limit 1e-4)`);
+    }
+    result.networkVsTorch = rows;
+  }
+}
+
+function timeLoop(fn: () => void, iters: number, warmup = 2): number {
+  for (let i = 0; i < warmup; i++) fn();
+  sync();
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < iters; i++) fn();
+  sync();
+  return Number(process.hrtime.bigint() - t0) / 1e6 / iters;
+}
+
+const CONV_SHAPES: [number, number, number, number, number][] = [
+  [3, 64, 7, 2, 224], [64, 64, 1, 1, 56], [64, 64, 3, 1, 56], [64, 256, 1, 1, 56], [256, 64, 1, 1, 56],
+  [256, 128, 1, 1, 56], [128, 128, 3, 2, 56], [128, 512, 1, 1, 28], [256, 512, 1, 2, 56], [512, 128, 1, 1, 28],
+  [128, 128, 3, 1, 28], [512, 256, 1, 1, 28], [256, 256, 3, 2, 28], [256, 1024, 1, 1, 14], [512, 1024, 1, 2, 28],
+  [1024, 256, 1, 1, 14], [256, 256, 3, 1, 14], [1024, 512, 1, 1, 14], [512, 512, 3, 2, 14], [512, 2048, 1, 1, 7],
+  [1024, 2048, 1, 2, 14], [2048, 512, 1, 1, 7], [512, 512, 3, 1, 7],
+];
+
+async function bench(result: Record<string, unknown>): Promise<void> {
+  const batch = QUICK ? 2 : 256, size = QUICK ? 64 : 224;
+  // ResNet-50 inference, input already on the device (as the PyTorch baseline's).
+  const params = randomParams('resnet50', 41);
+  const xin = onDevice(randomF32(batch * 3 * size * size, 42), [batch, 3, size, size]);
+  const inference: Record<string, number> = {};
+  for (const precision of PRECISIONS) {
+    const net = await ResNetFeatures.load('resnet50', params, { device: DEVICE, precision });
+    const ms = timeLoop(() => net.forward(xin).dispose(), QUICK ? 1 : 10);
+    inference[precision] = Math.round((batch / (ms / 1e3)) * 10) / 10;
+    log(`resnet50 b${batch} ${precision}: ${inference[precision]} img/s`);
+    net.dispose();
+  }
+  xin.dispose();
+  result.resnet50_inference_img_s = inference;
+
+  // Each distinct ResNet-50 convolution at batch 256.
+  const convs: Record<string, unknown>[] = [];
+  for (const [cin, cout, k, s, h] of QUICK ? CONV_SHAPES.slice(0, 3) : CONV_SHAPES) {
+    const hh = QUICK ? Math.min(h, 28) : h;
+    const p = Math.floor(k / 2), q = Math.floor((hh + 2 * p - k) / s) + 1;
+    const x = onDevice(randomF32(batch * hh * hh * cin, 5), [batch, hh, hh, cin]);
+    const w = ops.packConvWeights(onDevice(randomF32(cout * cin * k * k, 6, 0.1), [cout, cin, k, k]));
+    const flops = 2 * batch * q * q * cout * cin * k * k;
+    const row: Record<string, unknown> = { cin, cout, k, stride: s, h: hh };
+    for (const precision of PRECISIONS) {
+      const ms = timeLoop(() => ops.conv2d(x, w, { outChannels: cout, kernel: [k, k], stride: [s, s], padding: [p, p] }, { precision }).dispose(), QUICK ? 1 : 10);
+      row[`${precision}_ms`] = Math.round(ms * 1e4) / 1e4;
+      row[`${precision}_tflops`] = Math.round(flops / (ms * 1e-3) / 1e12 * 10) / 10;
+    }
+    log(`conv ${cin}->${cout} k${k}/s${s} @${hh}: ${PRECISIONS.map((pr) => `${pr} ${row[`${pr}_ms`]} ms`).join(', ')}`);
+    convs.push(row);
+    x.dispose(); w.dispose();
+  }
+  result.conv_shapes = convs;
+
+  // Covariance of 50,000 x 2,048 (one chunk, statistics on the device).
+  const [n, d] = QUICK ? [2000, 256] : [50000, 2048];
+  const xc = onDevice(randomF32(n * d, 77, 2).map((v) => v + 3), [n, d]);
+  const acc = new CovarianceAccumulator(d, { device: DEVICE });
+  const covMs = timeLoop(() => acc.add(xc), QUICK ? 1 : 5, 1);
+  acc.dispose(); xc.dispose();
+  result.covariance = { n, d, ms: Math.round(covMs * 1e3) / 1e3 };
+  log(`covariance ${n}x${d}: ${covMs.toFixed(3)} ms`);
+
+  // MoCo loss forward + backward.
+  const [N, K, D] = QUICK ? [16, 4096, 128] : [256, 65536, 128];
+  const q = onDevice(randomF32(N * D, 1), [N, D]), kp = onDevice(randomF32(N * D, 2), [N, D]), queue = onDevice(randomF32(D * K, 3), [D, K]);
+  const mocoMs = timeLoop(() => { const r = ops.mocoLoss(q, kp, queue, 0.2); r.loss.dispose(); r.dq.dispose(); }, QUICK ? 2 : 20);
+  for (const tt of [q, kp, queue]) tt.dispose();
+  result.moco_loss = { n: N, k: K, dim: D, ms: Math.round(mocoMs * 1e4) / 1e4 };
+  log(`moco loss N${N} K${K}: ${mocoMs.toFixed(4)} ms`);
+}
+
+function ratioTable(ours: Record<string, any>, torch: Record<string, any>): string[] { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const rows: [string, number | undefined, number | undefined, string][] = [];
+  for (const p of PRECISIONS) rows.push([`ResNet-50 b256 ${p} img/s`, ours.resnet50_inference_img_s?.[p], torch.resnet50_inference_img_s?.[p], 'higher']);
+  rows.push(['covariance 50000x2048 ms', ours.covariance?.ms, torch.covariance?.ms, 'lower']);
+  rows.push(['MoCo loss fwd+bwd ms', ours.moco_loss?.ms, torch.moco_loss?.ms, 'lower']);
+  const convOurs = (ours.conv_shapes ?? []) as Record<string, number>[], convTorch = (torch.conv_shapes ?? []) as Record<string, number>[];
+  for (const p of PRECISIONS) {
+    if (convOurs.length && convOurs.length === convTorch.length) {
+      const sum = (rs: Record<string, number>[]) => rs.reduce((a, r) => a + r[`${p}_ms`]!, 0);
+      rows.push([`sum of the 23 conv shapes ${p} ms`, sum(convOurs), sum(convTorch), 'lower']);
+    }
+  }
+  const out = ['| workload | ours | PyTorch | ours / PyTorch speed |', '|---|---|---|---|'];
+  for (const [name, o, t, better] of rows) {
+    const ratio = o !== undefined && t !== undefined ? (better === 'higher' ? o / t : t / o) : undefined;
+    out.push(`| ${name} | ${o ?? '-'} | ${t ?? '-'} | ${ratio !== undefined ? ratio.toFixed(2) + 'x' : '-'} |`);
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const info = cudaInfo();
+  const card = DEVICE === 'cpu' ? 'cpu-dry-run' : info.devices[Number(DEVICE.split(':')[1] ?? 0)]?.name ?? 'unknown';
+  log(`ssl-inv device check on ${DEVICE} (${card}); CUDA backend compiled: ${info.compiled}; devices: ${info.deviceCount}`);
+  const result: Record<string, unknown> = { date: new Date().toISOString(), device: DEVICE, card, node: process.version };
+  const t0 = Date.now();
+  await parity(result);
+  result.parity_failures = [...failures];
+  if (!flag('--parity-only')) await bench(result);
+  result.seconds = (Date.now() - t0) / 1e3;
+  const torchFile = arg('--torch');
+  const torch = torchFile && fs.existsSync(torchFile) ? JSON.parse(fs.readFileSync(torchFile, 'utf8')) as Record<string, unknown> : undefined;
+  if (torch) result.torch = torch;
+  const slug = card.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+  const out = arg('--out') ?? path.join('bench', 'results', `${new Date().toISOString().slice(0, 10)}-${slug}.json`);
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+  process.stdout.write(`\n${failures.length} parity failure(s); results in ${out}\n`);
+  if (torch && !flag('--parity-only')) process.stdout.write(`${ratioTable(result, torch).join('\n')}\n`);
+  process.exitCode = failures.length ? 1 : 0;
+}
+
+main().catch((e) => {
+  process.stderr.write(`device check crashed: ${(e as Error).stack ?? String(e)}\n`);
+  process.exitCode = 2;
+});

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The GPU device check, end to end, on the GPU machine (see ../shared/device/README.md):
+#   1. PyTorch reference features for the parity check (torch_parity.py),
+#   2. the PyTorch baselines, timed alone on the idle GPU (torch_baseline.py),
+#   3. our check: op table, determinism, OOM, network parity, then our timings and the ratio table,
+#   4. compute-sanitizer memcheck over the parity part at small sizes.
+# Everything lands in $OUT (default /tmp/ssl-inv-device): logs, torch.json and our results JSON.
+#
+# Prepare on the CPU machine (nothing is built on the GPU machine):
+#   npm install && npx tsc -p tsconfig.bench.json
+#   ../shared/device/pack.sh build/Release/ssl_inv.node build-bench package.json bench/device \
+#       node_modules/yauzl node_modules/buffer-crc32 node_modules/pend
+# then run with carry [".device"]:  source .device/unpack.sh && bash bench/device/run.sh
+set -uo pipefail
+OUT=${OUT:-/tmp/ssl-inv-device}
+mkdir -p "$OUT"
+STAMP=$(date -u +%Y-%m-%d)
+CARD=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 | tr 'A-Z' 'a-z' | tr -cs 'a-z0-9' '-' | sed 's/-$//')
+echo "== $(date -u +%T) torch parity references"
+python3 bench/device/torch_parity.py /tmp/ssl-inv-parity > "$OUT/torch-parity.log" 2>&1 || echo "torch_parity.py failed (see torch-parity.log)"
+echo "== $(date -u +%T) PyTorch baselines"
+timeout 240 python3 bench/device/torch_baseline.py "$OUT/torch.json" ${QUICK:+--quick} > "$OUT/torch-baseline.log" 2>&1 || echo "torch_baseline.py failed (see torch-baseline.log)"
+echo "== $(date -u +%T) ssl-inv check"
+timeout 300 node build-bench/bench/device/check.js --device cuda:0 --torch "$OUT/torch.json" --torch-parity /tmp/ssl-inv-parity \
+  --out "$OUT/$STAMP-$CARD.json" ${QUICK:+--quick} > "$OUT/check.log" 2> "$OUT/check.err"
+echo "check exit status $?"
+grep -E "^not ok" "$OUT/check.log" | head -40
+tail -20 "$OUT/check.log"
+echo "== $(date -u +%T) compute-sanitizer memcheck (parity, small sizes)"
+if command -v compute-sanitizer > /dev/null; then
+  timeout 150 compute-sanitizer --tool memcheck --leak-check no --print-limit 20 \
+    node build-bench/bench/device/check.js --device cuda:0 --parity-only --quick --out "$OUT/memcheck-check.json" \
+    > "$OUT/memcheck.log" 2>&1
+  echo "memcheck exit status $?"
+  grep -E "ERROR SUMMARY|Invalid|out of bounds" "$OUT/memcheck.log" | head -20
+else
+  echo "compute-sanitizer not found"
+fi
+echo "== $(date -u +%T) done"

@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""PyTorch baselines for the GPU device check (bench/device/check), timed in the same run as ours.
+
+Measures, on cuda:0, what docs/ANCHORS.md measures: ResNet-50 inference at batch 256, 224x224, in fp32
+(eager, cudnn.benchmark), TF32 and bf16 (autocast, channels_last); the forward time of each distinct
+ResNet-50 convolution shape; torch.cov of 50,000 x 2,048; and the MoCo v2 loss forward + backward
+(N=256, K=65,536, dim=128, T=0.2) written as facebookresearch/moco writes it.
+
+Usage: python3 torch_baseline.py OUT.json [--quick]
+Timing: CUDA events around `iters` repetitions after warm-up; the median of `repeats` such means.
+"""
+import json
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+import torchvision
+
+QUICK = "--quick" in sys.argv
+DEV = torch.device("cuda:0")
+torch.backends.cudnn.benchmark = True
+
+# (Cin, Cout, k, stride, H): the 23 distinct convolutions of ResNet-50 at 224x224 (ANCHORS.md).
+CONV_SHAPES = [
+    (3, 64, 7, 2, 224), (64, 64, 1, 1, 56), (64, 64, 3, 1, 56), (64, 256, 1, 1, 56), (256, 64, 1, 1, 56),
+    (256, 128, 1, 1, 56), (128, 128, 3, 2, 56), (128, 512, 1, 1, 28), (256, 512, 1, 2, 56), (512, 128, 1, 1, 28),
+    (128, 128, 3, 1, 28), (512, 256, 1, 1, 28), (256, 256, 3, 2, 28), (256, 1024, 1, 1, 14), (512, 1024, 1, 2, 28),
+    (1024, 256, 1, 1, 14), (256, 256, 3, 1, 14), (1024, 512, 1, 1, 14), (512, 512, 3, 2, 14), (512, 2048, 1, 1, 7),
+    (1024, 2048, 1, 2, 14), (2048, 512, 1, 1, 7), (512, 512, 3, 1, 7),
+]
+
+
+def set_tf32(on):
+    torch.backends.cuda.matmul.allow_tf32 = on
+    torch.backends.cudnn.allow_tf32 = on
+
+
+def time_ms(fn, iters=10, repeats=5, warmup=3):
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    means = []
+    for _ in range(repeats):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(iters):
+            fn()
+        end.record()
+        torch.cuda.synchronize()
+        means.append(start.elapsed_time(end) / iters)
+    return statistics.median(means)
+
+
+def resnet50_inference(batch=256):
+    out = {}
+    model = torchvision.models.resnet50().to(DEV).eval()
+    model.fc = torch.nn.Identity()
+    x = torch.randn(batch, 3, 224, 224, device=DEV)
+    iters = 3 if QUICK else 10
+    with torch.no_grad():
+        set_tf32(False)
+        out["fp32"] = batch / (time_ms(lambda: model(x), iters=iters) / 1e3)
+        set_tf32(True)
+        out["tf32"] = batch / (time_ms(lambda: model(x), iters=iters) / 1e3)
+        set_tf32(False)
+        mcl = model.to(memory_format=torch.channels_last)
+        xcl = x.to(memory_format=torch.channels_last)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            out["bf16"] = batch / (time_ms(lambda: mcl(xcl), iters=iters) / 1e3)
+    return {k: round(v, 1) for k, v in out.items()}
+
+
+def conv_shapes(batch=256):
+    rows = []
+    for (cin, cout, k, s, h) in CONV_SHAPES:
+        p = k // 2
+        x = torch.randn(batch, cin, h, h, device=DEV)
+        w = torch.randn(cout, cin, k, k, device=DEV) * (1.0 / (cin * k * k)) ** 0.5
+        q = (h + 2 * p - k) // s + 1
+        flops = 2.0 * batch * q * q * cout * cin * k * k
+        row = {"cin": cin, "cout": cout, "k": k, "stride": s, "h": h}
+        with torch.no_grad():
+            set_tf32(False)
+            row["fp32_ms"] = time_ms(lambda: F.conv2d(x, w, stride=s, padding=p))
+            set_tf32(True)
+            row["tf32_ms"] = time_ms(lambda: F.conv2d(x, w, stride=s, padding=p))
+            set_tf32(False)
+            xb = x.to(torch.bfloat16, memory_format=torch.channels_last)
+            wb = w.to(torch.bfloat16, memory_format=torch.channels_last)
+            row["bf16_ms"] = time_ms(lambda: F.conv2d(xb, wb, stride=s, padding=p))
+        for prec in ("fp32", "tf32", "bf16"):
+            row[f"{prec}_tflops"] = round(flops / (row[f"{prec}_ms"] * 1e-3) / 1e12, 1)
+            row[f"{prec}_ms"] = round(row[f"{prec}_ms"], 4)
+        rows.append(row)
+        del x, w
+    return rows
+
+
+def covariance(n=50_000, d=2048):
+    set_tf32(False)
+    x = torch.randn(n, d, device=DEV) + 3.0
+    ms = time_ms(lambda: torch.cov(x.T), iters=5)
+    return {"n": n, "d": d, "ms": round(ms, 3)}
+
+
+def moco_loss(n=256, k=65536, dim=128, t=0.2):
+    set_tf32(False)
+    q0 = F.normalize(torch.randn(n, dim, device=DEV), dim=1)
+    kp = F.normalize(torch.randn(n, dim, device=DEV), dim=1)
+    queue = F.normalize(torch.randn(dim, k, device=DEV), dim=0)
+    labels = torch.zeros(n, dtype=torch.long, device=DEV)
+
+    def step():
+        q = q0.detach().requires_grad_(True)
+        l_pos = torch.einsum("nc,nc->n", [q, kp]).unsqueeze(-1)
+        l_neg = torch.einsum("nc,ck->nk", [q, queue])
+        logits = torch.cat([l_pos, l_neg], dim=1) / t
+        loss = F.cross_entropy(logits, labels)
+        loss.backward()
+        return loss
+
+    return {"n": n, "k": k, "dim": dim, "ms": round(time_ms(step, iters=20), 4)}
+
+
+def main():
+    if len(sys.argv) < 2:
+        print(__doc__)
+        sys.exit(2)
+    t0 = time.time()
+    result = {
+        "torch": torch.__version__,
+        "cudnn": torch.backends.cudnn.version(),
+        "device": torch.cuda.get_device_name(0),
+        "resnet50_inference_img_s": resnet50_inference(),
+        "conv_shapes": [] if QUICK else conv_shapes(),
+        "covariance": covariance(),
+        "moco_loss": moco_loss(),
+    }
+    result["seconds"] = round(time.time() - t0, 1)
+    with open(sys.argv[1], "w") as f:
+        json.dump(result, f, indent=2)
+    print(json.dumps({k: v for k, v in result.items() if k != "conv_shapes"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,424 @@
+// The CUDA branch of the op bindings (see cuda_ops_binding.h). Compiled into every build; without
+// the CUDA backend no tensor can live on a GPU, IsCudaTensorArg is always false and the entry points
+// only report that.
+#include "bindings/cuda_ops_binding.h"
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "bindings/napi_util.h"
+#include "bindings/op_args.h"
+
+#ifdef SSL_INV_WITH_CUDA
+#include "cuda/conv2d.cuh"
+#include "cuda/covariance.cuh"
+#include "cuda/cublas.h"
+#include "cuda/elementwise.cuh"
+#include "cuda/layout.cuh"
+#include "cuda/moco_loss.cuh"
+#include "cuda/pool.cuh"
+#include "cuda/runtime.h"
+#endif
+
+namespace sslinv {
+namespace napi {
+
+#ifdef SSL_INV_WITH_CUDA
+
+bool IsCudaTensorArg(Napi::Value v) {
+  if (!TensorWrap::IsTensor(v)) return false;
+  TensorWrap* w = TensorWrap::Unwrap(v.As<Napi::Object>());
+  return !w->disposed() && w->tensor().device().type == DeviceType::kCUDA;
+}
+
+namespace {
+
+// A tensor argument on `device` with the given dtype and rank (rank < 0: any).
+const Tensor& DeviceTensor(Napi::Env env, Napi::Value v, const char* what, Device device, DType dtype, int rank) {
+  const Tensor& t = GetTensor(env, v, what);
+  if (!(t.device() == device)) {
+    ThrowCode(env, "ERR_DEVICE_UNAVAILABLE", std::string(what) + ": expected a tensor on cuda:" +
+                                                 std::to_string(device.index) + " like the op's first input, got one on " +
+                                                 (t.device().type == DeviceType::kCPU ? std::string("cpu")
+                                                                                        : "cuda:" + std::to_string(t.device().index)) +
+                                                 " (move it with tensor.to())");
+  }
+  Check(env, ExpectDType(t, dtype, what));
+  if (rank >= 0) Check(env, ExpectRank(t, rank, what));
+  return t;
+}
+
+const Tensor* OptionalDeviceTensor(Napi::Env env, Napi::Value v, const char* what, Device device,
+                                   const std::vector<int64_t>& shape) {
+  if (v.IsUndefined() || v.IsNull()) return nullptr;
+  const Tensor& t = DeviceTensor(env, v, what, device, DType::kF32, -1);
+  Check(env, ExpectShape(t, shape, what));
+  return &t;
+}
+
+Tensor NewDeviceTensor(Napi::Env env, DType dtype, const std::vector<int64_t>& shape, Device device) {
+  Tensor t;
+  Check(env, NewTensor(dtype, shape, device, &t));
+  return t;
+}
+
+cudaStream_t StreamOf(Napi::Env env, Device device) {
+  cudaStream_t s = nullptr;
+  Check(env, cuda::GetStream(device.index, &s));
+  return s;
+}
+
+bool SyncEveryOp() {
+  static const bool on = [] {
+    const char* v = std::getenv("SSL_INV_CUDA_SYNC");
+    return v != nullptr && v[0] == '1';
+  }();
+  return on;
+}
+
+// Throws the launch error of `op`, or (with SSL_INV_CUDA_SYNC=1) the error of its execution.
+void CheckLaunch(Napi::Env env, cudaError_t err, Device device, const char* op) {
+  Check(env, cuda::FromCuda(err, op));
+  if (SyncEveryOp()) Check(env, cuda::Synchronize(device.index, op));
+}
+
+// Scratch device memory for one op (returned to the allocator's cache when it goes out of scope; the
+// stream orders its reuse after the op's kernels).
+struct Workspace {
+  Tensor t;
+  void* data() const { return t.buffer ? t.buffer->data() : nullptr; }
+};
+Workspace NewWorkspace(Napi::Env env, size_t bytes, Device device) {
+  Workspace w;
+  if (bytes) w.t = NewDeviceTensor(env, DType::kU8, {static_cast<int64_t>(bytes)}, device);
+  return w;
+}
+
+int CheckedInt(Napi::Env env, int64_t v, const char* what) {
+  if (v < 0 || v > 0x7fffffff) ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(what) + ": too large for the CUDA kernels");
+  return static_cast<int>(v);
+}
+
+}  // namespace
+
+// convPackWeights(w [K, C, R, S] on CUDA, scale?) -> [K, R, S, C] on the same device
+Napi::Value CudaConvPackWeights(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Tensor& w = GetTensor(env, info[0], "weight");
+  const Device dev = w.device();
+  DeviceTensor(env, info[0], "weight", dev, DType::kF32, 4);
+  const int64_t K = w.dim(0), C = w.dim(1), R = w.dim(2), S = w.dim(3);
+  if (K < 1 || C < 1 || R < 1 || S < 1) ThrowCode(env, "ERR_SHAPE_MISMATCH", "convPackWeights: empty weight " + w.ShapeString());
+  const Tensor* scale = info.Length() > 1 ? OptionalDeviceTensor(env, info[1], "scale", dev, {K}) : nullptr;
+  Tensor packed = NewDeviceTensor(env, DType::kF32, {K, R, S, C}, dev);
+  CheckLaunch(env, cuda::LaunchPackFilterKRSC(w.data<float>(), scale ? scale->data<float>() : nullptr,
+                                              CheckedInt(env, K, "K"), CheckedInt(env, C, "C"), CheckedInt(env, R, "R"),
+                                              CheckedInt(env, S, "S"), packed.data<float>(), StreamOf(env, dev)),
+              dev, "convPackWeights");
+  return TensorWrap::New(env, std::move(packed));
+}
+
+// conv2d(x [N, H, W, C], packed [K, R, S, C], options as on the CPU + precision 'fp32'|'tf32'|'bf16')
+Napi::Value CudaConv2d(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Tensor& x0 = GetTensor(env, info[0], "x");
+  const Device dev = x0.device();
+  const Tensor& x = DeviceTensor(env, info[0], "x", dev, DType::kF32, 4);
+  const Tensor& w = DeviceTensor(env, info[1], "packedWeight", dev, DType::kF32, 4);
+  Napi::Object o = GetObject(env, info[2], "options");
+  const Conv2dParams p = GetConv2dParams(env, x, o);
+  cuda::Conv2dShape sh;
+  sh.n = CheckedInt(env, p.n, "N");
+  sh.h = CheckedInt(env, p.h, "H");
+  sh.w = CheckedInt(env, p.w, "W");
+  sh.c = CheckedInt(env, p.c, "C");
+  sh.k = CheckedInt(env, p.k, "outChannels");
+  sh.r = CheckedInt(env, p.r, "kernelH");
+  sh.s = CheckedInt(env, p.s, "kernelW");
+  sh.stride_h = CheckedInt(env, p.stride_h, "strideH");
+  sh.stride_w = CheckedInt(env, p.stride_w, "strideW");
+  sh.pad_h = CheckedInt(env, p.pad_h, "padH");
+  sh.pad_w = CheckedInt(env, p.pad_w, "padW");
+  if (!cuda::Conv2dShapeIsValid(sh)) {
+    ThrowCode(env, "ERR_SHAPE_MISMATCH", "conv2d: the sizes of " + x.ShapeString() + " with this filter exceed the CUDA kernel's 32-bit GEMM indices");
+  }
+  Check(env, ExpectShape(w, {sh.k, sh.r, sh.s, sh.c}, "packedWeight"));
+  const std::vector<int64_t> out_shape{sh.n, sh.p(), sh.q(), sh.k};
+  const Tensor* bias = OptionalDeviceTensor(env, o.Get("bias"), "bias", dev, {sh.k});
+  const Tensor* res = OptionalDeviceTensor(env, o.Get("residual"), "residual", dev, out_shape);
+  const bool relu = GetBoolProp(env, o, "relu", false);
+  const std::string precision = GetPrecision(env, o);
+  auto launch = precision == "fp32"   ? cuda::LaunchConv2dForwardF32
+                : precision == "tf32" ? cuda::LaunchConv2dForwardTF32
+                                      : cuda::LaunchConv2dForwardBF16;
+  Tensor y = NewDeviceTensor(env, DType::kF32, out_shape, dev);
+  CheckLaunch(env, launch(sh, x.data<float>(), w.data<float>(), bias ? bias->data<float>() : nullptr,
+                          res ? res->data<float>() : nullptr, relu, y.data<float>(), StreamOf(env, dev)),
+              dev, "conv2d");
+  return TensorWrap::New(env, std::move(y));
+}
+
+// maxPool2d(x [N, H, W, C], {kernelH, kernelW, strideH, strideW, padH, padW}) -> [N, P, Q, C]
+Napi::Value CudaMaxPool2d(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Device dev = GetTensor(env, info[0], "x").device();
+  const Tensor& x = DeviceTensor(env, info[0], "x", dev, DType::kF32, 4);
+  const Pool2dParams p = GetPool2dParams(env, x, GetObject(env, info[1], "options"));
+  Tensor y = NewDeviceTensor(env, DType::kF32, {p.n, p.out_h(), p.out_w(), p.c}, dev);
+  CheckLaunch(env, cuda::MaxPool2dNHWC(p, x.data<float>(), y.data<float>(), nullptr, StreamOf(env, dev)), dev, "maxPool2d");
+  return TensorWrap::New(env, std::move(y));
+}
+
+// globalAvgPool(x [N, H, W, C]) -> [N, C]
+Napi::Value CudaGlobalAvgPool(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Device dev = GetTensor(env, info[0], "x").device();
+  const Tensor& x = DeviceTensor(env, info[0], "x", dev, DType::kF32, 4);
+  Tensor y = NewDeviceTensor(env, DType::kF32, {x.dim(0), x.dim(3)}, dev);
+  if (y.numel() > 0) {
+    if (x.dim(1) * x.dim(2) == 0) ThrowCode(env, "ERR_SHAPE_MISMATCH", "globalAvgPool: the input has no pixels");
+    CheckLaunch(env, cuda::GlobalAvgPoolNHWC(x.dim(0), x.dim(1), x.dim(2), x.dim(3), x.data<float>(), y.data<float>(),
+                                             StreamOf(env, dev)),
+                dev, "globalAvgPool");
+  }
+  return TensorWrap::New(env, std::move(y));
+}
+
+Napi::Value CudaRelu(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Device dev = GetTensor(env, info[0], "x").device();
+  const Tensor& x = DeviceTensor(env, info[0], "x", dev, DType::kF32, -1);
+  Tensor y = NewDeviceTensor(env, DType::kF32, x.shape, dev);
+  CheckLaunch(env, cuda::ReluF32(x.data<float>(), y.data<float>(), x.numel(), StreamOf(env, dev)), dev, "relu");
+  return TensorWrap::New(env, std::move(y));
+}
+
+Napi::Value CudaAdd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Device dev = GetTensor(env, info[0], "a").device();
+  const Tensor& a = DeviceTensor(env, info[0], "a", dev, DType::kF32, -1);
+  const Tensor& b = DeviceTensor(env, info[1], "b", dev, DType::kF32, -1);
+  Check(env, ExpectShape(b, a.shape, "b"));
+  const bool relu = info.Length() > 2 && info[2].ToBoolean().Value();
+  Tensor y = NewDeviceTensor(env, DType::kF32, a.shape, dev);
+  CheckLaunch(env, cuda::AddF32(a.data<float>(), b.data<float>(), y.data<float>(), a.numel(), relu, StreamOf(env, dev)),
+              dev, "add");
+  return TensorWrap::New(env, std::move(y));
+}
+
+namespace {
+double GetEps(Napi::Env env, Napi::Value v) {
+  const double eps = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+  if (!(eps >= 0)) ThrowCode(env, "ERR_INVALID_ARGUMENT", "eps: expected a number >= 0");
+  return eps;
+}
+}  // namespace
+
+Napi::Value CudaBatchNormInference(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Device dev = GetTensor(env, info[0], "x").device();
+  const Tensor& x = DeviceTensor(env, info[0], "x", dev, DType::kF32, -1);
+  if (x.ndim() < 1) ThrowCode(env, "ERR_SHAPE_MISMATCH", "batchNormInference: x needs a channel dimension");
+  const int64_t C = x.dim(-1);
+  const char* names[] = {"gamma", "beta", "runningMean", "runningVar"};
+  const Tensor* v[4];
+  for (int i = 0; i < 4; ++i) {
+    v[i] = &DeviceTensor(env, info[1 + i], names[i], dev, DType::kF32, -1);
+    Check(env, ExpectShape(*v[i], {C}, names[i]));
+  }
+  const double eps = GetEps(env, info[5]);
+  Tensor y = NewDeviceTensor(env, DType::kF32, x.shape, dev);
+  const int64_t rows = C ? x.numel() / C : 0;
+  if (rows > 0 && C > 0) {
+    CheckLaunch(env, cuda::BatchNormInferenceF32(x.data<float>(), v[0]->data<float>(), v[1]->data<float>(),
+                                                 v[2]->data<float>(), v[3]->data<float>(), eps, y.data<float>(), rows, C,
+                                                 StreamOf(env, dev)),
+                dev, "batchNormInference");
+  }
+  return TensorWrap::New(env, std::move(y));
+}
+
+Napi::Value CudaBatchNormFold(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Device dev = GetTensor(env, info[0], "gamma").device();
+  const int64_t C = GetTensor(env, info[0], "gamma").numel();
+  const char* names[] = {"gamma", "beta", "runningMean", "runningVar"};
+  const Tensor* v[4];
+  for (int i = 0; i < 4; ++i) {
+    v[i] = &DeviceTensor(env, info[i], names[i], dev, DType::kF32, -1);
+    Check(env, ExpectShape(*v[i], {C}, names[i]));
+  }
+  const double eps = GetEps(env, info[4]);
+  Tensor scale = NewDeviceTensor(env, DType::kF32, {C}, dev);
+  Tensor shift = NewDeviceTensor(env, DType::kF32, {C}, dev);
+  if (C > 0) {
+    CheckLaunch(env, cuda::BatchNormFoldF32(v[0]->data<float>(), v[1]->data<float>(), v[2]->data<float>(),
+                                            v[3]->data<float>(), eps, scale.data<float>(), shift.data<float>(), C,
+                                            StreamOf(env, dev)),
+                dev, "batchNormFold");
+  }
+  return NewTensorArray(env, {std::move(scale), std::move(shift)});
+}
+
+namespace {
+// y rows = bias (broadcast), so that a GEMM with beta = 1 adds it: ScaleShift of zeros is exactly bias.
+void FillRowsWithBias(Napi::Env env, const Tensor& bias, Tensor& y, int64_t rows, int64_t cols, Device dev) {
+  Check(env, cuda::FromCuda(cudaMemsetAsync(y.buffer->data(), 0, y.nbytes(), StreamOf(env, dev)), "linear"));
+  std::vector<float> ones_host(static_cast<size_t>(cols), 1.0f);
+  Tensor ones = NewDeviceTensor(env, DType::kF32, {cols}, dev);
+  Check(env, cuda::CopyToDevice(dev.index, ones.buffer->data(), ones_host.data(), ones.nbytes()));
+  CheckLaunch(env, cuda::ScaleShiftF32(y.data<float>(), ones.data<float>(), bias.data<float>(), y.data<float>(), rows, cols,
+                                       StreamOf(env, dev)),
+              dev, "linear");
+}
+}  // namespace
+
+// linear(x [N, in], w [out, in], bias? [out]) -> [N, out]; cuBLAS SGEMM in strict fp32, the bias
+// pre-filled so that the GEMM's beta = 1 adds it (one rounding, as PyTorch's addmm).
+Napi::Value CudaLinear(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Device dev = GetTensor(env, info[0], "x").device();
+  const Tensor& x = DeviceTensor(env, info[0], "x", dev, DType::kF32, 2);
+  const Tensor& w = DeviceTensor(env, info[1], "weight", dev, DType::kF32, 2);
+  if (w.dim(1) != x.dim(1)) {
+    ThrowCode(env, "ERR_SHAPE_MISMATCH", "linear: x has " + std::to_string(x.dim(1)) + " features but the weight is " + w.ShapeString());
+  }
+  const Tensor* bias = info.Length() > 2 ? OptionalDeviceTensor(env, info[2], "bias", dev, {w.dim(0)}) : nullptr;
+  Tensor y = NewDeviceTensor(env, DType::kF32, {x.dim(0), w.dim(0)}, dev);
+  if (y.numel() == 0) return TensorWrap::New(env, std::move(y));
+  if (bias) FillRowsWithBias(env, *bias, y, x.dim(0), w.dim(0), dev);
+  Check(env, cuda::CublasSgemmRowMajor(dev.index, x.dim(0), w.dim(0), x.dim(1), x.data<float>(), x.dim(1), w.data<float>(),
+                                       w.dim(1), true, bias ? 1.0f : 0.0f, y.data<float>(), w.dim(0), cuda::GemmMath::kFp32));
+  if (SyncEveryOp()) Check(env, cuda::Synchronize(dev.index, "linear"));
+  return TensorWrap::New(env, std::move(y));
+}
+
+// gemm(a, b, {transA, transB}) on CUDA: cuBLAS in strict fp32. The CPU path's fused epilogue
+// (bias/residual/relu) is not offered here; passing one is an error rather than a silent skip.
+Napi::Value CudaGemm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Device dev = GetTensor(env, info[0], "a").device();
+  const Tensor& a = DeviceTensor(env, info[0], "a", dev, DType::kF32, 2);
+  const Tensor& b = DeviceTensor(env, info[1], "b", dev, DType::kF32, 2);
+  Napi::Object o = GetOptions(env, info, 2);
+  for (const char* k : {"bias", "residual"}) {
+    if (o.Has(k) && !o.Get(k).IsUndefined() && !o.Get(k).IsNull()) {
+      ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string("matmul on CUDA: the ") + k + " epilogue is not supported; add it separately");
+    }
+  }
+  if (GetBoolProp(env, o, "relu", false)) ThrowCode(env, "ERR_INVALID_ARGUMENT", "matmul on CUDA: relu is not supported; apply relu()");
+  const GemmDims d = GetGemmDims(env, a, b, o, "matmul");
+  if (d.transA) ThrowCode(env, "ERR_INVALID_ARGUMENT", "matmul on CUDA: transA is not supported yet");
+  Tensor y = NewDeviceTensor(env, DType::kF32, {d.M, d.N}, dev);
+  if (y.numel() == 0) return TensorWrap::New(env, std::move(y));
+  if (d.K == 0) {
+    Check(env, cuda::FromCuda(cudaMemsetAsync(y.buffer->data(), 0, y.nbytes(), StreamOf(env, dev)), "matmul"));
+    return TensorWrap::New(env, std::move(y));
+  }
+  Check(env, cuda::CublasSgemmRowMajor(dev.index, d.M, d.N, d.K, a.data<float>(), a.dim(1), b.data<float>(), b.dim(1),
+                                       d.transB, 0.0f, y.data<float>(), d.N, cuda::GemmMath::kFp32));
+  if (SyncEveryOp()) Check(env, cuda::Synchronize(dev.index, "matmul"));
+  return TensorWrap::New(env, std::move(y));
+}
+
+// nchwToNhwc / nhwcToNchw of a 4-byte-element tensor on CUDA.
+Napi::Value CudaLayout(const Napi::CallbackInfo& info, bool to_nhwc) {
+  Napi::Env env = info.Env();
+  const Tensor& x = GetTensor(env, info[0], "x");
+  const Device dev = x.device();
+  Check(env, ExpectRank(x, 4, "x"));
+  if (DTypeSize(x.dtype) != 4) {
+    ThrowCode(env, "ERR_DTYPE_MISMATCH", std::string("layout conversion on CUDA takes 4-byte elements, got ") + DTypeName(x.dtype));
+  }
+  const int64_t n = x.dim(0);
+  const int64_t c = to_nhwc ? x.dim(1) : x.dim(3), h = to_nhwc ? x.dim(2) : x.dim(1), w = to_nhwc ? x.dim(3) : x.dim(2);
+  Tensor y = NewDeviceTensor(env, x.dtype, to_nhwc ? std::vector<int64_t>{n, h, w, c} : std::vector<int64_t>{n, c, h, w}, dev);
+  if (y.numel() > 0) {
+    const cudaError_t err = to_nhwc ? cuda::NchwToNhwc(x.buffer->data(), y.buffer->data(), n, c, h, w, StreamOf(env, dev))
+                                    : cuda::NhwcToNchw(x.buffer->data(), y.buffer->data(), n, c, h, w, StreamOf(env, dev));
+    CheckLaunch(env, err, dev, to_nhwc ? "nchwToNhwc" : "nhwcToNchw");
+  }
+  return TensorWrap::New(env, std::move(y));
+}
+
+// covarianceAccumulate(x [n, d] float32 on CUDA, mean [d] float64, m2 [d, d] float64 on the same
+// device, count) -> the new count. See cuda/covariance.cuh; float64 chunks are not taken on CUDA.
+Napi::Value CudaCovarianceAccumulate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Device dev = GetTensor(env, info[0], "x").device();
+  const Tensor& x = DeviceTensor(env, info[0], "x", dev, DType::kF32, 2);
+  const int64_t d = x.dim(1);
+  const Tensor& mean = DeviceTensor(env, info[1], "mean", dev, DType::kF64, 1);
+  const Tensor& m2 = DeviceTensor(env, info[2], "m2", dev, DType::kF64, 2);
+  Check(env, ExpectShape(mean, {d}, "mean"));
+  Check(env, ExpectShape(m2, {d, d}, "m2"));
+  const int64_t count = GetInt(env, info[3], "count");
+  if (count < 0) ThrowCode(env, "ERR_INVALID_ARGUMENT", "count: expected an integer >= 0");
+  const int di = CheckedInt(env, d, "d");
+  if (di < 1) ThrowCode(env, "ERR_SHAPE_MISMATCH", "covarianceAccumulate: rows of 0 values");
+  const int64_t rows = x.dim(0);
+  if (rows > 0) {
+    Workspace ws = NewWorkspace(env, cuda::CovarianceWorkspaceBytes(rows, di), dev);
+    CheckLaunch(env, cuda::LaunchCovarianceAccumulate(x.data<float>(), rows, di, count, mean.data<double>(),
+                                                      m2.data<double>(), ws.data(), StreamOf(env, dev)),
+                dev, "covarianceAccumulate");
+  }
+  return Napi::Number::New(env, static_cast<double>(count + rows));
+}
+
+// mocoLoss(q [N, D], kPos [N, D], queue [D, K], temperature) -> [loss [1], dq [N, D]]
+Napi::Value CudaMocoLoss(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Device dev = GetTensor(env, info[0], "q").device();
+  const Tensor& q = DeviceTensor(env, info[0], "q", dev, DType::kF32, 2);
+  const Tensor& kp = DeviceTensor(env, info[1], "kPos", dev, DType::kF32, 2);
+  const Tensor& queue = DeviceTensor(env, info[2], "queue", dev, DType::kF32, 2);
+  Check(env, ExpectShape(kp, q.shape, "kPos"));
+  if (queue.dim(0) != q.dim(1)) {
+    ThrowCode(env, "ERR_SHAPE_MISMATCH", "mocoLoss: queue must be [dim, K] with dim = " + std::to_string(q.dim(1)) + ", got " + queue.ShapeString());
+  }
+  const double t = GetNumber(env, info[3], "temperature");
+  if (!(t > 0) || !(t < 1e30)) ThrowCode(env, "ERR_INVALID_ARGUMENT", "temperature: expected a positive number");
+  const int n = CheckedInt(env, q.dim(0), "N"), d = CheckedInt(env, q.dim(1), "dim"), kq = CheckedInt(env, queue.dim(1), "K");
+  if (n < 1 || d < 1 || kq < 1) ThrowCode(env, "ERR_SHAPE_MISMATCH", "mocoLoss: empty input");
+  if (d > 256) ThrowCode(env, "ERR_SHAPE_MISMATCH", "mocoLoss: the CUDA kernel takes dim <= 256, got " + std::to_string(d));
+  Tensor loss = NewDeviceTensor(env, DType::kF32, {1}, dev);
+  Tensor dq = NewDeviceTensor(env, DType::kF32, q.shape, dev);
+  Workspace ws = NewWorkspace(env, cuda::MocoLossWorkspaceBytes(n, d, kq), dev);
+  CheckLaunch(env, cuda::LaunchMocoLossForwardBackward(q.data<float>(), kp.data<float>(), queue.data<float>(), n, d, kq,
+                                                       static_cast<float>(t), loss.data<float>(), dq.data<float>(), nullptr,
+                                                       ws.data(), StreamOf(env, dev)),
+              dev, "mocoLoss");
+  return NewTensorArray(env, {std::move(loss), std::move(dq)});
+}
+
+#else  // no CUDA backend
+
+bool IsCudaTensorArg(Napi::Value) { return false; }
+
+#define SSLINV_NO_CUDA(name)                                                                     \
+  Napi::Value name(const Napi::CallbackInfo& info) {                                             \
+    ThrowCode(info.Env(), "ERR_DEVICE_UNAVAILABLE", "this build of ssl-invariances has no CUDA backend"); \
+  }
+SSLINV_NO_CUDA(CudaConvPackWeights)
+SSLINV_NO_CUDA(CudaConv2d)
+SSLINV_NO_CUDA(CudaMaxPool2d)
+SSLINV_NO_CUDA(CudaGlobalAvgPool)
+SSLINV_NO_CUDA(CudaRelu)
+SSLINV_NO_CUDA(CudaAdd)
+SSLINV_NO_CUDA(CudaBatchNormInference)
+SSLINV_NO_CUDA(CudaBatchNormFold)
+SSLINV_NO_CUDA(CudaLinear)
+SSLINV_NO_CUDA(CudaGemm)
+SSLINV_NO_CUDA(CudaCovarianceAccumulate)
+SSLINV_NO_CUDA(CudaMocoLoss)
+#undef SSLINV_NO_CUDA
+Napi::Value CudaLayout(const Napi::CallbackInfo& info, bool) {
+  ThrowCode(info.Env(), "ERR_DEVICE_UNAVAILABLE", "this build of ssl-invariances has no CUDA backend");
+}
+
+#endif
+
+}  // namespace napi
+}  // namespace sslinv

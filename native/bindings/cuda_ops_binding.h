@@ -1,0 +1,34 @@
+// The CUDA branch of the op bindings. Each op binding in ops_binding.cc / linalg_binding.cc checks
+// its first tensor argument: a tensor on a CUDA device sends the whole call here, where every tensor
+// argument must be on that same device and results are allocated there. Arguments are validated as
+// strictly as on the CPU path before any kernel is launched.
+//
+// Kernels are queued on the device's stream and the call returns; errors of the launch itself are
+// thrown at once, errors inside a kernel surface at the next synchronisation (a copy to the host, or
+// synchronize()). SSL_INV_CUDA_SYNC=1 in the environment synchronises after every op, so an error is
+// reported by the op that caused it (for debugging; slower).
+#pragma once
+#include <napi.h>
+
+namespace sslinv {
+namespace napi {
+
+// True for a live tensor argument that lives on a CUDA device (always false without CUDA).
+bool IsCudaTensorArg(Napi::Value v);
+
+Napi::Value CudaConvPackWeights(const Napi::CallbackInfo& info);
+Napi::Value CudaConv2d(const Napi::CallbackInfo& info);
+Napi::Value CudaMaxPool2d(const Napi::CallbackInfo& info);
+Napi::Value CudaGlobalAvgPool(const Napi::CallbackInfo& info);
+Napi::Value CudaRelu(const Napi::CallbackInfo& info);
+Napi::Value CudaAdd(const Napi::CallbackInfo& info);
+Napi::Value CudaBatchNormInference(const Napi::CallbackInfo& info);
+Napi::Value CudaBatchNormFold(const Napi::CallbackInfo& info);
+Napi::Value CudaLinear(const Napi::CallbackInfo& info);
+Napi::Value CudaGemm(const Napi::CallbackInfo& info);
+Napi::Value CudaLayout(const Napi::CallbackInfo& info, bool to_nhwc);
+Napi::Value CudaCovarianceAccumulate(const Napi::CallbackInfo& info);
+Napi::Value CudaMocoLoss(const Napi::CallbackInfo& info);
+
+}  // namespace napi
+}  // namespace sslinv

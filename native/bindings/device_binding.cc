@@ -1,0 +1,128 @@
+// Devices exposed to JS:
+//   cudaInfo() -> { compiled, deviceCount, reason, devices: [{ index, name, computeCapability,
+//                   multiprocessors, totalMemory }] }
+//   toDevice(tensor, 'cpu' | 'cuda' | 'cuda:N') -> a copy of the tensor on that device
+//   synchronize(device)             waits for the device's stream (reports asynchronous kernel errors)
+//   deviceMemoryStats(device)       -> { inUseBytes, cachedBytes, cudaMallocs, reuses }
+//   releaseDeviceCache(device)      returns the allocator's cached blocks to the driver
+// In a build without CUDA the info says so and any CUDA device is ERR_DEVICE_UNAVAILABLE.
+#include "bindings/bindings.h"
+#include "bindings/napi_util.h"
+#include "core/device_copy.h"
+
+#ifdef SSL_INV_WITH_CUDA
+#include "cuda/runtime.h"
+#endif
+
+namespace sslinv {
+namespace napi {
+namespace {
+
+Device GetDeviceArg(Napi::Env env, Napi::Value v) {
+  if (!v.IsString()) ThrowCode(env, "ERR_INVALID_ARGUMENT", "device: expected a string such as 'cpu' or 'cuda:0'");
+  Device d;
+  Check(env, ParseDevice(v.As<Napi::String>().Utf8Value(), &d));
+  return d;
+}
+
+// A CUDA device that exists (throws ERR_DEVICE_UNAVAILABLE otherwise).
+int GetCudaDeviceArg(Napi::Env env, Napi::Value v) {
+  const Device d = GetDeviceArg(env, v);
+  if (d.type != DeviceType::kCUDA) ThrowCode(env, "ERR_INVALID_ARGUMENT", "device: expected a CUDA device");
+#ifdef SSL_INV_WITH_CUDA
+  Check(env, cuda::CheckDevice(d));
+  return d.index;
+#else
+  ThrowCode(env, "ERR_DEVICE_UNAVAILABLE", "this build of ssl-invariances has no CUDA backend");
+#endif
+}
+
+Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = Napi::Object::New(env);
+  Napi::Array devices = Napi::Array::New(env);
+#ifdef SSL_INV_WITH_CUDA
+  o.Set("compiled", true);
+  const int n = cuda::DeviceCount();
+  o.Set("deviceCount", n);
+  o.Set("reason", cuda::NoDeviceReason());
+  for (int i = 0; i < n; ++i) {
+    cuda::DeviceProps p;
+    Check(env, cuda::GetDeviceProps(i, &p));
+    Napi::Object d = Napi::Object::New(env);
+    d.Set("index", i);
+    d.Set("name", p.name);
+    d.Set("computeCapability", std::to_string(p.major) + "." + std::to_string(p.minor));
+    d.Set("multiprocessors", p.multiprocessors);
+    d.Set("totalMemory", static_cast<double>(p.total_memory));
+    devices.Set(static_cast<uint32_t>(i), d);
+  }
+#else
+  o.Set("compiled", false);
+  o.Set("deviceCount", 0);
+  o.Set("reason", "this build has no CUDA backend (nvcc was not found when it was built)");
+#endif
+  o.Set("devices", devices);
+  return o;
+}
+
+Napi::Value ToDevice(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Tensor& t = GetTensor(env, info[0], "tensor");
+  const Device d = GetDeviceArg(env, info[1]);
+  if (d.type == DeviceType::kCUDA) GetCudaDeviceArg(env, info[1]);
+  Tensor out;
+  Check(env, CopyTensorTo(t, d, &out));
+  return TensorWrap::New(env, std::move(out));
+}
+
+Napi::Value SynchronizeDevice(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int index = GetCudaDeviceArg(env, info[0]);
+#ifdef SSL_INV_WITH_CUDA
+  Check(env, cuda::Synchronize(index, "synchronize"));
+#else
+  (void)index;
+#endif
+  return env.Undefined();
+}
+
+Napi::Value DeviceMemoryStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int index = GetCudaDeviceArg(env, info[0]);
+  Napi::Object o = Napi::Object::New(env);
+#ifdef SSL_INV_WITH_CUDA
+  const cuda::AllocatorStats s = cuda::GetAllocatorStats(index);
+  o.Set("inUseBytes", static_cast<double>(s.in_use_bytes));
+  o.Set("cachedBytes", static_cast<double>(s.cached_bytes));
+  o.Set("cudaMallocs", static_cast<double>(s.cuda_mallocs));
+  o.Set("reuses", static_cast<double>(s.reuses));
+#else
+  (void)index;
+#endif
+  return o;
+}
+
+Napi::Value ReleaseDeviceCache(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int index = GetCudaDeviceArg(env, info[0]);
+#ifdef SSL_INV_WITH_CUDA
+  Check(env, cuda::ReleaseCachedDeviceMemory(index));
+#else
+  (void)index;
+#endif
+  return env.Undefined();
+}
+
+}  // namespace
+
+void RegisterDeviceBindings(Napi::Env env, Napi::Object exports) {
+  exports.Set("cudaInfo", Napi::Function::New(env, CudaInfo, "cudaInfo"));
+  exports.Set("toDevice", Napi::Function::New(env, ToDevice, "toDevice"));
+  exports.Set("synchronize", Napi::Function::New(env, SynchronizeDevice, "synchronize"));
+  exports.Set("deviceMemoryStats", Napi::Function::New(env, DeviceMemoryStats, "deviceMemoryStats"));
+  exports.Set("releaseDeviceCache", Napi::Function::New(env, ReleaseDeviceCache, "releaseDeviceCache"));
+}
+
+}  // namespace napi
+}  // namespace sslinv

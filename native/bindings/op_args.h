@@ -1,0 +1,24 @@
+// Readers of the option objects that the CPU and CUDA bindings of one op share, so both validate a
+// call the same way: conv2d's and maxPool2d's geometry, and conv2d's precision.
+#pragma once
+#include <napi.h>
+
+#include <string>
+
+#include "core/tensor.h"
+#include "ops/conv2d.h"
+#include "ops/pool.h"
+
+namespace sslinv {
+namespace napi {
+
+// Conv2dParams of x [N, H, W, C] and {outChannels, kernelH, kernelW, strideH, strideW, padH, padW},
+// validated (ValidateConv2dParams).
+Conv2dParams GetConv2dParams(Napi::Env env, const Tensor& x, Napi::Object o);
+// Pool2dParams of x [N, H, W, C] and {kernelH, kernelW, strideH, strideW, padH, padW}, validated.
+Pool2dParams GetPool2dParams(Napi::Env env, const Tensor& x, Napi::Object o);
+// The options' `precision`: "fp32" (also when absent), "tf32" or "bf16".
+std::string GetPrecision(Napi::Env env, Napi::Object o);
+
+}  // namespace napi
+}  // namespace sslinv

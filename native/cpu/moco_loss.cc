@@ -1,0 +1,84 @@
+// The MoCo v2 loss and gradient on the CPU (see ops/moco_loss.h).
+#include "ops/moco_loss.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "core/host_allocator.h"
+#include "ops/gemm.h"
+
+namespace sslinv {
+
+namespace {
+constexpr int64_t kKeysPerBlock = 4096;  // a block of logits is n x 4096 floats (4 MiB at n = 256)
+}
+
+Status MocoLossForwardBackward(const float* q, const float* k_pos, const float* queue, int64_t n, int64_t d, int64_t k,
+                               double temperature, float* loss, float* dq) {
+  if (n < 1 || d < 1 || k < 1) return InvalidArgument("mocoLoss: n, dim and K must be >= 1");
+  if (!(temperature > 0)) return InvalidArgument("mocoLoss: the temperature must be > 0");
+  const float inv_t = static_cast<float>(1.0 / temperature);
+  const int64_t block = std::min(k, kKeysPerBlock);
+  HostArray<float> s(static_cast<size_t>(n * block));
+  HostArray<float> acc(static_cast<size_t>(n * d));
+  if (!s || !acc) return OutOfMemory("mocoLoss: could not allocate the logits block");
+
+  // Positive logits, and the running maxima and sums of exp (float64).
+  std::vector<double> pos(static_cast<size_t>(n)), mx(static_cast<size_t>(n)), sum(static_cast<size_t>(n), 0.0);
+  for (int64_t i = 0; i < n; ++i) {
+    float dot = 0.f;
+    for (int64_t c = 0; c < d; ++c) dot += q[i * d + c] * k_pos[i * d + c];
+    pos[i] = static_cast<double>(dot * inv_t);
+    mx[i] = pos[i];
+    sum[i] = 1.0;
+  }
+  GemmEpilogue plain;
+  // Pass 1: logsumexp over the queue, block by block, with the online rescaling of the sum.
+  for (int64_t j0 = 0; j0 < k; j0 += block) {
+    const int64_t nb = std::min(block, k - j0);
+    SSLINV_RETURN_IF_ERROR(Sgemm(n, nb, d, q, d, false, queue + j0, k, false, s.get(), nb, plain));
+    for (int64_t i = 0; i < n; ++i) {
+      const float* row = s.get() + i * nb;
+      double m = mx[i];
+      for (int64_t j = 0; j < nb; ++j) m = std::max(m, static_cast<double>(row[j] * inv_t));
+      double acc_sum = sum[i] * std::exp(mx[i] - m);
+      for (int64_t j = 0; j < nb; ++j) acc_sum += std::exp(static_cast<double>(row[j] * inv_t) - m);
+      mx[i] = m;
+      sum[i] = acc_sum;
+    }
+  }
+  std::vector<double> lse(static_cast<size_t>(n));
+  double total = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    lse[i] = mx[i] + std::log(sum[i]);
+    total += lse[i] - pos[i];
+  }
+  *loss = static_cast<float>(total / static_cast<double>(n));
+
+  // Pass 2: acc = P_queue queue^T, block by block; then dq = (acc + p_pos k_pos - k_pos) / (T n).
+  std::fill(acc.get(), acc.get() + n * d, 0.f);
+  GemmEpilogue accumulate;
+  accumulate.accumulate = true;
+  for (int64_t j0 = 0; j0 < k; j0 += block) {
+    const int64_t nb = std::min(block, k - j0);
+    SSLINV_RETURN_IF_ERROR(Sgemm(n, nb, d, q, d, false, queue + j0, k, false, s.get(), nb, plain));
+    for (int64_t i = 0; i < n; ++i) {
+      float* row = s.get() + i * nb;
+      for (int64_t j = 0; j < nb; ++j) row[j] = static_cast<float>(std::exp(static_cast<double>(row[j] * inv_t) - lse[i]));
+    }
+    SSLINV_RETURN_IF_ERROR(Sgemm(n, d, nb, s.get(), nb, false, queue + j0, k, true, acc.get(), d, accumulate));
+  }
+  const double scale = 1.0 / (temperature * static_cast<double>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const double p_pos = std::exp(pos[i] - lse[i]);
+    for (int64_t c = 0; c < d; ++c) {
+      const double kp = k_pos[i * d + c];
+      dq[i * d + c] = static_cast<float>((static_cast<double>(acc.get()[i * d + c]) + (p_pos - 1.0) * kp) * scale);
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace sslinv

@@ -1,0 +1,29 @@
+// cuBLAS, opened with dlopen at run time: the addon has no link-time dependency on it, so it loads on
+// machines without cuBLAS (and without a GPU). Only the few entry points the linear layers and the
+// probes use are bound. The cuBLAS headers are not needed to build: the prototypes below are cuBLAS's
+// stable C ABI (v2 API).
+//
+// Sgemm computes row-major C[m x n] = A[m x k] op B + beta * C with B given as [n x k] (trans_b) or
+// [k x n]: the row-major product is mapped onto cuBLAS's column-major one by swapping operands.
+// Math mode: kPedantic/kDefault keep strict fp32 (PyTorch's default for matmul); kTf32 allows TF32
+// tensor cores (precision 'tf32').
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "core/status.h"
+
+namespace sslinv {
+namespace cuda {
+
+enum class GemmMath { kFp32, kTf32 };
+
+// Loads libcublas on first use; kDeviceUnavailable (with the dlopen message) when it is missing.
+Status CublasAvailable();
+
+Status CublasSgemmRowMajor(int device, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
+                           int64_t ldb, bool trans_b, float beta, float* c, int64_t ldc, GemmMath math);
+
+}  // namespace cuda
+}  // namespace sslinv

@@ -1,0 +1,248 @@
+// CUDA devices, streams, the caching allocator and copies (see runtime.h for the contract).
+#include "cuda/runtime.h"
+
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <unordered_map>
+#include <vector>
+
+namespace sslinv {
+namespace cuda {
+namespace {
+
+constexpr size_t kSmallRound = 512;
+constexpr size_t kLargeThreshold = size_t{1} << 20;
+constexpr size_t kLargeRound = size_t{2} << 20;
+
+size_t RoundSize(size_t n) {
+  if (n == 0) n = 1;
+  const size_t r = n < kLargeThreshold ? kSmallRound : kLargeRound;
+  return (n + r - 1) / r * r;
+}
+
+std::string HumanBytes(double b) {
+  const char* unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) {
+    b /= 1024;
+    ++u;
+  }
+  std::ostringstream s;
+  s.precision(u ? 3 : 0);
+  s << std::fixed << b << " " << unit[u];
+  return s.str();
+}
+
+struct DeviceState {
+  cudaStream_t stream = nullptr;
+  std::multimap<size_t, void*> free_blocks;       // rounded size -> block
+  std::unordered_map<void*, size_t> live_blocks;  // block -> rounded size
+  AllocatorStats stats;
+};
+
+struct Runtime {
+  std::once_flag init_once;
+  int count = 0;
+  std::string reason;
+  std::mutex mu;
+  std::vector<DeviceState> devices;
+};
+
+Runtime& Rt() {
+  static Runtime* rt = new Runtime();  // never destroyed: finalisers may free buffers at exit
+  std::call_once(rt->init_once, [] {
+    int n = 0;
+    const cudaError_t err = cudaGetDeviceCount(&n);
+    if (err != cudaSuccess) {
+      rt->count = 0;
+      rt->reason = cudaGetErrorString(err);
+      (void)cudaGetLastError();  // clear the sticky-free error so later calls start clean
+    } else if (n == 0) {
+      rt->reason = "no CUDA device found";
+    } else {
+      rt->count = n;
+    }
+    rt->devices.resize(static_cast<size_t>(rt->count));
+  });
+  return *rt;
+}
+
+Status Unavailable(int device) {
+  Runtime& rt = Rt();
+  std::ostringstream m;
+  if (rt.count == 0) {
+    m << "cuda:" << device << " is not available: " << rt.reason;
+  } else {
+    m << "cuda:" << device << " does not exist (this machine has " << rt.count << " CUDA device"
+      << (rt.count == 1 ? "" : "s") << ")";
+  }
+  return Status(Code::kDeviceUnavailable, m.str());
+}
+
+// Frees every cached block of `d`; the caller holds rt.mu and has drained the stream.
+void ReleaseLocked(int device, DeviceState& d) {
+  if (d.free_blocks.empty()) return;
+  cudaSetDevice(device);
+  for (auto& kv : d.free_blocks) {
+    cudaFree(kv.second);
+    d.stats.cached_bytes -= static_cast<int64_t>(kv.first);
+  }
+  d.free_blocks.clear();
+}
+
+}  // namespace
+
+int DeviceCount() { return Rt().count; }
+std::string NoDeviceReason() { return Rt().count ? std::string() : Rt().reason; }
+
+Status CheckDevice(Device d) {
+  if (d.type != DeviceType::kCUDA) return InvalidArgument("not a CUDA device");
+  if (d.index < 0 || d.index >= DeviceCount()) return Unavailable(d.index);
+  return Status::Ok();
+}
+
+Status FromCuda(cudaError_t err, const char* what) {
+  if (err == cudaSuccess) return Status::Ok();
+  std::ostringstream m;
+  m << what << ": CUDA error " << static_cast<int>(err) << " (" << cudaGetErrorName(err) << "): " << cudaGetErrorString(err);
+  if (err == cudaErrorMemoryAllocation) return OutOfMemory(m.str());
+  return Status(Code::kInternal, m.str());
+}
+
+Status GetDeviceProps(int index, DeviceProps* out) {
+  SSLINV_RETURN_IF_ERROR(CheckDevice(Device{DeviceType::kCUDA, index}));
+  cudaDeviceProp p;
+  SSLINV_RETURN_IF_ERROR(FromCuda(cudaGetDeviceProperties(&p, index), "cudaGetDeviceProperties"));
+  out->name = p.name;
+  out->major = p.major;
+  out->minor = p.minor;
+  out->multiprocessors = p.multiProcessorCount;
+  out->total_memory = p.totalGlobalMem;
+  return Status::Ok();
+}
+
+Status GetStream(int device, cudaStream_t* out) {
+  SSLINV_RETURN_IF_ERROR(CheckDevice(Device{DeviceType::kCUDA, device}));
+  Runtime& rt = Rt();
+  std::lock_guard<std::mutex> lock(rt.mu);
+  DeviceState& d = rt.devices[static_cast<size_t>(device)];
+  SSLINV_RETURN_IF_ERROR(FromCuda(cudaSetDevice(device), "cudaSetDevice"));
+  if (d.stream == nullptr) {
+    SSLINV_RETURN_IF_ERROR(FromCuda(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking), "cudaStreamCreate"));
+  }
+  *out = d.stream;
+  return Status::Ok();
+}
+
+Status Synchronize(int device, const char* what) {
+  cudaStream_t s;
+  SSLINV_RETURN_IF_ERROR(GetStream(device, &s));
+  return FromCuda(cudaStreamSynchronize(s), what);
+}
+
+Status DeviceAlloc(int device, size_t nbytes, const char* what, void** out) {
+  SSLINV_RETURN_IF_ERROR(CheckDevice(Device{DeviceType::kCUDA, device}));
+  const size_t size = RoundSize(nbytes);
+  Runtime& rt = Rt();
+  std::lock_guard<std::mutex> lock(rt.mu);
+  DeviceState& d = rt.devices[static_cast<size_t>(device)];
+  auto it = d.free_blocks.find(size);
+  if (it != d.free_blocks.end()) {
+    *out = it->second;
+    d.free_blocks.erase(it);
+    d.live_blocks[*out] = size;
+    d.stats.cached_bytes -= static_cast<int64_t>(size);
+    d.stats.in_use_bytes += static_cast<int64_t>(size);
+    d.stats.reuses++;
+    return Status::Ok();
+  }
+  SSLINV_RETURN_IF_ERROR(FromCuda(cudaSetDevice(device), "cudaSetDevice"));
+  void* p = nullptr;
+  cudaError_t err = cudaMalloc(&p, size);
+  if (err == cudaErrorMemoryAllocation) {
+    (void)cudaGetLastError();
+    // Other sizes may be cached: give them back and retry once. Their last uses are on our stream.
+    if (d.stream) cudaStreamSynchronize(d.stream);
+    ReleaseLocked(device, d);
+    err = cudaMalloc(&p, size);
+  }
+  if (err != cudaSuccess) {
+    (void)cudaGetLastError();
+    size_t free_b = 0, total_b = 0;
+    cudaMemGetInfo(&free_b, &total_b);
+    std::ostringstream m;
+    m << "cuda:" << device << ": out of memory allocating " << HumanBytes(static_cast<double>(size)) << " for " << what
+      << " (this process holds " << HumanBytes(static_cast<double>(d.stats.in_use_bytes)) << "; the device has "
+      << HumanBytes(static_cast<double>(free_b)) << " free of " << HumanBytes(static_cast<double>(total_b))
+      << "). Use a smaller --batch-size.";
+    if (err != cudaErrorMemoryAllocation) return FromCuda(err, what);
+    return OutOfMemory(m.str());
+  }
+  d.live_blocks[p] = size;
+  d.stats.in_use_bytes += static_cast<int64_t>(size);
+  d.stats.cuda_mallocs++;
+  *out = p;
+  return Status::Ok();
+}
+
+void DeviceFree(int device, void* ptr, size_t /*nbytes*/) {
+  if (ptr == nullptr) return;
+  Runtime& rt = Rt();
+  std::lock_guard<std::mutex> lock(rt.mu);
+  if (device < 0 || static_cast<size_t>(device) >= rt.devices.size()) return;
+  DeviceState& d = rt.devices[static_cast<size_t>(device)];
+  auto it = d.live_blocks.find(ptr);
+  if (it == d.live_blocks.end()) return;  // not ours: never hand a foreign pointer to cudaFree
+  const size_t size = it->second;
+  d.live_blocks.erase(it);
+  d.free_blocks.emplace(size, ptr);
+  d.stats.in_use_bytes -= static_cast<int64_t>(size);
+  d.stats.cached_bytes += static_cast<int64_t>(size);
+}
+
+AllocatorStats GetAllocatorStats(int device) {
+  Runtime& rt = Rt();
+  std::lock_guard<std::mutex> lock(rt.mu);
+  if (device < 0 || static_cast<size_t>(device) >= rt.devices.size()) return {};
+  return rt.devices[static_cast<size_t>(device)].stats;
+}
+
+Status ReleaseCachedDeviceMemory(int device) {
+  SSLINV_RETURN_IF_ERROR(Synchronize(device, "release cached device memory"));
+  Runtime& rt = Rt();
+  std::lock_guard<std::mutex> lock(rt.mu);
+  ReleaseLocked(device, rt.devices[static_cast<size_t>(device)]);
+  return Status::Ok();
+}
+
+Status CopyToDevice(int device, void* dst, const void* src, size_t nbytes) {
+  cudaStream_t s;
+  SSLINV_RETURN_IF_ERROR(GetStream(device, &s));
+  // From pageable memory cudaMemcpyAsync stages the data before it returns, so `src` may be freed
+  // afterwards; it is ordered after earlier kernels on the stream.
+  SSLINV_RETURN_IF_ERROR(FromCuda(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyHostToDevice, s), "copy to device"));
+  return Status::Ok();
+}
+
+Status CopyToHost(int device, void* dst, const void* src, size_t nbytes) {
+  cudaStream_t s;
+  SSLINV_RETURN_IF_ERROR(GetStream(device, &s));
+  SSLINV_RETURN_IF_ERROR(FromCuda(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToHost, s), "copy to host"));
+  return FromCuda(cudaStreamSynchronize(s), "copy to host");
+}
+
+Status CopyOnDevice(int device, void* dst, const void* src, size_t nbytes) {
+  cudaStream_t s;
+  SSLINV_RETURN_IF_ERROR(GetStream(device, &s));
+  return FromCuda(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, s), "copy on device");
+}
+
+Status ZeroOnDevice(int device, void* dst, size_t nbytes) {
+  cudaStream_t s;
+  SSLINV_RETURN_IF_ERROR(GetStream(device, &s));
+  return FromCuda(cudaMemsetAsync(dst, 0, nbytes, s), "zero device memory");
+}
+
+}  // namespace cuda
+}  // namespace sslinv

@@ -1,0 +1,74 @@
+// The CUDA runtime layer: devices, one stream per device, a caching device allocator and copies.
+//
+// The CUDA runtime is linked statically, so the addon loads on machines with no driver or no GPU;
+// there DeviceCount() is 0 and DeviceStatus() says why (the runtime's own message, e.g. "CUDA driver
+// version is insufficient for CUDA runtime version"), and every CUDA request fails with
+// kDeviceUnavailable. Nothing here aborts or exits.
+//
+// Allocator: device memory is never cudaMalloc'ed per op. Requests are rounded up (512 B for small
+// ones, 2 MiB above 1 MiB) and freed blocks are kept in per-device free lists keyed by size, reused by
+// the next request of the same rounded size. Every kernel runs on the device's one stream, so a
+// block freed on the host may be handed out again at once: the stream orders its old uses before the
+// new ones. When cudaMalloc fails, the cache is released and the allocation retried once; a second
+// failure is kOutOfMemory naming what was being allocated, its size and the device's usage. The
+// process stays usable.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "core/status.h"
+#include "core/tensor.h"
+
+namespace sslinv {
+namespace cuda {
+
+struct DeviceProps {
+  std::string name;
+  int major = 0, minor = 0;
+  int multiprocessors = 0;
+  size_t total_memory = 0;
+};
+
+// Number of CUDA devices this process can use (0 when there is no driver or device).
+int DeviceCount();
+// Why DeviceCount() is 0 (empty when devices exist).
+std::string NoDeviceReason();
+Status GetDeviceProps(int index, DeviceProps* out);
+// kDeviceUnavailable unless `d` names an existing CUDA device.
+Status CheckDevice(Device d);
+
+// The device's stream (created on first use). All kernels and copies of this addon run on it.
+Status GetStream(int device, cudaStream_t* out);
+// Waits for the device's stream; reports asynchronous kernel errors as kInternal naming `what`.
+Status Synchronize(int device, const char* what);
+
+// Converts a CUDA error into a Status naming `what` (ok for cudaSuccess).
+Status FromCuda(cudaError_t err, const char* what);
+
+// Caching allocator (see the header comment). `what` names the allocation in out-of-memory errors.
+Status DeviceAlloc(int device, size_t nbytes, const char* what, void** out);
+void DeviceFree(int device, void* ptr, size_t nbytes);
+
+struct AllocatorStats {
+  int64_t in_use_bytes = 0;
+  int64_t cached_bytes = 0;
+  int64_t cuda_mallocs = 0;  // calls that reached cudaMalloc
+  int64_t reuses = 0;        // requests served from the cache
+};
+AllocatorStats GetAllocatorStats(int device);
+// Returns cached blocks to the driver (after the device's stream has drained).
+Status ReleaseCachedDeviceMemory(int device);
+
+// Copies between host memory and a device. Host-to-device returns when the source may be reused;
+// device-to-host returns when the data is on the host (it waits for the stream).
+Status CopyToDevice(int device, void* dst, const void* src, size_t nbytes);
+Status CopyToHost(int device, void* dst, const void* src, size_t nbytes);
+Status CopyOnDevice(int device, void* dst, const void* src, size_t nbytes);
+// Sets nbytes at dst to zero (ordered on the device's stream).
+Status ZeroOnDevice(int device, void* dst, size_t nbytes);
+
+}  // namespace cuda
+}  // namespace sslinv

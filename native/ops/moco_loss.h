@@ -1,0 +1,22 @@
+// The MoCo v2 contrastive loss (InfoNCE against a queue of negatives) with its gradient, on the CPU.
+// Same contract as the CUDA kernel (native/cuda/moco_loss.cuh), which is tested against it:
+//
+//   q [N, D], k_pos [N, D], queue [D, K] (MoCo's buffer: column j is key j), temperature T
+//   logits_i = [q_i . k_pos_i, q_i . queue[:, j] ...] / T
+//   loss = mean_i (logsumexp(logits_i) - logits_i[0])      (cross-entropy against index 0)
+//   dq_i = (sum_j p_ij key_j - k_pos_i) / (T N), p_i = softmax(logits_i), keys include the positive
+//
+// The N x (K+1) logits are never held at once: the queue is walked in column blocks, twice (first
+// the row maxima and sums in float64, then the probabilities times the keys). Dot products run in
+// the float32 GEMM, as PyTorch's einsum does; the soft-max statistics are float64.
+#pragma once
+#include <cstdint>
+
+#include "core/status.h"
+
+namespace sslinv {
+
+Status MocoLossForwardBackward(const float* q, const float* k_pos, const float* queue, int64_t n, int64_t d, int64_t k,
+                               double temperature, float* loss, float* dq);
+
+}  // namespace sslinv

@@ -1,0 +1,108 @@
+/**
+ * Devices: which exist, how users name them, and moving tensors between them.
+ *
+ * Names are PyTorch's: 'cpu', 'cuda' (= 'cuda:0') and 'cuda:N'. The addon always loads; whether it
+ * has a CUDA backend (nvcc found at build time) and whether this machine has a usable GPU are separate
+ * facts, both reported by `cudaInfo()`. Asking for a CUDA device that is not there is
+ * ERR_DEVICE_UNAVAILABLE with the reason (no backend compiled, no driver, no such index), never a
+ * silent fall-back to the CPU.
+ *
+ * The default device is the CPU. The CUDA kernels are written and compiled but have not yet passed
+ * their parity checks on a GPU (bench/device/check), so no command moves work to a GPU unless it is
+ * asked to with --device cuda.
+ */
+import { SslInvError, callNative } from './errors';
+import { native } from './native';
+import { Tensor, wrap } from './tensor';
+
+export interface CudaDeviceInfo {
+  index: number;
+  name: string;
+  computeCapability: string;
+  multiprocessors: number;
+  totalMemory: number;
+}
+
+export interface CudaInfo {
+  /** The addon was built with its CUDA backend. */
+  compiled: boolean;
+  deviceCount: number;
+  /** Why there is no usable device (empty when there is one). */
+  reason: string;
+  devices: CudaDeviceInfo[];
+}
+
+export type DeviceSpec = 'cpu' | `cuda:${number}`;
+
+interface DeviceAddon {
+  cudaInfo(): CudaInfo;
+  toDevice(t: unknown, device: string): Tensor['handle'];
+  synchronize(device: string): void;
+  deviceMemoryStats(device: string): { inUseBytes: number; cachedBytes: number; cudaMallocs: number; reuses: number };
+  releaseDeviceCache(device: string): void;
+}
+
+function addon(): DeviceAddon {
+  return native() as unknown as DeviceAddon;
+}
+
+let cachedInfo: CudaInfo | undefined;
+
+/** The CUDA backend and devices of this process (probed once). */
+export function cudaInfo(): CudaInfo {
+  cachedInfo ??= callNative('cudaInfo', () => addon().cudaInfo());
+  return cachedInfo;
+}
+
+/** True when a CUDA device can be used. */
+export function cudaAvailable(): boolean {
+  return cudaInfo().deviceCount > 0;
+}
+
+/**
+ * Checks a device name and that the device exists; returns its canonical form ('cpu' or 'cuda:N').
+ * `flag` names the option in messages (e.g. '--device').
+ */
+export function resolveDevice(name: string, flag = 'device'): DeviceSpec {
+  if (name === 'cpu') return 'cpu';
+  const m = /^cuda(?::(\d{1,3}))?$/.exec(name);
+  if (!m) throw new SslInvError('ERR_INVALID_ARGUMENT', `expected cpu, cuda or cuda:N, got '${name}'`, { field: flag });
+  const index = m[1] === undefined ? 0 : Number(m[1]);
+  const info = cudaInfo();
+  if (!info.compiled) {
+    throw new SslInvError('ERR_DEVICE_UNAVAILABLE', `${name}: ${info.reason}; use cpu`, { field: flag });
+  }
+  if (info.deviceCount === 0) {
+    throw new SslInvError('ERR_DEVICE_UNAVAILABLE', `${name}: no usable CUDA device (${info.reason}); use cpu`, { field: flag });
+  }
+  if (index >= info.deviceCount) {
+    throw new SslInvError('ERR_DEVICE_UNAVAILABLE',
+      `${name}: this machine has ${info.deviceCount} CUDA device(s), cuda:0 to cuda:${info.deviceCount - 1}`, { field: flag });
+  }
+  return `cuda:${index}`;
+}
+
+/** A copy of `t` on `device` (the same tensor's data, now in that device's memory). */
+export function toDevice(t: Tensor, device: string): Tensor {
+  const d = resolveDevice(device);
+  return wrap(callNative('toDevice', () => addon().toDevice(t.handle, d)));
+}
+
+/** Waits until every kernel queued on the device has finished; reports their errors. */
+export function synchronize(device: string): void {
+  const d = resolveDevice(device);
+  if (d !== 'cpu') callNative('synchronize', () => addon().synchronize(d));
+}
+
+/** The caching allocator's counters for a CUDA device. */
+export function deviceMemoryStats(device: string): { inUseBytes: number; cachedBytes: number; cudaMallocs: number; reuses: number } {
+  const d = resolveDevice(device);
+  if (d === 'cpu') throw new SslInvError('ERR_INVALID_ARGUMENT', 'deviceMemoryStats takes a CUDA device');
+  return callNative('deviceMemoryStats', () => addon().deviceMemoryStats(d));
+}
+
+/** Returns the allocator's cached device memory to the driver. */
+export function releaseDeviceCache(device: string): void {
+  const d = resolveDevice(device);
+  if (d !== 'cpu') callNative('releaseDeviceCache', () => addon().releaseDeviceCache(d));
+}

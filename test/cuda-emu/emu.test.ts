@@ -1,0 +1,51 @@
+/**
+ * The CUDA kernels' logic, run through the host emulator (native/cuda/emu/cuda_emu.h) on machines
+ * without a GPU. Each test/cuda-emu/<family>_emu_test.cc is compiled together with
+ * native/cuda/<family>.cu by the host C++ compiler and run; every "ok - ..." / "not ok - ..." line it
+ * prints becomes one assertion. This checks indexing, tiling, predicates, reductions and
+ * synchronisation structure against float64 references; it does not replace running the kernels on a
+ * GPU (bench/device/check), which is what verifies them.
+ */
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const root = path.resolve(__dirname, '..', '..');
+const here = path.join(root, 'test', 'cuda-emu');
+const cxx = process.env.CXX ?? 'g++';
+const programs = fs.readdirSync(here).filter((f) => f.endsWith('_emu_test.cc')).sort();
+
+const hasCompiler = spawnSync(cxx, ['--version'], { stdio: 'ignore' }).status === 0;
+const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssl-inv-cuda-emu-'));
+t.teardown(() => fs.rmSync(outDir, { recursive: true, force: true }));
+
+t.ok(programs.length > 0, 'there are emulation test programs');
+
+for (const program of programs) {
+  const family = program.replace(/_emu_test\.cc$/, '');
+  t.test(`${family} kernels (emulated)`, { skip: hasCompiler ? false : `no host C++ compiler (${cxx})` }, async (t) => {
+    const kernelSource = path.join(root, 'native', 'cuda', `${family}.cu`);
+    t.ok(fs.existsSync(kernelSource), `native/cuda/${family}.cu exists`);
+    const exe = path.join(outDir, family);
+    const build = spawnSync(cxx, ['-std=c++20', '-O2', '-pthread', '-Wall', '-Wno-unknown-pragmas', '-I', path.join(root, 'native'),
+      '-x', 'c++', path.join(here, program), kernelSource, '-o', exe], { encoding: 'utf8' });
+    t.equal(build.status, 0, `compiles with ${cxx}${build.status === 0 ? '' : `:\n${build.stderr}`}`);
+    if (build.status !== 0) return;
+    const run = spawnSync(exe, [], { encoding: 'utf8', timeout: 300_000 });
+    const lines = run.stdout.split('\n');
+    let checks = 0;
+    for (const line of lines) {
+      if (line.startsWith('ok - ')) {
+        t.pass(line.slice(5));
+        checks++;
+      } else if (line.startsWith('not ok - ')) {
+        t.fail(line.slice(9));
+        checks++;
+      }
+    }
+    t.ok(checks > 0, 'the program made checks');
+    t.equal(run.status, 0, `exits 0${run.status === 0 ? '' : ` (status ${run.status}, signal ${run.signal}): ${run.stderr.slice(-2000)}`}`);
+  });
+}

@@ -1,0 +1,63 @@
+// Devices in the API: names, the CUDA backend's report, moving tensors, and the errors a machine
+// without a usable GPU gives (never a crash, never a silent fall-back to the CPU). On a GPU machine
+// the same tests check the round trip through the device instead.
+import t from 'tap';
+import { cudaAvailable, cudaInfo, resolveDevice, toDevice } from '../../src/device';
+import { ResNetFeatures } from '../../src/nn/resnet';
+import * as ops from '../../src/ops';
+import { empty, tensor, zeros } from '../../src/tensor';
+import { randomArray } from '../helpers/reference';
+
+const info = cudaInfo();
+
+t.test('cudaInfo reports the backend and the devices', async (t) => {
+  t.type(info.compiled, 'boolean');
+  t.equal(info.devices.length, info.deviceCount);
+  if (info.deviceCount === 0) t.ok(info.reason.length > 0, `says why there is no device: ${info.reason}`);
+  for (const d of info.devices) t.match(d.computeCapability, /^\d+\.\d+$/);
+});
+
+t.test('device names', async (t) => {
+  t.equal(resolveDevice('cpu'), 'cpu');
+  for (const bad of ['gpu', 'cuda:', 'cuda:x', 'CUDA', 'cuda:0:1', '']) {
+    t.throws(() => resolveDevice(bad), { code: 'ERR_INVALID_ARGUMENT' }, `'${bad}' is not a device name`);
+  }
+  t.throws(() => resolveDevice(`cuda:${info.deviceCount}`), { code: 'ERR_DEVICE_UNAVAILABLE' }, 'one past the last device');
+  if (cudaAvailable()) t.equal(resolveDevice('cuda'), 'cuda:0');
+  else t.throws(() => resolveDevice('cuda'), { code: 'ERR_DEVICE_UNAVAILABLE', message: /cuda/ });
+});
+
+t.test('tensors move between devices, or say why they cannot', async (t) => {
+  const x = tensor(randomArray(30, 1), [2, 3, 5]);
+  const same = x.to('cpu');
+  t.not(same, x, 'to() returns a copy');
+  t.same(Array.from(same.toFloat32Array()), Array.from(x.toFloat32Array()));
+  if (cudaAvailable()) {
+    const d = toDevice(x, 'cuda');
+    t.equal(d.device, 'cuda:0');
+    t.same(d.shape, [2, 3, 5]);
+    t.same(Array.from(d.toFloat32Array()), Array.from(x.toFloat32Array()), 'the device copy reads back bit for bit');
+    const z = zeros('float64', [7], 'cuda');
+    t.same(Array.from(z.toArray() as Float64Array), new Array(7).fill(0), 'zeros on the device');
+    const y = ops.relu(d);
+    t.equal(y.device, 'cuda:0', 'ops keep results on the device of their input');
+    t.throws(() => ops.add(d, x), { code: 'ERR_DEVICE_UNAVAILABLE' }, 'mixing devices in one op is refused');
+  } else {
+    t.throws(() => x.to('cuda'), { code: 'ERR_DEVICE_UNAVAILABLE' });
+    t.throws(() => empty('float32', [4], 'cuda:0'), { code: 'ERR_DEVICE_UNAVAILABLE' });
+    t.throws(() => zeros('float32', [4], 'cuda'), { code: 'ERR_DEVICE_UNAVAILABLE' });
+  }
+});
+
+t.test('tf32 and bf16 need a CUDA device', async (t) => {
+  const x = tensor(new Float32Array(2 * 4 * 4 * 3), [2, 4, 4, 3]);
+  const w = ops.packConvWeights(tensor(new Float32Array(8 * 3 * 3 * 3), [8, 3, 3, 3]));
+  const g: ops.ConvGeometry = { outChannels: 8, kernel: [3, 3], stride: [1, 1], padding: [1, 1] };
+  t.throws(() => ops.conv2d(x, w, g, { precision: 'tf32' }), { code: 'ERR_DEVICE_UNAVAILABLE' });
+  t.throws(() => ops.conv2d(x, w, g, { precision: 'fp16' as ops.Precision }), { code: 'ERR_INVALID_ARGUMENT' });
+  t.ok(ops.conv2d(x, w, g, { precision: 'fp32' }), 'fp32 runs on the CPU');
+  await t.rejects(ResNetFeatures.load('resnet18', () => new Float32Array(1), { precision: 'bf16' }), { code: 'ERR_DEVICE_UNAVAILABLE' });
+  if (!cudaAvailable()) {
+    await t.rejects(ResNetFeatures.load('resnet18', () => new Float32Array(1), { device: 'cuda' }), { code: 'ERR_DEVICE_UNAVAILABLE' });
+  }
+});
