@@ -103,7 +103,7 @@ export function evalRealworldCommand(): Command {
           let bar: { tick(n: number): void; done(): void } | undefined;
           stats = await loadOrComputeStats({
             model, modelName: f.model, models: ids, fuseMode: f.fuseMode, featureLayer: f.featureLayer,
-            dataset: path.basename(path.resolve(f.statsData)), split: '', listing, batchSize: f.batchSize, resultsDir: f.resultsDir,
+            dataset: path.basename(path.resolve(f.statsData)), split: '', listing, batchSize: f.batchSize, resultsDir: f.resultsDir, precision,
             transform: { resize: 256, crop: 224, mean: IMAGENET_MEAN, std: IMAGENET_STD },
             onNotice: (m) => sink.notice(m),
             onProgress: (done, total) => { bar ??= sink.start('statistics', total, 'img'); bar.tick(done - seen); seen = done; },

@@ -41,6 +41,8 @@ export interface StatsKeyInputs {
   mean: readonly number[];
   std: readonly number[];
   algorithm: number;
+  /** Set only for tf32 / bf16 networks (absent for fp32, so fp32 keys are those of earlier versions). */
+  precision?: string;
 }
 
 export interface FeatureStats {
@@ -119,6 +121,8 @@ export interface ComputeStatsOptions {
   transform: EvalTransform;
   batchSize: number;
   resultsDir: string;
+  /** The networks' convolution precision; tf32 / bf16 statistics are cached apart from fp32 ones. */
+  precision?: string;
   onProgress?: (done: number, total: number) => void;
   onNotice?: (message: string) => void;
 }
@@ -130,6 +134,7 @@ export async function loadOrComputeStats(o: ComputeStatsOptions): Promise<Featur
     listingSha256: await listingDigest(o.listing), images: o.listing.samples.length,
     resize: o.transform.resize, crop: o.transform.crop, mean: o.transform.mean, std: o.transform.std,
     algorithm: STATS_ALGORITHM_VERSION,
+    ...(o.precision !== undefined && o.precision !== 'fp32' ? { precision: o.precision } : {}),
   };
   const key = statsKey(inputs);
   const file = statsFileName(o.resultsDir, o.modelName, o.featureLayer, key);

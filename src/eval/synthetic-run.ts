@@ -64,7 +64,7 @@ export async function prepareContext(o: Omit<SyntheticRunOptions, 'transforms' |
     const stats = await loadOrComputeStats({
       model, modelName: o.model, models: model.parts.map((p) => ({ name: p.name, sha256: p.sha256 })),
       fuseMode: o.fuseMode, featureLayer: o.featureLayer, dataset: o.dataset, split: o.split, listing,
-      transform: clean, batchSize: o.batchSize, resultsDir: o.resultsDir,
+      transform: clean, batchSize: o.batchSize, resultsDir: o.resultsDir, precision: o.precision,
       onNotice: (m) => o.sink.notice(m),
       onProgress: (done, total) => {
         bar ??= o.sink.start('statistics', total, 'img');

@@ -2,9 +2,12 @@
  * The CUDA kernels' logic, run through the host emulator (native/cuda/emu/cuda_emu.h) on machines
  * without a GPU. Each test/cuda-emu/<family>_emu_test.cc is compiled together with
  * native/cuda/<family>.cu by the host C++ compiler and run; every "ok - ..." / "not ok - ..." line it
- * prints becomes one assertion. This checks indexing, tiling, predicates, reductions and
- * synchronisation structure against float64 references; it does not replace running the kernels on a
- * GPU (bench/device/check), which is what verifies them.
+ * prints becomes one assertion. A program that needs more sources (e.g. the CPU ops it is compared
+ * with, bit for bit) names them, relative to the repository root, on a line of its own:
+ *   // emu-sources: native/cpu/color.cc native/core/threadpool.cc
+ * This checks indexing, tiling, predicates, reductions and synchronisation structure against float64
+ * (or CPU-op) references; it does not replace running the kernels on a GPU (bench/device/run.sh),
+ * which is what verifies them.
  */
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
@@ -29,8 +32,10 @@ for (const program of programs) {
     const kernelSource = path.join(root, 'native', 'cuda', `${family}.cu`);
     t.ok(fs.existsSync(kernelSource), `native/cuda/${family}.cu exists`);
     const exe = path.join(outDir, family);
+    const text = fs.readFileSync(path.join(here, program), 'utf8');
+    const extra = [...text.matchAll(/^\/\/ emu-sources: (.+)$/gm)].flatMap((m) => m[1]!.trim().split(/\s+/)).map((f) => path.join(root, f));
     const build = spawnSync(cxx, ['-std=c++20', '-O2', '-pthread', '-Wall', '-Wno-unknown-pragmas', '-I', path.join(root, 'native'),
-      '-x', 'c++', path.join(here, program), kernelSource, '-o', exe], { encoding: 'utf8' });
+      '-x', 'c++', path.join(here, program), kernelSource, ...extra, '-o', exe], { encoding: 'utf8' });
     t.equal(build.status, 0, `compiles with ${cxx}${build.status === 0 ? '' : `:\n${build.stderr}`}`);
     if (build.status !== 0) return;
     const run = spawnSync(exe, [], { encoding: 'utf8', timeout: 300_000 });
