@@ -18,6 +18,8 @@
 // (the C = 3 stem) takes a scalar gather. K % 4 == 0 (F32) or K % 2 == 0 (TF32/BF16) with aligned
 // y/bias/residual gives vector epilogue stores. Kernels use 1-D blocks of 256 threads.
 //
+// TF32/BF16 use mma.sync and cvt PTX that need sm_80 or newer (the project builds for sm_90).
+//
 // Preconditions (checked; violations return cudaErrorInvalidValue and launch nothing):
 //   Conv2dShapeIsValid(shape); x, w, y non-null. All pointers are device pointers.
 // Launchers return cudaGetLastError() after launching; they never synchronize.

@@ -142,7 +142,9 @@ void Reference(const Data& d, bool relu, std::vector<double>& ref, std::vector<d
 // Runs one launcher; returns the outputs (without guards), checking the guard zones.
 std::vector<float> Run(const Precision& prec, const Case& cs, const Data& d, const std::string& what) {
   const size_t count = size_t(d.M) * d.sh.k;
-  std::vector<float> buf(count + 2 * kGuard + 1, kSentinel);
+  // The trailing guard spans a whole 128-row block tile, so a missing row predicate shows up here
+  // rather than as heap corruption.
+  std::vector<float> buf(kGuard + 1 + count + 128 * size_t(d.sh.k) + kGuard, kSentinel);
   const size_t y0 = kGuard + d.Off(kY);
   float* y = buf.data() + y0;
   const cudaError_t err = prec.launch(d.sh, d.X(), d.W(), d.Bias(), d.Res(), cs.relu, y, nullptr);
@@ -183,6 +185,19 @@ void CheckDeterminism(int pi, const Case& cs) {
   const std::vector<float> a = Run(prec, cs, d, what + " (run 1)");
   const std::vector<float> b = Run(prec, cs, d, what + " (run 2)");
   emu_check::Report(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0, what, "runs differ");
+}
+
+// residual may alias y (a block's residual add in place): each element is read before it is written.
+void CheckInPlaceResidual(int pi, const Case& cs) {
+  const Precision& prec = kPrecisions[pi];
+  const Data d = MakeData(cs, 5);
+  std::vector<double> ref, scale;
+  Reference(d, cs.relu, ref, scale);
+  std::vector<float> y(d.Res(), d.Res() + ref.size());  // y starts as the residual
+  const cudaError_t err = prec.launch(d.sh, d.X(), d.W(), d.Bias(), y.data(), cs.relu, y.data(), nullptr);
+  const std::string what = std::string(prec.name) + " in-place residual (residual == y) " + cs.name;
+  emu_check::Report(err == cudaSuccess, what + ": launch returns cudaSuccess");
+  emu_check::ExpectClose(what, y.data(), ref.data(), y.size(), prec.rtol, 0.0, scale.data());
 }
 
 void CheckInvalidShapes() {
@@ -234,11 +249,11 @@ void CheckPackFilter() {
     // End to end: conv with the packed, scaled filter vs. a reference on the KCRS weights.
     const Conv2dShape sh{2, 5, 6, C, K, R, S, 1, 2, 1, 0};
     const int P = sh.p(), Q = sh.q(), M = sh.n * P * Q;
-    std::vector<float> x(size_t(sh.n) * sh.h * sh.w * C), y(size_t(M) * K);
+    std::vector<float> x(size_t(sh.n) * sh.h * sh.w * C), y(size_t(M) * K + 128 * K, kSentinel);
     rng.Fill(x, -1.f, 1.f);
     const cudaError_t err2 = sslinv::cuda::LaunchConv2dForwardF32(sh, x.data(), krsc.data(), nullptr, nullptr, false,
                                                                   y.data(), nullptr);
-    std::vector<double> yref(y.size()), mag(y.size());
+    std::vector<double> yref(size_t(M) * K), mag(yref.size());
     for (int n = 0; n < sh.n; ++n)
       for (int p = 0; p < P; ++p)
         for (int q = 0; q < Q; ++q)
@@ -259,8 +274,11 @@ void CheckPackFilter() {
             mag[o] = m;
           }
     emu_check::Report(err2 == cudaSuccess, "f32 conv on packed filter: launch returns cudaSuccess");
-    emu_check::ExpectClose("f32 conv on packed+scaled KCRS filter", y.data(), yref.data(), y.size(), 1e-5, 0.0,
+    emu_check::ExpectClose("f32 conv on packed+scaled KCRS filter", y.data(), yref.data(), yref.size(), 1e-5, 0.0,
                            mag.data());
+    bool tail_ok = true;
+    for (size_t i = yref.size(); i < y.size(); ++i) tail_ok = tail_ok && y[i] == kSentinel;
+    emu_check::Report(tail_ok, "f32 conv on packed filter: no stores past the end");
   }
 }
 
@@ -274,6 +292,7 @@ int main() {
     uint64_t seed = 1;
     for (const Case& cs : kCases) CheckCase(pi, cs, seed++);
     CheckDeterminism(pi, kCases[4]);
+    CheckInPlaceResidual(pi, kCases[1]);
   }
   // Every vector (float2 / float4 / 16-byte shared) access above was aligned: the launchers' choice of
   // vector or scalar paths is right, which the emulator could not otherwise tell.
