@@ -15,6 +15,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sslinv::napi::RegisterLinalgBindings(env, exports);
   sslinv::napi::RegisterProbeBindings(env, exports);
   sslinv::napi::RegisterDeviceBindings(env, exports);
+  sslinv::napi::RegisterCudaViewBindings(env, exports);
   return exports;
 }
 

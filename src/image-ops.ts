@@ -130,6 +130,14 @@ function resampleOptions(spec: ResizeSpec): NativeResampleOptions {
   return o;
 }
 
+/**
+ * The native options object of a fused resize -> crop -> normalise (the CPU op's, and the CUDA views
+ * binding's), validated.
+ */
+export function resizeCropNormalizeOptions(resize: ResizeSpec, crop: Window, norm: Normalization, channels: number) {
+  return { ...resampleOptions(resize), ...checkWindow('crop', crop, true), ...normOptions(norm, channels) };
+}
+
 function normOptions(n: Normalization, channels: number): { mean: number[]; std: number[] } {
   for (const [k, v] of [['mean', n.mean], ['std', n.std]] as const) {
     if (!Array.isArray(v) || v.length !== channels || v.some((x) => typeof x !== 'number' || !Number.isFinite(x))) {

@@ -49,6 +49,7 @@ export { RandomState } from './random/mt19937';
 export { SYNTHETIC_TRANSFORMS, transformGrid, defaultK } from './transforms/grid';
 export type { SyntheticTransform, TransformGrid, ViewParams } from './transforms/grid';
 export { makeViews, applyView } from './transforms/views';
+export { makeViewsOnDevice } from './transforms/views-device';
 export * as geometric from './transforms/geometric';
 export * as color from './transforms/color';
 export { augment, drawAugmentParams, applyAugment, AugmentRng } from './transforms/augment';

@@ -28,6 +28,10 @@ import { Arch, allConvBns, resnetSpec } from '../../src/nn/resnet-spec';
 import * as ops from '../../src/ops';
 import { empty, tensor, Tensor } from '../../src/tensor';
 import { MiniTest } from './mini-tap';
+import { testImage } from '../../test/helpers/test-image';
+import { SYNTHETIC_TRANSFORMS, defaultK, transformGrid } from '../../src/transforms/grid';
+import { makeViews } from '../../src/transforms/views';
+import { makeViewsOnDevice } from '../../src/transforms/views-device';
 
 const argv = process.argv.slice(2);
 const flag = (n: string) => argv.includes(n);
@@ -125,7 +129,24 @@ async function parity(result: Record<string, unknown>): Promise<void> {
   }
   for (const tt of [x, w, q, kp, queue, l1.loss, l1.dq, l2.loss, l2.dq]) tt.dispose();
 
-  // 4. Whole networks: device features against the CPU backend on the same weights.
+  // 4. The synthetic views built on the device against the CPU's, bit for bit, every transform.
+  if (DEVICE !== 'cpu') {
+    const img = testImage();
+    const vo = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], deformSeed: 3 };
+    for (const tr of SYNTHETIC_TRANSFORMS) {
+      // 16 views of the 256-view grids (deform's grid is fixed: its first 16 views).
+      const grid = tr === 'deform' ? transformGrid(tr, 256, 64, 56) : transformGrid(tr, defaultK(tr) === 256 ? 16 : defaultK(tr), 64, 56);
+      const k = Math.min(grid.k, 16);
+      const a = makeViews(img, grid, 0, k, vo), b = makeViewsOnDevice(img, grid, 0, k, vo, DEVICE);
+      const x = a.toFloat32Array(), y = b.toFloat32Array();
+      let diff = 0;
+      for (let i = 0; i < x.length; i++) if (!Object.is(x[i], y[i])) diff++;
+      record(diff === 0, `views of ${tr} (${k}) on ${DEVICE} equal the CPU's bit for bit (${diff} of ${x.length} differ)`);
+      a.dispose(); b.dispose();
+    }
+  }
+
+  // 5. Whole networks: device features against the CPU backend on the same weights.
   const nets: { arch: Arch; size: number; batch: number }[] = [{ arch: 'resnet18', size: 64, batch: 2 }, { arch: 'resnet50', size: QUICK ? 64 : 224, batch: 2 }];
   const netRows: Record<string, number> = {};
   for (const n of nets) {
@@ -147,7 +168,7 @@ async function parity(result: Record<string, unknown>): Promise<void> {
   }
   result.networkVsCpu = netRows;
 
-  // 5. Against PyTorch's own GPU features of the same checkpoints (torch_parity.py output).
+  // 6. Against PyTorch's own GPU features of the same checkpoints (torch_parity.py output).
   const dir = arg('--torch-parity');
   if (dir) {
     const rows: Record<string, number> = {};
@@ -231,6 +252,21 @@ async function bench(result: Record<string, unknown>): Promise<void> {
   result.covariance = { n, d, ms: Math.round(covMs * 1e3) / 1e3 };
   log(`covariance ${n}x${d}: ${covMs.toFixed(3)} ms`);
 
+  // Views of one 500 x 375 image, k = 256, built on the device (issue 4's target: at least as fast as
+  // a ResNet-50 fp32 forward pass of the same views).
+  const photo = testImage(QUICK ? 61 : 500, QUICK ? 47 : 375);
+  const viewRates: Record<string, number> = {};
+  for (const tr of ['rotation', 'hue', 'blur'] as const) {
+    const k = QUICK ? 16 : 256;
+    const grid = transformGrid(tr, k, QUICK ? 64 : 256, QUICK ? 56 : 224);
+    const vo = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+    const ms = DEVICE === 'cpu' ? timeLoop(() => makeViews(photo, grid, 0, k, vo).dispose(), 1, 0)
+      : timeLoop(() => makeViewsOnDevice(photo, grid, 0, k, vo, DEVICE).dispose(), QUICK ? 1 : 5, 1);
+    viewRates[tr] = Math.round(k / (ms / 1e3));
+    log(`views ${tr} k=${k}: ${viewRates[tr]} views/s`);
+  }
+  result.views_per_s = viewRates;
+
   // MoCo loss forward + backward.
   const [N, K, D] = QUICK ? [16, 4096, 128] : [256, 65536, 128];
   const q = onDevice(randomF32(N * D, 1), [N, D]), kp = onDevice(randomF32(N * D, 2), [N, D]), queue = onDevice(randomF32(D * K, 3), [D, K]);
@@ -244,6 +280,9 @@ function ratioTable(ours: Record<string, any>, torch: Record<string, any>): stri
   const rows: [string, number | undefined, number | undefined, string][] = [];
   for (const p of PRECISIONS) rows.push([`ResNet-50 b256 ${p} img/s`, ours.resnet50_inference_img_s?.[p], torch.resnet50_inference_img_s?.[p], 'higher']);
   rows.push(['covariance 50000x2048 ms', ours.covariance?.ms, torch.covariance?.ms, 'lower']);
+  for (const tr of ['rotation', 'hue', 'blur']) {
+    rows.push([`views ${tr} k=256 views/s (vs ResNet-50 fp32 img/s, ours)`, ours.views_per_s?.[tr], ours.resnet50_inference_img_s?.fp32, 'higher']);
+  }
   rows.push(['MoCo loss fwd+bwd ms', ours.moco_loss?.ms, torch.moco_loss?.ms, 'lower']);
   const convOurs = (ours.conv_shapes ?? []) as Record<string, number>[], convTorch = (torch.conv_shapes ?? []) as Record<string, number>[];
   for (const p of PRECISIONS) {

@@ -13,6 +13,7 @@ void RegisterColorBindings(Napi::Env env, Napi::Object exports);
 void RegisterLinalgBindings(Napi::Env env, Napi::Object exports);
 void RegisterProbeBindings(Napi::Env env, Napi::Object exports);
 void RegisterDeviceBindings(Napi::Env env, Napi::Object exports);
+void RegisterCudaViewBindings(Napi::Env env, Napi::Object exports);
 
 }  // namespace napi
 }  // namespace sslinv

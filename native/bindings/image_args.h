@@ -3,6 +3,9 @@
 #pragma once
 #include <napi.h>
 
+#include <cstdint>
+#include <vector>
+
 #include "ops/resample.h"
 
 namespace sslinv {
@@ -11,6 +14,15 @@ namespace napi {
 // Reads info[0..3] as an image view (no copy): sides 1 to 2^24, 1 to 4 channels, and exactly
 // height * width * channels bytes; throws a typed JS error otherwise.
 ImageU8View GetImageArg(const Napi::CallbackInfo& info);
+
+// Option readers shared by the CPU and CUDA image bindings.
+bool HasOption(Napi::Object o, const char* key);  // present and not null
+// {outHeight, outWidth, filter? (Pillow's number), box? [x0, y0, x1, y1]}
+ResampleSpec GetResampleSpec(Napi::Env env, Napi::Object o);
+// {top, left, height, width}
+Window GetWindow(Napi::Env env, Napi::Object o);
+// o[key]: exactly `channels` numbers, as float32 (mean / std of a normalisation).
+std::vector<float> GetChannelFloats(Napi::Env env, Napi::Object o, const char* key, int64_t channels);
 
 }  // namespace napi
 }  // namespace sslinv

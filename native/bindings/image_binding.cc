@@ -36,64 +36,6 @@ struct SrcImage {
 
 SrcImage GetSrc(const Napi::CallbackInfo& info) { return SrcImage{GetImageArg(info)}; }
 
-bool Has(Napi::Object o, const char* key) {
-  Napi::Value v = o.Get(key);
-  return !v.IsUndefined() && !v.IsNull();
-}
-
-ResampleSpec GetResampleSpec(Napi::Env env, Napi::Object o) {
-  ResampleSpec spec;
-  spec.out_height = GetIntProp(env, o, "outHeight");
-  spec.out_width = GetIntProp(env, o, "outWidth");
-  if (Has(o, "filter")) {
-    if (!ParseResampleFilter(GetIntProp(env, o, "filter"), &spec.filter)) {
-      ThrowCode(env, "ERR_INVALID_ARGUMENT", "filter: expected 0 (nearest) to 5 (hamming)");
-    }
-  }
-  if (Has(o, "box")) {
-    Napi::Value bv = o.Get("box");
-    if (!bv.IsArray() || bv.As<Napi::Array>().Length() != 4) {
-      ThrowCode(env, "ERR_INVALID_ARGUMENT", "box: expected [x0, y0, x1, y1]");
-    }
-    Napi::Array b = bv.As<Napi::Array>();
-    for (uint32_t i = 0; i < 4; ++i) {
-      Napi::Value e = b.Get(i);
-      if (!e.IsNumber()) ThrowCode(env, "ERR_INVALID_ARGUMENT", "box: expected four numbers");
-      spec.box[i] = static_cast<float>(e.As<Napi::Number>().DoubleValue());
-    }
-    spec.has_box = true;
-  }
-  return spec;
-}
-
-Window GetWindow(Napi::Env env, Napi::Object o) {
-  Window w;
-  w.top = GetIntProp(env, o, "top");
-  w.left = GetIntProp(env, o, "left");
-  w.height = GetIntProp(env, o, "height");
-  w.width = GetIntProp(env, o, "width");
-  return w;
-}
-
-std::vector<float> GetChannelFloats(Napi::Env env, Napi::Object o, const char* key, int64_t channels) {
-  Napi::Value v = o.Get(key);
-  if (!v.IsArray() && !v.IsTypedArray()) {
-    ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(key) + ": expected " + std::to_string(channels) + " numbers");
-  }
-  Napi::Object arr = v.As<Napi::Object>();
-  const int64_t n = static_cast<int64_t>(arr.Get("length").As<Napi::Number>().Int64Value());
-  if (n != channels) {
-    ThrowCode(env, "ERR_SHAPE_MISMATCH", std::string(key) + ": expected " + std::to_string(channels) +
-                                             " numbers (one per channel), got " + std::to_string(n));
-  }
-  std::vector<float> out(static_cast<size_t>(channels));
-  for (int64_t i = 0; i < channels; ++i) {
-    Napi::Value e = arr.Get(static_cast<uint32_t>(i));
-    if (!e.IsNumber()) ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(key) + ": expected numbers");
-    out[static_cast<size_t>(i)] = static_cast<float>(e.As<Napi::Number>().DoubleValue());
-  }
-  return out;
-}
 
 // The output: a slot of a float32 [N, C, H, W] tensor, or (out undefined) a new Float32Array.
 struct Output {
@@ -147,7 +89,7 @@ Napi::Value ResizeU8(const Napi::CallbackInfo& info) {
   Window region;
   region.height = spec.out_height;
   region.width = spec.out_width;
-  if (Has(o, "region")) region = GetWindow(env, GetObject(env, o.Get("region"), "region"));
+  if (HasOption(o, "region")) region = GetWindow(env, GetObject(env, o.Get("region"), "region"));
   if (region.height < 0 || region.width < 0 || region.top < 0 || region.left < 0 ||
       region.top + region.height > spec.out_height || region.left + region.width > spec.out_width) {
     ThrowCode(env, "ERR_INVALID_ARGUMENT", "region: must lie inside the " + std::to_string(spec.out_height) + "x" +

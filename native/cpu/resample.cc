@@ -14,6 +14,7 @@
 #include <limits>
 #include <new>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/cpu_features.h"
@@ -30,7 +31,7 @@ namespace sslinv {
 
 namespace {
 
-constexpr int kPrecisionBits = 32 - 8 - 2;  // Pillow's PRECISION_BITS for 8-bit images
+constexpr int kPrecisionBits = kResamplePrecisionBits;  // Pillow's PRECISION_BITS for 8-bit images
 constexpr double kPi = 3.14159265358979323846;  // M_PI
 // Largest accepted side: keeps every index and fixed-point product in int32 range, as in Pillow.
 constexpr int64_t kMaxSide = 1 << 24;
@@ -87,7 +88,7 @@ FilterDef GetFilter(ResampleFilter f) {
   return {BilinearFilter, 1.0};
 }
 
-// Fixed-point taps for output positions [first, first + count) of one dimension.
+// Fixed-point taps for output positions [first, first + count) of one dimension (see ResampleTaps).
 struct Coeffs {
   int ksize = 0;
   int64_t first = 0;
@@ -101,17 +102,16 @@ struct Coeffs {
 
 // Pillow's precompute_coeffs + normalize_coeffs_8bpc, for a sub-range of the output positions (each
 // position's taps depend only on that position, so a sub-range gives the same taps).
-void PrecomputeCoeffs(int64_t in_size, float in0, float in1, int64_t out_size, const FilterDef& filter,
-                      int64_t first, int64_t count, Coeffs* c) {
+void PrecomputeTaps(int64_t in_size, float in0, float in1, int64_t out_size, const FilterDef& filter,
+                    int64_t first, int64_t count, ResampleTaps* c) {
   const double scale = static_cast<double>(in1 - in0) / static_cast<double>(out_size);  // float subtraction
   double filterscale = scale;
   if (filterscale < 1.0) filterscale = 1.0;
   const double support = filter.support * filterscale;
   const int ksize = static_cast<int>(std::ceil(support)) * 2 + 1;
   c->ksize = ksize;
-  c->first = first;
   c->bounds.assign(static_cast<size_t>(2 * count), 0);
-  c->k.assign(static_cast<size_t>(count * ksize), 0);
+  c->weights.assign(static_cast<size_t>(count * ksize), 0);
   std::vector<double> w(static_cast<size_t>(ksize));
   for (int64_t i = 0; i < count; ++i) {
     const int64_t xx = first + i;
@@ -129,7 +129,7 @@ void PrecomputeCoeffs(int64_t in_size, float in0, float in1, int64_t out_size, c
       w[static_cast<size_t>(x)] = v;
       ww += v;
     }
-    int32_t* k = &c->k[static_cast<size_t>(i * ksize)];
+    int32_t* k = &c->weights[static_cast<size_t>(i * ksize)];
     for (int x = 0; x < xmax; ++x) {
       double v = w[static_cast<size_t>(x)];
       if (ww != 0.0) v /= ww;
@@ -139,6 +139,16 @@ void PrecomputeCoeffs(int64_t in_size, float in0, float in1, int64_t out_size, c
     c->bounds[static_cast<size_t>(2 * i)] = xmin;
     c->bounds[static_cast<size_t>(2 * i + 1)] = xmax;
   }
+}
+
+void PrecomputeCoeffs(int64_t in_size, float in0, float in1, int64_t out_size, const FilterDef& filter,
+                      int64_t first, int64_t count, Coeffs* c) {
+  ResampleTaps t;
+  PrecomputeTaps(in_size, in0, in1, out_size, filter, first, count, &t);
+  c->ksize = t.ksize;
+  c->first = first;
+  c->bounds = std::move(t.bounds);
+  c->k = std::move(t.weights);
 }
 
 // Runs fn(begin, end) over [0, n), split over the pool when `parallel` and there is enough work.
@@ -424,6 +434,41 @@ const char* ResampleFilterName(ResampleFilter f) {
     case ResampleFilter::kHamming: return "hamming";
   }
   return "unknown";
+}
+
+Status ComputeResampleTaps(int64_t in_size, float in0, float in1, int64_t out_size, ResampleFilter filter,
+                           int64_t first, int64_t count, ResampleTaps* out) {
+  if (out == nullptr) return InvalidArgument("resample taps: null output");
+  if (in_size < 1 || in_size > kMaxSide || out_size < 1 || out_size > kMaxSide || count < 0 || first < 0 ||
+      first + count > out_size) {
+    return InvalidArgument("resample taps: sizes out of range");
+  }
+  if (!std::isfinite(in0) || !std::isfinite(in1) || in0 < 0 || in1 > static_cast<float>(in_size) || in1 - in0 < 0) {
+    return InvalidArgument("resample taps: the box must lie inside the source");
+  }
+  ResampleFilter parsed;
+  if (!ParseResampleFilter(static_cast<int64_t>(filter), &parsed)) return InvalidArgument("resample taps: unknown filter");
+  try {
+    if (filter == ResampleFilter::kNearest) {
+      const double step = static_cast<double>(in1 - in0) / static_cast<double>(out_size);
+      const std::vector<int64_t> tab = NearestTable(in0, step, first + count, in_size);
+      out->ksize = 1;
+      out->bounds.assign(static_cast<size_t>(2 * count), 0);
+      out->weights.assign(static_cast<size_t>(count), 0);
+      for (int64_t i = 0; i < count; ++i) {
+        const int64_t v = tab[static_cast<size_t>(first + i)];
+        if (v < 0) continue;  // no tap: the value is 0, as Pillow leaves such pixels
+        out->bounds[static_cast<size_t>(2 * i)] = static_cast<int32_t>(v);
+        out->bounds[static_cast<size_t>(2 * i + 1)] = 1;
+        out->weights[static_cast<size_t>(i)] = int32_t{1} << kPrecisionBits;
+      }
+      return Status::Ok();
+    }
+    PrecomputeTaps(in_size, in0, in1, out_size, GetFilter(filter), first, count, out);
+  } catch (const std::bad_alloc&) {
+    return OutOfMemory("resample taps: out of memory");
+  }
+  return Status::Ok();
 }
 
 Status ValidateResample(const ImageU8View& src, const ResampleSpec& spec) {

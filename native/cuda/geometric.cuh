@@ -17,7 +17,8 @@
 // - src: device pointer to a [h, w, c] uint8 image (c = 1..4, rows packed). View v reads
 //   src + v * src_view_stride (bytes); src_view_stride = 0 makes every view read the same image.
 // - dst: device pointer to [views, out_h, out_w, c] uint8, views packed (for the crops, view v is a
-//   packed crop at dst + v * dst_view_stride bytes, as the boxes may differ in size).
+//   packed crop at dst + v * dst_view_stride bytes, as the boxes may differ in size). dst overlaps
+//   neither the sources nor the workspace.
 // - Per-view parameters are HOST arrays. The host does the per-view math the CPU op does in double
 //   with the C library's trigonometry (Pillow's / torchvision's matrices via PilRotateMatrix and
 //   TorchvisionInverseAffineMatrix, the engine choice, the fixed-point coefficients, and the
@@ -31,10 +32,10 @@
 //   positions are a running double sum: one thread walks a whole output row, adding as Pillow does.
 //   The fixed-point engine's int32 stepping wraps modulo 2^32, so y * a1 + x * a0 (uint32) is its
 //   exact closed form.
-// - Invalid arguments (null pointers, c outside 1..4, sides outside 1..2^24, views outside
-//   1..65535, non-finite parameters, a small workspace) return cudaErrorInvalidValue without
-//   launching; otherwise the launcher returns cudaGetLastError() after its launch (execution is
-//   asynchronous on `stream`).
+// - Invalid arguments (null pointers, c outside 1..4, sides outside 1..2^24, images, outputs or
+//   crops over 2^34 pixels, views outside 1..65535, non-finite parameters, a workspace too small or
+//   not 16-byte aligned) return cudaErrorInvalidValue without launching; otherwise the launcher
+//   returns cudaGetLastError() after its launch (execution is asynchronous on `stream`).
 #pragma once
 #include <cstddef>
 #include <cstdint>

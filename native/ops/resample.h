@@ -38,6 +38,7 @@
 // are not the pool's (e.g. libuv workers running many images at once), which then run serially.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "core/status.h"
 
@@ -72,6 +73,30 @@ struct ResampleSpec {
 struct Window {
   int64_t top = 0, left = 0, height = 0, width = 0;
 };
+
+// Pillow's fixed-point precision for 8-bit images: PRECISION_BITS = 32 - 8 - 2.
+constexpr int kResamplePrecisionBits = 22;
+
+// The taps of one axis of a resize, for output positions [first, first + count) (each position's taps
+// depend only on that position). This is the single implementation of Pillow's precompute_coeffs +
+// normalize_coeffs_8bpc that ResampleU8 uses and that the CUDA resample (native/cuda/resample.cu)
+// uploads, so both paths apply the same integers.
+//   bounds: 2 per position: the first source index, then the number of taps (0 when none).
+//   weights: ksize per position, fixed point with kResamplePrecisionBits fractional bits; unused 0.
+// An output value is clip((2^21 + sum_t in[first_index + t] * weights[t]) >> 22, 0, 255) in int32.
+// NEAREST is given in the same form: Pillow's nearest source index as one tap of weight 2^22 (an exact
+// copy under the formula above), or no tap (value 0) where that index falls outside the image.
+struct ResampleTaps {
+  int32_t ksize = 0;
+  std::vector<int32_t> bounds;
+  std::vector<int32_t> weights;
+};
+
+// in_size: the source side; in0, in1: the box along this axis (float32, as Pillow stores it; 0 and
+// in_size without a box); out_size: the output side (>= 1). The caller validates these as
+// ValidateResample does; count >= 0 and [first, first + count) inside [0, out_size).
+Status ComputeResampleTaps(int64_t in_size, float in0, float in1, int64_t out_size, ResampleFilter filter,
+                           int64_t first, int64_t count, ResampleTaps* out);
 
 // Checks sizes, channel count, filter and box the way Pillow does (box inside the image, not
 // negative, not empty; output at least 1x1), plus overflow limits.

@@ -117,6 +117,11 @@ export function toTensorNormalize(image: ImageU8, norm: Normalization): Float32A
   return cropNormalizeU8(image, { top: 0, left: 0, height: image.height, width: image.width }, norm);
 }
 
+/** The resize, crop window and normalisation the evaluation transform applies to one RGB image. */
+export function evalTransformPlan(image: ImageU8, t: EvalTransform) {
+  return plan(image, t);
+}
+
 function plan(image: ImageU8, t: EvalTransform) {
   checkTransform(t);
   checkRgb(image);

@@ -93,7 +93,7 @@ export async function runSyntheticTransforms(ctx: EvaluationContext, o: Syntheti
     let prev = 0;
     const r = await evaluateSynthetic({
       model, whitening, files: listing.samples.map((s) => s.path), grid, numImages: o.numImages, seed: o.seed,
-      batchSize: o.batchSize, mean: IMAGENET_MEAN, std: IMAGENET_STD,
+      batchSize: o.batchSize, mean: IMAGENET_MEAN, std: IMAGENET_STD, device: o.device,
       onProgress: (done) => { p.tick(done - prev); prev = done; },
     });
     p.done();

@@ -15,6 +15,7 @@ import { RandomState } from '../random/mt19937';
 import { tensor } from '../tensor';
 import { TransformGrid } from '../transforms/grid';
 import { makeViews } from '../transforms/views';
+import { makeViewsOnDevice } from '../transforms/views-device';
 import { FeatureExtractor } from './features';
 import { cosineSimilarity, mahalanobisRows, mean, nanmeanColumns, whiten, Whitening } from './invariance';
 
@@ -29,6 +30,8 @@ export interface SyntheticOptions {
   batchSize: number;
   mean: readonly number[];
   std: readonly number[];
+  /** 'cpu' (default) or the CUDA device the model runs on: the views are then built there too. */
+  device?: string;
   onProgress?: (imagesDone: number, total: number) => void;
 }
 
@@ -76,7 +79,8 @@ export async function evaluateSynthetic(o: SyntheticOptions): Promise<SyntheticR
     for (let j0 = 0; j0 < k; j0 += o.batchSize) {
       const j1 = Math.min(k, j0 + o.batchSize);
       // Deform views differ per image and per view, reproducibly: seed + image position * k + view.
-      const views = makeViews(img, grid, j0, j1, { mean: o.mean, std: o.std, deformSeed: (o.seed + i * k) >>> 0 });
+      const vo = { mean: o.mean, std: o.std, deformSeed: (o.seed + i * k) >>> 0 };
+      const views = o.device !== undefined && o.device !== 'cpu' ? makeViewsOnDevice(img, grid, j0, j1, vo, o.device) : makeViews(img, grid, j0, j1, vo);
       try {
         fv.set(o.model.features(views), j0 * d);
       } finally {

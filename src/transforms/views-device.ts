@@ -1,0 +1,132 @@
+/**
+ * makeViews on a CUDA device: the same k views of one image (see views.ts for the contract and the
+ * original's order of operations), bit for bit, written into a float32 device tensor
+ * [j1 - j0, 3, crop, crop] that the network reads where it is.
+ *
+ * The image is uploaded once as uint8. On the device, batched over the views of a call: rotation,
+ * torchvision affine (translation, scale, shear), flips, the torch Gaussian blur, brightness,
+ * contrast, saturation, sharpness, hue, posterize, grayscale, invert and equalize
+ * (native/cuda/geometric.cuh, blur.cuh, color.cuh), then for every view the final Resize ->
+ * CenterCrop -> ToTensor -> Normalize (resample.cuh). resized_crop (whose crops differ in size per
+ * view) and the elastic deform build their images on the CPU (bit-exact, views.ts's applyView) and
+ * upload them as one uint8 batch.
+ */
+import { SslInvError, callNative } from '../errors';
+import { evalTransformPlan } from '../data/preprocess';
+import { ImageU8, resizeCropNormalizeOptions } from '../image-ops';
+import { native, NativeTensor } from '../native';
+import { empty, tensor, Tensor, wrap } from '../tensor';
+import { resolveDevice } from '../device';
+import { TransformGrid, ViewParams } from './grid';
+import { applyView, ViewOptions } from './views';
+
+interface CudaViewsAddon {
+  cudaColorViews(src: NativeTensor, op: string, params?: number[]): NativeTensor;
+  cudaGeometricViews(src: NativeTensor, op: string, params: unknown[]): NativeTensor;
+  cudaBlurViews(src: NativeTensor, kernelSize: number, sigmas: number[]): NativeTensor;
+  cudaResizeCropNormalizeViews(views: NativeTensor, options: object, out?: NativeTensor, slot?: number): undefined;
+}
+
+function addon(): CudaViewsAddon {
+  return native() as unknown as CudaViewsAddon;
+}
+
+/**
+ * The device op of a view: a batched call (`family` + `op`) with its per-view parameter, 'identity'
+ * for on/off views that are the untouched image, or undefined for views built on the CPU.
+ */
+type DeviceOp =
+  | { family: 'color' | 'geometric' | 'blur'; op: string; param: unknown; group: string }
+  | { family: 'batch'; op: 'grayscale' | 'invert' | 'equalize' | 'identity'; group: string };
+
+function deviceOp(v: ViewParams): DeviceOp | undefined {
+  const color = (op: string, param: number): DeviceOp => ({ family: 'color', op, param, group: `color:${op}` });
+  switch (v.op) {
+    case 'adjust_brightness': return color('brightness', v.factor);
+    case 'adjust_contrast': return color('contrast', v.factor);
+    case 'adjust_saturation': return color('saturation', v.factor);
+    case 'adjust_sharpness': return color('sharpness', v.factor);
+    case 'adjust_hue': return color('hue', v.hueFactor);
+    case 'posterize': return color('posterize', v.bits);
+    case 'grayscale': case 'invert': case 'equalize': {
+      const op = v.apply ? v.op : 'identity';
+      return { family: 'batch', op, group: `batch:${op}` };
+    }
+    case 'hflip': case 'vflip':
+      return v.apply ? { family: 'geometric', op: 'flip', param: v.op === 'hflip' ? 1 : 0, group: 'geometric:flip' }
+        : { family: 'batch', op: 'identity', group: 'batch:identity' };
+    case 'rotate': return { family: 'geometric', op: 'rotate', param: v.angle, group: 'geometric:rotate' };
+    case 'affine':
+      return { family: 'geometric', op: 'affine', param: { angle: v.angle, translate: v.translate, scale: v.scale, shear: v.shear }, group: 'geometric:affine' };
+    case 'gaussian_blur': return { family: 'blur', op: 'gaussian_blur', param: v.sigma, group: `blur:${v.kernelSize}` };
+    default: return undefined;  // resized_crop (sizes differ per view) and deform: built on the CPU
+  }
+}
+
+/** Writes views [j0, j1) of `img` into a new float32 tensor [j1 - j0, 3, crop, crop] on `device`. */
+export function makeViewsOnDevice(img: ImageU8, grid: TransformGrid, j0: number, j1: number, o: ViewOptions, device: string): Tensor {
+  const dev = resolveDevice(device);
+  if (dev === 'cpu') throw new SslInvError('ERR_INVALID_ARGUMENT', 'makeViewsOnDevice takes a CUDA device; use makeViews on the CPU');
+  if (!(Number.isInteger(j0) && Number.isInteger(j1) && 0 <= j0 && j0 <= j1 && j1 <= grid.k)) {
+    throw new SslInvError('ERR_INVALID_ARGUMENT', `views [${j0}, ${j1}) are outside 0..${grid.k}`);
+  }
+  const t = { resize: grid.resize, crop: grid.crop, mean: o.mean, std: o.std };
+  const p = evalTransformPlan(img, t);
+  const fullOpts = resizeCropNormalizeOptions(p.resize, p.crop, p.norm, img.channels);
+  const out = empty('float32', [j1 - j0, 3, grid.crop, grid.crop], dev);
+  const owned: Tensor[] = [];
+  const keep = (x: Tensor) => { owned.push(x); return x; };
+  try {
+    const host = keep(tensor(img.data, [img.height, img.width, img.channels]));
+    const src = keep(host.to(dev));
+    const normalize = (views: Tensor, slot: number, opts: object) =>
+      callNative('cudaResizeCropNormalizeViews', () => addon().cudaResizeCropNormalizeViews(views.handle, opts, out.handle, slot));
+    const run = (v: ViewParams, family: string, op: string, params: unknown[]): Tensor => keep(wrap(callNative(`cuda ${op} views`, () => {
+      const a = addon();
+      if (family === 'color') return a.cudaColorViews(src.handle, op, params as number[]);
+      if (family === 'geometric') return a.cudaGeometricViews(src.handle, op, params);
+      return a.cudaBlurViews(src.handle, (v as { kernelSize: number }).kernelSize, params as number[]);
+    })));
+    let j = j0;
+    while (j < j1) {
+      const v = grid.views[j]!;
+      const d = deviceOp(v);
+      // A run of consecutive views that one batched call makes, or CPU-built views of one op.
+      let e = j + 1;
+      if (d !== undefined) {
+        while (e < j1 && deviceOp(grid.views[e]!)?.group === d.group) e++;
+      } else {
+        while (e < j1 && grid.views[e]!.op === v.op) e++;
+      }
+      if (d?.family === 'batch') {
+        const batch = keep(src.reshape([1, img.height, img.width, img.channels]));
+        const one = d.op === 'identity' ? batch : keep(wrap(callNative(`cuda ${d.op}`, () => addon().cudaColorViews(batch.handle, d.op))));
+        for (let q = j; q < e; q++) normalize(one, q - j0, fullOpts);
+      } else if (d !== undefined) {
+        const params = grid.views.slice(j, e).map((w) => (deviceOp(w) as { param: unknown }).param);
+        normalize(run(v, d.family, d.op, params), j - j0, fullOpts);
+      } else {
+        // CPU-built views, uploaded as one uint8 batch (resized_crop outputs crop x crop, deform keeps
+        // the image's size).
+        const imgs = [];
+        for (let q = j; q < e; q++) imgs.push(applyView(img, grid.views[q]!, (o.deformSeed ?? 0) + q));
+        const { height, width, channels } = imgs[0]!;
+        const bytes = new Uint8Array(imgs.length * height * width * channels);
+        imgs.forEach((im, q) => bytes.set(im.data, q * height * width * channels));
+        const hostViews = keep(tensor(bytes, [imgs.length, height, width, channels]));
+        const views = keep(hostViews.to(dev));
+        const opts = v.op === 'resized_crop'
+          ? resizeCropNormalizeOptions({ width, height }, { top: 0, left: 0, height: grid.crop, width: grid.crop }, p.norm, channels)
+          : fullOpts;
+        normalize(views, j - j0, opts);
+      }
+      j = e;
+    }
+  } catch (err) {
+    out.dispose();
+    throw err;
+  } finally {
+    for (const x of owned) x.dispose();
+  }
+  return out;
+}
