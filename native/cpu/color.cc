@@ -621,24 +621,8 @@ inline int64_t Reflect(int64_t i, int64_t n) {
 
 // ---------------------------------------------------------------------------------------------
 // Pillow's extended box blur (BoxBlur.c), one line of one channel: `in` and `out` are strided by
-// `step` bytes; lastx = length - 1. acc, bulk are UINT32 with C's wrap-around arithmetic.
-
-struct BoxLine {
-  int radius;
-  int edge_a, edge_b;
-  uint32_t ww, fw;
-};
-
-BoxLine MakeBoxLine(float float_radius, int64_t xsize) {
-  BoxLine b;
-  b.radius = static_cast<int>(float_radius);
-  // (UINT32)(1 << 24) / (floatRadius * 2 + 1): a float division, truncated to UINT32.
-  b.ww = static_cast<uint32_t>(static_cast<float>(static_cast<uint32_t>(1u << 24)) / (float_radius * 2 + 1));
-  b.fw = ((1u << 24) - static_cast<uint32_t>(b.radius * 2 + 1) * b.ww) / 2;
-  b.edge_a = static_cast<int>(std::min<int64_t>(b.radius + 1, xsize));
-  b.edge_b = static_cast<int>(std::max<int64_t>(xsize - b.radius - 1, 0));
-  return b;
-}
+// `step` bytes; lastx = length - 1. acc, bulk are UINT32 with C's wrap-around arithmetic. The line
+// constants (BoxLine, MakeBoxLine) are in ops/color.h, shared with the CUDA blur.
 
 void BoxBlurLine(const uint8_t* in, uint8_t* out, int64_t step, int lastx, const BoxLine& b) {
   const int radius = b.radius;
@@ -965,21 +949,43 @@ Status EqualizeU8(const ImageU8View& src, uint8_t* dst, bool parallel) {
   return Status::Ok();
 }
 
+// ---------------------------------------------------------------------------------------------
+// Pillow's Gaussian blur set-up, shared with the CUDA views (see ops/color.h). Defined here, under the
+// fp-contract=off above, so the callers in native/cuda/*.cu get the same roundings whatever nvcc's
+// host compiler would contract.
+
+float PilBoxRadius(double radius) {
+  // ImagingGaussianBlur(radius, passes = 3) in C float (sqrt and floor of doubles stored to floats).
+  const float r = static_cast<float>(radius);
+  constexpr int passes = 3;
+  const float sigma2 = r * r / static_cast<float>(passes);
+  const float L = static_cast<float>(std::sqrt(12.0 * static_cast<double>(sigma2) + 1.0));
+  const float l = static_cast<float>(std::floor((static_cast<double>(L) - 1.0) / 2.0));
+  float a = (2.0f * l + 1.0f) * (l * (l + 1.0f) - 3.0f * sigma2);
+  a /= 6.0f * (sigma2 - (l + 1.0f) * (l + 1.0f));
+  return l + a;
+}
+
+BoxLine MakeBoxLine(float float_radius, int64_t xsize) {
+  BoxLine b;
+  b.radius = static_cast<int32_t>(float_radius);
+  // (UINT32)(1 << 24) / (floatRadius * 2 + 1): a float division, truncated to UINT32.
+  b.ww = static_cast<uint32_t>(static_cast<float>(static_cast<uint32_t>(1u << 24)) / (float_radius * 2 + 1));
+  b.fw = ((1u << 24) - static_cast<uint32_t>(b.radius * 2 + 1) * b.ww) / 2;
+  b.edge_a = static_cast<int32_t>(std::min<int64_t>(b.radius + 1, xsize));
+  b.edge_b = static_cast<int32_t>(std::max<int64_t>(xsize - b.radius - 1, 0));
+  return b;
+}
+
 Status PilGaussianBlurU8(const ImageU8View& src, double radius, uint8_t* dst, bool parallel) {
   SSLINV_RETURN_IF_ERROR(CheckImage(src, dst, false, "GaussianBlur"));
   if (!(radius >= 0.0) || !std::isfinite(radius) || radius > 1e6) {
     return InvalidArgument("GaussianBlur: the radius must be a finite number from 0 to 1e6");
   }
   return Guard("GaussianBlur", [&]() -> Status {
-    // ImagingGaussianBlur(radius, passes = 3) in C float (sqrt and floor of doubles stored to floats).
-    const float r = static_cast<float>(radius);
+    // ImagingGaussianBlur(radius, passes = 3): three box blurs of the same radius per direction.
     constexpr int passes = 3;
-    const float sigma2 = r * r / static_cast<float>(passes);
-    const float L = static_cast<float>(std::sqrt(12.0 * static_cast<double>(sigma2) + 1.0));
-    const float l = static_cast<float>(std::floor((static_cast<double>(L) - 1.0) / 2.0));
-    float a = (2.0f * l + 1.0f) * (l * (l + 1.0f) - 3.0f * sigma2);
-    a /= 6.0f * (sigma2 - (l + 1.0f) * (l + 1.0f));
-    const float box_radius = l + a;
+    const float box_radius = PilBoxRadius(radius);
 
     const int64_t C = src.channels, W = src.width, H = src.height;
     // Two work images (no allocation inside the parallel regions): rows src -> b -> a -> b, transpose

@@ -105,7 +105,25 @@ double PyRound15(double x) {
   return std::strtod(buf, nullptr);
 }
 
-// Python's float modulo: the result has the sign of the divisor.
+template <int C>
+inline void CopyPixel(uint8_t* d, const uint8_t* s) {
+  for (int c = 0; c < C; ++c) d[c] = s[c];
+}
+
+inline bool CheckFixed(const double a[6], int64_t x, int64_t y) {
+  const double xd = static_cast<double>(x), yd = static_cast<double>(y);
+  return std::fabs(xd * a[0] + yd * a[1] + a[2]) < 32768.0 && std::fabs(xd * a[3] + yd * a[4] + a[5]) < 32768.0;
+}
+
+inline int32_t Fix16(double v) { return PilFloor(v * 65536.0 + 0.5); }
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Pillow's affine set-up, shared with the CUDA views (see ops/geometric.h). Defined here, under the
+// fp-contract=off above, so the callers in native/cuda/*.cu get the same roundings whatever nvcc's
+// host compiler would contract.
+
 double PyMod(double x, double m) {
   double r = std::fmod(x, m);
   if (r != 0.0) {
@@ -116,10 +134,62 @@ double PyMod(double x, double m) {
   return r;
 }
 
-template <int C>
-inline void CopyPixel(uint8_t* d, const uint8_t* s) {
-  for (int c = 0; c < C; ++c) d[c] = s[c];
+PilAffineEngine SelectPilAffineEngine(const double a[6], int64_t out_height, int64_t out_width) {
+  const int64_t oh = out_height, ow = out_width;
+  if (a[1] == 0 && a[3] == 0) return PilAffineEngine::kScale;
+  if (CheckFixed(a, 0, 0) && CheckFixed(a, ow, oh) && CheckFixed(a, 0, oh) && CheckFixed(a, ow, 0)) {
+    return PilAffineEngine::kFixed;
+  }
+  return PilAffineEngine::kFloat;
 }
+
+void PilScaleAffineTables(const double a[6], int64_t width, int64_t out_height, int64_t out_width, int32_t* xintab,
+                          int32_t* yintab, int64_t* xmin, int64_t* xmax) {
+  const int32_t xsize = static_cast<int32_t>(width);
+  const int64_t ow = out_width, oh = out_height;
+  std::fill(xintab, xintab + ow, 0);
+  double xo = a[2] + a[0] * 0.5;
+  int64_t lo = ow, hi = 0;
+  for (int64_t x = 0; x < ow; ++x) {
+    const int32_t xin = PilCoord(xo);
+    if (xin >= 0 && xin < xsize) {
+      hi = x + 1;
+      if (x < lo) lo = x;
+      xintab[x] = xin;
+    }
+    xo += a[0];
+  }
+  *xmin = lo;
+  *xmax = hi;
+  // The row positions are a running double sum too: tabulated serially.
+  double yo = a[5] + a[4] * 0.5;
+  for (int64_t y = 0; y < oh; ++y) {
+    yintab[y] = PilCoord(yo);
+    yo += a[4];
+  }
+}
+
+void PilAffineFixedCoefficients(const double a[6], uint32_t fx[6]) {
+  fx[0] = static_cast<uint32_t>(Fix16(a[0]));
+  fx[1] = static_cast<uint32_t>(Fix16(a[1]));
+  fx[2] = static_cast<uint32_t>(Fix16(a[2] + a[0] * 0.5 + a[1] * 0.5));
+  fx[3] = static_cast<uint32_t>(Fix16(a[3]));
+  fx[4] = static_cast<uint32_t>(Fix16(a[4]));
+  fx[5] = static_cast<uint32_t>(Fix16(a[5] + a[3] * 0.5 + a[4] * 0.5));
+}
+
+void PilAffineFloatRowStarts(const double a[6], int64_t out_height, double* xs, double* ys) {
+  double xo = a[2] + a[1] * 0.5 + a[0] * 0.5;
+  double yo = a[5] + a[4] * 0.5 + a[3] * 0.5;
+  for (int64_t y = 0; y < out_height; ++y) {
+    xs[y] = xo;
+    ys[y] = yo;
+    xo += a[1];
+    yo += a[4];
+  }
+}
+
+namespace {
 
 // ---------------------------------------------------------------------------------------------
 // Pillow's affine engines (NEAREST).
@@ -127,26 +197,10 @@ inline void CopyPixel(uint8_t* d, const uint8_t* s) {
 // ImagingScaleAffine: a[1] == 0 and a[3] == 0.
 template <int C>
 void ScaleAffine(const ImageU8View& src, const double a[6], int64_t oh, int64_t ow, uint8_t* dst, bool parallel) {
-  const int32_t xsize = static_cast<int32_t>(src.width), ysize = static_cast<int32_t>(src.height);
-  std::vector<int32_t> xintab(static_cast<size_t>(ow), 0);
-  double xo = a[2] + a[0] * 0.5;
-  int64_t xmin = ow, xmax = 0;
-  for (int64_t x = 0; x < ow; ++x) {
-    const int32_t xin = PilCoord(xo);
-    if (xin >= 0 && xin < xsize) {
-      xmax = x + 1;
-      if (x < xmin) xmin = x;
-      xintab[static_cast<size_t>(x)] = xin;
-    }
-    xo += a[0];
-  }
-  // The row positions are a running double sum: tabulate them serially.
-  std::vector<int32_t> yintab(static_cast<size_t>(oh));
-  double yo = a[5] + a[4] * 0.5;
-  for (int64_t y = 0; y < oh; ++y) {
-    yintab[static_cast<size_t>(y)] = PilCoord(yo);
-    yo += a[4];
-  }
+  const int32_t ysize = static_cast<int32_t>(src.height);
+  std::vector<int32_t> xintab(static_cast<size_t>(ow)), yintab(static_cast<size_t>(oh));
+  int64_t xmin = 0, xmax = 0;
+  PilScaleAffineTables(a, src.width, oh, ow, xintab.data(), yintab.data(), &xmin, &xmax);
   ForRange(parallel, oh, GrainFor(ow * C, 1 << 15), [&](int64_t b, int64_t e) {
     for (int64_t y = b; y < e; ++y) {
       uint8_t* out = dst + y * ow * C;
@@ -159,22 +213,14 @@ void ScaleAffine(const ImageU8View& src, const double a[6], int64_t oh, int64_t 
   });
 }
 
-inline bool CheckFixed(const double a[6], int64_t x, int64_t y) {
-  const double xd = static_cast<double>(x), yd = static_cast<double>(y);
-  return std::fabs(xd * a[0] + yd * a[1] + a[2]) < 32768.0 && std::fabs(xd * a[3] + yd * a[4] + a[5]) < 32768.0;
-}
-
-inline int32_t Fix16(double v) { return PilFloor(v * 65536.0 + 0.5); }
-
 // affine_fixed: 16.16 fixed point, positions stepped by int32 additions (wrapping as the C code's
 // int arithmetic does on x86-64).
 template <int C>
 void AffineFixed(const ImageU8View& src, const double a[6], int64_t oh, int64_t ow, uint8_t* dst, bool parallel) {
   const uint32_t xsize = static_cast<uint32_t>(src.width), ysize = static_cast<uint32_t>(src.height);
-  const uint32_t a0 = static_cast<uint32_t>(Fix16(a[0])), a1 = static_cast<uint32_t>(Fix16(a[1]));
-  const uint32_t a3 = static_cast<uint32_t>(Fix16(a[3])), a4 = static_cast<uint32_t>(Fix16(a[4]));
-  const uint32_t a2 = static_cast<uint32_t>(Fix16(a[2] + a[0] * 0.5 + a[1] * 0.5));
-  const uint32_t a5 = static_cast<uint32_t>(Fix16(a[5] + a[3] * 0.5 + a[4] * 0.5));
+  uint32_t fx[6];
+  PilAffineFixedCoefficients(a, fx);
+  const uint32_t a0 = fx[0], a1 = fx[1], a2 = fx[2], a3 = fx[3], a4 = fx[4], a5 = fx[5];
   const int64_t W = src.width;
   auto S64 = [](uint32_t v) { return static_cast<int64_t>(static_cast<int32_t>(v)); };
   ForRange(parallel, oh, GrainFor(ow * C, 1 << 15), [&](int64_t b, int64_t e) {
@@ -225,14 +271,7 @@ template <int C>
 void AffineFloat(const ImageU8View& src, const double a[6], int64_t oh, int64_t ow, uint8_t* dst, bool parallel) {
   const int32_t xsize = static_cast<int32_t>(src.width), ysize = static_cast<int32_t>(src.height);
   std::vector<double> xos(static_cast<size_t>(oh)), yos(static_cast<size_t>(oh));
-  double xo = a[2] + a[1] * 0.5 + a[0] * 0.5;
-  double yo = a[5] + a[4] * 0.5 + a[3] * 0.5;
-  for (int64_t y = 0; y < oh; ++y) {
-    xos[static_cast<size_t>(y)] = xo;
-    yos[static_cast<size_t>(y)] = yo;
-    xo += a[1];
-    yo += a[4];
-  }
+  PilAffineFloatRowStarts(a, oh, xos.data(), yos.data());
   ForRange(parallel, oh, GrainFor(ow * C * 4, 1 << 15), [&](int64_t b, int64_t e) {
     for (int64_t y = b; y < e; ++y) {
       double xx = xos[static_cast<size_t>(y)], yy = yos[static_cast<size_t>(y)];
@@ -252,12 +291,10 @@ void AffineFloat(const ImageU8View& src, const double a[6], int64_t oh, int64_t 
 
 template <int C>
 void PilAffineImpl(const ImageU8View& src, const double a[6], int64_t oh, int64_t ow, uint8_t* dst, bool parallel) {
-  if (a[1] == 0 && a[3] == 0) {
-    ScaleAffine<C>(src, a, oh, ow, dst, parallel);
-  } else if (CheckFixed(a, 0, 0) && CheckFixed(a, ow, oh) && CheckFixed(a, 0, oh) && CheckFixed(a, ow, 0)) {
-    AffineFixed<C>(src, a, oh, ow, dst, parallel);
-  } else {
-    AffineFloat<C>(src, a, oh, ow, dst, parallel);
+  switch (SelectPilAffineEngine(a, oh, ow)) {
+    case PilAffineEngine::kScale: ScaleAffine<C>(src, a, oh, ow, dst, parallel); break;
+    case PilAffineEngine::kFixed: AffineFixed<C>(src, a, oh, ow, dst, parallel); break;
+    case PilAffineEngine::kFloat: AffineFloat<C>(src, a, oh, ow, dst, parallel); break;
   }
 }
 

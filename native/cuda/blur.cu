@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "cuda/kernel_util.cuh"
-#include "ops/color.h"  // GaussianKernel1dTorch
+#include "ops/color.h"  // GaussianKernel1dTorch, PilBoxRadius, BoxLine, MakeBoxLine
 
 namespace sslinv::cuda {
 
@@ -22,17 +22,6 @@ constexpr int64_t kMaxViews = 65535;  // grid.y
 constexpr size_t kAlign = 16;
 
 inline size_t AlignUp(size_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
-
-// Host float / double products rounded before any following addition, whatever the host compiler's
-// FMA-contraction settings under nvcc (the CPU code is built without contraction).
-inline float HMulF(float a, float b) {
-  volatile float r = a * b;
-  return r;
-}
-inline double HMul(double a, double b) {
-  volatile double r = a * b;
-  return r;
-}
 
 cudaError_t CopyToDevice(void* dst, const void* src, size_t bytes, cudaStream_t stream) {
   if (bytes == 0) return cudaSuccess;
@@ -103,33 +92,10 @@ __global__ void __launch_bounds__(kThreads)
 // ---------------------------------------------------------------------------------------------
 // Pillow's extended box blur (BoxBlur.c).
 
-struct BoxLine {
-  int32_t radius, edge_a, edge_b;
-  uint32_t ww, fw;
-};
-
-// MakeBoxLine in native/cpu/color.cc.
-BoxLine MakeBoxLine(float float_radius, int64_t xsize) {
-  BoxLine b;
-  b.radius = static_cast<int32_t>(float_radius);
-  // (UINT32)(1 << 24) / (floatRadius * 2 + 1): a float division, truncated to UINT32.
-  b.ww = static_cast<uint32_t>(static_cast<float>(static_cast<uint32_t>(1u << 24)) / (HMulF(float_radius, 2) + 1));
-  b.fw = ((1u << 24) - static_cast<uint32_t>(b.radius * 2 + 1) * b.ww) / 2;
-  b.edge_a = static_cast<int32_t>(std::min<int64_t>(b.radius + 1, xsize));
-  b.edge_b = static_cast<int32_t>(std::max<int64_t>(xsize - b.radius - 1, 0));
-  return b;
-}
-
-// ImagingGaussianBlur's box radius for `radius` (passes = 3), in C float as in PilGaussianBlurU8.
-float PilBoxRadius(double radius) {
-  const float r = static_cast<float>(radius);
-  const float sigma2 = HMulF(r, r) / 3.0f;
-  const float L = static_cast<float>(std::sqrt(HMul(12.0, static_cast<double>(sigma2)) + 1.0));
-  const float l = static_cast<float>(std::floor((static_cast<double>(L) - 1.0) / 2.0));
-  float a = (HMulF(2.0f, l) + 1.0f) * (HMulF(l, l + 1.0f) - HMulF(3.0f, sigma2));
-  a /= 6.0f * (sigma2 - HMulF(l + 1.0f, l + 1.0f));
-  return l + a;
-}
+// The box radius and each line's constants (PilBoxRadius, BoxLine, MakeBoxLine) are the CPU op's
+// own, from ops/color.h: they run in native/cpu/color.cc, compiled without FMA contraction, so no
+// host rounding here needs guarding against nvcc's host compiler. BoxLine is plain data, uploaded as
+// is.
 
 // One line of one channel (BoxBlurLine in native/cpu/color.cc): `in` and `out` strided by `step`
 // bytes, lastx = length - 1; acc and bulk wrap as Pillow's UINT32 arithmetic does.

@@ -53,44 +53,21 @@ constexpr size_t kAlign = 16;
 
 inline size_t AlignUp(size_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
 
-// Host arithmetic that must round each operation as the CPU code (built without FMA contraction)
-// does: the volatile store forces the product to be rounded before it is added, whatever the host
-// compiler's contraction settings under nvcc.
-inline double HMul(double a, double b) {
-  volatile double r = a * b;
-  return r;
-}
+// The host-side set-up (PyMod, Pillow's engine choice, the scaling engine's tables, the 16.16
+// coefficients, the double engine's row starts) is the CPU op's own, from ops/geometric.h: it runs
+// in native/cpu/geometric.cc, compiled without FMA contraction, so nothing here needs to guard its
+// roundings against nvcc's host compiler.
 
-// C's (int) conversion as x86-64 performs it: truncation, INT_MIN out of range and for NaN. A GPU's
-// conversion saturates instead, so the range check is explicit on both sides.
-__host__ __device__ __forceinline__ int32_t TruncToInt(double v) {
+// The kFloat kernel's per-pixel conversions (device code; the CPU op's are the same two lines in
+// native/cpu/geometric.cc). C's (int) conversion as x86-64 performs it: truncation, INT_MIN out of
+// range and for NaN. A GPU's conversion saturates instead, so the range check is explicit.
+__device__ __forceinline__ int32_t TruncToInt(double v) {
   if (!(v > -2147483649.0 && v < 2147483648.0)) return INT32_MIN;
   return static_cast<int32_t>(v);
 }
 
 // Pillow's COORD(v): -1 for negative positions, else truncation.
-__host__ __device__ __forceinline__ int32_t PilCoord(double v) { return v < 0.0 ? -1 : TruncToInt(v); }
-
-inline int32_t PilFloor(double v) { return v < 0.0 ? TruncToInt(std::floor(v)) : TruncToInt(v); }
-
-inline int32_t Fix16(double v) { return PilFloor(HMul(v, 65536.0) + 0.5); }
-
-inline bool CheckFixed(const double a[6], int64_t x, int64_t y) {
-  const double xd = static_cast<double>(x), yd = static_cast<double>(y);
-  return std::fabs(HMul(xd, a[0]) + HMul(yd, a[1]) + a[2]) < 32768.0 &&
-         std::fabs(HMul(xd, a[3]) + HMul(yd, a[4]) + a[5]) < 32768.0;
-}
-
-// Python's float modulo (the sign of the divisor).
-inline double PyMod(double x, double m) {
-  double r = std::fmod(x, m);
-  if (r != 0.0) {
-    if ((m < 0) != (r < 0)) r += m;
-  } else {
-    r = std::copysign(0.0, m);
-  }
-  return r;
-}
+__device__ __forceinline__ int32_t PilCoord(double v) { return v < 0.0 ? -1 : TruncToInt(v); }
 
 // The per-view host work, accumulated into one staging buffer that mirrors the workspace layout:
 // plans, then the double tables, then the int32 tables.
@@ -113,57 +90,40 @@ ViewPlan BasePlan(int32_t mode, int64_t v, int64_t out_h, int64_t out_w, int64_t
 
 // Pillow's engine choice and set-up for matrix `a` (PilAffineImpl in native/cpu/geometric.cc).
 void PlanAffine(const double a[6], int64_t h, int64_t w, int64_t out_h, int64_t out_w, ViewPlan& p, Staging& st) {
-  if (a[1] == 0 && a[3] == 0) {
-    // ImagingScaleAffine: the column positions a2 + a0/2 + k a0 and row positions a5 + a4/2 + k a4 are
-    // running double sums; columns outside [xmin, xmax) (the valid run) are -1, as are invalid rows.
-    p.mode = kScale;
-    p.itab = static_cast<int64_t>(st.itab.size());
-    const int32_t xsize = static_cast<int32_t>(w), ysize = static_cast<int32_t>(h);
-    std::vector<int32_t> xintab(static_cast<size_t>(out_w), 0);
-    double xo = a[2] + HMul(a[0], 0.5);
-    int64_t xmin = out_w, xmax = 0;
-    for (int64_t x = 0; x < out_w; ++x) {
-      const int32_t xin = PilCoord(xo);
-      if (xin >= 0 && xin < xsize) {
-        xmax = x + 1;
-        if (x < xmin) xmin = x;
-        xintab[static_cast<size_t>(x)] = xin;
+  switch (SelectPilAffineEngine(a, out_h, out_w)) {
+    case PilAffineEngine::kScale: {
+      // ImagingScaleAffine's tables; columns outside [xmin, xmax) (the valid run) become -1, as do
+      // rows outside the image.
+      p.mode = kScale;
+      p.itab = static_cast<int64_t>(st.itab.size());
+      st.itab.resize(st.itab.size() + static_cast<size_t>(out_w + out_h));
+      int32_t* xintab = st.itab.data() + p.itab;
+      int32_t* yintab = xintab + out_w;
+      int64_t xmin = 0, xmax = 0;
+      PilScaleAffineTables(a, w, out_h, out_w, xintab, yintab, &xmin, &xmax);
+      for (int64_t x = 0; x < out_w; ++x) {
+        if (x < xmin || x >= xmax) xintab[x] = -1;
       }
-      xo += a[0];
+      for (int64_t y = 0; y < out_h; ++y) {
+        if (yintab[y] < 0 || yintab[y] >= h) yintab[y] = -1;
+      }
+      break;
     }
-    for (int64_t x = 0; x < out_w; ++x) st.itab.push_back(x >= xmin && x < xmax ? xintab[static_cast<size_t>(x)] : -1);
-    double yo = a[5] + HMul(a[4], 0.5);
-    for (int64_t y = 0; y < out_h; ++y) {
-      const int32_t yin = PilCoord(yo);
-      st.itab.push_back(yin >= 0 && yin < ysize ? yin : -1);
-      yo += a[4];
-    }
-  } else if (CheckFixed(a, 0, 0) && CheckFixed(a, out_w, out_h) && CheckFixed(a, 0, out_h) &&
-             CheckFixed(a, out_w, 0)) {
-    p.mode = kFixed;
-    p.fx[0] = static_cast<uint32_t>(Fix16(a[0]));
-    p.fx[1] = static_cast<uint32_t>(Fix16(a[1]));
-    p.fx[2] = static_cast<uint32_t>(Fix16(a[2] + HMul(a[0], 0.5) + HMul(a[1], 0.5)));
-    p.fx[3] = static_cast<uint32_t>(Fix16(a[3]));
-    p.fx[4] = static_cast<uint32_t>(Fix16(a[4]));
-    p.fx[5] = static_cast<uint32_t>(Fix16(a[5] + HMul(a[3], 0.5) + HMul(a[4], 0.5)));
-  } else {
-    // The double engine: row starts are running sums over rows (tabulated here); the device walks
-    // each row adding a0 and a3.
-    p.mode = kFloat;
-    p.a0 = a[0];
-    p.a3 = a[3];
-    p.dtab = static_cast<int64_t>(st.dtab.size());
-    st.dtab.resize(st.dtab.size() + static_cast<size_t>(2 * out_h));
-    double* xs = st.dtab.data() + p.dtab;
-    double* ys = xs + out_h;
-    double xo = a[2] + HMul(a[1], 0.5) + HMul(a[0], 0.5);
-    double yo = a[5] + HMul(a[4], 0.5) + HMul(a[3], 0.5);
-    for (int64_t y = 0; y < out_h; ++y) {
-      xs[y] = xo;
-      ys[y] = yo;
-      xo += a[1];
-      yo += a[4];
+    case PilAffineEngine::kFixed:
+      p.mode = kFixed;
+      PilAffineFixedCoefficients(a, p.fx);
+      break;
+    case PilAffineEngine::kFloat: {
+      // The double engine: row starts are running sums over rows (tabulated on the host); the device
+      // walks each row adding a0 and a3.
+      p.mode = kFloat;
+      p.a0 = a[0];
+      p.a3 = a[3];
+      p.dtab = static_cast<int64_t>(st.dtab.size());
+      st.dtab.resize(st.dtab.size() + static_cast<size_t>(2 * out_h));
+      double* xs = st.dtab.data() + p.dtab;
+      PilAffineFloatRowStarts(a, out_h, xs, xs + out_h);
+      break;
     }
   }
 }

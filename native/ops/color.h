@@ -67,4 +67,23 @@ Status EqualizeU8(const ImageU8View& src, uint8_t* dst, bool parallel);
 // `radius` is rounded to a C float, as Pillow receives it; radius >= 0.
 Status PilGaussianBlurU8(const ImageU8View& src, double radius, uint8_t* dst, bool parallel);
 
+// Pillow's Gaussian blur set-up, host side: the single implementation that PilGaussianBlurU8 runs
+// and that the CUDA views (native/cuda/blur.cu) upload, so both paths blur with the same constants.
+// Defined in native/cpu/color.cc, which is compiled without FMA contraction (each float product is
+// rounded before it is added, as in Pillow's C), whichever compiler builds the caller.
+
+// ImagingGaussianBlur's box radius for `radius` with passes = 3, in C float (the radius rounded to a
+// float; sqrt and floor of doubles stored to floats).
+float PilBoxRadius(double radius);
+
+// One line's constants of Pillow's extended box blur (BoxBlur.c) for a box radius and a line of
+// `xsize` pixels: the integer radius, the edges of the middle run, and the 8.24 fixed-point weights
+// of the whole (ww) and the fractional (fw) end pixels. Plain data: the CUDA kernels read it as is.
+struct BoxLine {
+  int32_t radius;
+  int32_t edge_a, edge_b;
+  uint32_t ww, fw;
+};
+BoxLine MakeBoxLine(float float_radius, int64_t xsize);
+
 }  // namespace sslinv

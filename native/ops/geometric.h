@@ -60,6 +60,38 @@ namespace sslinv {
 Status PilAffineNearestU8(const ImageU8View& src, const double a[6], int64_t out_height, int64_t out_width,
                           uint8_t* dst, bool parallel);
 
+// Pillow's affine set-up, host side. These are the single implementation that PilAffineNearestU8 runs
+// and that the CUDA views (native/cuda/geometric.cu) upload, so both paths start from the same
+// numbers. They are defined in native/cpu/geometric.cc, which is compiled without FMA contraction
+// (every product is rounded before it is added, as in Pillow's C), whichever compiler builds the
+// caller.
+
+// Python's float `%`: the result has the sign of the divisor (how Image.rotate reduces its angle).
+double PyMod(double x, double m);
+
+// Which of Pillow's three nearest affine engines ImagingTransformAffine picks for matrix `a` and an
+// out_width x out_height output: the scaling engine when a1 == 0 and a3 == 0, else 16.16 fixed point
+// when all four output corners map below 32768 in magnitude, else the double engine.
+enum class PilAffineEngine : int32_t { kScale, kFixed, kFloat };
+PilAffineEngine SelectPilAffineEngine(const double a[6], int64_t out_height, int64_t out_width);
+
+// ImagingScaleAffine's tables: the source column of each output column (the running double sum
+// a2 + a0 / 2 + k a0, through Pillow's COORD) in xintab[out_width], valid for columns [*xmin, *xmax)
+// (the run inside the image; 0 elsewhere, and *xmin = out_width, *xmax = 0 when empty); the source
+// row of each output row (a5 + a4 / 2 + k a4, COORD) in yintab[out_height], unchecked: rows outside
+// [0, height) are zero.
+void PilScaleAffineTables(const double a[6], int64_t width, int64_t out_height, int64_t out_width, int32_t* xintab,
+                          int32_t* yintab, int64_t* xmin, int64_t* xmax);
+
+// affine_fixed's 16.16 coefficients: FLOOR(v * 65536 + 0.5) of a0, a1, a2 + a0 / 2 + a1 / 2, a3, a4,
+// a5 + a3 / 2 + a4 / 2, as uint32 (the engine's int additions wrap as they do on x86-64).
+void PilAffineFixedCoefficients(const double a[6], uint32_t fx[6]);
+
+// The double engine's row starts: xs[y] and ys[y] are where output row y starts (a2 + a1 / 2 + a0 / 2
+// and a5 + a4 / 2 + a3 / 2, plus y additions of a1, resp. a4, in double); along a row Pillow adds a0
+// and a3 per pixel.
+void PilAffineFloatRowStarts(const double a[6], int64_t out_height, double* xs, double* ys);
+
 // The matrix Image.rotate(angle) passes to Image.transform (Pillow 9.4, center None, no translate,
 // expand False) for a width x height image (the angle reduced mod 360 first, as rotate does).
 void PilRotateMatrix(double angle, int64_t width, int64_t height, double out[6]);
