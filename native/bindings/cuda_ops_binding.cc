@@ -32,6 +32,18 @@ bool IsCudaTensorArg(Napi::Value v) {
   return !w->disposed() && w->tensor().device().type == DeviceType::kCUDA;
 }
 
+Tensor NewDeviceTensor(Napi::Env env, DType dtype, const std::vector<int64_t>& shape, Device device) {
+  Tensor t;
+  Check(env, NewTensor(dtype, shape, device, &t));
+  return t;
+}
+
+cudaStream_t StreamOf(Napi::Env env, Device device) {
+  cudaStream_t s = nullptr;
+  Check(env, cuda::GetStream(device.index, &s));
+  return s;
+}
+
 namespace {
 
 // A tensor argument on `device` with the given dtype and rank (rank < 0: any).
@@ -55,18 +67,6 @@ const Tensor* OptionalDeviceTensor(Napi::Env env, Napi::Value v, const char* wha
   const Tensor& t = DeviceTensor(env, v, what, device, DType::kF32, -1);
   Check(env, ExpectShape(t, shape, what));
   return &t;
-}
-
-Tensor NewDeviceTensor(Napi::Env env, DType dtype, const std::vector<int64_t>& shape, Device device) {
-  Tensor t;
-  Check(env, NewTensor(dtype, shape, device, &t));
-  return t;
-}
-
-cudaStream_t StreamOf(Napi::Env env, Device device) {
-  cudaStream_t s = nullptr;
-  Check(env, cuda::GetStream(device.index, &s));
-  return s;
 }
 
 bool SyncEveryOp() {

@@ -10,6 +10,13 @@
 #pragma once
 #include <napi.h>
 
+#include <vector>
+
+#include "core/tensor.h"
+#ifdef SSL_INV_WITH_CUDA
+#include <cuda_runtime.h>
+#endif
+
 namespace sslinv {
 namespace napi {
 
@@ -29,6 +36,14 @@ Napi::Value CudaGemm(const Napi::CallbackInfo& info);
 Napi::Value CudaLayout(const Napi::CallbackInfo& info, bool to_nhwc);
 Napi::Value CudaCovarianceAccumulate(const Napi::CallbackInfo& info);
 Napi::Value CudaMocoLoss(const Napi::CallbackInfo& info);
+
+#ifdef SSL_INV_WITH_CUDA
+// Helpers shared by the CUDA bindings (cuda_ops_binding.cc, cuda_views_binding.cc).
+// A new, uninitialised tensor on `device` (allocation failures throw ERR_OUT_OF_MEMORY).
+Tensor NewDeviceTensor(Napi::Env env, DType dtype, const std::vector<int64_t>& shape, Device device);
+// The device's stream (throws ERR_DEVICE_UNAVAILABLE for a device that does not exist).
+cudaStream_t StreamOf(Napi::Env env, Device device);
+#endif
 
 }  // namespace napi
 }  // namespace sslinv

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "bindings/bindings.h"
+#include "bindings/cuda_ops_binding.h"
 #include "bindings/image_args.h"
 #include "bindings/napi_util.h"
 
@@ -54,18 +55,6 @@ const Tensor& DeviceImages(Napi::Env env, Napi::Value v, const char* what, bool 
   return t;
 }
 
-Tensor NewOn(Napi::Env env, DType dtype, const std::vector<int64_t>& shape, Device d) {
-  Tensor t;
-  Check(env, NewTensor(dtype, shape, d, &t));
-  return t;
-}
-
-cudaStream_t Stream(Napi::Env env, Device d) {
-  cudaStream_t s = nullptr;
-  Check(env, cuda::GetStream(d.index, &s));
-  return s;
-}
-
 void Launched(Napi::Env env, cudaError_t err, const char* op, const std::string& detail = "") {
   if (err == cudaErrorInvalidValue) {
     ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(op) + ": the kernel refused its arguments" + (detail.empty() ? "" : " (" + detail + ")"));
@@ -92,24 +81,24 @@ Napi::Value CudaColorViews(const Napi::CallbackInfo& info) {
   const int64_t h = src.dim(-3), w = src.dim(-2), c = src.dim(-1);
   if (batch_op) {
     const int64_t n = src.dim(0);
-    Tensor dst = NewOn(env, DType::kU8, src.shape, dev);
+    Tensor dst = NewDeviceTensor(env, DType::kU8, src.shape, dev);
     if (op == "grayscale") {
       if (c != 3) ThrowCode(env, "ERR_SHAPE_MISMATCH", "grayscale: expected RGB images");
-      Launched(env, cuda::RgbToGrayscaleBatchU8(src.data<uint8_t>(), n, h, w, dst.data<uint8_t>(), Stream(env, dev)), "grayscale");
+      Launched(env, cuda::RgbToGrayscaleBatchU8(src.data<uint8_t>(), n, h, w, dst.data<uint8_t>(), StreamOf(env, dev)), "grayscale");
     } else if (op == "invert") {
-      Launched(env, cuda::InvertBatchU8(src.data<uint8_t>(), n, h, w, c, dst.data<uint8_t>(), Stream(env, dev)), "invert");
+      Launched(env, cuda::InvertBatchU8(src.data<uint8_t>(), n, h, w, c, dst.data<uint8_t>(), StreamOf(env, dev)), "invert");
     } else {
       const size_t bytes = cuda::EqualizeWorkspaceBytes(n, c);
-      Tensor ws = NewOn(env, DType::kU8, {static_cast<int64_t>(bytes)}, dev);
+      Tensor ws = NewDeviceTensor(env, DType::kU8, {static_cast<int64_t>(bytes)}, dev);
       Launched(env, cuda::EqualizeBatchU8(src.data<uint8_t>(), n, h, w, c, dst.data<uint8_t>(), ws.buffer->data(), bytes,
-                                          Stream(env, dev)),
+                                          StreamOf(env, dev)),
                "equalize");
     }
     return TensorWrap::New(env, std::move(dst));
   }
   const std::vector<double> params = GetNumbers(env, info[2], "params");
   const int64_t views = static_cast<int64_t>(params.size());
-  Tensor dst = NewOn(env, DType::kU8, {views, h, w, c}, dev);
+  Tensor dst = NewDeviceTensor(env, DType::kU8, {views, h, w, c}, dev);
   EnhanceKind kind;
   if (op == "brightness" || op == "contrast" || op == "saturation" || op == "sharpness") {
     kind = op == "brightness" ? EnhanceKind::kBrightness
@@ -118,13 +107,13 @@ Napi::Value CudaColorViews(const Napi::CallbackInfo& info) {
                                 : EnhanceKind::kSharpness;
     if (c != 3) ThrowCode(env, "ERR_SHAPE_MISMATCH", op + ": expected an RGB image");
     const size_t bytes = cuda::EnhanceWorkspaceBytes();
-    Tensor ws = NewOn(env, DType::kU8, {static_cast<int64_t>(bytes)}, dev);
+    Tensor ws = NewDeviceTensor(env, DType::kU8, {static_cast<int64_t>(bytes)}, dev);
     Launched(env, cuda::EnhanceViewsU8(src.data<uint8_t>(), h, w, kind, params.data(), views, dst.data<uint8_t>(),
-                                       ws.buffer->data(), bytes, Stream(env, dev)),
+                                       ws.buffer->data(), bytes, StreamOf(env, dev)),
              op.c_str(), "factors must be finite");
   } else if (op == "hue") {
     if (c != 3) ThrowCode(env, "ERR_SHAPE_MISMATCH", "hue: expected an RGB image");
-    Launched(env, cuda::AdjustHueViewsU8(src.data<uint8_t>(), h, w, params.data(), views, dst.data<uint8_t>(), Stream(env, dev)),
+    Launched(env, cuda::AdjustHueViewsU8(src.data<uint8_t>(), h, w, params.data(), views, dst.data<uint8_t>(), StreamOf(env, dev)),
              "hue", "hue factors must lie in [-0.5, 0.5]");
   } else if (op == "posterize") {
     std::vector<int64_t> bits(params.size());
@@ -134,7 +123,7 @@ Napi::Value CudaColorViews(const Napi::CallbackInfo& info) {
       }
       bits[i] = static_cast<int64_t>(params[i]);
     }
-    Launched(env, cuda::PosterizeViewsU8(src.data<uint8_t>(), h, w, c, bits.data(), views, dst.data<uint8_t>(), Stream(env, dev)),
+    Launched(env, cuda::PosterizeViewsU8(src.data<uint8_t>(), h, w, c, bits.data(), views, dst.data<uint8_t>(), StreamOf(env, dev)),
              "posterize");
   } else {
     ThrowCode(env, "ERR_INVALID_ARGUMENT", "op: unknown colour op '" + op + "'");
@@ -143,7 +132,7 @@ Napi::Value CudaColorViews(const Napi::CallbackInfo& info) {
 }
 
 Tensor Workspace(Napi::Env env, size_t bytes, Device dev) {
-  return bytes ? NewOn(env, DType::kU8, {static_cast<int64_t>(bytes)}, dev) : Tensor{};
+  return bytes ? NewDeviceTensor(env, DType::kU8, {static_cast<int64_t>(bytes)}, dev) : Tensor{};
 }
 
 void* Data(const Tensor& t) { return t.buffer ? t.buffer->data() : nullptr; }
@@ -167,17 +156,17 @@ Napi::Value CudaGeometricViews(const Napi::CallbackInfo& info) {
   if (!info[2].IsArray() || info[2].As<Napi::Array>().Length() == 0) ThrowCode(env, "ERR_INVALID_ARGUMENT", "params: expected a non-empty array");
   Napi::Array params = info[2].As<Napi::Array>();
   const int64_t views = params.Length();
-  Tensor dst = NewOn(env, DType::kU8, {views, h, w, c}, dev);
+  Tensor dst = NewDeviceTensor(env, DType::kU8, {views, h, w, c}, dev);
   Tensor ws = Workspace(env, cuda::GeometricWorkspaceBytes(views, h, w), dev);
   const size_t ws_bytes = ws.buffer ? ws.nbytes() : 0;
   cudaError_t err;
   if (op == "rotate") {
     const std::vector<double> angles = GetNumbers(env, params, "angles");
-    err = cuda::RotateViewsU8(src.data<uint8_t>(), h, w, c, 0, angles.data(), views, dst.data<uint8_t>(), Data(ws), ws_bytes, Stream(env, dev));
+    err = cuda::RotateViewsU8(src.data<uint8_t>(), h, w, c, 0, angles.data(), views, dst.data<uint8_t>(), Data(ws), ws_bytes, StreamOf(env, dev));
   } else if (op == "flip") {
     std::vector<uint8_t> horizontal(static_cast<size_t>(views));
     for (int64_t i = 0; i < views; ++i) horizontal[static_cast<size_t>(i)] = GetNumber(env, params.Get(static_cast<uint32_t>(i)), "flip") != 0;
-    err = cuda::FlipViewsU8(src.data<uint8_t>(), h, w, c, 0, horizontal.data(), views, dst.data<uint8_t>(), Data(ws), ws_bytes, Stream(env, dev));
+    err = cuda::FlipViewsU8(src.data<uint8_t>(), h, w, c, 0, horizontal.data(), views, dst.data<uint8_t>(), Data(ws), ws_bytes, StreamOf(env, dev));
   } else if (op == "affine") {
     std::vector<AffineParams> ps(static_cast<size_t>(views));
     for (int64_t i = 0; i < views; ++i) {
@@ -189,7 +178,7 @@ Napi::Value CudaGeometricViews(const Napi::CallbackInfo& info) {
       PairProp(env, o, "shear", a.shear);
     }
     err = cuda::TorchvisionAffineViewsU8(src.data<uint8_t>(), h, w, c, 0, ps.data(), views, dst.data<uint8_t>(), Data(ws), ws_bytes,
-                                         Stream(env, dev));
+                                         StreamOf(env, dev));
   } else {
     ThrowCode(env, "ERR_INVALID_ARGUMENT", "op: unknown geometric op '" + op + "'");
   }
@@ -208,10 +197,10 @@ Napi::Value CudaBlurViews(const Napi::CallbackInfo& info) {
   }
   const std::vector<double> sigmas = GetNumbers(env, info[2], "sigmas");
   const int64_t views = static_cast<int64_t>(sigmas.size());
-  Tensor dst = NewOn(env, DType::kU8, {views, h, w, c}, dev);
+  Tensor dst = NewDeviceTensor(env, DType::kU8, {views, h, w, c}, dev);
   Tensor ws = Workspace(env, cuda::GaussianBlurTorchWorkspaceBytes(views, k, k), dev);
   Launched(env, cuda::GaussianBlurTorchViewsU8(src.data<uint8_t>(), h, w, c, 0, k, k, sigmas.data(), nullptr, views,
-                                               dst.data<uint8_t>(), Data(ws), ws.buffer ? ws.nbytes() : 0, Stream(env, dev)),
+                                               dst.data<uint8_t>(), Data(ws), ws.buffer ? ws.nbytes() : 0, StreamOf(env, dev)),
            "gaussianBlur", "sigmas must be positive and finite");
   return TensorWrap::New(env, std::move(dst));
 }
@@ -220,7 +209,7 @@ Napi::Value CudaBlurViews(const Napi::CallbackInfo& info) {
 Tensor UploadTable(Napi::Env env, const cuda::ResamplePlan& plan, Device dev) {
   Tensor t;
   if (plan.table.empty()) return t;
-  t = NewOn(env, DType::kI32, {static_cast<int64_t>(plan.table.size())}, dev);
+  t = NewDeviceTensor(env, DType::kI32, {static_cast<int64_t>(plan.table.size())}, dev);
   Check(env, cuda::CopyToDevice(dev.index, t.buffer->data(), plan.table.data(), plan.table.size() * sizeof(int32_t)));
   return t;
 }
@@ -250,15 +239,15 @@ Napi::Value CudaResizeCropNormalizeViews(const Napi::CallbackInfo& info) {
     slot = GetInt(env, info[3], "slot");
     if (slot < 0 || slot + v > out.dim(0)) ThrowCode(env, "ERR_INVALID_ARGUMENT", "slot: the views do not fit in out");
   } else {
-    out = NewOn(env, DType::kF32, {v, c, crop.height, crop.width}, dev);
+    out = NewDeviceTensor(env, DType::kF32, {v, c, crop.height, crop.width}, dev);
   }
   Tensor table = UploadTable(env, plan, dev);
   const size_t ws_bytes = plan.WorkspaceBytes(v);
-  Tensor ws = ws_bytes ? NewOn(env, DType::kU8, {static_cast<int64_t>(ws_bytes)}, dev) : Tensor{};
+  Tensor ws = ws_bytes ? NewDeviceTensor(env, DType::kU8, {static_cast<int64_t>(ws_bytes)}, dev) : Tensor{};
   float* dst = out.data<float>() + slot * c * crop.height * crop.width;
   Launched(env, cuda::ResizeCropNormalizeViewsU8(src.data<uint8_t>(), v, plan, table.buffer ? table.data<int32_t>() : nullptr,
                                                  mean.data(), std_.data(), ws.buffer ? ws.buffer->data() : nullptr, ws_bytes,
-                                                 dst, Stream(env, dev)),
+                                                 dst, StreamOf(env, dev)),
            "resizeCropNormalizeViews", "mean and std must be finite and std non-zero");
   if (info.Length() > 2 && !info[2].IsUndefined() && !info[2].IsNull()) return env.Undefined();
   return TensorWrap::New(env, std::move(out));
@@ -274,12 +263,12 @@ Napi::Value CudaResampleViews(const Napi::CallbackInfo& info) {
   const Window region = GetWindow(env, o);
   cuda::ResamplePlan plan;
   Check(env, cuda::PlanResampleRegion(h, w, c, spec, region, &plan));
-  Tensor out = NewOn(env, DType::kU8, {v, region.height, region.width, c}, dev);
+  Tensor out = NewDeviceTensor(env, DType::kU8, {v, region.height, region.width, c}, dev);
   Tensor table = UploadTable(env, plan, dev);
   const size_t ws_bytes = plan.WorkspaceBytes(v);
-  Tensor ws = ws_bytes ? NewOn(env, DType::kU8, {static_cast<int64_t>(ws_bytes)}, dev) : Tensor{};
+  Tensor ws = ws_bytes ? NewDeviceTensor(env, DType::kU8, {static_cast<int64_t>(ws_bytes)}, dev) : Tensor{};
   Launched(env, cuda::ResampleViewsU8(src.data<uint8_t>(), v, plan, table.buffer ? table.data<int32_t>() : nullptr,
-                                      ws.buffer ? ws.buffer->data() : nullptr, ws_bytes, out.data<uint8_t>(), Stream(env, dev)),
+                                      ws.buffer ? ws.buffer->data() : nullptr, ws_bytes, out.data<uint8_t>(), StreamOf(env, dev)),
            "resampleViews");
   return TensorWrap::New(env, std::move(out));
 }

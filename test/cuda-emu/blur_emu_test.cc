@@ -21,31 +21,22 @@
 #include <vector>
 
 #include "cuda/blur.cuh"
+#include "emu_buffers.h"
 #include "emu_check.h"
 #include "ops/color.h"
 
 namespace {
 
+using emu_check::Image;
+using emu_check::kGuard;
+using emu_check::Out;
 using emu_check::Report;
+using emu_check::Workspace;
 using emu_check::Rng;
 namespace cu = sslinv::cuda;
 
 const cudaStream_t kStream = nullptr;
-constexpr int kGuard = 64;
-constexpr uint8_t kGuardByte = 0xA5;
 
-struct Image {
-  int64_t h, w, c;
-  std::vector<uint8_t> data;
-  sslinv::ImageU8View View() const {
-    sslinv::ImageU8View v;
-    v.data = data.data();
-    v.height = h;
-    v.width = w;
-    v.channels = c;
-    return v;
-  }
-};
 
 // Smooth gradients plus noise and a few hard edges: blurred values then land near .5 often enough
 // to exercise the rounding, and the borders differ from their reflections.
@@ -65,30 +56,7 @@ Image MakeImage(int64_t h, int64_t w, int64_t c, uint64_t seed) {
   return im;
 }
 
-struct Out {
-  std::vector<uint8_t> buf;
-  explicit Out(size_t n) : buf(n + 2 * kGuard, kGuardByte) {}
-  uint8_t* data() { return buf.data() + kGuard; }
-  bool GuardsIntact() const {
-    for (int i = 0; i < kGuard; ++i) {
-      if (buf[static_cast<size_t>(i)] != kGuardByte || buf[buf.size() - 1 - static_cast<size_t>(i)] != kGuardByte) {
-        return false;
-      }
-    }
-    return true;
-  }
-};
 
-struct Workspace {
-  std::vector<double> mem;
-  void* ptr = nullptr;
-  size_t bytes = 0;
-  explicit Workspace(size_t n) : mem(n / sizeof(double) + 4) {
-    uintptr_t p = reinterpret_cast<uintptr_t>(mem.data());
-    ptr = reinterpret_cast<void*>((p + 15) / 16 * 16);
-    bytes = n;
-  }
-};
 
 std::string Diff(const uint8_t* out, const uint8_t* ref, size_t n, int64_t w, int64_t c) {
   for (size_t i = 0; i < n; ++i) {

@@ -24,25 +24,12 @@
 namespace {
 
 using emu_check::ExpectClose;
+using emu_check::ExpectBits;
 using emu_check::Report;
 using emu_check::Rng;
 namespace cu = sslinv::cuda;
 
 const cudaStream_t kStream = nullptr;
-
-template <typename T>
-void ExpectBits(const std::string& what, const T* out, const T* ref, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    if (std::memcmp(&out[i], &ref[i], sizeof(T)) != 0) {
-      char buf[160];
-      std::snprintf(buf, sizeof buf, "first mismatch at %zu of %zu (out %.9g, ref %.9g)", i, n,
-                    static_cast<double>(out[i]), static_cast<double>(ref[i]));
-      Report(false, what + " bit-exact", buf);
-      return;
-    }
-  }
-  Report(true, what + " bit-exact (" + std::to_string(n) + " elements)");
-}
 
 void ExpectOk(const std::string& what, cudaError_t e) {
   if (e != cudaSuccess) Report(false, what + " launch", cudaGetErrorString(e));

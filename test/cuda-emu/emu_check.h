@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,21 @@ inline void ExpectClose(const std::string& what, const float* out, const double*
   std::snprintf(buf, sizeof buf, "worst relative error %.3g at %zu (out %.9g, ref %.9g)", worst, worst_i,
                 n ? static_cast<double>(out[worst_i]) : 0.0, n ? ref[worst_i] : 0.0);
   Report(ok, what + " (" + buf + ")", buf);
+}
+
+// Bit-for-bit equality of n values (floats compared by their bits, so NaN payloads and -0 count).
+template <typename T>
+void ExpectBits(const std::string& what, const T* out, const T* ref, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    if (std::memcmp(&out[i], &ref[i], sizeof(T)) != 0) {
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "first mismatch at %zu of %zu (out %.9g, ref %.9g)", i, n,
+                    static_cast<double>(out[i]), static_cast<double>(ref[i]));
+      Report(false, what + " bit-exact", buf);
+      return;
+    }
+  }
+  Report(true, what + " bit-exact (" + std::to_string(n) + " values)");
 }
 
 // A small deterministic generator (splitmix64) for test inputs.

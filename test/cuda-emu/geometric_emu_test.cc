@@ -22,31 +22,22 @@
 #include <vector>
 
 #include "cuda/geometric.cuh"
+#include "emu_buffers.h"
 #include "emu_check.h"
 #include "ops/geometric.h"
 
 namespace {
 
+using emu_check::Image;
+using emu_check::kGuard;
+using emu_check::Out;
 using emu_check::Report;
+using emu_check::Workspace;
 using emu_check::Rng;
 namespace cu = sslinv::cuda;
 
 const cudaStream_t kStream = nullptr;
-constexpr int kGuard = 64;
-constexpr uint8_t kGuardByte = 0xA5;
 
-struct Image {
-  int64_t h, w, c;
-  std::vector<uint8_t> data;
-  sslinv::ImageU8View View() const {
-    sslinv::ImageU8View v;
-    v.data = data.data();
-    v.height = h;
-    v.width = w;
-    v.channels = c;
-    return v;
-  }
-};
 
 Image MakeImage(int64_t h, int64_t w, int64_t c, uint64_t seed) {
   Image im{h, w, c, std::vector<uint8_t>(static_cast<size_t>(h * w * c))};
@@ -56,31 +47,7 @@ Image MakeImage(int64_t h, int64_t w, int64_t c, uint64_t seed) {
   return im;
 }
 
-// A device output buffer with guard bytes on both sides.
-struct Out {
-  std::vector<uint8_t> buf;
-  explicit Out(size_t n) : buf(n + 2 * kGuard, kGuardByte) {}
-  uint8_t* data() { return buf.data() + kGuard; }
-  bool GuardsIntact() const {
-    for (int i = 0; i < kGuard; ++i) {
-      if (buf[static_cast<size_t>(i)] != kGuardByte || buf[buf.size() - 1 - static_cast<size_t>(i)] != kGuardByte) {
-        return false;
-      }
-    }
-    return true;
-  }
-};
 
-struct Workspace {
-  std::vector<double> mem;  // 8-byte aligned; the launchers want 16
-  void* ptr = nullptr;
-  size_t bytes = 0;
-  explicit Workspace(size_t n) : mem(n / sizeof(double) + 4) {
-    uintptr_t p = reinterpret_cast<uintptr_t>(mem.data());
-    ptr = reinterpret_cast<void*>((p + 15) / 16 * 16);
-    bytes = n;
-  }
-};
 
 // Compares view v of `out` (n bytes each, from `base`) with ref; returns "" or a mismatch description.
 std::string Diff(const uint8_t* out, const uint8_t* ref, size_t n, int64_t w, int64_t c) {

@@ -28,6 +28,7 @@
 
 namespace {
 
+using emu_check::ExpectBits;
 using emu_check::Report;
 using emu_check::Rng;
 using sslinv::ResampleFilter;
@@ -61,20 +62,6 @@ void ExpectOk(const std::string& what, cudaError_t e) {
 bool ExpectStatus(const std::string& what, const sslinv::Status& st) {
   if (!st.ok()) Report(false, what, st.message());
   return st.ok();
-}
-
-template <typename T>
-void ExpectBits(const std::string& what, const T* out, const T* ref, size_t n) {
-  for (size_t i = 0; i < n; ++i) {
-    if (std::memcmp(&out[i], &ref[i], sizeof(T)) != 0) {
-      char buf[160];
-      std::snprintf(buf, sizeof buf, "first mismatch at %zu of %zu (out %.9g, ref %.9g)", i, n,
-                    static_cast<double>(out[i]), static_cast<double>(ref[i]));
-      Report(false, what + " bit-exact", buf);
-      return;
-    }
-  }
-  Report(true, what + " bit-exact (" + std::to_string(n) + " values)");
 }
 
 const char* ModeName(cu::ResamplePlan::Mode m) {
