@@ -16,9 +16,13 @@
 //     {angle, translate: [x, y], scale, shear: [x, y]}, torchvision's F.affine)
 //   cudaBlurViews(src [H, W, C], kernelSize, sigmas) -> uint8 [V, H, W, C]: F.gaussian_blur with an
 //     odd square kernel and one sigma per view (torchvision's GaussianBlur draws one for both axes)
+//   cudaResizedCropViews(src [H, W, C], crops [{top, left, height, width}], options {outHeight,
+//     outWidth, mean, std}, out, slot): F.resized_crop (Pillow's rounded crop box, BILINEAR resize to
+//     outHeight x outWidth) of each view, normalised into out[slot + v] (float32 [B, C, outH, outW]).
 //   cudaResampleViews(views [V, H, W, C], options {outHeight, outWidth, filter?, box?, top, left,
 //     height, width}) -> uint8 [V, height, width, C], the window of each view's Pillow resize.
 // Without the CUDA backend every entry point is ERR_DEVICE_UNAVAILABLE.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -33,6 +37,7 @@
 #include "cuda/geometric.cuh"
 #include "cuda/resample.cuh"
 #include "cuda/runtime.h"
+#include "ops/geometric.h"
 #endif
 
 namespace sslinv {
@@ -253,6 +258,72 @@ Napi::Value CudaResizeCropNormalizeViews(const Napi::CallbackInfo& info) {
   return TensorWrap::New(env, std::move(out));
 }
 
+Napi::Value CudaResizedCropViews(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Tensor& src = DeviceImages(env, info[0], "src", false);
+  const Device dev = src.device();
+  const int64_t h = src.dim(0), w = src.dim(1), c = src.dim(2);
+  if (!info[1].IsArray() || info[1].As<Napi::Array>().Length() == 0) ThrowCode(env, "ERR_INVALID_ARGUMENT", "crops: expected a non-empty array");
+  Napi::Array crops = info[1].As<Napi::Array>();
+  const int64_t views = crops.Length();
+  Napi::Object o = GetObject(env, info[2], "options");
+  ResizedCropSpec spec;
+  spec.out_height = GetIntProp(env, o, "outHeight");
+  spec.out_width = GetIntProp(env, o, "outWidth");
+  spec.filter = ResampleFilter::kBilinear;
+  const std::vector<float> mean = GetChannelFloats(env, o, "mean", c), std_ = GetChannelFloats(env, o, "std", c);
+  // Pillow's boxes, on the host with the CPU's own rounding.
+  std::vector<int64_t> boxes(static_cast<size_t>(views) * 4);
+  int64_t largest = 1;
+  for (int64_t v = 0; v < views; ++v) {
+    Napi::Object b = GetObject(env, crops.Get(static_cast<uint32_t>(v)), "crop");
+    spec.top = GetNumber(env, b.Get("top"), "top");
+    spec.left = GetNumber(env, b.Get("left"), "left");
+    spec.height = GetNumber(env, b.Get("height"), "height");
+    spec.width = GetNumber(env, b.Get("width"), "width");
+    int64_t* box = boxes.data() + v * 4;
+    Check(env, ResizedCropBox(spec, box));
+    largest = std::max(largest, (box[2] - box[0]) * (box[3] - box[1]) * c);
+  }
+  Tensor out = GetTensor(env, info[3], "out");
+  if (!(out.device() == dev)) ThrowCode(env, "ERR_DEVICE_UNAVAILABLE", "out: expected a tensor on the image's device");
+  Check(env, ExpectDType(out, DType::kF32, "out"));
+  Check(env, ExpectRank(out, 4, "out"));
+  if (out.dim(1) != c || out.dim(2) != spec.out_height || out.dim(3) != spec.out_width) {
+    ThrowCode(env, "ERR_SHAPE_MISMATCH", "out: expected [B, C, outHeight, outWidth], got " + out.ShapeString());
+  }
+  const int64_t slot = GetInt(env, info[4], "slot");
+  if (slot < 0 || slot + views > out.dim(0)) ThrowCode(env, "ERR_INVALID_ARGUMENT", "slot: the views do not fit in out");
+  // 1. Every view's crop, packed at a stride that holds the largest.
+  const int64_t stride = (largest + 15) / 16 * 16;
+  Tensor cropped = NewDeviceTensor(env, DType::kU8, {views * stride}, dev);
+  Tensor ws = Workspace(env, cuda::GeometricWorkspaceBytes(views, 0, 0), dev);
+  Launched(env, cuda::CropBoxesViewsU8(src.data<uint8_t>(), h, w, c, 0, boxes.data(), views, cropped.data<uint8_t>(), stride,
+                                       Data(ws), ws.buffer ? ws.nbytes() : 0, StreamOf(env, dev)),
+           "resizedCrop");
+  // 2. Each crop resized (its own plan: the crops differ in size) and normalised into its slot.
+  ResampleSpec rs;
+  rs.out_height = spec.out_height;
+  rs.out_width = spec.out_width;
+  rs.filter = ResampleFilter::kBilinear;
+  const Window all{0, 0, spec.out_height, spec.out_width};
+  const int64_t per_view = c * spec.out_height * spec.out_width;
+  for (int64_t v = 0; v < views; ++v) {
+    const int64_t* box = boxes.data() + v * 4;
+    cuda::ResamplePlan plan;
+    Check(env, cuda::PlanResizeCropNormalize(box[3] - box[1], box[2] - box[0], c, rs, all, &plan));
+    Tensor table = UploadTable(env, plan, dev);
+    const size_t ws_bytes = plan.WorkspaceBytes(1);
+    Tensor rws = Workspace(env, ws_bytes, dev);
+    Launched(env, cuda::ResizeCropNormalizeViewsU8(cropped.data<uint8_t>() + v * stride, 1, plan,
+                                                   table.buffer ? table.data<int32_t>() : nullptr, mean.data(), std_.data(),
+                                                   Data(rws), ws_bytes, out.data<float>() + (slot + v) * per_view,
+                                                   StreamOf(env, dev)),
+             "resizedCrop", "mean and std must be finite and std non-zero");
+  }
+  return env.Undefined();
+}
+
 Napi::Value CudaResampleViews(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const Tensor& src = DeviceImages(env, info[0], "views", true);
@@ -283,6 +354,7 @@ Napi::Value NoCuda(const Napi::CallbackInfo& info) {
 #define CudaResampleViews NoCuda
 #define CudaGeometricViews NoCuda
 #define CudaBlurViews NoCuda
+#define CudaResizedCropViews NoCuda
 
 #endif
 
@@ -293,6 +365,7 @@ void RegisterCudaViewBindings(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaResizeCropNormalizeViews", Napi::Function::New(env, CudaResizeCropNormalizeViews, "cudaResizeCropNormalizeViews"));
   exports.Set("cudaGeometricViews", Napi::Function::New(env, CudaGeometricViews, "cudaGeometricViews"));
   exports.Set("cudaBlurViews", Napi::Function::New(env, CudaBlurViews, "cudaBlurViews"));
+  exports.Set("cudaResizedCropViews", Napi::Function::New(env, CudaResizedCropViews, "cudaResizedCropViews"));
   exports.Set("cudaResampleViews", Napi::Function::New(env, CudaResampleViews, "cudaResampleViews"));
 }
 

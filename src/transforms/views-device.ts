@@ -7,9 +7,9 @@
  * torchvision affine (translation, scale, shear), flips, the torch Gaussian blur, brightness,
  * contrast, saturation, sharpness, hue, posterize, grayscale, invert and equalize
  * (native/cuda/geometric.cuh, blur.cuh, color.cuh), then for every view the final Resize ->
- * CenterCrop -> ToTensor -> Normalize (resample.cuh). resized_crop (whose crops differ in size per
- * view) and the elastic deform build their images on the CPU (bit-exact, views.ts's applyView) and
- * upload them as one uint8 batch.
+ * CenterCrop -> ToTensor -> Normalize (resample.cuh); resized_crop crops all its views on the device
+ * and resizes each (its crops differ in size) straight into its slot. The elastic deform builds its
+ * images on the CPU (bit-exact, views.ts's applyView) and uploads them as one uint8 batch.
  */
 import { SslInvError, callNative } from '../errors';
 import { evalTransformPlan } from '../data/preprocess';
@@ -24,6 +24,7 @@ interface CudaViewsAddon {
   cudaColorViews(src: NativeTensor, op: string, params?: number[]): NativeTensor;
   cudaGeometricViews(src: NativeTensor, op: string, params: unknown[]): NativeTensor;
   cudaBlurViews(src: NativeTensor, kernelSize: number, sigmas: number[]): NativeTensor;
+  cudaResizedCropViews(src: NativeTensor, crops: object[], options: object, out: NativeTensor, slot: number): undefined;
   cudaResizeCropNormalizeViews(views: NativeTensor, options: object, out?: NativeTensor, slot?: number): undefined;
 }
 
@@ -36,7 +37,7 @@ function addon(): CudaViewsAddon {
  * for on/off views that are the untouched image, or undefined for views built on the CPU.
  */
 type DeviceOp =
-  | { family: 'color' | 'geometric' | 'blur'; op: string; param: unknown; group: string }
+  | { family: 'color' | 'geometric' | 'blur' | 'crop'; op: string; param: unknown; group: string }
   | { family: 'batch'; op: 'grayscale' | 'invert' | 'equalize' | 'identity'; group: string };
 
 function deviceOp(v: ViewParams): DeviceOp | undefined {
@@ -59,7 +60,9 @@ function deviceOp(v: ViewParams): DeviceOp | undefined {
     case 'affine':
       return { family: 'geometric', op: 'affine', param: { angle: v.angle, translate: v.translate, scale: v.scale, shear: v.shear }, group: 'geometric:affine' };
     case 'gaussian_blur': return { family: 'blur', op: 'gaussian_blur', param: v.sigma, group: `blur:${v.kernelSize}` };
-    default: return undefined;  // resized_crop (sizes differ per view) and deform: built on the CPU
+    case 'resized_crop':
+      return { family: 'crop', op: 'resized_crop', param: { top: v.top, left: v.left, height: v.height, width: v.width }, group: `crop:${v.size.join('x')}` };
+    default: return undefined;  // deform: built on the CPU
   }
 }
 
@@ -102,7 +105,13 @@ export function makeViewsOnDevice(img: ImageU8, grid: TransformGrid, j0: number,
         const batch = keep(src.reshape([1, img.height, img.width, img.channels]));
         const one = d.op === 'identity' ? batch : keep(wrap(callNative(`cuda ${d.op}`, () => addon().cudaColorViews(batch.handle, d.op))));
         for (let q = j; q < e; q++) normalize(one, q - j0, fullOpts);
-      } else if (d !== undefined) {
+      } else if (d?.family === 'crop' && (v as { size: number[] }).size.every((s) => s === grid.crop)) {
+        // Crops differ in size per view: the binding crops them all, then resizes each into its slot.
+        const crops = grid.views.slice(j, e).map((w) => (deviceOp(w) as { param: object }).param);
+        const norm = resizeCropNormalizeOptions({ width: grid.crop, height: grid.crop }, { top: 0, left: 0, height: grid.crop, width: grid.crop }, p.norm, img.channels);
+        callNative('cudaResizedCropViews', () => addon().cudaResizedCropViews(src.handle, crops,
+          { outHeight: grid.crop, outWidth: grid.crop, mean: norm.mean, std: norm.std }, out.handle, j - j0));
+      } else if (d !== undefined && d.family !== 'crop') {
         const params = grid.views.slice(j, e).map((w) => (deviceOp(w) as { param: unknown }).param);
         normalize(run(v, d.family, d.op, params), j - j0, fullOpts);
       } else {
