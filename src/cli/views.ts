@@ -12,7 +12,8 @@ import { writeFileAtomic } from '../io/atomic-write';
 import { writeNpy } from '../io/npy';
 import { defaultK, isSyntheticTransform, SYNTHETIC_TRANSFORMS, transformGrid } from '../transforms/grid';
 import { makeViews } from '../transforms/views';
-import { cpuOnly, parseDevice, positiveInt } from './common';
+import { makeViewsOnDevice } from '../transforms/views-device';
+import { parseDevice, positiveInt } from './common';
 
 /** A contact sheet of views [k, 3, s, s] normalised with mean/std: uint8 RGB, `cols` views per row. */
 export function contactSheet(views: Float32Array, k: number, size: number, mean: readonly number[], std: readonly number[],
@@ -55,12 +56,12 @@ export function viewsCommand(): Command {
     .option('--k <n>', 'number of views (default: the original\'s for the transform)', positiveInt('--k'))
     .option('--resize <n>', 'Resize of the shorter side', positiveInt('--resize'), 256)
     .option('--crop-size <n>', 'CenterCrop size', positiveInt('--crop-size'), 224)
-    .option('--device <device>', 'cpu, cuda or cuda:N (the CUDA backend runs the networks)', 'cpu')
+    .option('--device <device>', 'cpu, cuda or cuda:N: where the views are built (identical bits)', 'cpu')
     .requiredOption('--out <file>', 'output .npy: float32 [k, 3, crop, crop]')
     .option('--sheet <file>', 'also write a PNG contact sheet of the views')
     .option('--seed <n>', 'seed of the deform views', '0')
     .action(async (image: string, f: Flags) => {
-      cpuOnly(parseDevice(f.device), 'view generation');
+      const device = parseDevice(f.device);
       if (!isSyntheticTransform(f.transform)) {
         throw new SslInvError('ERR_USAGE', `--transform '${f.transform}': expected one of ${SYNTHETIC_TRANSFORMS.join(', ')}`);
       }
@@ -68,7 +69,8 @@ export function viewsCommand(): Command {
       if (!Number.isSafeInteger(seed) || seed < 0 || seed > 0xffffffff) throw new SslInvError('ERR_USAGE', `--seed takes an integer from 0 to 2**32 - 1`);
       const grid = transformGrid(f.transform, f.k ?? defaultK(f.transform), f.resize, f.cropSize);
       const img = await decodeImageFile(image);
-      const views = makeViews(img, grid, 0, grid.k, { mean: IMAGENET_MEAN, std: IMAGENET_STD, deformSeed: seed });
+      const vo = { mean: IMAGENET_MEAN, std: IMAGENET_STD, deformSeed: seed };
+      const views = device === 'cpu' ? makeViews(img, grid, 0, grid.k, vo) : makeViewsOnDevice(img, grid, 0, grid.k, vo, device);
       const data = views.toFloat32Array();
       views.dispose();
       await writeNpy(f.out, { dtype: 'float32', shape: [grid.k, 3, grid.crop, grid.crop], data });

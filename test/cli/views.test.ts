@@ -7,6 +7,7 @@ import sharp from 'sharp';
 import { decodeImageFile } from '../../src/data/decode';
 import { imagenetEvalTransform, preprocess } from '../../src/data/preprocess';
 import { readNpySync } from '../../src/io/npy';
+import { cudaAvailable } from '../../src/device';
 import { runCli } from '../helpers/cli';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssl-inv-views-'));
@@ -24,6 +25,21 @@ t.test('rotation views and sheet', async (t) => {
   t.notSame(Array.from((v.data as Float32Array).subarray(clean.length, 2 * clean.length)), Array.from(clean), 'view 1 is rotated');
   const meta = await sharp(fs.readFileSync(sheet)).metadata();
   t.same([meta.width, meta.height, meta.format], [2 * 56 + 3 * 2, 2 * 56 + 3 * 2, 'png']);
+});
+
+t.test('--device cuda builds the same views on the GPU, or says why it cannot', async (t) => {
+  const cpuOut = path.join(dir, 'c.npy'), gpuOut = path.join(dir, 'g.npy');
+  const args = ['views', '--transform', 'hue', '--k', '16', '--resize', '64', '--crop-size', '56', image];
+  t.equal((await runCli([...args, '--out', cpuOut])).code, 0);
+  const r = await runCli([...args, '--out', gpuOut, '--device', 'cuda']);
+  if (cudaAvailable()) {
+    t.equal(r.code, 0, r.stderr);
+    t.same(Array.from(readNpySync(gpuOut).data as Float32Array), Array.from(readNpySync(cpuOut).data as Float32Array), 'bit for bit');
+  } else {
+    t.equal(r.code, 1);
+    t.match(r.stderr, /ERR_DEVICE_UNAVAILABLE/);
+    t.notOk(fs.existsSync(gpuOut), 'nothing written');
+  }
 });
 
 t.test('errors', async (t) => {
