@@ -9,7 +9,7 @@ import { runDemo } from '../demo/run-demo';
 import { pythonFixed } from '../eval/invariance';
 import { Arch } from '../nn/resnet-spec';
 import { setNumThreads } from '../ops';
-import { cpuOnly, parseDevice, positiveInt } from './common';
+import { parseDevice, positiveInt } from './common';
 import { stderrSink } from './sink';
 
 interface DemoFlags {
@@ -38,16 +38,22 @@ export function demoCommand(): Command {
     .option('--batch-size <n>', 'images per forward pass', positiveInt('--batch-size'), 64)
     .option('--seed <n>', 'seed of the image set', '0')
     .option('--threads <n>', 'CPU threads for the kernels', positiveInt('--threads'))
-    .option('--device <device>', 'cpu', 'cpu')
+    .option('--device <device>', 'cpu, cuda or cuda:N; on a GPU the defaults become --arch resnet50 --objects 192 ' +
+      '(more images than ResNet-50 has feature dimensions)', 'cpu')
     .option('--quiet', 'no progress output')
-    .action(async (f: DemoFlags) => {
-      cpuOnly(parseDevice(f.device), 'the demo');
+    .action(async (f: DemoFlags, cmd: Command) => {
+      const device = parseDevice(f.device);
+      if (device !== 'cpu') {
+        // The issue's default on a GPU: ResNet-50, with enough images for its 2048-dimensional covariance.
+        if (cmd.getOptionValueSource('arch') === 'default') f.arch = 'resnet50';
+        if (cmd.getOptionValueSource('objects') === 'default') f.objects = 192;
+      }
       if (f.threads !== undefined) setNumThreads(f.threads);
       const seed = Number(f.seed);
       if (!Number.isSafeInteger(seed) || seed < 0) throw new SslInvError('ERR_USAGE', `--seed takes an integer >= 0, got '${f.seed}'`);
       const s = await runDemo({
         outDir: f.outDir, arch: f.arch, objects: f.objects, views: f.views, imageSize: [96, 72], resize: 112, crop: 96,
-        numImages: f.numImages, k: f.k, batchSize: f.batchSize, seed, sink: stderrSink(f.quiet ?? false),
+        numImages: f.numImages, k: f.k, batchSize: f.batchSize, seed, device, sink: stderrSink(f.quiet ?? false),
       });
       const w = (x: string) => process.stdout.write(x);
       w(`demo: ${s.images} images of ${s.objects} objects; model random (${s.arch}, torchvision initialisation)\n\n`);

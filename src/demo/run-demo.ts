@@ -35,6 +35,8 @@ export interface DemoOptions {
   k: number;
   batchSize: number;
   seed: number;
+  /** Where the network (and the views) run: 'cpu' (default) or 'cuda:N'. */
+  device?: string;
   sink: ProgressSink;
 }
 
@@ -68,7 +70,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   await ensureRandomCheckpoint(ckptDir, (m) => o.sink.notice(m), o.arch);
   const common = {
     data: dataDir, dataset: 'demo', split: 'val', model: 'random', batchSize: o.batchSize, resize: o.resize, crop: o.crop,
-    ckptDir, resultsDir, fuseMode: 'cat' as const, featureLayer: 'backbone', device: 'cpu', precision: 'fp32', sink: o.sink,
+    ckptDir, resultsDir, fuseMode: 'cat' as const, featureLayer: 'backbone', device: o.device ?? 'cpu', precision: 'fp32', sink: o.sink,
   };
   const ctx = await prepareContext(common);
   try {
@@ -79,7 +81,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const { result: realworld } = await runRealWorld({
       model: ctx.model, modelName: 'random', stats: ctx.stats, whitening: ctx.whitening, dataset: 'demo-objects',
       dataRoot: path.join(dataDir, 'val'), groups, resize: o.resize, crop: o.crop, batchSize: o.batchSize,
-      featureLayer: 'backbone', fuseMode: 'cat', resultsDir, device: 'cpu', precision: 'fp32', sink: o.sink,
+      featureLayer: 'backbone', fuseMode: 'cat', resultsDir, device: o.device ?? 'cpu', precision: 'fp32', sink: o.sink,
     });
     const report = await writeReport(resultsDir);
     return {
