@@ -16,6 +16,9 @@ OUT=${OUT:-/tmp/ssl-inv-device}
 mkdir -p "$OUT"
 STAMP=$(date -u +%Y-%m-%d)
 CARD=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 | tr 'A-Z' 'a-z' | tr -cs 'a-z0-9' '-' | sed 's/-$//')
+echo "== $(date -u +%T) machine"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -2
+ldconfig -p 2>/dev/null | grep -m2 libcublas.so || ls /usr/local/cuda/lib64/libcublas.so* 2>/dev/null | head -2
 echo "== $(date -u +%T) torch parity references"
 python3 bench/device/torch_parity.py /tmp/ssl-inv-parity > "$OUT/torch-parity.log" 2>&1 || echo "torch_parity.py failed (see torch-parity.log)"
 echo "== $(date -u +%T) PyTorch baselines"

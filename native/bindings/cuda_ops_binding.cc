@@ -288,6 +288,12 @@ Napi::Value CudaLinear(const Napi::CallbackInfo& info) {
   Tensor y = NewDeviceTensor(env, DType::kF32, {x.dim(0), w.dim(0)}, dev);
   if (y.numel() == 0) return TensorWrap::New(env, std::move(y));
   if (bias) FillRowsWithBias(env, *bias, y, x.dim(0), w.dim(0), dev);
+  if (x.dim(1) == 0) {
+    // No input features: y = bias (already filled) or 0. cuBLAS would reject this call, since
+    // lda = ldb = 0 is below its minimum of max(1, k), and would leave y unwritten.
+    if (!bias) Check(env, cuda::FromCuda(cudaMemsetAsync(y.buffer->data(), 0, y.nbytes(), StreamOf(env, dev)), "linear"));
+    return TensorWrap::New(env, std::move(y));
+  }
   Check(env, cuda::CublasSgemmRowMajor(dev.index, x.dim(0), w.dim(0), x.dim(1), x.data<float>(), x.dim(1), w.data<float>(),
                                        w.dim(1), true, bias ? 1.0f : 0.0f, y.data<float>(), w.dim(0), cuda::GemmMath::kFp32));
   if (SyncEveryOp()) Check(env, cuda::Synchronize(dev.index, "linear"));
