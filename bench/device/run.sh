@@ -22,15 +22,17 @@ ldconfig -p 2>/dev/null | grep -m2 libcublas.so || ls /usr/local/cuda/lib64/libc
 echo "== $(date -u +%T) torch parity references"
 python3 bench/device/torch_parity.py /tmp/ssl-inv-parity > "$OUT/torch-parity.log" 2>&1 || echo "torch_parity.py failed (see torch-parity.log)"
 echo "== $(date -u +%T) PyTorch baselines"
-timeout 240 python3 bench/device/torch_baseline.py "$OUT/torch.json" ${QUICK:+--quick} > "$OUT/torch-baseline.log" 2>&1 || echo "torch_baseline.py failed (see torch-baseline.log)"
+timeout 180 python3 bench/device/torch_baseline.py "$OUT/torch.json" ${QUICK:+--quick} > "$OUT/torch-baseline.log" 2>&1 || echo "torch_baseline.py failed (see torch-baseline.log)"
 echo "== $(date -u +%T) ssl-inv check"
-timeout 300 node build-bench/bench/device/check.js --device cuda:0 --torch "$OUT/torch.json" --torch-parity /tmp/ssl-inv-parity \
+timeout 270 node build-bench/bench/device/check.js --device cuda:0 --torch "$OUT/torch.json" --torch-parity /tmp/ssl-inv-parity \
   --out "$OUT/$STAMP-$CARD.json" ${QUICK:+--quick} > "$OUT/check.log" 2> "$OUT/check.err"
 echo "check exit status $?"
 grep -E "^not ok" "$OUT/check.log" | head -40
 tail -20 "$OUT/check.log"
 echo "== $(date -u +%T) compute-sanitizer memcheck (parity, small sizes)"
-if command -v compute-sanitizer > /dev/null; then
+if [[ -n ${SKIP_MEMCHECK:-} ]]; then
+  echo "memcheck skipped (SKIP_MEMCHECK)"
+elif command -v compute-sanitizer > /dev/null; then
   timeout 150 compute-sanitizer --tool memcheck --leak-check no --print-limit 20 \
     node build-bench/bench/device/check.js --device cuda:0 --parity-only --quick --out "$OUT/memcheck-check.json" \
     > "$OUT/memcheck.log" 2>&1

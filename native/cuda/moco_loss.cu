@@ -411,7 +411,10 @@ cudaError_t LaunchMocoLossForwardBackward(const float* q, const float* k_pos, co
   if (err != cudaSuccess) return err;
 
   const float grad_scale = 1.f / (temperature * static_cast<float>(n));
-  const size_t combine_smem = sizeof(float) * (32 + static_cast<size_t>(p.chunks));
+  // scale[] is rounded up to whole float4s: compute-sanitizer on an H200 caught the unrolled
+  // remainder of the dq loop (ld.shared of scale[ch..ch+2] at once) reading up to 3 floats past an
+  // exact-size allocation.
+  const size_t combine_smem = sizeof(float) * (32 + (static_cast<size_t>(p.chunks) + 3) / 4 * 4);
   SSLINV_LAUNCH(MocoCombineKernel, dim3(n), dim3(kCombineThreads), combine_smem, stream, q, k_pos, n, d, p.chunks,
                 inv_t, grad_scale, part_m, part_l, part_o, dq, lse, row_loss);
   err = cudaGetLastError();
