@@ -23,17 +23,6 @@ constexpr size_t kAlign = 16;
 
 inline size_t AlignUp(size_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
 
-cudaError_t CopyToDevice(void* dst, const void* src, size_t bytes, cudaStream_t stream) {
-  if (bytes == 0) return cudaSuccess;
-#if defined(SSLINV_CUDA_EMU)
-  (void)stream;
-  std::memcpy(dst, src, bytes);
-  return cudaSuccess;
-#else
-  return cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream);
-#endif
-}
-
 bool ValidImage(const uint8_t* src, const uint8_t* dst, int64_t h, int64_t w, int64_t c, int64_t src_view_stride,
                 int64_t views) {
   return src != nullptr && dst != nullptr && h >= 1 && w >= 1 && h <= kMaxSide && w <= kMaxSide &&
@@ -205,7 +194,7 @@ cudaError_t GaussianBlurTorchViewsU8(const uint8_t* src, int64_t h, int64_t w, i
     counts[v] = n;
   }
   uint8_t* ws = static_cast<uint8_t*>(workspace);
-  cudaError_t e = CopyToDevice(ws, host.data(), host.size(), stream);
+  cudaError_t e = detail::CopyToDevice(ws, host.data(), host.size(), stream);
   if (e != cudaSuccess) return e;
   const dim3 grid(detail::GridFor(h * w, kThreads, 0), static_cast<unsigned>(views));
   const int32_t H = static_cast<int32_t>(h), W = static_cast<int32_t>(w);
@@ -258,7 +247,7 @@ cudaError_t PilGaussianBlurViewsU8(const uint8_t* src, int64_t h, int64_t w, int
     params[static_cast<size_t>(2 * v + 1)] = MakeBoxLine(box_radius, h);
   }
   uint8_t* ws = static_cast<uint8_t*>(workspace);
-  cudaError_t e = CopyToDevice(ws, params.data(), params.size() * sizeof(BoxLine), stream);
+  cudaError_t e = detail::CopyToDevice(ws, params.data(), params.size() * sizeof(BoxLine), stream);
   if (e != cudaSuccess) return e;
   const BoxLine* dparams = reinterpret_cast<const BoxLine*>(ws);
   uint8_t* tmp = ws + param_bytes;

@@ -202,17 +202,6 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-cudaError_t CopyToDevice(void* dst, const void* src, size_t bytes, cudaStream_t stream) {
-  if (bytes == 0) return cudaSuccess;
-#if defined(SSLINV_CUDA_EMU)
-  (void)stream;
-  std::memcpy(dst, src, bytes);
-  return cudaSuccess;
-#else
-  return cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream);
-#endif
-}
-
 bool ValidImage(const uint8_t* src, int64_t h, int64_t w, int64_t c, int64_t src_view_stride, int64_t views) {
   return src != nullptr && h >= 1 && w >= 1 && h <= kMaxSide && w <= kMaxSide && h * w <= kMaxPixels && c >= 1 &&
          c <= 4 &&
@@ -238,7 +227,7 @@ cudaError_t Launch(const uint8_t* src, int64_t h, int64_t w, int64_t c, const St
   if (!st.itab.empty()) {
     std::memcpy(host.data() + plan_bytes + d_bytes, st.itab.data(), st.itab.size() * sizeof(int32_t));
   }
-  cudaError_t e = CopyToDevice(ws, host.data(), host.size(), stream);
+  cudaError_t e = detail::CopyToDevice(ws, host.data(), host.size(), stream);
   if (e != cudaSuccess) return e;
   const ViewPlan* plans = reinterpret_cast<const ViewPlan*>(ws);
   const double* dtab = reinterpret_cast<const double*>(ws + plan_bytes);

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "cuda/cuda_compat.h"
 
@@ -114,6 +115,19 @@ __device__ __forceinline__ void ChanMerge(double& n, double& mean, double& m2, d
   mean += delta * fb;
   m2 += m2_b + delta * delta * n * fb;
   n = nn;
+}
+
+// Copies host memory (pageable: staged before the call returns, so it may be freed at once) into
+// device memory on `stream`; a plain memcpy in emulation builds, where device memory is host memory.
+inline cudaError_t CopyToDevice(void* dst, const void* src, size_t bytes, cudaStream_t stream) {
+  if (bytes == 0) return cudaSuccess;
+#if defined(SSLINV_CUDA_EMU)
+  (void)stream;
+  std::memcpy(dst, src, bytes);
+  return cudaSuccess;
+#else
+  return cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream);
+#endif
 }
 
 inline int NextPow2(int64_t v) {

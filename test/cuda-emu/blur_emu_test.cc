@@ -27,7 +27,9 @@
 
 namespace {
 
+using emu_check::Diff;
 using emu_check::Image;
+using emu_check::Shape;
 using emu_check::kGuard;
 using emu_check::Out;
 using emu_check::Report;
@@ -58,23 +60,6 @@ Image MakeImage(int64_t h, int64_t w, int64_t c, uint64_t seed) {
 
 
 
-std::string Diff(const uint8_t* out, const uint8_t* ref, size_t n, int64_t w, int64_t c) {
-  for (size_t i = 0; i < n; ++i) {
-    if (out[i] != ref[i]) {
-      const int64_t px = static_cast<int64_t>(i) / c;
-      char buf[160];
-      std::snprintf(buf, sizeof buf, "first mismatch at byte %zu (row %lld col %lld ch %lld): gpu %d cpu %d", i,
-                    static_cast<long long>(px / w), static_cast<long long>(px % w),
-                    static_cast<long long>(static_cast<int64_t>(i) % c), out[i], ref[i]);
-      return buf;
-    }
-  }
-  return "";
-}
-
-std::string Shape(const Image& im) {
-  return std::to_string(im.h) + "x" + std::to_string(im.w) + "x" + std::to_string(im.c);
-}
 
 // Compares `views` outputs in `out` with cpu(v, ref); reports one line.
 template <typename Cpu>

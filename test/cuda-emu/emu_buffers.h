@@ -4,6 +4,8 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <string>
 #include <vector>
 
 #include "ops/resample.h"  // ImageU8View
@@ -52,5 +54,25 @@ struct Workspace {
     bytes = n;
   }
 };
+
+// "" when the n bytes agree, else where the first difference is (row, column, channel of a w-wide,
+// c-channel image).
+inline std::string Diff(const uint8_t* out, const uint8_t* ref, size_t n, int64_t w, int64_t c) {
+  for (size_t i = 0; i < n; ++i) {
+    if (out[i] != ref[i]) {
+      const int64_t px = static_cast<int64_t>(i) / c;
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "first mismatch at byte %zu (row %lld col %lld ch %lld): gpu %d cpu %d", i,
+                    static_cast<long long>(px / w), static_cast<long long>(px % w),
+                    static_cast<long long>(static_cast<int64_t>(i) % c), out[i], ref[i]);
+      return buf;
+    }
+  }
+  return "";
+}
+
+inline std::string Shape(const Image& im) {
+  return std::to_string(im.h) + "x" + std::to_string(im.w) + "x" + std::to_string(im.c);
+}
 
 }  // namespace emu_check
