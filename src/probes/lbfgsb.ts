@@ -93,6 +93,34 @@ function ddot(n: number, x: Float64Array, xo: number, y: Float64Array, yo: numbe
   return s;
 }
 
+/**
+ * out[k] = ddot(n, x, xo, ys[k], yos[k]) for every k: the same sequential sums, bit for bit, four at a
+ * time in one pass. A lone dot product is bound by the latency of its dependent adds; four
+ * independent ones interleaved keep the adder busy and read x once (the memory update and formk each
+ * need up to 2m dot products against one vector, which dominate an iteration at n ~ 20,000).
+ */
+function ddotMany(n: number, x: Float64Array, xo: number, ys: Float64Array[], yos: number[], out: Float64Array): void {
+  const count = ys.length;
+  let k = 0;
+  for (; k + 4 <= count; k += 4) {
+    const y0 = ys[k]!, y1 = ys[k + 1]!, y2 = ys[k + 2]!, y3 = ys[k + 3]!;
+    const o0 = yos[k]!, o1 = yos[k + 1]!, o2 = yos[k + 2]!, o3 = yos[k + 3]!;
+    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (let i = 0; i < n; i++) {
+      const xv = x[xo + i]!;
+      s0 += xv * y0[o0 + i]!;
+      s1 += xv * y1[o1 + i]!;
+      s2 += xv * y2[o2 + i]!;
+      s3 += xv * y3[o3 + i]!;
+    }
+    out[k] = s0;
+    out[k + 1] = s1;
+    out[k + 2] = s2;
+    out[k + 3] = s3;
+  }
+  for (; k < count; k++) out[k] = ddot(n, x, xo, ys[k]!, yos[k]!);
+}
+
 // --- LINPACK dpofa / dtrsl on column-major storage (a(i,j) = a[off + i + j*lda], 0-based) -----------
 
 /** Cholesky of the upper triangle (A = R^T R, R upper, stored over A). Returns 0 or the failing column (1-based). */
@@ -425,6 +453,8 @@ export class LbfgsbSolver {
   private readonly d: Float64Array;
   private readonly t: Float64Array;
   private readonly wv: Float64Array;
+  /** Scratch for ddotMany's results (2m). */
+  private readonly dots: Float64Array;
 
   private phase: Phase = 'start';
   private col = 0;
@@ -479,6 +509,7 @@ export class LbfgsbSolver {
     this.d = new Float64Array(n);
     this.t = new Float64Array(n);
     this.wv = new Float64Array(2 * m);
+    this.dots = new Float64Array(2 * m);
   }
 
   get done(): boolean {
@@ -762,12 +793,19 @@ export class LbfgsbSolver {
         for (let i = 0; i < col - j; i++) sy[j - 1 + i + (j - 1) * m] = sy[j + i + j * m]!;
       }
     }
-    // add new information: the last row of SY and the last column of SS
+    // add new information: the last row of SY and the last column of SS (d . wy_j and ws_j . d)
+    const ys: Float64Array[] = [], yos: number[] = [];
     let pointr = this.head;
     for (let j = 0; j < col - 1; j++) {
-      sy[col - 1 + j * m] = ddot(n, d, 0, wy, pointr * n);
-      ss[j + (col - 1) * m] = ddot(n, ws, pointr * n, d, 0);
+      ys.push(wy, ws);
+      yos.push(pointr * n, pointr * n);
       pointr = (pointr + 1) % m;
+    }
+    const dots = this.dots;
+    ddotMany(n, d, 0, ys, yos, dots);
+    for (let j = 0; j < col - 1; j++) {
+      sy[col - 1 + j * m] = dots[2 * j]!;
+      ss[j + (col - 1) * m] = dots[2 * j + 1]!;
     }
     ss[col - 1 + (col - 1) * m] = this.stp === 1 ? this.dtd : this.stp * this.stp * this.dtd;
     sy[col - 1 + (col - 1) * m] = dr;
@@ -810,28 +848,28 @@ export class LbfgsbSolver {
       // put new rows in blocks (1,1), (2,1) and (2,2)
       const iy = col - 1; // 0-based row of the newest pair in the Y'Y block
       const is = m + col - 1;
-      let ipntr = (head + col - 1) % m;
-      let jpntr = head;
+      // Both loops dot the newest y (column `newest` of wy) with every stored pair: the col
+      // products y_new . y_j and the col products s_i . y_new, computed together.
+      const newest = (head + col - 1) % m;
+      const ys: Float64Array[] = [], yos: number[] = [];
+      let p = head;
+      for (let j = 0; j < col; j++) {
+        ys.push(wy, ws);
+        yos.push(p * n, p * n);
+        p = (p + 1) % m;
+      }
+      const dots = this.dots;
+      ddotMany(n, wy, newest * n, ys, yos, dots);
       for (let jy = 0; jy < col; jy++) {
         const js = m + jy;
         // Y'ZZ'Y over the free variables (all of them)
-        const temp1 = ddot(n, wy, ipntr * n, wy, jpntr * n);
-        wn1[W1(iy, jy)] = temp1;
+        wn1[W1(iy, jy)] = dots[2 * jy]!;
         wn1[W1(is, js)] = 0; // S'AA'S over the active set (empty)
         wn1[W1(is, jy)] = 0; // S'AA'Y over the active set (empty)
-        jpntr = (jpntr + 1) % m;
       }
-      // put new column in block (2,1)
+      // put new column in block (2,1): S'ZZ'Y over the free variables
       const jy = col - 1;
-      jpntr = (head + col - 1) % m;
-      ipntr = head;
-      for (let i = 0; i < col; i++) {
-        const isx = m + i;
-        // S'ZZ'Y over the free variables
-        const temp3 = ddot(n, ws, ipntr * n, wy, jpntr * n);
-        ipntr = (ipntr + 1) % m;
-        wn1[W1(isx, jy)] = temp3;
-      }
+      for (let i = 0; i < col; i++) wn1[W1(m + i, jy)] = dots[2 * i + 1]!;
       // (the loops over entering and leaving variables add exact zeros for nbd = 0)
     }
     // form the upper triangle of WN = [D+Y'ZZ'Y/theta   -L_a'+R_z' ]
@@ -867,18 +905,19 @@ export class LbfgsbSolver {
   private subsm(): number {
     const n = this.n, m = this.m, col = this.col, theta = this.theta;
     const ws = this.ws, wy = this.wy, wv = this.wv, wn = this.wn, d = this.r, z = this.z;
-    // compute wv = W'Zd
+    // compute wv = W'Zd (the 2 col dot products in one ddotMany: the same sums)
     let pointr = this.head;
+    const ys: Float64Array[] = [], yos: number[] = [];
     for (let i = 0; i < col; i++) {
-      let temp1 = 0, temp2 = 0;
-      const o = pointr * n;
-      for (let j = 0; j < n; j++) {
-        temp1 = temp1 + wy[o + j]! * d[j]!;
-        temp2 = temp2 + ws[o + j]! * d[j]!;
-      }
-      wv[i] = temp1;
-      wv[col + i] = theta * temp2;
+      ys.push(wy, ws);
+      yos.push(pointr * n, pointr * n);
       pointr = (pointr + 1) % m;
+    }
+    const dots = this.dots;
+    ddotMany(n, d, 0, ys, yos, dots);
+    for (let i = 0; i < col; i++) {
+      wv[i] = dots[2 * i]!;
+      wv[col + i] = theta * dots[2 * i + 1]!;
     }
     // compute wv := K^(-1) wv
     const m2 = 2 * m, col2 = 2 * col;
@@ -886,11 +925,21 @@ export class LbfgsbSolver {
     for (let i = 0; i < col; i++) wv[i] = -wv[i]!;
     if (dtrslUpper(wn, m2, col2, wv, 0, false) !== 0) return -1;
     // compute d = (1/theta)d + (1/theta**2)Z'W wv
+    // Two pairs per pass over d; each element still gets its terms in jy order.
     pointr = this.head;
-    for (let jy = 0; jy < col; jy++) {
-      const js = col + jy;
+    let jy = 0;
+    for (; jy + 2 <= col; jy += 2) {
+      const o = pointr * n, o2 = ((pointr + 1) % m) * n;
+      const a = wv[jy]!, b = wv[col + jy]!, a2 = wv[jy + 1]!, b2 = wv[col + jy + 1]!;
+      for (let i = 0; i < n; i++) {
+        const t = d[i]! + (wy[o + i]! * a) / theta + ws[o + i]! * b;
+        d[i] = t + (wy[o2 + i]! * a2) / theta + ws[o2 + i]! * b2;
+      }
+      pointr = (pointr + 2) % m;
+    }
+    for (; jy < col; jy++) {
       const o = pointr * n;
-      const a = wv[jy]!, b = wv[js]!;
+      const a = wv[jy]!, b = wv[col + jy]!;
       for (let i = 0; i < n; i++) d[i] = d[i]! + (wy[o + i]! * a) / theta + ws[o + i]! * b;
       pointr = (pointr + 1) % m;
     }
