@@ -10,7 +10,12 @@
  *
  *   npx tsc -p tsconfig.bench.json && node build-bench/bench/probe.js [--rows 5000] [--test 1000]
  *       [--dim 256] [--classes 10] [--threads 2] [--seed 0] [--modes chain,per-fold,none] [--no-sklearn]
- *       [--out FILE]
+ *       [--device cpu|cuda:N] [--also-cpu] [--out FILE]
+ *
+ * --device runs our searches with their GEMMs and logistic loss on that device; --also-cpu runs each
+ * mode on the CPU too, in the same run, and reports the ratio and how many fold scores agree exactly.
+ * The GPU device check (bench/device/run.sh) runs the CIFAR-10-sized search with it:
+ * --rows 50000 --test 10000 --dim 2048 --classes 10 --modes chain --device cuda:0.
  *
  * Prints a table and writes bench/out/probe-<date>.json.
  */
@@ -76,6 +81,7 @@ async function main(): Promise<void> {
   const rows = Number(arg('--rows', '5000')), nTest = Number(arg('--test', '1000')), dim = Number(arg('--dim', '256'));
   const classes = Number(arg('--classes', '10')), threads = Number(arg('--threads', '2')), seed = Number(arg('--seed', '0'));
   const modes = (arg('--modes', 'chain,per-fold,none')!).split(',') as WarmStartMode[];
+  const device = arg('--device', 'cpu')!, alsoCpu = process.argv.includes('--also-cpu') && device !== 'cpu';
   setNumThreads(threads);
   const data = makeData(1234, rows + nTest, dim, classes);
   const x = { data: data.X.subarray(0, rows * dim), rows, cols: dim }, xt = { data: data.X.subarray(rows * dim), rows: nTest, cols: dim };
@@ -83,7 +89,7 @@ async function main(): Promise<void> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ssl-inv-bench-probe-'));
   const report: Record<string, unknown> = {
     date: new Date().toISOString(), machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, threads, info: native().info() },
-    workload: { trainval: rows, test: nTest, features: dim, classes, C: 45, folds: 5, seed, dtype: 'float32' },
+    workload: { trainval: rows, test: nTest, features: dim, classes, C: 45, folds: 5, seed, dtype: 'float32', device },
   };
   try {
     let sk: { total_seconds: number; best_C: number; test_score: number; cv_scores: number[][]; unconverged_cv_fits: number } | undefined;
@@ -106,24 +112,32 @@ async function main(): Promise<void> {
       }
     }
     const ours: Record<string, unknown> = {};
+    const countSame = (a: number[][], b: number[][]) => a.reduce((c, row, j) => c + row.filter((v, f) => v === b[j]![f]).length, 0);
     for (const mode of modes) {
-      process.stderr.write(`ours: ${mode}...\n`);
-      const r: ProbeResult = classificationProbe(x, y, xt, yt, { seed, warmStart: mode });
-      let sameFold = 0;
-      if (sk) r.cvScores.forEach((row, j) => row.forEach((v, f) => { if (v === sk!.cv_scores[j]![f]) sameFold++; }));
+      process.stderr.write(`ours: ${mode} on ${device}...\n`);
+      const r: ProbeResult = classificationProbe(x, y, xt, yt, { seed, warmStart: mode, device, ...(device === 'cpu' ? {} : { batchBytes: 2 ** 33 }) });
+      const sameFold = sk ? countSame(r.cvScores, sk.cv_scores) : 0;
+      let cpu: Record<string, unknown> = {};
+      if (alsoCpu) {
+        process.stderr.write(`ours: ${mode} on the CPU...\n`);
+        const c = classificationProbe(x, y, xt, yt, { seed, warmStart: mode });
+        cpu = { cpu: { totalSeconds: c.timings.totalSeconds, chosenC: c.chosenC, testScore: c.testScore }, speedupVsOurCpu: c.timings.totalSeconds / r.timings.totalSeconds,
+          sameChosenCAsCpu: c.chosenC === r.chosenC, identicalFoldScoresVsCpu: `${countSame(r.cvScores, c.cvScores)}/${45 * 5}` };
+      }
       ours[mode] = {
         totalSeconds: r.timings.totalSeconds, cvSeconds: r.timings.cvSeconds, refitSeconds: r.timings.refitSeconds,
-        chosenC: r.chosenC, testScore: r.testScore, unconvergedFits: r.unconvergedFits, fits: r.fits,
+        chosenC: r.chosenC, testScore: r.testScore, unconvergedFits: r.unconvergedFits, fits: r.fits, ...cpu,
         ...(sk ? { speedupVsSklearn: sk.total_seconds / r.timings.totalSeconds, sameChosenC: r.chosenC === sk.best_C,
           testScoreDiffPoints: (r.testScore - sk.test_score) * 100, identicalFoldScores: `${sameFold}/${45 * 5}` } : {}),
       };
     }
     report.ours = ours;
-    const lines = [`probe bench: ${rows} x ${dim} float32 trainval, ${nTest} test, ${classes} classes, 45 C x 5 folds + refit, ${threads} threads`];
+    const lines = [`probe bench: ${rows} x ${dim} float32 trainval, ${nTest} test, ${classes} classes, 45 C x 5 folds + refit, ${threads} threads, device ${device}`];
     if (sk) lines.push(`  scikit-learn 1.2 (original's chain)  ${sk.total_seconds.toFixed(1).padStart(7)} s   C ${sk.best_C.toPrecision(6)}   test ${(sk.test_score * 100).toFixed(2)}   (${sk.unconverged_cv_fits} CV fits at max_iter)`);
     for (const [mode, o] of Object.entries(ours) as [string, Record<string, any>][]) { // eslint-disable-line @typescript-eslint/no-explicit-any
       lines.push(`  ours, ${mode.padEnd(9)}                    ${o.totalSeconds.toFixed(1).padStart(7)} s   C ${Number(o.chosenC).toPrecision(6)}   test ${(o.testScore * 100).toFixed(2)}` +
-        (sk ? `   x${o.speedupVsSklearn.toFixed(2)} vs scikit-learn, same C: ${o.sameChosenC}, identical fold scores ${o.identicalFoldScores}` : ''));
+        (sk ? `   x${o.speedupVsSklearn.toFixed(2)} vs scikit-learn, same C: ${o.sameChosenC}, identical fold scores ${o.identicalFoldScores}` : '') +
+        (o.cpu ? `   x${o.speedupVsOurCpu.toFixed(2)} vs our CPU (${o.cpu.totalSeconds.toFixed(1)} s), same C: ${o.sameChosenCAsCpu}, identical fold scores ${o.identicalFoldScoresVsCpu}` : ''));
     }
     process.stdout.write(lines.join('\n') + '\n');
     const out = arg('--out') ?? path.join(__dirname, '..', '..', 'bench', 'out', `probe-${new Date().toISOString().slice(0, 10)}.json`);

@@ -22,7 +22,11 @@ function addon(): LinalgAddon {
   return native() as unknown as LinalgAddon;
 }
 
-/** C = op(A) op(B) for float64 matrices. */
+/**
+ * C = op(A) op(B) for float64 matrices. With A on a CUDA device (B must be there too) it is cuBLAS's
+ * DGEMM and C stays on the device; its summation order differs from the CPU GEMM's (rounding-level
+ * differences).
+ */
 export function dgemm(a: Tensor, b: Tensor, opts: { transA?: boolean; transB?: boolean } = {}): Tensor {
   return call('dgemm', () => wrap(addon().dgemm(a.handle, b.handle, { transA: opts.transA ?? false, transB: opts.transB ?? false })));
 }

@@ -3,7 +3,9 @@
 #   1. PyTorch reference features for the parity check (torch_parity.py),
 #   2. the PyTorch baselines, timed alone on the idle GPU (torch_baseline.py),
 #   3. our check: op table, determinism, OOM, network parity, then our timings and the ratio table,
-#   4. compute-sanitizer memcheck over the parity part at small sizes.
+#   4. the probes on the GPU (bench/probe.ts): a small search beside our CPU (and scikit-learn where
+#      the machine has it), then the CIFAR-10-sized search (50,000 x 2,048, 10 classes, 45 C x 5 folds),
+#   5. compute-sanitizer memcheck over the parity part at small sizes.
 # Everything lands in $OUT (default /tmp/ssl-inv-device): logs, torch.json and our results JSON.
 #
 # Prepare on the CPU machine (nothing is built on the GPU machine):
@@ -29,6 +31,17 @@ timeout 270 node build-bench/bench/device/check.js --device cuda:0 --torch "$OUT
 echo "check exit status $?"
 grep -E "^not ok" "$OUT/check.log" | head -40
 tail -20 "$OUT/check.log"
+echo "== $(date -u +%T) probes on the GPU: a small search beside our CPU and scikit-learn, then the CIFAR-10-sized one"
+if [[ -z ${SKIP_PROBE:-} ]]; then
+  timeout 120 node build-bench/bench/probe.js --device cuda:0 --also-cpu --threads 16 --rows 2000 --test 500 --dim 128 --modes chain,none \
+    --out "$OUT/probe-parity.json" > "$OUT/probe-parity.log" 2>&1
+  echo "probe parity exit status $?"; tail -4 "$OUT/probe-parity.log"
+  timeout ${PROBE_TIMEOUT:-300} node build-bench/bench/probe.js --device cuda:0 --no-sklearn --threads 16 --rows 50000 --test 10000 --dim 2048 \
+    --modes chain --out "$OUT/probe-cifar.json" > "$OUT/probe-cifar.log" 2>&1
+  echo "probe CIFAR-sized exit status $?"; tail -3 "$OUT/probe-cifar.log"
+else
+  echo "probes skipped (SKIP_PROBE)"
+fi
 echo "== $(date -u +%T) compute-sanitizer memcheck (parity, small sizes)"
 if [[ -n ${SKIP_MEMCHECK:-} ]]; then
   echo "memcheck skipped (SKIP_MEMCHECK)"

@@ -3,6 +3,7 @@
 // only report that.
 #include "bindings/cuda_ops_binding.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "cuda/elementwise.cuh"
 #include "cuda/layout.cuh"
 #include "cuda/moco_loss.cuh"
+#include "cuda/multinomial.cuh"
 #include "cuda/pool.cuh"
 #include "cuda/runtime.h"
 #endif
@@ -399,6 +401,67 @@ Napi::Value CudaMocoLoss(const Napi::CallbackInfo& info) {
   return NewTensorArray(env, {std::move(loss), std::move(dq)});
 }
 
+// dgemm(a, b, {transA, transB}) of float64 matrices on CUDA: cuBLAS DGEMM (IEEE fp64, no reduced
+// precision mode exists for it). Summation order differs from the CPU GEMM, so results agree with it
+// to rounding, not bit for bit.
+Napi::Value CudaDgemm(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Device dev = GetTensor(env, info[0], "a").device();
+  const Tensor& a = DeviceTensor(env, info[0], "a", dev, DType::kF64, 2);
+  const Tensor& b = DeviceTensor(env, info[1], "b", dev, DType::kF64, 2);
+  const GemmDims d = GetGemmDims(env, a, b, GetOptions(env, info, 2), "dgemm");
+  Tensor c = NewDeviceTensor(env, DType::kF64, {d.M, d.N}, dev);
+  if (c.numel() == 0) return TensorWrap::New(env, std::move(c));
+  if (d.K == 0) {
+    Check(env, cuda::ZeroOnDevice(dev.index, c.buffer->data(), c.nbytes()));
+    return TensorWrap::New(env, std::move(c));
+  }
+  Check(env, cuda::CublasDgemmRowMajor(dev.index, d.M, d.N, d.K, a.data<double>(), a.dim(1), d.transA, b.data<double>(),
+                                       b.dim(1), d.transB, c.data<double>(), d.N));
+  if (SyncEveryOp()) Check(env, cuda::Synchronize(dev.index, "dgemm"));
+  return TensorWrap::New(env, std::move(c));
+}
+
+// multinomialLossGrad(z [n, P*K] f64, bias [P*K] f64, y [P, n] i32, K) -> [loss [P], g [n, P*K], gb [P*K]],
+// all on the device (cuda/multinomial.cuh). The labels are checked on the device; the call waits for
+// that check (one 8-byte copy back) so a bad label throws here, as on the CPU, instead of poisoning
+// the results silently.
+Napi::Value CudaMultinomialLossGrad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Device dev = GetTensor(env, info[0], "z").device();
+  const Tensor& z = DeviceTensor(env, info[0], "z", dev, DType::kF64, 2);
+  const Tensor& bias = DeviceTensor(env, info[1], "bias", dev, DType::kF64, 1);
+  const Tensor& y = DeviceTensor(env, info[2], "y", dev, DType::kI32, 2);
+  const int64_t K = GetInt(env, info[3], "K");
+  const int64_t n = z.dim(0), P = y.dim(0);
+  if (K < 1) ThrowCode(env, "ERR_INVALID_ARGUMENT", "multinomialLossGrad: K must be >= 1");
+  if (P < 1 || y.dim(1) != n || z.dim(1) != P * K || bias.dim(0) != P * K) {
+    ThrowCode(env, "ERR_SHAPE_MISMATCH", "multinomialLossGrad: z is " + z.ShapeString() + ", bias " + bias.ShapeString() +
+                                             ", y " + y.ShapeString() + " with K = " + std::to_string(K));
+  }
+  Tensor loss = NewDeviceTensor(env, DType::kF64, {P}, dev);
+  Tensor g = NewDeviceTensor(env, DType::kF64, {n, P * K}, dev);
+  Tensor gb = NewDeviceTensor(env, DType::kF64, {P * K}, dev);
+  const size_t bytes = cuda::MultinomialWorkspaceBytes(n, P, K);
+  Workspace ws = NewWorkspace(env, bytes + 256, dev);
+  auto* bad = reinterpret_cast<unsigned long long*>(static_cast<unsigned char*>(ws.data()) + bytes);
+  CheckLaunch(env, cuda::LaunchMultinomialLossGrad(z.data<double>(), bias.data<double>(), y.data<int32_t>(), n, P, K,
+                                                   loss.data<double>(), g.data<double>(), gb.data<double>(), bad,
+                                                   ws.data(), StreamOf(env, dev)),
+              dev, "multinomialLossGrad");
+  unsigned long long bad_host = 0;
+  Check(env, cuda::CopyToHost(dev.index, &bad_host, bad, sizeof bad_host));
+  if (bad_host != ~0ull) {
+    const int64_t p = static_cast<int64_t>(bad_host) / std::max<int64_t>(n, 1), i = static_cast<int64_t>(bad_host) % std::max<int64_t>(n, 1);
+    int32_t label = 0;
+    Check(env, cuda::CopyToHost(dev.index, &label, y.data<int32_t>() + bad_host, sizeof label));
+    ThrowCode(env, "ERR_INVALID_ARGUMENT", "multinomialLossGrad: label " + std::to_string(label) + " outside [-1, " +
+                                               std::to_string(K) + ") at problem " + std::to_string(p) + ", row " +
+                                               std::to_string(i));
+  }
+  return NewTensorArray(env, {std::move(loss), std::move(g), std::move(gb)});
+}
+
 #else  // no CUDA backend
 
 bool IsCudaTensorArg(Napi::Value) { return false; }
@@ -419,6 +482,8 @@ SSLINV_NO_CUDA(CudaLinear)
 SSLINV_NO_CUDA(CudaGemm)
 SSLINV_NO_CUDA(CudaCovarianceAccumulate)
 SSLINV_NO_CUDA(CudaMocoLoss)
+SSLINV_NO_CUDA(CudaDgemm)
+SSLINV_NO_CUDA(CudaMultinomialLossGrad)
 #undef SSLINV_NO_CUDA
 Napi::Value CudaLayout(const Napi::CallbackInfo& info, bool) {
   ThrowCode(info.Env(), "ERR_DEVICE_UNAVAILABLE", "this build of ssl-invariances has no CUDA backend");

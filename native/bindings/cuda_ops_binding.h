@@ -36,6 +36,8 @@ Napi::Value CudaGemm(const Napi::CallbackInfo& info);
 Napi::Value CudaLayout(const Napi::CallbackInfo& info, bool to_nhwc);
 Napi::Value CudaCovarianceAccumulate(const Napi::CallbackInfo& info);
 Napi::Value CudaMocoLoss(const Napi::CallbackInfo& info);
+Napi::Value CudaDgemm(const Napi::CallbackInfo& info);
+Napi::Value CudaMultinomialLossGrad(const Napi::CallbackInfo& info);
 
 #ifdef SSL_INV_WITH_CUDA
 // Helpers shared by the CUDA bindings (cuda_ops_binding.cc, cuda_views_binding.cc).

@@ -1,6 +1,7 @@
 // float64 linear algebra exposed to JS (see native/ops/linalg.h):
-//   dgemm(a, b, {transA, transB}), cholesky(a), triangularSolve(t, b, {lower, trans, unit}),
-//   inverse(a), covarianceAccumulate(x, mean, m2, count) -> count (updates mean and m2 in place).
+//   dgemm(a, b, {transA, transB}) (on the CPU, or through cuBLAS when a is on a CUDA device),
+//   cholesky(a), triangularSolve(t, b, {lower, trans, unit}), inverse(a),
+//   covarianceAccumulate(x, mean, m2, count) -> count (updates mean and m2 in place).
 #include <cstring>
 #include <string>
 
@@ -16,6 +17,7 @@ namespace napi {
 namespace {
 
 Napi::Value DgemmOp(const Napi::CallbackInfo& info) {
+  if (IsCudaTensorArg(info[0])) return CudaDgemm(info);
   Napi::Env env = info.Env();
   const Tensor& a = GetCpuTensor(env, info[0], "a", DType::kF64, 2);
   const Tensor& b = GetCpuTensor(env, info[1], "b", DType::kF64, 2);

@@ -2,11 +2,13 @@
 //   symmetricEigen(a [n, n] f64) -> [w [n], v [n, n]]   (ascending; eigenvectors as columns)
 //   symmetricShiftedSolve(a [n, n] f64, b [n, m] f64, shifts [S] f64) -> [x [n, S*m], w [n]]
 //   multinomialLossGrad(z [n, P*K] f64, bias [P*K] f64, y [P, n] i32, K) -> [loss [P], g [n, P*K], gb [P*K]]
+//     (on the CPU, or on the CUDA device z lives on: cuda_ops_binding.cc)
 //   addDiagonal(a [n, n] f64, alpha) -> a + alpha I
 //   rbfFromGram(xy [n, m] f64, xx [n] f64, yy [m] f64, gamma, same) -> K [n, m]
 #include <string>
 
 #include "bindings/bindings.h"
+#include "bindings/cuda_ops_binding.h"
 #include "bindings/napi_util.h"
 #include "ops/eigen.h"
 
@@ -42,6 +44,7 @@ Napi::Value SymmetricShiftedSolveOp(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value MultinomialLossGradOp(const Napi::CallbackInfo& info) {
+  if (IsCudaTensorArg(info[0])) return CudaMultinomialLossGrad(info);
   Napi::Env env = info.Env();
   const Tensor& z = GetCpuTensor(env, info[0], "z", DType::kF64, 2);
   const Tensor& bias = GetCpuTensor(env, info[1], "bias", DType::kF64, 1);

@@ -27,6 +27,8 @@ struct CublasApi {
   cublasStatus_t (*set_math_mode)(cublasHandle_t, int) = nullptr;
   cublasStatus_t (*sgemm)(cublasHandle_t, int, int, int, int, int, const float*, const float*, int, const float*, int,
                           const float*, float*, int) = nullptr;
+  cublasStatus_t (*dgemm)(cublasHandle_t, int, int, int, int, int, const double*, const double*, int, const double*,
+                          int, const double*, double*, int) = nullptr;
   std::string error;
   std::vector<cublasHandle_t> handles;  // per device, created on first use
   std::mutex mu;
@@ -52,8 +54,9 @@ CublasApi& Api() {
     a->set_stream = reinterpret_cast<decltype(a->set_stream)>(dlsym(lib, "cublasSetStream_v2"));
     a->set_math_mode = reinterpret_cast<decltype(a->set_math_mode)>(dlsym(lib, "cublasSetMathMode"));
     a->sgemm = reinterpret_cast<decltype(a->sgemm)>(dlsym(lib, "cublasSgemm_v2"));
-    if (!a->create || !a->set_stream || !a->set_math_mode || !a->sgemm) {
-      a->error = "the loaded cuBLAS lacks cublasCreate_v2/cublasSetStream_v2/cublasSetMathMode/cublasSgemm_v2";
+    a->dgemm = reinterpret_cast<decltype(a->dgemm)>(dlsym(lib, "cublasDgemm_v2"));
+    if (!a->create || !a->set_stream || !a->set_math_mode || !a->sgemm || !a->dgemm) {
+      a->error = "the loaded cuBLAS lacks one of cublasCreate_v2/cublasSetStream_v2/cublasSetMathMode/cublasSgemm_v2/cublasDgemm_v2";
     }
     return a;
   }();
@@ -110,6 +113,26 @@ Status CublasSgemmRowMajor(int device, int64_t m, int64_t n, int64_t k, const fl
                               static_cast<int>(m), static_cast<int>(k), &alpha, b, static_cast<int>(ldb), a,
                               static_cast<int>(lda), &beta, c, static_cast<int>(ldc)),
                     "cublasSgemm");
+}
+
+Status CublasDgemmRowMajor(int device, int64_t m, int64_t n, int64_t k, const double* a, int64_t lda, bool trans_a,
+                           const double* b, int64_t ldb, bool trans_b, double* c, int64_t ldc) {
+  if (!FitsInt(m) || !FitsInt(n) || !FitsInt(k) || !FitsInt(lda) || !FitsInt(ldb) || !FitsInt(ldc)) {
+    return InvalidArgument("cuBLAS dgemm: a dimension exceeds 2^31 - 1");
+  }
+  cublasHandle_t h = nullptr;
+  SSLINV_RETURN_IF_ERROR(Handle(device, &h));
+  CublasApi& api = Api();
+  // float64 has no reduced-precision tensor-core mode to opt out of; the default math mode is exact
+  // IEEE fp64 (DMMA on sm_80+ rounds like FMA chains).
+  SSLINV_RETURN_IF_ERROR(FromCublas(api.set_math_mode(h, kCublasDefaultMath), "cublasSetMathMode"));
+  // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T. A row-major [r, c] matrix read as
+  // column-major is its transpose, so each operand keeps its own transpose flag: B first, then A.
+  const double alpha = 1.0, beta = 0.0;
+  return FromCublas(api.dgemm(h, trans_b ? kCublasOpT : kCublasOpN, trans_a ? kCublasOpT : kCublasOpN,
+                              static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), &alpha, b,
+                              static_cast<int>(ldb), a, static_cast<int>(lda), &beta, c, static_cast<int>(ldc)),
+                    "cublasDgemm");
 }
 
 }  // namespace cuda

@@ -37,14 +37,6 @@ export function parseDevice(value: string | undefined): DeviceName {
   return resolveDevice(value, '--device');
 }
 
-/** For commands whose CUDA path is not written yet: a CUDA device is refused, not silently ignored. */
-export function cpuOnly(device: DeviceName, what: string): 'cpu' {
-  if (device !== 'cpu') {
-    throw new SslInvError('ERR_DEVICE_UNAVAILABLE', `--device ${device}: ${what} run on the CPU in this version; use --device cpu`);
-  }
-  return device;
-}
-
 /** Parses --precision: fp32 anywhere; tf32 and bf16 need a CUDA device. */
 export function parsePrecision(p: string, device: string): Precision {
   if (p === 'fp32') return p;

@@ -45,7 +45,7 @@ export function evalCausal3DIdentCommand(): Command {
     .addOption(new Option('--fuse-mode <mode>', 'how a+b+c models combine features').choices(['cat', 'add', 'mean']).default('cat'))
     .option('--target <t>', 'latent index 0-9, or class', '0')
     .option('--cv-folds <n>', 'cross-validation folds', positiveInt('--cv-folds'), 5)
-    .option('--device <device>', 'cpu, cuda or cuda:N (the CUDA backend runs the networks)', 'cpu')
+    .option('--device <device>', 'cpu, cuda or cuda:N (the network and the probe\'s float64 GEMMs run there)', 'cpu')
     .addOption(new Option('--feature-layer <layer>', 'layer to take features from').choices(['backbone']).default('backbone'))
     .option('--batch-size <n>', 'images per forward pass', positiveInt('--batch-size'), 64)
     .option('--resize <n>', 'Resize of the shorter side', positiveInt('--resize'), 224)
@@ -68,7 +68,7 @@ export function evalCausal3DIdentCommand(): Command {
       try {
         const run = await runCausal3DIdent({
           model, dataset, transform: { resize: f.resize, crop: f.cropSize, mean: IMAGENET_MEAN, std: IMAGENET_STD },
-          batchSize: f.batchSize, folds: f.cvFolds, seed, quick: f.quick ?? false, sink,
+          batchSize: f.batchSize, folds: f.cvFolds, seed, quick: f.quick ?? false, sink, probeDevice: device,
         });
         const out = path.join(f.resultsDir, `${f.model}_${f.featureLayer}_causal3dident_${f.target}.json`);
         fs.mkdirSync(f.resultsDir, { recursive: true });

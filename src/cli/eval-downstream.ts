@@ -46,7 +46,7 @@ export function evalDownstreamCommand(): Command {
     .addOption(new Option('--fuse-mode <mode>', 'how a+b+c models combine features').choices(['cat', 'add', 'mean']).default('cat'))
     .option('--dataset <name>', Object.keys(DOWNSTREAM_DATASETS).join(', '), 'cifar10')
     .option('--cv-folds <n>', 'cross-validation folds', positiveInt('--cv-folds'), 5)
-    .option('--device <device>', 'cpu, cuda or cuda:N (the CUDA backend runs the networks)', 'cpu')
+    .option('--device <device>', 'cpu, cuda or cuda:N (the network and the probe\'s float64 GEMMs run there)', 'cpu')
     .addOption(new Option('--feature-layer <layer>', 'layer to take features from').choices(['backbone']).default('backbone'))
     .option('--batch-size <n>', 'images per forward pass', positiveInt('--batch-size'), 64)
     .option('--resize <n>', 'Resize of the shorter side', positiveInt('--resize'), 224)
@@ -71,7 +71,7 @@ export function evalDownstreamCommand(): Command {
       try {
         const run = await runDownstream({
           model, modelName: f.model, dataset, transform: { resize: f.resize, crop: f.cropSize, mean: IMAGENET_MEAN, std: IMAGENET_STD },
-          batchSize: f.batchSize, folds: f.cvFolds, seed, quick: f.quick ?? false, sink,
+          batchSize: f.batchSize, folds: f.cvFolds, seed, quick: f.quick ?? false, sink, probeDevice: device,
         });
         const { model: _fitted, ...probe } = run.probe;
         const out = path.join(f.resultsDir, `${f.model}_${name}_downstream.json`);

@@ -5,13 +5,14 @@
  *                 --features X.npy --targets Y.npy --test-features X2.npy --test-targets Y2.npy
  *                 [--C C] [--metric accuracy|mean-per-class|r2] [--cv-folds 5] [--seed 0]
  *                 [--model-name NAME] [--warm-start chain|per-fold|none] [--out result.json]
- *                 [--device cpu] [--threads N] [--quiet]
+ *                 [--device cpu|cuda|cuda:N] [--threads N] [--quiet]
  *
  * Without --C it runs the original's cross-validated search (src/probes/cv.ts): 45 C values from
  * wd_range (offset by --model-name as the original offsets it), k folds, refit on all of the
  * trainval rows with the best C, score on the test rows. Classification is scikit-learn's
  * LogisticRegression(lbfgs, multinomial) with the original's warm-start chain; regression is Ridge with
- * alpha = C; kernel-ridge is the Causal3DIdent StandardScaler + RBF KernelRidge grid.
+ * alpha = C; kernel-ridge is the Causal3DIdent StandardScaler + RBF KernelRidge grid. With --device
+ * cuda the float64 GEMMs and the logistic loss run on the GPU (src/probes/cv.ts, 'Devices').
  *
  * Features: float32/float64 [n, d]. Targets: integer class indices [n] (classification), 0/1 integers
  * [n, labels] (multi-label), numbers [n] or [n, outputs] (regression, kernel-ridge).
@@ -29,7 +30,7 @@ import {
   WarmStartMode,
 } from '../probes/cv';
 import { packageVersion } from './info';
-import { cpuOnly, parseDevice, positiveInt } from './common';
+import { parseDevice, positiveInt } from './common';
 import { createProgress, Progress } from './progress';
 
 type Mode = 'classification' | 'multi-label' | 'regression' | 'kernel-ridge';
@@ -86,7 +87,7 @@ export function probeCommand(): Command {
     .addOption(new Option('--warm-start <mode>', 'logistic warm starts: the original\'s single chain, per fold (batched), or none (all fits batched)')
       .choices(['chain', 'per-fold', 'none']).default('chain'))
     .option('--out <file>', 'write the result as JSON')
-    .option('--device <device>', 'cpu, cuda or cuda:N (the CUDA backend runs the networks)', 'cpu')
+    .option('--device <device>', 'cpu, cuda or cuda:N (where the float64 GEMMs and the logistic loss run)', 'cpu')
     .option('--threads <n>', 'CPU threads for the kernels (default: all cores)', positiveInt('--threads'))
     .option('--quiet', 'no progress output')
     .action(async (opts: ProbeOptions) => {
@@ -145,7 +146,7 @@ function progressReporter(quiet: boolean): { cb: ProgressCallback; end: () => vo
 }
 
 async function runProbe(opts: ProbeOptions): Promise<void> {
-  cpuOnly(parseDevice(opts.device), 'the probes');
+  const device = parseDevice(opts.device);
   if (opts.threads !== undefined) setNumThreads(opts.threads);
   const mode = opts.mode;
   const regression = mode === 'regression' || mode === 'kernel-ridge';
@@ -165,7 +166,7 @@ async function runProbe(opts: ProbeOptions): Promise<void> {
   }
   const started = Date.now();
   const progress = progressReporter(opts.quiet ?? false);
-  const common = { folds: opts.cvFolds, seed: opts.seed, onProgress: progress.cb };
+  const common = { folds: opts.cvFolds, seed: opts.seed, onProgress: progress.cb, device };
   let json: Record<string, unknown>;
   let summary: string[];
   let score: number;

@@ -69,6 +69,8 @@ export interface DownstreamOptions {
   seed: number;
   quick: boolean;
   sink: ProgressSink;
+  /** Where the probe's GEMMs run (the model's device, normally). Default 'cpu'. */
+  probeDevice?: string;
 }
 
 export interface DownstreamRun {
@@ -93,9 +95,9 @@ export async function runDownstream(o: DownstreamOptions): Promise<DownstreamRun
   const probe = ds.task === 'classification'
     ? classificationProbe(a.x, a.y, b.x, b.y, {
       metric: ds.metric === 'mean per-class accuracy' ? 'mean-per-class' : 'accuracy', modelName: o.modelName,
-      folds: o.folds, seed: o.seed, onProgress,
+      folds: o.folds, seed: o.seed, onProgress, device: o.probeDevice ?? 'cpu',
     })
-    : regressionProbe(a.x, a.y, b.x, b.y, { modelName: o.modelName, folds: o.folds, seed: o.seed, onProgress });
+    : regressionProbe(a.x, a.y, b.x, b.y, { modelName: o.modelName, folds: o.folds, seed: o.seed, onProgress, device: o.probeDevice ?? 'cpu' });
   bar?.done();
   return { probe, trainvalRows: a.x.rows, testRows: b.x.rows };
 }
@@ -116,6 +118,6 @@ export async function runCausal3DIdent(o: Omit<DownstreamOptions, 'modelName'>):
   };
   const a = await splitFeatures(o.model, ds.splits.trainval!, take(ds.splits.trainval!, 5, o.seed), o.transform, o.batchSize, o.sink, 'trainval features');
   const b = await splitFeatures(o.model, ds.splits.test!, take(ds.splits.test!, 10, o.seed + 1), o.transform, o.batchSize, o.sink, 'test features');
-  const probe = kernelRidgeProbe(a.x, a.y, b.x, b.y, { folds: o.folds, seed: o.seed });
+  const probe = kernelRidgeProbe(a.x, a.y, b.x, b.y, { folds: o.folds, seed: o.seed, device: o.probeDevice ?? 'cpu' });
   return { probe, trainvalRows: a.x.rows, testRows: b.x.rows };
 }

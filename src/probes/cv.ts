@@ -32,9 +32,15 @@
  * Ridge and KernelRidge have no warm start; all their regularisation values come from shared
  * factorisations per fold (one eigendecomposition per fold for Ridge; one kernel per gamma and a
  * Cholesky per alpha for KernelRidge).
+ *
+ * Devices. With `device: 'cuda'` the feature matrices live on the GPU and every GEMM of the search
+ * runs there in float64 (cuBLAS DGEMM), as does the logistic loss; L-BFGS-B, the eigendecompositions
+ * and the Cholesky solves stay on the host in float64. The search itself (folds, order, warm starts,
+ * selection) is identical; the GPU's summation order moves results by rounding only.
  */
+import { DeviceSpec, resolveDevice } from '../device';
 import { SslInvError } from '../errors';
-import { scope, Tensor, tensor } from '../tensor';
+import { scope, Tensor } from '../tensor';
 import { CAUSAL3DIDENT_ALPHAS, CAUSAL3DIDENT_GAMMAS, kernelRidgeGrid } from './kernel-ridge';
 import { Fold, kfoldSplits } from './kfold';
 import {
@@ -43,6 +49,7 @@ import {
 } from './logistic';
 import { accuracy, meanPerClassAccuracy, meanSquaredError, r2Score } from './metrics';
 import { gatherRows, numpyMean } from './numeric';
+import { matrixOn } from './placement';
 import { fitRidgePath, predictRidgePath, selectAlpha } from './ridge';
 
 export type WarmStartMode = 'chain' | 'per-fold' | 'none';
@@ -158,17 +165,18 @@ function now(): number {
 }
 
 /**
- * Per-fold tensors for the logistic chain: the training rows, their transpose (for the gradient GEMM)
- * and the validation rows, made on first use and kept while their total stays under a budget; when a
- * fold does not fit, the least recently used folds are freed first (never the one being returned).
+ * Per-fold tensors for the logistic chain: the training rows, their transpose (for the CPU's gradient
+ * GEMM; not on a device) and the validation rows, made on first use on `device` and kept while their
+ * total stays under a budget; when a fold does not fit, the least recently used folds are freed first
+ * (never the one being returned).
  */
 class FoldTensors {
-  private readonly cache = new Map<number, { x: Tensor; xT: Tensor; val: Tensor; bytes: number }>();
+  private readonly cache = new Map<number, { x: Tensor; xT: Tensor | undefined; val: Tensor; bytes: number }>();
   private bytes = 0;
   constructor(private readonly x: Float64Array, private readonly d: number, private readonly folds: Fold[],
-    private readonly budget = 2 ** 31) {}
+    private readonly budget: number, private readonly device: DeviceSpec) {}
 
-  get(f: number): { x: Tensor; xT: Tensor; val: Tensor } {
+  get(f: number): { x: Tensor; xT: Tensor | undefined; val: Tensor } {
     const hit = this.cache.get(f);
     if (hit) {
       this.cache.delete(f);
@@ -176,21 +184,24 @@ class FoldTensors {
       return hit;
     }
     const fold = this.folds[f]!;
-    const size = (2 * fold.train.length + fold.test.length) * this.d * 8;
+    const cpu = this.device === 'cpu';
+    const size = ((cpu ? 2 : 1) * fold.train.length + fold.test.length) * this.d * 8;
     for (const [key, e] of this.cache) {
       if (this.bytes + size <= this.budget) break;
       this.drop(key, e);
     }
-    const x = tensor(gatherRows(this.x, this.d, fold.train), [fold.train.length, this.d]);
-    const entry = { x, xT: transposeTensor(x), val: tensor(gatherRows(this.x, this.d, fold.test), [fold.test.length, this.d]), bytes: size };
+    const x = matrixOn(gatherRows(this.x, this.d, fold.train), fold.train.length, this.d, this.device);
+    const xT = cpu ? transposeTensor(x) : undefined;
+    const val = matrixOn(gatherRows(this.x, this.d, fold.test), fold.test.length, this.d, this.device);
+    const entry = { x, xT, val, bytes: size };
     this.cache.set(f, entry);
     this.bytes += size;
     return entry;
   }
 
-  private drop(key: number, e: { x: Tensor; xT: Tensor; val: Tensor; bytes: number }): void {
+  private drop(key: number, e: { x: Tensor; xT: Tensor | undefined; val: Tensor; bytes: number }): void {
     e.x.dispose();
-    e.xT.dispose();
+    e.xT?.dispose();
     e.val.dispose();
     this.bytes -= e.bytes;
     this.cache.delete(key);
@@ -218,8 +229,10 @@ export interface ClassificationProbeOptions {
   onProgress?: ProgressCallback;
   /** Memory bound (bytes) for one batched evaluation in the batched modes. Default 512 MiB. */
   batchBytes?: number;
-  /** Memory bound (bytes) for the per-fold row tensors the chain keeps between fits. Default 2 GiB. */
+  /** Memory bound (bytes) for the per-fold row tensors the chain keeps between fits. Default 2 GiB on the CPU, 16 GiB on a GPU. */
   foldCacheBytes?: number;
+  /** Where the GEMMs and the loss run: 'cpu' (default), 'cuda' or 'cuda:N'. */
+  device?: string;
 }
 
 function labelsOf(y: ArrayLike<number>, rows: Int32Array): number[] {
@@ -255,6 +268,7 @@ export function classificationProbe(x: FeatureMatrix, y: ArrayLike<number>, xTes
   const seed = opts.seed ?? 0;
   const k = opts.folds ?? 5;
   const maxIter = opts.maxIter ?? 100, tol = opts.tol ?? 1e-4;
+  const device = resolveDevice(opts.device ?? 'cpu');
   const fixed = opts.C !== undefined;
   const wds = fixed ? null : opts.Cs ? null : wdRange(opts.modelName);
   const Cs = fixed ? [opts.C!] : opts.Cs ? [...opts.Cs] : wds!.map((w) => 1 / w);
@@ -264,7 +278,7 @@ export function classificationProbe(x: FeatureMatrix, y: ArrayLike<number>, xTes
   let done = 0, unconverged = 0, fits = 0;
   const progress = (stage: 'cv' | 'refit') => opts.onProgress?.({ done, total, stage });
   const score = (yt: ArrayLike<number>, yp: ArrayLike<number>) => (metric === 'mean-per-class' ? meanPerClassAccuracy(yt, yp) : accuracy(yt, yp));
-  const foldT = new FoldTensors(xs, d, folds, opts.foldCacheBytes ?? 2 ** 31);
+  const foldT = new FoldTensors(xs, d, folds, opts.foldCacheBytes ?? (device === 'cpu' ? 2 ** 31 : 2 ** 34), device);
   const allRows = Int32Array.from({ length: x.rows }, (_, i) => i);
   const testRows = Int32Array.from({ length: xTest.rows }, (_, i) => i);
 
@@ -277,10 +291,10 @@ export function classificationProbe(x: FeatureMatrix, y: ArrayLike<number>, xTes
   // one warm-started estimator, as the original's LogisticRegression(warm_start=True)
   let prev: LogisticModel | undefined;
   /** Fits (multi-label: all attributes in order) and scores, on train rows / eval set. */
-  const fitAndScore = (trainX: Tensor, trainXT: Tensor, trainRows: Int32Array, evalX: Tensor, evalRows: Int32Array,
+  const fitAndScore = (trainX: Tensor, trainXT: Tensor | undefined, trainRows: Int32Array, evalX: Tensor, evalRows: Int32Array,
     C: number, where: string, labelsEval: (rows: Int32Array, l: number) => number[]): { score: number; models: LogisticModel[] } => {
     if (!multiLabel) {
-      const m = fitLogisticRegression(trainX, labelsOf(y, trainRows), { C, maxIter, tol, warmStart: prev, xT: trainXT });
+      const m = fitLogisticRegression(trainX, labelsOf(y, trainRows), { C, maxIter, tol, warmStart: prev, ...(trainXT ? { xT: trainXT } : {}) });
       noteModel(m, where);
       prev = m;
       return { score: score(labelsEval(evalRows, 0), predictLogistic(m, evalX)), models: [m] };
@@ -289,7 +303,7 @@ export function classificationProbe(x: FeatureMatrix, y: ArrayLike<number>, xTes
     const models: LogisticModel[] = [];
     for (let l = 0; l < L; l++) {
       const yl = Array.from(trainRows, (r) => y[r * L + l]!);
-      const m = fitLogisticRegression(trainX, yl, { C, maxIter, tol, warmStart: prev, xT: trainXT });
+      const m = fitLogisticRegression(trainX, yl, { C, maxIter, tol, warmStart: prev, ...(trainXT ? { xT: trainXT } : {}) });
       noteModel(m, `${where}, attribute ${l}`);
       prev = m;
       models.push(m);
@@ -315,11 +329,11 @@ export function classificationProbe(x: FeatureMatrix, y: ArrayLike<number>, xTes
         }
       }
     } else {
-      const batched = runBatchedSearch(xs, d, y, folds, Cs, warmStart, { maxIter, tol, batchBytes: opts.batchBytes ?? 2 ** 29 }, () => {
+      const batched = runBatchedSearch(xs, d, y, folds, Cs, warmStart, { maxIter, tol, batchBytes: opts.batchBytes ?? 2 ** 29, device }, () => {
         done++;
         progress('cv');
       });
-      const valT = folds.map((fold) => tensor(gatherRows(xs, d, fold.test), [fold.test.length, d]));
+      const valT = folds.map((fold) => matrixOn(gatherRows(xs, d, fold.test), fold.test.length, d, device));
       try {
         for (const r of batched.results) {
           noteModel(r.model, `C=${Cs[r.j]} fold ${r.f}`);
@@ -343,15 +357,15 @@ export function classificationProbe(x: FeatureMatrix, y: ArrayLike<number>, xTes
   const chosenC = Cs[bestIndex]!;
   foldT.clear();
   const tRefit = now();
-  const trainvalX = tensor(xs, [x.rows, d]);
-  const trainvalXT = transposeTensor(trainvalX);
-  const testX = tensor(xt, [xTest.rows, d]);
+  const trainvalX = matrixOn(xs, x.rows, d, device);
+  const trainvalXT = device === 'cpu' ? transposeTensor(trainvalX) : undefined;
+  const testX = matrixOn(xt, xTest.rows, d, device);
   let final: { score: number; models: LogisticModel[] };
   try {
     final = fitAndScore(trainvalX, trainvalXT, allRows, testX, testRows, chosenC, `refit C=${chosenC}`, testLabels);
   } finally {
     trainvalX.dispose();
-    trainvalXT.dispose();
+    trainvalXT?.dispose();
     testX.dispose();
   }
   done++;
@@ -374,10 +388,10 @@ interface BatchedFit {
 
 /** The 'per-fold' and 'none' warm-start modes: independent fits run in lockstep batches. */
 function runBatchedSearch(xs: Float64Array, d: number, y: ArrayLike<number>, folds: Fold[], Cs: number[], mode: WarmStartMode,
-  opts: { maxIter: number; tol: number; batchBytes: number }, onFit: () => void): { results: BatchedFit[]; lastModel?: LogisticModel } {
+  opts: { maxIter: number; tol: number; batchBytes: number; device: DeviceSpec }, onFit: () => void): { results: BatchedFit[]; lastModel?: LogisticModel } {
   const n = xs.length / d;
-  const X = tensor(xs, [n, d]);
-  const XT = transposeTensor(X);
+  const X = matrixOn(xs, n, d, opts.device);
+  const XT = opts.device === 'cpu' ? transposeTensor(X) : undefined;
   try {
     // per fold: its classes and the labels of the full rows (-1 outside its training rows)
     const foldInfo = folds.map((fold) => {
@@ -404,7 +418,7 @@ function runBatchedSearch(xs: Float64Array, d: number, y: ArrayLike<number>, fol
         for (let s = 0; s < group.length; s += size) {
           const chunk = group.slice(s, s + size);
           const problems: BatchProblem[] = chunk.map((job) => ({ y: foldInfo[job.f]!.y, C: Cs[job.j]!, ...(job.w0 ? { w0: job.w0 } : {}) }));
-          const sols = scope(() => fitLogisticBatch(X, K, problems, { maxIter: opts.maxIter, tol: opts.tol, xT: XT }));
+          const sols = scope(() => fitLogisticBatch(X, K, problems, { maxIter: opts.maxIter, tol: opts.tol, ...(XT ? { xT: XT } : {}) }));
           sols.forEach((sol, i) => {
             out.push({ j: chunk[i]!.j, f: chunk[i]!.f, model: modelFromSolution(sol.w, classes, d, sol.result, opts.maxIter) });
             onFit();
@@ -437,7 +451,7 @@ function runBatchedSearch(xs: Float64Array, d: number, y: ArrayLike<number>, fol
     return { results, ...(lastModel ? { lastModel } : {}) };
   } finally {
     X.dispose();
-    XT.dispose();
+    XT?.dispose();
   }
 }
 
@@ -459,6 +473,8 @@ export interface RegressionProbeOptions {
   folds?: number;
   seed?: number;
   onProgress?: ProgressCallback;
+  /** Where the GEMMs run: 'cpu' (default), 'cuda' or 'cuda:N'. */
+  device?: string;
 }
 
 /**
@@ -473,6 +489,7 @@ export function regressionProbe(x: FeatureMatrix, y: Float64Array, xTest: Featur
   for (let i = 0; i < y.length; i++) if (!Number.isFinite(y[i]!)) throw new SslInvError('ERR_INVALID_ARGUMENT', `the targets contain a non-finite value at ${i}`);
   const xs = toFloat64(x, 'trainval features'), xt = toFloat64(xTest, 'test features');
   const seed = opts.seed ?? 0, k = opts.folds ?? 5;
+  const device = resolveDevice(opts.device ?? 'cpu');
   const fixed = opts.C !== undefined;
   const wds = fixed ? null : opts.Cs ? null : wdRange(opts.modelName);
   const Cs = fixed ? [opts.C!] : opts.Cs ? [...opts.Cs] : wds!.map((w) => 1 / w);
@@ -482,8 +499,8 @@ export function regressionProbe(x: FeatureMatrix, y: Float64Array, xTest: Featur
   const tCv = now();
   const cvScores: number[][] = Cs.map(() => []);
   for (const fold of folds) {
-    const path = fitRidgePath(xs, d, y, T, Cs, fold.train);
-    const pred = predictRidgePath(path, xs, fold.test);
+    const path = fitRidgePath(xs, d, y, T, Cs, fold.train, device);
+    const pred = predictRidgePath(path, xs, fold.test, device);
     const yv = gatherRows(y, T, fold.test);
     for (let j = 0; j < Cs.length; j++) cvScores[j]!.push(r2Score(yv, selectAlpha(pred, fold.test.length, Cs.length, T, j), T));
     done++;
@@ -495,8 +512,8 @@ export function regressionProbe(x: FeatureMatrix, y: Float64Array, xTest: Featur
   if (bestIndex < 0) throw new SslInvError('ERR_INVALID_ARGUMENT', 'no alpha gave a finite cross-validation score');
   const chosenC = Cs[bestIndex]!;
   const tRefit = now();
-  const path = fitRidgePath(xs, d, y, T, [chosenC]);
-  const pred = predictRidgePath(path, xt);
+  const path = fitRidgePath(xs, d, y, T, [chosenC], undefined, device);
+  const pred = predictRidgePath(path, xt, undefined, device);
   done++;
   opts.onProgress?.({ done, total, stage: 'refit' });
   return {
@@ -525,7 +542,7 @@ export interface KernelRidgeProbeResult {
 
 /** eval_causal3dident.py's search: StandardScaler + RBF KernelRidge over (alpha, gamma), R^2. */
 export function kernelRidgeProbe(x: FeatureMatrix, y: Float64Array, xTest: FeatureMatrix, yTest: Float64Array,
-  opts: { alphas?: readonly number[]; gammas?: readonly number[]; folds?: number; seed?: number; onProgress?: ProgressCallback } = {}):
+  opts: { alphas?: readonly number[]; gammas?: readonly number[]; folds?: number; seed?: number; onProgress?: ProgressCallback; device?: string } = {}):
   KernelRidgeProbeResult {
   const t0 = now();
   const d = x.cols;
@@ -533,6 +550,7 @@ export function kernelRidgeProbe(x: FeatureMatrix, y: Float64Array, xTest: Featu
   const xs = toFloat64(x, 'trainval features'), xt = toFloat64(xTest, 'test features');
   const alphas = [...(opts.alphas ?? CAUSAL3DIDENT_ALPHAS)], gammas = [...(opts.gammas ?? CAUSAL3DIDENT_GAMMAS)];
   const seed = opts.seed ?? 0, k = opts.folds ?? 5;
+  const device = resolveDevice(opts.device ?? 'cpu');
   const folds = kfoldSplits(x.rows, k, { seed });
   const G = alphas.length * gammas.length;
   const total = (folds.length + 1) * G;
@@ -541,7 +559,7 @@ export function kernelRidgeProbe(x: FeatureMatrix, y: Float64Array, xTest: Featu
   const tCv = now();
   const cvScores: number[][] = Array.from({ length: G }, () => []);
   for (const fold of folds) {
-    const r = kernelRidgeGrid(xs, d, y, T, fold.train, fold.test, alphas, gammas, () => tick('cv'));
+    const r = kernelRidgeGrid(xs, d, y, T, fold.train, fold.test, alphas, gammas, () => tick('cv'), device);
     fallbacks += r.lstsqFallbacks;
     const yv = gatherRows(y, T, fold.test);
     r.predictions.forEach((p, i) => cvScores[i]!.push(r2Score(yv, p, T)));
@@ -562,7 +580,7 @@ export function kernelRidgeProbe(x: FeatureMatrix, y: Float64Array, xTest: Featu
   yStacked.set(yTest, y.length);
   const trainRows = Int32Array.from({ length: x.rows }, (_, i) => i);
   const testRows = Int32Array.from({ length: xTest.rows }, (_, i) => x.rows + i);
-  const r = kernelRidgeGrid(stacked, d, yStacked, T, trainRows, testRows, [chosenAlpha], [chosenGamma]);
+  const r = kernelRidgeGrid(stacked, d, yStacked, T, trainRows, testRows, [chosenAlpha], [chosenGamma], undefined, device);
   fallbacks += r.lstsqFallbacks;
   done = total;
   opts.onProgress?.({ done, total, stage: 'refit' });

@@ -74,6 +74,8 @@ export function symmetricShiftedSolve(a: Tensor, b: Tensor, shifts: ArrayLike<nu
  * z [n, P*K] = X W (without intercepts), bias [P*K], y [P, n] int32 class indices (-1: row not in
  * problem p). Returns the loss sum per problem (numpy's pairwise order), the pointwise gradient g
  * [n, P*K] (zero rows outside each problem) and its column sums gb [P*K] (the intercept gradients).
+ * With the tensors on a CUDA device it runs there (g stays on the device; loss and gb, copied back,
+ * are summed in a fixed split order instead of numpy's, so they agree with the CPU's to rounding).
  */
 export function multinomialLossGrad(z: Tensor, bias: Tensor, y: Tensor, K: number): { loss: Float64Array; g: Tensor; gb: Float64Array } {
   expectF64(z, 'multinomialLossGrad z', 2);

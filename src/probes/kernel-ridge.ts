@@ -9,11 +9,16 @@
  * solve (K + alpha I) a = y by Cholesky (scikit-learn: scipy.linalg.solve(assume_a='pos')), falling
  * back, as scikit-learn does when that fails, to the least-squares solution (singular values below
  * eps * the largest dropped, scipy.linalg.lstsq's default); predictions are K_val a.
+ *
+ * With a CUDA `device` the two Gram matrices (the bulk of the work for wide features) are float64
+ * GEMMs there; the kernels, the Cholesky solves and the predictions stay on the host.
  */
+import { DeviceSpec } from '../device';
 import { SslInvError, isSslInvError } from '../errors';
 import { dgemm, solveSPD } from '../linalg';
 import { scope, Tensor, tensor } from '../tensor';
 import { addDiagonal, rbfFromGram, symmetricEigen } from './eigen';
+import { matrixOn, onHost } from './placement';
 import { fitStandardScaler, transformStandard } from './scaler';
 
 /** np.logspace(0, -4, 5) and np.logspace(-5, 2, 8) as numpy 1.24 computes them (10.0 ** -1 is 0.09999999999999999 there). */
@@ -60,7 +65,7 @@ export interface KernelRidgeGridResult {
  */
 export function kernelRidgeGrid(x: Float64Array, d: number, y: Float64Array, T: number, trainRows: ArrayLike<number>,
   valRows: ArrayLike<number>, alphas: readonly number[], gammas: readonly number[],
-  onSolve?: () => void): KernelRidgeGridResult {
+  onSolve?: () => void, device: DeviceSpec = 'cpu'): KernelRidgeGridResult {
   const n = trainRows.length, nv = valRows.length;
   if (n < 1) throw new SslInvError('ERR_INVALID_ARGUMENT', 'KernelRidge: no training samples');
   for (const g of gammas) if (!(g > 0) || !Number.isFinite(g)) throw new SslInvError('ERR_INVALID_ARGUMENT', `gamma must be positive, got ${g}`);
@@ -72,8 +77,8 @@ export function kernelRidgeGrid(x: Float64Array, d: number, y: Float64Array, T: 
   const predictions: Float64Array[] = new Array(alphas.length * gammas.length);
   let lstsqFallbacks = 0;
   scope(() => {
-    const Xtr = tensor(xtr, [n, d]), Xval = tensor(xval, [nv, d]), Y = tensor(ytr, [n, T]);
-    const G = dgemm(Xtr, Xtr, { transB: true }), Gv = dgemm(Xval, Xtr, { transB: true });
+    const Xtr = matrixOn(xtr, n, d, device), Xval = matrixOn(xval, nv, d, device), Y = tensor(ytr, [n, T]);
+    const G = onHost(dgemm(Xtr, Xtr, { transB: true })), Gv = onHost(dgemm(Xval, Xtr, { transB: true }));
     const xx = tensor(rowNorms(xtr, n, d), [n]), vv = tensor(rowNorms(xval, nv, d), [nv]);
     for (let gi = 0; gi < gammas.length; gi++) {
       scope(() => {

@@ -21,6 +21,12 @@
  * the rows of X (folds, regularisation values) are evaluated together: their weight matrices are
  * stacked into one [d, P*K] matrix so a round of P line-search evaluations is one GEMM pair, each
  * problem marking its own training rows (see `fitLogisticBatch`).
+ *
+ * On a CUDA device (X given as a device tensor) the same evaluation runs there: the stacked weights
+ * and intercepts go up (d * P * K values), both GEMMs are cuBLAS DGEMMs and the softmax a float64
+ * kernel, and only the gradient [d + 1, P*K] and the P losses come back. L-BFGS-B itself stays on
+ * the host in float64, step for step the same code. GPU sums are ordered differently from the CPU's,
+ * so the objective agrees to rounding (about 1e-15 relative), not bit for bit.
  */
 import { SslInvError } from '../errors';
 import { dgemm } from '../linalg';
@@ -142,8 +148,8 @@ export class LogisticBatchObjective {
   constructor(private readonly x: Tensor, private readonly K: number, private readonly ys: Int32Array[], private readonly l2s: number[],
     private readonly xT?: Tensor) {
     const { n, d } = checkX(x);
-    if (xT && (xT.dtype !== 'float64' || xT.shape[0] !== d || xT.shape[1] !== n)) {
-      throw new SslInvError('ERR_SHAPE_MISMATCH', `logistic regression: X^T must be float64 [${d}, ${n}], got [${xT.shape.join(', ')}]`);
+    if (xT && (xT.dtype !== 'float64' || xT.shape[0] !== d || xT.shape[1] !== n || xT.device !== x.device)) {
+      throw new SslInvError('ERR_SHAPE_MISMATCH', `logistic regression: X^T must be float64 [${d}, ${n}] on ${x.device}, got [${xT.shape.join(', ')}] on ${xT.device}`);
     }
     this.n = n;
     this.d = d;
@@ -156,12 +162,21 @@ export class LogisticBatchObjective {
     const key = active.join(',');
     if (this.labels?.key === key) return this.labels.t;
     this.labels?.t.dispose();
+    this.labels = undefined;
     const n = this.n;
     const Y = new Int32Array(active.length * n);
     active.forEach((p, a) => Y.set(this.ys[p]!, a * n));
-    const t = keep(tensor(Y, [active.length, n]));
+    const t = keep(this.place(tensor(Y, [active.length, n])));
     this.labels = { key, t };
     return t;
+  }
+
+  /** A host tensor moved to X's device (the CPU: itself). */
+  private place(t: Tensor): Tensor {
+    if (this.x.device === 'cpu') return t;
+    const moved = t.to(this.x.device);
+    t.dispose();
+    return moved;
   }
 
   /** f and g of problems `active` at the points ws (scipy's layout), in the same order. */
@@ -186,8 +201,8 @@ export class LogisticBatchObjective {
       }
       const bias = new Float64Array(PK);
       for (let p = 0; p < P; p++) for (let k = 0; k < K; k++) bias[p * K + k] = ws[p]![dK + k]!;
-      const Z = dgemm(this.x, tensor(M, [d, PK]));
-      const { loss, g, gb } = multinomialLossGrad(Z, tensor(bias, [PK]), Y, K);
+      const Z = dgemm(this.x, this.place(tensor(M, [d, PK])));
+      const { loss, g, gb } = multinomialLossGrad(Z, this.place(tensor(bias, [PK])), Y, K);
       Z.dispose();
       const GX = (this.xT ? dgemm(this.xT, g) : dgemm(this.x, g, { transA: true })).toArray() as Float64Array; // [d, P*K]
       const f: number[] = [], grads: Float64Array[] = [];
@@ -233,14 +248,15 @@ export function fitLogisticBatch(x: Tensor, K: number, problems: BatchProblem[],
   const maxIter = opts.maxIter ?? 100, tol = opts.tol ?? 1e-4;
   for (const p of problems) checkC(p.C);
   const solvers = problems.map((p) => new LbfgsbSolver(p.w0 ?? new Float64Array((d + 1) * K), { gtol: tol, maxiter: maxIter }));
-  const xT = opts.xT ?? transposeTensor(x);
+  // The CPU GEMM prefers a plain X^T operand; cuBLAS reads the transpose in place.
+  const xT = opts.xT ?? (x.device === 'cpu' ? transposeTensor(x) : undefined);
   const objective = new LogisticBatchObjective(x, K, problems.map((p) => p.y), problems.map((p) => 1 / p.C), xT);
   try {
     const results = runLbfgsbBatch(solvers, (active, xs) => objective.evaluate(active, xs), onRound);
     return results.map((r) => ({ w: r.x, result: r }));
   } finally {
     objective.dispose();
-    if (!opts.xT) xT.dispose();
+    if (!opts.xT) xT?.dispose();
   }
 }
 
@@ -290,7 +306,10 @@ export function decisionFunction(model: LogisticModel, x: Tensor): Float64Array 
   const { n, d } = checkX(x);
   if (d !== model.nFeatures) throw new SslInvError('ERR_SHAPE_MISMATCH', `the model has ${model.nFeatures} features, X has ${d}`);
   const rows = model.intercept.length;
-  const scores = scope(() => dgemm(x, tensor(model.coef, [rows, d]), { transB: true }).toArray() as Float64Array);
+  const scores = scope(() => {
+    const coef = tensor(model.coef, [rows, d]);
+    return dgemm(x, x.device === 'cpu' ? coef : coef.to(x.device), { transB: true }).toArray() as Float64Array;
+  });
   for (let i = 0; i < n; i++) for (let r = 0; r < rows; r++) scores[i * rows + r] = scores[i * rows + r]! + model.intercept[r]!;
   return scores;
 }

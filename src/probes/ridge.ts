@@ -13,12 +13,17 @@
  * below 1e-15) contributes nothing.
  *
  * Targets are row-major [n, T] (T outputs); a 1-D target is T = 1.
+ *
+ * With a CUDA `device` the GEMMs (the Gram matrix, X^T y, the dual's X^T a and the predictions) run
+ * there in float64; the eigendecomposition and the shifted solves stay on the host.
  */
+import { DeviceSpec } from '../device';
 import { SslInvError } from '../errors';
 import { dgemm } from '../linalg';
 import { scope, tensor } from '../tensor';
 import { symmetricShiftedSolve } from './eigen';
 import { gatherRows, numpySum } from './numeric';
+import { matrixOn, onHost } from './placement';
 
 export interface RidgePath {
   alphas: number[];
@@ -45,7 +50,8 @@ function columnMeans(x: Float64Array, n: number, m: number): Float64Array {
 /**
  * Fits Ridge for every alpha on the training rows `rows` of x [*, d] with targets y [*, T].
  */
-export function fitRidgePath(x: Float64Array, d: number, y: Float64Array, T: number, alphas: number[], rows?: ArrayLike<number>): RidgePath {
+export function fitRidgePath(x: Float64Array, d: number, y: Float64Array, T: number, alphas: number[], rows?: ArrayLike<number>,
+  device: DeviceSpec = 'cpu'): RidgePath {
   for (const a of alphas) {
     if (!(a >= 0) || !Number.isFinite(a)) throw new SslInvError('ERR_INVALID_ARGUMENT', `Ridge alpha must be a finite number >= 0, got ${a}`);
   }
@@ -63,13 +69,13 @@ export function fitRidgePath(x: Float64Array, d: number, y: Float64Array, T: num
   }
   const A = alphas.length, AT = A * T;
   const coef = scope(() => {
-    const X = tensor(xc, [n, d]), Y = tensor(yc, [n, T]);
+    const X = matrixOn(xc, n, d, device), Y = tensor(yc, [n, T]);
     const dual = d > n; // n_features > n_samples: the kernel form
-    const gram = dual ? dgemm(X, X, { transB: true }) : dgemm(X, X, { transA: true });
+    const gram = onHost(dual ? dgemm(X, X, { transB: true }) : dgemm(X, X, { transA: true }));
     // (gram + alpha I)^{-1} rhs for every alpha, from one eigendecomposition of gram
-    const rhs = dual ? Y : dgemm(X, Y, { transA: true });
+    const rhs = dual ? Y : onHost(dgemm(X, device === 'cpu' ? Y : Y.to(device), { transA: true }));
     const { x: sol } = symmetricShiftedSolve(gram, rhs, alphas); // [m, A*T]
-    return (dual ? dgemm(X, sol, { transA: true }) : sol).toArray() as Float64Array; // [d, A*T]
+    return (dual ? dgemm(X, device === 'cpu' ? sol : sol.to(device), { transA: true }) : sol).toArray() as Float64Array; // [d, A*T]
   });
   const intercept = new Float64Array(AT);
   for (let c = 0; c < AT; c++) {
@@ -81,11 +87,11 @@ export function fitRidgePath(x: Float64Array, d: number, y: Float64Array, T: num
 }
 
 /** Predictions of every alpha on rows `rows` of x: row-major [rows, alphas * T]. */
-export function predictRidgePath(path: RidgePath, x: Float64Array, rows?: ArrayLike<number>): Float64Array {
+export function predictRidgePath(path: RidgePath, x: Float64Array, rows?: ArrayLike<number>, device: DeviceSpec = 'cpu'): Float64Array {
   const d = path.nFeatures, AT = path.alphas.length * path.nOutputs;
   const xs = rows ? gatherRows(x, d, rows) : x;
   const n = xs.length / d;
-  const pred = scope(() => dgemm(tensor(xs, [n, d]), tensor(path.coef, [d, AT])).toArray() as Float64Array);
+  const pred = scope(() => dgemm(matrixOn(xs, n, d, device), matrixOn(path.coef, d, AT, device)).toArray() as Float64Array);
   for (let i = 0; i < n; i++) for (let c = 0; c < AT; c++) pred[i * AT + c] = pred[i * AT + c]! + path.intercept[c]!;
   return pred;
 }

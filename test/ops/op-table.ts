@@ -12,6 +12,7 @@ import * as ops from '../../src/ops';
 import { tensor, Tensor } from '../../src/tensor';
 import { native } from '../../src/native';
 import { dgemm } from '../../src/linalg';
+import { multinomialLossGrad } from '../../src/probes/eigen';
 import {
   ConvCase, check, conv2dRef, maxPoolRef, mocoLossRef, outSize, randomArray, toNchw, toNhwc,
 } from '../helpers/reference';
@@ -172,13 +173,14 @@ export function runOpTable(t: Test, opts: OpTableOptions = {}): void {
     });
   });
 
-  t.test('dgemm (float64) with transposes', { skip: cpu ? false : 'dgemm runs on the CPU' }, async (t) => {
-    const shapes: [number, number, number][] = [[1, 1, 1], [5, 9, 3], [37, 45, 300], [15, 17, 257], [200, 3, 50]];
+  t.test('dgemm (float64) with transposes', async (t) => {
+    const shapes: [number, number, number][] = [[1, 1, 1], [5, 9, 3], [37, 45, 300], [15, 17, 257], [200, 3, 50], [4, 6, 0]];
     shapes.forEach(([M, N, K], i) => {
-      for (const [ta, tb] of [[false, false], [true, true], [true, false]] as const) {
+      for (const [ta, tb] of [[false, false], [true, true], [true, false], [false, true]] as const) {
         const A = Float64Array.from(randomArray(M * K, 1500 + i), (v) => v * (1 + 1e-9));
         const B = Float64Array.from(randomArray(K * N, 1600 + i), (v) => v / 3);
-        const c = dgemm(tensor(A, ta ? [K, M] : [M, K]), tensor(B, tb ? [N, K] : [K, N]), { transA: ta, transB: tb });
+        const c = dgemm(T(A, ta ? [K, M] : [M, K]), T(B, tb ? [N, K] : [K, N]), { transA: ta, transB: tb });
+        t.equal(c.device, DEVICE, 'the result stays on the device');
         const out = c.toArray() as Float64Array;
         const ref = new Float64Array(M * N), mag = new Float64Array(M * N);
         for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
@@ -193,6 +195,48 @@ export function runOpTable(t: Test, opts: OpTableOptions = {}): void {
         t.ok(r.ok, `[${M}x${K}]x[${K}x${N}] ta=${ta} tb=${tb}: worst ${r.worst.toFixed(3)}`);
       }
     });
+    t.throws(() => dgemm(T(new Float64Array(6), [2, 3]), T(new Float64Array(6), [2, 3])), { code: 'ERR_SHAPE_MISMATCH' });
+  });
+
+  t.test('multinomialLossGrad (float64) against a float64 reference', async (t) => {
+    // P problems share z's rows; -1 marks rows outside a problem. K = 101 is Caltech101's class count.
+    const cases: [number, number, number, number][] = [[1, 1, 2, 1], [37, 1, 10, 3], [700, 3, 10, 5], [300, 2, 101, 8], [90, 4, 3, 300]];
+    cases.forEach(([n, P, K, amp], ci) => {
+      const PK = P * K;
+      const z = Float64Array.from(randomArray(n * PK, 4000 + ci, amp));
+      const bias = Float64Array.from(randomArray(PK, 4100 + ci));
+      const y = Int32Array.from(randomArray(P * n, 4200 + ci), (v, i) => (v < -0.5 && i % 7 !== 0 ? -1 : Math.abs(Math.floor(v * 1e6)) % K));
+      const Y = tensor(y, [P, n]);
+      const r = multinomialLossGrad(T(z, [n, PK]), T(bias, [PK]), DEVICE === 'cpu' ? Y : Y.to(DEVICE), K);
+      t.equal(r.g.device, DEVICE, 'g stays on the device');
+      const g = r.g.toArray() as Float64Array;
+      const refG = new Float64Array(n * PK), refLoss = new Float64Array(P), refGb = new Float64Array(PK);
+      const lossMag = new Float64Array(P), gbMag = new Float64Array(PK);
+      for (let i = 0; i < n; i++) for (let p = 0; p < P; p++) {
+        const yi = y[p * n + i]!;
+        if (yi < 0) continue;
+        const raw = Array.from({ length: K }, (_, k) => z[i * PK + p * K + k]! + bias[p * K + k]!);
+        const m = Math.max(...raw);
+        const se = raw.reduce((a, v) => a + Math.exp(v - m), 0);
+        refLoss[p] += Math.log(se) + m - raw[yi]!;
+        lossMag[p] += 2 * Math.max(...raw.map(Math.abs)) + Math.log(K) + 1;
+        for (let k = 0; k < K; k++) {
+          const gk = Math.exp(raw[k]! - m) / se - (k === yi ? 1 : 0);
+          refG[i * PK + p * K + k] = gk;
+          refGb[p * K + k] += gk;
+          gbMag[p * K + k] += Math.abs(gk);
+        }
+      }
+      const rg = check(g, refG, 1e-13, 1e-300);
+      t.ok(rg.ok, `n=${n} P=${P} K=${K}: g worst ${rg.worst.toExponential(2)}${rg.firstBad ? ' ' + rg.firstBad : ''}`);
+      const rl = check(r.loss, refLoss, 1e-13, 0, lossMag);
+      t.ok(rl.ok, `n=${n} P=${P} K=${K}: loss worst ${rl.worst.toExponential(2)}`);
+      const rb = check(r.gb, refGb, 1e-13, 1e-300, gbMag);
+      t.ok(rb.ok, `n=${n} P=${P} K=${K}: gb worst ${rb.worst.toExponential(2)}`);
+    });
+    const bad = tensor(Int32Array.from([0, 1, 5, 0]), [2, 2]);
+    t.throws(() => multinomialLossGrad(T(new Float64Array(2 * 6), [2, 6]), T(new Float64Array(6), [6]), DEVICE === 'cpu' ? bad : bad.to(DEVICE), 3),
+      { code: 'ERR_INVALID_ARGUMENT', message: /label 5 outside \[-1, 3\) at problem 1, row 0/ }, 'a label past K names its problem and row');
   });
 
   t.test('linear matches x W^T + b', async (t) => {

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { probeCommand } from '../../src/cli/probe';
 import { reportError } from '../../src/cli/common';
+import { cudaAvailable } from '../../src/device';
 import { writeNpy } from '../../src/io/npy';
 import { fixture, makeClassification, makeRegression } from './data';
 
@@ -113,7 +114,21 @@ t.test('bad inputs and flags', async (t) => {
   t.equal(r.code, 2);
   r = await runProbe(['--mode', 'regression', ...base, '--warm-start', 'none']);
   t.equal(r.code, 2);
-  r = await runProbe(['--mode', 'classification', ...base, '--device', 'cuda']);
-  t.equal(r.code, 1);
-  t.match(r.stderr, /ERR_DEVICE_UNAVAILABLE/);
+  r = await runProbe(['--mode', 'classification', ...base, '--device', 'gpu']);
+  t.equal(r.code, 2, '--device gpu is a usage error');
+});
+
+t.test('--device cuda: the same score as the CPU where there is a GPU, ERR_DEVICE_UNAVAILABLE where there is none', async (t) => {
+  const base = ['--features', f('x.npy'), '--targets', f('y.npy'), '--test-features', f('xt.npy'), '--test-targets', f('yt.npy'), '--quiet'];
+  const cpu = await runProbe(['--mode', 'classification', ...base, '--C', '1']);
+  t.equal(cpu.code, 0);
+  const r = await runProbe(['--mode', 'classification', ...base, '--C', '1', '--device', 'cuda']);
+  if (cudaAvailable()) {
+    t.equal(r.code, 0, r.stderr);
+    const score = (s: string) => Number(/score: (\S+)\s*$/.exec(s)![1]);
+    t.ok(Math.abs(score(r.stdout) - score(cpu.stdout)) <= 0.01, `GPU ${score(r.stdout)} vs CPU ${score(cpu.stdout)}`);
+  } else {
+    t.equal(r.code, 1);
+    t.match(r.stderr, /ERR_DEVICE_UNAVAILABLE/);
+  }
 });

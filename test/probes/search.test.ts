@@ -3,12 +3,17 @@
 // StandardScaler + RBF KernelRidge grid, with the same seeded KFold splits. Acceptance: the same
 // hyper-parameter chosen in at least 9 of 10 seeded cases per probe; Ridge R^2 within 1e-6;
 // KernelRidge within 1e-5; logistic test accuracy within 1 point (the chain has unconverged fits).
+// Every test runs on the CPU and, where there is one, on the first CUDA device (the probes' GEMMs
+// and logistic loss then run there), against the same acceptance.
 import t from 'tap';
+import { cudaAvailable } from '../../src/device';
 import { cGrid, classificationProbe, kernelRidgeProbe, regressionProbe } from '../../src/probes/cv';
 import { fixture, makeClassification, makeMultilabel, makeRegression } from './data';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const S = fixture<any>('searches.json');
+
+const DEVICES = ['cpu', ...(cudaAvailable() ? ['cuda:0'] : [])];
 
 function maxAbsDiff(a: number[][], b: number[][]): number {
   let m = 0;
@@ -22,7 +27,7 @@ function countEqual(a: number[][], b: number[][]): number {
   return c;
 }
 
-t.test('logistic regression: the warm-start chain over 45 C x 5 folds', async (t) => {
+for (const device of DEVICES) t.test(`logistic regression: the warm-start chain over 45 C x 5 folds (${device})`, async (t) => {
   for (const key of ['logistic_chain', 'logistic_chain_binary', 'logistic_chain_mpc']) {
     const c = S[key];
     const { data } = c;
@@ -30,7 +35,7 @@ t.test('logistic regression: the warm-start chain over 45 C x 5 folds', async (t
     const nt = data.nTrainval, d = data.d;
     const r = classificationProbe({ data: g.X.slice(0, nt * d), rows: nt, cols: d }, g.y.slice(0, nt),
       { data: g.X.slice(nt * d), rows: data.n - nt, cols: d }, g.y.slice(nt),
-      { folds: c.k, seed: c.cvSeed, metric: c.metric ?? 'accuracy', ...(c.modelName ? { modelName: c.modelName } : {}) });
+      { folds: c.k, seed: c.cvSeed, metric: c.metric ?? 'accuracy', ...(c.modelName ? { modelName: c.modelName } : {}), device });
     const cells = c.cv_scores.length * c.cv_scores[0].length;
     const same = countEqual(r.cvScores, c.cv_scores);
     t.comment(`${key}: ${same}/${cells} fold scores identical, max |diff| ${maxAbsDiff(r.cvScores, c.cv_scores).toFixed(4)}; ` +
@@ -48,13 +53,13 @@ t.test('logistic regression: the warm-start chain over 45 C x 5 folds', async (t
   }
 });
 
-t.test('batched modes: every fit from zeros (scikit-learn warm_start=False), and per-fold chains', async (t) => {
+for (const device of DEVICES) t.test(`batched modes: every fit from zeros (scikit-learn warm_start=False), and per-fold chains (${device})`, async (t) => {
   const c = S.logistic_cold;
   const { data } = c;
   const g = makeClassification(data.seed, data.n, data.d, data.K, data.sep, data.chain);
   const nt = data.nTrainval, d = data.d;
   const x = { data: g.X.slice(0, nt * d), rows: nt, cols: d }, xt = { data: g.X.slice(nt * d), rows: data.n - nt, cols: d };
-  const r = classificationProbe(x, g.y.slice(0, nt), xt, g.y.slice(nt), { folds: c.k, seed: c.cvSeed, warmStart: 'none', batchBytes: 2 ** 22 });
+  const r = classificationProbe(x, g.y.slice(0, nt), xt, g.y.slice(nt), { folds: c.k, seed: c.cvSeed, warmStart: 'none', batchBytes: 2 ** 22, device });
   const same = countEqual(r.cvScores, c.cv_scores);
   t.comment(`'none' (all 225 fits batched): ${same}/225 fold scores identical, max |diff| ${maxAbsDiff(r.cvScores, c.cv_scores).toFixed(4)}; ` +
     `chosen ${r.chosenC} vs ${c.best_C}; test ${r.testScore} vs ${c.test_score}; ${r.timings.totalSeconds.toFixed(1)} s`);
@@ -62,7 +67,7 @@ t.test('batched modes: every fit from zeros (scikit-learn warm_start=False), and
   t.ok(Math.abs(r.testScore - c.test_score) * 100 <= 1);
   t.ok(same >= 0.9 * 225, 'cold fits agree fold by fold');
   t.match(r.notes.join(), /zeros/);
-  const p = classificationProbe(x, g.y.slice(0, nt), xt, g.y.slice(nt), { folds: c.k, seed: c.cvSeed, warmStart: 'per-fold' });
+  const p = classificationProbe(x, g.y.slice(0, nt), xt, g.y.slice(nt), { folds: c.k, seed: c.cvSeed, warmStart: 'per-fold', device });
   t.comment(`'per-fold': chosen ${p.chosenC}, test ${p.testScore} (the original's chain: ${S.logistic_chain.best_C}, ${S.logistic_chain.test_score})`);
   t.ok(Math.abs(p.testScore - S.logistic_chain.test_score) * 100 <= 5, 'per-fold chains land near the single chain');
   t.equal(p.fits, 226);
@@ -81,13 +86,13 @@ t.test('the chain gives the same answers when the fold tensors do not fit the ca
   t.equal(b.testScore, a.testScore);
 });
 
-t.test('multi-label: one binary problem per attribute, chained', async (t) => {
+for (const device of DEVICES) t.test(`multi-label: one binary problem per attribute, chained (${device})`, async (t) => {
   const c = S.logistic_chain_multilabel;
   const { data } = c;
   const g = makeMultilabel(data.seed, data.n, data.d, data.L, data.sep);
   const nt = data.nTrainval, d = data.d, L = data.L;
   const r = classificationProbe({ data: g.X.slice(0, nt * d), rows: nt, cols: d }, g.Y.slice(0, nt * L),
-    { data: g.X.slice(nt * d), rows: data.n - nt, cols: d }, g.Y.slice(nt * L), { folds: c.k, seed: c.cvSeed, multiLabel: true });
+    { data: g.X.slice(nt * d), rows: data.n - nt, cols: d }, g.Y.slice(nt * L), { folds: c.k, seed: c.cvSeed, multiLabel: true, device });
   t.comment(`multi-label: ${countEqual(r.cvScores, c.cv_scores)}/${45 * c.k} fold scores identical; chosen ${r.chosenC} vs ${c.best_C}; ` +
     `test ${r.testScore} vs ${c.test_score}`);
   t.equal(r.chosenC, c.best_C);
@@ -95,7 +100,7 @@ t.test('multi-label: one binary problem per attribute, chained', async (t) => {
   t.equal(r.fits, (45 * c.k + 1) * L);
 });
 
-t.test('Ridge with alpha = C', async (t) => {
+for (const device of DEVICES) t.test(`Ridge with alpha = C (${device})`, async (t) => {
   for (const key of ['ridge_primal', 'ridge_dual', 'ridge_primal_float32']) {
     const c = S[key];
     const { data } = c;
@@ -103,7 +108,7 @@ t.test('Ridge with alpha = C', async (t) => {
     const nt = data.nTrainval, d = data.d, T = data.T;
     const r = regressionProbe({ data: g.X.slice(0, nt * d), rows: nt, cols: d }, g.Y.slice(0, nt * T),
       { data: g.X.slice(nt * d), rows: data.n - nt, cols: d }, g.Y.slice(nt * T),
-      { folds: c.k, seed: c.cvSeed, ...(c.modelName ? { modelName: c.modelName } : {}) });
+      { folds: c.k, seed: c.cvSeed, ...(c.modelName ? { modelName: c.modelName } : {}), device });
     const diff = maxAbsDiff(r.cvScores, c.cv_scores);
     t.comment(`${key}: max |R^2 diff| over 45 x ${c.k} fold scores ${diff.toExponential(2)}; chosen ${r.chosenC} vs ${c.best_C}; ` +
       `test R^2 diff ${Math.abs(r.testScore - c.test_score).toExponential(2)}, MSE ${r.testMse} vs ${c.test_mse}`);
@@ -119,13 +124,13 @@ t.test('Ridge with alpha = C', async (t) => {
   }
 });
 
-t.test('Causal3DIdent: StandardScaler + RBF KernelRidge over alpha x gamma', async (t) => {
+for (const device of DEVICES) t.test(`Causal3DIdent: StandardScaler + RBF KernelRidge over alpha x gamma (${device})`, async (t) => {
   const c = S.kernel_ridge;
   const { data } = c;
   const g = makeRegression(data.seed, data.n, data.d, data.T, data.noise, data.chain, data.quad);
   const nt = data.nTrainval, d = data.d;
   const r = kernelRidgeProbe({ data: g.X.slice(0, nt * d), rows: nt, cols: d }, g.Y.slice(0, nt),
-    { data: g.X.slice(nt * d), rows: data.n - nt, cols: d }, g.Y.slice(nt), { folds: c.k, seed: c.cvSeed });
+    { data: g.X.slice(nt * d), rows: data.n - nt, cols: d }, g.Y.slice(nt), { folds: c.k, seed: c.cvSeed, device });
   const diff = maxAbsDiff(r.cvScores, c.cv_scores);
   t.comment(`kernel ridge: max |R^2 diff| over 40 x ${c.k} ${diff.toExponential(2)}; chosen (${r.chosenAlpha}, ${r.chosenGamma}) vs ` +
     `(${c.best_alpha}, ${c.best_gamma}); test diff ${Math.abs(r.testScore - c.test_score).toExponential(2)}`);
