@@ -22,6 +22,7 @@ import { runOpTable } from '../../test/ops/op-table';
 import { cudaInfo, deviceMemoryStats, synchronize } from '../../src/device';
 import { loadFeatureExtractor } from '../../src/eval/model-loader';
 import { readNpySync } from '../../src/io/npy';
+import { decodeImageFile } from '../../src/data/decode';
 import { CovarianceAccumulator } from '../../src/linalg';
 import { ResNetFeatures } from '../../src/nn/resnet';
 import { Arch, allConvBns, resnetSpec } from '../../src/nn/resnet-spec';
@@ -144,6 +145,34 @@ async function parity(result: Record<string, unknown>): Promise<void> {
       record(diff === 0, `views of ${tr} (${k}) on ${DEVICE} equal the CPU's bit for bit (${diff} of ${x.length} differ)`);
       a.dispose(); b.dispose();
     }
+    // The same on real photos of odd sizes (the decode fixtures), at the evaluation's 256/224: issue
+    // 4 asks for GPU parity with the CPU within 1/255 (one uint8 step, 1 / (255 std) after
+    // normalisation); we report exact equality and the largest difference in uint8 steps.
+    const photos = ['china_224x300_progressive.jpg', 'chelsea_gray_301x225.jpg', 'astronaut_la_80x80.png'];
+    const rows: Record<string, { differing: number; values: number; maxSteps: number }> = {};
+    for (const name of QUICK ? photos.slice(2) : photos) {
+      const file = path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'images', 'inputs', name);
+      const photo = await decodeImageFile(file);
+      for (const tr of SYNTHETIC_TRANSFORMS) {
+        const grid = transformGrid(tr, tr === 'deform' ? 256 : defaultK(tr) === 256 ? 16 : defaultK(tr), 256, 224);
+        const k = Math.min(grid.k, 8);
+        const a = makeViews(photo, grid, 0, k, vo), b = makeViewsOnDevice(photo, grid, 0, k, vo, DEVICE);
+        const x = a.toFloat32Array(), y = b.toFloat32Array();
+        let diff = 0, maxSteps = 0;
+        const plane = x.length / (k * 3);
+        for (let i = 0; i < x.length; i++) {
+          if (Object.is(x[i], y[i])) continue;
+          diff++;
+          const std = vo.std[Math.floor(i / plane) % 3]!;
+          maxSteps = Math.max(maxSteps, Math.abs(x[i]! - y[i]!) * std * 255);
+        }
+        rows[`${name}/${tr}`] = { differing: diff, values: x.length, maxSteps };
+        record(maxSteps <= 1.0001, `views of ${tr} (${k}) of ${name} (${photo.width}x${photo.height}) on ${DEVICE} vs the CPU: ` +
+          `${diff} of ${x.length} values differ, at most ${maxSteps.toFixed(3)} uint8 steps (limit 1)`);
+        a.dispose(); b.dispose();
+      }
+    }
+    result.photoViewsVsCpu = rows;
   }
 
   // 5. Whole networks: device features against the CPU backend on the same weights.

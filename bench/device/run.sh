@@ -5,7 +5,10 @@
 #   3. our check: op table, determinism, OOM, network parity, then our timings and the ratio table,
 #   4. the probes on the GPU (bench/probe.ts): a small search beside our CPU (and scikit-learn where
 #      the machine has it), then the CIFAR-10-sized search (50,000 x 2,048, 10 classes, 45 C x 5 folds),
-#   5. compute-sanitizer memcheck over the parity part at small sizes.
+#   5. the 18-transform suite with ResNet-50 against the original's per-image pipeline (bench/device/suite.ts
+#      and original_suite.py),
+#   6. compute-sanitizer memcheck over the parity part at small sizes.
+# SKIP_PROBE=1, SKIP_SUITE=1 and SKIP_MEMCHECK=1 leave steps out.
 # Everything lands in $OUT (default /tmp/ssl-inv-device): logs, torch.json and our results JSON.
 #
 # Prepare on the CPU machine (nothing is built on the GPU machine):
@@ -41,6 +44,14 @@ if [[ -z ${SKIP_PROBE:-} ]]; then
   echo "probe CIFAR-sized exit status $?"; tail -3 "$OUT/probe-cifar.log"
 else
   echo "probes skipped (SKIP_PROBE)"
+fi
+echo "== $(date -u +%T) the 18-transform suite: ours against the original's pipeline on this machine"
+if [[ -z ${SKIP_SUITE:-} ]]; then
+  timeout ${SUITE_TIMEOUT:-300} node build-bench/bench/device/suite.js --device cuda:0 --images 16 --py-images 1 \
+    --out "$OUT/suite.json" > "$OUT/suite.log" 2> "$OUT/suite.err"
+  echo "suite exit status $?"; tail -22 "$OUT/suite.log"
+else
+  echo "suite skipped (SKIP_SUITE)"
 fi
 echo "== $(date -u +%T) compute-sanitizer memcheck (parity, small sizes)"
 if [[ -n ${SKIP_MEMCHECK:-} ]]; then
