@@ -15,6 +15,7 @@ import { RandomState } from '../random/mt19937';
 import { tensor } from '../tensor';
 import { TransformGrid } from '../transforms/grid';
 import { makeViews } from '../transforms/views';
+import { makeViewsOfImages } from '../transforms/views-batch';
 import { makeViewsOnDevice } from '../transforms/views-device';
 import { FeatureExtractor } from './features';
 import { cosineSimilarity, mahalanobisRows, mean, nanmeanColumns, whiten, Whitening } from './invariance';
@@ -66,32 +67,59 @@ export async function evaluateSynthetic(o: SyntheticOptions): Promise<SyntheticR
   const sampled = sampleImages(o.files.length, o.numImages, o.seed);
   const clean: EvalTransform = { resize: grid.resize, crop: grid.crop, mean: o.mean, std: o.std };
   const S: Float32Array[] = [], L: Float32Array[] = [];
-  for (let i = 0; i < sampled.length; i++) {
-    const img = await decodeImageFile(o.files[sampled[i]!]!);
-    const x = tensor(preprocess(img, clean), [1, 3, grid.crop, grid.crop]);
+  const onDevice = o.device !== undefined && o.device !== 'cpu';
+  // Deform views differ per image and per view, reproducibly: seed + image position * k + view.
+  const viewOpts = (i: number) => ({ mean: o.mean, std: o.std, deformSeed: (o.seed + i * k) >>> 0 });
+  // Images per forward pass: with few views (k = 2 or 7) the views of many images share one batch.
+  // The features of an image do not depend on what else is in its batch, so results are the same.
+  const group = Math.max(1, Math.floor(o.batchSize / k));
+  const plane = 3 * grid.crop * grid.crop;
+  for (let g0 = 0; g0 < sampled.length; g0 += group) {
+    const g1 = Math.min(sampled.length, g0 + group);
+    const imgs = [];
+    for (let i = g0; i < g1; i++) imgs.push(await decodeImageFile(o.files[sampled[i]!]!));
+    const cleanInput = new Float32Array(imgs.length * plane);
+    imgs.forEach((img, q) => cleanInput.set(preprocess(img, clean), q * plane));
+    const x = tensor(cleanInput, [imgs.length, 3, grid.crop, grid.crop]);
     let f: Float32Array;
     try {
       f = o.model.features(x);
     } finally {
       x.dispose();
     }
-    const fv = new Float32Array(k * d);
-    for (let j0 = 0; j0 < k; j0 += o.batchSize) {
-      const j1 = Math.min(k, j0 + o.batchSize);
-      // Deform views differ per image and per view, reproducibly: seed + image position * k + view.
-      const vo = { mean: o.mean, std: o.std, deformSeed: (o.seed + i * k) >>> 0 };
-      const views = o.device !== undefined && o.device !== 'cpu' ? makeViewsOnDevice(img, grid, j0, j1, vo, o.device) : makeViews(img, grid, j0, j1, vo);
+    if (imgs.length > 1) {
+      const views = makeViewsOfImages(imgs, grid, 0, k, imgs.map((_, q) => viewOpts(g0 + q)), o.device ?? 'cpu');
+      let fv: Float32Array;
       try {
-        fv.set(o.model.features(views), j0 * d);
+        fv = o.model.features(views);
       } finally {
         views.dispose();
       }
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      imgs.forEach((_, q) => {
+        const m = imageInvariance(w, f.subarray(q * d, (q + 1) * d), fv.subarray(q * k * d, (q + 1) * k * d));
+        S.push(m.similarity);
+        L.push(m.distance);
+      });
+    } else {
+      const img = imgs[0]!;
+      const fv = new Float32Array(k * d);
+      for (let j0 = 0; j0 < k; j0 += o.batchSize) {
+        const j1 = Math.min(k, j0 + o.batchSize);
+        const vo = viewOpts(g0);
+        const views = onDevice ? makeViewsOnDevice(img, grid, j0, j1, vo, o.device!) : makeViews(img, grid, j0, j1, vo);
+        try {
+          fv.set(o.model.features(views), j0 * d);
+        } finally {
+          views.dispose();
+        }
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      const m = imageInvariance(w, f, fv);
+      S.push(m.similarity);
+      L.push(m.distance);
     }
-    const m = imageInvariance(w, f, fv);
-    S.push(m.similarity);
-    L.push(m.distance);
-    o.onProgress?.(i + 1, sampled.length);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    o.onProgress?.(g1, sampled.length);
   }
   const f32 = Math.fround;
   const distance = Array.from(nanmeanColumns(L, k), f32);

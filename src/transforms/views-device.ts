@@ -18,7 +18,7 @@ import { native, NativeTensor } from '../native';
 import { empty, tensor, Tensor, wrap } from '../tensor';
 import { resolveDevice } from '../device';
 import { TransformGrid, ViewParams } from './grid';
-import { applyView, ViewOptions } from './views';
+import { applyView, checkViewRange, ViewOptions, ViewsInto } from './views';
 
 interface CudaViewsAddon {
   cudaColorViews(src: NativeTensor, op: string, params?: number[]): NativeTensor;
@@ -66,17 +66,23 @@ function deviceOp(v: ViewParams): DeviceOp | undefined {
   }
 }
 
-/** Writes views [j0, j1) of `img` into a new float32 tensor [j1 - j0, 3, crop, crop] on `device`. */
-export function makeViewsOnDevice(img: ImageU8, grid: TransformGrid, j0: number, j1: number, o: ViewOptions, device: string): Tensor {
+/**
+ * Writes views [j0, j1) of `img` into a new float32 tensor [j1 - j0, 3, crop, crop] on `device`, or,
+ * with `into` (a tensor on that device), into its rows slot.. (and returns it).
+ */
+export function makeViewsOnDevice(img: ImageU8, grid: TransformGrid, j0: number, j1: number, o: ViewOptions, device: string,
+  into?: ViewsInto): Tensor {
   const dev = resolveDevice(device);
   if (dev === 'cpu') throw new SslInvError('ERR_INVALID_ARGUMENT', 'makeViewsOnDevice takes a CUDA device; use makeViews on the CPU');
-  if (!(Number.isInteger(j0) && Number.isInteger(j1) && 0 <= j0 && j0 <= j1 && j1 <= grid.k)) {
-    throw new SslInvError('ERR_INVALID_ARGUMENT', `views [${j0}, ${j1}) are outside 0..${grid.k}`);
+  checkViewRange(grid, j0, j1, into);
+  if (into && into.tensor.device !== dev) {
+    throw new SslInvError('ERR_DEVICE_UNAVAILABLE', `makeViewsOnDevice: the output tensor is on ${into.tensor.device}, the views are made on ${dev}`);
   }
+  const base = (into?.slot ?? 0) - j0;  // row of view j in the output: base + j
   const t = { resize: grid.resize, crop: grid.crop, mean: o.mean, std: o.std };
   const p = evalTransformPlan(img, t);
   const fullOpts = resizeCropNormalizeOptions(p.resize, p.crop, p.norm, img.channels);
-  const out = empty('float32', [j1 - j0, 3, grid.crop, grid.crop], dev);
+  const out = into?.tensor ?? empty('float32', [j1 - j0, 3, grid.crop, grid.crop], dev);
   const owned: Tensor[] = [];
   const keep = (x: Tensor) => { owned.push(x); return x; };
   try {
@@ -104,16 +110,16 @@ export function makeViewsOnDevice(img: ImageU8, grid: TransformGrid, j0: number,
       if (d?.family === 'batch') {
         const batch = keep(src.reshape([1, img.height, img.width, img.channels]));
         const one = d.op === 'identity' ? batch : keep(wrap(callNative(`cuda ${d.op}`, () => addon().cudaColorViews(batch.handle, d.op))));
-        for (let q = j; q < e; q++) normalize(one, q - j0, fullOpts);
+        for (let q = j; q < e; q++) normalize(one, base + q, fullOpts);
       } else if (d?.family === 'crop' && (v as { size: number[] }).size.every((s) => s === grid.crop)) {
         // Crops differ in size per view: the binding crops them all, then resizes each into its slot.
         const crops = grid.views.slice(j, e).map((w) => (deviceOp(w) as { param: object }).param);
         const norm = resizeCropNormalizeOptions({ width: grid.crop, height: grid.crop }, { top: 0, left: 0, height: grid.crop, width: grid.crop }, p.norm, img.channels);
         callNative('cudaResizedCropViews', () => addon().cudaResizedCropViews(src.handle, crops,
-          { outHeight: grid.crop, outWidth: grid.crop, mean: norm.mean, std: norm.std }, out.handle, j - j0));
+          { outHeight: grid.crop, outWidth: grid.crop, mean: norm.mean, std: norm.std }, out.handle, base + j));
       } else if (d !== undefined && d.family !== 'crop') {
         const params = grid.views.slice(j, e).map((w) => (deviceOp(w) as { param: unknown }).param);
-        normalize(run(v, d.family, d.op, params), j - j0, fullOpts);
+        normalize(run(v, d.family, d.op, params), base + j, fullOpts);
       } else {
         // CPU-built views, uploaded as one uint8 batch (resized_crop outputs crop x crop, deform keeps
         // the image's size).
@@ -127,12 +133,12 @@ export function makeViewsOnDevice(img: ImageU8, grid: TransformGrid, j0: number,
         const opts = v.op === 'resized_crop'
           ? resizeCropNormalizeOptions({ width, height }, { top: 0, left: 0, height: grid.crop, width: grid.crop }, p.norm, channels)
           : fullOpts;
-        normalize(views, j - j0, opts);
+        normalize(views, base + j, opts);
       }
       j = e;
     }
   } catch (err) {
-    out.dispose();
+    if (!into) out.dispose();
     throw err;
   } finally {
     for (const x of owned) x.dispose();

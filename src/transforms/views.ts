@@ -47,12 +47,34 @@ export function applyView(img: ImageU8, v: ViewParams, seed: number): ImageU8 {
   }
 }
 
-/** Writes views [j0, j1) of `img` into a new float32 tensor [j1 - j0, 3, crop, crop]. */
-export function makeViews(img: ImageU8, grid: TransformGrid, j0: number, j1: number, o: ViewOptions): Tensor {
+/** Where a call writes its views: rows [slot, slot + j1 - j0) of a float32 [rows, 3, crop, crop] tensor. */
+export interface ViewsInto {
+  tensor: Tensor;
+  slot: number;
+}
+
+/** Checks a view range and, when given, the tensor the views go into. */
+export function checkViewRange(grid: TransformGrid, j0: number, j1: number, into?: ViewsInto): void {
   if (!(Number.isInteger(j0) && Number.isInteger(j1) && 0 <= j0 && j0 <= j1 && j1 <= grid.k)) {
     throw new SslInvError('ERR_INVALID_ARGUMENT', `views [${j0}, ${j1}) are outside 0..${grid.k}`);
   }
-  const out = empty('float32', [j1 - j0, 3, grid.crop, grid.crop]);
+  if (!into) return;
+  const [rows, c, h, w] = into.tensor.shape;
+  if (into.tensor.dtype !== 'float32' || into.tensor.shape.length !== 4 || c !== 3 || h !== grid.crop || w !== grid.crop ||
+    !(Number.isInteger(into.slot) && into.slot >= 0 && into.slot + (j1 - j0) <= rows!)) {
+    throw new SslInvError('ERR_SHAPE_MISMATCH', `views [${j0}, ${j1}) do not fit rows ${into.slot}.. of a ${into.tensor.dtype} [${into.tensor.shape.join(', ')}] tensor ` +
+      `(expected float32 [rows, 3, ${grid.crop}, ${grid.crop}])`);
+  }
+}
+
+/**
+ * Writes views [j0, j1) of `img` into a new float32 tensor [j1 - j0, 3, crop, crop], or, with
+ * `into`, into rows slot.. of an existing one (and returns it).
+ */
+export function makeViews(img: ImageU8, grid: TransformGrid, j0: number, j1: number, o: ViewOptions, into?: ViewsInto): Tensor {
+  checkViewRange(grid, j0, j1, into);
+  const base = into?.slot ?? 0;
+  const out = into?.tensor ?? empty('float32', [j1 - j0, 3, grid.crop, grid.crop]);
   const t: EvalTransform = { resize: grid.resize, crop: grid.crop, mean: o.mean, std: o.std };
   try {
     for (let j = j0; j < j1; j++) {
@@ -60,13 +82,13 @@ export function makeViews(img: ImageU8, grid: TransformGrid, j0: number, j1: num
       const view = applyView(img, v, (o.deformSeed ?? 0) + j);
       if (v.op === 'resized_crop') {
         cropNormalizeU8(view, { top: 0, left: 0, height: grid.crop, width: grid.crop }, { mean: o.mean, std: o.std },
-          { tensor: out, slot: j - j0 });
+          { tensor: out, slot: base + j - j0 });
       } else {
-        preprocessInto(view, t, out, j - j0);
+        preprocessInto(view, t, out, base + j - j0);
       }
     }
   } catch (e) {
-    out.dispose();
+    if (!into) out.dispose();
     throw e;
   }
   return out;
