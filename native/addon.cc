@@ -16,6 +16,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sslinv::napi::RegisterProbeBindings(env, exports);
   sslinv::napi::RegisterDeviceBindings(env, exports);
   sslinv::napi::RegisterCudaViewBindings(env, exports);
+  sslinv::napi::RegisterCudaLbfgsbBindings(env, exports);
   return exports;
 }
 

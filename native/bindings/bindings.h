@@ -14,6 +14,7 @@ void RegisterLinalgBindings(Napi::Env env, Napi::Object exports);
 void RegisterProbeBindings(Napi::Env env, Napi::Object exports);
 void RegisterDeviceBindings(Napi::Env env, Napi::Object exports);
 void RegisterCudaViewBindings(Napi::Env env, Napi::Object exports);
+void RegisterCudaLbfgsbBindings(Napi::Env env, Napi::Object exports);
 
 }  // namespace napi
 }  // namespace sslinv

@@ -93,6 +93,22 @@ export function multinomialLossGrad(z: Tensor, bias: Tensor, y: Tensor, K: numbe
   });
 }
 
+/** multinomialLossGrad with every result left where it was computed (gb too: for device objectives). */
+export function multinomialLossGradTensors(z: Tensor, bias: Tensor, y: Tensor, K: number): { loss: Float64Array; g: Tensor; gb: Tensor } {
+  expectF64(z, 'multinomialLossGrad z', 2);
+  expectF64(bias, 'multinomialLossGrad bias', 1);
+  if (y.dtype !== 'int32' || y.shape.length !== 2) throw new SslInvError('ERR_DTYPE_MISMATCH', 'multinomialLossGrad: y must be an int32 [P, n] tensor');
+  return call('multinomialLossGrad', () => {
+    const [l, g, gb] = addon().multinomialLossGrad(z.handle, bias.handle, y.handle, K);
+    const loss = wrap(l);
+    try {
+      return { loss: loss.toArray() as Float64Array, g: wrap(g), gb: wrap(gb) };
+    } finally {
+      loss.dispose();
+    }
+  });
+}
+
 /**
  * exp(-gamma * max(0, -2 xy + xx_i + yy_j)) with a zero distance on the diagonal when `same` (the
  * kernel of X with itself): scikit-learn's rbf_kernel over euclidean_distances, from the Gram matrix

@@ -25,6 +25,7 @@
  * folds and regularisation values, on the CPU and later on the GPU.
  */
 import { SslInvError } from '../errors';
+import { D, ddot, G, HostLbfgsbVectors, LbfgsbVectors, R, T, WS, WY, X, Z } from './lbfgsb-vectors';
 
 /** Options, with scipy's defaults (`scipy.optimize.minimize(method='L-BFGS-B')`). */
 export interface LbfgsbOptions {
@@ -84,42 +85,6 @@ const BIG = 1e10; // lnsrlb's stpmax for unconstrained problems
 const LS_FTOL = 1e-3;
 const LS_GTOL = 0.9;
 const LS_XTOL = 0.1;
-
-// --- reference-BLAS-order vector kernels -------------------------------------------------------
-
-function ddot(n: number, x: Float64Array, xo: number, y: Float64Array, yo: number): number {
-  let s = 0;
-  for (let i = 0; i < n; i++) s += x[xo + i]! * y[yo + i]!;
-  return s;
-}
-
-/**
- * out[k] = ddot(n, x, xo, ys[k], yos[k]) for every k: the same sequential sums, bit for bit, four at a
- * time in one pass. A lone dot product is bound by the latency of its dependent adds; four
- * independent ones interleaved keep the adder busy and read x once (the memory update and formk each
- * need up to 2m dot products against one vector, which dominate an iteration at n ~ 20,000).
- */
-function ddotMany(n: number, x: Float64Array, xo: number, ys: Float64Array[], yos: number[], out: Float64Array): void {
-  const count = ys.length;
-  let k = 0;
-  for (; k + 4 <= count; k += 4) {
-    const y0 = ys[k]!, y1 = ys[k + 1]!, y2 = ys[k + 2]!, y3 = ys[k + 3]!;
-    const o0 = yos[k]!, o1 = yos[k + 1]!, o2 = yos[k + 2]!, o3 = yos[k + 3]!;
-    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (let i = 0; i < n; i++) {
-      const xv = x[xo + i]!;
-      s0 += xv * y0[o0 + i]!;
-      s1 += xv * y1[o1 + i]!;
-      s2 += xv * y2[o2 + i]!;
-      s3 += xv * y3[o3 + i]!;
-    }
-    out[k] = s0;
-    out[k + 1] = s1;
-    out[k + 2] = s2;
-    out[k + 3] = s3;
-  }
-  for (; k < count; k++) out[k] = ddot(n, x, xo, ys[k]!, yos[k]!);
-}
 
 // --- LINPACK dpofa / dtrsl on column-major storage (a(i,j) = a[off + i + j*lda], 0-based) -----------
 
@@ -418,11 +383,10 @@ type Phase =
  * The driver's iteration and evaluation limits (scipy's Python loop) are applied here too.
  */
 export class LbfgsbSolver {
-  /** The point where f and g are requested; the final iterate once done. */
-  readonly x: Float64Array;
   readonly n: number;
   f = 0;
-  readonly g: Float64Array;
+  /** The solver's n-vectors (x, g, the memory, work vectors): on the host, or on a device. */
+  readonly vectors: LbfgsbVectors;
   status: LbfgsbStatus | undefined;
   /** Iterations completed (scipy's n_iterations). */
   nit = 0;
@@ -440,18 +404,13 @@ export class LbfgsbSolver {
   private readonly maxls: number;
   private readonly callback: ((x: Float64Array, f: number) => void) | undefined;
 
-  // L-BFGS memory (column-major, 0-based): ws/wy n x m, sy/ss/wt m x m, wn/snd 2m x 2m
-  private readonly ws: Float64Array;
-  private readonly wy: Float64Array;
+  // L-BFGS memory (column-major, 0-based): s_j/y_j in the vectors' WS/WY slots, sy/ss/wt m x m,
+  // wn/snd 2m x 2m
   private readonly sy: Float64Array;
   private readonly ss: Float64Array;
   private readonly wt: Float64Array;
   private readonly wn: Float64Array;
   private readonly snd: Float64Array;
-  private readonly z: Float64Array;
-  private readonly r: Float64Array;
-  private readonly d: Float64Array;
-  private readonly t: Float64Array;
   private readonly wv: Float64Array;
   /** Scratch for ddotMany's results (2m). */
   private readonly dots: Float64Array;
@@ -475,9 +434,12 @@ export class LbfgsbSolver {
   private iback = 0;
   private readonly tol: number;
   private csrch = new Dcsrch();
-  private lastEvalX: Float64Array | undefined;
 
-  constructor(x0: ArrayLike<number>, opts: LbfgsbOptions = {}) {
+  /**
+   * x0: the start. `makeVectors` places the vectors (default: host arrays); it is called with n and m
+   * and must return vectors whose x the solver then sets to x0.
+   */
+  constructor(x0: ArrayLike<number>, opts: LbfgsbOptions = {}, makeVectors?: (n: number, m: number) => LbfgsbVectors) {
     const n = x0.length;
     const m = opts.m ?? 10;
     const ftol = opts.ftol ?? 2.220446049250313e-9;
@@ -495,19 +457,13 @@ export class LbfgsbSolver {
     this.n = n;
     this.m = m;
     this.tol = this.factr * EPSMCH;
-    this.x = Float64Array.from(x0);
-    this.g = new Float64Array(n);
-    this.ws = new Float64Array(n * m);
-    this.wy = new Float64Array(n * m);
+    this.vectors = makeVectors ? makeVectors(n, m) : new HostLbfgsbVectors(n, m);
+    this.vectors.write(X, x0);
     this.sy = new Float64Array(m * m);
     this.ss = new Float64Array(m * m);
     this.wt = new Float64Array(m * m);
     this.wn = new Float64Array(4 * m * m);
     this.snd = new Float64Array(4 * m * m);
-    this.z = new Float64Array(n);
-    this.r = new Float64Array(n);
-    this.d = new Float64Array(n);
-    this.t = new Float64Array(n);
     this.wv = new Float64Array(2 * m);
     this.dots = new Float64Array(2 * m);
   }
@@ -526,20 +482,38 @@ export class LbfgsbSolver {
     return { kind: 'fg' };
   }
 
-  /** Gives f and g at `x` (g is copied). */
+  /**
+   * The point where f and g are requested; the final iterate once done. For host vectors this is a
+   * live view (valid until the next tell); for device vectors a copy read back from the device.
+   */
+  get x(): Float64Array {
+    return this.vectors instanceof HostLbfgsbVectors ? this.vectors.view(X) : this.vectors.read(X);
+  }
+
+  /** Gives f and g at `x` (g is copied into the solver's vectors). */
   tell(f: number, g: ArrayLike<number>): void {
+    this.expectEvaluation();
+    if (g.length !== this.n) throw new SslInvError('ERR_SHAPE_MISMATCH', `L-BFGS-B: gradient of length ${g.length}, expected ${this.n}`);
+    this.vectors.write(G, g);
+    this.accept(f);
+  }
+
+  /** Gives f at `x` when the objective has already written g into the vectors' g slot (device objectives). */
+  tellWithGradientInPlace(f: number): void {
+    this.expectEvaluation();
+    this.accept(f);
+  }
+
+  private expectEvaluation(): void {
     if (this.phase !== 'fg-start' && this.phase !== 'fg-ln') {
       throw new SslInvError('ERR_INVALID_ARGUMENT', 'L-BFGS-B: tell() called when no evaluation was requested');
     }
-    if (g.length !== this.n) throw new SslInvError('ERR_SHAPE_MISMATCH', `L-BFGS-B: gradient of length ${g.length}, expected ${this.n}`);
+  }
+
+  private accept(f: number): void {
     // ScalarFunction counts an evaluation only when x changed since the last one
-    if (!this.lastEvalX || !sameArray(this.lastEvalX, this.x)) {
-      this.nfev++;
-      if (!this.lastEvalX) this.lastEvalX = new Float64Array(this.n);
-      this.lastEvalX.set(this.x);
-    }
+    if (this.vectors.takeEvaluatedX()) this.nfev++;
     this.f = f;
-    for (let i = 0; i < this.n; i++) this.g[i] = g[i]!;
     if (this.phase === 'fg-start') this.afterStart();
     else this.afterLineSearchEval();
   }
@@ -549,7 +523,7 @@ export class LbfgsbSolver {
     if (this.status === undefined) throw new SslInvError('ERR_INVALID_ARGUMENT', 'L-BFGS-B: the solver has not finished');
     const warnflag = this.status.startsWith('converged') ? 0 : this.status === 'abnormal-line-search' ? 2 : 1;
     return {
-      x: Float64Array.from(this.x), f: this.f, g: Float64Array.from(this.g), nit: this.nit, nfev: this.nfev,
+      x: this.vectors.read(X), f: this.f, g: this.vectors.read(G), nit: this.nit, nfev: this.nfev,
       status: this.status, warnflag, message: LBFGSB_MESSAGES[this.status],
     };
   }
@@ -561,7 +535,7 @@ export class LbfgsbSolver {
 
   // mainlb after FG_START (label 111)
   private afterStart(): void {
-    this.sbgnrm = projgr(this.g);
+    this.sbgnrm = this.vectors.projgr();
     if (this.sbgnrm <= this.pgtol) {
       this.finish('converged-pgtol');
       return;
@@ -580,12 +554,11 @@ export class LbfgsbSolver {
 
   // The loop body from label 222 up to the first line-search evaluation request.
   private iterate(): void {
+    const v = this.vectors;
     for (;;) {
-      const n = this.n;
-      const x = this.x, z = this.z, d = this.d;
       if (this.col > 0) {
         // unconstrained with a non-empty memory: skip the search for the GCP
-        z.set(x);
+        v.copy(Z, X);
         const wrk = this.updatd;
         // subspace minimisation (label 333 onwards; nfree = n, col > 0)
         if (wrk) {
@@ -597,8 +570,7 @@ export class LbfgsbSolver {
           }
         }
         // cmprlb: r = -g
-        const r = this.r;
-        for (let i = 0; i < n; i++) r[i] = -this.g[i]!;
+        v.negate(R, G);
         if (this.subsm() !== 0) {
           // singular triangular system: restart
           this.resetMemory();
@@ -611,15 +583,15 @@ export class LbfgsbSolver {
         // freev: every variable is free; wrk = updatd (no subspace step when col = 0)
       }
       // label 555: d = z - x
-      for (let i = 0; i < n; i++) d[i] = z[i]! - x[i]!;
+      v.sub(D, Z, X);
       // lnsrlb, first entry
-      this.dtd = ddot(n, d, 0, d, 0);
+      this.dtd = v.dot(D, D);
       this.dnorm = Math.sqrt(this.dtd);
       const stpmx = BIG;
       if (this.iter === 0) this.stp = Math.min(1 / this.dnorm, stpmx); // not boxed
       else this.stp = 1;
-      this.t.set(x);
-      this.r.set(this.g);
+      v.copy(T, X);
+      v.copy(R, G);
       this.fold = this.f;
       this.ifun = 0;
       this.iback = 0;
@@ -635,8 +607,8 @@ export class LbfgsbSolver {
    * ended); false when the memory was reset and the loop must start again at label 222.
    */
   private lineSearchStep(): boolean {
-    const n = this.n;
-    this.gd = ddot(n, this.g, 0, this.d, 0);
+    const v = this.vectors;
+    this.gd = v.dot(G, D);
     let info = 0;
     if (this.ifun === 0) {
       this.gdold = this.gd;
@@ -653,19 +625,15 @@ export class LbfgsbSolver {
       } else {
         this.ifun++;
         this.iback = this.ifun - 1;
-        const x = this.x;
-        if (this.stp === 1) {
-          x.set(this.z);
-        } else {
-          const stp = this.stp, d = this.d, t = this.t;
-          for (let i = 0; i < n; i++) x[i] = stp * d[i]! + t[i]!;
-        }
+        // x = stp * d + t (the sum is the same as t + stp * d), or z itself for a unit step
+        if (this.stp === 1) v.copy(X, Z);
+        else v.axpy(X, T, this.stp, D);
       }
     }
     if (info !== 0 || this.iback >= this.maxls) {
       // restore the previous iterate
-      this.x.set(this.t);
-      this.g.set(this.r);
+      v.copy(X, T);
+      v.copy(G, R);
       this.f = this.fold;
       if (this.col === 0) {
         // abnormal termination (scipy's driver does not count this iteration in nit)
@@ -682,9 +650,9 @@ export class LbfgsbSolver {
     }
     // NEW_X
     this.iter++;
-    this.sbgnrm = projgr(this.g);
+    this.sbgnrm = v.projgr();
     this.nit++;
-    this.callback?.(this.x, this.f);
+    if (this.callback) this.callback(this.x, this.f);
     if (this.nit >= this.maxiter) {
       this.finish('max-iterations');
       return true;
@@ -704,7 +672,7 @@ export class LbfgsbSolver {
 
   // mainlb label 777: the stopping tests and the memory update, then back to 222.
   private afterNewX(): void {
-    const n = this.n;
+    const v = this.vectors;
     if (this.sbgnrm <= this.pgtol) {
       this.finish('converged-pgtol');
       return;
@@ -714,17 +682,15 @@ export class LbfgsbSolver {
       this.finish('converged-factr');
       return;
     }
-    const r = this.r, g = this.g, d = this.d;
-    for (let i = 0; i < n; i++) r[i] = g[i]! - r[i]!;
-    const rr = ddot(n, r, 0, r, 0);
+    v.sub(R, G, R);
+    const rr = v.dot(R, R);
     let dr: number;
     if (this.stp === 1) {
       dr = this.gd - this.gdold;
       ddum = -this.gdold;
     } else {
       dr = (this.gd - this.gdold) * this.stp;
-      const stp = this.stp;
-      for (let i = 0; i < n; i++) d[i] = stp * d[i]!;
+      v.scale(D, D, this.stp);
       ddum = -this.gdold * this.stp;
     }
     if (dr <= EPSMCH * ddum) {
@@ -748,30 +714,27 @@ export class LbfgsbSolver {
 
   // cauchy, for col = 0, theta = 1 and no bounds: no breakpoints, d = -g, xcp = x + dtm * d.
   private cauchyEmptyMemory(): void {
-    const n = this.n, x = this.x, g = this.g, z = this.z;
+    const v = this.vectors;
     if (this.sbgnrm <= 0) {
-      z.set(x);
+      v.copy(Z, X);
       return;
     }
-    let f1 = 0;
-    const d = this.d; // cauchy's d is a work vector here; mainlb overwrites it at label 555
-    for (let i = 0; i < n; i++) {
-      const neggi = -g[i]!;
-      d[i] = neggi;
-      f1 = f1 - neggi * neggi;
-    }
-    z.set(x);
+    // d = -g (cauchy's d is a work vector here; mainlb overwrites it at label 555) and
+    // f1 = sum of -(d_i d_i) in order, which is -(g . g) exactly (rounding is symmetric in sign)
+    v.negate(D, G);
+    const f1 = -v.dot(G, G);
+    v.copy(Z, X);
     const f2 = -this.theta * f1;
     let dtm = -f1 / f2;
     // nbreak = 0: the GCP is at dtm along d
     if (dtm <= 0) dtm = 0;
     const tsum = 0 + dtm;
-    if (tsum !== 0) for (let i = 0; i < n; i++) z[i] = z[i]! + tsum * d[i]!;
+    if (tsum !== 0) v.axpy(Z, Z, tsum, D);
   }
 
   // matupd: append s = d and y = r to the memory, update theta, S'Y and S'S.
   private matupd(rr: number, dr: number): void {
-    const n = this.n, m = this.m;
+    const m = this.m, v = this.vectors;
     if (this.iupdat <= m) {
       this.col = this.iupdat;
       this.itail = (this.head + this.iupdat - 1) % m;
@@ -779,9 +742,9 @@ export class LbfgsbSolver {
       this.itail = (this.itail + 1) % m;
       this.head = (this.head + 1) % m;
     }
-    const ws = this.ws, wy = this.wy, sy = this.sy, ss = this.ss, d = this.d;
-    ws.set(d, this.itail * n);
-    wy.set(this.r, this.itail * n);
+    const sy = this.sy, ss = this.ss;
+    v.copy(WS(this.itail), D);
+    v.copy(WY(m, this.itail), R);
     this.theta = rr / dr;
     const col = this.col;
     if (this.iupdat > m) {
@@ -794,15 +757,14 @@ export class LbfgsbSolver {
       }
     }
     // add new information: the last row of SY and the last column of SS (d . wy_j and ws_j . d)
-    const ys: Float64Array[] = [], yos: number[] = [];
+    const ys: number[] = [];
     let pointr = this.head;
     for (let j = 0; j < col - 1; j++) {
-      ys.push(wy, ws);
-      yos.push(pointr * n, pointr * n);
+      ys.push(WY(m, pointr), WS(pointr));
       pointr = (pointr + 1) % m;
     }
     const dots = this.dots;
-    ddotMany(n, d, 0, ys, yos, dots);
+    if (ys.length > 0) v.dots(D, ys, dots);
     for (let j = 0; j < col - 1; j++) {
       sy[col - 1 + j * m] = dots[2 * j]!;
       ss[j + (col - 1) * m] = dots[2 * j + 1]!;
@@ -828,9 +790,9 @@ export class LbfgsbSolver {
 
   // formk for nbd = 0 (Z = I, no active set, nenter = 0, ileave = n + 1) and updatd = true.
   private formk(): number {
-    const n = this.n, m = this.m, col = this.col, head = this.head;
+    const m = this.m, col = this.col, head = this.head;
     const m2 = 2 * m;
-    const wn1 = this.snd, wn = this.wn, ws = this.ws, wy = this.wy, sy = this.sy, theta = this.theta;
+    const wn1 = this.snd, wn = this.wn, sy = this.sy, theta = this.theta;
     const W1 = (i: number, j: number) => i + j * m2; // 0-based (i, j) of wn1 / wn
     if (this.updatd) {
       if (this.iupdat > m) {
@@ -851,15 +813,14 @@ export class LbfgsbSolver {
       // Both loops dot the newest y (column `newest` of wy) with every stored pair: the col
       // products y_new . y_j and the col products s_i . y_new, computed together.
       const newest = (head + col - 1) % m;
-      const ys: Float64Array[] = [], yos: number[] = [];
+      const ys: number[] = [];
       let p = head;
       for (let j = 0; j < col; j++) {
-        ys.push(wy, ws);
-        yos.push(p * n, p * n);
+        ys.push(WY(m, p), WS(p));
         p = (p + 1) % m;
       }
       const dots = this.dots;
-      ddotMany(n, wy, newest * n, ys, yos, dots);
+      this.vectors.dots(WY(m, newest), ys, dots);
       for (let jy = 0; jy < col; jy++) {
         const js = m + jy;
         // Y'ZZ'Y over the free variables (all of them)
@@ -903,18 +864,19 @@ export class LbfgsbSolver {
 
   // subsm for nbd = 0: d := -B^{-1} g on the free variables (all), z := z + d. Returns info.
   private subsm(): number {
-    const n = this.n, m = this.m, col = this.col, theta = this.theta;
-    const ws = this.ws, wy = this.wy, wv = this.wv, wn = this.wn, d = this.r, z = this.z;
-    // compute wv = W'Zd (the 2 col dot products in one ddotMany: the same sums)
+    const m = this.m, col = this.col, theta = this.theta;
+    const wv = this.wv, wn = this.wn, v = this.vectors;
+    // compute wv = W'Zd, d being r here (the 2 col dot products in one call: the same sums)
     let pointr = this.head;
-    const ys: Float64Array[] = [], yos: number[] = [];
+    const ys: number[] = [], wySlots: number[] = [], wsSlots: number[] = [];
     for (let i = 0; i < col; i++) {
-      ys.push(wy, ws);
-      yos.push(pointr * n, pointr * n);
+      ys.push(WY(m, pointr), WS(pointr));
+      wySlots.push(WY(m, pointr));
+      wsSlots.push(WS(pointr));
       pointr = (pointr + 1) % m;
     }
     const dots = this.dots;
-    ddotMany(n, d, 0, ys, yos, dots);
+    v.dots(R, ys, dots);
     for (let i = 0; i < col; i++) {
       wv[i] = dots[2 * i]!;
       wv[col + i] = theta * dots[2 * i + 1]!;
@@ -924,47 +886,11 @@ export class LbfgsbSolver {
     if (dtrslUpper(wn, m2, col2, wv, 0, true) !== 0) return -1;
     for (let i = 0; i < col; i++) wv[i] = -wv[i]!;
     if (dtrslUpper(wn, m2, col2, wv, 0, false) !== 0) return -1;
-    // compute d = (1/theta)d + (1/theta**2)Z'W wv
-    // Two pairs per pass over d; each element still gets its terms in jy order.
-    pointr = this.head;
-    let jy = 0;
-    for (; jy + 2 <= col; jy += 2) {
-      const o = pointr * n, o2 = ((pointr + 1) % m) * n;
-      const a = wv[jy]!, b = wv[col + jy]!, a2 = wv[jy + 1]!, b2 = wv[col + jy + 1]!;
-      for (let i = 0; i < n; i++) {
-        const t = d[i]! + (wy[o + i]! * a) / theta + ws[o + i]! * b;
-        d[i] = t + (wy[o2 + i]! * a2) / theta + ws[o2 + i]! * b2;
-      }
-      pointr = (pointr + 2) % m;
-    }
-    for (; jy < col; jy++) {
-      const o = pointr * n;
-      const a = wv[jy]!, b = wv[col + jy]!;
-      for (let i = 0; i < n; i++) d[i] = d[i]! + (wy[o + i]! * a) / theta + ws[o + i]! * b;
-      pointr = (pointr + 1) % m;
-    }
-    const s = 1 / theta;
-    for (let i = 0; i < n; i++) d[i] = s * d[i]!;
-    // the projected step: no bounds, so x_k + d_k for every variable and iword = 0
-    for (let i = 0; i < n; i++) z[i] = z[i]! + d[i]!;
+    // compute d = (1/theta)d + (1/theta**2)Z'W wv, then the projected step z = z + d (no bounds, so
+    // x_k + d_k for every variable and iword = 0)
+    v.subsmUpdate(wySlots, wsSlots, wv.subarray(0, col), wv.subarray(col, col2), theta);
     return 0;
   }
-}
-
-/** projgr for unbounded variables: max |g_i|; a NaN component is returned as is (scipy's check). */
-function projgr(g: Float64Array): number {
-  let s = 0;
-  for (let i = 0; i < g.length; i++) {
-    const gi = g[i]!;
-    if (gi !== gi) return gi;
-    s = Math.max(s, Math.abs(gi));
-  }
-  return s;
-}
-
-function sameArray(a: Float64Array, b: Float64Array): boolean {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false; // np.array_equal: NaN differs
-  return true;
 }
 
 /** scipy.optimize.minimize(fun, x0, jac=True, method='L-BFGS-B', options) for an unconstrained problem. */
@@ -976,6 +902,24 @@ export function minimizeLbfgsb(fun: (x: Float64Array) => { f: number; g: ArrayLi
     s.tell(f, g);
   }
   return s.result();
+}
+
+/**
+ * runLbfgsbBatch for objectives that write each gradient straight into its solver's vectors (on a
+ * device): `evaluate` gets the indices of the solvers still running, evaluates them at their x,
+ * writes their g and returns their f in the same order.
+ */
+export function runLbfgsbBatchInPlace(solvers: LbfgsbSolver[], evaluate: (active: number[]) => number[],
+  onRound?: (active: number) => void): LbfgsbResult[] {
+  for (;;) {
+    const active: number[] = [];
+    for (let i = 0; i < solvers.length; i++) if (solvers[i]!.request().kind === 'fg') active.push(i);
+    if (active.length === 0) break;
+    const f = evaluate(active);
+    for (let k = 0; k < active.length; k++) solvers[active[k]!]!.tellWithGradientInPlace(f[k]!);
+    onRound?.(active.length);
+  }
+  return solvers.map((s) => s.result());
 }
 
 /**

@@ -22,17 +22,22 @@
  * stacked into one [d, P*K] matrix so a round of P line-search evaluations is one GEMM pair, each
  * problem marking its own training rows (see `fitLogisticBatch`).
  *
- * On a CUDA device (X given as a device tensor) the same evaluation runs there: the stacked weights
- * and intercepts go up (d * P * K values), both GEMMs are cuBLAS DGEMMs and the softmax a float64
- * kernel, and only the gradient [d + 1, P*K] and the P losses come back. L-BFGS-B itself stays on
- * the host in float64, step for step the same code. GPU sums are ordered differently from the CPU's,
- * so the objective agrees to rounding (about 1e-15 relative), not bit for bit.
+ * On a CUDA device (X given as a device tensor) everything of size n stays there: each solver's
+ * vectors live on the device (lbfgsb-device.ts), the weights are packed from them into the stacked
+ * GEMM operand by a kernel, both GEMMs are cuBLAS DGEMMs, the softmax a float64 kernel, and the
+ * gradients are assembled straight into the solvers' g; only the P losses, the regularisation dot
+ * products and the solvers' scalars cross the bus. The solver's control flow and small dense algebra
+ * are the same code as on the host. GPU sums are ordered differently from the CPU's, so results agree
+ * with the CPU's to rounding, not bit for bit.
  */
-import { SslInvError } from '../errors';
+import { callNative, SslInvError } from '../errors';
 import { dgemm } from '../linalg';
-import { keep, scope, Tensor, tensor } from '../tensor';
-import { multinomialLossGrad } from './eigen';
-import { LbfgsbResult, LbfgsbSolver, LbfgsbStatus, runLbfgsbBatch } from './lbfgsb';
+import { native, NativeTensor } from '../native';
+import { keep, scope, Tensor, tensor, wrap } from '../tensor';
+import { multinomialLossGrad, multinomialLossGradTensors } from './eigen';
+import { LbfgsbResult, LbfgsbSolver, LbfgsbStatus, runLbfgsbBatch, runLbfgsbBatchInPlace } from './lbfgsb';
+import { DeviceLbfgsbVectors } from './lbfgsb-device';
+import { G as G_SLOT, X as X_SLOT } from './lbfgsb-vectors';
 import { dot } from './numeric';
 
 export interface LogisticOptions {
@@ -221,6 +226,33 @@ export class LogisticBatchObjective {
     });
   }
 
+  /**
+   * The device form of `evaluate`: problem active[k]'s weights are the x of `vectors[k]` (on X's
+   * device); its gradient is written into that solver's g and its f returned.
+   */
+  evaluateInPlace(active: number[], vectors: DeviceLbfgsbVectors[]): number[] {
+    const { d, K } = this;
+    const n1 = (d + 1) * K, dK = d * K;
+    const Y = this.labelTensor(active);
+    const a = native() as unknown as {
+      cudaLogisticPack(states: NativeTensor[], n: number, xSlot: number, dim: number, K: number): [NativeTensor, NativeTensor];
+      cudaLogisticUnpack(gx: NativeTensor, gb: NativeTensor, states: NativeTensor[], n: number, xSlot: number, gSlot: number, dim: number,
+        K: number, l2s: number[]): void;
+    };
+    const states = vectors.map((v) => v.state.handle);
+    const l2s = active.map((p) => this.l2s[p]!);
+    return scope(() => {
+      const [m, b] = callNative('logistic regression on the device', () => a.cudaLogisticPack(states, n1, X_SLOT, d, K));
+      const M = wrap(m), bias = wrap(b);
+      const Z = dgemm(this.x, M);
+      const { loss, g, gb } = multinomialLossGradTensors(Z, bias, Y, K);
+      Z.dispose();
+      const GX = dgemm(this.x, g, { transA: true }); // [d, P*K]
+      callNative('logistic regression on the device', () => a.cudaLogisticUnpack(GX.handle, gb.handle, states, n1, X_SLOT, G_SLOT, d, K, l2s));
+      return vectors.map((v, k) => loss[k]! + 0.5 * l2s[k]! * v.dotsOf(dK, X_SLOT, [X_SLOT])[0]!);
+    });
+  }
+
   dispose(): void {
     this.labels?.t.dispose();
     this.labels = undefined;
@@ -247,6 +279,7 @@ export function fitLogisticBatch(x: Tensor, K: number, problems: BatchProblem[],
   const { d } = checkX(x);
   const maxIter = opts.maxIter ?? 100, tol = opts.tol ?? 1e-4;
   for (const p of problems) checkC(p.C);
+  if (x.device !== 'cpu') return fitLogisticBatchOnDevice(x, K, problems, maxIter, tol, onRound);
   const solvers = problems.map((p) => new LbfgsbSolver(p.w0 ?? new Float64Array((d + 1) * K), { gtol: tol, maxiter: maxIter }));
   // The CPU GEMM prefers a plain X^T operand; cuBLAS reads the transpose in place.
   const xT = opts.xT ?? (x.device === 'cpu' ? transposeTensor(x) : undefined);
@@ -257,6 +290,26 @@ export function fitLogisticBatch(x: Tensor, K: number, problems: BatchProblem[],
   } finally {
     objective.dispose();
     if (!opts.xT) xT?.dispose();
+  }
+}
+
+/** fitLogisticBatch with X on a CUDA device: the solvers' vectors live there too. */
+function fitLogisticBatchOnDevice(x: Tensor, K: number, problems: BatchProblem[], maxIter: number, tol: number,
+  onRound?: (active: number) => void): { w: Float64Array; result: LbfgsbResult }[] {
+  const { d } = checkX(x);
+  const vectors: DeviceLbfgsbVectors[] = [];
+  const objective = new LogisticBatchObjective(x, K, problems.map((p) => p.y), problems.map((p) => 1 / p.C));
+  try {
+    const solvers = problems.map((p) => new LbfgsbSolver(p.w0 ?? new Float64Array((d + 1) * K), { gtol: tol, maxiter: maxIter }, (n, m) => {
+      const v = new DeviceLbfgsbVectors(n, m, x.device);
+      vectors.push(v);
+      return v;
+    }));
+    const results = runLbfgsbBatchInPlace(solvers, (active) => objective.evaluateInPlace(active, active.map((i) => vectors[i]!)), onRound);
+    return results.map((r) => ({ w: r.x, result: r }));
+  } finally {
+    objective.dispose();
+    for (const v of vectors) v.dispose();
   }
 }
 

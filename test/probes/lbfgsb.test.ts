@@ -4,7 +4,8 @@
 // iteration and evaluation counts and the stopping message, bit for bit. With the installed OpenBLAS
 // (SIMD dot products) the paths agree to rounding.
 import t from 'tap';
-import { LbfgsbSolver, minimizeLbfgsb, runLbfgsbBatch } from '../../src/probes/lbfgsb';
+import { LbfgsbSolver, minimizeLbfgsb, runLbfgsbBatch, runLbfgsbBatchInPlace } from '../../src/probes/lbfgsb';
+import { G } from '../../src/probes/lbfgsb-vectors';
 import { fixture } from './data';
 
 interface Run {
@@ -181,4 +182,33 @@ t.test('converged at the start, bad arguments, protocol misuse', async (t) => {
   t.equal(bad.status, 'abnormal-line-search');
   t.equal(bad.warnflag, 2);
   t.same(Array.from(bad.x), [1], 'the last good iterate is returned');
+});
+
+t.test('gradients written in place (the device protocol) give the same runs as tell(f, g)', async (t) => {
+  // Two problems in lockstep, once through runLbfgsbBatch and once with the objective writing g into
+  // each solver's vectors itself: identical iterates, counts and statuses.
+  const quad = (a: number) => (x: Float64Array) => {
+    let f = 0;
+    const g = new Float64Array(x.length);
+    for (let i = 0; i < x.length; i++) { f += 0.5 * (i + a) * x[i]! ** 2 - Math.sin(i + a) * x[i]!; g[i] = (i + a) * x[i]! - Math.sin(i + a); }
+    return { f, g };
+  };
+  const funs = [quad(1), quad(2.5)];
+  const make = () => funs.map(() => new LbfgsbSolver(new Float64Array(30), { maxiter: 40 }));
+  const a = make(), b = make();
+  const ra = runLbfgsbBatch(a, (active, xs) => {
+    const r = active.map((i, k) => funs[i]!(xs[k]!));
+    return { f: r.map((q) => q.f), g: r.map((q) => q.g) };
+  });
+  const rb = runLbfgsbBatchInPlace(b, (active) => active.map((i) => {
+    const { f, g } = funs[i]!(b[i]!.x);
+    b[i]!.vectors.write(G, g);
+    return f;
+  }));
+  rb.forEach((r, i) => {
+    t.same(Array.from(r.x), Array.from(ra[i]!.x), `problem ${i}: the same x`);
+    t.same([r.nit, r.nfev, r.status, r.f], [ra[i]!.nit, ra[i]!.nfev, ra[i]!.status, ra[i]!.f], `problem ${i}: the same counts and status`);
+  });
+  const s = new LbfgsbSolver([1]);
+  t.throws(() => s.tellWithGradientInPlace(1), { code: 'ERR_INVALID_ARGUMENT' }, 'in-place tell before a request');
 });
