@@ -78,19 +78,15 @@ export function symmetricShiftedSolve(a: Tensor, b: Tensor, shifts: ArrayLike<nu
  * are summed in a fixed split order instead of numpy's, so they agree with the CPU's to rounding).
  */
 export function multinomialLossGrad(z: Tensor, bias: Tensor, y: Tensor, K: number): { loss: Float64Array; g: Tensor; gb: Float64Array } {
-  expectF64(z, 'multinomialLossGrad z', 2);
-  expectF64(bias, 'multinomialLossGrad bias', 1);
-  if (y.dtype !== 'int32' || y.shape.length !== 2) throw new SslInvError('ERR_DTYPE_MISMATCH', 'multinomialLossGrad: y must be an int32 [P, n] tensor');
-  return call('multinomialLossGrad', () => {
-    const [l, g, gb] = addon().multinomialLossGrad(z.handle, bias.handle, y.handle, K);
-    const loss = wrap(l), gbT = wrap(gb);
-    try {
-      return { loss: loss.toArray() as Float64Array, g: wrap(g), gb: gbT.toArray() as Float64Array };
-    } finally {
-      loss.dispose();
-      gbT.dispose();
-    }
-  });
+  const r = multinomialLossGradTensors(z, bias, y, K);
+  try {
+    return { loss: r.loss, g: r.g, gb: r.gb.toArray() as Float64Array };
+  } catch (e) {
+    r.g.dispose();
+    throw e;
+  } finally {
+    r.gb.dispose();
+  }
 }
 
 /** multinomialLossGrad with every result left where it was computed (gb too: for device objectives). */
