@@ -17,6 +17,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sslinv::napi::RegisterDeviceBindings(env, exports);
   sslinv::napi::RegisterCudaViewBindings(env, exports);
   sslinv::napi::RegisterCudaLbfgsbBindings(env, exports);
+  sslinv::napi::RegisterCudaRandomBindings(env, exports);
   return exports;
 }
 

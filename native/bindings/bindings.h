@@ -15,6 +15,7 @@ void RegisterProbeBindings(Napi::Env env, Napi::Object exports);
 void RegisterDeviceBindings(Napi::Env env, Napi::Object exports);
 void RegisterCudaViewBindings(Napi::Env env, Napi::Object exports);
 void RegisterCudaLbfgsbBindings(Napi::Env env, Napi::Object exports);
+void RegisterCudaRandomBindings(Napi::Env env, Napi::Object exports);
 
 }  // namespace napi
 }  // namespace sslinv
