@@ -1,14 +1,37 @@
 // The views on a CUDA device against the CPU's, bit for bit, for every synthetic transform (small
-// grids of an odd-sized image). Where there is no usable GPU it checks the refusal instead; the
+// grids of an odd-sized image), and for deform also a window of views that does not start at 0. Where there is no usable GPU it checks the refusal instead; the
 // kernels' logic is covered on every machine by test/cuda-emu.
 import t from 'tap';
 import { cudaAvailable, cudaInfo } from '../../src/device';
 import { SYNTHETIC_TRANSFORMS, defaultK, transformGrid } from '../../src/transforms/grid';
-import { makeViews } from '../../src/transforms/views';
-import { makeViewsOnDevice } from '../../src/transforms/views-device';
+import { elasticDeformWith } from '../../src/transforms/geometric';
+import { applyView, makeViews } from '../../src/transforms/views';
+import { deformViewDraws, makeViewsOnDevice } from '../../src/transforms/views-device';
 import { testImage } from '../helpers/test-image';
 
 const opts = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], deformSeed: 3 };
+
+// On every machine: the device deform's host half (the random draws it uploads), run through the CPU
+// elastic op, gives applyView's images, so the GPU gets applyView's exact draws and parameters.
+t.test('deform on the device draws what applyView draws', async (t) => {
+  const img = testImage(33, 27);
+  const grid = transformGrid('deform', 256, 40, 32);
+  const j = 37, views = grid.views.slice(j, j + 9), seed = opts.deformSeed + j;
+  const { noise, params } = deformViewDraws(img, views, seed);
+  const n = img.height * img.width;
+  t.equal(noise.length, views.length * 2 * n, 'noise is [V, 2, H, W]');
+  views.forEach((v, q) => {
+    const p = params[q]!;
+    const draws = {
+      affineOffsets: Float32Array.from(p.affineOffsets),
+      noiseX: noise.subarray(2 * q * n, (2 * q + 1) * n),
+      noiseY: noise.subarray((2 * q + 1) * n, (2 * q + 2) * n),
+    };
+    const got = elasticDeformWith(img, p.sigma, draws, p.alpha);
+    t.same(Buffer.from(got.data), Buffer.from(applyView(img, v, seed + q).data), `view ${j + q} (sigma ${p.sigma})`);
+  });
+  t.throws(() => deformViewDraws(img, transformGrid('rotation', 4, 40, 32).views, 0), { code: 'ERR_INVALID_ARGUMENT' });
+});
 
 if (!cudaAvailable()) {
   t.test('without a usable GPU the device views are refused, not faked', async (t) => {
@@ -32,5 +55,19 @@ if (!cudaAvailable()) {
       t.equal(diff, 0, `${tr} (${k} views): ${diff} of ${a.length} values differ`);
       cpu.dispose(); dev.dispose();
     }
+  });
+
+  t.test('deform: a window of views away from 0, more than one device call, another seed and size', async (t) => {
+    // Views [29, 100): seeds deformSeed + 29 .. + 99, 71 views (two calls of at most 64), every sigma.
+    const img = testImage(33, 27);
+    const grid = transformGrid('deform', 256, 40, 32);
+    const o = { ...opts, deformSeed: 11 };
+    const cpu = makeViews(img, grid, 29, 100, o);
+    const dev = makeViewsOnDevice(img, grid, 29, 100, o, 'cuda:0');
+    const a = cpu.toFloat32Array(), b = dev.toFloat32Array();
+    let diff = 0;
+    for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) diff++;
+    t.equal(diff, 0, `deform views [29, 100): ${diff} of ${a.length} values differ`);
+    cpu.dispose(); dev.dispose();
   });
 }
