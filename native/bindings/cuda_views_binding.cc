@@ -21,6 +21,10 @@
 //     outHeight x outWidth) of each view, normalised into out[slot + v] (float32 [B, C, outH, outW]).
 //   cudaResampleViews(views [V, H, W, C], options {outHeight, outWidth, filter?, box?, top, left,
 //     height, width}) -> uint8 [V, height, width, C], the window of each view's Pillow resize.
+//   cudaElasticViews(src [H, W, C], noise [V, 2, H, W], params [{sigma, alpha, affineOffsets}]) ->
+//     uint8 [V, H, W, C]: albumentations' elastic_transform (ElasticU8) of each view, given its random
+//     draws: noise a float32 tensor on src's device (view v's dx field, then its dy field) and the six
+//     float32 affine offsets per view; sides up to 32767.
 // Without the CUDA backend every entry point is ERR_DEVICE_UNAVAILABLE.
 #include <algorithm>
 #include <string>
@@ -34,6 +38,7 @@
 #ifdef SSL_INV_WITH_CUDA
 #include "cuda/blur.cuh"
 #include "cuda/color.cuh"
+#include "cuda/elastic.cuh"
 #include "cuda/geometric.cuh"
 #include "cuda/resample.cuh"
 #include "cuda/runtime.h"
@@ -344,6 +349,37 @@ Napi::Value CudaResampleViews(const Napi::CallbackInfo& info) {
   return TensorWrap::New(env, std::move(out));
 }
 
+Napi::Value CudaElasticViews(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Tensor& src = DeviceImages(env, info[0], "src", false);
+  const Device dev = src.device();
+  const int64_t h = src.dim(0), w = src.dim(1), c = src.dim(2);
+  if (h > 32767 || w > 32767) ThrowCode(env, "ERR_INVALID_ARGUMENT", "src: sides up to 32767 (OpenCV's remap indexes with int16)");
+  if (!info[2].IsArray() || info[2].As<Napi::Array>().Length() == 0) ThrowCode(env, "ERR_INVALID_ARGUMENT", "params: expected a non-empty array");
+  Napi::Array params = info[2].As<Napi::Array>();
+  const int64_t views = params.Length();
+  const Tensor& noise = GetTensor(env, info[1], "noise");
+  if (!(noise.device() == dev)) ThrowCode(env, "ERR_DEVICE_UNAVAILABLE", "noise: expected a tensor on src's device");
+  Check(env, ExpectDType(noise, DType::kF32, "noise"));
+  Check(env, ExpectShape(noise, {views, 2, h, w}, "noise"));
+  std::vector<cuda::ElasticViewParams> ps(static_cast<size_t>(views));
+  for (int64_t i = 0; i < views; ++i) {
+    Napi::Object o = GetObject(env, params.Get(static_cast<uint32_t>(i)), "elastic params");
+    cuda::ElasticViewParams& p = ps[static_cast<size_t>(i)];
+    p.sigma = NumberProp(env, o, "sigma");
+    p.alpha = NumberProp(env, o, "alpha");
+    const std::vector<double> off = GetNumbers(env, o.Get("affineOffsets"), "affineOffsets");
+    if (off.size() != 6) ThrowCode(env, "ERR_SHAPE_MISMATCH", "affineOffsets: expected 6 numbers");
+    for (size_t k = 0; k < 6; ++k) p.affine_offsets[k] = static_cast<float>(off[k]);
+  }
+  Tensor dst = NewDeviceTensor(env, DType::kU8, {views, h, w, c}, dev);
+  Tensor ws = Workspace(env, cuda::ElasticWorkspaceBytes(views, h, w, c), dev);
+  Launched(env, cuda::ElasticViewsU8(src.data<uint8_t>(), h, w, c, 0, noise.data<float>(), ps.data(), views, dst.data<uint8_t>(),
+                                     Data(ws), ws.buffer ? ws.nbytes() : 0, StreamOf(env, dev)),
+           "elastic", "sigma must be positive, alpha and the affine offsets finite");
+  return TensorWrap::New(env, std::move(dst));
+}
+
 #else
 
 Napi::Value NoCuda(const Napi::CallbackInfo& info) {
@@ -355,6 +391,7 @@ Napi::Value NoCuda(const Napi::CallbackInfo& info) {
 #define CudaGeometricViews NoCuda
 #define CudaBlurViews NoCuda
 #define CudaResizedCropViews NoCuda
+#define CudaElasticViews NoCuda
 
 #endif
 
@@ -367,6 +404,7 @@ void RegisterCudaViewBindings(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaBlurViews", Napi::Function::New(env, CudaBlurViews, "cudaBlurViews"));
   exports.Set("cudaResizedCropViews", Napi::Function::New(env, CudaResizedCropViews, "cudaResizedCropViews"));
   exports.Set("cudaResampleViews", Napi::Function::New(env, CudaResampleViews, "cudaResampleViews"));
+  exports.Set("cudaElasticViews", Napi::Function::New(env, CudaElasticViews, "cudaElasticViews"));
 }
 
 }  // namespace napi

@@ -465,9 +465,46 @@ inline void BilinearTap(const ImageU8View& src, int32_t sx, int32_t sy, int32_t 
   }
 }
 
-// cv::warpAffine(src, M, same size, INTER_LINEAR, BORDER_REFLECT_101).
+// cv::warpAffine(src, M, same size, INTER_LINEAR, BORDER_REFLECT_101), from the fixed-point tables of
+// CvWarpAffineTables (shared with the CUDA views).
 template <int C>
-void CvWarpAffineLinear(const ImageU8View& src, const double M_in[6], uint8_t* dst, bool parallel) {
+void CvWarpAffineLinear(const ImageU8View& src, const double M[6], uint8_t* dst, bool parallel) {
+  constexpr int kAbBits = 10, kInterBits = 5;
+  const int64_t H = src.height, W = src.width;
+  std::vector<uint32_t> tables(static_cast<size_t>(2 * (W + H)));
+  uint32_t* ad = tables.data();
+  uint32_t* bd = ad + W;
+  uint32_t* x0 = bd + W;
+  uint32_t* y0 = x0 + H;
+  CvWarpAffineTables(M, H, W, ad, bd, x0, y0);
+  ForRange(parallel, H, GrainFor(W * C * 4, 1 << 15), [&](int64_t b, int64_t e) {
+    // A failed allocation here is rethrown on the caller's thread by the pool.
+    std::vector<int32_t> XY(static_cast<size_t>(2 * W));
+    int32_t* X = XY.data();
+    int32_t* Y = X + W;
+    for (int64_t y = b; y < e; ++y) {
+      // Positions in 1/1024 pixel (int arithmetic, wrapping as OpenCV's int does), then 1/32 pixel.
+      for (int64_t x = 0; x < W; ++x) {
+        X[x] = static_cast<int32_t>(x0[y] + ad[x]) >> (kAbBits - kInterBits);
+        Y[x] = static_cast<int32_t>(y0[y] + bd[x]) >> (kAbBits - kInterBits);
+      }
+      uint8_t* out = dst + y * W * C;
+      for (int64_t x = 0; x < W; ++x) {
+        BilinearTap<C>(src, SaturateShort(X[x] >> kInterBits), SaturateShort(Y[x] >> kInterBits), X[x] & 31,
+                       Y[x] & 31, out + x * C);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// The elastic transform's host set-up, shared with the CUDA views (see ops/geometric.h).
+
+void CvWarpAffineTables(const double M_in[6], int64_t height, int64_t width, uint32_t* adelta, uint32_t* bdelta,
+                        uint32_t* x0, uint32_t* y0) {
+  // warpAffine inverts the forward matrix (no WARP_INVERSE_MAP), in double as OpenCV writes it.
   double M[6];
   std::copy(M_in, M_in + 6, M);
   {
@@ -483,36 +520,16 @@ void CvWarpAffineLinear(const ImageU8View& src, const double M_in[6], uint8_t* d
     M[2] = b1;
     M[5] = b2;
   }
-  constexpr int kAbBits = 10, kAbScale = 1 << kAbBits, kInterBits = 5, kRoundDelta = kAbScale / 32 / 2;
-  const int64_t H = src.height, W = src.width;
-  std::vector<int32_t> adelta(static_cast<size_t>(W)), bdelta(static_cast<size_t>(W));
-  for (int64_t x = 0; x < W; ++x) {
-    adelta[static_cast<size_t>(x)] = CvRound(M[0] * static_cast<double>(x) * kAbScale);
-    bdelta[static_cast<size_t>(x)] = CvRound(M[3] * static_cast<double>(x) * kAbScale);
+  constexpr int kAbScale = 1 << 10, kRoundDelta = kAbScale / 32 / 2;
+  for (int64_t x = 0; x < width; ++x) {
+    adelta[x] = static_cast<uint32_t>(CvRound(M[0] * static_cast<double>(x) * kAbScale));
+    bdelta[x] = static_cast<uint32_t>(CvRound(M[3] * static_cast<double>(x) * kAbScale));
   }
-  ForRange(parallel, H, GrainFor(W * C * 4, 1 << 15), [&](int64_t b, int64_t e) {
-    // A failed allocation here is rethrown on the caller's thread by the pool.
-    std::vector<int32_t> XY(static_cast<size_t>(2 * W));
-    int32_t* X = XY.data();
-    int32_t* Y = X + W;
-    const uint32_t* ad = reinterpret_cast<const uint32_t*>(adelta.data());
-    const uint32_t* bd = reinterpret_cast<const uint32_t*>(bdelta.data());
-    for (int64_t y = b; y < e; ++y) {
-      const double yd = static_cast<double>(y);
-      // Positions in 1/1024 pixel (int arithmetic, wrapping as OpenCV's int does), then 1/32 pixel.
-      const uint32_t X0 = static_cast<uint32_t>(CvRound((M[1] * yd + M[2]) * kAbScale)) + kRoundDelta;
-      const uint32_t Y0 = static_cast<uint32_t>(CvRound((M[4] * yd + M[5]) * kAbScale)) + kRoundDelta;
-      for (int64_t x = 0; x < W; ++x) {
-        X[x] = static_cast<int32_t>(X0 + ad[x]) >> (kAbBits - kInterBits);
-        Y[x] = static_cast<int32_t>(Y0 + bd[x]) >> (kAbBits - kInterBits);
-      }
-      uint8_t* out = dst + y * W * C;
-      for (int64_t x = 0; x < W; ++x) {
-        BilinearTap<C>(src, SaturateShort(X[x] >> kInterBits), SaturateShort(Y[x] >> kInterBits), X[x] & 31,
-                       Y[x] & 31, out + x * C);
-      }
-    }
-  });
+  for (int64_t y = 0; y < height; ++y) {
+    const double yd = static_cast<double>(y);
+    x0[y] = static_cast<uint32_t>(CvRound((M[1] * yd + M[2]) * kAbScale)) + kRoundDelta;
+    y0[y] = static_cast<uint32_t>(CvRound((M[4] * yd + M[5]) * kAbScale)) + kRoundDelta;
+  }
 }
 
 // cv::getGaussianKernel(17, sigma, CV_32F): OpenCV's bit-exact double kernel rounded to float.
@@ -535,6 +552,8 @@ void CvGaussianKernel17(double sigma, float k[17]) {
   }
   k[n2] = static_cast<float>(mul1);
 }
+
+namespace {
 
 // OpenCV's separable float filter for the 17-tap Gaussian, with FMA accumulation as its AVX2 build
 // does (row pass: all 17 taps left to right, starting from 0; column pass: centre tap, then the

@@ -155,4 +155,20 @@ void ElasticAffineMatrix(int64_t height, int64_t width, const float affine_offse
 // Step 3 alone: cv::GaussianBlur(field, (17, 17), sigma) of a float32 height x width field.
 Status GaussianBlur17F32(const float* src, int64_t height, int64_t width, double sigma, float* dst, bool parallel);
 
+// The elastic transform's host set-up beyond step 1, shared (like Pillow's set-up above) by ElasticU8
+// and the CUDA views (native/cuda/elastic.cu), defined in native/cpu/geometric.cc without FMA
+// contraction.
+//
+// cv::getGaussianKernel(17, sigma, CV_32F): OpenCV's bit-exact double kernel, rounded to float32.
+void CvGaussianKernel17(double sigma, float k[17]);
+
+// cv::warpAffine's fixed-point set-up for a height x width output (INTER_LINEAR) from the forward 2x3
+// matrix M (what ElasticAffineMatrix gives): M inverted in double as OpenCV does, then, in 1/1024
+// pixel, adelta[x] = cvRound(M'0 x 1024) and bdelta[x] = cvRound(M'3 x 1024) (width each), and the row
+// starts x0[y] = cvRound((M'1 y + M'2) 1024) + 16 and y0[y] = cvRound((M'4 y + M'5) 1024) + 16 (height
+// each). Output pixel (x, y) reads the source at int32(x0[y] + adelta[x]) >> 5, int32(y0[y] + bdelta[x])
+// >> 5 in 1/32 pixel (the uint32 sums wrap as OpenCV's int arithmetic does on x86-64).
+void CvWarpAffineTables(const double M[6], int64_t height, int64_t width, uint32_t* adelta, uint32_t* bdelta,
+                        uint32_t* x0, uint32_t* y0);
+
 }  // namespace sslinv

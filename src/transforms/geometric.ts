@@ -215,13 +215,22 @@ export function vflip(img: ImageU8): ImageU8 {
 }
 
 /** What elastic_transform draws from `rs` for an h x w image (advances `rs`). */
-export function elasticDraws(rs: RandomState, height: number, width: number, alphaAffine = 50): ElasticDraws {
-  intIn('height', height, 1, 32767);
-  intIn('width', width, 1, 32767);
+/**
+ * The six affine offsets, the first draws of elasticDraws (uniform(-alphaAffine, alphaAffine) as
+ * float32): what the host needs when the noise fields are drawn on a device (views-device.ts).
+ */
+export function elasticAffineDraws(rs: RandomState, alphaAffine = 50): Float32Array {
   const a = finite('alphaAffine', alphaAffine);
   const affineOffsets = new Float32Array(6);
   // numpy's legacy uniform(low, high): low + (high - low) * random_sample(), then astype(float32).
   for (let i = 0; i < 6; i++) affineOffsets[i] = -a + (a - -a) * rs.randomSample();
+  return affineOffsets;
+}
+
+export function elasticDraws(rs: RandomState, height: number, width: number, alphaAffine = 50): ElasticDraws {
+  intIn('height', height, 1, 32767);
+  intIn('width', width, 1, 32767);
+  const affineOffsets = elasticAffineDraws(rs, alphaAffine);
   const n = height * width;
   // rand(h, w).astype(float32) * 2 - 1: the product is exact and the float32 difference is what the
   // double difference rounds to.

@@ -8,8 +8,10 @@
  * contrast, saturation, sharpness, hue, posterize, grayscale, invert and equalize
  * (native/cuda/geometric.cuh, blur.cuh, color.cuh), then for every view the final Resize ->
  * CenterCrop -> ToTensor -> Normalize (resample.cuh); resized_crop crops all its views on the device
- * and resizes each (its crops differ in size) straight into its slot. The elastic deform builds its
- * images on the CPU (bit-exact, views.ts's applyView) and uploads them as one uint8 batch.
+ * and resizes each (its crops differ in size) straight into its slot. The elastic deform makes the
+ * draws views.ts's applyView makes (numpy's RandomState(deformSeed + view index)): the six affine
+ * offsets on the host, the two noise fields on the device continuing the same stream
+ * (numpy_random.cuh), then warps, blurs and remaps there (elastic.cuh).
  */
 import { SslInvError, callNative } from '../errors';
 import { evalTransformPlan } from '../data/preprocess';
@@ -17,6 +19,8 @@ import { ImageU8, resizeCropNormalizeOptions } from '../image-ops';
 import { native, NativeTensor } from '../native';
 import { empty, tensor, Tensor, wrap } from '../tensor';
 import { resolveDevice } from '../device';
+import { RandomState } from '../random/mt19937';
+import { elasticAffineDraws, elasticDraws } from './geometric';
 import { TransformGrid, ViewParams } from './grid';
 import { applyView, checkViewRange, ViewOptions, ViewsInto } from './views';
 
@@ -26,6 +30,15 @@ interface CudaViewsAddon {
   cudaBlurViews(src: NativeTensor, kernelSize: number, sigmas: number[]): NativeTensor;
   cudaResizedCropViews(src: NativeTensor, crops: object[], options: object, out: NativeTensor, slot: number): undefined;
   cudaResizeCropNormalizeViews(views: NativeTensor, options: object, out?: NativeTensor, slot?: number): undefined;
+  cudaElasticViews(src: NativeTensor, noise: NativeTensor, params: ElasticViewParams[]): NativeTensor;
+  cudaNumpyUniformNoise(seeds: Uint32Array, skip: number, count: number, device: string): NativeTensor;
+}
+
+/** One deform view's parameters for cudaElasticViews (its noise goes separately). */
+export interface ElasticViewParams {
+  sigma: number;
+  alpha: number;
+  affineOffsets: number[];
 }
 
 function addon(): CudaViewsAddon {
@@ -37,7 +50,7 @@ function addon(): CudaViewsAddon {
  * for on/off views that are the untouched image, or undefined for views built on the CPU.
  */
 type DeviceOp =
-  | { family: 'color' | 'geometric' | 'blur' | 'crop'; op: string; param: unknown; group: string }
+  | { family: 'color' | 'geometric' | 'blur' | 'crop' | 'elastic'; op: string; param: unknown; group: string }
   | { family: 'batch'; op: 'grayscale' | 'invert' | 'equalize' | 'identity'; group: string };
 
 function deviceOp(v: ViewParams): DeviceOp | undefined {
@@ -62,7 +75,57 @@ function deviceOp(v: ViewParams): DeviceOp | undefined {
     case 'gaussian_blur': return { family: 'blur', op: 'gaussian_blur', param: v.sigma, group: `blur:${v.kernelSize}` };
     case 'resized_crop':
       return { family: 'crop', op: 'resized_crop', param: { top: v.top, left: v.left, height: v.height, width: v.width }, group: `crop:${v.size.join('x')}` };
-    default: return undefined;  // deform: built on the CPU
+    case 'deform': return { family: 'elastic', op: 'deform', param: v.sigma, group: 'elastic' };
+  }
+}
+
+/** Deform views per device call: bounds the host noise and the device memory (about 30 bytes a pixel a view). */
+const ELASTIC_VIEWS_PER_CALL = 64;
+
+/**
+ * The random draws of deform views `views` of `img` on the host, view q seeded with firstSeed + q,
+ * exactly as applyView's elasticDeform draws them (RandomState(seed >>> 0), elasticDraws with
+ * alphaAffine 50; alpha 1). noise: [V, 2, H, W] (view q's dx field, then its dy). The device path
+ * makes the same draws, its noise on the device; this is its reference (views-device.test.ts).
+ */
+export function deformViewDraws(img: ImageU8, views: readonly ViewParams[], firstSeed: number): { noise: Float32Array; params: ElasticViewParams[] } {
+  const n = img.height * img.width;
+  const noise = new Float32Array(views.length * 2 * n);
+  const params = views.map((v, q) => {
+    if (v.op !== 'deform') throw new SslInvError('ERR_INVALID_ARGUMENT', `expected deform views, got ${v.op}`);
+    const draws = elasticDraws(new RandomState((firstSeed + q) >>> 0), img.height, img.width);
+    noise.set(draws.noiseX, 2 * q * n);
+    noise.set(draws.noiseY, (2 * q + 1) * n);
+    return { sigma: v.sigma, alpha: 1, affineOffsets: Array.from(draws.affineOffsets) };
+  });
+  return { noise, params };
+}
+
+/**
+ * Deform views `views` of `img` (uploaded as `src`) as uint8 [V, H, W, C] on `dev`. The same draws as
+ * deformViewDraws, split: the host draws each view's six affine offsets (it needs them for the affine
+ * matrix), the device draws the two noise fields, continuing each view's numpy stream after those six
+ * (native/cuda/numpy_random.cuh: bit-identical to the sequential generator), so no field crosses the bus.
+ */
+function deformViewsOnDevice(img: ImageU8, src: Tensor, views: readonly ViewParams[], firstSeed: number, dev: string): Tensor {
+  const n = img.height * img.width;
+  const seeds = new Uint32Array(views.length);
+  const params = views.map((v, q) => {
+    if (v.op !== 'deform') throw new SslInvError('ERR_INVALID_ARGUMENT', `expected deform views, got ${v.op}`);
+    seeds[q] = (firstSeed + q) >>> 0;
+    return { sigma: v.sigma, alpha: 1, affineOffsets: Array.from(elasticAffineDraws(new RandomState(seeds[q]!))) };
+  });
+  const noise = wrap(callNative('cuda deform noise', () => addon().cudaNumpyUniformNoise(seeds, 6, 2 * n, dev)));
+  try {
+    const fields = noise.reshape([views.length, 2, img.height, img.width]);
+    try {
+      return wrap(callNative('cuda deform views', () => addon().cudaElasticViews(src.handle, fields.handle, params)));
+    } finally {
+      fields.dispose();
+    }
+  } finally {
+    // Safe while the kernels are pending: the device's one stream orders the memory's reuse.
+    noise.dispose();
   }
 }
 
@@ -117,12 +180,21 @@ export function makeViewsOnDevice(img: ImageU8, grid: TransformGrid, j0: number,
         const norm = resizeCropNormalizeOptions({ width: grid.crop, height: grid.crop }, { top: 0, left: 0, height: grid.crop, width: grid.crop }, p.norm, img.channels);
         callNative('cudaResizedCropViews', () => addon().cudaResizedCropViews(src.handle, crops,
           { outHeight: grid.crop, outWidth: grid.crop, mean: norm.mean, std: norm.std }, out.handle, base + j));
+      } else if (d?.family === 'elastic') {
+        for (let q = j; q < e; q += ELASTIC_VIEWS_PER_CALL) {
+          const qe = Math.min(e, q + ELASTIC_VIEWS_PER_CALL);
+          const views = deformViewsOnDevice(img, src, grid.views.slice(q, qe), (o.deformSeed ?? 0) + q, dev);
+          try {
+            normalize(views, base + q, fullOpts);
+          } finally {
+            views.dispose();
+          }
+        }
       } else if (d !== undefined && d.family !== 'crop') {
         const params = grid.views.slice(j, e).map((w) => (deviceOp(w) as { param: unknown }).param);
         normalize(run(v, d.family, d.op, params), base + j, fullOpts);
       } else {
-        // CPU-built views, uploaded as one uint8 batch (resized_crop outputs crop x crop, deform keeps
-        // the image's size).
+        // CPU-built views (resized_crop to a size other than the crop's), uploaded as one uint8 batch.
         const imgs = [];
         for (let q = j; q < e; q++) imgs.push(applyView(img, grid.views[q]!, (o.deformSeed ?? 0) + q));
         const { height, width, channels } = imgs[0]!;
