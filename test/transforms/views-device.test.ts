@@ -72,7 +72,7 @@ if (!cudaAvailable()) {
     cpu.dispose(); dev.dispose();
   });
 
-  t.test('makeViewsOfImages on the device: each image's rows equal its CPU views; into a slot of a device tensor', async (t) => {
+  t.test('makeViewsOfImages on the device: the rows of each image equal its CPU views', async (t) => {
     const imgs = [testImage(33, 27), testImage(20, 31), testImage(17, 17)];
     for (const tr of ['h_flip', 'posterize', 'deform'] as const) {
       const grid = transformGrid(tr, defaultK(tr), 40, 32);
