@@ -23,6 +23,8 @@ import { cudaInfo, deviceMemoryStats, synchronize } from '../../src/device';
 import { loadFeatureExtractor } from '../../src/eval/model-loader';
 import { readNpySync } from '../../src/io/npy';
 import { decodeImageFile } from '../../src/data/decode';
+import { fitLogisticRegression, logisticObjective, predictLogistic } from '../../src/probes/logistic';
+import { makeClassification } from '../../test/probes/data';
 import { CovarianceAccumulator } from '../../src/linalg';
 import { ResNetFeatures } from '../../src/nn/resnet';
 import { Arch, allConvBns, resnetSpec } from '../../src/nn/resnet-spec';
@@ -173,6 +175,29 @@ async function parity(result: Record<string, unknown>): Promise<void> {
       }
     }
     result.photoViewsVsCpu = rows;
+  }
+
+  // 4b. Logistic regression with the solver's vectors on the device against the host solver on the
+  // same data: converged fits must reach the same objective (relative 1e-7: both stop where the relative
+  // decrease falls under 2.2e-9, which rounding can move by an iteration) and the same predictions.
+  if (DEVICE !== 'cpu') {
+    const g = makeClassification(9, 2000, 64, 5, 0.6, 0.2);
+    const xh = tensor(g.X, [2000, 64]);
+    const xd = xh.to(DEVICE);
+    const rows: Record<string, unknown> = {};
+    for (const C of [0.01, 1, 100]) {
+      const a = fitLogisticRegression(xh, g.y, { C, maxIter: 300 }), b = fitLogisticRegression(xd, g.y, { C, maxIter: 300 });
+      const fa = logisticObjective(a, xh, g.y, C), fb = logisticObjective(b, xh, g.y, C);
+      const pa = predictLogistic(a, xh), pb = predictLogistic(b, xh);
+      const same = pa.filter((v, i) => v === pb[i]).length / pa.length;
+      const rel = Math.abs(fa - fb) / Math.abs(fa);
+      rows[`C=${C}`] = { cpu: { f: fa, nit: a.nIter, status: a.status }, device: { f: fb, nit: b.nIter, status: b.status }, rel, samePredictions: same };
+      record(a.status === 'converged-pgtol' || a.status === 'converged-factr' ? rel <= 1e-7 && same >= 0.999 : same >= 0.99,
+        `logistic regression C=${C} on ${DEVICE} vs the CPU: objective rel ${rel.toExponential(2)}, iterations ${b.nIter} vs ${a.nIter} (${a.status}), ` +
+        `${(same * 100).toFixed(2)}% of predictions equal`);
+    }
+    xh.dispose(); xd.dispose();
+    result.logisticVsCpu = rows;
   }
 
   // 5. Whole networks: device features against the CPU backend on the same weights.
