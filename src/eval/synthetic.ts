@@ -18,7 +18,7 @@ import { makeViews } from '../transforms/views';
 import { makeViewsOfImages } from '../transforms/views-batch';
 import { makeViewsOnDevice } from '../transforms/views-device';
 import { FeatureExtractor } from './features';
-import { cosineSimilarity, mahalanobisRows, mean, nanmeanColumns, whiten, Whitening } from './invariance';
+import { cosineSimilarity, mahalanobisRows, mean, nanmeanColumns, whiten, Whitening, WhiteningTensors } from './invariance';
 
 export interface SyntheticOptions {
   model: FeatureExtractor;
@@ -52,13 +52,13 @@ export function sampleImages(n: number, k: number, seed: number): number[] {
 }
 
 /** One image's per-view similarity and distance (float32) from its clean feature and view features. */
-export function imageInvariance(w: Whitening, clean: Float32Array, views: Float32Array): { similarity: Float32Array; distance: Float32Array } {
+export function imageInvariance(w: Whitening, clean: Float32Array, views: Float32Array, m?: WhiteningTensors): { similarity: Float32Array; distance: Float32Array } {
   const d = w.dim, k = views.length / d;
-  const a = whiten(w, clean);
-  const b = whiten(w, views);
+  const a = whiten(w, clean, m);
+  const b = whiten(w, views, m);
   const similarity = new Float32Array(k);
   for (let j = 0; j < k; j++) similarity[j] = cosineSimilarity(a, 0, b, j, d);
-  return { similarity, distance: Float32Array.from(mahalanobisRows(w, clean, views)) };
+  return { similarity, distance: Float32Array.from(mahalanobisRows(w, clean, views, m)) };
 }
 
 export async function evaluateSynthetic(o: SyntheticOptions): Promise<SyntheticResult> {
@@ -74,52 +74,63 @@ export async function evaluateSynthetic(o: SyntheticOptions): Promise<SyntheticR
   // The features of an image do not depend on what else is in its batch, so results are the same.
   const group = Math.max(1, Math.floor(o.batchSize / k));
   const plane = 3 * grid.crop * grid.crop;
-  for (let g0 = 0; g0 < sampled.length; g0 += group) {
-    const g1 = Math.min(sampled.length, g0 + group);
-    const imgs = [];
-    for (let i = g0; i < g1; i++) imgs.push(await decodeImageFile(o.files[sampled[i]!]!));
-    const cleanInput = new Float32Array(imgs.length * plane);
-    imgs.forEach((img, q) => cleanInput.set(preprocess(img, clean), q * plane));
-    const x = tensor(cleanInput, [imgs.length, 3, grid.crop, grid.crop]);
-    let f: Float32Array;
-    try {
-      f = o.model.features(x);
-    } finally {
-      x.dispose();
-    }
-    if (imgs.length > 1) {
-      const views = makeViewsOfImages(imgs, grid, 0, k, imgs.map((_, q) => viewOpts(g0 + q)), o.device ?? 'cpu');
-      let fv: Float32Array;
+  // The whitening's matrices, once for all images (on the model's device when it has one).
+  const mats = new WhiteningTensors(w, o.device ?? 'cpu');
+  // The next group's images decode (libuv threads) while this group runs through the network.
+  const decodeGroup = (g0: number) => Promise.all(sampled.slice(g0, Math.min(sampled.length, g0 + group)).map((s) => decodeImageFile(o.files[s]!)));
+  let next = sampled.length > 0 ? decodeGroup(0) : undefined;
+  try {
+    for (let g0 = 0; g0 < sampled.length; g0 += group) {
+      const g1 = Math.min(sampled.length, g0 + group);
+      const imgs = await next!;
+      next = g1 < sampled.length ? decodeGroup(g1) : undefined;
+      const cleanInput = new Float32Array(imgs.length * plane);
+      imgs.forEach((img, q) => cleanInput.set(preprocess(img, clean), q * plane));
+      const x = tensor(cleanInput, [imgs.length, 3, grid.crop, grid.crop]);
+      let f: Float32Array;
       try {
-        fv = o.model.features(views);
+        f = o.model.features(x);
       } finally {
-        views.dispose();
+        x.dispose();
       }
-      imgs.forEach((_, q) => {
-        const m = imageInvariance(w, f.subarray(q * d, (q + 1) * d), fv.subarray(q * k * d, (q + 1) * k * d));
-        S.push(m.similarity);
-        L.push(m.distance);
-      });
-    } else {
-      const img = imgs[0]!;
-      const fv = new Float32Array(k * d);
-      for (let j0 = 0; j0 < k; j0 += o.batchSize) {
-        const j1 = Math.min(k, j0 + o.batchSize);
-        const vo = viewOpts(g0);
-        const views = onDevice ? makeViewsOnDevice(img, grid, j0, j1, vo, o.device!) : makeViews(img, grid, j0, j1, vo);
+      if (imgs.length > 1) {
+        const views = makeViewsOfImages(imgs, grid, 0, k, imgs.map((_, q) => viewOpts(g0 + q)), o.device ?? 'cpu');
+        let fv: Float32Array;
         try {
-          fv.set(o.model.features(views), j0 * d);
+          fv = o.model.features(views);
         } finally {
           views.dispose();
         }
-        await new Promise<void>((resolve) => setImmediate(resolve));
+        imgs.forEach((_, q) => {
+          const m = imageInvariance(w, f.subarray(q * d, (q + 1) * d), fv.subarray(q * k * d, (q + 1) * k * d), mats);
+          S.push(m.similarity);
+          L.push(m.distance);
+        });
+      } else {
+        const img = imgs[0]!;
+        const fv = new Float32Array(k * d);
+        for (let j0 = 0; j0 < k; j0 += o.batchSize) {
+          const j1 = Math.min(k, j0 + o.batchSize);
+          const vo = viewOpts(g0);
+          const views = onDevice ? makeViewsOnDevice(img, grid, j0, j1, vo, o.device!) : makeViews(img, grid, j0, j1, vo);
+          try {
+            fv.set(o.model.features(views), j0 * d);
+          } finally {
+            views.dispose();
+          }
+          await new Promise<void>((resolve) => setImmediate(resolve));
+        }
+        const m = imageInvariance(w, f, fv, mats);
+        S.push(m.similarity);
+        L.push(m.distance);
       }
-      const m = imageInvariance(w, f, fv);
-      S.push(m.similarity);
-      L.push(m.distance);
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      o.onProgress?.(g1, sampled.length);
     }
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    o.onProgress?.(g1, sampled.length);
+  } finally {
+    // A prefetch still in flight when an error ends the loop: its own failure is not this one's.
+    next?.catch(() => undefined);
+    mats.dispose();
   }
   const f32 = Math.fround;
   const distance = Array.from(nanmeanColumns(L, k), f32);
