@@ -14,7 +14,10 @@
 # Prepare on the CPU machine (nothing is built on the GPU machine):
 #   npm install && npx tsc -p tsconfig.bench.json
 #   ../shared/device/pack.sh build/Release/ssl_inv.node build-bench package.json bench/device \
-#       node_modules/yauzl node_modules/buffer-crc32 node_modules/pend
+#       node_modules/yauzl node_modules/pend node_modules/commander node_modules/sharp node_modules/@img \
+#       node_modules/detect-libc node_modules/semver
+#   (about 32 MB; sharp decodes the photo fixtures and writes the suite's images; commander is
+#   imported by the results' version stamp)
 # then run with carry [".device"]:  source .device/unpack.sh && bash bench/device/run.sh
 set -uo pipefail
 OUT=${OUT:-/tmp/ssl-inv-device}
