@@ -51,14 +51,6 @@ State GetState(Napi::Env env, Napi::Value v, Napi::Value nv) {
   return State{&t, n, t.numel() / n};
 }
 
-std::vector<double> GetNumbers(Napi::Env env, Napi::Value v, const char* what) {
-  if (!v.IsArray()) ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(what) + ": expected an array of numbers");
-  Napi::Array a = v.As<Napi::Array>();
-  std::vector<double> out(a.Length());
-  for (uint32_t i = 0; i < a.Length(); ++i) out[i] = GetNumber(env, a.Get(i), what);
-  return out;
-}
-
 void Launched(Napi::Env env, cudaError_t err, const char* what) { Check(env, cuda::FromCuda(err, what)); }
 
 Napi::Float64Array ToJs(Napi::Env env, const std::vector<double>& v) {
@@ -86,7 +78,7 @@ Napi::Value LbfgsbDots(const Napi::CallbackInfo& info) {
   const int64_t len = GetInt(env, info[2], "len");
   if (len < 0 || len > s.n) ThrowCode(env, "ERR_INVALID_ARGUMENT", "lbfgsb dots: len outside 0..n");
   const double* x = s.Slot(env, GetInt(env, info[3], "x"));
-  const std::vector<double> ys = GetNumbers(env, info[4], "ys");
+  const std::vector<double> ys = GetNumberArray(env, info[4], "ys");
   std::vector<double> out(ys.size());
   if (ys.empty()) return ToJs(env, out);
   const Device dev = s.t->device();
@@ -120,8 +112,8 @@ Napi::Value LbfgsbSubsm(const Napi::CallbackInfo& info) {
   const State s = GetState(env, info[0], info[1]);
   double* d = s.Slot(env, GetInt(env, info[2], "d"));
   double* z = s.Slot(env, GetInt(env, info[3], "z"));
-  const std::vector<double> wy = GetNumbers(env, info[4], "wySlots"), ws = GetNumbers(env, info[5], "wsSlots");
-  const std::vector<double> a = GetNumbers(env, info[6], "a"), b = GetNumbers(env, info[7], "b");
+  const std::vector<double> wy = GetNumberArray(env, info[4], "wySlots"), ws = GetNumberArray(env, info[5], "wsSlots");
+  const std::vector<double> a = GetNumberArray(env, info[6], "a"), b = GetNumberArray(env, info[7], "b");
   const size_t col = wy.size();
   if (ws.size() != col || a.size() != col || b.size() != col || col > static_cast<size_t>(cuda::kLbfgsbMaxMemory)) {
     ThrowCode(env, "ERR_INVALID_ARGUMENT", "lbfgsb subsm: slot and coefficient lists of one length <= " + std::to_string(cuda::kLbfgsbMaxMemory));
@@ -199,7 +191,7 @@ Napi::Value LogisticUnpack(const Napi::CallbackInfo& info) {
   const Tensor& gb = GetTensor(env, info[1], "gb");
   const int64_t n = GetInt(env, info[3], "n"), x_slot = GetInt(env, info[4], "xSlot"), g_slot = GetInt(env, info[5], "gSlot");
   const int64_t dim = GetInt(env, info[6], "dim"), K = GetInt(env, info[7], "K");
-  const std::vector<double> l2s = GetNumbers(env, info[8], "l2s");
+  const std::vector<double> l2s = GetNumberArray(env, info[8], "l2s");
   if (dim < 0 || K < 1 || (dim + 1) * K != n || x_slot < 0 || g_slot < 0) ThrowCode(env, "ERR_SHAPE_MISMATCH", "logisticUnpack: n must be (dim + 1) * K");
   Device dev;
   const std::vector<const Tensor*> states = GetStates(env, info[2], n, std::max(x_slot, g_slot) + 1, &dev);

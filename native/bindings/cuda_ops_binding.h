@@ -23,6 +23,11 @@ namespace napi {
 // True for a live tensor argument that lives on a CUDA device (always false without CUDA).
 bool IsCudaTensorArg(Napi::Value v);
 
+// A device-name argument ('cuda', 'cuda:N') naming a CUDA device that exists: its index (throws
+// ERR_INVALID_ARGUMENT for other names, ERR_DEVICE_UNAVAILABLE for a missing device or build).
+// Defined in device_binding.cc.
+int GetCudaDeviceArg(Napi::Env env, Napi::Value v);
+
 Napi::Value CudaConvPackWeights(const Napi::CallbackInfo& info);
 Napi::Value CudaConv2d(const Napi::CallbackInfo& info);
 Napi::Value CudaMaxPool2d(const Napi::CallbackInfo& info);

@@ -4,8 +4,6 @@
 //     row v is RandomState(seeds[v]).rand(skip + count)[skip:] mapped to float32(float32(u) * 2 - 1),
 //     the elastic deform's noise fields after its six affine draws.
 // Without the CUDA backend it is ERR_DEVICE_UNAVAILABLE.
-#include <string>
-
 #include "bindings/bindings.h"
 #include "bindings/cuda_ops_binding.h"
 #include "bindings/napi_util.h"
@@ -21,16 +19,6 @@ namespace {
 
 #ifdef SSL_INV_WITH_CUDA
 
-Device ParseCudaDevice(Napi::Env env, Napi::Value v) {
-  const std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
-  if (s.rfind("cuda:", 0) != 0) ThrowCode(env, "ERR_INVALID_ARGUMENT", "device: expected 'cuda:N', got '" + s + "'");
-  Device d;
-  d.type = DeviceType::kCUDA;
-  d.index = std::stoi(s.substr(5));
-  Check(env, cuda::CheckDevice(d));
-  return d;
-}
-
 Napi::Value NumpyUniformNoise(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array) {
@@ -39,7 +27,9 @@ Napi::Value NumpyUniformNoise(const Napi::CallbackInfo& info) {
   Napi::Uint32Array seeds = info[0].As<Napi::Uint32Array>();
   const int64_t skip = GetInt(env, info[1], "skip"), count = GetInt(env, info[2], "count");
   if (skip < 0 || count < 1) ThrowCode(env, "ERR_INVALID_ARGUMENT", "numpyUniformNoise: skip >= 0 and count >= 1");
-  const Device dev = ParseCudaDevice(env, info[3]);
+  Device dev;
+  dev.type = DeviceType::kCUDA;
+  dev.index = GetCudaDeviceArg(env, info[3]);
   const int64_t views = static_cast<int64_t>(seeds.ElementLength());
   if (views < 1 || views > 0x7fffffff) ThrowCode(env, "ERR_INVALID_ARGUMENT", "numpyUniformNoise: 1 to 2^31 - 1 seeds");
   Tensor seeds_d = NewDeviceTensor(env, DType::kI32, {views}, dev);

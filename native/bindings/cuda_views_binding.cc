@@ -72,11 +72,9 @@ void Launched(Napi::Env env, cudaError_t err, const char* op, const std::string&
   Check(env, cuda::FromCuda(err, op));
 }
 
+// A non-empty Array of numbers (one per view).
 std::vector<double> GetNumbers(Napi::Env env, Napi::Value v, const char* what) {
-  if (!v.IsArray()) ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(what) + ": expected an array of numbers");
-  Napi::Array a = v.As<Napi::Array>();
-  std::vector<double> out(a.Length());
-  for (uint32_t i = 0; i < a.Length(); ++i) out[i] = GetNumber(env, a.Get(i), what);
+  std::vector<double> out = GetNumberArray(env, v, what);
   if (out.empty()) ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(what) + ": expected at least one value");
   return out;
 }

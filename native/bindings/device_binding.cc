@@ -7,6 +7,7 @@
 //   releaseDeviceCache(device)      returns the allocator's cached blocks to the driver
 // In a build without CUDA the info says so and any CUDA device is ERR_DEVICE_UNAVAILABLE.
 #include "bindings/bindings.h"
+#include "bindings/cuda_ops_binding.h"
 #include "bindings/napi_util.h"
 #include "core/device_copy.h"
 
@@ -25,7 +26,8 @@ Device GetDeviceArg(Napi::Env env, Napi::Value v) {
   return d;
 }
 
-// A CUDA device that exists (throws ERR_DEVICE_UNAVAILABLE otherwise).
+}  // namespace
+
 int GetCudaDeviceArg(Napi::Env env, Napi::Value v) {
   const Device d = GetDeviceArg(env, v);
   if (d.type != DeviceType::kCUDA) ThrowCode(env, "ERR_INVALID_ARGUMENT", "device: expected a CUDA device");
@@ -36,6 +38,8 @@ int GetCudaDeviceArg(Napi::Env env, Napi::Value v) {
   ThrowCode(env, "ERR_DEVICE_UNAVAILABLE", "this build of ssl-invariances has no CUDA backend");
 #endif
 }
+
+namespace {
 
 Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

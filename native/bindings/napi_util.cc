@@ -224,6 +224,14 @@ double GetNumber(Napi::Env env, Napi::Value v, const char* what) {
   return v.As<Napi::Number>().DoubleValue();
 }
 
+std::vector<double> GetNumberArray(Napi::Env env, Napi::Value v, const char* what) {
+  if (!v.IsArray()) ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(what) + ": expected an array of numbers");
+  Napi::Array a = v.As<Napi::Array>();
+  std::vector<double> out(a.Length());
+  for (uint32_t i = 0; i < a.Length(); ++i) out[i] = GetNumber(env, a.Get(i), what);
+  return out;
+}
+
 std::vector<int64_t> GetShape(Napi::Env env, Napi::Value v, const char* what) {
   if (!v.IsArray()) ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(what) + ": expected an array of sizes");
   Napi::Array a = v.As<Napi::Array>();

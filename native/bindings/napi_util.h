@@ -58,6 +58,8 @@ int64_t GetInt(Napi::Env env, Napi::Value v, const char* what);
 int64_t GetIntProp(Napi::Env env, Napi::Object o, const char* key);
 bool GetBoolProp(Napi::Env env, Napi::Object o, const char* key, bool fallback);
 double GetNumber(Napi::Env env, Napi::Value v, const char* what);
+// An Array of numbers (any length, possibly empty).
+std::vector<double> GetNumberArray(Napi::Env env, Napi::Value v, const char* what);
 std::vector<int64_t> GetShape(Napi::Env env, Napi::Value v, const char* what);
 Napi::Object GetObject(Napi::Env env, Napi::Value v, const char* what);
 // The options object at info[i], or an empty one when the call passes fewer arguments.

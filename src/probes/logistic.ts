@@ -76,6 +76,13 @@ export interface BatchProblem {
   w0?: Float64Array;
 }
 
+/** The device objective's weight packing and gradient assembly (native/bindings/cuda_lbfgsb_binding.cc). */
+interface LogisticDeviceAddon {
+  cudaLogisticPack(states: NativeTensor[], n: number, xSlot: number, dim: number, K: number): [NativeTensor, NativeTensor];
+  cudaLogisticUnpack(gx: NativeTensor, gb: NativeTensor, states: NativeTensor[], n: number, xSlot: number, gSlot: number, dim: number,
+    K: number, l2s: number[]): void;
+}
+
 function checkC(C: number): void {
   if (!(C > 0) || !Number.isFinite(C)) throw new SslInvError('ERR_INVALID_ARGUMENT', `C must be a positive finite number, got ${C}`);
 }
@@ -234,11 +241,7 @@ export class LogisticBatchObjective {
     const { d, K } = this;
     const n1 = (d + 1) * K, dK = d * K;
     const Y = this.labelTensor(active);
-    const a = native() as unknown as {
-      cudaLogisticPack(states: NativeTensor[], n: number, xSlot: number, dim: number, K: number): [NativeTensor, NativeTensor];
-      cudaLogisticUnpack(gx: NativeTensor, gb: NativeTensor, states: NativeTensor[], n: number, xSlot: number, gSlot: number, dim: number,
-        K: number, l2s: number[]): void;
-    };
+    const a = native() as unknown as LogisticDeviceAddon;
     const states = vectors.map((v) => v.state.handle);
     const l2s = active.map((p) => this.l2s[p]!);
     return scope(() => {
