@@ -8,7 +8,10 @@
 #   5. the 18-transform suite with ResNet-50 against the original's per-image pipeline (bench/device/suite.ts
 #      and original_suite.py),
 #   6. compute-sanitizer memcheck over the parity part at small sizes.
-# SKIP_PROBE=1, SKIP_SUITE=1 and SKIP_MEMCHECK=1 leave steps out.
+# SKIP_CHECK=1, SKIP_PROBE=1, SKIP_SUITE=1 and SKIP_MEMCHECK=1 leave steps out. PARITY_ONLY=1 leaves out the PyTorch
+# references and timings and the check's own timings (when they were measured on this card before and no
+# kernel they time has changed). BUDGET_S caps the whole run: every step's timeout is cut to what is left,
+# so a run that must fit the device tool's per-call limit still ends with its logs written.
 # Everything lands in $OUT (default /tmp/ssl-inv-device): logs, torch.json and our results JSON.
 #
 # Prepare on the CPU machine (nothing is built on the GPU machine):
@@ -23,26 +26,39 @@ set -uo pipefail
 OUT=${OUT:-/tmp/ssl-inv-device}
 mkdir -p "$OUT"
 STAMP=$(date -u +%Y-%m-%d)
+DEADLINE=$((SECONDS + ${BUDGET_S:-100000}))
+# cap T: T, or the seconds left before DEADLINE if fewer (at least 5, so a late step still reports)
+cap() { local t=$1 left=$((DEADLINE - SECONDS)); ((left < t)) && t=$left; ((t < 5)) && t=5; echo "$t"; }
 CARD=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 | tr 'A-Z' 'a-z' | tr -cs 'a-z0-9' '-' | sed 's/-$//')
 echo "== $(date -u +%T) machine"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -2
 ldconfig -p 2>/dev/null | grep -m2 libcublas.so || ls /usr/local/cuda/lib64/libcublas.so* 2>/dev/null | head -2
-echo "== $(date -u +%T) torch parity references"
-python3 bench/device/torch_parity.py /tmp/ssl-inv-parity > "$OUT/torch-parity.log" 2>&1 || echo "torch_parity.py failed (see torch-parity.log)"
-echo "== $(date -u +%T) PyTorch baselines"
-timeout 180 python3 bench/device/torch_baseline.py "$OUT/torch.json" ${QUICK:+--quick} > "$OUT/torch-baseline.log" 2>&1 || echo "torch_baseline.py failed (see torch-baseline.log)"
-echo "== $(date -u +%T) ssl-inv check"
-timeout 270 node build-bench/bench/device/check.js --device cuda:0 --torch "$OUT/torch.json" --torch-parity /tmp/ssl-inv-parity \
-  --out "$OUT/$STAMP-$CARD.json" ${QUICK:+--quick} > "$OUT/check.log" 2> "$OUT/check.err"
-echo "check exit status $?"
-grep -E "^not ok" "$OUT/check.log" | head -40
-tail -20 "$OUT/check.log"
+if [[ -z ${PARITY_ONLY:-} ]]; then
+  echo "== $(date -u +%T) torch parity references"
+  timeout "$(cap 120)" python3 bench/device/torch_parity.py /tmp/ssl-inv-parity > "$OUT/torch-parity.log" 2>&1 || echo "torch_parity.py failed (see torch-parity.log)"
+  echo "== $(date -u +%T) PyTorch baselines"
+  timeout "$(cap 180)" python3 bench/device/torch_baseline.py "$OUT/torch.json" ${QUICK:+--quick} > "$OUT/torch-baseline.log" 2>&1 || echo "torch_baseline.py failed (see torch-baseline.log)"
+  CHECK_ARGS=(--torch "$OUT/torch.json" --torch-parity /tmp/ssl-inv-parity)
+else
+  echo "== $(date -u +%T) PyTorch references and all timings left out (PARITY_ONLY)"
+  CHECK_ARGS=(--parity-only)
+fi
+if [[ -z ${SKIP_CHECK:-} ]]; then
+  echo "== $(date -u +%T) ssl-inv check"
+  timeout "$(cap 270)" node build-bench/bench/device/check.js --device cuda:0 "${CHECK_ARGS[@]}" \
+    --out "$OUT/$STAMP-$CARD.json" ${QUICK:+--quick} > "$OUT/check.log" 2> "$OUT/check.err"
+  echo "check exit status $?"
+  grep -E "^not ok" "$OUT/check.log" | head -40
+  tail -20 "$OUT/check.log"
+else
+  echo "== $(date -u +%T) ssl-inv check skipped (SKIP_CHECK)"
+fi
 echo "== $(date -u +%T) probes on the GPU: a small search beside our CPU and scikit-learn, then the CIFAR-10-sized one"
 if [[ -z ${SKIP_PROBE:-} ]]; then
-  timeout 120 node build-bench/bench/probe.js --device cuda:0 --also-cpu --threads 16 --rows 2000 --test 500 --dim 128 --modes chain,none \
+  timeout "$(cap 120)" node build-bench/bench/probe.js --device cuda:0 --also-cpu --threads 16 --rows 2000 --test 500 --dim 128 --modes chain,none \
     --out "$OUT/probe-parity.json" > "$OUT/probe-parity.log" 2>&1
   echo "probe parity exit status $?"; tail -4 "$OUT/probe-parity.log"
-  timeout ${PROBE_TIMEOUT:-300} node build-bench/bench/probe.js --device cuda:0 --no-sklearn --threads 16 --rows 50000 --test 10000 --dim 2048 \
+  timeout "$(cap ${PROBE_TIMEOUT:-300})" node build-bench/bench/probe.js --device cuda:0 --no-sklearn --threads 16 --rows 50000 --test 10000 --dim 2048 \
     --modes chain --out "$OUT/probe-cifar.json" > "$OUT/probe-cifar.log" 2>&1
   echo "probe CIFAR-sized exit status $?"; tail -3 "$OUT/probe-cifar.log"
 else
@@ -50,9 +66,9 @@ else
 fi
 echo "== $(date -u +%T) the 18-transform suite: ours against the original's pipeline on this machine"
 if [[ -z ${SKIP_SUITE:-} ]]; then
-  timeout ${SUITE_TIMEOUT:-300} node build-bench/bench/device/suite.js --device cuda:0 --images 16 --py-images 1 \
+  timeout "$(cap ${SUITE_TIMEOUT:-300})" node build-bench/bench/device/suite.js --device cuda:0 --images 32 --py-images 1 --precision fp32,tf32 \
     --out "$OUT/suite.json" > "$OUT/suite.log" 2> "$OUT/suite.err"
-  echo "suite exit status $?"; tail -22 "$OUT/suite.log"
+  echo "suite exit status $?"; tail -23 "$OUT/suite.log"
 else
   echo "suite skipped (SKIP_SUITE)"
 fi
@@ -60,7 +76,7 @@ echo "== $(date -u +%T) compute-sanitizer memcheck (parity, small sizes)"
 if [[ -n ${SKIP_MEMCHECK:-} ]]; then
   echo "memcheck skipped (SKIP_MEMCHECK)"
 elif command -v compute-sanitizer > /dev/null; then
-  timeout 150 compute-sanitizer --tool memcheck --leak-check no --print-limit 20 \
+  timeout "$(cap 150)" compute-sanitizer --tool memcheck --leak-check no --print-limit 20 \
     node build-bench/bench/device/check.js --device cuda:0 --parity-only --quick --out "$OUT/memcheck-check.json" \
     > "$OUT/memcheck.log" 2>&1
   echo "memcheck exit status $?"
