@@ -157,7 +157,10 @@ def main():
         rows[name] = {'k': k, 'measured': True, 'views_s': tv / n, 'forward_s': tf / n, 'metrics_s': tm / n,
                       'total_s': (tv + tf + tm) / n}
         print(f'{name}: {rows[name]["total_s"]:.3f} s per image (views {tv / n:.3f}, forward {tf / n:.3f}, metrics {tm / n:.3f})', flush=True)
+    # cuDNN convolutions may run in TF32 unless the script turns it off (PyTorch's default; the original
+    # does not touch it): recorded so the comparison says which arithmetic the baseline used.
     meta = {'torch': torch.__version__, 'torchvision': torchvision.__version__, 'device': torch.cuda.get_device_name() if dev == 'cuda' else 'cpu',
+            'cudnn_allow_tf32': bool(torch.backends.cudnn.allow_tf32), 'matmul_allow_tf32': bool(torch.backends.cuda.matmul.allow_tf32),
             'images': files, 'sizes': [im.size for im in images]}
     with open(out, 'w') as fh:
         json.dump({'meta': meta, 'transforms': rows}, fh, indent=1)

@@ -5,14 +5,20 @@
  * views, scipy Mahalanobis per view). Target: the suite at least 30x faster than the original's.
  *
  *   node build-bench/bench/device/suite.js [--device cuda:0] [--images 16] [--py-images 1]
- *       [--size 400x300] [--out FILE] [--no-python]
- *       (dry run without a GPU: --device cpu --arch resnet18 --stats-objects 48 --k 4 --images 1 --no-python)
+ *       [--size 400x300] [--precision fp32,tf32] [--out FILE] [--no-python]
+ *       (dry run without a GPU: --device cpu --arch resnet18 --stats-objects 48 --k 4 --images 1 --no-python --precision fp32)
  *
  * Both sides evaluate the same generated photographs (the demo's textured scenes at --size): ours
  * --images of them per transform (sampled as the original samples, with replacement), the original's
  * the first --py-images. The feature statistics come from 2,304 small scenes (more images than
  * ResNet-50's 2,048 feature dimensions) and are not timed on either side (the original caches them
  * too). Times are per source image; the 1,000-image figures multiply them by 1,000.
+ *
+ * --precision fp32,tf32 (the default) times ours in each listed precision. fp32 is our faithful
+ * default; tf32 is what the original's PyTorch computes on this card unless told otherwise (cuDNN's
+ * convolutions may use TF32 by default: torch.backends.cudnn.allow_tf32 is True; original_suite.py
+ * records the flag), so the tf32 ratio compares the same arithmetic and the fp32 one gives ours the
+ * stricter arithmetic.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -39,6 +45,7 @@ async function main(): Promise<void> {
   const [width, height] = arg('--size', '400x300')!.split('x').map(Number) as [number, number];
   const arch = arg('--arch', 'resnet50') as 'resnet50' | 'resnet18', statsObjects = Number(arg('--stats-objects', '192'));
   const kCap = arg('--k') === undefined ? Infinity : Number(arg('--k'));
+  const precisions = arg('--precision', 'fp32,tf32')!.split(',') as ('fp32' | 'tf32' | 'bf16')[];
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ssl-inv-suite-'));
   const quiet = { start: () => ({ tick: () => undefined, done: () => undefined }), notice: (m: string) => process.stderr.write(`${m}\n`) };
   const report: Record<string, unknown> = { date: new Date().toISOString(), device, images: nImages, pyImages: nPy, size: [width, height] };
@@ -49,31 +56,34 @@ async function main(): Promise<void> {
     const ckptDir = path.join(tmp, 'models');
     await ensureRandomCheckpoint(ckptDir, undefined, arch);
     process.stderr.write(`images written in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
-    const ctx = await prepareContext({
-      data: path.join(tmp, 'stats'), dataset: 'scenes', split: 'val', model: 'random', batchSize: 256, resize: 256, crop: 224, ckptDir,
-      resultsDir: path.join(tmp, 'results'), fuseMode: 'cat', featureLayer: 'backbone', device, precision: 'fp32', sink: quiet,
-    });
-    const ours: Record<string, { k: number; seconds: number; perImage: number }> = {};
-    try {
-      for (const t of SYNTHETIC_TRANSFORMS) {
-        // --k (dry runs only) caps k at a value every grid accepts (deform's and posterize's are fixed; square and n^4 grids round down)
-        const capped = (k: number) => (t === 'deform' || t === 'posterize' || k <= kCap ? k : t === 'translation' || t === 'shear' ? Math.floor(Math.sqrt(kCap)) ** 2 : t === 'resized_crop' ? 1 : kCap);
-        const grid = transformGrid(t, capped(defaultK(t)), 256, 224);
-        const run = () => evaluateSynthetic({
-          model: ctx.model, whitening: ctx.whitening, files: photos.files, grid, numImages: nImages, seed: 0, batchSize: 256,
-          mean: IMAGENET_MEAN, std: IMAGENET_STD, device,
-        });
-        if (t === SYNTHETIC_TRANSFORMS[0]) await run();  // warm-up: first kernel launches, allocator
-        synchronize(device);
-        const s = process.hrtime.bigint();
-        await run();
-        synchronize(device);
-        const seconds = Number(process.hrtime.bigint() - s) / 1e9;
-        ours[t] = { k: grid.k, seconds, perImage: seconds / nImages };
-        process.stderr.write(`ours ${t}: ${(seconds / nImages).toFixed(4)} s per image\n`);
+    const ours: Record<string, Record<string, { k: number; seconds: number; perImage: number }>> = {};
+    for (const precision of precisions) {
+      const ctx = await prepareContext({
+        data: path.join(tmp, 'stats'), dataset: 'scenes', split: 'val', model: 'random', batchSize: 256, resize: 256, crop: 224, ckptDir,
+        resultsDir: path.join(tmp, `results-${precision}`), fuseMode: 'cat', featureLayer: 'backbone', device, precision, sink: quiet,
+      });
+      const rows: Record<string, { k: number; seconds: number; perImage: number }> = ours[precision] = {};
+      try {
+        for (const t of SYNTHETIC_TRANSFORMS) {
+          // --k (dry runs only) caps k at a value every grid accepts (deform's and posterize's are fixed; square and n^4 grids round down)
+          const capped = (k: number) => (t === 'deform' || t === 'posterize' || k <= kCap ? k : t === 'translation' || t === 'shear' ? Math.floor(Math.sqrt(kCap)) ** 2 : t === 'resized_crop' ? 1 : kCap);
+          const grid = transformGrid(t, capped(defaultK(t)), 256, 224);
+          const run = () => evaluateSynthetic({
+            model: ctx.model, whitening: ctx.whitening, files: photos.files, grid, numImages: nImages, seed: 0, batchSize: 256,
+            mean: IMAGENET_MEAN, std: IMAGENET_STD, device,
+          });
+          if (t === SYNTHETIC_TRANSFORMS[0]) await run();  // warm-up: first kernel launches, allocator
+          synchronize(device);
+          const s = process.hrtime.bigint();
+          await run();
+          synchronize(device);
+          const seconds = Number(process.hrtime.bigint() - s) / 1e9;
+          rows[t] = { k: grid.k, seconds, perImage: seconds / nImages };
+          process.stderr.write(`ours ${precision} ${t}: ${(seconds / nImages).toFixed(4)} s per image\n`);
+        }
+      } finally {
+        ctx.model.dispose();
       }
-    } finally {
-      ctx.model.dispose();
     }
     report.ours = ours;
     let py: Record<string, PyRow> | undefined;
@@ -90,25 +100,33 @@ async function main(): Promise<void> {
         process.stderr.write(`original_suite.py failed: ${(r.stderr || String(r.error)).slice(-800)}\n`);
       }
     }
-    const lines = [`18-transform suite, ${arch} fp32, original k, ${width}x${height} photos: ours on ${device} (${nImages} images) vs the original's pipeline (${nPy} image${nPy === 1 ? '' : 's'})`,
-      `${'transform'.padEnd(14)}${'k'.padStart(5)}${'ours s/img'.padStart(12)}${'orig s/img'.padStart(12)}${'views'.padStart(9)}${'forward'.padStart(9)}${'metrics'.padStart(9)}${'ratio'.padStart(9)}`];
-    let oursBoth = 0, origBoth = 0;
+    const tf32Flag = (py && (report.original as { meta?: { cudnn_allow_tf32?: boolean } }).meta?.cudnn_allow_tf32);
+    const lines = [`18-transform suite, ${arch}, original k, ${width}x${height} photos: ours on ${device} (${nImages} images) vs the original's pipeline ` +
+      `(${nPy} image${nPy === 1 ? '' : 's'}; PyTorch fp32 model, cuDNN TF32 ${tf32Flag === undefined ? 'unknown' : tf32Flag ? 'allowed (the default)' : 'off'})`,
+      `${'transform'.padEnd(14)}${'k'.padStart(5)}${precisions.map((p) => `${p} s/img`.padStart(13)).join('')}${'orig s/img'.padStart(12)}${'views'.padStart(8)}` +
+      `${'forward'.padStart(9)}${'metrics'.padStart(9)}${precisions.map((p) => `x ${p}`.padStart(9)).join('')}`];
+    const summary: Record<string, unknown> = { comparedTransforms: py ? Object.values(py).filter((p) => p.measured).length : 0 };
+    let origBoth = 0;
+    const oursBoth: Record<string, number> = Object.fromEntries(precisions.map((p) => [p, 0]));
     for (const t of SYNTHETIC_TRANSFORMS) {
-      const o = ours[t]!, p = py?.[t];
+      const p = py?.[t];
       const measured = p?.measured === true;
-      if (measured) { oursBoth += o.perImage; origBoth += p!.total_s!; }
-      lines.push(`${t.padEnd(14)}${String(o.k).padStart(5)}${o.perImage.toFixed(4).padStart(12)}` +
-        (measured ? `${p!.total_s!.toFixed(3).padStart(12)}${p!.views_s!.toFixed(3).padStart(9)}${p!.forward_s!.toFixed(3).padStart(9)}${p!.metrics_s!.toFixed(3).padStart(9)}${(p!.total_s! / o.perImage).toFixed(1).padStart(8)}x`
+      if (measured) origBoth += p!.total_s!;
+      for (const pr of precisions) if (measured) oursBoth[pr]! += ours[pr]![t]!.perImage;
+      lines.push(`${t.padEnd(14)}${String(ours[precisions[0]!]![t]!.k).padStart(5)}${precisions.map((pr) => ours[pr]![t]!.perImage.toFixed(4).padStart(13)).join('')}` +
+        (measured ? `${p!.total_s!.toFixed(3).padStart(12)}${p!.views_s!.toFixed(3).padStart(8)}${p!.forward_s!.toFixed(3).padStart(9)}${p!.metrics_s!.toFixed(3).padStart(9)}` +
+          precisions.map((pr) => `${(p!.total_s! / ours[pr]![t]!.perImage).toFixed(1)}x`.padStart(9)).join('')
           : `${'-'.padStart(12)}   ${p ? `(not measured: ${p.reason})` : ''}`));
     }
-    const oursAll = Object.values(ours).reduce((a, o) => a + o.perImage, 0);
-    report.summary = { oursSecondsPerImage: oursAll, oursHoursFor1000: (oursAll * 1000) / 3600, comparedTransforms: py ? Object.values(py).filter((p) => p.measured).length : 0,
-      oursSecondsPerImageCompared: oursBoth, originalSecondsPerImageCompared: origBoth, ratio: oursBoth > 0 && origBoth > 0 ? origBoth / oursBoth : null };
-    lines.push(`all 18: ours ${oursAll.toFixed(3)} s per image, ${((oursAll * 1000) / 60).toFixed(1)} min for 1,000 images`);
-    if (origBoth > 0) {
-      lines.push(`the transforms both sides measured: ours ${oursBoth.toFixed(3)} s, the original ${origBoth.toFixed(2)} s per image: ${(origBoth / oursBoth).toFixed(1)}x (target 30x); ` +
-        `1,000 images: ${((oursBoth * 1000) / 60).toFixed(1)} min against ${((origBoth * 1000) / 3600).toFixed(1)} h`);
+    for (const pr of precisions) {
+      const all = Object.values(ours[pr]!).reduce((a, o) => a + o.perImage, 0), both = oursBoth[pr]!;
+      summary[pr] = { oursSecondsPerImage: all, oursHoursFor1000: (all * 1000) / 3600, oursSecondsPerImageCompared: both,
+        originalSecondsPerImageCompared: origBoth, ratio: both > 0 && origBoth > 0 ? origBoth / both : null };
+      lines.push(`ours ${pr}, all 18: ${all.toFixed(3)} s per image, ${((all * 1000) / 60).toFixed(1)} min for 1,000 images` +
+        (origBoth > 0 ? `; the transforms both sides measured: ${both.toFixed(3)} s against the original's ${origBoth.toFixed(2)} s per image: ` +
+          `${(origBoth / both).toFixed(1)}x (target 30x); 1,000 images: ${((both * 1000) / 60).toFixed(1)} min against ${((origBoth * 1000) / 3600).toFixed(1)} h` : ''));
     }
+    report.summary = summary;
     process.stdout.write(`${lines.join('\n')}\n`);
     const outFile = arg('--out');
     if (outFile) {

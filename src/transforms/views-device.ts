@@ -14,7 +14,7 @@
  * (numpy_random.cuh), then warps, blurs and remaps there (elastic.cuh).
  */
 import { SslInvError, callNative } from '../errors';
-import { evalTransformPlan } from '../data/preprocess';
+import { EvalTransform, evalTransformPlan } from '../data/preprocess';
 import { ImageU8, resizeCropNormalizeOptions } from '../image-ops';
 import { native, NativeTensor } from '../native';
 import { empty, tensor, Tensor, wrap } from '../tensor';
@@ -126,6 +126,35 @@ function deformViewsOnDevice(img: ImageU8, src: Tensor, views: readonly ViewPara
   } finally {
     // Safe while the kernels are pending: the device's one stream orders the memory's reuse.
     noise.dispose();
+  }
+}
+
+/**
+ * The evaluation transform of `img` itself (Resize -> CenterCrop -> ToTensor -> Normalize, as
+ * preprocess() on the CPU, bit for bit: the same resample kernels the views end with) written into
+ * row `into.slot` of a float32 device tensor [N, 3, crop, crop]. Lets an image's clean input share a
+ * forward pass with its views without a trip through the host's resize.
+ */
+export function cleanInputOnDevice(img: ImageU8, t: EvalTransform, into: ViewsInto): void {
+  const out = into.tensor;
+  if (out.device === 'cpu') throw new SslInvError('ERR_INVALID_ARGUMENT', 'cleanInputOnDevice writes into a CUDA tensor; use preprocessInto on the CPU');
+  const [rows, c, h, w] = out.shape;
+  if (out.dtype !== 'float32' || out.shape.length !== 4 || c !== 3 || h !== t.crop || w !== t.crop || !(Number.isInteger(into.slot) && into.slot >= 0 && into.slot < rows!)) {
+    throw new SslInvError('ERR_SHAPE_MISMATCH', `a clean ${t.crop}x${t.crop} input does not fit row ${into.slot} of a ${out.dtype} [${out.shape.join(', ')}] tensor`);
+  }
+  const p = evalTransformPlan(img, t);
+  const opts = resizeCropNormalizeOptions(p.resize, p.crop, p.norm, img.channels);
+  const host = tensor(img.data, [1, img.height, img.width, img.channels]);
+  try {
+    const src = host.to(out.device);
+    try {
+      callNative('cudaResizeCropNormalizeViews', () => addon().cudaResizeCropNormalizeViews(src.handle, opts, out.handle, into.slot));
+    } finally {
+      // Safe while the kernel is pending: the device's one stream orders the memory's reuse.
+      src.dispose();
+    }
+  } finally {
+    host.dispose();
   }
 }
 

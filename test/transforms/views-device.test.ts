@@ -82,6 +82,9 @@ if (!cudaAvailable()) {
       t.equal(dev.device, 'cuda:0');
       t.same(Array.from(dev.toFloat32Array()), Array.from(cpu.toFloat32Array()), `${tr}: ${imgs.length} images x ${j1} views`);
       cpu.dispose(); dev.dispose();
+      const cpuC = makeViewsOfImages(imgs, grid, 0, j1, vo, 'cpu', true), devC = makeViewsOfImages(imgs, grid, 0, j1, vo, 'cuda:0', true);
+      t.same(Array.from(devC.toFloat32Array()), Array.from(cpuC.toFloat32Array()), `${tr}: ${imgs.length} clean inputs, then the views`);
+      cpuC.dispose(); devC.dispose();
     }
   });
 }
