@@ -35,6 +35,8 @@ import { testImage } from '../../test/helpers/test-image';
 import { SYNTHETIC_TRANSFORMS, defaultK, transformGrid } from '../../src/transforms/grid';
 import { makeViews } from '../../src/transforms/views';
 import { makeViewsOnDevice } from '../../src/transforms/views-device';
+import { makeViewsOfImages } from '../../src/transforms/views-batch';
+import { evaluateSynthetic } from '../../src/eval/synthetic';
 
 const argv = process.argv.slice(2);
 const flag = (n: string) => argv.includes(n);
@@ -175,6 +177,20 @@ async function parity(result: Record<string, unknown>): Promise<void> {
       }
     }
     result.photoViewsVsCpu = rows;
+    // The synthetic evaluation's batches: each photo's clean input (cleanInputOnDevice) in the rows
+    // before the views of all of them, against preprocess() and makeViews on the CPU.
+    const all = await Promise.all((QUICK ? photos.slice(2) : photos).map((name) =>
+      decodeImageFile(path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'images', 'inputs', name))));
+    for (const tr of ['h_flip', 'rotation'] as const) {
+      const grid = transformGrid(tr, tr === 'rotation' ? 4 : 2, 256, 224);
+      const vos = all.map((_, i) => ({ ...vo, deformSeed: i }));
+      const a = makeViewsOfImages(all, grid, 0, grid.k, vos, 'cpu', true), b = makeViewsOfImages(all, grid, 0, grid.k, vos, DEVICE, true);
+      const x = a.toFloat32Array(), y = b.toFloat32Array();
+      let diff = 0;
+      for (let i = 0; i < x.length; i++) if (!Object.is(x[i], y[i])) diff++;
+      record(diff === 0, `clean inputs + ${tr} views of ${all.length} photos in one batch on ${DEVICE} equal the CPU's bit for bit (${diff} of ${x.length} differ)`);
+      a.dispose(); b.dispose();
+    }
   }
 
   // 4b. Logistic regression with the solver's vectors on the device against the host solver on the
@@ -221,6 +237,36 @@ async function parity(result: Record<string, unknown>): Promise<void> {
     xin.dispose();
   }
   result.networkVsCpu = netRows;
+
+  // 5b. The synthetic evaluation end to end on the device (views and the clean inputs built there,
+  // passes started ahead of the host metrics) against the same evaluation on the CPU: ResNet-18, the
+  // photo fixtures, rotation with 8 views in passes of 4 rows (chunks; the clean input in the first).
+  {
+    const params = randomParams('resnet18', 41);
+    const cpuNet = await ResNetFeatures.load('resnet18', params);
+    const devNet = await ResNetFeatures.load('resnet18', params, { device: DEVICE });
+    const d = cpuNet.featureDim;
+    const chol = new Float32Array(d * d), inv = new Float64Array(d * d);
+    for (let i = 0; i < d; i++) { chol[i * d + i] = 1; inv[i * d + i] = 1; }
+    const whitening = { dim: d, mean: new Float32Array(d).fill(0.01), chol, inv };
+    const files = ['china_224x300_progressive.jpg', 'chelsea_gray_301x225.jpg', 'astronaut_la_80x80.png']
+      .map((name) => path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'images', 'inputs', name));
+    const rows: Record<string, unknown> = {};
+    for (const [tr, k, batch] of [['rotation', 8, 4], ['h_flip', 2, 64], ['deform', 256, 256]] as const) {
+      const grid = transformGrid(tr, k, 64, 56);
+      const run = (model: ResNetFeatures, device: string) => evaluateSynthetic({
+        model, whitening, files, grid, numImages: tr === 'deform' ? 2 : 5, seed: 0, batchSize: batch, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], device,
+      });
+      const a = await run(cpuNet, 'cpu'), b = await run(devNet, DEVICE);
+      const rel = (x: number[], y: number[]) => Math.max(...x.map((v, i) => Math.abs(v - y[i]!) / Math.max(Math.abs(v), 1e-12)));
+      const eD = rel(a.distance, b.distance), eS = rel(a.similarity, b.similarity);
+      rows[tr] = { distanceRel: eD, similarityRel: eS };
+      record(eD <= 1e-4 && eS <= 1e-4 && a.sampled.join() === b.sampled.join(),
+        `synthetic evaluation of ${tr} (k ${grid.k}, batch ${batch}) on ${DEVICE} vs the CPU: distance rel ${eD.toExponential(2)}, similarity rel ${eS.toExponential(2)} (limit 1e-4)`);
+    }
+    cpuNet.dispose(); devNet.dispose();
+    result.syntheticVsCpu = rows;
+  }
 
   // 6. Against PyTorch's own GPU features of the same checkpoints (torch_parity.py output).
   const dir = arg('--torch-parity');

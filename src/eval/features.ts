@@ -11,10 +11,31 @@ import { loadBatches, SkippedFile } from '../data/loader';
 import { EvalTransform } from '../data/preprocess';
 import { Tensor, tensor } from '../tensor';
 
+/** A forward pass that was started and not yet read (see FeatureExtractor.startFeatures). */
+export interface PendingFeatures {
+  /** Waits for the pass and returns its features [N * featureDim] as a host array; frees the result. */
+  collect(): Float32Array;
+  /** Frees the result without reading it (error paths; a no-op after collect). */
+  dispose(): void;
+}
+
 /** Anything that maps images [N, 3, H, W] to features [N, featureDim] (one network, or fused ones). */
 export interface FeatureExtractor {
   readonly featureDim: number;
   features(x: Tensor): Float32Array;
+  /**
+   * Optional: starts the forward pass of x and returns before it ends, where the work runs on a
+   * device (queued on its stream); x may be disposed at once. The caller does host work meanwhile
+   * and collects later: the same features as features(x).
+   */
+  startFeatures?(x: Tensor): PendingFeatures;
+}
+
+/** startFeatures of `model`, or, for a model without it, features(x) computed now. */
+export function startFeatures(model: FeatureExtractor, x: Tensor): PendingFeatures {
+  if (model.startFeatures) return model.startFeatures(x);
+  const f = model.features(x);
+  return { collect: () => f, dispose: () => undefined };
 }
 
 export interface FeatureChunk {

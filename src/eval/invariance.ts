@@ -144,6 +144,15 @@ export function mahalanobisRows(w: Whitening, clean: Float32Array, views: Float3
   const d = w.dim, k = views.length / d;
   const delta = new Float64Array(views.length);
   for (let r = 0; r < k; r++) for (let j = 0; j < d; j++) delta[r * d + j] = f32(clean[j]! - views[r * d + j]!);
+  return mahalanobisOfDeltas(w, delta, m);
+}
+
+/**
+ * sqrt(delta_r^T inv delta_r) for each row of `delta` [k, dim] (float64 rows of float32 differences):
+ * one GEMM for all rows, so callers with many pairs read the inverse once.
+ */
+export function mahalanobisOfDeltas(w: Whitening, delta: Float64Array, m?: WhiteningTensors): Float64Array {
+  const d = w.dim, k = delta.length / d;
   const pv = scope(() => {
     const it = m ? m.inv : tensor(w.inv, [d, d]);
     return dgemm(onDeviceOf(tensor(delta, [k, d]), it.device), it).toArray() as Float64Array;

@@ -21,8 +21,9 @@ import { sha256File } from '../io/hash';
 import { torchSave } from '../io/torch-save';
 import { Arch } from '../nn/resnet-spec';
 import { torchvisionInitStateDict } from '../nn/torchvision-init';
-import { scope, Tensor } from '../tensor';
+import { Tensor } from '../tensor';
 import { loadFeatureExtractor, LoadedModel } from './model-loader';
+import type { PendingFeatures } from './features';
 import type { Precision } from '../ops';
 
 export type FuseMode = 'cat' | 'add' | 'mean';
@@ -95,9 +96,34 @@ export class NamedModel {
 
   /** Fused features [N, featureDim] of images x [N, 3, H, W], as a host array. */
   features(x: Tensor): Float32Array {
+    return this.startFeatures(x).collect();
+  }
+
+  /** Every part's forward pass started (queued on a device); collect() reads and fuses them. */
+  startFeatures(x: Tensor): PendingFeatures {
     if (this.disposed) throw new SslInvError('ERR_TENSOR_DISPOSED', 'this model was disposed');
     const n = x.shape[0]!;
-    const each = this.parts.map((p) => scope(() => p.model.net.forward(x).toFloat32Array()));
+    const started: PendingFeatures[] = [];
+    try {
+      for (const p of this.parts) started.push(p.model.net.startFeatures(x));
+    } catch (e) {
+      for (const s of started) s.dispose();
+      throw e;
+    }
+    return {
+      collect: () => {
+        try {
+          return this.fuse(started.map((s) => s.collect()), n);
+        } finally {
+          for (const s of started) s.dispose();
+        }
+      },
+      dispose: () => { for (const s of started) s.dispose(); },
+    };
+  }
+
+  /** The parts' features [n, d_k] fused as the original's ModelCombiner fuses them. */
+  private fuse(each: Float32Array[], n: number): Float32Array {
     if (each.length === 1) return each[0]!;
     const d = this.featureDim;
     const out = new Float32Array(n * d);

@@ -10,15 +10,11 @@
  * images; the summary: the mean over views, printed by the CLI as the original prints it.
  */
 import { decodeImageFile } from '../data/decode';
-import { EvalTransform, preprocess } from '../data/preprocess';
 import { RandomState } from '../random/mt19937';
-import { tensor } from '../tensor';
 import { TransformGrid } from '../transforms/grid';
-import { makeViews } from '../transforms/views';
 import { makeViewsOfImages } from '../transforms/views-batch';
-import { makeViewsOnDevice } from '../transforms/views-device';
-import { FeatureExtractor } from './features';
-import { cosineSimilarity, mahalanobisRows, mean, nanmeanColumns, whiten, Whitening, WhiteningTensors } from './invariance';
+import { FeatureExtractor, PendingFeatures, startFeatures } from './features';
+import { cosineSimilarity, mahalanobisOfDeltas, mean, nanmeanColumns, whiten, Whitening, WhiteningTensors } from './invariance';
 
 export interface SyntheticOptions {
   model: FeatureExtractor;
@@ -27,7 +23,7 @@ export interface SyntheticOptions {
   grid: TransformGrid;
   numImages: number;
   seed: number;
-  /** Views per forward pass. */
+  /** Rows per forward pass (views, and the clean inputs that ride with them; see evaluateSynthetic). */
   batchSize: number;
   mean: readonly number[];
   std: readonly number[];
@@ -53,81 +49,100 @@ export function sampleImages(n: number, k: number, seed: number): number[] {
 
 /** One image's per-view similarity and distance (float32) from its clean feature and view features. */
 export function imageInvariance(w: Whitening, clean: Float32Array, views: Float32Array, m?: WhiteningTensors): { similarity: Float32Array; distance: Float32Array } {
-  const d = w.dim, k = views.length / d;
-  const a = whiten(w, clean, m);
-  const b = whiten(w, views, m);
-  const similarity = new Float32Array(k);
-  for (let j = 0; j < k; j++) similarity[j] = cosineSimilarity(a, 0, b, j, d);
-  return { similarity, distance: Float32Array.from(mahalanobisRows(w, clean, views, m)) };
+  return groupInvariance(w, clean, views, views.length / w.dim, m)[0]!;
+}
+
+/**
+ * imageInvariance of n images at once: clean features f [n, dim], view features fv [n * k, dim]
+ * (image-major). One whitening GEMM for all n + n k rows and one Mahalanobis GEMM for all n k
+ * differences, so the dim x dim matrices are read once per group rather than once per image (with
+ * k = 2 on the host that reading, not the arithmetic, is the cost). Each row's result is the same
+ * whatever the other rows (test/eval/synthetic-batch.test.ts).
+ */
+export function groupInvariance(w: Whitening, f: Float32Array, fv: Float32Array, k: number, m?: WhiteningTensors): { similarity: Float32Array; distance: Float32Array }[] {
+  const d = w.dim, n = f.length / d;
+  const rows = new Float32Array(f.length + fv.length);
+  rows.set(f);
+  rows.set(fv, f.length);
+  const z = whiten(w, rows, m);  // rows [0, n): the clean images; then image q's view j at n + q k + j
+  const delta = new Float64Array(fv.length);
+  for (let q = 0; q < n; q++) {
+    for (let r = q * k; r < (q + 1) * k; r++) for (let j = 0; j < d; j++) delta[r * d + j] = Math.fround(f[q * d + j]! - fv[r * d + j]!);
+  }
+  const dist = mahalanobisOfDeltas(w, delta, m);
+  return Array.from({ length: n }, (_, q) => {
+    const similarity = new Float32Array(k);
+    for (let j = 0; j < k; j++) similarity[j] = cosineSimilarity(z, q, z, n + q * k + j, d);
+    return { similarity, distance: Float32Array.from(dist.subarray(q * k, (q + 1) * k)) };
+  });
 }
 
 export async function evaluateSynthetic(o: SyntheticOptions): Promise<SyntheticResult> {
   const { grid, whitening: w } = o;
   const d = w.dim, k = grid.k;
+  const device = o.device ?? 'cpu';
   const sampled = sampleImages(o.files.length, o.numImages, o.seed);
-  const clean: EvalTransform = { resize: grid.resize, crop: grid.crop, mean: o.mean, std: o.std };
   const S: Float32Array[] = [], L: Float32Array[] = [];
-  const onDevice = o.device !== undefined && o.device !== 'cpu';
   // Deform views differ per image and per view, reproducibly: seed + image position * k + view.
   const viewOpts = (i: number) => ({ mean: o.mean, std: o.std, deformSeed: (o.seed + i * k) >>> 0 });
-  // Images per forward pass: with few views (k = 2 or 7) the views of many images share one batch.
-  // The features of an image do not depend on what else is in its batch, so results are the same.
-  const group = Math.max(1, Math.floor(o.batchSize / k));
-  const plane = 3 * grid.crop * grid.crop;
-  // The whitening's matrices, once for all images (on the model's device when it has one).
-  const mats = new WhiteningTensors(w, o.device ?? 'cpu');
+  // Each image's clean input rides in the forward pass of its first views (as the original's pipeline
+  // stacks them), so no pass runs a single image. Images per pass: with few views (k = 2 or 7) the
+  // clean inputs and views of many images share one batch of at most batchSize rows; with k >=
+  // batchSize an image's views go batchSize at a time, the first pass carrying its clean input too
+  // (batchSize + 1 rows). A feature does not depend on what else is in its batch (bit for bit on the
+  // CPU: test/eval/synthetic-batch.test.ts), so the grouping does not change the results.
+  const group = Math.max(1, Math.floor(o.batchSize / (k + 1)));
+  // The whitening's matrices, once for all images, on the host: the per-image metrics (two GEMMs and
+  // the loops around them) run on the CPU while a device works on the next group (below), and give
+  // the CPU path's bits for the same features.
+  const mats = new WhiteningTensors(w, 'cpu');
   // The next group's images decode (libuv threads) while this group runs through the network.
   const decodeGroup = (g0: number) => Promise.all(sampled.slice(g0, Math.min(sampled.length, g0 + group)).map((s) => decodeImageFile(o.files[s]!)));
   let next = sampled.length > 0 ? decodeGroup(0) : undefined;
+  // A group's features, read back, whose metrics are still to compute.
+  let done: { n: number; f: Float32Array; fv: Float32Array; g1: number } | undefined;
+  const metrics = (r: NonNullable<typeof done>) => {
+    for (const m of groupInvariance(w, r.f, r.fv, k, mats)) {
+      S.push(m.similarity);
+      L.push(m.distance);
+    }
+    o.onProgress?.(r.g1, sampled.length);
+  };
+  const inFlight: PendingFeatures[] = [];
   try {
     for (let g0 = 0; g0 < sampled.length; g0 += group) {
       const g1 = Math.min(sampled.length, g0 + group);
       const imgs = await next!;
       next = g1 < sampled.length ? decodeGroup(g1) : undefined;
-      const cleanInput = new Float32Array(imgs.length * plane);
-      imgs.forEach((img, q) => cleanInput.set(preprocess(img, clean), q * plane));
-      const x = tensor(cleanInput, [imgs.length, 3, grid.crop, grid.crop]);
-      let f: Float32Array;
-      try {
-        f = o.model.features(x);
-      } finally {
-        x.dispose();
-      }
-      if (imgs.length > 1) {
-        const views = makeViewsOfImages(imgs, grid, 0, k, imgs.map((_, q) => viewOpts(g0 + q)), o.device ?? 'cpu');
-        let fv: Float32Array;
+      const n = imgs.length, opts = imgs.map((_, q) => viewOpts(g0 + q));
+      const per = n > 1 ? k : Math.min(k, o.batchSize);  // views of each image per pass
+      // 1. Start this group's passes (on a device: queued, returning at once).
+      for (let j0 = 0; j0 < k; j0 += per) {
+        const x = makeViewsOfImages(imgs, grid, j0, Math.min(k, j0 + per), opts, device, j0 === 0);
         try {
-          fv = o.model.features(views);
+          inFlight.push(startFeatures(o.model, x));
         } finally {
-          views.dispose();
+          x.dispose();  // on a device: safe while the pass is pending (its stream orders the reuse)
         }
-        imgs.forEach((_, q) => {
-          const m = imageInvariance(w, f.subarray(q * d, (q + 1) * d), fv.subarray(q * k * d, (q + 1) * k * d), mats);
-          S.push(m.similarity);
-          L.push(m.distance);
-        });
-      } else {
-        const img = imgs[0]!;
-        const fv = new Float32Array(k * d);
-        for (let j0 = 0; j0 < k; j0 += o.batchSize) {
-          const j1 = Math.min(k, j0 + o.batchSize);
-          const vo = viewOpts(g0);
-          const views = onDevice ? makeViewsOnDevice(img, grid, j0, j1, vo, o.device!) : makeViews(img, grid, j0, j1, vo);
-          try {
-            fv.set(o.model.features(views), j0 * d);
-          } finally {
-            views.dispose();
-          }
-          await new Promise<void>((resolve) => setImmediate(resolve));
-        }
-        const m = imageInvariance(w, f, fv, mats);
-        S.push(m.similarity);
-        L.push(m.distance);
       }
+      // 2. Meanwhile, the previous group's metrics on the host.
+      if (done) metrics(done);
+      done = undefined;
+      // 3. Read this group's features back: its clean features, then each image's k views.
+      let f = new Float32Array(0);
+      const fv = new Float32Array(n * k * d);  // image-major: image q's views at q * k * d
+      for (let c = 0, j0 = 0; inFlight.length > 0; c++, j0 += per) {
+        const out = inFlight.shift()!.collect();
+        const clean = c === 0 ? n * d : 0;
+        if (c === 0) f = out.slice(0, clean);
+        fv.set(out.subarray(clean), j0 * d);  // n > 1 runs one pass; n = 1 places each chunk at its j0
+      }
+      done = { n, f, fv, g1 };
       await new Promise<void>((resolve) => setImmediate(resolve));
-      o.onProgress?.(g1, sampled.length);
     }
+    if (done) metrics(done);
   } finally {
+    for (const p of inFlight) p.dispose();
     // A prefetch still in flight when an error ends the loop: its own failure is not this one's.
     next?.catch(() => undefined);
     mats.dispose();

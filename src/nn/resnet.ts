@@ -165,12 +165,31 @@ export class ResNetFeatures {
 
   /** forward() as a host array [N * featureDim], freeing the native result. */
   features(x: Tensor): Float32Array {
+    return this.startFeatures(x).collect();
+  }
+
+  /**
+   * forward() started: on a CUDA device its kernels are queued and this returns before they run;
+   * collect() waits for them and reads the features back (see FeatureExtractor.startFeatures).
+   */
+  startFeatures(x: Tensor): { collect(): Float32Array; dispose(): void } {
     const f = this.forward(x);
-    try {
-      return f.toFloat32Array();
-    } finally {
-      f.dispose();
-    }
+    let done = false;
+    return {
+      collect: () => {
+        if (done) throw new SslInvError('ERR_TENSOR_DISPOSED', 'these features were already collected or disposed');
+        done = true;
+        try {
+          return f.toFloat32Array();
+        } finally {
+          f.dispose();
+        }
+      },
+      dispose: () => {
+        if (!done) f.dispose();
+        done = true;
+      },
+    };
   }
 
   private block(x: Tensor, convs: ConvBnSpec[], downsample?: ConvBnSpec): Tensor {
