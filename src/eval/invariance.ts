@@ -75,6 +75,8 @@ export function prepareWhitening(stats: FeatureStats, opts: { ridge: boolean; so
  * (at dim 2048 they are 16 and 32 MB, which each image's call would otherwise copy again). On a CUDA
  * device the two GEMMs per image (whitening in float32, the Mahalanobis form in float64) run there,
  * beside the network; their sums are ordered differently from the CPU's (rounding-level changes).
+ * (evaluateSynthetic keeps them on the host, where its metrics run while the device computes the
+ * next group's features.)
  */
 export class WhiteningTensors {
   readonly chol: Tensor;
