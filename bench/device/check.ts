@@ -177,7 +177,7 @@ async function parity(result: Record<string, unknown>): Promise<void> {
       }
     }
     result.photoViewsVsCpu = rows;
-    // The synthetic evaluation's batches: each photo's clean input (cleanInputOnDevice) in the rows
+    // The synthetic evaluation's batches: each photo's clean input (ViewsInto.cleanSlot) in the rows
     // before the views of all of them, against preprocess() and makeViews on the CPU.
     const all = await Promise.all((QUICK ? photos.slice(2) : photos).map((name) =>
       decodeImageFile(path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'images', 'inputs', name))));

@@ -214,17 +214,14 @@ Napi::Value LogisticUnpack(const Napi::CallbackInfo& info) {
 
 #else
 
-Napi::Value NoCuda(const Napi::CallbackInfo& info) {
-  ThrowCode(info.Env(), "ERR_DEVICE_UNAVAILABLE", "this build of ssl-invariances has no CUDA backend");
-}
-#define LbfgsbVec NoCuda
-#define LbfgsbDots NoCuda
-#define LbfgsbMaxAbsDiffers NoCuda
-#define LbfgsbSubsm NoCuda
-#define LbfgsbRead NoCuda
-#define LbfgsbWrite NoCuda
-#define LogisticPack NoCuda
-#define LogisticUnpack NoCuda
+#define LbfgsbVec NoCudaBackend
+#define LbfgsbDots NoCudaBackend
+#define LbfgsbMaxAbsDiffers NoCudaBackend
+#define LbfgsbSubsm NoCudaBackend
+#define LbfgsbRead NoCudaBackend
+#define LbfgsbWrite NoCudaBackend
+#define LogisticPack NoCudaBackend
+#define LogisticUnpack NoCudaBackend
 
 #endif
 

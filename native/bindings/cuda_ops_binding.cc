@@ -466,10 +466,8 @@ Napi::Value CudaMultinomialLossGrad(const Napi::CallbackInfo& info) {
 
 bool IsCudaTensorArg(Napi::Value) { return false; }
 
-#define SSLINV_NO_CUDA(name)                                                                     \
-  Napi::Value name(const Napi::CallbackInfo& info) {                                             \
-    ThrowCode(info.Env(), "ERR_DEVICE_UNAVAILABLE", "this build of ssl-invariances has no CUDA backend"); \
-  }
+#define SSLINV_NO_CUDA(name) \
+  Napi::Value name(const Napi::CallbackInfo& info) { return NoCudaBackend(info); }
 SSLINV_NO_CUDA(CudaConvPackWeights)
 SSLINV_NO_CUDA(CudaConv2d)
 SSLINV_NO_CUDA(CudaMaxPool2d)
@@ -485,9 +483,7 @@ SSLINV_NO_CUDA(CudaMocoLoss)
 SSLINV_NO_CUDA(CudaDgemm)
 SSLINV_NO_CUDA(CudaMultinomialLossGrad)
 #undef SSLINV_NO_CUDA
-Napi::Value CudaLayout(const Napi::CallbackInfo& info, bool) {
-  ThrowCode(info.Env(), "ERR_DEVICE_UNAVAILABLE", "this build of ssl-invariances has no CUDA backend");
-}
+Napi::Value CudaLayout(const Napi::CallbackInfo& info, bool) { return NoCudaBackend(info); }
 
 #endif
 

@@ -28,6 +28,11 @@ bool IsCudaTensorArg(Napi::Value v);
 // Defined in device_binding.cc.
 int GetCudaDeviceArg(Napi::Env env, Napi::Value v);
 
+// For builds without the CUDA backend: ERR_DEVICE_UNAVAILABLE saying so (one message for every CUDA
+// entry point), and a binding that only throws it. Defined in device_binding.cc.
+[[noreturn]] void ThrowNoCudaBackend(Napi::Env env);
+Napi::Value NoCudaBackend(const Napi::CallbackInfo& info);
+
 Napi::Value CudaConvPackWeights(const Napi::CallbackInfo& info);
 Napi::Value CudaConv2d(const Napi::CallbackInfo& info);
 Napi::Value CudaMaxPool2d(const Napi::CallbackInfo& info);

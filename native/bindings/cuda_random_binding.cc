@@ -42,11 +42,7 @@ Napi::Value NumpyUniformNoise(const Napi::CallbackInfo& info) {
 }
 
 #else
-
-Napi::Value NumpyUniformNoise(const Napi::CallbackInfo& info) {
-  ThrowCode(info.Env(), "ERR_DEVICE_UNAVAILABLE", "this build of ssl-invariances has no CUDA backend");
-}
-
+#define NumpyUniformNoise NoCudaBackend
 #endif
 
 }  // namespace

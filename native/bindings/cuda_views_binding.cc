@@ -380,16 +380,13 @@ Napi::Value CudaElasticViews(const Napi::CallbackInfo& info) {
 
 #else
 
-Napi::Value NoCuda(const Napi::CallbackInfo& info) {
-  ThrowCode(info.Env(), "ERR_DEVICE_UNAVAILABLE", "this build of ssl-invariances has no CUDA backend");
-}
-#define CudaColorViews NoCuda
-#define CudaResizeCropNormalizeViews NoCuda
-#define CudaResampleViews NoCuda
-#define CudaGeometricViews NoCuda
-#define CudaBlurViews NoCuda
-#define CudaResizedCropViews NoCuda
-#define CudaElasticViews NoCuda
+#define CudaColorViews NoCudaBackend
+#define CudaResizeCropNormalizeViews NoCudaBackend
+#define CudaResampleViews NoCudaBackend
+#define CudaGeometricViews NoCudaBackend
+#define CudaBlurViews NoCudaBackend
+#define CudaResizedCropViews NoCudaBackend
+#define CudaElasticViews NoCudaBackend
 
 #endif
 

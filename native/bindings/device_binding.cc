@@ -35,9 +35,15 @@ int GetCudaDeviceArg(Napi::Env env, Napi::Value v) {
   Check(env, cuda::CheckDevice(d));
   return d.index;
 #else
-  ThrowCode(env, "ERR_DEVICE_UNAVAILABLE", "this build of ssl-invariances has no CUDA backend");
+  ThrowNoCudaBackend(env);
 #endif
 }
+
+void ThrowNoCudaBackend(Napi::Env env) {
+  ThrowCode(env, "ERR_DEVICE_UNAVAILABLE", "this build of ssl-invariances has no CUDA backend");
+}
+
+Napi::Value NoCudaBackend(const Napi::CallbackInfo& info) { ThrowNoCudaBackend(info.Env()); }
 
 namespace {
 

@@ -20,6 +20,7 @@
 
 #include "core/cpu_features.h"
 #include "core/threadpool.h"
+#include "ops/pil_integer.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -620,52 +621,8 @@ inline int64_t Reflect(int64_t i, int64_t n) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Pillow's extended box blur (BoxBlur.c), one line of one channel: `in` and `out` are strided by
-// `step` bytes; lastx = length - 1. acc, bulk are UINT32 with C's wrap-around arithmetic. The line
-// constants (BoxLine, MakeBoxLine) are in ops/color.h, shared with the CUDA blur.
-
-void BoxBlurLine(const uint8_t* in, uint8_t* out, int64_t step, int lastx, const BoxLine& b) {
-  const int radius = b.radius;
-  const uint32_t ww = b.ww, fw = b.fw;
-  auto px = [&](int x) -> uint32_t { return in[static_cast<int64_t>(x) * step]; };
-  auto move = [&](uint32_t& acc, int sub, int add) {
-    acc += static_cast<uint32_t>(static_cast<int>(px(add)) - static_cast<int>(px(sub)));
-  };
-  auto save = [&](int x, uint32_t acc, int left, int right) {
-    const uint32_t bulk = acc * ww + (px(left) + px(right)) * fw;
-    out[static_cast<int64_t>(x) * step] = static_cast<uint8_t>((bulk + (1u << 23)) >> 24);
-  };
-  uint32_t acc = px(0) * static_cast<uint32_t>(radius + 1);
-  for (int x = 0; x < b.edge_a - 1; ++x) acc += px(x);
-  acc += px(lastx) * static_cast<uint32_t>(radius - b.edge_a + 1);
-  if (b.edge_a <= b.edge_b) {
-    for (int x = 0; x < b.edge_a; ++x) {
-      move(acc, 0, x + radius);
-      save(x, acc, 0, x + radius + 1);
-    }
-    for (int x = b.edge_a; x < b.edge_b; ++x) {
-      move(acc, x - radius - 1, x + radius);
-      save(x, acc, x - radius - 1, x + radius + 1);
-    }
-    for (int x = b.edge_b; x <= lastx; ++x) {
-      move(acc, x - radius - 1, lastx);
-      save(x, acc, x - radius - 1, lastx);
-    }
-  } else {
-    for (int x = 0; x < b.edge_b; ++x) {
-      move(acc, 0, x + radius);
-      save(x, acc, 0, x + radius + 1);
-    }
-    for (int x = b.edge_b; x < b.edge_a; ++x) {
-      move(acc, 0, lastx);
-      save(x, acc, 0, lastx);
-    }
-    for (int x = b.edge_a; x <= lastx; ++x) {
-      move(acc, x - radius - 1, lastx);
-      save(x, acc, x - radius - 1, lastx);
-    }
-  }
-}
+// Pillow's extended box blur (BoxBlur.c): one line of one channel is BoxBlurLine (ops/pil_integer.h,
+// shared with the CUDA blur); the line constants (BoxLine, MakeBoxLine) are in ops/color.h.
 
 // One horizontal box blur of rows [y0, y1) of a rows x cols x C image, `in` -> `out` (Pillow's
 // in-place passes read the whole line before writing it, through a line buffer: the same thing).
@@ -923,28 +880,7 @@ Status EqualizeU8(const ImageU8View& src, uint8_t* dst, bool parallel) {
     for (int64_t c = 0; c < C; ++c) ++hist[static_cast<size_t>(c * 256 + src.data[i * C + c])];
   }
   uint8_t lut[4][256];
-  for (int64_t c = 0; c < C; ++c) {
-    const int64_t* h = hist.data() + c * 256;
-    int64_t nonzero = 0, total = 0, last = 0;
-    for (int v = 0; v < 256; ++v) {
-      if (h[v]) {
-        ++nonzero;
-        last = h[v];
-      }
-      total += h[v];
-    }
-    const int64_t step = nonzero <= 1 ? 0 : (total - last) / 255;
-    if (step == 0) {
-      for (int v = 0; v < 256; ++v) lut[c][v] = static_cast<uint8_t>(v);
-      continue;
-    }
-    int64_t acc = step / 2;
-    for (int v = 0; v < 256; ++v) {
-      const int64_t e = acc / step;  // point() clips table entries to 0..255
-      lut[c][v] = static_cast<uint8_t>(e > 255 ? 255 : e);
-      acc += h[v];
-    }
-  }
+  for (int64_t c = 0; c < C; ++c) EqualizeLut(hist.data() + c * 256, lut[c]);
   ApplyLut(src, lut, dst, parallel);
   return Status::Ok();
 }

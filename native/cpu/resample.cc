@@ -318,14 +318,11 @@ void NearestRegion(const ImageU8View& src, const ResampleSpec& spec, const float
 }
 
 template <int C>
-Status ConvolveRegion(const ImageU8View& src, const ResampleSpec& spec, const float box[4], const Window& r,
+Status ConvolveRegion(const ImageU8View& src, const ResampleSpec& spec, const ResampleDecision& dec, const Window& r,
                       uint8_t* dst, bool parallel) {
   const FilterDef filter = GetFilter(spec.filter);
-  // Pillow's test for skipping a pass (note: it compares the box's end with the output size).
-  const bool need_h = spec.out_width != src.width || box[0] != 0.0f ||
-                      box[2] != static_cast<float>(spec.out_width);
-  const bool need_v = spec.out_height != src.height || box[1] != 0.0f ||
-                      box[3] != static_cast<float>(spec.out_height);
+  const float* box = dec.box;
+  const bool need_h = dec.need_h, need_v = dec.need_v;
   if (!need_h && !need_v) {
     CopyWindow(src, r.top, r.left, r.height, r.width, dst);
     return Status::Ok();
@@ -361,32 +358,20 @@ Status ConvolveRegion(const ImageU8View& src, const ResampleSpec& spec, const fl
 Status ResampleRegionImpl(const ImageU8View& src, const ResampleSpec& spec, const Window& r, uint8_t* dst,
                           bool parallel) {
   if (r.height == 0 || r.width == 0) return Status::Ok();
-  float box[4];
-  if (spec.has_box) {
-    std::copy(spec.box, spec.box + 4, box);
-  } else {
-    box[0] = 0.0f;
-    box[1] = 0.0f;
-    box[2] = static_cast<float>(src.width);
-    box[3] = static_cast<float>(src.height);
-  }
-  // Pillow's _resize: a box with integral offset whose size equals the output size is a crop.
-  if (box[0] - static_cast<float>(static_cast<int>(box[0])) == 0.0f &&
-      box[2] - box[0] == static_cast<float>(spec.out_width) &&
-      box[1] - static_cast<float>(static_cast<int>(box[1])) == 0.0f &&
-      box[3] - box[1] == static_cast<float>(spec.out_height)) {
-    CopyWindow(src, static_cast<int>(box[1]) + r.top, static_cast<int>(box[0]) + r.left, r.height, r.width, dst);
+  const ResampleDecision dec = DecideResample(src.height, src.width, spec);
+  if (dec.crop) {
+    CopyWindow(src, dec.crop_top + r.top, dec.crop_left + r.left, r.height, r.width, dst);
     return Status::Ok();
   }
   if (spec.filter == ResampleFilter::kNearest) {
-    NearestRegion(src, spec, box, r, dst);
+    NearestRegion(src, spec, dec.box, r, dst);
     return Status::Ok();
   }
   switch (src.channels) {
-    case 1: return ConvolveRegion<1>(src, spec, box, r, dst, parallel);
-    case 2: return ConvolveRegion<2>(src, spec, box, r, dst, parallel);
-    case 3: return ConvolveRegion<3>(src, spec, box, r, dst, parallel);
-    case 4: return ConvolveRegion<4>(src, spec, box, r, dst, parallel);
+    case 1: return ConvolveRegion<1>(src, spec, dec, r, dst, parallel);
+    case 2: return ConvolveRegion<2>(src, spec, dec, r, dst, parallel);
+    case 3: return ConvolveRegion<3>(src, spec, dec, r, dst, parallel);
+    case 4: return ConvolveRegion<4>(src, spec, dec, r, dst, parallel);
   }
   return InvalidArgument("resample: channels must be 1 to 4");
 }
@@ -434,6 +419,30 @@ const char* ResampleFilterName(ResampleFilter f) {
     case ResampleFilter::kHamming: return "hamming";
   }
   return "unknown";
+}
+
+ResampleDecision DecideResample(int64_t in_height, int64_t in_width, const ResampleSpec& spec) {
+  ResampleDecision d;
+  if (spec.has_box) {
+    std::copy(spec.box, spec.box + 4, d.box);
+  } else {
+    d.box[0] = 0.0f;
+    d.box[1] = 0.0f;
+    d.box[2] = static_cast<float>(in_width);
+    d.box[3] = static_cast<float>(in_height);
+  }
+  const float* box = d.box;
+  // Pillow's _resize: a box with integral offset whose size equals the output size is a crop.
+  d.crop = box[0] - static_cast<float>(static_cast<int>(box[0])) == 0.0f &&
+           box[2] - box[0] == static_cast<float>(spec.out_width) &&
+           box[1] - static_cast<float>(static_cast<int>(box[1])) == 0.0f &&
+           box[3] - box[1] == static_cast<float>(spec.out_height);
+  d.crop_top = static_cast<int>(box[1]);
+  d.crop_left = static_cast<int>(box[0]);
+  // Pillow's test for skipping a pass (note: it compares the box's end with the output size).
+  d.need_h = spec.out_width != in_width || box[0] != 0.0f || box[2] != static_cast<float>(spec.out_width);
+  d.need_v = spec.out_height != in_height || box[1] != 0.0f || box[3] != static_cast<float>(spec.out_height);
+  return d;
 }
 
 Status ComputeResampleTaps(int64_t in_size, float in0, float in1, int64_t out_size, ResampleFilter filter,

@@ -9,6 +9,7 @@
 
 #include "cuda/kernel_util.cuh"
 #include "ops/color.h"  // GaussianKernel1dTorch, PilBoxRadius, BoxLine, MakeBoxLine
+#include "ops/pil_integer.h"  // BoxBlurLine
 
 namespace sslinv::cuda {
 
@@ -86,50 +87,7 @@ __global__ void __launch_bounds__(kThreads)
 // host rounding here needs guarding against nvcc's host compiler. BoxLine is plain data, uploaded as
 // is.
 
-// One line of one channel (BoxBlurLine in native/cpu/color.cc): `in` and `out` strided by `step`
-// bytes, lastx = length - 1; acc and bulk wrap as Pillow's UINT32 arithmetic does.
-__device__ void BoxBlurLine(const uint8_t* in, uint8_t* out, int64_t step, int32_t lastx, const BoxLine& b) {
-  const int32_t radius = b.radius;
-  const uint32_t ww = b.ww, fw = b.fw;
-  auto px = [&](int32_t x) -> uint32_t { return in[static_cast<int64_t>(x) * step]; };
-  auto move = [&](uint32_t& acc, int32_t sub, int32_t add) {
-    acc += static_cast<uint32_t>(static_cast<int32_t>(px(add)) - static_cast<int32_t>(px(sub)));
-  };
-  auto save = [&](int32_t x, uint32_t acc, int32_t left, int32_t right) {
-    const uint32_t bulk = acc * ww + (px(left) + px(right)) * fw;
-    out[static_cast<int64_t>(x) * step] = static_cast<uint8_t>((bulk + (1u << 23)) >> 24);
-  };
-  uint32_t acc = px(0) * static_cast<uint32_t>(radius + 1);
-  for (int32_t x = 0; x < b.edge_a - 1; ++x) acc += px(x);
-  acc += px(lastx) * static_cast<uint32_t>(radius - b.edge_a + 1);
-  if (b.edge_a <= b.edge_b) {
-    for (int32_t x = 0; x < b.edge_a; ++x) {
-      move(acc, 0, x + radius);
-      save(x, acc, 0, x + radius + 1);
-    }
-    for (int32_t x = b.edge_a; x < b.edge_b; ++x) {
-      move(acc, x - radius - 1, x + radius);
-      save(x, acc, x - radius - 1, x + radius + 1);
-    }
-    for (int32_t x = b.edge_b; x <= lastx; ++x) {
-      move(acc, x - radius - 1, lastx);
-      save(x, acc, x - radius - 1, lastx);
-    }
-  } else {
-    for (int32_t x = 0; x < b.edge_b; ++x) {
-      move(acc, 0, x + radius);
-      save(x, acc, 0, x + radius + 1);
-    }
-    for (int32_t x = b.edge_b; x < b.edge_a; ++x) {
-      move(acc, 0, lastx);
-      save(x, acc, 0, lastx);
-    }
-    for (int32_t x = b.edge_a; x <= lastx; ++x) {
-      move(acc, x - radius - 1, lastx);
-      save(x, acc, x - radius - 1, lastx);
-    }
-  }
-}
+// One line of one channel is BoxBlurLine (ops/pil_integer.h), the CPU op's own, compiled for the device.
 
 // One box-blur pass over `lines` lines of `len` pixels of every view: thread (line, channel) blurs
 // line * line_stride + channel, pixels `step` bytes apart. params[2 v + dir] is view v's line

@@ -14,6 +14,7 @@
 #include <cmath>
 
 #include "cuda/kernel_util.cuh"
+#include "ops/pil_integer.h"  // EqualizeLut
 
 namespace sslinv::cuda {
 
@@ -331,9 +332,7 @@ __global__ void __launch_bounds__(kThreads) PosterizeKernel(const uint8_t* __res
 // Equalize.
 
 // One block per image: the per-channel histograms in shared memory (integer atomics: the counts do
-// not depend on the order), then thread c builds channel c's LUT as Pillow's equalize does:
-//   step = (total - count of the last nonzero bin) / 255 (0 when at most one bin is nonzero);
-//   step == 0: identity; else lut[v] = min(255, (step / 2 + sum of hist[0 .. v-1]) / step).
+// not depend on the order), then thread c builds channel c's LUT with the CPU op's EqualizeLut.
 __global__ void __launch_bounds__(kReduceThreads) EqualizeLutKernel(const uint8_t* __restrict__ src, int64_t pixels,
                                                                     int channels, uint8_t* __restrict__ luts) {
   __shared__ unsigned hist[4 * 256];
@@ -349,27 +348,7 @@ __global__ void __launch_bounds__(kReduceThreads) EqualizeLutKernel(const uint8_
   __syncthreads();
   if (static_cast<int>(threadIdx.x) < channels) {
     const int c = threadIdx.x;
-    const unsigned* h = hist + c * 256;
-    uint8_t* lut = luts + (img * channels + c) * 256;
-    int64_t nonzero = 0, total = 0, last = 0;
-    for (int v = 0; v < 256; ++v) {
-      if (h[v]) {
-        ++nonzero;
-        last = h[v];
-      }
-      total += h[v];
-    }
-    const int64_t step = nonzero <= 1 ? 0 : (total - last) / 255;
-    if (step == 0) {
-      for (int v = 0; v < 256; ++v) lut[v] = static_cast<uint8_t>(v);
-    } else {
-      int64_t acc = step / 2;
-      for (int v = 0; v < 256; ++v) {
-        const int64_t e = acc / step;
-        lut[v] = static_cast<uint8_t>(e > 255 ? 255 : e);
-        acc += h[v];
-      }
-    }
+    EqualizeLut(hist + c * 256, luts + (img * channels + c) * 256);  // ops/pil_integer.h, as on the CPU
   }
 }
 

@@ -232,37 +232,23 @@ Status AppendTaps(int64_t in_size, float in0, float in1, int64_t out_size, Resam
   return Status::Ok();
 }
 
-// The CPU's ResampleRegionImpl decisions, for a valid spec and a window inside the output.
+// The CPU's ResampleRegionImpl decisions (DecideResample), for a valid spec and a window inside the output.
 Status PlanRegion(int64_t H, int64_t W, const ResampleSpec& spec, const Window& r, ResamplePlan* p) {
   p->region = r;
   p->mode = ResamplePlan::Mode::kCopy;
   p->copy_top = r.top;
   p->copy_left = r.left;
   if (r.height == 0 || r.width == 0) return Status::Ok();
-  float box[4];
-  if (spec.has_box) {
-    std::copy(spec.box, spec.box + 4, box);
-  } else {
-    box[0] = 0.0f;
-    box[1] = 0.0f;
-    box[2] = static_cast<float>(W);
-    box[3] = static_cast<float>(H);
-  }
-  // Pillow's _resize: a box with integral offset whose size equals the output size is a crop.
-  if (box[0] - static_cast<float>(static_cast<int>(box[0])) == 0.0f &&
-      box[2] - box[0] == static_cast<float>(spec.out_width) &&
-      box[1] - static_cast<float>(static_cast<int>(box[1])) == 0.0f &&
-      box[3] - box[1] == static_cast<float>(spec.out_height)) {
-    p->copy_top = static_cast<int>(box[1]) + r.top;
-    p->copy_left = static_cast<int>(box[0]) + r.left;
+  const ResampleDecision dec = DecideResample(H, W, spec);
+  const float* box = dec.box;
+  if (dec.crop) {
+    p->copy_top = dec.crop_top + r.top;
+    p->copy_left = dec.crop_left + r.left;
     return Status::Ok();
   }
-  bool need_h = true, need_v = true;  // NEAREST: both passes of 1-tap tables (see resample.cuh)
-  if (spec.filter != ResampleFilter::kNearest) {
-    // Pillow's test for skipping a pass (it compares the box's end with the output size).
-    need_h = spec.out_width != W || box[0] != 0.0f || box[2] != static_cast<float>(spec.out_width);
-    need_v = spec.out_height != H || box[1] != 0.0f || box[3] != static_cast<float>(spec.out_height);
-  }
+  // NEAREST: both passes of 1-tap tables (see resample.cuh)
+  const bool nearest = spec.filter == ResampleFilter::kNearest;
+  const bool need_h = nearest || dec.need_h, need_v = nearest || dec.need_v;
   if (!need_h && !need_v) return Status::Ok();  // the copy of the window
   if (need_h) {
     SSLINV_RETURN_IF_ERROR(AppendTaps(W, box[0], box[2], spec.out_width, spec.filter, r.left, r.width, p, &p->kx,

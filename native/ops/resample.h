@@ -98,6 +98,23 @@ struct ResampleTaps {
 Status ComputeResampleTaps(int64_t in_size, float in0, float in1, int64_t out_size, ResampleFilter filter,
                            int64_t first, int64_t count, ResampleTaps* out);
 
+// Pillow's _resize decisions for a spec on an in_height x in_width source (the spec valid as
+// ValidateResample checks it): the single implementation that ResampleU8 follows and that the CUDA
+// resample plan (native/cuda/resample.cu) follows, so both take the same path.
+//   box: the spec's box, or the whole source;
+//   crop: a box with integral offset whose size equals the output size is a crop at (crop_top,
+//         crop_left), no resampling;
+//   need_h, need_v: Pillow's test for running the horizontal / vertical convolution pass (it compares
+//         the box's end with the output size); without either the region is a copy. (NEAREST does not
+//         use them on the CPU; the CUDA plan runs NEAREST as both passes of 1-tap tables.)
+struct ResampleDecision {
+  float box[4];
+  bool crop = false;
+  int64_t crop_top = 0, crop_left = 0;
+  bool need_h = true, need_v = true;
+};
+ResampleDecision DecideResample(int64_t in_height, int64_t in_width, const ResampleSpec& spec);
+
 // Checks sizes, channel count, filter and box the way Pillow does (box inside the image, not
 // negative, not empty; output at least 1x1), plus overflow limits.
 Status ValidateResample(const ImageU8View& src, const ResampleSpec& spec);

@@ -71,21 +71,17 @@ export function prepareWhitening(stats: FeatureStats, opts: { ridge: boolean; so
 }
 
 /**
- * The whitening's two dim x dim matrices as tensors on one device, made once for a whole evaluation
- * (at dim 2048 they are 16 and 32 MB, which each image's call would otherwise copy again). On a CUDA
- * device the two GEMMs per image (whitening in float32, the Mahalanobis form in float64) run there,
- * beside the network; their sums are ordered differently from the CPU's (rounding-level changes).
- * (evaluateSynthetic keeps them on the host, where its metrics run while the device computes the
- * next group's features.)
+ * The whitening's two dim x dim matrices as host tensors, made once for a whole evaluation (at dim
+ * 2048 they are 16 and 32 MB, which each image's call would otherwise copy again).
  */
 export class WhiteningTensors {
   readonly chol: Tensor;
   readonly inv: Tensor;
 
-  constructor(readonly w: Whitening, readonly device = 'cpu') {
-    this.chol = onDevice(tensor(w.chol, [w.dim, w.dim]), device);
+  constructor(readonly w: Whitening) {
+    this.chol = keep(tensor(w.chol, [w.dim, w.dim]));
     try {
-      this.inv = onDevice(tensor(w.inv, [w.dim, w.dim]), device);
+      this.inv = keep(tensor(w.inv, [w.dim, w.dim]));
     } catch (e) {
       this.chol.dispose();
       throw e;
@@ -98,32 +94,14 @@ export class WhiteningTensors {
   }
 }
 
-function onDevice(t: Tensor, device: string): Tensor {
-  if (device === 'cpu') return keep(t);
-  try {
-    return keep(t.to(device));
-  } finally {
-    t.dispose();
-  }
-}
-
-/** z = (mean - f) @ L for rows f [n, dim]; float32. `m` (optional) holds L, on the device to use. */
+/** z = (mean - f) @ L for rows f [n, dim]; float32. `m` (optional) holds L already as a tensor. */
 export function whiten(w: Whitening, f: Float32Array, m?: WhiteningTensors): Float32Array {
   const n = f.length / w.dim;
   const centred = new Float32Array(f.length);
   for (let r = 0; r < n; r++) {
     for (let j = 0; j < w.dim; j++) centred[r * w.dim + j] = f32(w.mean[j]! - f[r * w.dim + j]!);
   }
-  return scope(() => {
-    const l = m ? m.chol : tensor(w.chol, [w.dim, w.dim]);
-    const a = onDeviceOf(tensor(centred, [n, w.dim]), l.device);
-    return ops.matmul(a, l).toFloat32Array();
-  });
-}
-
-/** `t` moved to `device` (a temporary of the current scope), or `t` itself on the CPU. */
-function onDeviceOf(t: Tensor, device: string): Tensor {
-  return device === 'cpu' ? t : t.to(device);
+  return scope(() => ops.matmul(tensor(centred, [n, w.dim]), m ? m.chol : tensor(w.chol, [w.dim, w.dim])).toFloat32Array());
 }
 
 /** torch.nn.functional.cosine_similarity of two rows (eps 1e-8), rounded to float32. */
@@ -139,26 +117,14 @@ export function cosineSimilarity(a: Float32Array, ai: number, b: Float32Array, b
 }
 
 /**
- * Mahalanobis distances between `clean` [dim] and each row of `views` [k, dim], float64. `m`
- * (optional) holds the inverse covariance, on the device to use.
- */
-export function mahalanobisRows(w: Whitening, clean: Float32Array, views: Float32Array, m?: WhiteningTensors): Float64Array {
-  const d = w.dim, k = views.length / d;
-  const delta = new Float64Array(views.length);
-  for (let r = 0; r < k; r++) for (let j = 0; j < d; j++) delta[r * d + j] = f32(clean[j]! - views[r * d + j]!);
-  return mahalanobisOfDeltas(w, delta, m);
-}
-
-/**
- * sqrt(delta_r^T inv delta_r) for each row of `delta` [k, dim] (float64 rows of float32 differences):
- * one GEMM for all rows, so callers with many pairs read the inverse once.
+ * Mahalanobis distances sqrt(delta_r^T inv delta_r), float64, for each row of `delta` [k, dim]
+ * (float64 rows of float32 differences f_a - f_b: scipy's mahalanobis on the original's float32
+ * vectors): one GEMM for all rows, so callers with many pairs read the inverse once. `m` (optional)
+ * holds the inverse already as a tensor.
  */
 export function mahalanobisOfDeltas(w: Whitening, delta: Float64Array, m?: WhiteningTensors): Float64Array {
   const d = w.dim, k = delta.length / d;
-  const pv = scope(() => {
-    const it = m ? m.inv : tensor(w.inv, [d, d]);
-    return dgemm(onDeviceOf(tensor(delta, [k, d]), it.device), it).toArray() as Float64Array;
-  });
+  const pv = scope(() => dgemm(tensor(delta, [k, d]), m ? m.inv : tensor(w.inv, [d, d])).toArray() as Float64Array);
   const out = new Float64Array(k);
   for (let r = 0; r < k; r++) {
     let s = 0;

@@ -95,7 +95,7 @@ export async function evaluateSynthetic(o: SyntheticOptions): Promise<SyntheticR
   // The whitening's matrices, once for all images, on the host: the per-image metrics (two GEMMs and
   // the loops around them) run on the CPU while a device works on the next group (below), and give
   // the CPU path's bits for the same features.
-  const mats = new WhiteningTensors(w, 'cpu');
+  const mats = new WhiteningTensors(w);
   // The next group's images decode (libuv threads) while this group runs through the network.
   const decodeGroup = (g0: number) => Promise.all(sampled.slice(g0, Math.min(sampled.length, g0 + group)).map((s) => decodeImageFile(o.files[s]!)));
   let next = sampled.length > 0 ? decodeGroup(0) : undefined;

@@ -39,6 +39,7 @@ import { LbfgsbResult, LbfgsbSolver, LbfgsbStatus, runLbfgsbBatch, runLbfgsbBatc
 import { DeviceLbfgsbVectors } from './lbfgsb-device';
 import { G as G_SLOT, X as X_SLOT } from './lbfgsb-vectors';
 import { dot } from './numeric';
+import { moveTo } from './placement';
 
 export interface LogisticOptions {
   /** Inverse regularisation strength (l2_reg_strength = 1 / C). */
@@ -178,18 +179,11 @@ export class LogisticBatchObjective {
     const n = this.n;
     const Y = new Int32Array(active.length * n);
     active.forEach((p, a) => Y.set(this.ys[p]!, a * n));
-    const t = keep(this.place(tensor(Y, [active.length, n])));
+    const t = keep(moveTo(tensor(Y, [active.length, n]), this.x.device));
     this.labels = { key, t };
     return t;
   }
 
-  /** A host tensor moved to X's device (the CPU: itself). */
-  private place(t: Tensor): Tensor {
-    if (this.x.device === 'cpu') return t;
-    const moved = t.to(this.x.device);
-    t.dispose();
-    return moved;
-  }
 
   /** f and g of problems `active` at the points ws (scipy's layout), in the same order. */
   evaluate(active: number[], ws: Float64Array[]): { f: number[]; g: Float64Array[] } {
@@ -213,8 +207,8 @@ export class LogisticBatchObjective {
       }
       const bias = new Float64Array(PK);
       for (let p = 0; p < P; p++) for (let k = 0; k < K; k++) bias[p * K + k] = ws[p]![dK + k]!;
-      const Z = dgemm(this.x, this.place(tensor(M, [d, PK])));
-      const { loss, g, gb } = multinomialLossGrad(Z, this.place(tensor(bias, [PK])), Y, K);
+      const Z = dgemm(this.x, moveTo(tensor(M, [d, PK]), this.x.device));
+      const { loss, g, gb } = multinomialLossGrad(Z, moveTo(tensor(bias, [PK]), this.x.device), Y, K);
       Z.dispose();
       const GX = (this.xT ? dgemm(this.xT, g) : dgemm(this.x, g, { transA: true })).toArray() as Float64Array; // [d, P*K]
       const f: number[] = [], grads: Float64Array[] = [];
@@ -284,15 +278,15 @@ export function fitLogisticBatch(x: Tensor, K: number, problems: BatchProblem[],
   for (const p of problems) checkC(p.C);
   if (x.device !== 'cpu') return fitLogisticBatchOnDevice(x, K, problems, maxIter, tol, onRound);
   const solvers = problems.map((p) => new LbfgsbSolver(p.w0 ?? new Float64Array((d + 1) * K), { gtol: tol, maxiter: maxIter }));
-  // The CPU GEMM prefers a plain X^T operand; cuBLAS reads the transpose in place.
-  const xT = opts.xT ?? (x.device === 'cpu' ? transposeTensor(x) : undefined);
+  // The CPU GEMM prefers a plain X^T operand (a device X returned above: cuBLAS reads it transposed).
+  const xT = opts.xT ?? transposeTensor(x);
   const objective = new LogisticBatchObjective(x, K, problems.map((p) => p.y), problems.map((p) => 1 / p.C), xT);
   try {
     const results = runLbfgsbBatch(solvers, (active, xs) => objective.evaluate(active, xs), onRound);
     return results.map((r) => ({ w: r.x, result: r }));
   } finally {
     objective.dispose();
-    if (!opts.xT) xT?.dispose();
+    if (!opts.xT) xT.dispose();
   }
 }
 
@@ -363,8 +357,7 @@ export function decisionFunction(model: LogisticModel, x: Tensor): Float64Array 
   if (d !== model.nFeatures) throw new SslInvError('ERR_SHAPE_MISMATCH', `the model has ${model.nFeatures} features, X has ${d}`);
   const rows = model.intercept.length;
   const scores = scope(() => {
-    const coef = tensor(model.coef, [rows, d]);
-    return dgemm(x, x.device === 'cpu' ? coef : coef.to(x.device), { transB: true }).toArray() as Float64Array;
+    return dgemm(x, moveTo(tensor(model.coef, [rows, d]), x.device), { transB: true }).toArray() as Float64Array;
   });
   for (let i = 0; i < n; i++) for (let r = 0; r < rows; r++) scores[i * rows + r] = scores[i * rows + r]! + model.intercept[r]!;
   return scores;

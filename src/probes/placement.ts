@@ -6,15 +6,19 @@
 import { DeviceSpec } from '../device';
 import { Tensor, tensor } from '../tensor';
 
-/** A row-major float64 matrix as a tensor on `device` (a device copy frees its host staging at once). */
-export function matrixOn(data: Float64Array, rows: number, cols: number, device: DeviceSpec): Tensor {
-  const host = tensor(data, [rows, cols]);
+/** A host tensor moved to `device`: itself on the CPU, else a device copy (the host one is freed). */
+export function moveTo(host: Tensor, device: string): Tensor {
   if (device === 'cpu') return host;
   try {
     return host.to(device);
   } finally {
     host.dispose();
   }
+}
+
+/** A row-major float64 matrix as a tensor on `device`. */
+export function matrixOn(data: Float64Array, rows: number, cols: number, device: DeviceSpec): Tensor {
+  return moveTo(tensor(data, [rows, cols]), device);
 }
 
 /** `t` itself when it is on the host, else a host copy (the device tensor is left to its owner). */

@@ -23,7 +23,7 @@ import { dgemm } from '../linalg';
 import { scope, tensor } from '../tensor';
 import { symmetricShiftedSolve } from './eigen';
 import { gatherRows, numpySum } from './numeric';
-import { matrixOn, onHost } from './placement';
+import { matrixOn, moveTo, onHost } from './placement';
 
 export interface RidgePath {
   alphas: number[];
@@ -73,9 +73,9 @@ export function fitRidgePath(x: Float64Array, d: number, y: Float64Array, T: num
     const dual = d > n; // n_features > n_samples: the kernel form
     const gram = onHost(dual ? dgemm(X, X, { transB: true }) : dgemm(X, X, { transA: true }));
     // (gram + alpha I)^{-1} rhs for every alpha, from one eigendecomposition of gram
-    const rhs = dual ? Y : onHost(dgemm(X, device === 'cpu' ? Y : Y.to(device), { transA: true }));
+    const rhs = dual ? Y : onHost(dgemm(X, moveTo(Y, device), { transA: true }));
     const { x: sol } = symmetricShiftedSolve(gram, rhs, alphas); // [m, A*T]
-    return (dual ? dgemm(X, device === 'cpu' ? sol : sol.to(device), { transA: true }) : sol).toArray() as Float64Array; // [d, A*T]
+    return (dual ? dgemm(X, moveTo(sol, device), { transA: true }) : sol).toArray() as Float64Array; // [d, A*T]
   });
   const intercept = new Float64Array(AT);
   for (let c = 0; c < AT; c++) {

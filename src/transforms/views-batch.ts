@@ -16,10 +16,9 @@ import { SslInvError } from '../errors';
 import { ImageU8 } from '../image-ops';
 import { empty, Tensor } from '../tensor';
 import { resolveDevice } from '../device';
-import { preprocessInto } from '../data/preprocess';
 import { TransformGrid } from './grid';
 import { checkViewRange, makeViews, ViewOptions } from './views';
-import { cleanInputOnDevice, makeViewsOnDevice } from './views-device';
+import { makeViewsOnDevice } from './views-device';
 
 /** Views [j0, j1) of each image; `opts[i]` are image i's options (its deform seed and normalisation). */
 export function makeViewsOfImages(imgs: readonly ImageU8[], grid: TransformGrid, j0: number, j1: number, opts: readonly ViewOptions[],
@@ -32,15 +31,8 @@ export function makeViewsOfImages(imgs: readonly ImageU8[], grid: TransformGrid,
   const per = j1 - j0, c = withClean ? imgs.length : 0;
   const out = empty('float32', [c + imgs.length * per, 3, grid.crop, grid.crop], dev);
   try {
-    if (withClean) {
-      imgs.forEach((img, i) => {
-        const t = { resize: grid.resize, crop: grid.crop, mean: opts[i]!.mean, std: opts[i]!.std };
-        if (dev === 'cpu') preprocessInto(img, t, out, i);
-        else cleanInputOnDevice(img, t, { tensor: out, slot: i });
-      });
-    }
     imgs.forEach((img, i) => {
-      const into = { tensor: out, slot: c + i * per };
+      const into = { tensor: out, slot: c + i * per, ...(withClean ? { cleanSlot: i } : {}) };
       if (dev === 'cpu') makeViews(img, grid, j0, j1, opts[i]!, into);
       else makeViewsOnDevice(img, grid, j0, j1, opts[i]!, dev, into);
     });

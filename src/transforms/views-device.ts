@@ -14,7 +14,7 @@
  * (numpy_random.cuh), then warps, blurs and remaps there (elastic.cuh).
  */
 import { SslInvError, callNative } from '../errors';
-import { EvalTransform, evalTransformPlan } from '../data/preprocess';
+import { evalTransformPlan } from '../data/preprocess';
 import { ImageU8, resizeCropNormalizeOptions } from '../image-ops';
 import { native, NativeTensor } from '../native';
 import { empty, tensor, Tensor, wrap } from '../tensor';
@@ -130,37 +130,9 @@ function deformViewsOnDevice(img: ImageU8, src: Tensor, views: readonly ViewPara
 }
 
 /**
- * The evaluation transform of `img` itself (Resize -> CenterCrop -> ToTensor -> Normalize, as
- * preprocess() on the CPU, bit for bit: the same resample kernels the views end with) written into
- * row `into.slot` of a float32 device tensor [N, 3, crop, crop]. Lets an image's clean input share a
- * forward pass with its views without a trip through the host's resize.
- */
-export function cleanInputOnDevice(img: ImageU8, t: EvalTransform, into: ViewsInto): void {
-  const out = into.tensor;
-  if (out.device === 'cpu') throw new SslInvError('ERR_INVALID_ARGUMENT', 'cleanInputOnDevice writes into a CUDA tensor; use preprocessInto on the CPU');
-  const [rows, c, h, w] = out.shape;
-  if (out.dtype !== 'float32' || out.shape.length !== 4 || c !== 3 || h !== t.crop || w !== t.crop || !(Number.isInteger(into.slot) && into.slot >= 0 && into.slot < rows!)) {
-    throw new SslInvError('ERR_SHAPE_MISMATCH', `a clean ${t.crop}x${t.crop} input does not fit row ${into.slot} of a ${out.dtype} [${out.shape.join(', ')}] tensor`);
-  }
-  const p = evalTransformPlan(img, t);
-  const opts = resizeCropNormalizeOptions(p.resize, p.crop, p.norm, img.channels);
-  const host = tensor(img.data, [1, img.height, img.width, img.channels]);
-  try {
-    const src = host.to(out.device);
-    try {
-      callNative('cudaResizeCropNormalizeViews', () => addon().cudaResizeCropNormalizeViews(src.handle, opts, out.handle, into.slot));
-    } finally {
-      // Safe while the kernel is pending: the device's one stream orders the memory's reuse.
-      src.dispose();
-    }
-  } finally {
-    host.dispose();
-  }
-}
-
-/**
  * Writes views [j0, j1) of `img` into a new float32 tensor [j1 - j0, 3, crop, crop] on `device`, or,
- * with `into` (a tensor on that device), into its rows slot.. (and returns it).
+ * with `into` (a tensor on that device), into its rows slot.. (and returns it); into.cleanSlot also
+ * gets the image's clean input, from the same upload (see ViewsInto).
  */
 export function makeViewsOnDevice(img: ImageU8, grid: TransformGrid, j0: number, j1: number, o: ViewOptions, device: string,
   into?: ViewsInto): Tensor {
@@ -180,6 +152,7 @@ export function makeViewsOnDevice(img: ImageU8, grid: TransformGrid, j0: number,
   try {
     const host = keep(tensor(img.data, [img.height, img.width, img.channels]));
     const src = keep(host.to(dev));
+    const whole = keep(src.reshape([1, img.height, img.width, img.channels]));  // the image as a batch of one
     const normalize = (views: Tensor, slot: number, opts: object) =>
       callNative('cudaResizeCropNormalizeViews', () => addon().cudaResizeCropNormalizeViews(views.handle, opts, out.handle, slot));
     const run = (v: ViewParams, family: string, op: string, params: unknown[]): Tensor => keep(wrap(callNative(`cuda ${op} views`, () => {
@@ -188,6 +161,7 @@ export function makeViewsOnDevice(img: ImageU8, grid: TransformGrid, j0: number,
       if (family === 'geometric') return a.cudaGeometricViews(src.handle, op, params);
       return a.cudaBlurViews(src.handle, (v as { kernelSize: number }).kernelSize, params as number[]);
     })));
+    if (into?.cleanSlot !== undefined) normalize(whole, into.cleanSlot, fullOpts);
     let j = j0;
     while (j < j1) {
       const v = grid.views[j]!;
@@ -200,8 +174,7 @@ export function makeViewsOnDevice(img: ImageU8, grid: TransformGrid, j0: number,
         while (e < j1 && grid.views[e]!.op === v.op) e++;
       }
       if (d?.family === 'batch') {
-        const batch = keep(src.reshape([1, img.height, img.width, img.channels]));
-        const one = d.op === 'identity' ? batch : keep(wrap(callNative(`cuda ${d.op}`, () => addon().cudaColorViews(batch.handle, d.op))));
+        const one = d.op === 'identity' ? whole : keep(wrap(callNative(`cuda ${d.op}`, () => addon().cudaColorViews(whole.handle, d.op))));
         for (let q = j; q < e; q++) normalize(one, base + q, fullOpts);
       } else if (d?.family === 'crop' && (v as { size: number[] }).size.every((s) => s === grid.crop)) {
         // Crops differ in size per view: the binding crops them all, then resizes each into its slot.

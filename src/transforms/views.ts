@@ -47,10 +47,15 @@ export function applyView(img: ImageU8, v: ViewParams, seed: number): ImageU8 {
   }
 }
 
-/** Where a call writes its views: rows [slot, slot + j1 - j0) of a float32 [rows, 3, crop, crop] tensor. */
+/**
+ * Where a call writes its views: rows [slot, slot + j1 - j0) of a float32 [rows, 3, crop, crop] tensor;
+ * with `cleanSlot`, also the image's clean input (the evaluation transform of the image itself: the
+ * grid's Resize -> CenterCrop, the options' normalisation, as preprocess() gives it) into that row.
+ */
 export interface ViewsInto {
   tensor: Tensor;
   slot: number;
+  cleanSlot?: number;
 }
 
 /** Checks a view range and, when given, the tensor the views go into. */
@@ -65,11 +70,15 @@ export function checkViewRange(grid: TransformGrid, j0: number, j1: number, into
     throw new SslInvError('ERR_SHAPE_MISMATCH', `views [${j0}, ${j1}) do not fit rows ${into.slot}.. of a ${into.tensor.dtype} [${into.tensor.shape.join(', ')}] tensor ` +
       `(expected float32 [rows, 3, ${grid.crop}, ${grid.crop}])`);
   }
+  const cs = into.cleanSlot;
+  if (cs !== undefined && !(Number.isInteger(cs) && cs >= 0 && cs < rows!)) {
+    throw new SslInvError('ERR_SHAPE_MISMATCH', `the clean input's row ${cs} is not a row of a [${into.tensor.shape.join(', ')}] tensor`);
+  }
 }
 
 /**
  * Writes views [j0, j1) of `img` into a new float32 tensor [j1 - j0, 3, crop, crop], or, with
- * `into`, into rows slot.. of an existing one (and returns it).
+ * `into`, into rows slot.. of an existing one (and returns it; see ViewsInto for its clean row).
  */
 export function makeViews(img: ImageU8, grid: TransformGrid, j0: number, j1: number, o: ViewOptions, into?: ViewsInto): Tensor {
   checkViewRange(grid, j0, j1, into);
@@ -77,6 +86,7 @@ export function makeViews(img: ImageU8, grid: TransformGrid, j0: number, j1: num
   const out = into?.tensor ?? empty('float32', [j1 - j0, 3, grid.crop, grid.crop]);
   const t: EvalTransform = { resize: grid.resize, crop: grid.crop, mean: o.mean, std: o.std };
   try {
+    if (into?.cleanSlot !== undefined) preprocessInto(img, t, out, into.cleanSlot);
     for (let j = j0; j < j1; j++) {
       const v = grid.views[j]!;
       const view = applyView(img, v, (o.deformSeed ?? 0) + j);

@@ -64,6 +64,8 @@ t.test('makeViewsOfImages: image-major rows equal to makeViews of each image', a
   t.throws(() => makeViewsOfImages([testImage()], grid, 0, 3, [{ mean: MEAN, std: STD }]), { code: 'ERR_INVALID_ARGUMENT' }, 'views past k');
   t.throws(() => makeViews(testImage(), grid, 0, 2, { mean: MEAN, std: STD }, { tensor: tensor(new Float32Array(3 * 20 * 20), [1, 3, 20, 20]), slot: 0 }),
     { code: 'ERR_SHAPE_MISMATCH' }, 'two views do not fit one row');
+  t.throws(() => makeViews(testImage(), grid, 0, 1, { mean: MEAN, std: STD }, { tensor: tensor(new Float32Array(3 * 20 * 20), [1, 3, 20, 20]), slot: 0, cleanSlot: 1 }),
+    { code: 'ERR_SHAPE_MISMATCH' }, 'the clean input\'s row outside the tensor');
 });
 
 t.test('evaluateSynthetic: batched images give the per-image results bit for bit', async (t) => {
