@@ -7,8 +7,10 @@
 #      the machine has it), then the CIFAR-10-sized search (50,000 x 2,048, 10 classes, 45 C x 5 folds),
 #   5. the 18-transform suite with ResNet-50 against the original's per-image pipeline (bench/device/suite.ts
 #      and original_suite.py),
-#   6. compute-sanitizer memcheck over the parity part at small sizes.
-# SKIP_CHECK=1, SKIP_PROBE=1, SKIP_SUITE=1 and SKIP_MEMCHECK=1 leave steps out. PARITY_ONLY=1 leaves out the PyTorch
+#   6. the CLI with its default device (bench/device/cli-default.ts: --device auto must pick the GPU and
+#      give the CPU's results; the demo at its GPU defaults),
+#   7. compute-sanitizer memcheck over the parity part at small sizes.
+# SKIP_CHECK=1, SKIP_PROBE=1, SKIP_SUITE=1, SKIP_CLI=1 and SKIP_MEMCHECK=1 leave steps out. PARITY_ONLY=1 leaves out the PyTorch
 # references and timings and the check's own timings (when they were measured on this card before and no
 # kernel they time has changed). BUDGET_S caps the whole run: every step's timeout is cut to what is left,
 # so a run that must fit the device tool's per-call limit still ends with its logs written.
@@ -18,9 +20,11 @@
 #   npm install && npx tsc -p tsconfig.bench.json
 #   ../shared/device/pack.sh build/Release/ssl_inv.node build-bench package.json bench/device \
 #       node_modules/yauzl node_modules/pend node_modules/commander node_modules/sharp node_modules/@img \
-#       node_modules/detect-libc node_modules/semver
+#       node_modules/detect-libc node_modules/semver node_modules/cli-progress node_modules/string-width \
+#       node_modules/strip-ansi node_modules/ansi-regex node_modules/emoji-regex node_modules/is-fullwidth-code-point
 #   (about 32 MB; sharp decodes the photo fixtures and writes the suite's images; commander is
-#   imported by the results' version stamp)
+#   imported by the results' version stamp and runs the CLI; cli-progress and its dependencies draw
+#   the CLI's progress bars)
 # then run with carry [".device"]:  source .device/unpack.sh && bash bench/device/run.sh
 set -uo pipefail
 OUT=${OUT:-/tmp/ssl-inv-device}
@@ -71,6 +75,13 @@ if [[ -z ${SKIP_SUITE:-} ]]; then
   echo "suite exit status $?"; tail -23 "$OUT/suite.log"
 else
   echo "suite skipped (SKIP_SUITE)"
+fi
+echo "== $(date -u +%T) the CLI with its default device"
+if [[ -z ${SKIP_CLI:-} ]]; then
+  timeout "$(cap 150)" node build-bench/bench/device/cli-default.js --out "$OUT/cli-default.json" > "$OUT/cli-default.log" 2> "$OUT/cli-default.err"
+  echo "cli-default exit status $?"; grep -E "^not ok|^# cli-default|demo with" "$OUT/cli-default.log" | head -20
+else
+  echo "cli-default skipped (SKIP_CLI)"
 fi
 echo "== $(date -u +%T) compute-sanitizer memcheck (parity, small sizes)"
 if [[ -n ${SKIP_MEMCHECK:-} ]]; then

@@ -4,7 +4,7 @@
  * any work starts.
  */
 import { InvalidArgumentError } from 'commander';
-import { DeviceSpec, resolveDevice } from '../device';
+import { DEVICE_ENV, DeviceSpec, cudaInfo, defaultDevice, resolveDevice } from '../device';
 import { SslInvError, isSslInvError } from '../errors';
 import type { Precision } from '../ops';
 
@@ -27,14 +27,36 @@ export function parseSeed(v: string): number {
 
 export type DeviceName = DeviceSpec;
 
+/** The --device option's help and default, the same in every command. */
+export const DEVICE_DEFAULT = 'auto';
+export function deviceHelp(what: string): string {
+  return `cpu, cuda, cuda:N or auto (${DEVICE_ENV} if set, else cuda:0 when a GPU is usable, else cpu); ${what}`;
+}
+
 /**
- * Parses --device: cpu, cuda or cuda:N, checked against the devices present (a CUDA device that is
- * missing is ERR_DEVICE_UNAVAILABLE with the reason, never a silent fall-back to the CPU).
+ * Parses --device: cpu, cuda, cuda:N or auto (also when the flag is absent), checked against the
+ * devices present (a CUDA device that is missing is ERR_DEVICE_UNAVAILABLE with the reason, never a
+ * silent fall-back to the CPU). When auto picks a GPU, `announce` is told which, so that nobody is
+ * surprised by where the work ran.
  */
-export function parseDevice(value: string | undefined): DeviceName {
-  if (value === undefined || value === 'cpu') return 'cpu';
-  if (!/^cuda(:\d{1,3})?$/.test(value)) throw new SslInvError('ERR_USAGE', `--device takes cpu, cuda or cuda:N, got '${value}'`);
+export function parseDevice(value: string | undefined, announce?: (line: string) => void): DeviceName {
+  if (value === undefined || value === 'auto') {
+    const d = defaultDevice();
+    if (d !== 'cpu' && announce) {
+      const name = cudaInfo().devices.find((x) => `cuda:${x.index}` === d)?.name ?? 'GPU';
+      const why = process.env[DEVICE_ENV]?.trim() ? `${DEVICE_ENV}=${process.env[DEVICE_ENV]!.trim()}` : 'a GPU is present';
+      announce(`device ${d} (${name}; ${why}); --device cpu computes on the CPU`);
+    }
+    return d;
+  }
+  if (value === 'cpu') return 'cpu';
+  if (!/^cuda(:\d{1,3})?$/.test(value)) throw new SslInvError('ERR_USAGE', `--device takes cpu, cuda, cuda:N or auto, got '${value}'`);
   return resolveDevice(value, '--device');
+}
+
+/** An announce callback for parseDevice: one line on stderr, unless quiet. */
+export function announceOnStderr(quiet: boolean | undefined): ((line: string) => void) | undefined {
+  return quiet ? undefined : (line) => process.stderr.write(`ssl-inv: ${line}\n`);
 }
 
 /** Parses --precision: fp32 anywhere; tf32 and bf16 need a CUDA device. */
@@ -42,7 +64,7 @@ export function parsePrecision(p: string, device: string): Precision {
   if (p === 'fp32') return p;
   if (p === 'tf32' || p === 'bf16') {
     if (device === 'cpu') {
-      throw new SslInvError('ERR_DEVICE_UNAVAILABLE', `--precision ${p} needs a CUDA device (--device cuda); the CPU computes in fp32`);
+      throw new SslInvError('ERR_DEVICE_UNAVAILABLE', `--precision ${p} needs a CUDA device (--device cuda, or auto on a machine with a GPU); the CPU computes in fp32`);
     }
     return p;
   }

@@ -9,7 +9,7 @@ import { runDemo } from '../demo/run-demo';
 import { pythonFixed } from '../eval/invariance';
 import { Arch } from '../nn/resnet-spec';
 import { setNumThreads } from '../ops';
-import { parseDevice, positiveInt } from './common';
+import { announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseDevice, positiveInt } from './common';
 import { stderrSink } from './sink';
 
 interface DemoFlags {
@@ -38,11 +38,11 @@ export function demoCommand(): Command {
     .option('--batch-size <n>', 'images per forward pass', positiveInt('--batch-size'), 64)
     .option('--seed <n>', 'seed of the image set', '0')
     .option('--threads <n>', 'CPU threads for the kernels', positiveInt('--threads'))
-    .option('--device <device>', 'cpu, cuda or cuda:N; on a GPU the defaults become --arch resnet50 --objects 192 ' +
-      '(more images than ResNet-50 has feature dimensions)', 'cpu')
+    .option('--device <device>', deviceHelp('on a GPU the defaults become --arch resnet50 --objects 192 ' +
+      '(more images than ResNet-50 has feature dimensions)'), DEVICE_DEFAULT)
     .option('--quiet', 'no progress output')
     .action(async (f: DemoFlags, cmd: Command) => {
-      const device = parseDevice(f.device);
+      const device = parseDevice(f.device, announceOnStderr(f.quiet));
       if (device !== 'cpu') {
         // The default on a GPU: ResNet-50, with enough images for its 2048-dimensional covariance.
         if (cmd.getOptionValueSource('arch') === 'default') f.arch = 'resnet50';

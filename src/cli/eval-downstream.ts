@@ -16,7 +16,7 @@ import { loadNamedModel } from '../eval/models';
 import { versions } from '../eval/results';
 import { writeFileAtomic } from '../io/atomic-write';
 import { setNumThreads } from '../ops';
-import { parseDevice, parseSeed, positiveInt } from './common';
+import { announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseDevice, parseSeed, positiveInt } from './common';
 import { stderrSink } from './sink';
 
 interface Flags {
@@ -46,7 +46,7 @@ export function evalDownstreamCommand(): Command {
     .addOption(new Option('--fuse-mode <mode>', 'how a+b+c models combine features').choices(['cat', 'add', 'mean']).default('cat'))
     .option('--dataset <name>', Object.keys(DOWNSTREAM_DATASETS).join(', '), 'cifar10')
     .option('--cv-folds <n>', 'cross-validation folds', positiveInt('--cv-folds'), 5)
-    .option('--device <device>', 'cpu, cuda or cuda:N (the network and the probe\'s float64 GEMMs run there)', 'cpu')
+    .option('--device <device>', deviceHelp('the network and the probe\'s float64 GEMMs run there'), DEVICE_DEFAULT)
     .addOption(new Option('--feature-layer <layer>', 'layer to take features from').choices(['backbone']).default('backbone'))
     .option('--batch-size <n>', 'images per forward pass', positiveInt('--batch-size'), 64)
     .option('--resize <n>', 'Resize of the shorter side', positiveInt('--resize'), 224)
@@ -60,7 +60,7 @@ export function evalDownstreamCommand(): Command {
     .option('--threads <n>', 'CPU threads', positiveInt('--threads'))
     .option('--quiet', 'no progress output')
     .action(async (f: Flags) => {
-      const device = parseDevice(f.device);
+      const device = parseDevice(f.device, announceOnStderr(f.quiet));
       if (f.threads !== undefined) setNumThreads(f.threads);
       const seed = parseSeed(f.seed);
       const name = f.dataset.toLowerCase();

@@ -23,7 +23,7 @@ import { ViewGroup } from '../eval/realworld';
 import { runRealWorld } from '../eval/realworld-run';
 import { findStatsFiles, FeatureStats, loadOrComputeStats, readStatsFile } from '../eval/stats';
 import { setNumThreads } from '../ops';
-import { parseDevice, parsePrecision, positiveInt } from './common';
+import { announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseDevice, parsePrecision, positiveInt } from './common';
 import { stderrSink } from './sink';
 
 interface Flags {
@@ -56,7 +56,7 @@ export function evalRealworldCommand(): Command {
     .option('--model <name>', 'checkpoint name in --ckpt-dir (or a+b+c)', 'default')
     .option('--dataset <name>', `${Object.keys(REALWORLD_DATASETS).join(', ')}, or folder`, 'Flickr1024')
     .option('--data-root <dir>', 'folder holding the data sets (or, with --dataset folder, the tree itself)', '../data/')
-    .option('--device <device>', 'cpu, cuda or cuda:N (the CUDA backend runs the networks)', 'cpu')
+    .option('--device <device>', deviceHelp('the CUDA backend runs the networks'), DEVICE_DEFAULT)
     .addOption(new Option('--feature-layer <layer>', 'layer to take features from').choices(['backbone']).default('backbone'))
     .option('--resize <n>', 'Resize of the shorter side', positiveInt('--resize'), 224)
     .option('--crop-size <n>', 'CenterCrop size', positiveInt('--crop-size'), 224)
@@ -70,7 +70,7 @@ export function evalRealworldCommand(): Command {
     .option('--threads <n>', 'CPU threads', positiveInt('--threads'))
     .option('--quiet', 'no progress output')
     .action(async (f: Flags) => {
-      const device = parseDevice(f.device);
+      const device = parseDevice(f.device, announceOnStderr(f.quiet));
       const precision = parsePrecision(f.precision, device);
       if (f.threads !== undefined) setNumThreads(f.threads);
       const sink = stderrSink(f.quiet ?? false);

@@ -11,7 +11,7 @@ import { pythonFixed } from '../eval/invariance';
 import { runSyntheticEvaluation } from '../eval/synthetic-run';
 import { setNumThreads } from '../ops';
 import { isSyntheticTransform, SYNTHETIC_TRANSFORMS, SyntheticTransform } from '../transforms/grid';
-import { parseDevice, parsePrecision, parseSeed, positiveInt } from './common';
+import { announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseDevice, parsePrecision, parseSeed, positiveInt } from './common';
 import { stderrSink } from './sink';
 
 interface Flags {
@@ -43,7 +43,7 @@ export function evalSyntheticCommand(): Command {
     .option('--split <split>', 'sub-folder of DATA to use', 'val')
     .option('--model <name>', 'checkpoint name in --ckpt-dir (default, ventral, dorsal, random, supervised, a+b+c)', 'default')
     .option('--transform <name>', `one of ${SYNTHETIC_TRANSFORMS.join(', ')}, or all`, 'rotation')
-    .option('--device <device>', 'cpu, cuda or cuda:N (the CUDA backend runs the networks)', 'cpu')
+    .option('--device <device>', deviceHelp('the CUDA backend runs the networks'), DEVICE_DEFAULT)
     .addOption(new Option('--feature-layer <layer>', 'layer to take features from').choices(['backbone']).default('backbone'))
     .option('--batch-size <n>', 'images (statistics) and views (evaluation) per forward pass', positiveInt('--batch-size'), 256)
     .option('--num-images <n>', 'images sampled (with replacement, numpy seed 0) for the evaluation', positiveInt('--num-images'), 1000)
@@ -58,7 +58,7 @@ export function evalSyntheticCommand(): Command {
     .option('--threads <n>', 'CPU threads', positiveInt('--threads'))
     .option('--quiet', 'no progress output')
     .action(async (data: string, f: Flags) => {
-      const device = parseDevice(f.device);
+      const device = parseDevice(f.device, announceOnStderr(f.quiet));
       const precision = parsePrecision(f.precision, device);
       if (f.threads !== undefined) setNumThreads(f.threads);
       const seed = parseSeed(f.seed);

@@ -18,7 +18,7 @@ import { loadFeatureExtractor } from '../eval/model-loader';
 import { readNpy, writeNpy } from '../io/npy';
 import { NpyRowWriter } from '../io/npy-writer';
 import { setNumThreads } from '../ops';
-import { parseDevice, positiveInt } from './common';
+import { announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseDevice, positiveInt } from './common';
 import { createProgress } from './progress';
 
 interface FeaturesOptions {
@@ -47,7 +47,7 @@ export function featuresCommand(): Command {
     .option('--input-npy <file>', 'preprocessed float32 images [N, 3, H, W] (.npy)')
     .requiredOption('--out <file>', 'output .npy: float32 [N, D]')
     .option('--batch-size <n>', 'images per forward pass', positiveInt('--batch-size'), 32)
-    .option('--device <device>', 'cpu, cuda or cuda:N (the CUDA backend runs the networks)', 'cpu')
+    .option('--device <device>', deviceHelp('the CUDA backend runs the networks'), DEVICE_DEFAULT)
     .option('--resize <n>', 'with --data: resize the shorter side to n (PIL bilinear)', positiveInt('--resize'), 224)
     .option('--crop-size <n>', 'with --data: center crop n x n', positiveInt('--crop-size'), 224)
     .option('--threads <n>', 'CPU threads for the kernels (default: all cores)', positiveInt('--threads'))
@@ -63,7 +63,7 @@ async function runFeatures(opts: FeaturesOptions): Promise<void> {
   if ((opts.data === undefined) === (opts.inputNpy === undefined)) {
     throw new SslInvError('ERR_USAGE', 'give exactly one of --data DIR or --input-npy FILE');
   }
-  const device = parseDevice(opts.device);
+  const device = parseDevice(opts.device, announceOnStderr(opts.quiet));
   if (opts.threads !== undefined) setNumThreads(opts.threads);
   const started = Date.now();
   const model = await loadFeatureExtractor(opts.checkpoint, { ...(opts.arch !== undefined ? { arch: opts.arch } : {}), device });

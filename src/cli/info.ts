@@ -5,12 +5,21 @@
 import { Command } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cudaInfo } from '../device';
+import { cudaInfo, defaultDevice } from '../device';
 import { native, packageRoot } from '../native';
 
 export function packageVersion(): string {
   const pkg = JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string };
   return pkg.version;
+}
+
+/** What --device auto picks here, or why SSL_INV_DEVICE cannot be used (info itself never fails on it). */
+function describeDefaultDevice(): string {
+  try {
+    return defaultDevice();
+  } catch (e) {
+    return `none: ${(e as Error).message}`;
+  }
 }
 
 export function collectInfo(): Record<string, unknown> {
@@ -23,6 +32,7 @@ export function collectInfo(): Record<string, unknown> {
     backends: n.cudaCompiled ? ['cpu', 'cuda'] : ['cpu'],
     devices: ['cpu', ...cuda.devices.map((d) => `cuda:${d.index} (${d.name}, sm_${d.computeCapability.replace('.', '')}, ${(d.totalMemory / 2 ** 30).toFixed(0)} GiB)`)],
     ...(cuda.compiled && cuda.deviceCount === 0 ? { cuda: `no usable device: ${cuda.reason}` } : {}),
+    defaultDevice: describeDefaultDevice(),
     cpuKernel: n.gemmKernel,
     cpuIsa: n.isa,
     threads: n.threads,

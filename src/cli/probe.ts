@@ -5,7 +5,7 @@
  *                 --features X.npy --targets Y.npy --test-features X2.npy --test-targets Y2.npy
  *                 [--C C] [--metric accuracy|mean-per-class|r2] [--cv-folds 5] [--seed 0]
  *                 [--model-name NAME] [--warm-start chain|per-fold|none] [--out result.json]
- *                 [--device cpu|cuda|cuda:N] [--threads N] [--quiet]
+ *                 [--device cpu|cuda|cuda:N|auto] [--threads N] [--quiet]
  *
  * Without --C it runs the original's cross-validated search (src/probes/cv.ts): 45 C values from
  * wd_range (offset by --model-name as the original offsets it), k folds, refit on all of the
@@ -30,7 +30,7 @@ import {
   WarmStartMode,
 } from '../probes/cv';
 import { packageVersion } from './info';
-import { parseDevice, positiveInt } from './common';
+import { announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseDevice, positiveInt } from './common';
 import { createProgress, Progress } from './progress';
 
 type Mode = 'classification' | 'multi-label' | 'regression' | 'kernel-ridge';
@@ -87,7 +87,7 @@ export function probeCommand(): Command {
     .addOption(new Option('--warm-start <mode>', 'logistic warm starts: the original\'s single chain, per fold (batched), or none (all fits batched)')
       .choices(['chain', 'per-fold', 'none']).default('chain'))
     .option('--out <file>', 'write the result as JSON')
-    .option('--device <device>', 'cpu, cuda or cuda:N (where the float64 GEMMs and the logistic loss run)', 'cpu')
+    .option('--device <device>', deviceHelp('where the float64 GEMMs and the logistic loss run'), DEVICE_DEFAULT)
     .option('--threads <n>', 'CPU threads for the kernels (default: all cores)', positiveInt('--threads'))
     .option('--quiet', 'no progress output')
     .action(async (opts: ProbeOptions) => {
@@ -146,7 +146,7 @@ function progressReporter(quiet: boolean): { cb: ProgressCallback; end: () => vo
 }
 
 async function runProbe(opts: ProbeOptions): Promise<void> {
-  const device = parseDevice(opts.device);
+  const device = parseDevice(opts.device, announceOnStderr(opts.quiet));
   if (opts.threads !== undefined) setNumThreads(opts.threads);
   const mode = opts.mode;
   const regression = mode === 'regression' || mode === 'kernel-ridge';

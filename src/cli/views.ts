@@ -13,7 +13,7 @@ import { writeNpy } from '../io/npy';
 import { defaultK, isSyntheticTransform, SYNTHETIC_TRANSFORMS, transformGrid } from '../transforms/grid';
 import { makeViews } from '../transforms/views';
 import { makeViewsOnDevice } from '../transforms/views-device';
-import { parseDevice, positiveInt } from './common';
+import { announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseDevice, positiveInt } from './common';
 
 /** A contact sheet of views [k, 3, s, s] normalised with mean/std: uint8 RGB, `cols` views per row. */
 export function contactSheet(views: Float32Array, k: number, size: number, mean: readonly number[], std: readonly number[],
@@ -56,12 +56,12 @@ export function viewsCommand(): Command {
     .option('--k <n>', 'number of views (default: the original\'s for the transform)', positiveInt('--k'))
     .option('--resize <n>', 'Resize of the shorter side', positiveInt('--resize'), 256)
     .option('--crop-size <n>', 'CenterCrop size', positiveInt('--crop-size'), 224)
-    .option('--device <device>', 'cpu, cuda or cuda:N: where the views are built (identical bits)', 'cpu')
+    .option('--device <device>', deviceHelp('where the views are built (identical bits either way)'), DEVICE_DEFAULT)
     .requiredOption('--out <file>', 'output .npy: float32 [k, 3, crop, crop]')
     .option('--sheet <file>', 'also write a PNG contact sheet of the views')
     .option('--seed <n>', 'seed of the deform views', '0')
     .action(async (image: string, f: Flags) => {
-      const device = parseDevice(f.device);
+      const device = parseDevice(f.device, announceOnStderr(false));
       if (!isSyntheticTransform(f.transform)) {
         throw new SslInvError('ERR_USAGE', `--transform '${f.transform}': expected one of ${SYNTHETIC_TRANSFORMS.join(', ')}`);
       }

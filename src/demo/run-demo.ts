@@ -13,6 +13,7 @@
  * 4. Writes the results (JSON/CSV) and the HTML report into {outDir}/results.
  */
 import * as path from 'node:path';
+import { resolveDevice } from '../device';
 import { writeReport } from '../report/html';
 import { defaultK, SYNTHETIC_TRANSFORMS, SyntheticTransform } from '../transforms/grid';
 import { ensureRandomCheckpoint } from '../eval/models';
@@ -35,7 +36,7 @@ export interface DemoOptions {
   k: number;
   batchSize: number;
   seed: number;
-  /** Where the network (and the views) run: 'cpu' (default) or 'cuda:N'. */
+  /** Where the network (and the views) run: 'cpu', 'cuda:N' or 'auto' (the default: see defaultDevice). */
   device?: string;
   sink: ProgressSink;
 }
@@ -60,6 +61,8 @@ export function demoK(t: SyntheticTransform, k: number): number {
 }
 
 export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
+  // Resolved once, before any work: a missing device fails here rather than after the images are written.
+  const device = resolveDevice(o.device ?? 'auto');
   const dataDir = path.join(o.outDir, 'data');
   const ckptDir = path.join(o.outDir, 'models');
   const resultsDir = path.join(o.outDir, 'results');
@@ -70,7 +73,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   await ensureRandomCheckpoint(ckptDir, (m) => o.sink.notice(m), o.arch);
   const common = {
     data: dataDir, dataset: 'demo', split: 'val', model: 'random', batchSize: o.batchSize, resize: o.resize, crop: o.crop,
-    ckptDir, resultsDir, fuseMode: 'cat' as const, featureLayer: 'backbone', device: o.device ?? 'cpu', precision: 'fp32', sink: o.sink,
+    ckptDir, resultsDir, fuseMode: 'cat' as const, featureLayer: 'backbone', device, precision: 'fp32', sink: o.sink,
   };
   const ctx = await prepareContext(common);
   try {
@@ -81,7 +84,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const { result: realworld } = await runRealWorld({
       model: ctx.model, modelName: 'random', stats: ctx.stats, whitening: ctx.whitening, dataset: 'demo-objects',
       dataRoot: path.join(dataDir, 'val'), groups, resize: o.resize, crop: o.crop, batchSize: o.batchSize,
-      featureLayer: 'backbone', fuseMode: 'cat', resultsDir, device: o.device ?? 'cpu', precision: 'fp32', sink: o.sink,
+      featureLayer: 'backbone', fuseMode: 'cat', resultsDir, device, precision: 'fp32', sink: o.sink,
     });
     const report = await writeReport(resultsDir);
     return {

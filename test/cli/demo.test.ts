@@ -14,7 +14,8 @@ t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
 t.test('the demo runs the whole study and is deterministic', async (t) => {
   const out = path.join(dir, 'demo');
   // 37 x 14 = 518 images: just over ResNet-18's 512 feature dimensions.
-  const args = ['demo', '--out-dir', out, '--objects', '37', '--views', '14', '--k', '4', '--num-images', '1', '--quiet'];
+  // --arch explicit: on a GPU (the default device there) the demo's default becomes ResNet-50.
+  const args = ['demo', '--out-dir', out, '--arch', 'resnet18', '--objects', '37', '--views', '14', '--k', '4', '--num-images', '1', '--quiet'];
   const a = await runCli(args);
   t.equal(a.code, 0, a.stderr);
   t.match(a.stdout, /518 images of 37 objects; model random \(resnet18/);

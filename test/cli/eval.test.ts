@@ -53,7 +53,7 @@ t.test('eval-synthetic errors', async (t) => {
   t.match(r.stderr, /ERR_USAGE: --seed takes an integer from 0 to 2\*\*32 - 1/);
   r = await runCli(['eval-synthetic', data, '--model', 'net', '--transform', 'all', '--k', '4', ...small]);
   t.equal(r.code, 2, '--k with --transform all');
-  r = await runCli(['eval-synthetic', data, '--model', 'net', '--precision', 'bf16', ...small]);
+  r = await runCli(['eval-synthetic', data, '--model', 'net', '--precision', 'bf16', '--device', 'cpu', ...small]);
   t.match(r.stderr, /ERR_DEVICE_UNAVAILABLE/);
   r = await runCli(['eval-synthetic', data, '--model', 'missing', ...small]);
   t.equal(r.code, 1);

@@ -85,9 +85,13 @@ t.test('errors: codes, exit status, no output file', async (t) => {
 t.test('info and help', async (t) => {
   let r = await runCli(['info', '--json']);
   t.equal(r.code, 0);
-  const info = JSON.parse(r.stdout) as { backends: string[]; threads: number; version: string };
+  const info = JSON.parse(r.stdout) as { backends: string[]; threads: number; version: string; defaultDevice: string };
   t.ok(info.backends.includes('cpu'));
   t.ok(info.threads >= 1);
+  t.equal(info.defaultDevice, process.env.SSL_INV_DEVICE ? info.defaultDevice : cudaAvailable() ? 'cuda:0' : 'cpu', 'what --device auto picks');
+  r = await runCli(['features', '--help']);
+  t.match(r.stdout.replace(/\s+/g, ' '), /--device <device> cpu, cuda, cuda:N or auto \(SSL_INV_DEVICE if set, else cuda:0 when a GPU is usable, else cpu\)/, 'the help says what auto is');
+  t.match(r.stdout, /default: "auto"/);
   r = await runCli(['features', '--help']);
   t.equal(r.code, 0);
   t.match(r.stdout, /--input-npy/);

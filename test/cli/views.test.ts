@@ -30,7 +30,7 @@ t.test('rotation views and sheet', async (t) => {
 t.test('--device cuda builds the same views on the GPU, or says why it cannot', async (t) => {
   const cpuOut = path.join(dir, 'c.npy'), gpuOut = path.join(dir, 'g.npy');
   const args = ['views', '--transform', 'hue', '--k', '16', '--resize', '64', '--crop-size', '56', image];
-  t.equal((await runCli([...args, '--out', cpuOut])).code, 0);
+  t.equal((await runCli([...args, '--out', cpuOut, '--device', 'cpu'])).code, 0);
   const r = await runCli([...args, '--out', gpuOut, '--device', 'cuda']);
   if (cudaAvailable()) {
     t.equal(r.code, 0, r.stderr);
@@ -40,6 +40,29 @@ t.test('--device cuda builds the same views on the GPU, or says why it cannot', 
     t.match(r.stderr, /ERR_DEVICE_UNAVAILABLE/);
     t.notOk(fs.existsSync(gpuOut), 'nothing written');
   }
+});
+
+t.test('--device defaults to auto: a GPU when there is one (and says so), else the CPU', async (t) => {
+  const out = path.join(dir, 'auto.npy');
+  const args = ['views', '--transform', 'v_flip', '--resize', '64', '--crop-size', '56', image, '--out', out];
+  const saved = process.env.SSL_INV_DEVICE;
+  t.teardown(() => { if (saved === undefined) delete process.env.SSL_INV_DEVICE; else process.env.SSL_INV_DEVICE = saved; });
+  delete process.env.SSL_INV_DEVICE;
+  let r = await runCli(args);
+  t.equal(r.code, 0, r.stderr);
+  if (cudaAvailable()) t.match(r.stderr, /device cuda:0 \(.*a GPU is present\); --device cpu computes on the CPU/, 'names the GPU it picked');
+  else t.notMatch(r.stderr, /device/, 'on the CPU: nothing to announce');
+  process.env.SSL_INV_DEVICE = 'gpu0';
+  fs.rmSync(out, { force: true });
+  r = await runCli(args);
+  t.equal(r.code, 1);
+  t.match(r.stderr, /ERR_INVALID_ARGUMENT: SSL_INV_DEVICE: expected cpu, cuda, cuda:N or auto, got 'gpu0'/, 'a bad SSL_INV_DEVICE names the variable');
+  t.notOk(fs.existsSync(out), 'nothing written');
+  r = await runCli([...args, '--device', 'cpu']);
+  t.equal(r.code, 0, '--device cpu does not read the variable');
+  r = await runCli([...args, '--device', 'tpu']);
+  t.equal(r.code, 2);
+  t.match(r.stderr, /ERR_USAGE: --device takes cpu, cuda, cuda:N or auto, got 'tpu'/);
 });
 
 t.test('errors', async (t) => {

@@ -120,7 +120,7 @@ t.test('bad inputs and flags', async (t) => {
 
 t.test('--device cuda: the same score as the CPU where there is a GPU, ERR_DEVICE_UNAVAILABLE where there is none', async (t) => {
   const base = ['--features', f('x.npy'), '--targets', f('y.npy'), '--test-features', f('xt.npy'), '--test-targets', f('yt.npy'), '--quiet'];
-  const cpu = await runProbe(['--mode', 'classification', ...base, '--C', '1']);
+  const cpu = await runProbe(['--mode', 'classification', ...base, '--C', '1', '--device', 'cpu']);
   t.equal(cpu.code, 0);
   const r = await runProbe(['--mode', 'classification', ...base, '--C', '1', '--device', 'cuda']);
   if (cudaAvailable()) {

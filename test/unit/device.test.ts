@@ -2,7 +2,7 @@
 // without a usable GPU gives (never a crash, never a silent fall-back to the CPU). On a GPU machine
 // the same tests check the round trip through the device instead.
 import t from 'tap';
-import { cudaAvailable, cudaInfo, resolveDevice, toDevice } from '../../src/device';
+import { cudaAvailable, cudaInfo, defaultDevice, DEVICE_ENV, pickAutoDevice, resolveDevice, toDevice } from '../../src/device';
 import { ResNetFeatures } from '../../src/nn/resnet';
 import * as ops from '../../src/ops';
 import { empty, tensor, zeros } from '../../src/tensor';
@@ -25,6 +25,32 @@ t.test('device names', async (t) => {
   t.throws(() => resolveDevice(`cuda:${info.deviceCount}`), { code: 'ERR_DEVICE_UNAVAILABLE' }, 'one past the last device');
   if (cudaAvailable()) t.equal(resolveDevice('cuda'), 'cuda:0');
   else t.throws(() => resolveDevice('cuda'), { code: 'ERR_DEVICE_UNAVAILABLE', message: /cuda/ });
+});
+
+t.test("'auto': SSL_INV_DEVICE when set, else cuda:0 when a GPU is usable, else the CPU", async (t) => {
+  let probes = 0;
+  const gpus = (n: number) => () => { probes++; return { deviceCount: n }; };
+  t.equal(pickAutoDevice(undefined, gpus(0)), 'cpu', 'no GPU: the CPU');
+  t.equal(pickAutoDevice(undefined, gpus(2)), 'cuda:0', 'GPUs: the first');
+  t.equal(pickAutoDevice('', gpus(1)), 'cuda:0', 'an empty variable is unset');
+  t.equal(pickAutoDevice(' auto ', gpus(1)), 'cuda:0', "'auto' in the variable is the probe's answer");
+  probes = 0;
+  t.equal(pickAutoDevice('cpu', gpus(1)), 'cpu', 'the variable wins over a present GPU');
+  t.equal(pickAutoDevice(' cuda:1', gpus(0)), 'cuda:1', 'and is passed on for resolveDevice to check');
+  t.equal(probes, 0, 'with an override the driver is not probed');
+
+  const saved = process.env[DEVICE_ENV];
+  t.teardown(() => { if (saved === undefined) delete process.env[DEVICE_ENV]; else process.env[DEVICE_ENV] = saved; });
+  delete process.env[DEVICE_ENV];
+  t.equal(defaultDevice(), cudaAvailable() ? 'cuda:0' : 'cpu', 'this machine');
+  t.equal(resolveDevice('auto'), defaultDevice(), "resolveDevice('auto') is the default device");
+  process.env[DEVICE_ENV] = 'cpu';
+  t.equal(resolveDevice('auto'), 'cpu');
+  process.env[DEVICE_ENV] = 'gpu';
+  t.throws(() => resolveDevice('auto'), { code: 'ERR_INVALID_ARGUMENT', field: DEVICE_ENV, message: /SSL_INV_DEVICE.*'gpu'/ }, 'a bad value names the variable');
+  process.env[DEVICE_ENV] = `cuda:${info.deviceCount}`;
+  t.throws(() => defaultDevice(), { code: 'ERR_DEVICE_UNAVAILABLE', field: DEVICE_ENV }, 'a device that is not there names the variable');
+  t.equal(resolveDevice('cpu'), 'cpu', 'an explicit device ignores the variable');
 });
 
 t.test('tensors move between devices, or say why they cannot', async (t) => {
