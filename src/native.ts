@@ -35,6 +35,7 @@ export interface NativeConvOptions {
   residual?: NativeTensor;
   relu?: boolean;
   precision?: string;
+  algo?: string;
 }
 
 export interface NativePoolOptions {

@@ -24,6 +24,13 @@ export interface ConvGeometry {
 /** Arithmetic of a convolution: fp32 everywhere; tf32 and bf16 (tensor cores) on CUDA only. */
 export type Precision = 'fp32' | 'tf32' | 'bf16';
 
+/**
+ * Which kernel runs a CUDA fp32 convolution: 'auto' (the default, what every network uses) or a
+ * named variant, for benchmarks to time side by side. All give the same bits (same terms, same
+ * order); the CPU and tf32/bf16 take 'auto' only.
+ */
+export type ConvAlgo = 'auto' | 'simt-bk8' | 'simt-bk16';
+
 export interface Epilogue {
   /** [K] added per output channel. */
   bias?: Tensor;
@@ -38,9 +45,10 @@ export function packConvWeights(weight: Tensor, scale?: Tensor): Tensor {
 }
 
 /** y [N, P, Q, K] = epilogue(conv(x [N, H, W, C], packed weights)). */
-export function conv2d(x: Tensor, packedWeight: Tensor, g: ConvGeometry, ep: Epilogue & { precision?: Precision } = {}): Tensor {
+export function conv2d(x: Tensor, packedWeight: Tensor, g: ConvGeometry, ep: Epilogue & { precision?: Precision; algo?: ConvAlgo } = {}): Tensor {
   return call('conv2d', () => wrap(native().conv2d(x.handle, packedWeight.handle, {
     ...(ep.precision !== undefined && ep.precision !== 'fp32' ? { precision: ep.precision } : {}),
+    ...(ep.algo !== undefined && ep.algo !== 'auto' ? { algo: ep.algo } : {}),
     outChannels: g.outChannels,
     kernelH: g.kernel[0], kernelW: g.kernel[1],
     strideH: g.stride[0], strideW: g.stride[1],

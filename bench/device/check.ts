@@ -19,7 +19,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runOpTable } from '../../test/ops/op-table';
-import { cudaInfo, deviceMemoryStats, synchronize } from '../../src/device';
+import { cudaInfo, deviceMemoryStats } from '../../src/device';
 import { loadFeatureExtractor } from '../../src/eval/model-loader';
 import { readNpySync } from '../../src/io/npy';
 import { decodeImageFile } from '../../src/data/decode';
@@ -27,10 +27,11 @@ import { fitLogisticRegression, logisticObjective, predictLogistic } from '../..
 import { makeClassification } from '../../test/probes/data';
 import { CovarianceAccumulator } from '../../src/linalg';
 import { ResNetFeatures } from '../../src/nn/resnet';
-import { Arch, allConvBns, resnetSpec } from '../../src/nn/resnet-spec';
+import { Arch } from '../../src/nn/resnet-spec';
 import * as ops from '../../src/ops';
 import { empty, tensor, Tensor } from '../../src/tensor';
 import { MiniTest } from './mini-tap';
+import { CONV_SHAPES, onDevice as onDeviceOf, randomF32, randomParams, timeLoop as timeLoopOn } from './bench-util';
 import { testImage } from '../../test/helpers/test-image';
 import { SYNTHETIC_TRANSFORMS, defaultK, transformGrid } from '../../src/transforms/grid';
 import { makeViews } from '../../src/transforms/views';
@@ -50,40 +51,9 @@ const NET_TOL: Record<ops.Precision, number> = { fp32: 1e-4, tf32: 2e-3 * 4, bf1
 const log = (m: string) => process.stderr.write(`${m}\n`);
 const failures: string[] = [];
 
-function sync(): void { if (DEVICE !== 'cpu') synchronize(DEVICE); }
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s / 2 ** 32 - 0.5; };
-}
-
-function randomF32(n: number, seed: number, scale = 1): Float32Array {
-  const r = rng(seed);
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = r() * scale;
-  return a;
-}
-
-function onDevice(a: Float32Array, shape: number[]): Tensor {
-  const h = tensor(a, shape);
-  if (DEVICE === 'cpu') return h;
-  try { return h.to(DEVICE); } finally { h.dispose(); }
-}
-
-/** BN-carrying random ResNet parameters (He-scaled convs, non-trivial BN statistics). */
-function randomParams(arch: Arch, seed: number): (key: string) => Float32Array {
-  const m = new Map<string, Float32Array>();
-  const r = rng(seed);
-  for (const cb of allConvBns(resnetSpec(arch))) {
-    const fan = cb.inChannels * cb.kernel * cb.kernel;
-    m.set(`${cb.conv}.weight`, Float32Array.from({ length: cb.outChannels * fan }, () => r() * Math.sqrt(12 / fan)));
-    m.set(`${cb.bn}.weight`, Float32Array.from({ length: cb.outChannels }, () => 0.6 + r() * 0.5));
-    m.set(`${cb.bn}.bias`, Float32Array.from({ length: cb.outChannels }, () => r() * 0.2));
-    m.set(`${cb.bn}.running_mean`, Float32Array.from({ length: cb.outChannels }, () => r() * 0.2));
-    m.set(`${cb.bn}.running_var`, Float32Array.from({ length: cb.outChannels }, () => 0.8 + r() * 0.4));
-  }
-  return (k) => m.get(k)!;
-}
+/** Inputs on the device this check runs on. */
+const onDevice = (a: Float32Array, shape: number[]): Tensor => onDeviceOf(DEVICE, a, shape);
+const timeLoop = (fn: () => void, iters: number, warmup = 2): number => timeLoopOn(DEVICE, fn, iters, warmup);
 
 function relErr(out: Float32Array, ref: ArrayLike<number>): number {
   let num = 0, den = 0;
@@ -289,23 +259,6 @@ async function parity(result: Record<string, unknown>): Promise<void> {
     result.networkVsTorch = rows;
   }
 }
-
-function timeLoop(fn: () => void, iters: number, warmup = 2): number {
-  for (let i = 0; i < warmup; i++) fn();
-  sync();
-  const t0 = process.hrtime.bigint();
-  for (let i = 0; i < iters; i++) fn();
-  sync();
-  return Number(process.hrtime.bigint() - t0) / 1e6 / iters;
-}
-
-const CONV_SHAPES: [number, number, number, number, number][] = [
-  [3, 64, 7, 2, 224], [64, 64, 1, 1, 56], [64, 64, 3, 1, 56], [64, 256, 1, 1, 56], [256, 64, 1, 1, 56],
-  [256, 128, 1, 1, 56], [128, 128, 3, 2, 56], [128, 512, 1, 1, 28], [256, 512, 1, 2, 56], [512, 128, 1, 1, 28],
-  [128, 128, 3, 1, 28], [512, 256, 1, 1, 28], [256, 256, 3, 2, 28], [256, 1024, 1, 1, 14], [512, 1024, 1, 2, 28],
-  [1024, 256, 1, 1, 14], [256, 256, 3, 1, 14], [1024, 512, 1, 1, 14], [512, 512, 3, 2, 14], [512, 2048, 1, 1, 7],
-  [1024, 2048, 1, 2, 14], [2048, 512, 1, 1, 7], [512, 512, 3, 1, 7],
-];
 
 async function bench(result: Record<string, unknown>): Promise<void> {
   const batch = QUICK ? 2 : 256, size = QUICK ? 64 : 224;

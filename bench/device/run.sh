@@ -9,8 +9,11 @@
 #      and original_suite.py),
 #   6. the CLI with its default device (bench/device/cli-default.ts: --device auto must pick the GPU and
 #      give the CPU's results; the demo at its GPU defaults),
-#   7. compute-sanitizer memcheck over the parity part at small sizes.
-# SKIP_CHECK=1, SKIP_PROBE=1, SKIP_SUITE=1, SKIP_CLI=1 and SKIP_MEMCHECK=1 leave steps out. PARITY_ONLY=1 leaves out the PyTorch
+#   7. the fp32 convolution's kernel variants side by side (bench/device/conv-tune.ts: ResNet-50 and
+#      the 23 conv shapes per variant; with NCU=1 also Nsight Compute's view of one 1x1 conv over
+#      wide C, the shape the fp32 kernel was slowest on, for each variant),
+#   8. compute-sanitizer memcheck over the parity part at small sizes.
+# SKIP_CHECK=1, SKIP_PROBE=1, SKIP_SUITE=1, SKIP_CLI=1, SKIP_TUNE=1 and SKIP_MEMCHECK=1 leave steps out. PARITY_ONLY=1 leaves out the PyTorch
 # references and timings and the check's own timings (when they were measured on this card before and no
 # kernel they time has changed). BUDGET_S caps the whole run: every step's timeout is cut to what is left,
 # so a run that must fit the device tool's per-call limit still ends with its logs written.
@@ -82,6 +85,25 @@ if [[ -z ${SKIP_CLI:-} ]]; then
   echo "cli-default exit status $?"; grep -E "^not ok|^# cli-default|demo with" "$OUT/cli-default.log" | head -20
 else
   echo "cli-default skipped (SKIP_CLI)"
+fi
+echo "== $(date -u +%T) fp32 convolution kernel variants"
+if [[ -z ${SKIP_TUNE:-} ]]; then
+  timeout "$(cap 150)" node build-bench/bench/device/conv-tune.js --device cuda:0 --out "$OUT/conv-tune.json" > "$OUT/conv-tune.log" 2> "$OUT/conv-tune.err"
+  echo "conv-tune exit status $?"; tail -30 "$OUT/conv-tune.log"
+  if [[ -n ${NCU:-} ]] && command -v ncu > /dev/null; then
+    # Shape 4 (256 -> 64, 1x1, 56 x 56) runs the BN = 64 kernels. Launch order of each variant's
+    # kernel: the bit checks at batch 2 first (bk8's kernel twice: auto and simt-bk8; bk16's once),
+    # then the timed calls at batch 256; the skips below land on the first timed call of each.
+    for v in "8:2" "16:1"; do
+      timeout "$(cap 90)" ncu --kernel-name-base mangled --kernel-name "regex:ConvFwdSimtKernelILi64ELi${v%%:*}E" --launch-skip "${v##*:}" --launch-count 1 \
+        --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats --section Occupancy --section LaunchStats \
+        node build-bench/bench/device/conv-tune.js --device cuda:0 --shapes 4 --no-net --iters 1 --out /tmp/ncu-tune.json \
+        > "$OUT/ncu-bk${v%%:*}.txt" 2>&1
+      echo "ncu bk${v%%:*} exit status $?"; grep -E "Duration|DRAM Throughput|Memory Throughput|Compute \(SM\)|Achieved Occupancy|Registers Per" "$OUT/ncu-bk${v%%:*}.txt" | head -8
+    done
+  fi
+else
+  echo "conv-tune skipped (SKIP_TUNE)"
 fi
 echo "== $(date -u +%T) compute-sanitizer memcheck (parity, small sizes)"
 if [[ -n ${SKIP_MEMCHECK:-} ]]; then

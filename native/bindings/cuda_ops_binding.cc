@@ -151,13 +151,21 @@ Napi::Value CudaConv2d(const Napi::CallbackInfo& info) {
   const Tensor* res = OptionalDeviceTensor(env, o.Get("residual"), "residual", dev, out_shape);
   const bool relu = GetBoolProp(env, o, "relu", false);
   const std::string precision = GetPrecision(env, o);
-  auto launch = precision == "fp32"   ? cuda::LaunchConv2dForwardF32
-                : precision == "tf32" ? cuda::LaunchConv2dForwardTF32
-                                      : cuda::LaunchConv2dForwardBF16;
+  const std::string algo = GetConvAlgo(env, o);
+  if (algo != "auto" && precision != "fp32") {
+    ThrowCode(env, "ERR_INVALID_ARGUMENT", "conv2d: algo '" + algo + "' is an fp32 kernel; precision " + precision + " takes algo 'auto'");
+  }
+  const cuda::ConvAlgo f32_algo = algo == "simt-bk8"    ? cuda::ConvAlgo::kSimtBk8
+                                  : algo == "simt-bk16" ? cuda::ConvAlgo::kSimtBk16
+                                                        : cuda::ConvAlgo::kAuto;
   Tensor y = NewDeviceTensor(env, DType::kF32, out_shape, dev);
-  CheckLaunch(env, launch(sh, x.data<float>(), w.data<float>(), bias ? bias->data<float>() : nullptr,
-                          res ? res->data<float>() : nullptr, relu, y.data<float>(), StreamOf(env, dev)),
-              dev, "conv2d");
+  const float* b = bias ? bias->data<float>() : nullptr;
+  const float* r = res ? res->data<float>() : nullptr;
+  const cudaError_t err =
+      precision == "fp32"   ? cuda::LaunchConv2dForwardF32Algo(f32_algo, sh, x.data<float>(), w.data<float>(), b, r, relu, y.data<float>(), StreamOf(env, dev))
+      : precision == "tf32" ? cuda::LaunchConv2dForwardTF32(sh, x.data<float>(), w.data<float>(), b, r, relu, y.data<float>(), StreamOf(env, dev))
+                            : cuda::LaunchConv2dForwardBF16(sh, x.data<float>(), w.data<float>(), b, r, relu, y.data<float>(), StreamOf(env, dev));
+  CheckLaunch(env, err, dev, "conv2d");
   return TensorWrap::New(env, std::move(y));
 }
 

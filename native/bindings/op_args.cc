@@ -1,6 +1,8 @@
 // See op_args.h.
 #include "bindings/op_args.h"
 
+#include <initializer_list>
+
 #include "bindings/napi_util.h"
 
 namespace sslinv {
@@ -33,15 +35,27 @@ Pool2dParams GetPool2dParams(Napi::Env env, const Tensor& x, Napi::Object o) {
   return p;
 }
 
-std::string GetPrecision(Napi::Env env, Napi::Object o) {
-  Napi::Value v = o.Get("precision");
-  if (v.IsUndefined()) return "fp32";
+namespace {
+
+// options[key] as one of `allowed` (the first when absent); anything else is ERR_INVALID_ARGUMENT
+// listing the choices.
+std::string GetChoice(Napi::Env env, Napi::Object o, const char* key, std::initializer_list<const char*> allowed) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return *allowed.begin();
   const std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
-  if (s != "fp32" && s != "tf32" && s != "bf16") {
-    ThrowCode(env, "ERR_INVALID_ARGUMENT", "precision: expected 'fp32', 'tf32' or 'bf16'");
+  std::string list;
+  for (const char* a : allowed) {
+    if (s == a) return s;
+    list += std::string(list.empty() ? "'" : ", '") + a + "'";
   }
-  return s;
+  ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(key) + ": expected one of " + list);
 }
+
+}  // namespace
+
+std::string GetPrecision(Napi::Env env, Napi::Object o) { return GetChoice(env, o, "precision", {"fp32", "tf32", "bf16"}); }
+
+std::string GetConvAlgo(Napi::Env env, Napi::Object o) { return GetChoice(env, o, "algo", {"auto", "simt-bk8", "simt-bk16"}); }
 
 }  // namespace napi
 }  // namespace sslinv

@@ -402,12 +402,15 @@ struct Epilogue {
 // and columns {tx*4 + j, 64 + tx*4 + j} (j < 4, the second set only when BN = 128). Splitting the
 // micro-tile into two 4-wide halves 64 apart makes the float4 shared loads of a warp contiguous.
 // Shared memory holds A and B transposed, [BK][BM + 4] and [BK][BN + 4]: the inner product reads a
-// row of each along M / N; the +4 padding makes the transposing stores conflict-free.
-template <int kBN, bool kVec>
-__global__ void __launch_bounds__(kThreads, 2)
+// row of each along M / N; the +4 padding makes the transposing stores conflict-free at BK = 8
+// (2-way at BK = 16, once per tile).
+// kBK is GEMM-K per stage: 8 reads 32 bytes of each im2col row per stage, 16 reads 64 (twice the
+// bytes in flight and twice the FMAs to hide them behind; see SimtBk below). kMinBlocks is the
+// occupancy the register allocation must allow (2 caps it at 128 registers per thread).
+template <int kBN, int kBK, int kMinBlocks, bool kVec>
+__global__ void __launch_bounds__(kThreads, kMinBlocks)
     ConvFwdSimtKernel(Conv2dShape sh, int P, int Q, int M, const float* __restrict__ x,
                       const float* __restrict__ w, Epilogue ep) {
-  constexpr int kBK = 8;
   constexpr int kTN = kBN / 16;  // 4 or 8 columns per thread
   constexpr int kAStride = kBM + 4, kBStride = kBN + 4;
   SSLINV_DYNAMIC_SMEM(float, smem);
@@ -655,15 +658,35 @@ int PickBlockN(int K) {
   return waste128 <= waste64 ? 128 : 64;
 }
 
-enum class Path { kF32, kTf32, kBf16 };
+// The fp32 paths are the SIMT kernel at 8 or 16 GEMM-K per stage; tf32 and bf16 the MMA kernel.
+enum class Path { kF32Bk8, kF32Bk16, kTf32, kBf16 };
+
+bool IsSimt(Path path) { return path == Path::kF32Bk8 || path == Path::kF32Bk16; }
+
+// The SIMT variant kAuto runs. BK = 8 is the tuning measured on the H200 (ResNet-50 fp32 1.08x of
+// cuDNN, bench/results/2026-12-04-nvidia-h200.json). BK = 16 is the candidate for the 1x1
+// convolutions over wide C that ran at 0.17x-0.45x of cuDNN in that run; it stays opt-in
+// (ConvAlgo::kSimtBk16) until a GPU run times it beside BK = 8 (bench/device/check.ts --conv-algos).
+Path PickSimt(const Conv2dShape&) { return Path::kF32Bk8; }
+
+template <int kBN, int kBK, int kMinBlocks, bool kVec>
+void LaunchSimt(dim3 grid, cudaStream_t stream, const Conv2dShape& sh, int P, int Q, int M, const float* x,
+                const float* w, const Epilogue& ep) {
+  auto kernel = ConvFwdSimtKernel<kBN, kBK, kMinBlocks, kVec>;
+  // 16.5 KiB (BK 8) or 33 KiB (BK 16) at BN = 128: under the 48 KiB that needs no opt-in.
+  const size_t smem = sizeof(float) * 2 * kBK * ((kBM + 4) + (kBN + 4));
+  SSLINV_LAUNCH(kernel, grid, kThreads, smem, stream, sh, P, Q, M, x, w, ep);
+}
 
 template <int kBN, bool kVec>
 void LaunchOne(Path path, dim3 grid, cudaStream_t stream, const Conv2dShape& sh, int P, int Q, int M, const float* x,
                const float* w, const Epilogue& ep) {
-  if (path == Path::kF32) {
-    auto kernel = ConvFwdSimtKernel<kBN, kVec>;
-    const size_t smem = sizeof(float) * 2 * 8 * ((kBM + 4) + (kBN + 4));
-    SSLINV_LAUNCH(kernel, grid, kThreads, smem, stream, sh, P, Q, M, x, w, ep);
+  if (path == Path::kF32Bk8) {
+    LaunchSimt<kBN, 8, 2, kVec>(grid, stream, sh, P, Q, M, x, w, ep);
+  } else if (path == Path::kF32Bk16) {
+    // Two blocks per SM (128 registers) fit without spilling except for the scalar gather at BN = 128
+    // (the C = 3 stem: ptxas spills 100 bytes there), which gets one block per SM and 167 registers.
+    LaunchSimt<kBN, 16, kVec || kBN == 64 ? 2 : 1, kVec>(grid, stream, sh, P, Q, M, x, w, ep);
   } else {
     const size_t smem = sizeof(uint32_t) * 2 * (kBM + kBN) * 20;  // 40 KiB at BN = 128: no opt-in needed
     if (path == Path::kTf32) {
@@ -684,7 +707,7 @@ cudaError_t LaunchConv(Path path, const Conv2dShape& sh, const float* x, const f
   // Vector gathers need whole float4 groups inside one tap and 16-byte aligned rows.
   const bool vec_in = sh.c % 4 == 0 && detail::IsAligned(x, 16) && detail::IsAligned(w, 16);
   // Vector epilogue: float4 (SIMT) or float2 (tensor cores) runs of columns.
-  const int out_width = path == Path::kF32 ? 4 : 2;
+  const int out_width = IsSimt(path) ? 4 : 2;
   const size_t out_align = sizeof(float) * out_width;
   Epilogue ep{bias, residual, y, relu, false};
   ep.vec = sh.k % out_width == 0 && detail::IsAligned(y, out_align) &&
@@ -706,7 +729,20 @@ cudaError_t LaunchConv(Path path, const Conv2dShape& sh, const float* x, const f
 
 cudaError_t LaunchConv2dForwardF32(const Conv2dShape& shape, const float* x, const float* w, const float* bias,
                                    const float* residual, bool relu, float* y, cudaStream_t stream) {
-  return LaunchConv(Path::kF32, shape, x, w, bias, residual, relu, y, stream);
+  return LaunchConv2dForwardF32Algo(ConvAlgo::kAuto, shape, x, w, bias, residual, relu, y, stream);
+}
+
+cudaError_t LaunchConv2dForwardF32Algo(ConvAlgo algo, const Conv2dShape& shape, const float* x, const float* w,
+                                       const float* bias, const float* residual, bool relu, float* y,
+                                       cudaStream_t stream) {
+  Path path;
+  switch (algo) {
+    case ConvAlgo::kAuto: path = PickSimt(shape); break;
+    case ConvAlgo::kSimtBk8: path = Path::kF32Bk8; break;
+    case ConvAlgo::kSimtBk16: path = Path::kF32Bk16; break;
+    default: return cudaErrorInvalidValue;
+  }
+  return LaunchConv(path, shape, x, w, bias, residual, relu, y, stream);
 }
 
 cudaError_t LaunchConv2dForwardTF32(const Conv2dShape& shape, const float* x, const float* w, const float* bias,

@@ -56,6 +56,17 @@ inline bool Conv2dShapeIsValid(const Conv2dShape& sh) {
 
 cudaError_t LaunchConv2dForwardF32(const Conv2dShape& shape, const float* x, const float* w, const float* bias,
                                    const float* residual, bool relu, float* y, cudaStream_t stream);
+// The fp32 kernel variants (benchmarks time them side by side; every other caller uses kAuto, which
+// is what LaunchConv2dForwardF32 runs). Both compute the same sums in the same order per output:
+// GEMM-K ascending, one fmaf per term, so every variant gives the same bits.
+//   kSimtBk8   128 x {64,128} tiles, 8 GEMM-K per pipeline stage, two blocks per SM
+//   kSimtBk16  16 GEMM-K per stage: twice the bytes in flight per stage (one block per SM at BN 128)
+enum class ConvAlgo : int { kAuto = 0, kSimtBk8 = 1, kSimtBk16 = 2 };
+
+// As LaunchConv2dForwardF32 with the variant chosen; an algo outside the enum is cudaErrorInvalidValue.
+cudaError_t LaunchConv2dForwardF32Algo(ConvAlgo algo, const Conv2dShape& shape, const float* x, const float* w,
+                                       const float* bias, const float* residual, bool relu, float* y,
+                                       cudaStream_t stream);
 cudaError_t LaunchConv2dForwardTF32(const Conv2dShape& shape, const float* x, const float* w, const float* bias,
                                     const float* residual, bool relu, float* y, cudaStream_t stream);
 cudaError_t LaunchConv2dForwardBF16(const Conv2dShape& shape, const float* x, const float* w, const float* bias,

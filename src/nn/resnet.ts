@@ -79,6 +79,8 @@ export interface ResNetLoadOptions {
   device?: string;
   /** Convolution arithmetic: 'fp32' (default); 'tf32' and 'bf16' need a CUDA device. */
   precision?: ops.Precision;
+  /** The CUDA fp32 convolution kernel (benchmarks compare them; all give the same bits). Default 'auto'. */
+  convAlgo?: ops.ConvAlgo;
 }
 
 export class ResNetFeatures {
@@ -86,14 +88,16 @@ export class ResNetFeatures {
   /** Where the weights live and the network runs: 'cpu' or 'cuda:N'. */
   readonly device: string;
   readonly precision: ops.Precision;
+  readonly convAlgo: ops.ConvAlgo;
   private readonly convs: Map<string, FoldedConv>;
   private disposed = false;
 
-  private constructor(spec: ResNetSpec, convs: Map<string, FoldedConv>, device: string, precision: ops.Precision) {
+  private constructor(spec: ResNetSpec, convs: Map<string, FoldedConv>, device: string, precision: ops.Precision, convAlgo: ops.ConvAlgo) {
     this.spec = spec;
     this.convs = convs;
     this.device = device;
     this.precision = precision;
+    this.convAlgo = convAlgo;
   }
 
   get arch(): Arch {
@@ -112,6 +116,10 @@ export class ResNetFeatures {
     if (precision !== 'fp32' && device === 'cpu') {
       throw new SslInvError('ERR_DEVICE_UNAVAILABLE', `precision ${precision} needs a CUDA device; the CPU computes in fp32`);
     }
+    const convAlgo = opts.convAlgo ?? 'auto';
+    if (convAlgo !== 'auto' && (device === 'cpu' || precision !== 'fp32')) {
+      throw new SslInvError('ERR_INVALID_ARGUMENT', `convAlgo '${convAlgo}' is a CUDA fp32 kernel; ${device} ${precision} takes 'auto'`, { field: 'convAlgo' });
+    }
     const convs = new Map<string, FoldedConv>();
     try {
       for (const cb of allConvBns(spec)) convs.set(cb.conv, await foldConvBn(cb, source, device));
@@ -122,13 +130,13 @@ export class ResNetFeatures {
       }
       throw e;
     }
-    return new ResNetFeatures(spec, convs, device, precision);
+    return new ResNetFeatures(spec, convs, device, precision, convAlgo);
   }
 
   private conv(x: Tensor, cb: ConvBnSpec, relu: boolean, residual?: Tensor): Tensor {
     const c = this.convs.get(cb.conv)!;
-    const precision = this.precision;
-    return ops.conv2d(x, c.packed, c.geometry, residual ? { bias: c.bias, residual, relu, precision } : { bias: c.bias, relu, precision });
+    const ep = { bias: c.bias, relu, precision: this.precision, algo: this.convAlgo };
+    return ops.conv2d(x, c.packed, c.geometry, residual ? { ...ep, residual } : ep);
   }
 
   /**

@@ -59,8 +59,17 @@ struct Precision {
   double rtol;
 };
 
+// The fp32 kernel's variants, named (LaunchConv2dForwardF32 itself runs kAuto).
+template <sslinv::cuda::ConvAlgo kAlgo>
+cudaError_t LaunchF32Algo(const Conv2dShape& sh, const float* x, const float* w, const float* bias, const float* res,
+                          bool relu, float* y, cudaStream_t stream) {
+  return sslinv::cuda::LaunchConv2dForwardF32Algo(kAlgo, sh, x, w, bias, res, relu, y, stream);
+}
+
 const Precision kPrecisions[] = {
     {"f32", sslinv::cuda::LaunchConv2dForwardF32, 1e-5},
+    {"f32 bk8", LaunchF32Algo<sslinv::cuda::ConvAlgo::kSimtBk8>, 1e-5},
+    {"f32 bk16", LaunchF32Algo<sslinv::cuda::ConvAlgo::kSimtBk16>, 1e-5},
     {"tf32", sslinv::cuda::LaunchConv2dForwardTF32, 2e-3},
     {"bf16", sslinv::cuda::LaunchConv2dForwardBF16, 1.5e-2},
 };
@@ -158,7 +167,8 @@ std::vector<float> Run(const Precision& prec, const Case& cs, const Data& d, con
   return std::vector<float>(y, y + count);
 }
 
-double g_worst[3] = {0, 0, 0};
+constexpr int kNumPrecisions = static_cast<int>(sizeof(kPrecisions) / sizeof(kPrecisions[0]));
+double g_worst[kNumPrecisions] = {};
 
 void CheckCase(int pi, const Case& cs, uint64_t seed) {
   const Precision& prec = kPrecisions[pi];
@@ -198,6 +208,24 @@ void CheckInPlaceResidual(int pi, const Case& cs) {
   const std::string what = std::string(prec.name) + " in-place residual (residual == y) " + cs.name;
   emu_check::Report(err == cudaSuccess, what + ": launch returns cudaSuccess");
   emu_check::ExpectClose(what, y.data(), ref.data(), y.size(), prec.rtol, 0.0, scale.data());
+}
+
+// Every fp32 variant sums the same terms in the same order (GEMM-K ascending, one fmaf each), so
+// they agree bit for bit; an algo outside the enum launches nothing.
+void CheckF32VariantsAgree() {
+  using sslinv::cuda::ConvAlgo;
+  for (const Case& cs : {kCases[0], kCases[4], kCases[13]}) {
+    const Data d = MakeData(cs, 123);
+    const std::vector<float> a = Run(kPrecisions[1], cs, d, std::string("f32 bk8 ") + cs.name);
+    const std::vector<float> b = Run(kPrecisions[2], cs, d, std::string("f32 bk16 ") + cs.name);
+    emu_check::Report(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0,
+                      std::string("f32 bk8 and bk16 give the same bits: ") + cs.name, "variants differ");
+  }
+  std::vector<float> buf(64, 0.f);
+  const Conv2dShape good{1, 4, 4, 4, 4, 1, 1, 1, 1, 0, 0};
+  emu_check::Report(sslinv::cuda::LaunchConv2dForwardF32Algo(static_cast<ConvAlgo>(7), good, buf.data(), buf.data(), nullptr,
+                                                             nullptr, false, buf.data(), nullptr) == cudaErrorInvalidValue,
+                    "f32: an unknown algo is cudaErrorInvalidValue");
 }
 
 void CheckInvalidShapes() {
@@ -288,7 +316,7 @@ int main() {
   const auto t0 = std::chrono::steady_clock::now();
   CheckInvalidShapes();
   CheckPackFilter();
-  for (int pi = 0; pi < 3; ++pi) {
+  for (int pi = 0; pi < kNumPrecisions; ++pi) {
     uint64_t seed = 1;
     for (const Case& cs : kCases) CheckCase(pi, cs, seed++);
     CheckDeterminism(pi, kCases[4]);
@@ -298,7 +326,8 @@ int main() {
   // vector or scalar paths is right, which the emulator could not otherwise tell.
   const long long misaligned = sslinv::cuda::detail::EmuMisalignedAccesses().load();
   emu_check::Report(misaligned == 0, "no misaligned vector accesses", std::to_string(misaligned) + " misaligned");
-  for (int pi = 0; pi < 3; ++pi)
+  CheckF32VariantsAgree();
+  for (int pi = 0; pi < kNumPrecisions; ++pi)
     std::printf("# worst error / (sum|x||w| + |bias| + |res|), %s: %.3g (rtol %.3g)\n", kPrecisions[pi].name,
                 g_worst[pi], kPrecisions[pi].rtol);
   std::printf("# total %.1f s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());

@@ -73,7 +73,7 @@ function convInputs(p: ConvCase, seed: number) {
 
 /** Runs conv2d through the public ops, in NCHW at the edges; returns NCHW float32. */
 function runConv(p: ConvCase, d: ReturnType<typeof convInputs>,
-  ep: { bias?: boolean; residual?: boolean; relu?: boolean; scale?: boolean; precision?: ops.Precision }): Float32Array {
+  ep: { bias?: boolean; residual?: boolean; relu?: boolean; scale?: boolean; precision?: ops.Precision; algo?: ops.ConvAlgo }): Float32Array {
   const keep: Tensor[] = [];
   const t = (a: Float32Array, shape: number[]) => { const x = T(a, shape); keep.push(x); return x; };
   try {
@@ -81,7 +81,7 @@ function runConv(p: ConvCase, d: ReturnType<typeof convInputs>,
     const w = t(d.w, [p.k, p.c, p.r, p.s]);
     const packed = ops.packConvWeights(w, ep.scale ? t(d.scale, [p.k]) : undefined);
     keep.push(packed);
-    const e: ops.Epilogue & { precision?: ops.Precision } = { relu: ep.relu ?? false, precision: ep.precision ?? 'fp32' };
+    const e: ops.Epilogue & { precision?: ops.Precision; algo?: ops.ConvAlgo } = { relu: ep.relu ?? false, precision: ep.precision ?? 'fp32', algo: ep.algo ?? 'auto' };
     if (ep.bias) e.bias = t(d.bias, [p.k]);
     if (ep.residual) e.residual = t(toNhwc(d.residual, p.n, p.k, d.P, d.Q), [p.n, d.P, d.Q, p.k]);
     const y = ops.conv2d(x, packed, { outChannels: p.k, kernel: [p.r, p.s], stride: [p.stride, p.stride], padding: [p.pad, p.pad] }, e);
@@ -123,6 +123,17 @@ export function runOpTable(t: Test, opts: OpTableOptions = {}): void {
       });
     });
   }
+
+  t.test('conv2d fp32 kernel variants: the same bits as auto, within the fp32 tolerance', { skip: cpu ? 'the CPU has one fp32 kernel' : false }, async (t) => {
+    CONV_CASES.forEach((p, i) => {
+      const d = convInputs(p, 100 + i * 10);
+      const auto = runConv(p, d, { bias: true, residual: true, relu: true, scale: true });
+      for (const algo of ['simt-bk8', 'simt-bk16'] as const) {
+        const out = runConv(p, d, { bias: true, residual: true, relu: true, scale: true, algo });
+        t.same(Array.from(out), Array.from(auto), `${p.name}: ${algo} equals auto bit for bit`);
+      }
+    });
+  });
 
   t.test('matmul with transposes and epilogue', { skip: cpu ? false : 'the CUDA matmul has no fused epilogue (see the plain cases)' }, async (t) => {
     const shapes: [number, number, number][] = [[1, 1, 1], [5, 7, 3], [37, 45, 300], [14, 32, 256], [15, 33, 257], [3, 100, 700], [200, 3, 50]];
@@ -344,6 +355,10 @@ export function runOpTable(t: Test, opts: OpTableOptions = {}): void {
     const w = ops.packConvWeights(T(new Float32Array(8 * 3 * 3 * 3), [8, 3, 3, 3]));
     const g = { outChannels: 8, kernel: [3, 3] as [number, number], stride: [1, 1] as [number, number], padding: [1, 1] as [number, number] };
     t.throws(() => ops.conv2d(x, w, { ...g, outChannels: 9 }), { code: 'ERR_SHAPE_MISMATCH' }, 'packed weights of another shape');
+    t.throws(() => ops.conv2d(x, w, g, { algo: 'fast' as ops.ConvAlgo }), { code: 'ERR_INVALID_ARGUMENT' }, 'an unknown algo');
+    if (cpu) t.throws(() => ops.conv2d(x, w, g, { algo: 'simt-bk16' }), { code: 'ERR_INVALID_ARGUMENT' }, 'the CPU has one kernel');
+    else t.throws(() => ops.conv2d(x, w, g, { algo: 'simt-bk16', precision: 'tf32' }), { code: 'ERR_INVALID_ARGUMENT' }, 'an fp32 variant with tf32');
+    t.ok(ops.conv2d(x, w, g, { algo: 'auto' }), "algo 'auto' runs everywhere");
     t.throws(() => ops.conv2d(x, w, { ...g, stride: [0, 1] }), { code: 'ERR_INVALID_ARGUMENT' });
     t.throws(() => ops.conv2d(x, w, { ...g, kernel: [9, 9] }), /./);
     t.throws(() => ops.conv2d(T(new Float64Array(96), [2, 4, 4, 3]), w, g), { code: 'ERR_DTYPE_MISMATCH' });

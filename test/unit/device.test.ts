@@ -83,6 +83,12 @@ t.test('tf32 and bf16 need a CUDA device', async (t) => {
   t.throws(() => ops.conv2d(x, w, g, { precision: 'fp16' as ops.Precision }), { code: 'ERR_INVALID_ARGUMENT' });
   t.ok(ops.conv2d(x, w, g, { precision: 'fp32' }), 'fp32 runs on the CPU');
   await t.rejects(ResNetFeatures.load('resnet18', () => new Float32Array(1), { precision: 'bf16' }), { code: 'ERR_DEVICE_UNAVAILABLE' });
+  await t.rejects(ResNetFeatures.load('resnet18', () => new Float32Array(1), { convAlgo: 'simt-bk16' }), { code: 'ERR_INVALID_ARGUMENT', field: 'convAlgo' },
+    'a CUDA fp32 kernel variant on the CPU');
+  if (cudaAvailable()) {
+    await t.rejects(ResNetFeatures.load('resnet18', () => new Float32Array(1), { device: 'cuda', precision: 'tf32', convAlgo: 'simt-bk8' }),
+      { code: 'ERR_INVALID_ARGUMENT', field: 'convAlgo' }, 'an fp32 variant with tf32');
+  }
   if (!cudaAvailable()) {
     await t.rejects(ResNetFeatures.load('resnet18', () => new Float32Array(1), { device: 'cuda' }), { code: 'ERR_DEVICE_UNAVAILABLE' });
   }

@@ -1,0 +1,142 @@
+/**
+ * The CUDA fp32 convolution's kernel variants, timed side by side on one GPU, to decide what
+ * ConvAlgo 'auto' should run (native/cuda/conv2d.cu PickSimt) from measurements rather than guesses.
+ *
+ *   node build-bench/bench/device/conv-tune.js [--device cuda:0] [--batch 256] [--shapes 4,5,11]
+ *        [--no-net] [--iters 10] [--out FILE]
+ *
+ * 1. Bits: on each shape at batch 2, every variant's output equals 'auto''s bit for bit (they sum the
+ *    same terms in the same order; the op table checks it on odd shapes too).
+ * 2. ResNet-50 at batch 256, 224 x 224, fp32 img/s with each variant for every convolution, in the
+ *    order auto, bk8, bk16, auto, bk8, bk16 so that clock drift shows as a difference between the two
+ *    rounds rather than between the variants.
+ * 3. Each distinct ResNet-50 convolution (bench-util CONV_SHAPES) with the network's epilogue (bias
+ *    + ReLU): ms and TFLOP/s per variant, and which is faster. The first shape is timed again at the
+ *    end (drift check).
+ * Prints a table; writes everything to --out (default bench/results/<date>-<card>-conv-tune.json).
+ * `--device cpu --batch 2 --iters 1` dry-runs the script (the CPU has one kernel, 'auto').
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { cudaInfo, resolveDevice } from '../../src/device';
+import { ResNetFeatures } from '../../src/nn/resnet';
+import * as ops from '../../src/ops';
+import { CONV_SHAPES, onDevice, randomF32, randomParams, timeLoop } from './bench-util';
+
+const argv = process.argv.slice(2);
+const arg = (n: string) => { const i = argv.indexOf(n); return i >= 0 ? argv[i + 1] : undefined; };
+/** Set by main() once the device is checked. */
+let DEVICE = 'cpu';
+const BATCH = Number(arg('--batch') ?? 256);
+const ITERS = Number(arg('--iters') ?? 10);
+/** The variants timed: all of them on a GPU; on the CPU (a dry run of this script's plumbing) its one kernel. */
+let ALGOS: ops.ConvAlgo[] = ['auto', 'simt-bk8', 'simt-bk16'];
+const log = (m: string) => process.stderr.write(`${m}\n`);
+const failures: string[] = [];
+
+function record(ok: boolean, what: string): void {
+  process.stdout.write(`${ok ? 'ok' : 'not ok'} - ${what}\n`);
+  if (!ok) failures.push(what);
+}
+
+type Shape = (typeof CONV_SHAPES)[number];
+
+/** x, packed weights, bias and the geometry of one shape at batch n. */
+function convInputs([cin, cout, k, s, h]: Shape, n: number) {
+  const pad = Math.floor(k / 2);
+  const x = onDevice(DEVICE, randomF32(n * h * h * cin, 5), [n, h, h, cin]);
+  const raw = onDevice(DEVICE, randomF32(cout * cin * k * k, 6, 0.1), [cout, cin, k, k]);
+  const w = ops.packConvWeights(raw);
+  raw.dispose();
+  const bias = onDevice(DEVICE, randomF32(cout, 7), [cout]);
+  const g: ops.ConvGeometry = { outChannels: cout, kernel: [k, k], stride: [s, s], padding: [pad, pad] };
+  const q = Math.floor((h + 2 * pad - k) / s) + 1;
+  return { x, w, bias, g, flops: 2 * n * q * q * cout * cin * k * k, dispose: () => { x.dispose(); w.dispose(); bias.dispose(); } };
+}
+
+function checkBits(shapes: Shape[]): void {
+  for (const sh of shapes) {
+    const c = convInputs(sh, 2);
+    const run = (algo: ops.ConvAlgo) => { const y = ops.conv2d(c.x, c.w, c.g, { bias: c.bias, relu: true, algo }); try { return y.toFloat32Array(); } finally { y.dispose(); } };
+    const ref = run('auto');
+    for (const algo of ALGOS.slice(1)) {
+      const out = run(algo);
+      let diff = 0;
+      for (let i = 0; i < ref.length; i++) if (out[i] !== ref[i] && !(Number.isNaN(out[i]) && Number.isNaN(ref[i]))) diff++;
+      record(diff === 0, `${sh.join('/')}: ${algo} equals auto bit for bit (${diff} of ${ref.length} differ)`);
+    }
+    c.dispose();
+  }
+}
+
+async function network(): Promise<Record<string, number[]>> {
+  const params = randomParams('resnet50', 41);
+  const x = onDevice(DEVICE, randomF32(BATCH * 3 * 224 * 224, 42), [BATCH, 3, 224, 224]);
+  const rates: Record<string, number[]> = {};
+  for (let round = 0; round < 2; round++) {
+    for (const algo of ALGOS) {
+      const net = await ResNetFeatures.load('resnet50', params, { device: DEVICE, convAlgo: algo });
+      const ms = timeLoop(DEVICE, () => net.forward(x).dispose(), ITERS);
+      net.dispose();
+      (rates[algo] ??= []).push(Math.round(BATCH / (ms / 1e3) * 10) / 10);
+      log(`resnet50 b${BATCH} fp32 ${algo} (round ${round + 1}): ${rates[algo]!.at(-1)} img/s`);
+    }
+  }
+  x.dispose();
+  return rates;
+}
+
+function shapes(list: Shape[]): Record<string, unknown>[] {
+  const rows: Record<string, unknown>[] = [];
+  const timeShape = (sh: Shape) => {
+    const c = convInputs(sh, BATCH);
+    const row: Record<string, unknown> = { cin: sh[0], cout: sh[1], k: sh[2], stride: sh[3], h: sh[4] };
+    for (const algo of ALGOS) {
+      const ms = timeLoop(DEVICE, () => ops.conv2d(c.x, c.w, c.g, { bias: c.bias, relu: true, algo }).dispose(), ITERS);
+      row[`${algo}_ms`] = Math.round(ms * 1e4) / 1e4;
+      row[`${algo}_tflops`] = Math.round(c.flops / (ms * 1e-3) / 1e12 * 10) / 10;
+    }
+    c.dispose();
+    return row;
+  };
+  for (const sh of list) {
+    const row = timeShape(sh);
+    const best = (ALGOS.length > 1 ? ALGOS.slice(1) : ALGOS).reduce((a, b) => ((row[`${b}_ms`] as number) < (row[`${a}_ms`] as number) ? b : a));
+    row.best = best;
+    log(`conv ${sh.join('/')}: ${ALGOS.map((a) => `${a} ${row[`${a}_ms`]} ms`).join(', ')} -> ${best}`);
+    rows.push(row);
+  }
+  const again = timeShape(list[0]!);
+  log(`drift check ${list[0]!.join('/')}: ${ALGOS.map((a) => `${a} ${again[`${a}_ms`]} ms`).join(', ')}`);
+  rows.push({ ...again, driftCheck: true });
+  return rows;
+}
+
+async function main(): Promise<void> {
+  DEVICE = resolveDevice(arg('--device') ?? 'cuda:0', '--device');
+  if (DEVICE === 'cpu') ALGOS = ['auto'];
+  const card = cudaInfo().devices[Number(DEVICE.split(':')[1])]?.name ?? 'unknown';
+  const pick = arg('--shapes')?.split(',').map(Number);
+  const list = pick ? pick.map((i) => CONV_SHAPES[i]!).filter(Boolean) : CONV_SHAPES;
+  const result: Record<string, unknown> = { date: new Date().toISOString(), device: DEVICE, card, batch: BATCH, iters: ITERS, algos: ALGOS };
+  checkBits(list);
+  if (!argv.includes('--no-net')) result.resnet50_fp32_img_s = await network();
+  result.conv_shapes = shapes(list);
+  result.failures = failures;
+  const slug = card.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+  const out = arg('--out') ?? path.join('bench', 'results', `${new Date().toISOString().slice(0, 10)}-${slug}-conv-tune.json`);
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+  const rows = (result.conv_shapes as Record<string, unknown>[]).filter((r) => !r.driftCheck);
+  const lines = [`| conv (Cin/Cout/k/s/H) | ${ALGOS.map((a) => `${a} ms`).join(' | ')} | fastest |`, `|---|${ALGOS.map(() => '---|').join('')}---|`];
+  for (const r of rows) lines.push(`| ${r.cin}/${r.cout}/${r.k}/${r.stride}/${r.h} | ${ALGOS.map((a) => r[`${a}_ms`]).join(' | ')} | ${r.best} |`);
+  const net = result.resnet50_fp32_img_s as Record<string, number[]> | undefined;
+  if (net) lines.push('', ...ALGOS.map((a) => `ResNet-50 b${BATCH} fp32 ${a}: ${net[a]!.join(' / ')} img/s`));
+  process.stdout.write(`${lines.join('\n')}\n${failures.length} failure(s); results in ${out}\n`);
+  process.exitCode = failures.length ? 1 : 0;
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`conv-tune: ${(e as Error).stack ?? String(e)}\n`);
+  process.exitCode = 2;
+});
