@@ -84,7 +84,9 @@ export function fromNativeError(e: unknown, context?: string): SslInvError {
   const code = typeof err?.code === 'string' && (ErrorCodes as readonly string[]).includes(err.code)
     ? (err.code as ErrorCode)
     : /bad_alloc|bad_array_new_length/.test(message) ? 'ERR_OUT_OF_MEMORY' : 'ERR_NATIVE_INTERNAL';
-  return new SslInvError(code, context ? `${context}: ${message}` : message, { cause: e });
+  // Native messages often name their op already ("conv2d: ..."); say it once.
+  const named = !context || message.startsWith(`${context}:`);
+  return new SslInvError(code, named ? message : `${context}: ${message}`, { cause: e });
 }
 
 /** Runs a native call, converting what it throws with fromNativeError (context: the op's name). */

@@ -66,6 +66,9 @@ export interface NativeAddon {
   }): NativeTensor;
   convPackWeights(w: NativeTensor, scale?: NativeTensor): NativeTensor;
   conv2d(x: NativeTensor, packed: NativeTensor, opts: NativeConvOptions): NativeTensor;
+  conv2dBf16Storage(x: NativeTensor, packed: NativeTensor, opts: NativeConvOptions): NativeTensor;
+  /** bench/device only: ms per launch of the bf16-in-memory convolution kernel. */
+  benchConv2dBf16Nhwc(x: NativeTensor, packed: NativeTensor, opts: NativeConvOptions, iters: number): number;
   maxPool2d(x: NativeTensor, opts: NativePoolOptions): NativeTensor;
   globalAvgPool(x: NativeTensor): NativeTensor;
   relu(x: NativeTensor): NativeTensor;

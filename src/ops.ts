@@ -57,6 +57,24 @@ export function conv2d(x: Tensor, packedWeight: Tensor, g: ConvGeometry, ep: Epi
   })));
 }
 
+/**
+ * The convolution of a network whose activations are stored in bf16, on fp32 tensors (CUDA only):
+ * x, the packed weights and the residual are rounded to bf16 (nearest even) as storing them would,
+ * the bf16-in-memory tensor-core kernel (native/cuda/conv2d_bf16.cu) computes in fp32 and rounds
+ * its output to bf16 once, and the result comes back as fp32 (exactly). Needs C % 8 == 0 (pad a
+ * 3-channel input with zero channels) and an even outChannels; otherwise ERR_INVALID_ARGUMENT.
+ * Error against the exact sum: within 2^-8 of the value plus fp32 accumulation.
+ */
+export function conv2dBf16Storage(x: Tensor, packedWeight: Tensor, g: ConvGeometry, ep: Epilogue = {}): Tensor {
+  return call('conv2dBf16Storage', () => wrap(native().conv2dBf16Storage(x.handle, packedWeight.handle, {
+    outChannels: g.outChannels,
+    kernelH: g.kernel[0], kernelW: g.kernel[1],
+    strideH: g.stride[0], strideW: g.stride[1],
+    padH: g.padding[0], padW: g.padding[1],
+    bias: h(ep.bias), residual: h(ep.residual), relu: ep.relu ?? false,
+  })));
+}
+
 export interface PoolGeometry {
   kernel: [number, number];
   stride: [number, number];

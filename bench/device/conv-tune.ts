@@ -1,9 +1,9 @@
 /**
- * The CUDA fp32 convolution's kernel variants, timed side by side on one GPU, to decide what
+ * The CUDA convolution's kernel variants, timed side by side on one GPU, to decide what
  * ConvAlgo 'auto' should run (native/cuda/conv2d.cu PickSimt) from measurements rather than guesses.
  *
  *   node build-bench/bench/device/conv-tune.js [--device cuda:0] [--batch 256] [--shapes 4,5,11]
- *        [--no-net] [--iters 10] [--out FILE]
+ *        [--no-net] [--iters 10] [--torch torch.json] [--out FILE]
  *
  * 1. Bits: on each shape at batch 2, every variant's output equals 'auto''s bit for bit (they sum the
  *    same terms in the same order; the op table checks it on odd shapes too).
@@ -13,6 +13,10 @@
  * 3. Each distinct ResNet-50 convolution (bench-util CONV_SHAPES) with the network's epilogue (bias
  *    + ReLU): ms and TFLOP/s per variant, and which is faster. The first shape is timed again at the
  *    end (drift check).
+ * 4. The bf16 tier on the same shapes: the current bf16 path (fp32 activations rounded while staged,
+ *    ops.conv2d precision 'bf16') and the bf16-in-memory kernel (native/cuda/conv2d_bf16.cu, timed
+ *    alone with CUDA events; the stem's 3 channels padded to 8), beside PyTorch's bf16 channels-last
+ *    cuDNN time from --torch FILE (torch_baseline.py, same run) when given.
  * Prints a table; writes everything to --out (default bench/results/<date>-<card>-conv-tune.json).
  * `--device cpu --batch 2 --iters 1` dry-runs the script (the CPU has one kernel, 'auto').
  */
@@ -21,6 +25,7 @@ import * as path from 'node:path';
 import { cudaInfo, resolveDevice } from '../../src/device';
 import { ResNetFeatures } from '../../src/nn/resnet';
 import * as ops from '../../src/ops';
+import { native } from '../../src/native';
 import { CONV_SHAPES, onDevice, randomF32, randomParams, timeLoop } from './bench-util';
 
 const argv = process.argv.slice(2);
@@ -112,6 +117,31 @@ function shapes(list: Shape[]): Record<string, unknown>[] {
   return rows;
 }
 
+/** ms of the current bf16 path and of the bf16-in-memory kernel (kernel alone) per shape. */
+function bf16Tier(list: Shape[], torch: Record<string, number>[] | undefined): Record<string, unknown>[] {
+  const rows: Record<string, unknown>[] = [];
+  for (const sh of list) {
+    const [cin, cout, k, s, h] = sh;
+    const row: Record<string, unknown> = { cin, cout, k, stride: s, h };
+    const c = convInputs(sh, BATCH);
+    row.bf16_ms = Math.round(timeLoop(DEVICE, () => ops.conv2d(c.x, c.w, c.g, { bias: c.bias, relu: true, precision: 'bf16' }).dispose(), ITERS) * 1e4) / 1e4;
+    const flops = c.flops;
+    c.dispose();
+    // The bf16-in-memory kernel needs C % 8 == 0: the stem's input and filter get zero channels.
+    const padded = convInputs([Math.ceil(cin / 8) * 8, cout, k, s, h], BATCH);
+    const g = padded.g;
+    const opts = { outChannels: g.outChannels, kernelH: k, kernelW: k, strideH: s, strideW: s, padH: g.padding[0], padW: g.padding[1], bias: padded.bias.handle, relu: true };
+    row.bf16nhwc_ms = Math.round(native().benchConv2dBf16Nhwc(padded.x.handle, padded.w.handle, opts, ITERS) * 1e4) / 1e4;
+    padded.dispose();
+    row.bf16nhwc_tflops = Math.round(flops / ((row.bf16nhwc_ms as number) * 1e-3) / 1e12 * 10) / 10;
+    const t = torch?.find((r) => r.cin === cin && r.cout === cout && r.k === k && r.stride === s && r.h === h);
+    if (t) row.torch_bf16_ms = t.bf16_ms;
+    log(`bf16 ${sh.join('/')}: staged ${row.bf16_ms} ms, in memory ${row.bf16nhwc_ms} ms${t ? `, cuDNN ${t.bf16_ms} ms` : ''}`);
+    rows.push(row);
+  }
+  return rows;
+}
+
 async function main(): Promise<void> {
   DEVICE = resolveDevice(arg('--device') ?? 'cuda:0', '--device');
   if (DEVICE === 'cpu') ALGOS = ['auto'];
@@ -122,6 +152,10 @@ async function main(): Promise<void> {
   checkBits(list);
   if (!argv.includes('--no-net')) result.resnet50_fp32_img_s = await network();
   result.conv_shapes = shapes(list);
+  const torchFile = arg('--torch');
+  const torch = torchFile && fs.existsSync(torchFile)
+    ? (JSON.parse(fs.readFileSync(torchFile, 'utf8')) as { conv_shapes?: Record<string, number>[] }).conv_shapes : undefined;
+  if (DEVICE !== 'cpu') result.bf16_tier = bf16Tier(list, torch);
   result.failures = failures;
   const slug = card.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
   const out = arg('--out') ?? path.join('bench', 'results', `${new Date().toISOString().slice(0, 10)}-${slug}-conv-tune.json`);
@@ -130,6 +164,15 @@ async function main(): Promise<void> {
   const rows = (result.conv_shapes as Record<string, unknown>[]).filter((r) => !r.driftCheck);
   const lines = [`| conv (Cin/Cout/k/s/H) | ${ALGOS.map((a) => `${a} ms`).join(' | ')} | fastest |`, `|---|${ALGOS.map(() => '---|').join('')}---|`];
   for (const r of rows) lines.push(`| ${r.cin}/${r.cout}/${r.k}/${r.stride}/${r.h} | ${ALGOS.map((a) => r[`${a}_ms`]).join(' | ')} | ${r.best} |`);
+  const tier = result.bf16_tier as Record<string, number>[] | undefined;
+  if (tier) {
+    lines.push('', '| conv (Cin/Cout/k/s/H) | bf16 staged ms | bf16 in memory ms | cuDNN bf16 ms | in memory / cuDNN speed |', '|---|---|---|---|---|');
+    for (const r of tier) {
+      lines.push(`| ${r.cin}/${r.cout}/${r.k}/${r.stride}/${r.h} | ${r.bf16_ms} | ${r.bf16nhwc_ms} | ${r.torch_bf16_ms ?? '-'} | ${r.torch_bf16_ms ? (r.torch_bf16_ms / r.bf16nhwc_ms!).toFixed(2) + 'x' : '-'} |`);
+    }
+    const sum = (key: string) => tier.reduce((a, r) => a + (r[key] ?? NaN), 0);
+    lines.push(`| sum | ${sum('bf16_ms').toFixed(2)} | ${sum('bf16nhwc_ms').toFixed(2)} | ${sum('torch_bf16_ms').toFixed(2)} | ${(sum('torch_bf16_ms') / sum('bf16nhwc_ms')).toFixed(2)}x |`);
+  }
   const net = result.resnet50_fp32_img_s as Record<string, number[]> | undefined;
   if (net) lines.push('', ...ALGOS.map((a) => `ResNet-50 b${BATCH} fp32 ${a}: ${net[a]!.join(' / ')} img/s`));
   process.stdout.write(`${lines.join('\n')}\n${failures.length} failure(s); results in ${out}\n`);

@@ -9,9 +9,10 @@
 #      and original_suite.py),
 #   6. the CLI with its default device (bench/device/cli-default.ts: --device auto must pick the GPU and
 #      give the CPU's results; the demo at its GPU defaults),
-#   7. the fp32 convolution's kernel variants side by side (bench/device/conv-tune.ts: ResNet-50 and
-#      the 23 conv shapes per variant; with NCU=1 also Nsight Compute's view of one 1x1 conv over
-#      wide C, the shape the fp32 kernel was slowest on, for each variant),
+#   7. the convolution's kernel variants side by side (bench/device/conv-tune.ts: ResNet-50 and the 23
+#      conv shapes per fp32 variant; the bf16 tier: staged bf16 vs the bf16-in-memory kernel vs cuDNN;
+#      with NCU=1 also Nsight Compute's view of one 1x1 conv over wide C, the shape the fp32 kernel
+#      was slowest on, for each fp32 variant),
 #   8. compute-sanitizer memcheck over the parity part at small sizes.
 # SKIP_CHECK=1, SKIP_PROBE=1, SKIP_SUITE=1, SKIP_CLI=1, SKIP_TUNE=1 and SKIP_MEMCHECK=1 leave steps out. PARITY_ONLY=1 leaves out the PyTorch
 # references and timings and the check's own timings (when they were measured on this card before and no
@@ -88,7 +89,8 @@ else
 fi
 echo "== $(date -u +%T) fp32 convolution kernel variants"
 if [[ -z ${SKIP_TUNE:-} ]]; then
-  timeout "$(cap 150)" node build-bench/bench/device/conv-tune.js --device cuda:0 --out "$OUT/conv-tune.json" > "$OUT/conv-tune.log" 2> "$OUT/conv-tune.err"
+  TORCH_ARGS=(); [[ -f $OUT/torch.json ]] && TORCH_ARGS=(--torch "$OUT/torch.json")
+  timeout "$(cap 180)" node build-bench/bench/device/conv-tune.js --device cuda:0 "${TORCH_ARGS[@]}" --out "$OUT/conv-tune.json" > "$OUT/conv-tune.log" 2> "$OUT/conv-tune.err"
   echo "conv-tune exit status $?"; tail -30 "$OUT/conv-tune.log"
   if [[ -n ${NCU:-} ]] && command -v ncu > /dev/null; then
     # Shape 4 (256 -> 64, 1x1, 56 x 56) runs the BN = 64 kernels. Launch order of each variant's

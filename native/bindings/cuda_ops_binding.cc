@@ -13,6 +13,7 @@
 
 #ifdef SSL_INV_WITH_CUDA
 #include "cuda/conv2d.cuh"
+#include "cuda/conv2d_bf16.cuh"
 #include "cuda/covariance.cuh"
 #include "cuda/cublas.h"
 #include "cuda/elementwise.cuh"
@@ -121,14 +122,11 @@ Napi::Value CudaConvPackWeights(const Napi::CallbackInfo& info) {
   return TensorWrap::New(env, std::move(packed));
 }
 
-// conv2d(x [N, H, W, C], packed [K, R, S, C], options as on the CPU + precision 'fp32'|'tf32'|'bf16')
-Napi::Value CudaConv2d(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const Tensor& x0 = GetTensor(env, info[0], "x");
-  const Device dev = x0.device();
-  const Tensor& x = DeviceTensor(env, info[0], "x", dev, DType::kF32, 4);
-  const Tensor& w = DeviceTensor(env, info[1], "packedWeight", dev, DType::kF32, 4);
-  Napi::Object o = GetObject(env, info[2], "options");
+namespace {
+
+// The CUDA kernels' shape of a convolution of x [N, H, W, C] with options {outChannels, kernelH, ...},
+// validated for their 32-bit GEMM indices.
+cuda::Conv2dShape ConvShapeOf(Napi::Env env, const Tensor& x, Napi::Object o) {
   const Conv2dParams p = GetConv2dParams(env, x, o);
   cuda::Conv2dShape sh;
   sh.n = CheckedInt(env, p.n, "N");
@@ -145,6 +143,20 @@ Napi::Value CudaConv2d(const Napi::CallbackInfo& info) {
   if (!cuda::Conv2dShapeIsValid(sh)) {
     ThrowCode(env, "ERR_SHAPE_MISMATCH", "conv2d: the sizes of " + x.ShapeString() + " with this filter exceed the CUDA kernel's 32-bit GEMM indices");
   }
+  return sh;
+}
+
+}  // namespace
+
+// conv2d(x [N, H, W, C], packed [K, R, S, C], options as on the CPU + precision 'fp32'|'tf32'|'bf16')
+Napi::Value CudaConv2d(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Tensor& x0 = GetTensor(env, info[0], "x");
+  const Device dev = x0.device();
+  const Tensor& x = DeviceTensor(env, info[0], "x", dev, DType::kF32, 4);
+  const Tensor& w = DeviceTensor(env, info[1], "packedWeight", dev, DType::kF32, 4);
+  Napi::Object o = GetObject(env, info[2], "options");
+  const cuda::Conv2dShape sh = ConvShapeOf(env, x, o);
   Check(env, ExpectShape(w, {sh.k, sh.r, sh.s, sh.c}, "packedWeight"));
   const std::vector<int64_t> out_shape{sh.n, sh.p(), sh.q(), sh.k};
   const Tensor* bias = OptionalDeviceTensor(env, o.Get("bias"), "bias", dev, {sh.k});
@@ -167,6 +179,102 @@ Napi::Value CudaConv2d(const Napi::CallbackInfo& info) {
                             : cuda::LaunchConv2dForwardBF16(sh, x.data<float>(), w.data<float>(), b, r, relu, y.data<float>(), StreamOf(env, dev));
   CheckLaunch(env, err, dev, "conv2d");
   return TensorWrap::New(env, std::move(y));
+}
+
+namespace {
+
+// The inputs of the bf16-in-memory convolution, rounded to bf16 on the device (nearest even) in
+// scratch buffers: x, the packed weights, the residual, and room for y.
+struct Bf16Conv {
+  cuda::Conv2dShape sh;
+  Device dev;
+  Workspace x, w, res, y;
+  const float* bias = nullptr;
+  bool relu = false;
+  int64_t y_count = 0;
+};
+
+cuda::Bf16* Bf16Data(const Workspace& ws) { return static_cast<cuda::Bf16*>(ws.data()); }
+
+Bf16Conv PrepareBf16Conv(const Napi::CallbackInfo& info, const char* op) {
+  Napi::Env env = info.Env();
+  Bf16Conv c;
+  c.dev = GetTensor(env, info[0], "x").device();
+  if (c.dev.type != DeviceType::kCUDA) {
+    ThrowCode(env, "ERR_DEVICE_UNAVAILABLE", std::string(op) + ": bf16 activations in memory are a CUDA kernel; move x to a CUDA device");
+  }
+  const Tensor& x = DeviceTensor(env, info[0], "x", c.dev, DType::kF32, 4);
+  const Tensor& w = DeviceTensor(env, info[1], "packedWeight", c.dev, DType::kF32, 4);
+  Napi::Object o = GetObject(env, info[2], "options");
+  c.sh = ConvShapeOf(env, x, o);
+  Check(env, ExpectShape(w, {c.sh.k, c.sh.r, c.sh.s, c.sh.c}, "packedWeight"));
+  if (c.sh.c % 8 != 0 || c.sh.k % 2 != 0) {
+    ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(op) + ": needs C % 8 == 0 (16-byte copies of one tap; pad the channels with zeros) and an even outChannels, got C = " +
+                                               std::to_string(c.sh.c) + ", outChannels = " + std::to_string(c.sh.k));
+  }
+  const std::vector<int64_t> out_shape{c.sh.n, c.sh.p(), c.sh.q(), c.sh.k};
+  const Tensor* bias = OptionalDeviceTensor(env, o.Get("bias"), "bias", c.dev, {c.sh.k});
+  const Tensor* res = OptionalDeviceTensor(env, o.Get("residual"), "residual", c.dev, out_shape);
+  c.relu = GetBoolProp(env, o, "relu", false);
+  c.bias = bias ? bias->data<float>() : nullptr;
+  c.y_count = c.sh.n * int64_t{c.sh.p()} * c.sh.q() * c.sh.k;
+  const cudaStream_t stream = StreamOf(env, c.dev);
+  c.x = NewWorkspace(env, 2 * static_cast<size_t>(x.numel()), c.dev);
+  c.w = NewWorkspace(env, 2 * static_cast<size_t>(w.numel()), c.dev);
+  c.y = NewWorkspace(env, 2 * static_cast<size_t>(c.y_count), c.dev);
+  CheckLaunch(env, cuda::F32ToBf16(x.data<float>(), Bf16Data(c.x), x.numel(), stream), c.dev, op);
+  CheckLaunch(env, cuda::F32ToBf16(w.data<float>(), Bf16Data(c.w), w.numel(), stream), c.dev, op);
+  if (res) {
+    c.res = NewWorkspace(env, 2 * static_cast<size_t>(res->numel()), c.dev);
+    CheckLaunch(env, cuda::F32ToBf16(res->data<float>(), Bf16Data(c.res), res->numel(), stream), c.dev, op);
+  }
+  return c;
+}
+
+cudaError_t LaunchBf16Conv(const Bf16Conv& c, cudaStream_t stream) {
+  return cuda::LaunchConv2dForwardBf16Nhwc(c.sh, Bf16Data(c.x), Bf16Data(c.w), c.bias, c.res.data() ? Bf16Data(c.res) : nullptr,
+                                           c.relu, Bf16Data(c.y), stream);
+}
+
+}  // namespace
+
+// conv2dBf16Storage(x [N, H, W, C] f32, packed [K, R, S, C] f32, options as conv2d) -> y f32: the
+// convolution of a network whose activations are stored in bf16. x, the weights and the residual are
+// rounded to bf16 as storing them would, the bf16-in-memory kernel runs, and its bf16 output comes
+// back widened (exactly) to fp32.
+Napi::Value CudaConv2dBf16Storage(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Bf16Conv c = PrepareBf16Conv(info, "conv2dBf16Storage");
+  const cudaStream_t stream = StreamOf(env, c.dev);
+  CheckLaunch(env, LaunchBf16Conv(c, stream), c.dev, "conv2dBf16Storage");
+  Tensor y = NewDeviceTensor(env, DType::kF32, {c.sh.n, c.sh.p(), c.sh.q(), c.sh.k}, c.dev);
+  CheckLaunch(env, cuda::Bf16ToF32(Bf16Data(c.y), y.data<float>(), c.y_count, stream), c.dev, "conv2dBf16Storage");
+  return TensorWrap::New(env, std::move(y));
+}
+
+// benchConv2dBf16Nhwc(x, packed, options, iters) -> milliseconds per launch of the bf16-in-memory
+// kernel alone (inputs converted once; one warm-up launch; CUDA events around `iters` launches).
+// For bench/device: the op above includes the conversions.
+Napi::Value CudaBenchConv2dBf16Nhwc(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Bf16Conv c = PrepareBf16Conv(info, "benchConv2dBf16Nhwc");
+  const int64_t iters = GetInt(env, info[3], "iters");
+  if (iters < 1 || iters > 100000) ThrowCode(env, "ERR_INVALID_ARGUMENT", "benchConv2dBf16Nhwc: iters must be 1 to 100000");
+  const cudaStream_t stream = StreamOf(env, c.dev);
+  CheckLaunch(env, LaunchBf16Conv(c, stream), c.dev, "benchConv2dBf16Nhwc");
+  cudaEvent_t start = nullptr, stop = nullptr;
+  Check(env, cuda::FromCuda(cudaEventCreate(&start), "cudaEventCreate"));
+  cudaError_t err = cudaEventCreate(&stop);
+  if (err == cudaSuccess) err = cudaEventRecord(start, stream);
+  for (int64_t i = 0; i < iters && err == cudaSuccess; ++i) err = LaunchBf16Conv(c, stream);
+  if (err == cudaSuccess) err = cudaEventRecord(stop, stream);
+  if (err == cudaSuccess) err = cudaEventSynchronize(stop);
+  float ms = 0.f;
+  if (err == cudaSuccess) err = cudaEventElapsedTime(&ms, start, stop);
+  cudaEventDestroy(start);
+  if (stop) cudaEventDestroy(stop);
+  Check(env, cuda::FromCuda(err, "benchConv2dBf16Nhwc"));
+  return Napi::Number::New(env, static_cast<double>(ms) / static_cast<double>(iters));
 }
 
 // maxPool2d(x [N, H, W, C], {kernelH, kernelW, strideH, strideW, padH, padW}) -> [N, P, Q, C]
@@ -478,6 +586,8 @@ bool IsCudaTensorArg(Napi::Value) { return false; }
   Napi::Value name(const Napi::CallbackInfo& info) { return NoCudaBackend(info); }
 SSLINV_NO_CUDA(CudaConvPackWeights)
 SSLINV_NO_CUDA(CudaConv2d)
+SSLINV_NO_CUDA(CudaConv2dBf16Storage)
+SSLINV_NO_CUDA(CudaBenchConv2dBf16Nhwc)
 SSLINV_NO_CUDA(CudaMaxPool2d)
 SSLINV_NO_CUDA(CudaGlobalAvgPool)
 SSLINV_NO_CUDA(CudaRelu)

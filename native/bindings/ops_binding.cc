@@ -97,6 +97,11 @@ Napi::Value ConvPackWeights(const Napi::CallbackInfo& info) {
   return TensorWrap::New(env, std::move(packed));
 }
 
+// The bf16-in-memory convolution and its kernel timer exist on CUDA only (cuda_ops_binding.h says
+// what they compute); with a CPU tensor they throw ERR_DEVICE_UNAVAILABLE there.
+Napi::Value Conv2dBf16Storage(const Napi::CallbackInfo& info) { return CudaConv2dBf16Storage(info); }
+Napi::Value BenchConv2dBf16Nhwc(const Napi::CallbackInfo& info) { return CudaBenchConv2dBf16Nhwc(info); }
+
 // conv2d(x [N, H, W, C], packed, {outChannels, kernelH, kernelW, strideH, strideW, padH, padW,
 //        bias?, residual?, relu}) -> y [N, P, Q, K]
 Napi::Value Conv2d(const Napi::CallbackInfo& info) {
@@ -300,6 +305,8 @@ void RegisterOpBindings(Napi::Env env, Napi::Object exports) {
       {"gemm", Gemm},
       {"convPackWeights", ConvPackWeights},
       {"conv2d", Conv2d},
+      {"conv2dBf16Storage", Conv2dBf16Storage},
+      {"benchConv2dBf16Nhwc", BenchConv2dBf16Nhwc},
       {"maxPool2d", MaxPool2d},
       {"globalAvgPool", GlobalAvgPool},
       {"relu", Relu},

@@ -21,6 +21,7 @@
 
 #include "cuda/conv2d.cuh"
 #include "cuda/kernel_util.cuh"
+#include "cuda/mma.cuh"
 
 namespace sslinv::cuda {
 namespace {
@@ -28,151 +29,7 @@ namespace {
 constexpr int kThreads = 256;  // every kernel here uses 1-D blocks of 256 threads (8 warps)
 constexpr int kBM = 128;       // output pixels per block tile
 
-struct __align__(16) Words4 { uint32_t x, y, z, w; };
-struct __align__(8) Words2 { uint32_t x, y; };
-
-#ifndef SSLINV_GPU_ONLY
-// Bit casts for the emulation build (the GPU build uses the intrinsics / PTX directly).
-inline uint32_t FloatBits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
-inline float BitsFloat(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-#endif
-
-// ---------------------------------------------------------------------------------------------
-// Precision conversions and the warp-level MMAs.
-
-// fp32 -> tf32 (19 significant bits in the top of a 32-bit word), rounding to nearest, ties away
-// from zero, like cvt.rna.tf32.f32.
-__device__ __forceinline__ uint32_t ToTf32(float f) {
-#ifdef SSLINV_GPU_ONLY
-  uint32_t u;
-  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(u) : "f"(f));
-  return u;
-#else
-  uint32_t u = FloatBits(f);
-  if ((u & 0x7f800000u) == 0x7f800000u) return u;  // inf / NaN unchanged
-  // Adding half an ulp to the magnitude bits and truncating rounds half away from zero; a carry into
-  // the exponent is the correct rounding up to the next binade (or to infinity).
-  return (u + 0x1000u) & 0xffffe000u;
-#endif
-}
-
-#ifndef SSLINV_GPU_ONLY
-// fp32 -> bf16 bits, round to nearest even (what cvt.rn.bf16x2.f32 does).
-inline uint32_t Bf16BitsRne(float f) {
-  const uint32_t u = FloatBits(f);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return (u >> 16) | 0x40u;  // quiet NaN
-  return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-}
-inline float Bf16Value(uint32_t bits16) { return BitsFloat(bits16 << 16); }
-#endif
-
-// Two floats -> one word of two bf16: lo in bits 0-15 (the lower GEMM-K index), hi in bits 16-31,
-// the order the mma fragments expect.
-__device__ __forceinline__ uint32_t PackBf16x2(float lo, float hi) {
-#ifdef SSLINV_GPU_ONLY
-  uint32_t u;
-  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(u) : "f"(hi), "f"(lo));  // first source -> upper half
-  return u;
-#else
-  return Bf16BitsRne(lo) | (Bf16BitsRne(hi) << 16);
-#endif
-}
-
-#ifndef SSLINV_GPU_ONLY
-// Emulation helpers: gather the rows of A and columns of B that this lane's accumulators need.
-// Fragment layouts (PTX ISA, "Matrix Fragments for mma.m16n8k8 / m16n8k16"), with
-// g = lane / 4 and t = lane % 4, at the level of 32-bit words (one tf32, or two bf16 along K):
-//   A 16 x 8 words: a0 = (g, t), a1 = (g + 8, t), a2 = (g, t + 4), a3 = (g + 8, t + 4)
-//   B 8 words x 8:  b0 = (k = t, n = g), b1 = (k = t + 4, n = g)
-//   C/D 16 x 8:     c0 = (g, 2t), c1 = (g, 2t + 1), c2 = (g + 8, 2t), c3 = (g + 8, 2t + 1)
-// So row g's words are a0/a2 of lanes 4g..4g+3, and column n's words are b0/b1 of lanes 4n..4n+3.
-struct EmuFragments {
-  uint32_t a[2][8];  // [row g, row g + 8][word 0..7 along K]
-  uint32_t b[2][8];  // [column 2t, column 2t + 1][word 0..7 along K]
-};
-
-inline EmuFragments GatherFragments(const uint32_t a[4], const uint32_t b[2]) {
-  const int lane = static_cast<int>(threadIdx.x % 32);
-  const int g = lane / 4, t = lane % 4;
-  EmuFragments f;
-  const Words4 mine_a{a[0], a[1], a[2], a[3]};
-  const Words2 mine_b{b[0], b[1]};
-  for (int j = 0; j < 4; ++j) {
-    const Words4 v = __shfl_sync(0xffffffffu, mine_a, 4 * g + j);  // holds words j and j + 4
-    f.a[0][j] = v.x;
-    f.a[1][j] = v.y;
-    f.a[0][j + 4] = v.z;
-    f.a[1][j + 4] = v.w;
-  }
-  for (int h = 0; h < 2; ++h) {
-    for (int j = 0; j < 4; ++j) {
-      const Words2 v = __shfl_sync(0xffffffffu, mine_b, 4 * (2 * t + h) + j);
-      f.b[h][j] = v.x;
-      f.b[h][j + 4] = v.y;
-    }
-  }
-  return f;
-}
-#endif
-
-// D = A (16 x 8, row-major) * B (8 x 8, column-major) + C, tf32 inputs, fp32 accumulate. All 32
-// lanes of the warp must call it together.
-__device__ __forceinline__ void MmaTf32_16x8x8(float d[4], const uint32_t a[4], const uint32_t b[2],
-                                               const float c[4]) {
-#ifdef SSLINV_GPU_ONLY
-  asm volatile(
-      "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-      "{%10, %11, %12, %13};\n"
-      : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]),
-        "f"(c[3]));
-#else
-  const EmuFragments f = GatherFragments(a, b);
-  float out[4];
-  for (int i = 0; i < 4; ++i) {
-    float acc = c[i];
-    for (int k = 0; k < 8; ++k) acc += BitsFloat(f.a[i / 2][k]) * BitsFloat(f.b[i % 2][k]);
-    out[i] = acc;
-  }
-  for (int i = 0; i < 4; ++i) d[i] = out[i];
-#endif
-}
-
-// D = A (16 x 16, row-major) * B (16 x 8, column-major) + C, bf16 inputs packed two per word along
-// K (lower K index in the low half), fp32 accumulate. All 32 lanes must call it together.
-__device__ __forceinline__ void MmaBf16_16x8x16(float d[4], const uint32_t a[4], const uint32_t b[2],
-                                                const float c[4]) {
-#ifdef SSLINV_GPU_ONLY
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-      "{%10, %11, %12, %13};\n"
-      : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]),
-        "f"(c[3]));
-#else
-  // The word layout is the tf32 one: word j holds K elements 2j (low half) and 2j + 1 (high half).
-  const EmuFragments f = GatherFragments(a, b);
-  float out[4];
-  for (int i = 0; i < 4; ++i) {
-    float acc = c[i];
-    for (int k = 0; k < 8; ++k) {
-      const uint32_t wa = f.a[i / 2][k], wb = f.b[i % 2][k];
-      acc += Bf16Value(wa & 0xffffu) * Bf16Value(wb & 0xffffu);
-      acc += Bf16Value(wa >> 16) * Bf16Value(wb >> 16);
-    }
-    out[i] = acc;
-  }
-  for (int i = 0; i < 4; ++i) d[i] = out[i];
-#endif
-}
+using namespace mma;  // NOLINT: the warp-level primitives and their word types
 
 // Staging and MMA per tensor-core precision. A shared-memory row holds 16 words of GEMM-K per tile
 // either way: 16 tf32 values or 32 bf16 values, and one MMA consumes 8 words (k8 tf32, k16 bf16).
@@ -652,12 +509,6 @@ __global__ void __launch_bounds__(kThreads)
 // ---------------------------------------------------------------------------------------------
 // Launchers.
 
-// BN = 64 or 128, whichever leaves fewer padded columns of K (ties go to 128: fewer, larger blocks).
-int PickBlockN(int K) {
-  const int waste64 = (K + 63) / 64 * 64 - K, waste128 = (K + 127) / 128 * 128 - K;
-  return waste128 <= waste64 ? 128 : 64;
-}
-
 // The fp32 paths are the SIMT kernel at 8 or 16 GEMM-K per stage; tf32 and bf16 the MMA kernel.
 enum class Path { kF32Bk8, kF32Bk16, kTf32, kBf16 };
 
@@ -713,7 +564,7 @@ cudaError_t LaunchConv(Path path, const Conv2dShape& sh, const float* x, const f
   ep.vec = sh.k % out_width == 0 && detail::IsAligned(y, out_align) &&
            (bias == nullptr || detail::IsAligned(bias, out_align)) &&
            (residual == nullptr || detail::IsAligned(residual, out_align));
-  const int bn = PickBlockN(sh.k);
+  const int bn = ConvPickBlockN(sh.k);
   const dim3 grid((M + kBM - 1) / kBM, (sh.k + bn - 1) / bn);
   if (bn == 128) {
     if (vec_in) LaunchOne<128, true>(path, grid, stream, sh, P, Q, M, x, w, ep);

@@ -54,6 +54,13 @@ inline bool Conv2dShapeIsValid(const Conv2dShape& sh) {
   return int64_t{sh.n} * p * q <= INT_MAX - 256 && gemm_k <= INT_MAX - 256 && sh.k <= 65535 * 64;
 }
 
+// The block tile's width in output channels: 64 or 128, whichever leaves fewer padded columns of K
+// (ties go to 128: fewer, larger blocks). Shared by every convolution launcher.
+inline int ConvPickBlockN(int K) {
+  const int waste64 = (K + 63) / 64 * 64 - K, waste128 = (K + 127) / 128 * 128 - K;
+  return waste128 <= waste64 ? 128 : 64;
+}
+
 cudaError_t LaunchConv2dForwardF32(const Conv2dShape& shape, const float* x, const float* w, const float* bias,
                                    const float* residual, bool relu, float* y, cudaStream_t stream);
 // The fp32 kernel variants (benchmarks time them side by side; every other caller uses kAuto, which

@@ -16,6 +16,7 @@
 
 #include "cuda/conv2d.cuh"
 #include "cuda/kernel_util.cuh"
+#include "conv_reference.h"
 #include "emu_check.h"
 
 using sslinv::cuda::Conv2dShape;
@@ -116,36 +117,10 @@ Data MakeData(const Case& cs, uint64_t seed) {
 
 // Float64 reference and the error scale sum |x||w| + |bias| + |res| per output element.
 void Reference(const Data& d, bool relu, std::vector<double>& ref, std::vector<double>& scale) {
-  const Conv2dShape& s = d.sh;
-  ref.assign(size_t(d.M) * s.k, 0.0);
-  scale.assign(ref.size(), 0.0);
   const float *x = d.X(), *w = d.W(), *bias = d.Bias(), *res = d.Res();
-  for (int n = 0; n < s.n; ++n)
-    for (int p = 0; p < d.P; ++p)
-      for (int q = 0; q < d.Q; ++q) {
-        const size_t m = (size_t(n) * d.P + p) * d.Q + q;
-        for (int k = 0; k < s.k; ++k) {
-          double acc = 0.0, mag = 0.0;
-          for (int r = 0; r < s.r; ++r) {
-            const int ih = p * s.stride_h - s.pad_h + r;
-            if (ih < 0 || ih >= s.h) continue;
-            for (int t = 0; t < s.s; ++t) {
-              const int iw = q * s.stride_w - s.pad_w + t;
-              if (iw < 0 || iw >= s.w) continue;
-              for (int c = 0; c < s.c; ++c) {
-                const double xv = x[((size_t(n) * s.h + ih) * s.w + iw) * s.c + c];
-                const double wv = w[((size_t(k) * s.r + r) * s.s + t) * s.c + c];
-                acc += xv * wv;
-                mag += std::fabs(xv * wv);
-              }
-            }
-          }
-          if (bias) acc += bias[k], mag += std::fabs(bias[k]);
-          if (res) acc += res[m * s.k + k], mag += std::fabs(res[m * s.k + k]);
-          ref[m * s.k + k] = relu && acc < 0 ? 0.0 : acc;
-          scale[m * s.k + k] = mag;
-        }
-      }
+  emu_check::ConvReference(
+      d.sh, [&](size_t i) { return double(x[i]); }, [&](size_t i) { return double(w[i]); }, bias != nullptr,
+      [&](int k) { return double(bias[k]); }, res != nullptr, [&](size_t i) { return double(res[i]); }, relu, ref, scale);
 }
 
 // Runs one launcher; returns the outputs (without guards), checking the guard zones.

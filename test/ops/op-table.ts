@@ -92,6 +92,18 @@ function runConv(p: ConvCase, d: ReturnType<typeof convInputs>,
   }
 }
 
+/** Each value rounded to bf16 (nearest even) and widened back: what storing it in bf16 keeps. */
+function roundBf16(a: Float32Array): Float32Array {
+  const out = Float32Array.from(a);
+  const u = new Uint32Array(out.buffer);
+  for (let i = 0; i < u.length; i++) {
+    const v = u[i]!;
+    if ((v & 0x7fffffff) > 0x7f800000) continue;  // NaN stays NaN
+    u[i] = ((v + 0x7fff + ((v >>> 16) & 1)) & 0xffff0000) >>> 0;
+  }
+  return out;
+}
+
 function unitRows(a: Float32Array, rows: number, cols: number): void {
   for (let r = 0; r < rows; r++) {
     let s = 0;
@@ -133,6 +145,54 @@ export function runOpTable(t: Test, opts: OpTableOptions = {}): void {
         t.same(Array.from(out), Array.from(auto), `${p.name}: ${algo} equals auto bit for bit`);
       }
     });
+  });
+
+  t.test('conv2dBf16Storage: bf16 activations in memory, within 2^-8 of the sum of the bf16-rounded inputs', async (t) => {
+    if (cpu) {
+      const x = T(new Float32Array(2 * 4 * 4 * 8), [2, 4, 4, 8]);
+      const w = ops.packConvWeights(T(new Float32Array(8 * 8 * 9), [8, 8, 3, 3]));
+      t.throws(() => ops.conv2dBf16Storage(x, w, { outChannels: 8, kernel: [3, 3], stride: [1, 1], padding: [1, 1] }),
+        { code: 'ERR_DEVICE_UNAVAILABLE' }, 'a CUDA kernel');
+      x.dispose(); w.dispose();
+      return;
+    }
+    CONV_CASES.filter((p) => p.c % 8 === 0 && p.k % 2 === 0).forEach((p, i) => {
+      const d = convInputs(p, 300 + i * 10);
+      const keep: Tensor[] = [];
+      const dev = (a: Float32Array, shape: number[]) => { const x = T(a, shape); keep.push(x); return x; };
+      try {
+        const x = dev(toNhwc(d.x, p.n, p.c, p.h, p.w), [p.n, p.h, p.w, p.c]);
+        const packed = ops.packConvWeights(dev(d.w, [p.k, p.c, p.r, p.s]), dev(d.scale, [p.k]));
+        keep.push(packed);
+        const residual = dev(toNhwc(d.residual, p.n, p.k, d.P, d.Q), [p.n, d.P, d.Q, p.k]);
+        const y = ops.conv2dBf16Storage(x, packed, { outChannels: p.k, kernel: [p.r, p.s], stride: [p.stride, p.stride], padding: [p.pad, p.pad] },
+          { bias: dev(d.bias, [p.k]), residual, relu: true });
+        keep.push(y);
+        const out = toNchw(y.toFloat32Array(), p.n, p.k, d.P, d.Q);
+        // The reference sums what the kernel reads: x, the folded weights (w * scale in fp32, as the
+        // packing computes them) and the residual, each rounded to bf16.
+        const per = p.c * p.r * p.s;
+        const folded = Float32Array.from(d.w, (v, j) => Math.fround(v * d.scale[Math.floor(j / per)]!));
+        const ref = conv2dRef(p, roundBf16(d.x), roundBf16(folded), d.bias);
+        const res = roundBf16(d.residual);
+        let bad = 0, worst = 0;
+        for (let j = 0; j < out.length; j++) {
+          const want = Math.max(0, ref.y[j]! + res[j]!);
+          const bound = Math.abs(want) * 2 ** -8 + 2e-5 * (ref.mag[j]! + Math.abs(res[j]!));
+          const err = Math.abs(out[j]! - want);
+          if (!(err <= bound)) bad++;
+          worst = Math.max(worst, err / bound);
+        }
+        t.equal(bad, 0, `${p.name}: worst ${worst.toFixed(3)} of the bound`);
+      } finally {
+        for (const k of keep) k.dispose();
+      }
+    });
+    const x = T(new Float32Array(1 * 4 * 4 * 12), [1, 4, 4, 12]);
+    const w = ops.packConvWeights(T(new Float32Array(8 * 12), [8, 12, 1, 1]));
+    t.throws(() => ops.conv2dBf16Storage(x, w, { outChannels: 8, kernel: [1, 1], stride: [1, 1], padding: [0, 0] }),
+      { code: 'ERR_INVALID_ARGUMENT', message: /C % 8 == 0/ }, 'C = 12 is refused, not rounded up silently');
+    x.dispose(); w.dispose();
   });
 
   t.test('matmul with transposes and epilogue', { skip: cpu ? false : 'the CUDA matmul has no fused epilogue (see the plain cases)' }, async (t) => {

@@ -8,10 +8,12 @@
 // function statics: shared by the threads of the running block, and reused by the next block (as
 // on a GPU, a block must not rely on what another block left in shared memory; the launcher fills
 // it with a garbage pattern before each block to catch reads of unwritten shared memory).
-// Device memory is host memory. What this cannot catch: races that the sequential block order hides,
-// inline PTX (tensor-core MMA, cp.async: those kernels are excluded from emulation builds), and
-// performance. A kernel that passes here has correct indexing and synchronisation structure; it is
-// still unverified on a GPU until the device check has run it.
+// Device memory is host memory. The sm_80 warp primitives (mma.sync, ldmatrix, cp.async) are
+// emulated in cuda/mma.cuh from their PTX definitions; cp.async copies land only at the wait that
+// covers them (see CpAsyncWait below). What this cannot catch: races that the sequential block order
+// hides, other inline PTX (kept behind SSLINV_GPU_ONLY), and performance. A kernel that passes here
+// has correct indexing and synchronisation structure; it is still unverified on a GPU until the
+// device check has run it.
 #pragma once
 #ifdef __CUDACC__
 #error "cuda_emu.h is for host-only emulation builds"
@@ -130,6 +132,35 @@ void Launch(Kernel kernel, dim3 grid, dim3 block, size_t smem_bytes, Args... arg
   CurrentBlock() = nullptr;
 }
 
+// cp.async: each thread's copies are queued, grouped at commit, and performed only when a wait
+// covers their group (as late as the hardware may complete them), so a kernel that reads a stage
+// before waiting for it reads the launcher's garbage pattern. Each block's threads are new OS
+// threads, so the queues start empty.
+struct PendingCopy {
+  void* dst;
+  const void* src;
+  unsigned bytes, src_bytes;  // src_bytes < bytes: the rest is zero-filled
+};
+inline thread_local std::vector<PendingCopy> tls_cp_open;
+inline thread_local std::vector<std::vector<PendingCopy>> tls_cp_groups;
+
+inline void CpAsyncEnqueue(void* dst, const void* src, unsigned bytes, unsigned src_bytes) {
+  tls_cp_open.push_back(PendingCopy{dst, src, bytes, src_bytes});
+}
+inline void CpAsyncCommit() {
+  tls_cp_groups.push_back(std::move(tls_cp_open));
+  tls_cp_open.clear();
+}
+inline void CpAsyncWait(size_t in_flight) {
+  while (tls_cp_groups.size() > in_flight) {
+    for (const PendingCopy& c : tls_cp_groups.front()) {
+      if (c.src_bytes) std::memcpy(c.dst, c.src, c.src_bytes);
+      std::memset(static_cast<unsigned char*>(c.dst) + c.src_bytes, 0, c.bytes - c.src_bytes);
+    }
+    tls_cp_groups.erase(tls_cp_groups.begin());
+  }
+}
+
 template <typename T>
 T AtomicAdd(T* p, T v) {
   std::atomic_ref<T> r(*p);
@@ -200,6 +231,7 @@ inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }
 inline float __saturatef(float x) { return x < 0.f ? 0.f : (x > 1.f ? 1.f : x); }
 inline float __int_as_float(int i) { float f; std::memcpy(&f, &i, 4); return f; }
 inline int __float_as_int(float f) { int i; std::memcpy(&i, &f, 4); return i; }
+inline float __uint_as_float(unsigned u) { float f; std::memcpy(&f, &u, 4); return f; }
 #include <math.h>  // expf, logf, sqrtf, fmaxf, fmaf in the global namespace, as in CUDA device code
 
 // Kernel launch: nvcc's <<<grid, block, smem, stream>>> syntax is not C++, so kernels are launched with

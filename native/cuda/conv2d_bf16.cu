@@ -1,0 +1,248 @@
+// The bf16-in-memory convolution (see conv2d_bf16.cuh for shapes and conventions).
+//
+// Block: 256 threads (8 warps) compute a 128 x BN output tile, BN = 64 or 128 (the launcher picks the
+// one that wastes fewer columns of K, as conv2d.cu does). Warps are 2 x 4 of 64 x 32 (BN = 128) or
+// 4 x 2 of 32 x 32 (BN = 64); a warp tile is kMT x kNT MMAs of 16 x 8 x 16.
+//
+// Shared memory: kStages stages, each an A tile [128 rows][32 bf16] and a B tile [BN rows][32 bf16],
+// both GEMM-K contiguous: a row is 64 bytes = 4 chunks of 16 bytes (8 channels of one tap). Chunk c
+// of row r lives at r * 64 + (c ^ ((r >> 1) & 3)) * 16: the 8 rows an ldmatrix phase reads (one
+// chunk column) then fall into 8 different 16-byte bank groups, and a cp.async store of a warp
+// (8 rows x 4 chunks) covers all 32 banks four times, the minimum.
+//
+// Loads: thread t owns chunk t % 4 of rows t / 4 and t / 4 + 64 (A; B likewise, one row at BN = 64).
+// Since its chunk never changes, one (r, s, c) cursor per thread follows GEMM-K from stage to stage
+// without divisions. Taps outside the image, rows past M or K and GEMM-K past R*S*C are zero-filled
+// by the copy itself (src-size 0).
+//
+// Pipeline (per GEMM-K tile kt): wait until tile kt's copies have landed (at most kStages - 2 groups
+// in flight), __syncthreads (everyone's copies visible; everyone done with tile kt - 1), issue the
+// copies of tile kt + kStages - 1 into the stage tile kt - 1 used, commit, then the MMAs of tile kt
+// from its stage. One barrier per tile; the loads of two later tiles are in flight during the MMAs.
+//
+// Epilogue: accumulator e of MMA tile (mt, nt) is row g + 8 (e / 2), columns 2t + e % 2; bias,
+// residual (bf16 pairs) and ReLU in fp32, then one 4-byte store of the two rounded columns.
+#include "cuda/conv2d_bf16.cuh"
+
+#include <cstdint>
+#include <cstring>
+
+#include "cuda/kernel_util.cuh"
+#include "cuda/mma.cuh"
+
+namespace sslinv::cuda {
+namespace {
+
+using namespace mma;  // NOLINT: the warp-level primitives
+
+constexpr int kThreads = 256;
+constexpr int kBM = 128;
+constexpr int kBK = 32;          // bf16 values of GEMM-K per stage
+constexpr int kChunks = kBK / 8; // 16-byte chunks per tile row
+constexpr int kRowBytes = kBK * 2;
+constexpr int kStages = 3;
+
+// Byte offset of chunk `chunk` of tile row `row` (the XOR swizzle above).
+__device__ __forceinline__ int Swizzle(int row, int chunk) { return row * kRowBytes + ((chunk ^ ((row >> 1) & 3)) << 4); }
+
+// Two adjacent bf16 as one 32-bit word (p 4-byte aligned), and the store of one.
+__device__ __forceinline__ uint32_t Bf16PairBits(const Bf16* p) {
+  SSLINV_CHECK_VEC_ALIGN(p, 4);
+#ifdef SSLINV_GPU_ONLY
+  return *reinterpret_cast<const uint32_t*>(p);
+#else
+  uint32_t u;
+  std::memcpy(&u, p, 4);
+  return u;
+#endif
+}
+
+__device__ __forceinline__ void StoreBf16Pair(Bf16* p, uint32_t u) {
+  SSLINV_CHECK_VEC_ALIGN(p, 4);
+#ifdef SSLINV_GPU_ONLY
+  *reinterpret_cast<uint32_t*>(p) = u;
+#else
+  std::memcpy(p, &u, 4);
+#endif
+}
+
+__device__ __forceinline__ float LowBf16(uint32_t u) { return __uint_as_float(u << 16); }
+__device__ __forceinline__ float HighBf16(uint32_t u) { return __uint_as_float(u & 0xffff0000u); }
+
+template <int kBN>
+__global__ void __launch_bounds__(kThreads, 2)
+    ConvBf16NhwcKernel(Conv2dShape sh, int P, int Q, int M, const Bf16* __restrict__ x, const Bf16* __restrict__ w,
+                       const float* __restrict__ bias, const Bf16* residual, bool relu, Bf16* y) {
+  constexpr int kWarpsN = kBN == 128 ? 4 : 2, kWarpsM = 8 / kWarpsN;
+  constexpr int kWM = kBM / kWarpsM, kWN = kBN / kWarpsN;
+  constexpr int kMT = kWM / 16, kNT = kWN / 8;
+  static_assert(kNT % 2 == 0, "B fragments are loaded two MMA columns at a time");
+  constexpr int kARows = kBM * kChunks / kThreads;  // 2 rows per thread
+  constexpr int kBRows = kBN * kChunks / kThreads;  // 2 or 1
+  constexpr int kStageBytes = (kBM + kBN) * kRowBytes;
+  SSLINV_DYNAMIC_SMEM(unsigned char, smem);
+
+  const int tid = static_cast<int>(threadIdx.x);
+  const int warp = tid / 32, lane = tid % 32;
+  const int g = lane / 4, t = lane % 4;
+  const int wm = warp % kWarpsM, wn = warp / kWarpsM;
+  const int m0 = static_cast<int>(blockIdx.x) * kBM, n0 = static_cast<int>(blockIdx.y) * kBN;
+  const int gemm_k = sh.r * sh.s * sh.c;
+  const int num_tiles = (gemm_k + kBK - 1) / kBK;
+
+  // Loader state. Row i of this thread is tile row tid / kChunks + 64 i; its chunk is tid % kChunks.
+  const int chunk = tid % kChunks;
+  const Bf16* a_img[kARows];
+  int a_ih0[kARows], a_iw0[kARows];
+  for (int i = 0; i < kARows; ++i) {
+    const int m = m0 + tid / kChunks + 64 * i;
+    a_img[i] = nullptr;
+    a_ih0[i] = a_iw0[i] = 0;
+    if (m < M) {
+      const int img = m / (P * Q), pq = m - img * (P * Q);
+      const int p = pq / Q, q = pq - p * Q;
+      a_img[i] = x + static_cast<size_t>(img) * sh.h * sh.w * sh.c;
+      a_ih0[i] = p * sh.stride_h - sh.pad_h;
+      a_iw0[i] = q * sh.stride_w - sh.pad_w;
+    }
+  }
+  const Bf16* b_row[kBRows];
+  for (int i = 0; i < kBRows; ++i) {
+    const int n = n0 + tid / kChunks + 64 * i;
+    b_row[i] = n < sh.k ? w + static_cast<size_t>(n) * gemm_k : nullptr;
+  }
+  // GEMM-K index of this thread's chunk in the next tile to load, and its (r, s, c).
+  int k = chunk * 8;
+  int c = k % sh.c, s = (k / sh.c) % sh.s, r = k / (sh.c * sh.s);
+
+  auto load_tile = [&](int stage) {
+    unsigned char* a_s = smem + stage * kStageBytes;
+    unsigned char* b_s = a_s + kBM * kRowBytes;
+    const bool k_ok = k < gemm_k;
+    for (int i = 0; i < kARows; ++i) {
+      const int ih = a_ih0[i] + r, iw = a_iw0[i] + s;
+      const bool ok = k_ok && a_img[i] != nullptr && static_cast<unsigned>(ih) < static_cast<unsigned>(sh.h) &&
+                      static_cast<unsigned>(iw) < static_cast<unsigned>(sh.w);
+      const Bf16* src = ok ? a_img[i] + (static_cast<size_t>(ih) * sh.w + iw) * sh.c + c : x;
+      CpAsync16(a_s + Swizzle(tid / kChunks + 64 * i, chunk), src, ok);
+    }
+    for (int i = 0; i < kBRows; ++i) {
+      const bool ok = k_ok && b_row[i] != nullptr;
+      CpAsync16(b_s + Swizzle(tid / kChunks + 64 * i, chunk), ok ? b_row[i] + k : w, ok);
+    }
+    // Next tile: GEMM-K advances by kBK; C % 8 == 0 keeps the chunk inside one tap.
+    k += kBK;
+    c += kBK;
+    while (c >= sh.c) {
+      c -= sh.c;
+      if (++s == sh.s) {
+        s = 0;
+        ++r;
+      }
+    }
+  };
+
+  float acc[kMT][kNT][4];
+#pragma unroll
+  for (int i = 0; i < kMT; ++i)
+#pragma unroll
+    for (int j = 0; j < kNT; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.f;
+
+  // Prologue: tiles 0 .. kStages - 2 in flight (empty groups past the last tile keep the count).
+#pragma unroll
+  for (int st = 0; st < kStages - 1; ++st) {
+    if (st < num_tiles) load_tile(st);
+    CpAsyncCommit();
+  }
+
+  // ldmatrix row addresses within a stage (their chunk column is added per k16 step): A matrix j of
+  // an x4 is rows (j % 2) * 8.. of the MMA tile, chunk j / 2; B matrix j is rows (j / 2) * 8.. of a
+  // pair of MMA columns, chunk j % 2.
+  const int a_lrow = wm * kWM + lane % 16, a_chunk = lane / 16;
+  const int b_lrow = wn * kWN + lane % 8 + 8 * (lane / 16), b_chunk = (lane / 8) % 2;
+
+  for (int kt = 0; kt < num_tiles; ++kt) {
+    CpAsyncWait<kStages - 2>();
+    __syncthreads();
+    if (kt + kStages - 1 < num_tiles) load_tile((kt + kStages - 1) % kStages);
+    CpAsyncCommit();
+
+    const unsigned char* a_s = smem + (kt % kStages) * kStageBytes;
+    const unsigned char* b_s = a_s + kBM * kRowBytes;
+#pragma unroll
+    for (int ks = 0; ks < kBK / 16; ++ks) {
+      uint32_t af[kMT][4], bf[kNT][2];
+#pragma unroll
+      for (int mt = 0; mt < kMT; ++mt) LdMatrixX4(af[mt], a_s + Swizzle(a_lrow + mt * 16, 2 * ks + a_chunk));
+#pragma unroll
+      for (int np = 0; np < kNT / 2; ++np) {
+        uint32_t q4[4];
+        LdMatrixX4(q4, b_s + Swizzle(b_lrow + np * 16, 2 * ks + b_chunk));
+        bf[2 * np][0] = q4[0];
+        bf[2 * np][1] = q4[1];
+        bf[2 * np + 1][0] = q4[2];
+        bf[2 * np + 1][1] = q4[3];
+      }
+#pragma unroll
+      for (int mt = 0; mt < kMT; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < kNT; ++nt) MmaBf16_16x8x16(acc[mt][nt], af[mt], bf[nt], acc[mt][nt]);
+    }
+  }
+  CpAsyncWait<0>();  // nothing is left in flight when the block exits (only empty groups remain)
+
+#pragma unroll
+  for (int mt = 0; mt < kMT; ++mt) {
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int m = m0 + wm * kWM + mt * 16 + g + 8 * half;
+      if (m >= M) continue;
+#pragma unroll
+      for (int nt = 0; nt < kNT; ++nt) {
+        const int n = n0 + wn * kWN + nt * 8 + 2 * t;
+        if (n >= sh.k) continue;  // K even: n + 1 < K as well
+        const size_t off = static_cast<size_t>(m) * sh.k + n;
+        float v0 = acc[mt][nt][2 * half], v1 = acc[mt][nt][2 * half + 1];
+        if (bias) v0 += __ldg(bias + n), v1 += __ldg(bias + n + 1);
+        if (residual) {  // read before the store below: residual may alias y
+          const uint32_t rb = Bf16PairBits(residual + off);
+          v0 += LowBf16(rb), v1 += HighBf16(rb);
+        }
+        if (relu) v0 = fmaxf(v0, 0.f), v1 = fmaxf(v1, 0.f);
+        StoreBf16Pair(y + off, PackBf16x2(v0, v1));
+      }
+    }
+  }
+}
+
+template <int kBN>
+void Launch(dim3 grid, cudaStream_t stream, const Conv2dShape& sh, int P, int Q, int M, const Bf16* x, const Bf16* w,
+            const float* bias, const Bf16* residual, bool relu, Bf16* y) {
+  // 3 stages x (128 + BN) rows x 64 bytes: 48 KiB at BN = 128, the most a launch gets without opt-in.
+  const size_t smem = static_cast<size_t>(kStages) * (kBM + kBN) * kRowBytes;
+  SSLINV_LAUNCH(ConvBf16NhwcKernel<kBN>, grid, kThreads, smem, stream, sh, P, Q, M, x, w, bias, residual, relu, y);
+}
+
+}  // namespace
+
+cudaError_t LaunchConv2dForwardBf16Nhwc(const Conv2dShape& sh, const Bf16* x, const Bf16* w, const float* bias,
+                                        const Bf16* residual, bool relu, Bf16* y, cudaStream_t stream) {
+  if (!Conv2dShapeIsValid(sh) || sh.c % 8 != 0 || sh.k % 2 != 0 || x == nullptr || w == nullptr || y == nullptr) {
+    return cudaErrorInvalidValue;
+  }
+  if (!detail::IsAligned(x, 16) || !detail::IsAligned(w, 16) || !detail::IsAligned(y, 4) ||
+      (residual != nullptr && !detail::IsAligned(residual, 4))) {
+    return cudaErrorInvalidValue;
+  }
+  const int P = sh.p(), Q = sh.q();
+  const int M = sh.n * P * Q;
+  const int bn = ConvPickBlockN(sh.k);
+  const dim3 grid((M + kBM - 1) / kBM, (sh.k + bn - 1) / bn);
+  if (bn == 128) Launch<128>(grid, stream, sh, P, Q, M, x, w, bias, residual, relu, y);
+  else Launch<64>(grid, stream, sh, P, Q, M, x, w, bias, residual, relu, y);
+  return cudaGetLastError();
+}
+
+}  // namespace sslinv::cuda

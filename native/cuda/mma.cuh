@@ -1,0 +1,226 @@
+// Warp-level tensor-core and asynchronous-copy primitives (sm_80+ PTX) that compile two ways, as
+// cuda_compat.h describes: inline PTX with nvcc; exact emulations in the host emulation build, so the
+// kernels built on them are tested without a GPU.
+//
+//   ToTf32, PackBf16x2         fp32 -> tf32 (round to nearest, ties away, like cvt.rna.tf32.f32) and
+//                              two fp32 -> one word of two bf16 (nearest even, like cvt.rn.bf16x2.f32)
+//   MmaTf32_16x8x8             D = A B + C, mma.sync m16n8k8 .tf32, fp32 accumulate
+//   MmaBf16_16x8x16            D = A B + C, mma.sync m16n8k16 .bf16, fp32 accumulate
+//   LdMatrixX4                 ldmatrix .x4: four 8 x 8 b16 matrices from shared memory into the
+//                              fragment layout the MMAs take (lane i supplies row i % 8 of matrix i / 8)
+//   CpAsync16 / CpAsyncCommit / CpAsyncWait<N>
+//                              cp.async.cg 16-byte global -> shared copies (zero-filled when not
+//                              valid), grouped, and a wait until at most N groups are in flight. The
+//                              emulation defers each copy until a wait covers its group, so a kernel
+//                              that reads a stage before waiting for it reads garbage there too.
+// Fragment layouts follow the PTX ISA ("Matrix Fragments for mma.m16n8k8 / m16n8k16"); see
+// GatherFragments. All 32 lanes of a warp must call the MMAs and LdMatrixX4 together.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+#include "cuda/cuda_compat.h"
+#include "cuda/kernel_util.cuh"
+
+namespace sslinv::cuda::mma {
+
+struct __align__(16) Words4 { uint32_t x, y, z, w; };
+struct __align__(8) Words2 { uint32_t x, y; };
+
+#ifndef SSLINV_GPU_ONLY
+// Bit casts for the emulation build (the GPU build uses the intrinsics / PTX directly).
+inline uint32_t FloatBits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+inline float BitsFloat(uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+#endif
+
+// ---------------------------------------------------------------------------------------------
+// Precision conversions and the warp-level MMAs.
+
+// fp32 -> tf32 (19 significant bits in the top of a 32-bit word), rounding to nearest, ties away
+// from zero, like cvt.rna.tf32.f32.
+__device__ __forceinline__ uint32_t ToTf32(float f) {
+#ifdef SSLINV_GPU_ONLY
+  uint32_t u;
+  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(u) : "f"(f));
+  return u;
+#else
+  uint32_t u = FloatBits(f);
+  if ((u & 0x7f800000u) == 0x7f800000u) return u;  // inf / NaN unchanged
+  // Adding half an ulp to the magnitude bits and truncating rounds half away from zero; a carry into
+  // the exponent is the correct rounding up to the next binade (or to infinity).
+  return (u + 0x1000u) & 0xffffe000u;
+#endif
+}
+
+#ifndef SSLINV_GPU_ONLY
+// fp32 -> bf16 bits, round to nearest even (what cvt.rn.bf16x2.f32 does).
+inline uint32_t Bf16BitsRne(float f) {
+  const uint32_t u = FloatBits(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (u >> 16) | 0x40u;  // quiet NaN
+  return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+}
+inline float Bf16Value(uint32_t bits16) { return BitsFloat(bits16 << 16); }
+#endif
+
+// Two floats -> one word of two bf16: lo in bits 0-15 (the lower GEMM-K index), hi in bits 16-31,
+// the order the mma fragments expect.
+__device__ __forceinline__ uint32_t PackBf16x2(float lo, float hi) {
+#ifdef SSLINV_GPU_ONLY
+  uint32_t u;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(u) : "f"(hi), "f"(lo));  // first source -> upper half
+  return u;
+#else
+  return Bf16BitsRne(lo) | (Bf16BitsRne(hi) << 16);
+#endif
+}
+
+#ifndef SSLINV_GPU_ONLY
+// Emulation helpers: gather the rows of A and columns of B that this lane's accumulators need.
+// Fragment layouts (PTX ISA, "Matrix Fragments for mma.m16n8k8 / m16n8k16"), with
+// g = lane / 4 and t = lane % 4, at the level of 32-bit words (one tf32, or two bf16 along K):
+//   A 16 x 8 words: a0 = (g, t), a1 = (g + 8, t), a2 = (g, t + 4), a3 = (g + 8, t + 4)
+//   B 8 words x 8:  b0 = (k = t, n = g), b1 = (k = t + 4, n = g)
+//   C/D 16 x 8:     c0 = (g, 2t), c1 = (g, 2t + 1), c2 = (g + 8, 2t), c3 = (g + 8, 2t + 1)
+// So row g's words are a0/a2 of lanes 4g..4g+3, and column n's words are b0/b1 of lanes 4n..4n+3.
+struct EmuFragments {
+  uint32_t a[2][8];  // [row g, row g + 8][word 0..7 along K]
+  uint32_t b[2][8];  // [column 2t, column 2t + 1][word 0..7 along K]
+};
+
+inline EmuFragments GatherFragments(const uint32_t a[4], const uint32_t b[2]) {
+  const int lane = static_cast<int>(threadIdx.x % 32);
+  const int g = lane / 4, t = lane % 4;
+  EmuFragments f;
+  const Words4 mine_a{a[0], a[1], a[2], a[3]};
+  const Words2 mine_b{b[0], b[1]};
+  for (int j = 0; j < 4; ++j) {
+    const Words4 v = __shfl_sync(0xffffffffu, mine_a, 4 * g + j);  // holds words j and j + 4
+    f.a[0][j] = v.x;
+    f.a[1][j] = v.y;
+    f.a[0][j + 4] = v.z;
+    f.a[1][j + 4] = v.w;
+  }
+  for (int h = 0; h < 2; ++h) {
+    for (int j = 0; j < 4; ++j) {
+      const Words2 v = __shfl_sync(0xffffffffu, mine_b, 4 * (2 * t + h) + j);
+      f.b[h][j] = v.x;
+      f.b[h][j + 4] = v.y;
+    }
+  }
+  return f;
+}
+#endif
+
+// D = A (16 x 8, row-major) * B (8 x 8, column-major) + C, tf32 inputs, fp32 accumulate. All 32
+// lanes of the warp must call it together.
+__device__ __forceinline__ void MmaTf32_16x8x8(float d[4], const uint32_t a[4], const uint32_t b[2],
+                                               const float c[4]) {
+#ifdef SSLINV_GPU_ONLY
+  asm volatile(
+      "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%10, %11, %12, %13};\n"
+      : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]),
+        "f"(c[3]));
+#else
+  const EmuFragments f = GatherFragments(a, b);
+  float out[4];
+  for (int i = 0; i < 4; ++i) {
+    float acc = c[i];
+    for (int k = 0; k < 8; ++k) acc += BitsFloat(f.a[i / 2][k]) * BitsFloat(f.b[i % 2][k]);
+    out[i] = acc;
+  }
+  for (int i = 0; i < 4; ++i) d[i] = out[i];
+#endif
+}
+
+// D = A (16 x 16, row-major) * B (16 x 8, column-major) + C, bf16 inputs packed two per word along
+// K (lower K index in the low half), fp32 accumulate. All 32 lanes must call it together.
+__device__ __forceinline__ void MmaBf16_16x8x16(float d[4], const uint32_t a[4], const uint32_t b[2],
+                                                const float c[4]) {
+#ifdef SSLINV_GPU_ONLY
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%10, %11, %12, %13};\n"
+      : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]),
+        "f"(c[3]));
+#else
+  // The word layout is the tf32 one: word j holds K elements 2j (low half) and 2j + 1 (high half).
+  const EmuFragments f = GatherFragments(a, b);
+  float out[4];
+  for (int i = 0; i < 4; ++i) {
+    float acc = c[i];
+    for (int k = 0; k < 8; ++k) {
+      const uint32_t wa = f.a[i / 2][k], wb = f.b[i % 2][k];
+      acc += Bf16Value(wa & 0xffffu) * Bf16Value(wb & 0xffffu);
+      acc += Bf16Value(wa >> 16) * Bf16Value(wb >> 16);
+    }
+    out[i] = acc;
+  }
+  for (int i = 0; i < 4; ++i) d[i] = out[i];
+#endif
+}
+
+// Four 8 x 8 matrices of 16-bit elements from shared memory: lane i passes the address of row i % 8 of
+// matrix i / 8 (16-byte aligned, 16 contiguous bytes); r[j] of lane i receives elements 2 (i % 4) and
+// 2 (i % 4) + 1 of row i / 4 of matrix j (the lower column in the low half).
+__device__ __forceinline__ void LdMatrixX4(uint32_t r[4], const void* smem_row) {
+#ifdef SSLINV_GPU_ONLY
+  const uint32_t s = static_cast<uint32_t>(__cvta_generic_to_shared(smem_row));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(s));
+#else
+  SSLINV_CHECK_VEC_ALIGN(smem_row, 16);
+  const int lane = static_cast<int>(threadIdx.x % 32);
+  const uintptr_t mine = reinterpret_cast<uintptr_t>(smem_row);
+  for (int j = 0; j < 4; ++j) {
+    const uintptr_t row = __shfl_sync(0xffffffffu, mine, 8 * j + lane / 4);
+    std::memcpy(&r[j], reinterpret_cast<const unsigned char*>(row) + 4 * (lane % 4), 4);
+  }
+#endif
+}
+
+// 16 bytes from global memory to shared memory, asynchronously; when !valid the 16 shared bytes are
+// zero-filled and nothing is read (gmem must still be a valid address: pass the tensor's base).
+__device__ __forceinline__ void CpAsync16(void* smem, const void* gmem, bool valid) {
+#ifdef SSLINV_GPU_ONLY
+  const uint32_t s = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(valid ? 16 : 0) : "memory");
+#else
+  SSLINV_CHECK_VEC_ALIGN(smem, 16);
+  SSLINV_CHECK_VEC_ALIGN(gmem, 16);
+  ::sslinv_emu::CpAsyncEnqueue(smem, gmem, 16, valid ? 16 : 0);
+#endif
+}
+
+// Closes the group of this thread's copies issued since the last commit (an empty group is fine).
+__device__ __forceinline__ void CpAsyncCommit() {
+#ifdef SSLINV_GPU_ONLY
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+#else
+  ::sslinv_emu::CpAsyncCommit();
+#endif
+}
+
+// Waits until at most N of this thread's committed groups are still in flight. Other threads' copies
+// are visible only after a __syncthreads() that follows their waits.
+template <int N>
+__device__ __forceinline__ void CpAsyncWait() {
+#ifdef SSLINV_GPU_ONLY
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+#else
+  ::sslinv_emu::CpAsyncWait(N);
+#endif
+}
+
+}  // namespace sslinv::cuda::mma
