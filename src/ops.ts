@@ -25,11 +25,12 @@ export interface ConvGeometry {
 export type Precision = 'fp32' | 'tf32' | 'bf16';
 
 /**
- * Which kernel runs a CUDA fp32 convolution: 'auto' (the default, what every network uses) or a
- * named variant, for benchmarks to time side by side. All give the same bits (same terms, same
- * order); the CPU and tf32/bf16 take 'auto' only.
+ * Which kernel runs a CUDA convolution: 'auto' (the default, what every network uses) or a named
+ * variant, for benchmarks to time side by side: 'simt-bk8' / 'simt-bk16' for fp32, 'mma-staged' /
+ * 'mma-pipelined' (cp.async pipeline; shapes it cannot take run staged) for tf32. The variants of a
+ * precision give the same bits (same terms, same order). The CPU and bf16 take 'auto' only.
  */
-export type ConvAlgo = 'auto' | 'simt-bk8' | 'simt-bk16';
+export type ConvAlgo = 'auto' | 'simt-bk8' | 'simt-bk16' | 'mma-staged' | 'mma-pipelined';
 
 export interface Epilogue {
   /** [K] added per output channel. */
@@ -60,7 +61,7 @@ export function conv2d(x: Tensor, packedWeight: Tensor, g: ConvGeometry, ep: Epi
 /**
  * The convolution of a network whose activations are stored in bf16, on fp32 tensors (CUDA only):
  * x, the packed weights and the residual are rounded to bf16 (nearest even) as storing them would,
- * the bf16-in-memory tensor-core kernel (native/cuda/conv2d_bf16.cu) computes in fp32 and rounds
+ * the bf16-in-memory tensor-core kernel (native/cuda/conv2d_pipelined.cu) computes in fp32 and rounds
  * its output to bf16 once, and the result comes back as fp32 (exactly). Needs C % 8 == 0 (pad a
  * 3-channel input with zero channels) and an even outChannels; otherwise ERR_INVALID_ARGUMENT.
  * Error against the exact sum: within 2^-8 of the value plus fp32 accumulation.

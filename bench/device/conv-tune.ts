@@ -5,16 +5,18 @@
  *   node build-bench/bench/device/conv-tune.js [--device cuda:0] [--batch 256] [--shapes 4,5,11]
  *        [--no-net] [--iters 10] [--torch torch.json] [--out FILE]
  *
- * 1. Bits: on each shape at batch 2, every variant's output equals 'auto''s bit for bit (they sum the
- *    same terms in the same order; the op table checks it on odd shapes too).
- * 2. ResNet-50 at batch 256, 224 x 224, fp32 img/s with each variant for every convolution, in the
- *    order auto, bk8, bk16, auto, bk8, bk16 so that clock drift shows as a difference between the two
- *    rounds rather than between the variants.
+ * Variants: fp32 'simt-bk8' / 'simt-bk16' and tf32 'mma-staged' / 'mma-pipelined', each beside its
+ * precision's 'auto'.
+ * 1. Bits: on each shape at batch 2, every variant's output equals its precision's 'auto' bit for bit
+ *    (they sum the same terms in the same order; the op table checks it on odd shapes too).
+ * 2. ResNet-50 at batch 256, 224 x 224, img/s with each variant for every convolution, all variants
+ *    once and then all again, so that clock drift shows as a difference between the two rounds
+ *    rather than between the variants.
  * 3. Each distinct ResNet-50 convolution (bench-util CONV_SHAPES) with the network's epilogue (bias
  *    + ReLU): ms and TFLOP/s per variant, and which is faster. The first shape is timed again at the
  *    end (drift check).
  * 4. The bf16 tier on the same shapes: the current bf16 path (fp32 activations rounded while staged,
- *    ops.conv2d precision 'bf16') and the bf16-in-memory kernel (native/cuda/conv2d_bf16.cu, timed
+ *    ops.conv2d precision 'bf16') and the bf16-in-memory kernel (native/cuda/conv2d_pipelined.cu, timed
  *    alone with CUDA events; the stem's 3 channels padded to 8), beside PyTorch's bf16 channels-last
  *    cuDNN time from --torch FILE (torch_baseline.py, same run) when given.
  * Prints a table; writes everything to --out (default bench/results/<date>-<card>-conv-tune.json).
@@ -34,8 +36,14 @@ const arg = (n: string) => { const i = argv.indexOf(n); return i >= 0 ? argv[i +
 let DEVICE = 'cpu';
 const BATCH = Number(arg('--batch') ?? 256);
 const ITERS = Number(arg('--iters') ?? 10);
+/** A kernel variant: a precision and an algo of it; `key` names it in the results ('fp32:simt-bk16'). */
+interface Variant { precision: ops.Precision; algo: ops.ConvAlgo; key: string }
+const variant = (precision: ops.Precision, algo: ops.ConvAlgo): Variant => ({ precision, algo, key: `${precision}:${algo}` });
 /** The variants timed: all of them on a GPU; on the CPU (a dry run of this script's plumbing) its one kernel. */
-let ALGOS: ops.ConvAlgo[] = ['auto', 'simt-bk8', 'simt-bk16'];
+let VARIANTS: Variant[] = [
+  variant('fp32', 'auto'), variant('fp32', 'simt-bk8'), variant('fp32', 'simt-bk16'),
+  variant('tf32', 'auto'), variant('tf32', 'mma-staged'), variant('tf32', 'mma-pipelined'),
+];
 const log = (m: string) => process.stderr.write(`${m}\n`);
 const failures: string[] = [];
 
@@ -62,13 +70,15 @@ function convInputs([cin, cout, k, s, h]: Shape, n: number) {
 function checkBits(shapes: Shape[]): void {
   for (const sh of shapes) {
     const c = convInputs(sh, 2);
-    const run = (algo: ops.ConvAlgo) => { const y = ops.conv2d(c.x, c.w, c.g, { bias: c.bias, relu: true, algo }); try { return y.toFloat32Array(); } finally { y.dispose(); } };
-    const ref = run('auto');
-    for (const algo of ALGOS.slice(1)) {
-      const out = run(algo);
+    const run = (v: Variant) => {
+      const y = ops.conv2d(c.x, c.w, c.g, { bias: c.bias, relu: true, precision: v.precision, algo: v.algo });
+      try { return y.toFloat32Array(); } finally { y.dispose(); }
+    };
+    for (const v of VARIANTS.filter((x) => x.algo !== 'auto')) {
+      const ref = run(variant(v.precision, 'auto')), out = run(v);
       let diff = 0;
       for (let i = 0; i < ref.length; i++) if (out[i] !== ref[i] && !(Number.isNaN(out[i]) && Number.isNaN(ref[i]))) diff++;
-      record(diff === 0, `${sh.join('/')}: ${algo} equals auto bit for bit (${diff} of ${ref.length} differ)`);
+      record(diff === 0, `${sh.join('/')}: ${v.key} equals ${v.precision}:auto bit for bit (${diff} of ${ref.length} differ)`);
     }
     c.dispose();
   }
@@ -79,12 +89,12 @@ async function network(): Promise<Record<string, number[]>> {
   const x = onDevice(DEVICE, randomF32(BATCH * 3 * 224 * 224, 42), [BATCH, 3, 224, 224]);
   const rates: Record<string, number[]> = {};
   for (let round = 0; round < 2; round++) {
-    for (const algo of ALGOS) {
-      const net = await ResNetFeatures.load('resnet50', params, { device: DEVICE, convAlgo: algo });
+    for (const v of VARIANTS) {
+      const net = await ResNetFeatures.load('resnet50', params, { device: DEVICE, precision: v.precision, convAlgo: v.algo });
       const ms = timeLoop(DEVICE, () => net.forward(x).dispose(), ITERS);
       net.dispose();
-      (rates[algo] ??= []).push(Math.round(BATCH / (ms / 1e3) * 10) / 10);
-      log(`resnet50 b${BATCH} fp32 ${algo} (round ${round + 1}): ${rates[algo]!.at(-1)} img/s`);
+      (rates[v.key] ??= []).push(Math.round(BATCH / (ms / 1e3) * 10) / 10);
+      log(`resnet50 b${BATCH} ${v.key} (round ${round + 1}): ${rates[v.key]!.at(-1)} img/s`);
     }
   }
   x.dispose();
@@ -96,23 +106,26 @@ function shapes(list: Shape[]): Record<string, unknown>[] {
   const timeShape = (sh: Shape) => {
     const c = convInputs(sh, BATCH);
     const row: Record<string, unknown> = { cin: sh[0], cout: sh[1], k: sh[2], stride: sh[3], h: sh[4] };
-    for (const algo of ALGOS) {
-      const ms = timeLoop(DEVICE, () => ops.conv2d(c.x, c.w, c.g, { bias: c.bias, relu: true, algo }).dispose(), ITERS);
-      row[`${algo}_ms`] = Math.round(ms * 1e4) / 1e4;
-      row[`${algo}_tflops`] = Math.round(c.flops / (ms * 1e-3) / 1e12 * 10) / 10;
+    for (const v of VARIANTS) {
+      const ms = timeLoop(DEVICE, () => ops.conv2d(c.x, c.w, c.g, { bias: c.bias, relu: true, precision: v.precision, algo: v.algo }).dispose(), ITERS);
+      row[`${v.key}_ms`] = Math.round(ms * 1e4) / 1e4;
+      row[`${v.key}_tflops`] = Math.round(c.flops / (ms * 1e-3) / 1e12 * 10) / 10;
     }
     c.dispose();
     return row;
   };
   for (const sh of list) {
     const row = timeShape(sh);
-    const best = (ALGOS.length > 1 ? ALGOS.slice(1) : ALGOS).reduce((a, b) => ((row[`${b}_ms`] as number) < (row[`${a}_ms`] as number) ? b : a));
-    row.best = best;
-    log(`conv ${sh.join('/')}: ${ALGOS.map((a) => `${a} ${row[`${a}_ms`]} ms`).join(', ')} -> ${best}`);
+    // The fastest named variant of each precision.
+    for (const precision of [...new Set(VARIANTS.map((v) => v.precision))]) {
+      const named = VARIANTS.filter((v) => v.precision === precision && v.algo !== 'auto');
+      if (named.length) row[`${precision}_best`] = named.reduce((a, b) => ((row[`${b.key}_ms`] as number) < (row[`${a.key}_ms`] as number) ? b : a)).algo;
+    }
+    log(`conv ${sh.join('/')}: ${VARIANTS.map((v) => `${v.key} ${row[`${v.key}_ms`]} ms`).join(', ')}`);
     rows.push(row);
   }
   const again = timeShape(list[0]!);
-  log(`drift check ${list[0]!.join('/')}: ${ALGOS.map((a) => `${a} ${again[`${a}_ms`]} ms`).join(', ')}`);
+  log(`drift check ${list[0]!.join('/')}: ${VARIANTS.map((v) => `${v.key} ${again[`${v.key}_ms`]} ms`).join(', ')}`);
   rows.push({ ...again, driftCheck: true });
   return rows;
 }
@@ -144,13 +157,13 @@ function bf16Tier(list: Shape[], torch: Record<string, number>[] | undefined): R
 
 async function main(): Promise<void> {
   DEVICE = resolveDevice(arg('--device') ?? 'cuda:0', '--device');
-  if (DEVICE === 'cpu') ALGOS = ['auto'];
+  if (DEVICE === 'cpu') VARIANTS = [variant('fp32', 'auto')];
   const card = cudaInfo().devices[Number(DEVICE.split(':')[1])]?.name ?? 'unknown';
   const pick = arg('--shapes')?.split(',').map(Number);
   const list = pick ? pick.map((i) => CONV_SHAPES[i]!).filter(Boolean) : CONV_SHAPES;
-  const result: Record<string, unknown> = { date: new Date().toISOString(), device: DEVICE, card, batch: BATCH, iters: ITERS, algos: ALGOS };
+  const result: Record<string, unknown> = { date: new Date().toISOString(), device: DEVICE, card, batch: BATCH, iters: ITERS, variants: VARIANTS.map((v) => v.key) };
   checkBits(list);
-  if (!argv.includes('--no-net')) result.resnet50_fp32_img_s = await network();
+  if (!argv.includes('--no-net')) result.resnet50_img_s = await network();
   result.conv_shapes = shapes(list);
   const torchFile = arg('--torch');
   const torch = torchFile && fs.existsSync(torchFile)
@@ -162,8 +175,8 @@ async function main(): Promise<void> {
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
   const rows = (result.conv_shapes as Record<string, unknown>[]).filter((r) => !r.driftCheck);
-  const lines = [`| conv (Cin/Cout/k/s/H) | ${ALGOS.map((a) => `${a} ms`).join(' | ')} | fastest |`, `|---|${ALGOS.map(() => '---|').join('')}---|`];
-  for (const r of rows) lines.push(`| ${r.cin}/${r.cout}/${r.k}/${r.stride}/${r.h} | ${ALGOS.map((a) => r[`${a}_ms`]).join(' | ')} | ${r.best} |`);
+  const lines = [`| conv (Cin/Cout/k/s/H) | ${VARIANTS.map((v) => `${v.key} ms`).join(' | ')} |`, `|---|${VARIANTS.map(() => '---|').join('')}`];
+  for (const r of rows) lines.push(`| ${r.cin}/${r.cout}/${r.k}/${r.stride}/${r.h} | ${VARIANTS.map((v) => r[`${v.key}_ms`]).join(' | ')} |`);
   const tier = result.bf16_tier as Record<string, number>[] | undefined;
   if (tier) {
     lines.push('', '| conv (Cin/Cout/k/s/H) | bf16 staged ms | bf16 in memory ms | cuDNN bf16 ms | in memory / cuDNN speed |', '|---|---|---|---|---|');
@@ -173,8 +186,8 @@ async function main(): Promise<void> {
     const sum = (key: string) => tier.reduce((a, r) => a + (r[key] ?? NaN), 0);
     lines.push(`| sum | ${sum('bf16_ms').toFixed(2)} | ${sum('bf16nhwc_ms').toFixed(2)} | ${sum('torch_bf16_ms').toFixed(2)} | ${(sum('torch_bf16_ms') / sum('bf16nhwc_ms')).toFixed(2)}x |`);
   }
-  const net = result.resnet50_fp32_img_s as Record<string, number[]> | undefined;
-  if (net) lines.push('', ...ALGOS.map((a) => `ResNet-50 b${BATCH} fp32 ${a}: ${net[a]!.join(' / ')} img/s`));
+  const net = result.resnet50_img_s as Record<string, number[]> | undefined;
+  if (net) lines.push('', ...VARIANTS.map((v) => `ResNet-50 b${BATCH} ${v.key}: ${net[v.key]!.join(' / ')} img/s`));
   process.stdout.write(`${lines.join('\n')}\n${failures.length} failure(s); results in ${out}\n`);
   process.exitCode = failures.length ? 1 : 0;
 }

@@ -94,9 +94,9 @@ if [[ -z ${SKIP_TUNE:-} ]]; then
   echo "conv-tune exit status $?"; tail -30 "$OUT/conv-tune.log"
   if [[ -n ${NCU:-} ]] && command -v ncu > /dev/null; then
     # Shape 4 (256 -> 64, 1x1, 56 x 56) runs the BN = 64 kernels. Launch order of each variant's
-    # kernel: the bit checks at batch 2 first (bk8's kernel twice: auto and simt-bk8; bk16's once),
-    # then the timed calls at batch 256; the skips below land on the first timed call of each.
-    for v in "8:2" "16:1"; do
+    # kernel: the bit checks at batch 2 first (bk8's kernel three times: fp32 auto twice and simt-bk8;
+    # bk16's once), then the timed calls at batch 256; the skips below land on the first timed call.
+    for v in "8:3" "16:1"; do
       timeout "$(cap 90)" ncu --kernel-name-base mangled --kernel-name "regex:ConvFwdSimtKernelILi64ELi${v%%:*}E" --launch-skip "${v##*:}" --launch-count 1 \
         --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats --section Occupancy --section LaunchStats \
         node build-bench/bench/device/conv-tune.js --device cuda:0 --shapes 4 --no-net --iters 1 --out /tmp/ncu-tune.json \

@@ -13,7 +13,7 @@
 
 #ifdef SSL_INV_WITH_CUDA
 #include "cuda/conv2d.cuh"
-#include "cuda/conv2d_bf16.cuh"
+#include "cuda/conv2d_pipelined.cuh"
 #include "cuda/covariance.cuh"
 #include "cuda/cublas.h"
 #include "cuda/elementwise.cuh"
@@ -164,18 +164,22 @@ Napi::Value CudaConv2d(const Napi::CallbackInfo& info) {
   const bool relu = GetBoolProp(env, o, "relu", false);
   const std::string precision = GetPrecision(env, o);
   const std::string algo = GetConvAlgo(env, o);
-  if (algo != "auto" && precision != "fp32") {
-    ThrowCode(env, "ERR_INVALID_ARGUMENT", "conv2d: algo '" + algo + "' is an fp32 kernel; precision " + precision + " takes algo 'auto'");
+  const bool simt = algo == "simt-bk8" || algo == "simt-bk16", mma = algo == "mma-staged" || algo == "mma-pipelined";
+  if ((simt && precision != "fp32") || (mma && precision != "tf32")) {
+    ThrowCode(env, "ERR_INVALID_ARGUMENT", "conv2d: algo '" + algo + "' is a" + (simt ? "n fp32" : " tf32") + " kernel; precision " +
+                                               precision + " takes " + (precision == "fp32" ? "'auto', 'simt-bk8' or 'simt-bk16'" : precision == "tf32" ? "'auto', 'mma-staged' or 'mma-pipelined'" : "'auto'"));
   }
-  const cuda::ConvAlgo f32_algo = algo == "simt-bk8"    ? cuda::ConvAlgo::kSimtBk8
-                                  : algo == "simt-bk16" ? cuda::ConvAlgo::kSimtBk16
-                                                        : cuda::ConvAlgo::kAuto;
+  const cuda::ConvAlgo kernel_algo = algo == "simt-bk8"        ? cuda::ConvAlgo::kSimtBk8
+                                     : algo == "simt-bk16"     ? cuda::ConvAlgo::kSimtBk16
+                                     : algo == "mma-staged"    ? cuda::ConvAlgo::kMmaStaged
+                                     : algo == "mma-pipelined" ? cuda::ConvAlgo::kMmaPipelined
+                                                               : cuda::ConvAlgo::kAuto;
   Tensor y = NewDeviceTensor(env, DType::kF32, out_shape, dev);
   const float* b = bias ? bias->data<float>() : nullptr;
   const float* r = res ? res->data<float>() : nullptr;
   const cudaError_t err =
-      precision == "fp32"   ? cuda::LaunchConv2dForwardF32Algo(f32_algo, sh, x.data<float>(), w.data<float>(), b, r, relu, y.data<float>(), StreamOf(env, dev))
-      : precision == "tf32" ? cuda::LaunchConv2dForwardTF32(sh, x.data<float>(), w.data<float>(), b, r, relu, y.data<float>(), StreamOf(env, dev))
+      precision == "fp32"   ? cuda::LaunchConv2dForwardF32Algo(kernel_algo, sh, x.data<float>(), w.data<float>(), b, r, relu, y.data<float>(), StreamOf(env, dev))
+      : precision == "tf32" ? cuda::LaunchConv2dForwardTF32Algo(kernel_algo, sh, x.data<float>(), w.data<float>(), b, r, relu, y.data<float>(), StreamOf(env, dev))
                             : cuda::LaunchConv2dForwardBF16(sh, x.data<float>(), w.data<float>(), b, r, relu, y.data<float>(), StreamOf(env, dev));
   CheckLaunch(env, err, dev, "conv2d");
   return TensorWrap::New(env, std::move(y));

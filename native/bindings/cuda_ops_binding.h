@@ -35,7 +35,7 @@ Napi::Value NoCudaBackend(const Napi::CallbackInfo& info);
 
 Napi::Value CudaConvPackWeights(const Napi::CallbackInfo& info);
 Napi::Value CudaConv2d(const Napi::CallbackInfo& info);
-// The bf16-in-memory convolution (conv2d_bf16.cuh): an op on fp32 tensors and a kernel timer for
+// The bf16-in-memory convolution (conv2d_pipelined.cuh): an op on fp32 tensors and a kernel timer for
 // bench/device. CUDA only (ERR_DEVICE_UNAVAILABLE otherwise).
 Napi::Value CudaConv2dBf16Storage(const Napi::CallbackInfo& info);
 Napi::Value CudaBenchConv2dBf16Nhwc(const Napi::CallbackInfo& info);

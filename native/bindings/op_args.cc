@@ -55,7 +55,7 @@ std::string GetChoice(Napi::Env env, Napi::Object o, const char* key, std::initi
 
 std::string GetPrecision(Napi::Env env, Napi::Object o) { return GetChoice(env, o, "precision", {"fp32", "tf32", "bf16"}); }
 
-std::string GetConvAlgo(Napi::Env env, Napi::Object o) { return GetChoice(env, o, "algo", {"auto", "simt-bk8", "simt-bk16"}); }
+std::string GetConvAlgo(Napi::Env env, Napi::Object o) { return GetChoice(env, o, "algo", {"auto", "simt-bk8", "simt-bk16", "mma-staged", "mma-pipelined"}); }
 
 }  // namespace napi
 }  // namespace sslinv

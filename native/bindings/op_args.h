@@ -19,8 +19,9 @@ Conv2dParams GetConv2dParams(Napi::Env env, const Tensor& x, Napi::Object o);
 Pool2dParams GetPool2dParams(Napi::Env env, const Tensor& x, Napi::Object o);
 // The options' `precision`: "fp32" (also when absent), "tf32" or "bf16".
 std::string GetPrecision(Napi::Env env, Napi::Object o);
-// options.algo of conv2d: 'auto' (absent) or a named CUDA fp32 kernel variant, 'simt-bk8' or
-// 'simt-bk16' (benchmarks time them side by side); anything else is ERR_INVALID_ARGUMENT.
+// options.algo of conv2d: 'auto' (absent) or a named CUDA kernel variant: 'simt-bk8', 'simt-bk16'
+// (fp32), 'mma-staged', 'mma-pipelined' (tf32); benchmarks time them side by side. Anything else is
+// ERR_INVALID_ARGUMENT.
 std::string GetConvAlgo(Napi::Env env, Napi::Object o);
 
 }  // namespace napi

@@ -114,7 +114,7 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
     ThrowCode(env, "ERR_DEVICE_UNAVAILABLE", "conv2d: the CPU computes in fp32 only; tf32 and bf16 need tensors on a CUDA device");
   }
   if (GetConvAlgo(env, o) != "auto") {
-    ThrowCode(env, "ERR_INVALID_ARGUMENT", "conv2d: algo names a CUDA fp32 kernel variant; the CPU has one kernel (algo 'auto')");
+    ThrowCode(env, "ERR_INVALID_ARGUMENT", "conv2d: algo names a CUDA kernel variant; the CPU has one kernel (algo 'auto')");
   }
   const Conv2dParams p = GetConv2dParams(env, x, o);
   if (w.numel() != Conv2dPackedWeightFloats(p.k, p.c, p.r, p.s)) {

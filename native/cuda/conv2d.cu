@@ -20,6 +20,7 @@
 #include <cstring>
 
 #include "cuda/conv2d.cuh"
+#include "cuda/conv2d_pipelined.cuh"
 #include "cuda/kernel_util.cuh"
 #include "cuda/mma.cuh"
 
@@ -596,9 +597,27 @@ cudaError_t LaunchConv2dForwardF32Algo(ConvAlgo algo, const Conv2dShape& shape, 
   return LaunchConv(path, shape, x, w, bias, residual, relu, y, stream);
 }
 
+cudaError_t LaunchConv2dForwardTF32Algo(ConvAlgo algo, const Conv2dShape& shape, const float* x, const float* w,
+                                        const float* bias, const float* residual, bool relu, float* y,
+                                        cudaStream_t stream) {
+  switch (algo) {
+    case ConvAlgo::kAuto:  // the staged kernel: measured (H200, 2026-12-04); the pipelined one is not yet
+    case ConvAlgo::kMmaStaged: return LaunchConv(Path::kTf32, shape, x, w, bias, residual, relu, y, stream);
+    case ConvAlgo::kMmaPipelined:
+      // Its 16-byte copies need C % 4 == 0 and aligned rows, its float2 epilogue an even K; other
+      // shapes (the C = 3 stem) take the staged kernel, which gives the same bits.
+      if (shape.c % 4 == 0 && shape.k % 2 == 0 && detail::IsAligned(x, 16) && detail::IsAligned(w, 16) &&
+          detail::IsAligned(y, 8) && (residual == nullptr || detail::IsAligned(residual, 8))) {
+        return LaunchConv2dForwardTF32Pipelined(shape, x, w, bias, residual, relu, y, stream);
+      }
+      return LaunchConv(Path::kTf32, shape, x, w, bias, residual, relu, y, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
 cudaError_t LaunchConv2dForwardTF32(const Conv2dShape& shape, const float* x, const float* w, const float* bias,
                                     const float* residual, bool relu, float* y, cudaStream_t stream) {
-  return LaunchConv(Path::kTf32, shape, x, w, bias, residual, relu, y, stream);
+  return LaunchConv2dForwardTF32Algo(ConvAlgo::kAuto, shape, x, w, bias, residual, relu, y, stream);
 }
 
 cudaError_t LaunchConv2dForwardBF16(const Conv2dShape& shape, const float* x, const float* w, const float* bias,

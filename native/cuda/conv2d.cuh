@@ -63,14 +63,24 @@ inline int ConvPickBlockN(int K) {
 
 cudaError_t LaunchConv2dForwardF32(const Conv2dShape& shape, const float* x, const float* w, const float* bias,
                                    const float* residual, bool relu, float* y, cudaStream_t stream);
-// The fp32 kernel variants (benchmarks time them side by side; every other caller uses kAuto, which
-// is what LaunchConv2dForwardF32 runs). Both compute the same sums in the same order per output:
-// GEMM-K ascending, one fmaf per term, so every variant gives the same bits.
-//   kSimtBk8   128 x {64,128} tiles, 8 GEMM-K per pipeline stage, two blocks per SM
-//   kSimtBk16  16 GEMM-K per stage: twice the bytes in flight per stage (one block per SM at BN 128)
-enum class ConvAlgo : int { kAuto = 0, kSimtBk8 = 1, kSimtBk16 = 2 };
+// Kernel variants (benchmarks time them side by side; every other caller uses kAuto, which is what
+// LaunchConv2dForwardF32 / TF32 run). The variants of one precision compute the same sums in the
+// same order per output (GEMM-K ascending), so they give the same bits.
+//   fp32: kSimtBk8    128 x {64,128} tiles, 8 GEMM-K per stage, two blocks per SM
+//         kSimtBk16   16 GEMM-K per stage: twice the bytes in flight per stage
+//   tf32: kMmaStaged     register-staged mma.sync kernel (this file)
+//         kMmaPipelined  cp.async 3-stage pipeline with ldmatrix (conv2d_pipelined.cuh; C % 4 == 0
+//                        and K even, else the staged kernel runs)
+enum class ConvAlgo : int { kAuto = 0, kSimtBk8 = 1, kSimtBk16 = 2, kMmaStaged = 3, kMmaPipelined = 4 };
 
-// As LaunchConv2dForwardF32 with the variant chosen; an algo outside the enum is cudaErrorInvalidValue.
+// As LaunchConv2dForwardTF32 with the variant chosen; an fp32 variant or an algo outside the enum is
+// cudaErrorInvalidValue.
+cudaError_t LaunchConv2dForwardTF32Algo(ConvAlgo algo, const Conv2dShape& shape, const float* x, const float* w,
+                                        const float* bias, const float* residual, bool relu, float* y,
+                                        cudaStream_t stream);
+
+// As LaunchConv2dForwardF32 with the variant chosen; a tf32 variant or an algo outside the enum is
+// cudaErrorInvalidValue.
 cudaError_t LaunchConv2dForwardF32Algo(ConvAlgo algo, const Conv2dShape& shape, const float* x, const float* w,
                                        const float* bias, const float* residual, bool relu, float* y,
                                        cudaStream_t stream);

@@ -79,7 +79,7 @@ export interface ResNetLoadOptions {
   device?: string;
   /** Convolution arithmetic: 'fp32' (default); 'tf32' and 'bf16' need a CUDA device. */
   precision?: ops.Precision;
-  /** The CUDA fp32 convolution kernel (benchmarks compare them; all give the same bits). Default 'auto'. */
+  /** The CUDA convolution kernel variant for this precision (ops.ConvAlgo; the same bits). Default 'auto'. */
   convAlgo?: ops.ConvAlgo;
 }
 
@@ -117,8 +117,9 @@ export class ResNetFeatures {
       throw new SslInvError('ERR_DEVICE_UNAVAILABLE', `precision ${precision} needs a CUDA device; the CPU computes in fp32`);
     }
     const convAlgo = opts.convAlgo ?? 'auto';
-    if (convAlgo !== 'auto' && (device === 'cpu' || precision !== 'fp32')) {
-      throw new SslInvError('ERR_INVALID_ARGUMENT', `convAlgo '${convAlgo}' is a CUDA fp32 kernel; ${device} ${precision} takes 'auto'`, { field: 'convAlgo' });
+    const algoPrecision = convAlgo.startsWith('simt-') ? 'fp32' : convAlgo.startsWith('mma-') ? 'tf32' : precision;
+    if (convAlgo !== 'auto' && (device === 'cpu' || precision !== algoPrecision)) {
+      throw new SslInvError('ERR_INVALID_ARGUMENT', `convAlgo '${convAlgo}' is a CUDA ${algoPrecision} kernel; ${device} ${precision} takes 'auto'`, { field: 'convAlgo' });
     }
     const convs = new Map<string, FoldedConv>();
     try {

@@ -5,10 +5,11 @@
 // Bound per element (docs/KERNELS.md section 6): |y - ref| <= rtol * (sum |x||w| + |bias| + |res|),
 // rtol = 1e-5 (fp32), 2e-3 (tf32), 1.5e-2 (bf16). Guard zones around y catch out-of-bounds stores.
 //
+// emu-sources: native/cuda/conv2d_pipelined.cu
 // Build and run from the repository root (about 10 s on 2 cores; the emulator runs every CUDA
 // thread as an OS thread):
 //   g++ -std=c++20 -O2 -pthread -Wall -Wno-unknown-pragmas -I native -x c++ test/cuda-emu/conv2d_emu_test.cc
-//       native/cuda/conv2d.cu -o /tmp/conv_emu && /tmp/conv_emu
+//       native/cuda/conv2d.cu native/cuda/conv2d_pipelined.cu -o /tmp/conv_emu && /tmp/conv_emu
 #include <chrono>
 #include <cstring>
 #include <string>
@@ -66,12 +67,18 @@ cudaError_t LaunchF32Algo(const Conv2dShape& sh, const float* x, const float* w,
                           bool relu, float* y, cudaStream_t stream) {
   return sslinv::cuda::LaunchConv2dForwardF32Algo(kAlgo, sh, x, w, bias, res, relu, y, stream);
 }
+template <sslinv::cuda::ConvAlgo kAlgo>
+cudaError_t LaunchTf32Algo(const Conv2dShape& sh, const float* x, const float* w, const float* bias, const float* res,
+                           bool relu, float* y, cudaStream_t stream) {
+  return sslinv::cuda::LaunchConv2dForwardTF32Algo(kAlgo, sh, x, w, bias, res, relu, y, stream);
+}
 
 const Precision kPrecisions[] = {
     {"f32", sslinv::cuda::LaunchConv2dForwardF32, 1e-5},
     {"f32 bk8", LaunchF32Algo<sslinv::cuda::ConvAlgo::kSimtBk8>, 1e-5},
     {"f32 bk16", LaunchF32Algo<sslinv::cuda::ConvAlgo::kSimtBk16>, 1e-5},
     {"tf32", sslinv::cuda::LaunchConv2dForwardTF32, 2e-3},
+    {"tf32 pipelined", LaunchTf32Algo<sslinv::cuda::ConvAlgo::kMmaPipelined>, 2e-3},
     {"bf16", sslinv::cuda::LaunchConv2dForwardBF16, 1.5e-2},
 };
 
@@ -185,9 +192,9 @@ void CheckInPlaceResidual(int pi, const Case& cs) {
   emu_check::ExpectClose(what, y.data(), ref.data(), y.size(), prec.rtol, 0.0, scale.data());
 }
 
-// Every fp32 variant sums the same terms in the same order (GEMM-K ascending, one fmaf each), so
+// The variants of a precision sum the same terms in the same order (GEMM-K ascending), so
 // they agree bit for bit; an algo outside the enum launches nothing.
-void CheckF32VariantsAgree() {
+void CheckVariantsAgree() {
   using sslinv::cuda::ConvAlgo;
   for (const Case& cs : {kCases[0], kCases[4], kCases[13]}) {
     const Data d = MakeData(cs, 123);
@@ -198,9 +205,23 @@ void CheckF32VariantsAgree() {
   }
   std::vector<float> buf(64, 0.f);
   const Conv2dShape good{1, 4, 4, 4, 4, 1, 1, 1, 1, 0, 0};
-  emu_check::Report(sslinv::cuda::LaunchConv2dForwardF32Algo(static_cast<ConvAlgo>(7), good, buf.data(), buf.data(), nullptr,
-                                                             nullptr, false, buf.data(), nullptr) == cudaErrorInvalidValue,
-                    "f32: an unknown algo is cudaErrorInvalidValue");
+  float* p = buf.data();
+  emu_check::Report(sslinv::cuda::LaunchConv2dForwardF32Algo(static_cast<ConvAlgo>(7), good, p, p, nullptr, nullptr, false, p, nullptr) ==
+                            cudaErrorInvalidValue &&
+                        sslinv::cuda::LaunchConv2dForwardF32Algo(ConvAlgo::kMmaPipelined, good, p, p, nullptr, nullptr, false, p, nullptr) ==
+                            cudaErrorInvalidValue &&
+                        sslinv::cuda::LaunchConv2dForwardTF32Algo(ConvAlgo::kSimtBk16, good, p, p, nullptr, nullptr, false, p, nullptr) ==
+                            cudaErrorInvalidValue,
+                    "an unknown algo, or one of the other precision, is cudaErrorInvalidValue");
+  // The tf32 variants agree bit for bit on every case, the pipelined kernel's fall-backs included
+  // (C = 3 and 6, misaligned tensors: the staged kernel runs them).
+  for (const Case& cs : kCases) {
+    const Data d = MakeData(cs, 321);
+    const std::vector<float> a = Run(kPrecisions[3], cs, d, std::string("tf32 ") + cs.name);
+    const std::vector<float> b = Run(kPrecisions[4], cs, d, std::string("tf32 pipelined ") + cs.name);
+    emu_check::Report(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0,
+                      std::string("tf32 staged and pipelined give the same bits: ") + cs.name, "variants differ");
+  }
 }
 
 void CheckInvalidShapes() {
@@ -301,7 +322,7 @@ int main() {
   // vector or scalar paths is right, which the emulator could not otherwise tell.
   const long long misaligned = sslinv::cuda::detail::EmuMisalignedAccesses().load();
   emu_check::Report(misaligned == 0, "no misaligned vector accesses", std::to_string(misaligned) + " misaligned");
-  CheckF32VariantsAgree();
+  CheckVariantsAgree();
   for (int pi = 0; pi < kNumPrecisions; ++pi)
     std::printf("# worst error / (sum|x||w| + |bias| + |res|), %s: %.3g (rtol %.3g)\n", kPrecisions[pi].name,
                 g_worst[pi], kPrecisions[pi].rtol);

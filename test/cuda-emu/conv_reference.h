@@ -1,4 +1,4 @@
-// The float64 reference of the convolution emulation tests (conv2d_emu_test.cc, conv2d_bf16_emu_test.cc),
+// The float64 reference of the convolution emulation tests (conv2d_emu_test.cc, conv2d_pipelined_emu_test.cc),
 // straight from the NHWC / KRSC definition:
 //   ref[m, k] = relu?( sum_{r,s,c} x[n, p*sh - ph + r, q*sw - pw + s, c] * w[k, r, s, c] + bias[k] + res[m, k] )
 // with m = (n*P + p)*Q + q, and the error scale sum |x w| + |bias| + |res| per output element.

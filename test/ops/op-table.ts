@@ -136,15 +136,18 @@ export function runOpTable(t: Test, opts: OpTableOptions = {}): void {
     });
   }
 
-  t.test('conv2d fp32 kernel variants: the same bits as auto, within the fp32 tolerance', { skip: cpu ? 'the CPU has one fp32 kernel' : false }, async (t) => {
-    CONV_CASES.forEach((p, i) => {
-      const d = convInputs(p, 100 + i * 10);
-      const auto = runConv(p, d, { bias: true, residual: true, relu: true, scale: true });
-      for (const algo of ['simt-bk8', 'simt-bk16'] as const) {
-        const out = runConv(p, d, { bias: true, residual: true, relu: true, scale: true, algo });
-        t.same(Array.from(out), Array.from(auto), `${p.name}: ${algo} equals auto bit for bit`);
-      }
-    });
+  t.test('conv2d kernel variants: the same bits as auto in fp32 and tf32', { skip: cpu ? 'the CPU has one kernel' : false }, async (t) => {
+    const variants: [ops.Precision, ops.ConvAlgo[]][] = [['fp32', ['simt-bk8', 'simt-bk16']], ['tf32', ['mma-staged', 'mma-pipelined']]];
+    for (const [precision, algos] of variants) {
+      CONV_CASES.forEach((p, i) => {
+        const d = convInputs(p, 100 + i * 10);
+        const auto = runConv(p, d, { bias: true, residual: true, relu: true, scale: true, precision });
+        for (const algo of algos) {
+          const out = runConv(p, d, { bias: true, residual: true, relu: true, scale: true, precision, algo });
+          t.same(Array.from(out), Array.from(auto), `${p.name}: ${precision} ${algo} equals auto bit for bit`);
+        }
+      });
+    }
   });
 
   t.test('conv2dBf16Storage: bf16 activations in memory, within 2^-8 of the sum of the bf16-rounded inputs', async (t) => {
@@ -417,7 +420,11 @@ export function runOpTable(t: Test, opts: OpTableOptions = {}): void {
     t.throws(() => ops.conv2d(x, w, { ...g, outChannels: 9 }), { code: 'ERR_SHAPE_MISMATCH' }, 'packed weights of another shape');
     t.throws(() => ops.conv2d(x, w, g, { algo: 'fast' as ops.ConvAlgo }), { code: 'ERR_INVALID_ARGUMENT' }, 'an unknown algo');
     if (cpu) t.throws(() => ops.conv2d(x, w, g, { algo: 'simt-bk16' }), { code: 'ERR_INVALID_ARGUMENT' }, 'the CPU has one kernel');
-    else t.throws(() => ops.conv2d(x, w, g, { algo: 'simt-bk16', precision: 'tf32' }), { code: 'ERR_INVALID_ARGUMENT' }, 'an fp32 variant with tf32');
+    else {
+      t.throws(() => ops.conv2d(x, w, g, { algo: 'simt-bk16', precision: 'tf32' }), { code: 'ERR_INVALID_ARGUMENT' }, 'an fp32 variant with tf32');
+      t.throws(() => ops.conv2d(x, w, g, { algo: 'mma-pipelined' }), { code: 'ERR_INVALID_ARGUMENT' }, 'a tf32 variant with fp32');
+      t.throws(() => ops.conv2d(x, w, g, { algo: 'mma-staged', precision: 'bf16' }), { code: 'ERR_INVALID_ARGUMENT' }, 'bf16 takes auto');
+    }
     t.ok(ops.conv2d(x, w, g, { algo: 'auto' }), "algo 'auto' runs everywhere");
     t.throws(() => ops.conv2d(x, w, { ...g, stride: [0, 1] }), { code: 'ERR_INVALID_ARGUMENT' });
     t.throws(() => ops.conv2d(x, w, { ...g, kernel: [9, 9] }), /./);

@@ -85,9 +85,13 @@ t.test('tf32 and bf16 need a CUDA device', async (t) => {
   await t.rejects(ResNetFeatures.load('resnet18', () => new Float32Array(1), { precision: 'bf16' }), { code: 'ERR_DEVICE_UNAVAILABLE' });
   await t.rejects(ResNetFeatures.load('resnet18', () => new Float32Array(1), { convAlgo: 'simt-bk16' }), { code: 'ERR_INVALID_ARGUMENT', field: 'convAlgo' },
     'a CUDA fp32 kernel variant on the CPU');
+  await t.rejects(ResNetFeatures.load('resnet18', () => new Float32Array(1), { convAlgo: 'mma-pipelined' }), { code: 'ERR_INVALID_ARGUMENT', field: 'convAlgo' },
+    'a CUDA tf32 kernel variant on the CPU');
   if (cudaAvailable()) {
     await t.rejects(ResNetFeatures.load('resnet18', () => new Float32Array(1), { device: 'cuda', precision: 'tf32', convAlgo: 'simt-bk8' }),
       { code: 'ERR_INVALID_ARGUMENT', field: 'convAlgo' }, 'an fp32 variant with tf32');
+    await t.rejects(ResNetFeatures.load('resnet18', () => new Float32Array(1), { device: 'cuda', convAlgo: 'mma-pipelined' }),
+      { code: 'ERR_INVALID_ARGUMENT', field: 'convAlgo' }, 'a tf32 variant with fp32');
   }
   if (!cudaAvailable()) {
     await t.rejects(ResNetFeatures.load('resnet18', () => new Float32Array(1), { device: 'cuda' }), { code: 'ERR_DEVICE_UNAVAILABLE' });
