@@ -15,7 +15,7 @@ interface LinalgAddon {
   cholesky(a: unknown): never;
   triangularSolve(t: unknown, b: unknown, opts: { lower: boolean; trans: boolean; unit: boolean }): never;
   inverse(a: unknown): never;
-  covarianceAccumulate(x: unknown, mean: unknown, m2: unknown, count: number): number;
+  covarianceAccumulate(x: unknown, mean: unknown, m2: unknown, count: number, syrk?: string): number;
 }
 
 function addon(): LinalgAddon {
@@ -77,6 +77,14 @@ export function solveSPD(a: Tensor, b: Tensor): Tensor {
  * np.cov: each chunk is centred on its own mean before its scatter matrix is formed, and chunks are
  * merged with Chan et al.'s update.
  */
+/**
+ * The CUDA kernel of the covariance's centred X^T X (benchmarks compare them): 'auto' (the default:
+ * the SIMT fp32 kernel, the one measured), 'simt', or '3xtf32' (tensor cores with each value split
+ * into two tf32 parts: fp32-level accuracy, about 1e-6 relative like the SIMT kernel, not the same
+ * bits; dim % 4 == 0). The CPU takes 'auto'.
+ */
+export type CovarianceSyrk = 'auto' | 'simt' | '3xtf32';
+
 export class CovarianceAccumulator {
   readonly dim: number;
   private count = 0;
@@ -85,11 +93,20 @@ export class CovarianceAccumulator {
 
   /** Where the statistics live and chunks are merged: 'cpu' or 'cuda:N' (chunks must be there too). */
   readonly device: string;
+  /** The CUDA SYRK kernel (CovarianceSyrk). */
+  readonly syrk: CovarianceSyrk;
 
-  constructor(dim: number, opts: { device?: string } = {}) {
+  constructor(dim: number, opts: { device?: string; syrk?: CovarianceSyrk } = {}) {
     if (!Number.isSafeInteger(dim) || dim < 1) throw new SslInvError('ERR_INVALID_ARGUMENT', `dim must be >= 1, got ${dim}`);
     this.dim = dim;
     this.device = resolveDevice(opts.device ?? 'cpu');
+    this.syrk = opts.syrk ?? 'auto';
+    if (this.syrk !== 'auto' && this.device === 'cpu') {
+      throw new SslInvError('ERR_INVALID_ARGUMENT', `syrk '${this.syrk}' is a CUDA kernel variant; the CPU takes 'auto'`, { field: 'syrk' });
+    }
+    if (this.syrk === '3xtf32' && dim % 4 !== 0) {
+      throw new SslInvError('ERR_INVALID_ARGUMENT', `syrk '3xtf32' needs dim % 4 == 0, got ${dim}`, { field: 'syrk' });
+    }
     this.meanT = zeros('float64', [dim], this.device);
     try {
       this.m2T = zeros('float64', [dim, dim], this.device);
@@ -107,7 +124,8 @@ export class CovarianceAccumulator {
     // A chunk on another device is copied to the statistics' device first (one upload per chunk).
     const chunk = x.device === this.device ? x : x.to(this.device);
     try {
-      this.count = call('covarianceAccumulate', () => addon().covarianceAccumulate(chunk.handle, this.meanT.handle, this.m2T.handle, this.count));
+      this.count = call('covarianceAccumulate', () => addon().covarianceAccumulate(chunk.handle, this.meanT.handle, this.m2T.handle, this.count,
+        ...(this.syrk !== 'auto' ? [this.syrk] : [])));
     } finally {
       if (chunk !== x) chunk.dispose();
     }

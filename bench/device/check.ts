@@ -5,7 +5,8 @@
  *        [--torch-parity DIR] [--parity-only] [--quick] [--out FILE]
  *
  * 1. Correctness first: the op table of `npm test` (test/ops/op-table.ts) on the device in fp32,
- *    tf32 and bf16; run-to-run determinism; an out-of-memory request that must fail with
+ *    tf32 and bf16 (kernel variants and the bf16-in-memory convolution included); the covariance's
+ *    SYRK variants against the float64 CPU covariance; run-to-run determinism; an out-of-memory request that must fail with
  *    ERR_OUT_OF_MEMORY and leave the process usable; whole ResNet-18/50 features on the device
  *    against the CPU backend; and, with --torch-parity DIR (written by torch_parity.py on the same
  *    machine), against PyTorch's own GPU features of the same checkpoint.
@@ -25,7 +26,7 @@ import { readNpySync } from '../../src/io/npy';
 import { decodeImageFile } from '../../src/data/decode';
 import { fitLogisticRegression, logisticObjective, predictLogistic } from '../../src/probes/logistic';
 import { makeClassification } from '../../test/probes/data';
-import { CovarianceAccumulator } from '../../src/linalg';
+import { CovarianceAccumulator, CovarianceSyrk } from '../../src/linalg';
 import { ResNetFeatures } from '../../src/nn/resnet';
 import { Arch } from '../../src/nn/resnet-spec';
 import * as ops from '../../src/ops';
@@ -75,6 +76,32 @@ async function parity(result: Record<string, unknown>): Promise<void> {
   failures.push(...bad.map((a) => a.name));
   result.opTable = { assertions: table.length, failed: bad.map((a) => a.name) };
   log(`op table: ${table.length - bad.length}/${table.length} passed`);
+
+  // 1b. The covariance's SYRK variants against the float64 CPU covariance of the same float32 rows
+  //     (two chunks, 4,100 x 516: five column blocks, a partial one, sub-chunks ending mid-tile).
+  if (DEVICE !== 'cpu') {
+    const [cn, cd] = [4100, 516];
+    const xs = Float32Array.from(randomF32(cn * cd, 91), (v, i) => v + 3 + 0.001 * (i % cd));
+    const cpuAcc = new CovarianceAccumulator(cd);
+    cpuAcc.add(tensor(Float64Array.from(xs), [cn, cd]));
+    const want = cpuAcc.covariance();
+    cpuAcc.dispose();
+    const covRows: Record<string, number> = {};
+    for (const syrk of ['simt', '3xtf32'] as const) {
+      const acc = new CovarianceAccumulator(cd, { device: DEVICE, syrk });
+      for (const [a, b] of [[0, 1234], [1234, cn]] as const) {
+        const chunk = onDevice(xs.slice(a * cd, b * cd), [b - a, cd]);
+        acc.add(chunk);
+        chunk.dispose();
+      }
+      const got = acc.covariance();
+      acc.dispose();
+      const e = relErr(Float32Array.from(got), want);
+      covRows[syrk] = e;
+      record(e <= 1e-5, `covariance ${cn}x${cd} on ${DEVICE}, syrk ${syrk}, vs float64 CPU: rel ${e.toExponential(2)} (limit 1e-5)`);
+    }
+    result.covarianceVsCpu = covRows;
+  }
 
   // 2. Determinism: the same conv and MoCo loss twice, bit for bit.
   const x = onDevice(randomF32(2 * 28 * 28 * 64, 7), [2, 28, 28, 64]);
@@ -299,11 +326,17 @@ async function bench(result: Record<string, unknown>): Promise<void> {
   // Covariance of 50,000 x 2,048 (one chunk, statistics on the device).
   const [n, d] = QUICK ? [2000, 256] : [50000, 2048];
   const xc = onDevice(randomF32(n * d, 77, 2).map((v) => v + 3), [n, d]);
-  const acc = new CovarianceAccumulator(d, { device: DEVICE });
-  const covMs = timeLoop(() => acc.add(xc), QUICK ? 1 : 5, 1);
-  acc.dispose(); xc.dispose();
-  result.covariance = { n, d, ms: Math.round(covMs * 1e3) / 1e3 };
-  log(`covariance ${n}x${d}: ${covMs.toFixed(3)} ms`);
+  const covTime = (syrk: CovarianceSyrk) => {
+    const acc = new CovarianceAccumulator(d, { device: DEVICE, syrk });
+    const ms = timeLoop(() => acc.add(xc), QUICK ? 1 : 5, 1);
+    acc.dispose();
+    return Math.round(ms * 1e3) / 1e3;
+  };
+  const covMs = covTime('auto');
+  const cov3 = DEVICE === 'cpu' ? undefined : covTime('3xtf32');
+  xc.dispose();
+  result.covariance = { n, d, ms: covMs, ...(cov3 !== undefined ? { ms_3xtf32: cov3 } : {}) };
+  log(`covariance ${n}x${d}: ${covMs.toFixed(3)} ms${cov3 !== undefined ? `, 3xtf32 SYRK ${cov3.toFixed(3)} ms` : ''}`);
 
   // Views of one 500 x 375 image, k = 256, built on the device (issue 4's target: at least as fast as
   // a ResNet-50 fp32 forward pass of the same views).
@@ -333,6 +366,7 @@ function ratioTable(ours: Record<string, any>, torch: Record<string, any>): stri
   const rows: [string, number | undefined, number | undefined, string][] = [];
   for (const p of PRECISIONS) rows.push([`ResNet-50 b256 ${p} img/s`, ours.resnet50_inference_img_s?.[p], torch.resnet50_inference_img_s?.[p], 'higher']);
   rows.push(['covariance 50000x2048 ms', ours.covariance?.ms, torch.covariance?.ms, 'lower']);
+  rows.push(['covariance 50000x2048 ms, 3xtf32 SYRK (not the default)', ours.covariance?.ms_3xtf32, torch.covariance?.ms, 'lower']);
   for (const tr of ['rotation', 'hue', 'blur']) {
     rows.push([`views ${tr} k=256 views/s (vs ResNet-50 fp32 img/s, ours)`, ours.views_per_s?.[tr], ours.resnet50_inference_img_s?.fp32, 'higher']);
   }

@@ -486,10 +486,18 @@ Napi::Value CudaCovarianceAccumulate(const Napi::CallbackInfo& info) {
   const int di = CheckedInt(env, d, "d");
   if (di < 1) ThrowCode(env, "ERR_SHAPE_MISMATCH", "covarianceAccumulate: rows of 0 values");
   const int64_t rows = x.dim(0);
+  const std::string syrk = GetCovarianceSyrk(env, info[4]);
+  if (syrk == "3xtf32" && di % 4 != 0) {
+    ThrowCode(env, "ERR_INVALID_ARGUMENT", "covarianceAccumulate: syrk '3xtf32' copies rows 16 bytes at a time and needs dim % 4 == 0, got " +
+                                               std::to_string(di) + " (use 'auto')");
+  }
   if (rows > 0) {
     Workspace ws = NewWorkspace(env, cuda::CovarianceWorkspaceBytes(rows, di), dev);
+    const cuda::CovarianceSyrk kernel = syrk == "simt"     ? cuda::CovarianceSyrk::kSimt
+                                        : syrk == "3xtf32" ? cuda::CovarianceSyrk::kTf32x3
+                                                           : cuda::CovarianceSyrk::kAuto;
     CheckLaunch(env, cuda::LaunchCovarianceAccumulate(x.data<float>(), rows, di, count, mean.data<double>(),
-                                                      m2.data<double>(), ws.data(), StreamOf(env, dev)),
+                                                      m2.data<double>(), ws.data(), StreamOf(env, dev), 0, kernel),
                 dev, "covarianceAccumulate");
   }
   return Napi::Number::New(env, static_cast<double>(count + rows));

@@ -1,13 +1,15 @@
 // float64 linear algebra exposed to JS (see native/ops/linalg.h):
 //   dgemm(a, b, {transA, transB}) (on the CPU, or through cuBLAS when a is on a CUDA device),
 //   cholesky(a), triangularSolve(t, b, {lower, trans, unit}), inverse(a),
-//   covarianceAccumulate(x, mean, m2, count) -> count (updates mean and m2 in place).
+//   covarianceAccumulate(x, mean, m2, count, syrk?) -> count (updates mean and m2 in place; syrk:
+//   'auto', or on CUDA 'simt' / '3xtf32', see cuda/covariance.cuh).
 #include <cstring>
 #include <string>
 
 #include "bindings/bindings.h"
 #include "bindings/cuda_ops_binding.h"
 #include "bindings/napi_util.h"
+#include "bindings/op_args.h"
 #include "ops/gemm.h"
 #include "ops/linalg.h"
 
@@ -66,6 +68,9 @@ Napi::Value CovarianceAccumulateOp(const Napi::CallbackInfo& info) {
   Check(env, ExpectRank(x, 2, "x"));
   if (x.dtype != DType::kF32 && x.dtype != DType::kF64) {
     ThrowCode(env, "ERR_DTYPE_MISMATCH", "covarianceAccumulate: x must be float32 or float64");
+  }
+  if (GetCovarianceSyrk(env, info[4]) != "auto") {
+    ThrowCode(env, "ERR_INVALID_ARGUMENT", "covarianceAccumulate: syrk names a CUDA kernel variant; the CPU has one (syrk 'auto')");
   }
   const int64_t d = x.dim(1);
   const Tensor& mean = GetCpuTensor(env, info[1], "mean", DType::kF64, 1);

@@ -55,6 +55,12 @@ std::string GetChoice(Napi::Env env, Napi::Object o, const char* key, std::initi
 
 std::string GetPrecision(Napi::Env env, Napi::Object o) { return GetChoice(env, o, "precision", {"fp32", "tf32", "bf16"}); }
 
+std::string GetCovarianceSyrk(Napi::Env env, Napi::Value v) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("syrk", v);
+  return GetChoice(env, o, "syrk", {"auto", "simt", "3xtf32"});
+}
+
 std::string GetConvAlgo(Napi::Env env, Napi::Object o) { return GetChoice(env, o, "algo", {"auto", "simt-bk8", "simt-bk16", "mma-staged", "mma-pipelined"}); }
 
 }  // namespace napi

@@ -23,6 +23,9 @@ std::string GetPrecision(Napi::Env env, Napi::Object o);
 // (fp32), 'mma-staged', 'mma-pipelined' (tf32); benchmarks time them side by side. Anything else is
 // ERR_INVALID_ARGUMENT.
 std::string GetConvAlgo(Napi::Env env, Napi::Object o);
+// The covariance's SYRK kernel argument: 'auto' (also when undefined), 'simt' or '3xtf32' (CUDA
+// variants, for benchmarks); anything else is ERR_INVALID_ARGUMENT.
+std::string GetCovarianceSyrk(Napi::Env env, Napi::Value v);
 
 }  // namespace napi
 }  // namespace sslinv

@@ -10,13 +10,16 @@
 //   a register prefetch of the next k-slice: one barrier per 8 rows. Diagonal tiles load one operand.
 #include "cuda/covariance.cuh"
 
+#include "cuda/covariance_syrk.cuh"
+
 #include <cstdint>
 
 namespace sslinv {
 namespace cuda {
 namespace {
 
-constexpr int kTile = 128;
+using cov::kTile;
+using cov::TileCoords;
 constexpr int kBk = 8;
 constexpr int kSyrkThreads = 256;
 constexpr int kDefaultSplitRows = 4096;
@@ -61,18 +64,6 @@ Plan MakePlan(int64_t rows, int d, int split_rows) {
   p.off_partial = p.off_delta + AlignUp(sizeof(double) * dd);
   p.bytes = p.off_partial + AlignUp(sizeof(float) * kTile * kTile * static_cast<size_t>(p.tiles) * p.splits);
   return p;
-}
-
-// Tile t of the upper triangle, row-major over (bi, bj >= bi).
-__device__ __forceinline__ void TileCoords(int t, int nb, int& bi, int& bj) {
-  int i = 0, len = nb;
-  while (t >= len) {
-    t -= len;
-    ++i;
-    --len;
-  }
-  bi = i;
-  bj = i + t;
 }
 
 // Pass 1a: per (column block, row split) fp64 column sums.
@@ -281,10 +272,17 @@ size_t CovarianceWorkspaceBytes(int64_t rows, int d, int split_rows) {
 }
 
 cudaError_t LaunchCovarianceAccumulate(const float* x, int64_t rows, int d, int64_t count, double* mean, double* m2,
-                                       void* workspace, cudaStream_t stream, int split_rows) {
+                                       void* workspace, cudaStream_t stream, int split_rows, CovarianceSyrk syrk) {
   if (rows < 0 || d < 1 || count < 0 || split_rows < 0) return cudaErrorInvalidValue;
+  if (syrk != CovarianceSyrk::kAuto && syrk != CovarianceSyrk::kSimt && syrk != CovarianceSyrk::kTf32x3) {
+    return cudaErrorInvalidValue;
+  }
   if (rows == 0) return cudaSuccess;
   if (!x || !mean || !m2 || !workspace) return cudaErrorInvalidValue;
+  // Checked before any kernel runs, so a refusal leaves the statistics untouched.
+  if (syrk == CovarianceSyrk::kTf32x3 && (d % 4 != 0 || reinterpret_cast<uintptr_t>(x) % 16 != 0)) {
+    return cudaErrorInvalidValue;
+  }
   const Plan p = MakePlan(rows, d, split_rows);
   if (p.splits > 65535 || p.mean_splits > 65535) return cudaErrorInvalidValue;
   unsigned char* ws = static_cast<unsigned char*>(workspace);
@@ -305,14 +303,16 @@ cudaError_t LaunchCovarianceAccumulate(const float* x, int64_t rows, int d, int6
 
   const bool vec = d % 4 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0;
   const size_t syrk_smem = sizeof(float) * 4 * kBk * kTile;
-  if (vec) {
+  if (syrk == CovarianceSyrk::kTf32x3) {
+    err = cov::LaunchSyrkTf32x3(x, rows, d, p.nb, p.tiles, p.splits, p.split_rows, muf, partial, stream);
+  } else if (vec) {
     SSLINV_LAUNCH(CovSyrkKernel<true>, dim3(p.tiles, p.splits), dim3(kSyrkThreads), syrk_smem, stream, x, rows, d,
                   p.nb, p.split_rows, muf, partial);
   } else {
     SSLINV_LAUNCH(CovSyrkKernel<false>, dim3(p.tiles, p.splits), dim3(kSyrkThreads), syrk_smem, stream, x, rows, d,
                   p.nb, p.split_rows, muf, partial);
   }
-  err = cudaGetLastError();
+  if (err == cudaSuccess) err = cudaGetLastError();
   if (err != cudaSuccess) return err;
 
   const double nb = static_cast<double>(rows), na = static_cast<double>(count);

@@ -47,11 +47,19 @@ namespace cuda {
 // value to both.
 size_t CovarianceWorkspaceBytes(int64_t rows, int d, int split_rows = 0);
 
+// Which kernel runs step 2 (the SYRK). kAuto is what every caller gets: the SIMT kernel, the one
+// measured (H200, 2026-12-04). kTf32x3 (covariance_tf32x3.cu) sums the same centred products on
+// tensor cores with each value split into two tf32 parts: fp32-level accuracy (relative Frobenius
+// error around 1e-6 either way), not the same bits; it needs d % 4 == 0 and x 16-byte aligned.
+enum class CovarianceSyrk : int { kAuto = 0, kSimt = 1, kTf32x3 = 2 };
+
 // Merges x [rows, d] into (count, mean, m2); see the header comment. Returns cudaErrorInvalidValue
-// for bad sizes (rows < 0, d < 1, count < 0, too many row splits) or null pointers. rows == 0 is a
-// no-op. x may have any alignment (16-byte aligned rows with d % 4 == 0 take the vector loads).
+// for bad sizes (rows < 0, d < 1, count < 0, too many row splits), null pointers, an unknown syrk or
+// kTf32x3 on input it cannot take. rows == 0 is a no-op. x may have any alignment otherwise (16-byte
+// aligned rows with d % 4 == 0 take the vector loads).
 cudaError_t LaunchCovarianceAccumulate(const float* x, int64_t rows, int d, int64_t count, double* mean, double* m2,
-                                       void* workspace, cudaStream_t stream, int split_rows = 0);
+                                       void* workspace, cudaStream_t stream, int split_rows = 0,
+                                       CovarianceSyrk syrk = CovarianceSyrk::kAuto);
 
 }  // namespace cuda
 }  // namespace sslinv

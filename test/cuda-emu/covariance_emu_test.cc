@@ -5,6 +5,11 @@
 // fails), two chunks merged by Chan's rule against one pass, exact symmetry, run-to-run
 // determinism and argument checks.
 //
+// The same checks run the 3xTF32 SYRK (covariance_tf32x3.cu: cp.async pipeline, tensor-core MMAs)
+// where it applies (d % 4 == 0, aligned input), with cases whose sub-chunks end inside a 16-row tile.
+//
+// emu-sources: native/cuda/covariance_tf32x3.cu
+//
 // Bounds (docs/KERNELS.md section 6): m2_ij within 1e-5 * sum_r |x_ri - mu_i| |x_rj - mu_j| (the
 // magnitude of the centred products, so cancellation cannot cause false failures), relative
 // Frobenius error <= 1e-5, mean within 1e-12 * sum_r |x_ri| / rows.
@@ -18,6 +23,7 @@
 
 namespace {
 
+using sslinv::cuda::CovarianceSyrk;
 using sslinv::cuda::CovarianceWorkspaceBytes;
 using sslinv::cuda::LaunchCovarianceAccumulate;
 
@@ -41,7 +47,8 @@ struct Stats {
 
 // Runs the launcher on each chunk in turn. offset_floats shifts the input inside a larger buffer
 // (misalignment); the buffer's tail is NaN, so a read past the chunk shows up.
-Stats Accumulate(const std::vector<std::vector<float>>& chunks, int d, int split_rows, int offset_floats = 0) {
+Stats Accumulate(const std::vector<std::vector<float>>& chunks, int d, int split_rows, int offset_floats = 0,
+                 CovarianceSyrk syrk = CovarianceSyrk::kAuto) {
   Stats st;
   st.mean.assign(d, std::nan(""));  // ignored when count is 0
   st.m2.assign(static_cast<size_t>(d) * d, std::nan(""));
@@ -53,7 +60,7 @@ Stats Accumulate(const std::vector<std::vector<float>>& chunks, int d, int split
     void* ws = std::aligned_alloc(256, (bytes + 255) / 256 * 256);
     std::memset(ws, 0xff, bytes);
     const int err = LaunchCovarianceAccumulate(buf.data() + offset_floats, rows, d, st.count, st.mean.data(),
-                                               st.m2.data(), ws, nullptr, split_rows);
+                                               st.m2.data(), ws, nullptr, split_rows, syrk);
     std::free(ws);
     if (err != 0) st.err = err;
     st.count += rows;
@@ -122,6 +129,18 @@ void Check(const std::string& name, const std::vector<std::vector<float>>& chunk
   emu_check::Report(sym, name + ": m2 exactly symmetric");
 }
 
+// Reports ||a - b|| / ||b|| (Frobenius) <= 1e-5 under `what`.
+void ExpectFrobeniusClose(const std::string& what, const std::vector<double>& a, const std::vector<double>& b) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < b.size(); ++i) {
+    num += (a[i] - b[i]) * (a[i] - b[i]);
+    den += b[i] * b[i];
+  }
+  char buf[100];
+  std::snprintf(buf, sizeof buf, "relative Frobenius difference %.3g", std::sqrt(num / den));
+  emu_check::Report(std::sqrt(num / den) <= 1e-5, what + ": " + buf, buf);
+}
+
 std::vector<float> Rows(const std::vector<float>& x, int d, int64_t r0, int64_t r1) {
   return std::vector<float>(x.begin() + r0 * d, x.begin() + r1 * d);
 }
@@ -157,15 +176,7 @@ int main() {
     Check("rows 500 + 333 d130 N(3,1), two chunks merged", two, d, merged);
     const std::vector<std::vector<float>> three = {Rows(x, d, 0, 7), Rows(x, d, 7, 700), Rows(x, d, 700, 833)};
     Check("rows 7 + 693 + 133 d130, three chunks merged", three, d, Accumulate(three, d, 0));
-    const Stats one = Accumulate({x}, d, 0);
-    double num = 0, den = 0;
-    for (size_t i = 0; i < one.m2.size(); ++i) {
-      num += (merged.m2[i] - one.m2[i]) * (merged.m2[i] - one.m2[i]);
-      den += one.m2[i] * one.m2[i];
-    }
-    char buf[100];
-    std::snprintf(buf, sizeof buf, "relative Frobenius difference %.3g", std::sqrt(num / den));
-    emu_check::Report(std::sqrt(num / den) <= 1e-5, std::string("two chunks merged vs one pass: ") + buf, buf);
+    ExpectFrobeniusClose("two chunks merged vs one pass", merged.m2, Accumulate({x}, d, 0).m2);
   }
   {
     const int d = 130;
@@ -175,6 +186,41 @@ int main() {
     const bool same = std::memcmp(a.m2.data(), b.m2.data(), a.m2.size() * sizeof(double)) == 0 &&
                       std::memcmp(a.mean.data(), b.mean.data(), a.mean.size() * sizeof(double)) == 0;
     emu_check::Report(same, "d130 two chunks: two runs bit-identical");
+  }
+  // 3xTF32 SYRK.
+  const CovarianceSyrk tc = CovarianceSyrk::kTf32x3;
+  {
+    const int d = 136;
+    const auto x = Gaussian(232, d, 100.0, 1.0, 3);
+    Check("3xtf32: rows 232 d136 N(100,1), 3 sub-chunks of <= 100 rows (tiles end mid-sub-chunk)", {x}, d,
+          Accumulate({x}, d, 100, 0, tc));
+  }
+  {
+    const int d = 132;
+    const auto x = Gaussian(300, d, 3.0, 1.0, 7);
+    Check("3xtf32: rows 300 d132 N(3,1), 3 sub-chunks, partial column tile", {x}, d, Accumulate({x}, d, 128, 0, tc));
+  }
+  {
+    const int d = 256;
+    const auto x = Gaussian(167, d, 3.0, 2.0, 8);
+    const std::vector<std::vector<float>> two = {Rows(x, d, 0, 100), Rows(x, d, 100, 167)};
+    const Stats merged = Accumulate(two, d, 0, 0, tc);
+    Check("3xtf32: rows 100 + 67 d256 N(3,2), two chunks merged (3 tiles, 1 off-diagonal)", two, d, merged);
+    const Stats simt = Accumulate(two, d, 0, 0, CovarianceSyrk::kSimt);
+    ExpectFrobeniusClose("3xtf32 vs the SIMT SYRK", merged.m2, simt.m2);
+    const bool mean_same = std::memcmp(merged.mean.data(), simt.mean.data(), simt.mean.size() * sizeof(double)) == 0;
+    emu_check::Report(mean_same, "3xtf32 leaves the means bit-identical (they do not use the SYRK)");
+  }
+  {
+    // Input it cannot take is refused before any kernel runs: the statistics stay as they were.
+    const int d = 130;
+    const auto x = Gaussian(50, d, 3.0, 1.0, 9);
+    const Stats odd = Accumulate({x}, d, 0, 0, tc);
+    const int d2 = 64;
+    const auto x2 = Gaussian(50, d2, 3.0, 1.0, 10);
+    const Stats mis = Accumulate({x2}, d2, 0, 1, tc);
+    emu_check::Report(odd.err != 0 && std::isnan(odd.mean[0]) && mis.err != 0 && std::isnan(mis.mean[0]),
+                      "3xtf32 refuses d % 4 != 0 and misaligned input, writing nothing");
   }
   {
     double mean = 0, m2 = 0;

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { CovarianceAccumulator, cholesky, dgemm, inverse, solveSPD, solveTriangular } from '../../src/linalg';
 import { RandomState } from '../../src/random/mt19937';
 import { tensor } from '../../src/tensor';
+import { cudaAvailable } from '../../src/device';
 
 interface Picked { index: number[]; value: number[]; fro: number }
 const ref = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'fixtures', 'linalg', 'linalg.json'), 'utf8')) as {
@@ -54,6 +55,33 @@ t.test('covariance in uneven chunks equals np.cov', async (t) => {
   t.throws(() => new CovarianceAccumulator(4).covariance(), { code: 'ERR_INVALID_ARGUMENT' });
   acc.dispose();
   f32.dispose();
+});
+
+t.test('the CUDA SYRK variants: within 1e-5 of the float64 CPU covariance, or refused where they cannot run', async (t) => {
+  t.throws(() => new CovarianceAccumulator(8, { syrk: '3xtf32' }), { code: 'ERR_INVALID_ARGUMENT', field: 'syrk' }, 'a CUDA variant on the CPU');
+  t.throws(() => new CovarianceAccumulator(8, { syrk: 'simt' }), { code: 'ERR_INVALID_ARGUMENT', field: 'syrk' });
+  const nat = new CovarianceAccumulator(4);
+  t.ok(nat, "syrk 'auto' on the CPU");
+  nat.dispose();
+  if (!cudaAvailable()) return;
+  t.throws(() => new CovarianceAccumulator(130, { device: 'cuda', syrk: '3xtf32' }), { code: 'ERR_INVALID_ARGUMENT', field: 'syrk' }, 'dim % 4 != 0');
+  // 600 rows of 132 columns (two column blocks, one partial) around 3, in float32.
+  const n = 600, d = 132;
+  const x32 = Float32Array.from(new RandomState(11).rand(n * d), (v, i) => 3 + v + 0.01 * (i % d));
+  const cpu = new CovarianceAccumulator(d);
+  cpu.add(tensor(Float64Array.from(x32), [n, d]));
+  const want = cpu.covariance();
+  cpu.dispose();
+  for (const syrk of ['auto', 'simt', '3xtf32'] as const) {
+    const acc = new CovarianceAccumulator(d, { device: 'cuda', syrk });
+    acc.add(tensor(x32.slice(0, 250 * d), [250, d]));
+    acc.add(tensor(x32.slice(250 * d), [n - 250, d]));
+    const got = acc.covariance();
+    acc.dispose();
+    let num = 0, den = 0;
+    for (let i = 0; i < want.length; i++) { num += (got[i]! - want[i]!) ** 2; den += want[i]! ** 2; }
+    t.ok(Math.sqrt(num / den) < 1e-5, `syrk ${syrk}: relative Frobenius error ${Math.sqrt(num / den).toExponential(2)} (< 1e-5)`);
+  }
 });
 
 t.test('dgemm, inverse, cholesky, solves', async (t) => {
