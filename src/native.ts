@@ -17,8 +17,8 @@ export interface NativeTensor {
   readonly nbytes: number;
   readonly disposed: boolean;
   dispose(): void;
-  read(): Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
-  write(src: Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array): void;
+  read(): Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array;
+  write(src: Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array): void;
   reshape(shape: number[]): NativeTensor;
   clone(): NativeTensor;
 }
@@ -67,6 +67,8 @@ export interface NativeAddon {
   convPackWeights(w: NativeTensor, scale?: NativeTensor): NativeTensor;
   conv2d(x: NativeTensor, packed: NativeTensor, opts: NativeConvOptions): NativeTensor;
   conv2dBf16Storage(x: NativeTensor, packed: NativeTensor, opts: NativeConvOptions): NativeTensor;
+  toBfloat16(x: NativeTensor, padLastDimTo?: number): NativeTensor;
+  bfloat16ToFloat32(x: NativeTensor): NativeTensor;
   /** bench/device only: ms per launch of the bf16-in-memory convolution kernel. */
   benchConv2dBf16Nhwc(x: NativeTensor, packed: NativeTensor, opts: NativeConvOptions, iters: number): number;
   maxPool2d(x: NativeTensor, opts: NativePoolOptions): NativeTensor;

@@ -76,6 +76,21 @@ export function conv2dBf16Storage(x: Tensor, packedWeight: Tensor, g: ConvGeomet
   })));
 }
 
+/**
+ * x (float32) rounded to bfloat16 (nearest even; every NaN becomes 0x7FFF, as on CUDA), with the
+ * last dimension zero-padded to `padLastDimTo` when given (a 3-channel NHWC input or a packed filter
+ * to the 8 channels the bf16 convolution reads at a time). The same bits on the CPU and on a device;
+ * the result stays on x's device.
+ */
+export function toBfloat16(x: Tensor, opts: { padLastDimTo?: number } = {}): Tensor {
+  return call('toBfloat16', () => wrap(native().toBfloat16(x.handle, opts.padLastDimTo)));
+}
+
+/** A bfloat16 tensor widened to float32 (exact), on its device. */
+export function bfloat16ToFloat32(x: Tensor): Tensor {
+  return call('bfloat16ToFloat32', () => wrap(native().bfloat16ToFloat32(x.handle)));
+}
+
 export interface PoolGeometry {
   kernel: [number, number];
   stride: [number, number];

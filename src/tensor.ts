@@ -18,9 +18,13 @@ import { SslInvError, fromNativeError } from './errors';
 import { resolveDevice } from './device';
 import { native, NativeTensor } from './native';
 
-export type DType = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8';
+/**
+ * Element types. 'bfloat16' holds a bf16 network's activations on a CUDA device (ops.toBfloat16
+ * makes them); its host view is the raw bits, a Uint16Array (toFloat32Array converts exactly).
+ */
+export type DType = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8' | 'bfloat16';
 
-export type TypedArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
+export type TypedArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array;
 
 export interface TypedArrayOf {
   float32: Float32Array;
@@ -28,9 +32,10 @@ export interface TypedArrayOf {
   int32: Int32Array;
   int64: BigInt64Array;
   uint8: Uint8Array;
+  bfloat16: Uint16Array;
 }
 
-export const DTYPE_BYTES: Record<DType, number> = { float32: 4, float64: 8, int32: 4, int64: 8, uint8: 1 };
+export const DTYPE_BYTES: Record<DType, number> = { float32: 4, float64: 8, int32: 4, int64: 8, uint8: 1, bfloat16: 2 };
 
 export function dtypeOfArray(a: TypedArray): DType {
   if (a instanceof Float32Array) return 'float32';
@@ -38,6 +43,9 @@ export function dtypeOfArray(a: TypedArray): DType {
   if (a instanceof Int32Array) return 'int32';
   if (a instanceof BigInt64Array) return 'int64';
   if (a instanceof Uint8Array) return 'uint8';
+  if (a instanceof Uint16Array) {
+    throw new SslInvError('ERR_DTYPE_MISMATCH', 'a Uint16Array is not a tensor type: bfloat16 tensors are made on a device by ops.toBfloat16');
+  }
   throw new SslInvError('ERR_DTYPE_MISMATCH', 'unsupported typed array type');
 }
 
@@ -97,8 +105,15 @@ export class Tensor {
     }
   }
 
-  /** A copy as Float32Array; throws for other dtypes. */
+  /** A copy as Float32Array (bfloat16 widened exactly); throws for other dtypes. */
   toFloat32Array(): Float32Array {
+    if (this.dtype === 'bfloat16') {
+      const bits = this.toArray() as Uint16Array;
+      const out = new Float32Array(bits.length);
+      const u = new Uint32Array(out.buffer);
+      for (let i = 0; i < bits.length; i++) u[i] = bits[i]! << 16;
+      return out;
+    }
     if (this.dtype !== 'float32') {
       throw new SslInvError('ERR_DTYPE_MISMATCH', `expected a float32 tensor but got ${this.dtype}`);
     }

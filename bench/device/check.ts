@@ -231,6 +231,15 @@ async function parity(result: Record<string, unknown>): Promise<void> {
       netRows[`${n.arch}-${precision}`] = e;
       record(e <= NET_TOL[precision], `${n.arch} @${n.size} features on ${DEVICE} (${precision}) vs the CPU backend: rel ${e.toExponential(2)} (limit ${NET_TOL[precision]})`);
     }
+    if (DEVICE !== 'cpu') {
+      // bf16 activations in memory (each layer's output rounded to bf16): same tolerance as bf16.
+      const net = await ResNetFeatures.load(n.arch, params, { device: DEVICE, precision: 'bf16', activations: 'bfloat16' });
+      const f = net.features(xin);
+      net.dispose();
+      const e = relErr(f, ref);
+      netRows[`${n.arch}-bf16-storage`] = e;
+      record(e <= NET_TOL.bf16, `${n.arch} @${n.size} features on ${DEVICE} (bf16, bfloat16 activations) vs the CPU backend: rel ${e.toExponential(2)} (limit ${NET_TOL.bf16})`);
+    }
     xin.dispose();
   }
   result.networkVsCpu = netRows;

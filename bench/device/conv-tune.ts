@@ -37,7 +37,7 @@ let DEVICE = 'cpu';
 const BATCH = Number(arg('--batch') ?? 256);
 const ITERS = Number(arg('--iters') ?? 10);
 /** A kernel variant: a precision and an algo of it; `key` names it in the results ('fp32:simt-bk16'). */
-interface Variant { precision: ops.Precision; algo: ops.ConvAlgo; key: string }
+interface Variant { precision: ops.Precision; algo: ops.ConvAlgo; key: string; storage?: boolean }
 const variant = (precision: ops.Precision, algo: ops.ConvAlgo): Variant => ({ precision, algo, key: `${precision}:${algo}` });
 /** The variants timed: all of them on a GPU; on the CPU (a dry run of this script's plumbing) its one kernel. */
 let VARIANTS: Variant[] = [
@@ -88,9 +88,15 @@ async function network(): Promise<Record<string, number[]>> {
   const params = randomParams('resnet50', 41);
   const x = onDevice(DEVICE, randomF32(BATCH * 3 * 224 * 224, 42), [BATCH, 3, 224, 224]);
   const rates: Record<string, number[]> = {};
+  // The whole network also in bf16 (activations in float32, as the staged kernel reads them) and
+  // with bfloat16 activations (the bf16-in-memory kernel), beside the fp32 and tf32 variants.
+  const netVariants: Variant[] = DEVICE === 'cpu' ? VARIANTS
+    : [...VARIANTS, variant('bf16', 'auto'), { ...variant('bf16', 'auto'), key: 'bf16:bfloat16-activations', storage: true }];
   for (let round = 0; round < 2; round++) {
-    for (const v of VARIANTS) {
-      const net = await ResNetFeatures.load('resnet50', params, { device: DEVICE, precision: v.precision, convAlgo: v.algo });
+    for (const v of netVariants) {
+      const net = await ResNetFeatures.load('resnet50', params, v.storage
+        ? { device: DEVICE, precision: 'bf16', activations: 'bfloat16' }
+        : { device: DEVICE, precision: v.precision, convAlgo: v.algo });
       const ms = timeLoop(DEVICE, () => net.forward(x).dispose(), ITERS);
       net.dispose();
       (rates[v.key] ??= []).push(Math.round(BATCH / (ms / 1e3) * 10) / 10);
@@ -187,7 +193,7 @@ async function main(): Promise<void> {
     lines.push(`| sum | ${sum('bf16_ms').toFixed(2)} | ${sum('bf16nhwc_ms').toFixed(2)} | ${sum('torch_bf16_ms').toFixed(2)} | ${(sum('torch_bf16_ms') / sum('bf16nhwc_ms')).toFixed(2)}x |`);
   }
   const net = result.resnet50_img_s as Record<string, number[]> | undefined;
-  if (net) lines.push('', ...VARIANTS.map((v) => `ResNet-50 b${BATCH} ${v.key}: ${net[v.key]!.join(' / ')} img/s`));
+  if (net) lines.push('', ...Object.entries(net).map(([key, r]) => `ResNet-50 b${BATCH} ${key}: ${r.join(' / ')} img/s`));
   process.stdout.write(`${lines.join('\n')}\n${failures.length} failure(s); results in ${out}\n`);
   process.exitCode = failures.length ? 1 : 0;
 }

@@ -148,11 +148,69 @@ cuda::Conv2dShape ConvShapeOf(Napi::Env env, const Tensor& x, Napi::Object o) {
 
 }  // namespace
 
+// conv2d on a bf16 network's tensors: x [N, H, W, C] and packed [K, R, S, C] bfloat16 (C % 8 == 0),
+// bias float32, residual bfloat16 -> y bfloat16, by the bf16-in-memory kernel (conv2d_pipelined.cuh).
+Napi::Value CudaConv2dBf16Tensors(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Device dev = GetTensor(env, info[0], "x").device();
+  const Tensor& x = DeviceTensor(env, info[0], "x", dev, DType::kBF16, 4);
+  const Tensor& w = DeviceTensor(env, info[1], "packedWeight", dev, DType::kBF16, 4);
+  Napi::Object o = GetObject(env, info[2], "options");
+  const std::string precision = GetPrecision(env, o);
+  if (precision != "bf16" || GetConvAlgo(env, o) != "auto") {
+    ThrowCode(env, "ERR_INVALID_ARGUMENT", "conv2d: bfloat16 tensors take precision 'bf16' and algo 'auto'");
+  }
+  const cuda::Conv2dShape sh = ConvShapeOf(env, x, o);
+  Check(env, ExpectShape(w, {sh.k, sh.r, sh.s, sh.c}, "packedWeight"));
+  if (sh.c % 8 != 0 || sh.k % 2 != 0) {
+    ThrowCode(env, "ERR_INVALID_ARGUMENT", "conv2d: bfloat16 tensors need C % 8 == 0 (pad the channels with ops.toBfloat16) and an even outChannels, got C = " +
+                                               std::to_string(sh.c) + ", outChannels = " + std::to_string(sh.k));
+  }
+  const std::vector<int64_t> out_shape{sh.n, sh.p(), sh.q(), sh.k};
+  const Tensor* bias = OptionalDeviceTensor(env, o.Get("bias"), "bias", dev, {sh.k});
+  const Tensor* res = nullptr;
+  Napi::Value rv = o.Get("residual");
+  if (!rv.IsUndefined() && !rv.IsNull()) {
+    res = &DeviceTensor(env, rv, "residual", dev, DType::kBF16, -1);
+    Check(env, ExpectShape(*res, out_shape, "residual"));
+  }
+  Tensor y = NewDeviceTensor(env, DType::kBF16, out_shape, dev);
+  CheckLaunch(env, cuda::LaunchConv2dForwardBf16Nhwc(sh, x.data<cuda::Bf16>(), w.data<cuda::Bf16>(), bias ? bias->data<float>() : nullptr,
+                                                     res ? res->data<cuda::Bf16>() : nullptr, GetBoolProp(env, o, "relu", false),
+                                                     y.data<cuda::Bf16>(), StreamOf(env, dev)),
+              dev, "conv2d");
+  return TensorWrap::New(env, std::move(y));
+}
+
+// toBfloat16(x [..., c] float32, cPad?) -> [..., cPad] bfloat16 on x's device: rounded to nearest
+// even, zeros past c.
+Napi::Value CudaToBfloat16(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Device dev = GetTensor(env, info[0], "x").device();
+  const Tensor& x = DeviceTensor(env, info[0], "x", dev, DType::kF32, -1);
+  const Bf16Padding b = GetBf16Padding(env, x, info[1]);
+  Tensor y = NewDeviceTensor(env, DType::kBF16, b.shape, dev);
+  CheckLaunch(env, cuda::F32ToBf16PaddedRows(x.data<float>(), x.numel() / b.c, b.c, b.c_pad, y.data<cuda::Bf16>(), StreamOf(env, dev)), dev,
+              "toBfloat16");
+  return TensorWrap::New(env, std::move(y));
+}
+
+// bfloat16ToFloat32(x bfloat16) -> float32, exactly.
+Napi::Value CudaBfloat16ToFloat32(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Device dev = GetTensor(env, info[0], "x").device();
+  const Tensor& x = DeviceTensor(env, info[0], "x", dev, DType::kBF16, -1);
+  Tensor y = NewDeviceTensor(env, DType::kF32, x.shape, dev);
+  CheckLaunch(env, cuda::Bf16ToF32(x.data<cuda::Bf16>(), y.data<float>(), x.numel(), StreamOf(env, dev)), dev, "bfloat16ToFloat32");
+  return TensorWrap::New(env, std::move(y));
+}
+
 // conv2d(x [N, H, W, C], packed [K, R, S, C], options as on the CPU + precision 'fp32'|'tf32'|'bf16')
 Napi::Value CudaConv2d(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const Tensor& x0 = GetTensor(env, info[0], "x");
   const Device dev = x0.device();
+  if (x0.dtype == DType::kBF16) return CudaConv2dBf16Tensors(info);
   const Tensor& x = DeviceTensor(env, info[0], "x", dev, DType::kF32, 4);
   const Tensor& w = DeviceTensor(env, info[1], "packedWeight", dev, DType::kF32, 4);
   Napi::Object o = GetObject(env, info[2], "options");
@@ -284,24 +342,32 @@ Napi::Value CudaBenchConv2dBf16Nhwc(const Napi::CallbackInfo& info) {
 // maxPool2d(x [N, H, W, C], {kernelH, kernelW, strideH, strideW, padH, padW}) -> [N, P, Q, C]
 Napi::Value CudaMaxPool2d(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const Device dev = GetTensor(env, info[0], "x").device();
-  const Tensor& x = DeviceTensor(env, info[0], "x", dev, DType::kF32, 4);
+  const Tensor& x0 = GetTensor(env, info[0], "x");
+  const Device dev = x0.device();
+  const bool bf16 = x0.dtype == DType::kBF16;  // a bf16 network's activations: bf16 out
+  const Tensor& x = DeviceTensor(env, info[0], "x", dev, bf16 ? DType::kBF16 : DType::kF32, 4);
   const Pool2dParams p = GetPool2dParams(env, x, GetObject(env, info[1], "options"));
-  Tensor y = NewDeviceTensor(env, DType::kF32, {p.n, p.out_h(), p.out_w(), p.c}, dev);
-  CheckLaunch(env, cuda::MaxPool2dNHWC(p, x.data<float>(), y.data<float>(), nullptr, StreamOf(env, dev)), dev, "maxPool2d");
+  Tensor y = NewDeviceTensor(env, x.dtype, {p.n, p.out_h(), p.out_w(), p.c}, dev);
+  const cudaStream_t s = StreamOf(env, dev);
+  CheckLaunch(env, bf16 ? cuda::MaxPool2dNHWC(p, x.data<cuda::Bf16>(), y.data<cuda::Bf16>(), nullptr, s)
+                        : cuda::MaxPool2dNHWC(p, x.data<float>(), y.data<float>(), nullptr, s),
+              dev, "maxPool2d");
   return TensorWrap::New(env, std::move(y));
 }
 
 // globalAvgPool(x [N, H, W, C]) -> [N, C]
 Napi::Value CudaGlobalAvgPool(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  const Device dev = GetTensor(env, info[0], "x").device();
-  const Tensor& x = DeviceTensor(env, info[0], "x", dev, DType::kF32, 4);
+  const Tensor& x0 = GetTensor(env, info[0], "x");
+  const Device dev = x0.device();
+  const bool bf16 = x0.dtype == DType::kBF16;  // the features are float32 either way
+  const Tensor& x = DeviceTensor(env, info[0], "x", dev, bf16 ? DType::kBF16 : DType::kF32, 4);
   Tensor y = NewDeviceTensor(env, DType::kF32, {x.dim(0), x.dim(3)}, dev);
   if (y.numel() > 0) {
     if (x.dim(1) * x.dim(2) == 0) ThrowCode(env, "ERR_SHAPE_MISMATCH", "globalAvgPool: the input has no pixels");
-    CheckLaunch(env, cuda::GlobalAvgPoolNHWC(x.dim(0), x.dim(1), x.dim(2), x.dim(3), x.data<float>(), y.data<float>(),
-                                             StreamOf(env, dev)),
+    const cudaStream_t s = StreamOf(env, dev);
+    CheckLaunch(env, bf16 ? cuda::GlobalAvgPoolNHWC(x.dim(0), x.dim(1), x.dim(2), x.dim(3), x.data<cuda::Bf16>(), y.data<float>(), s)
+                          : cuda::GlobalAvgPoolNHWC(x.dim(0), x.dim(1), x.dim(2), x.dim(3), x.data<float>(), y.data<float>(), s),
                 dev, "globalAvgPool");
   }
   return TensorWrap::New(env, std::move(y));
@@ -599,6 +665,8 @@ bool IsCudaTensorArg(Napi::Value) { return false; }
 SSLINV_NO_CUDA(CudaConvPackWeights)
 SSLINV_NO_CUDA(CudaConv2d)
 SSLINV_NO_CUDA(CudaConv2dBf16Storage)
+SSLINV_NO_CUDA(CudaToBfloat16)
+SSLINV_NO_CUDA(CudaBfloat16ToFloat32)
 SSLINV_NO_CUDA(CudaBenchConv2dBf16Nhwc)
 SSLINV_NO_CUDA(CudaMaxPool2d)
 SSLINV_NO_CUDA(CudaGlobalAvgPool)

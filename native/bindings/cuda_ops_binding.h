@@ -38,6 +38,9 @@ Napi::Value CudaConv2d(const Napi::CallbackInfo& info);
 // The bf16-in-memory convolution (conv2d_pipelined.cuh): an op on fp32 tensors and a kernel timer for
 // bench/device. CUDA only (ERR_DEVICE_UNAVAILABLE otherwise).
 Napi::Value CudaConv2dBf16Storage(const Napi::CallbackInfo& info);
+// float32 <-> bfloat16 on a device (ops_binding.cc runs them on the CPU).
+Napi::Value CudaToBfloat16(const Napi::CallbackInfo& info);
+Napi::Value CudaBfloat16ToFloat32(const Napi::CallbackInfo& info);
 Napi::Value CudaBenchConv2dBf16Nhwc(const Napi::CallbackInfo& info);
 Napi::Value CudaMaxPool2d(const Napi::CallbackInfo& info);
 Napi::Value CudaGlobalAvgPool(const Napi::CallbackInfo& info);

@@ -30,6 +30,7 @@ const char* TypedArrayTypeFor(DType dtype, napi_typedarray_type* out) {
     case DType::kI32: *out = napi_int32_array; return "Int32Array";
     case DType::kI64: *out = napi_bigint64_array; return "BigInt64Array";
     case DType::kU8: *out = napi_uint8_array; return "Uint8Array";
+    case DType::kBF16: *out = napi_uint16_array; return "Uint16Array";  // the raw bits
   }
   *out = napi_uint8_array;
   return "Uint8Array";

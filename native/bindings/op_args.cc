@@ -61,6 +61,19 @@ std::string GetCovarianceSyrk(Napi::Env env, Napi::Value v) {
   return GetChoice(env, o, "syrk", {"auto", "simt", "3xtf32"});
 }
 
+Bf16Padding GetBf16Padding(Napi::Env env, const Tensor& x, Napi::Value pad) {
+  if (x.shape.empty()) ThrowCode(env, "ERR_SHAPE_MISMATCH", "toBfloat16: x needs at least one dimension");
+  Bf16Padding b;
+  b.c = x.shape.back();
+  b.c_pad = pad.IsUndefined() ? b.c : GetInt(env, pad, "padLastDimTo");
+  if (b.c < 1 || b.c_pad < b.c) {
+    ThrowCode(env, "ERR_INVALID_ARGUMENT", "toBfloat16: padLastDimTo must be >= the last dimension (" + std::to_string(b.c) + ")");
+  }
+  b.shape = x.shape;
+  b.shape.back() = b.c_pad;
+  return b;
+}
+
 std::string GetConvAlgo(Napi::Env env, Napi::Object o) { return GetChoice(env, o, "algo", {"auto", "simt-bk8", "simt-bk16", "mma-staged", "mma-pipelined"}); }
 
 }  // namespace napi

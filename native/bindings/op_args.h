@@ -26,6 +26,13 @@ std::string GetConvAlgo(Napi::Env env, Napi::Object o);
 // The covariance's SYRK kernel argument: 'auto' (also when undefined), 'simt' or '3xtf32' (CUDA
 // variants, for benchmarks); anything else is ERR_INVALID_ARGUMENT.
 std::string GetCovarianceSyrk(Napi::Env env, Napi::Value v);
+// toBfloat16's output shape for x [..., c] and the padLastDimTo argument (undefined: c), checked
+// (x has a dimension, padLastDimTo >= c >= 1).
+struct Bf16Padding {
+  int64_t c = 0, c_pad = 0;
+  std::vector<int64_t> shape;  // x's shape with the last dimension c_pad
+};
+Bf16Padding GetBf16Padding(Napi::Env env, const Tensor& x, Napi::Value pad);
 
 }  // namespace napi
 }  // namespace sslinv

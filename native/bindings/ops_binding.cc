@@ -100,6 +100,28 @@ Napi::Value ConvPackWeights(const Napi::CallbackInfo& info) {
 // The bf16-in-memory convolution and its kernel timer exist on CUDA only (cuda_ops_binding.h says
 // what they compute); with a CPU tensor they throw ERR_DEVICE_UNAVAILABLE there.
 Napi::Value Conv2dBf16Storage(const Napi::CallbackInfo& info) { return CudaConv2dBf16Storage(info); }
+
+// toBfloat16(x float32, padLastDimTo?) -> bfloat16 with the last dimension zero-padded; the same
+// bits on the CPU and on a device.
+Napi::Value ToBfloat16(const Napi::CallbackInfo& info) {
+  if (IsCudaTensorArg(info[0])) return CudaToBfloat16(info);
+  Napi::Env env = info.Env();
+  const Tensor& x = GetCpuTensor(env, info[0], "x", DType::kF32, -1);
+  const Bf16Padding b = GetBf16Padding(env, x, info[1]);
+  Tensor y = NewCpuTensor(env, DType::kBF16, b.shape);
+  F32ToBf16PaddedRows(x.data<float>(), x.numel() / b.c, b.c, b.c_pad, y.data<uint16_t>());
+  return TensorWrap::New(env, std::move(y));
+}
+
+// bfloat16ToFloat32(x bfloat16) -> float32, exactly.
+Napi::Value Bfloat16ToFloat32(const Napi::CallbackInfo& info) {
+  if (IsCudaTensorArg(info[0])) return CudaBfloat16ToFloat32(info);
+  Napi::Env env = info.Env();
+  const Tensor& x = GetCpuTensor(env, info[0], "x", DType::kBF16, -1);
+  Tensor y = NewCpuTensor(env, DType::kF32, x.shape);
+  Bf16ToF32(x.data<uint16_t>(), y.data<float>(), x.numel());
+  return TensorWrap::New(env, std::move(y));
+}
 Napi::Value BenchConv2dBf16Nhwc(const Napi::CallbackInfo& info) { return CudaBenchConv2dBf16Nhwc(info); }
 
 // conv2d(x [N, H, W, C], packed, {outChannels, kernelH, kernelW, strideH, strideW, padH, padW,
@@ -307,6 +329,8 @@ void RegisterOpBindings(Napi::Env env, Napi::Object exports) {
       {"conv2d", Conv2d},
       {"conv2dBf16Storage", Conv2dBf16Storage},
       {"benchConv2dBf16Nhwc", BenchConv2dBf16Nhwc},
+      {"toBfloat16", ToBfloat16},
+      {"bfloat16ToFloat32", Bfloat16ToFloat32},
       {"maxPool2d", MaxPool2d},
       {"globalAvgPool", GlobalAvgPool},
       {"relu", Relu},

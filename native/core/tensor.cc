@@ -25,6 +25,7 @@ size_t DTypeSize(DType dtype) {
     case DType::kI32: return 4;
     case DType::kI64: return 8;
     case DType::kU8: return 1;
+    case DType::kBF16: return 2;
   }
   return 0;
 }
@@ -36,6 +37,7 @@ const char* DTypeName(DType dtype) {
     case DType::kI32: return "int32";
     case DType::kI64: return "int64";
     case DType::kU8: return "uint8";
+    case DType::kBF16: return "bfloat16";
   }
   return "unknown";
 }
@@ -43,7 +45,7 @@ const char* DTypeName(DType dtype) {
 bool ParseDType(const std::string& name, DType* out) {
   static const struct { const char* name; DType dtype; } kTable[] = {
       {"float32", DType::kF32}, {"float64", DType::kF64}, {"int32", DType::kI32},
-      {"int64", DType::kI64},   {"uint8", DType::kU8},
+      {"int64", DType::kI64},   {"uint8", DType::kU8},    {"bfloat16", DType::kBF16},
   };
   for (const auto& e : kTable) {
     if (name == e.name) {

@@ -16,7 +16,9 @@
 
 namespace sslinv {
 
-enum class DType : int32_t { kF32 = 0, kF64 = 1, kI32 = 2, kI64 = 3, kU8 = 4 };
+// kBF16: bfloat16 (the top 16 bits of a float32), 2 bytes, device activations of a bf16 network;
+// host code sees its raw bits (a Uint16Array in JavaScript) and converts with ops.
+enum class DType : int32_t { kF32 = 0, kF64 = 1, kI32 = 2, kI64 = 3, kU8 = 4, kBF16 = 5 };
 
 size_t DTypeSize(DType dtype);
 const char* DTypeName(DType dtype);

@@ -394,6 +394,18 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// Rows of c float32 values -> rows of c_pad bf16, zeros after column c. One thread per output,
+// grid-stride (this runs once per network input and once per packed filter: not worth vectorising).
+__global__ void __launch_bounds__(kThreads)
+    F32ToBf16PaddedRowsKernel(const float* x, int64_t rows, int64_t c, int64_t c_pad, Bf16* y) {
+  const int64_t total = rows * c_pad;
+  for (int64_t o = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; o < total;
+       o += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t r = o / c_pad, j = o - r * c_pad;
+    y[o] = j < c ? F32ToBf16Rn(x[r * c + j]) : Bf16FromBits(0);
+  }
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -488,6 +500,15 @@ cudaError_t F32ToBf16(const float* x, Bf16* y, int64_t n, cudaStream_t stream, i
   const int64_t head = detail::AlignHead(x, 4, 16, n);
   const bool ok = detail::IsAligned(y + head, 8);
   return LaunchVecSplit(F32ToBf16Op{x, y}, detail::MakeVecSplit(n, head, ok), stream, grid_cap);
+}
+
+cudaError_t F32ToBf16PaddedRows(const float* x, int64_t rows, int64_t c, int64_t c_pad, Bf16* y, cudaStream_t stream,
+                                int grid_cap) {
+  if (rows < 0 || c < 1 || c_pad < c || (rows > 0 && (x == nullptr || y == nullptr))) return cudaErrorInvalidValue;
+  if (rows == 0) return cudaSuccess;
+  const unsigned grid = detail::GridFor(rows * c_pad, kThreads, grid_cap);
+  SSLINV_LAUNCH(F32ToBf16PaddedRowsKernel, grid, kThreads, 0, stream, x, rows, c, c_pad, y);
+  return cudaGetLastError();
 }
 
 cudaError_t Bf16ToF32(const Bf16* x, float* y, int64_t n, cudaStream_t stream, int grid_cap) {

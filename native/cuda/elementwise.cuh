@@ -68,6 +68,11 @@ cudaError_t BatchNormStatsF32(const float* x, int64_t rows, int64_t c, float* me
 // bf16_compat.h); bf16 -> float32 and float32 -> float64 are exact.
 cudaError_t F32ToBf16(const float* x, Bf16* y, int64_t n, cudaStream_t stream, int grid_cap = 0);
 cudaError_t Bf16ToF32(const Bf16* x, float* y, int64_t n, cudaStream_t stream, int grid_cap = 0);
+// x [rows, c] float32 -> y [rows, c_pad] bf16 (nearest even), zero-filled past column c: a network
+// input or a packed filter with its channels padded for the bf16-in-memory convolution (C % 8 == 0).
+// c >= 1 and c_pad >= c, else cudaErrorInvalidValue.
+cudaError_t F32ToBf16PaddedRows(const float* x, int64_t rows, int64_t c, int64_t c_pad, Bf16* y, cudaStream_t stream,
+                                int grid_cap = 0);
 cudaError_t F32ToF64(const float* x, double* y, int64_t n, cudaStream_t stream, int grid_cap = 0);
 
 }  // namespace sslinv::cuda

@@ -1,4 +1,6 @@
-// CUDA pooling on NHWC float32 activations; the device counterparts of ops/pool.h.
+// CUDA pooling on NHWC float32 or bfloat16 activations; the device counterparts of ops/pool.h.
+// bf16: the float32 algorithms on the exactly widened values (the max is stored back exactly; the
+// average pool's output is float32), scalar channel loads.
 //
 // MaxPool2dNHWC: PyTorch's max_pool2d (floor mode, dilation 1) with sslinv::Pool2dParams:
 //   x: [N, H, W, C] -> y: [N, P, Q, C], P = (H + 2*pad_h - kernel_h) / stride_h + 1 (Q likewise).
@@ -26,6 +28,7 @@
 #pragma once
 #include <cstdint>
 
+#include "cuda/bf16_compat.h"
 #include "cuda/cuda_compat.h"
 #include "ops/pool.h"
 
@@ -33,7 +36,11 @@ namespace sslinv::cuda {
 
 cudaError_t MaxPool2dNHWC(const Pool2dParams& p, const float* x, float* y, int64_t* indices, cudaStream_t stream,
                           int grid_cap = 0);
+cudaError_t MaxPool2dNHWC(const Pool2dParams& p, const Bf16* x, Bf16* y, int64_t* indices, cudaStream_t stream,
+                          int grid_cap = 0);
 cudaError_t GlobalAvgPoolNHWC(int64_t n, int64_t h, int64_t w, int64_t c, const float* x, float* y,
+                              cudaStream_t stream, int grid_cap = 0);
+cudaError_t GlobalAvgPoolNHWC(int64_t n, int64_t h, int64_t w, int64_t c, const Bf16* x, float* y,
                               cudaStream_t stream, int grid_cap = 0);
 
 }  // namespace sslinv::cuda

@@ -60,11 +60,14 @@ const LEGACY_PROTOCOL = 1001;
 const DEFAULT_MAX_TENSOR_BYTES = 2 * 1024 ** 3;
 const DEFAULT_MAX_LEGACY_HEADER = 256 * 1024 ** 2;
 
-const OUT_DTYPE: Record<TorchDType, DType> = {
+/** What a checkpoint's tensors become on the host (bf16 and fp16 are widened to float32). */
+type OutDType = Exclude<DType, 'bfloat16'>;
+
+const OUT_DTYPE: Record<TorchDType, OutDType> = {
   float32: 'float32', float64: 'float64', float16: 'float32', bfloat16: 'float32',
   int64: 'int64', int32: 'int32', int16: 'int32', int8: 'int32', uint8: 'uint8', bool: 'uint8',
 };
-const OUT_BYTES: Record<DType, number> = { float32: 4, float64: 8, int32: 4, int64: 8, uint8: 1 };
+const OUT_BYTES: Record<OutDType, number> = { float32: 4, float64: 8, int32: 4, int64: 8, uint8: 1 };
 
 function unsupported(file: string, message: string, field?: string): SslInvError {
   return new SslInvError('ERR_CHECKPOINT_UNSUPPORTED', message, { file, ...(field !== undefined ? { field } : {}) });
@@ -105,7 +108,7 @@ function sourceView(dtype: TorchDType, buf: ArrayBuffer): ArrayLike<number> | Bi
   }
 }
 
-function allocOut(dtype: DType, n: number): TypedArray {
+function allocOut(dtype: OutDType, n: number): TypedArray {
   switch (dtype) {
     case 'float32': return new Float32Array(n);
     case 'float64': return new Float64Array(n);

@@ -31,7 +31,10 @@ interface FoldedConv {
   geometry: ops.ConvGeometry;
 }
 
-async function foldConvBn(cb: ConvBnSpec, source: ParamSource, device: string): Promise<FoldedConv> {
+/** Channels of a bf16 network's tensors: the bf16 convolution reads 8 channels at a time. */
+const bf16Channels = (c: number): number => Math.ceil(c / 8) * 8;
+
+async function foldConvBn(cb: ConvBnSpec, source: ParamSource, device: string, bf16: boolean): Promise<FoldedConv> {
   const w = await source(`${cb.conv}.weight`);
   const bn = await Promise.all(['weight', 'bias', 'running_mean', 'running_var'].map((p) => source(`${cb.bn}.${p}`)));
   const expectW = cb.outChannels * cb.inChannels * cb.kernel * cb.kernel;
@@ -58,6 +61,12 @@ async function foldConvBn(cb: ConvBnSpec, source: ParamSource, device: string): 
       }
     }
     scale.dispose();
+    if (bf16) {
+      // [K, R, S, C] -> bfloat16 with C padded to a multiple of 8 (the stem's 3 -> 8; zeros add nothing).
+      const b = ops.toBfloat16(packed, { padLastDimTo: bf16Channels(cb.inChannels) });
+      packed.dispose();
+      packed = b;
+    }
     return {
       spec: cb,
       packed,
@@ -81,6 +90,13 @@ export interface ResNetLoadOptions {
   precision?: ops.Precision;
   /** The CUDA convolution kernel variant for this precision (ops.ConvAlgo; the same bits). Default 'auto'. */
   convAlgo?: ops.ConvAlgo;
+  /**
+   * What the activations between layers are stored as: 'float32' (default) or, with precision
+   * 'bf16' on a CUDA device, 'bfloat16' (as PyTorch's bf16 inference stores them: half the memory
+   * traffic; each layer's output is rounded to bf16, so the features differ from the float32-storage
+   * bf16 network by about 2^-8 relative per layer). The features come back float32 either way.
+   */
+  activations?: 'float32' | 'bfloat16';
 }
 
 export class ResNetFeatures {
@@ -89,15 +105,18 @@ export class ResNetFeatures {
   readonly device: string;
   readonly precision: ops.Precision;
   readonly convAlgo: ops.ConvAlgo;
+  readonly activations: 'float32' | 'bfloat16';
   private readonly convs: Map<string, FoldedConv>;
   private disposed = false;
 
-  private constructor(spec: ResNetSpec, convs: Map<string, FoldedConv>, device: string, precision: ops.Precision, convAlgo: ops.ConvAlgo) {
+  private constructor(spec: ResNetSpec, convs: Map<string, FoldedConv>, device: string, precision: ops.Precision, convAlgo: ops.ConvAlgo,
+    activations: 'float32' | 'bfloat16') {
     this.spec = spec;
     this.convs = convs;
     this.device = device;
     this.precision = precision;
     this.convAlgo = convAlgo;
+    this.activations = activations;
   }
 
   get arch(): Arch {
@@ -121,9 +140,17 @@ export class ResNetFeatures {
     if (convAlgo !== 'auto' && (device === 'cpu' || precision !== algoPrecision)) {
       throw new SslInvError('ERR_INVALID_ARGUMENT', `convAlgo '${convAlgo}' is a CUDA ${algoPrecision} kernel; ${device} ${precision} takes 'auto'`, { field: 'convAlgo' });
     }
+    const activations = opts.activations ?? 'float32';
+    if (activations !== 'float32' && (activations !== 'bfloat16' || precision !== 'bf16' || device === 'cpu')) {
+      throw new SslInvError('ERR_INVALID_ARGUMENT', `activations '${activations}' needs precision 'bf16' on a CUDA device ('float32' otherwise)`,
+        { field: 'activations' });
+    }
+    if (activations === 'bfloat16' && convAlgo !== 'auto') {
+      throw new SslInvError('ERR_INVALID_ARGUMENT', `convAlgo '${convAlgo}' with bfloat16 activations: the bf16 convolution has one kernel`, { field: 'convAlgo' });
+    }
     const convs = new Map<string, FoldedConv>();
     try {
-      for (const cb of allConvBns(spec)) convs.set(cb.conv, await foldConvBn(cb, source, device));
+      for (const cb of allConvBns(spec)) convs.set(cb.conv, await foldConvBn(cb, source, device, activations === 'bfloat16'));
     } catch (e) {
       for (const c of convs.values()) {
         c.packed.dispose();
@@ -131,7 +158,7 @@ export class ResNetFeatures {
       }
       throw e;
     }
-    return new ResNetFeatures(spec, convs, device, precision, convAlgo);
+    return new ResNetFeatures(spec, convs, device, precision, convAlgo, activations);
   }
 
   private conv(x: Tensor, cb: ConvBnSpec, relu: boolean, residual?: Tensor): Tensor {
@@ -156,6 +183,11 @@ export class ResNetFeatures {
       nhwc = ops.nchwToNhwc(input);
     } finally {
       if (input !== x) input.dispose();
+    }
+    if (this.activations === 'bfloat16') {
+      const b = ops.toBfloat16(nhwc, { padLastDimTo: bf16Channels(3) });
+      nhwc.dispose();
+      nhwc = b;
     }
     let h = this.conv(nhwc, this.spec.stem, true);
     nhwc.dispose();

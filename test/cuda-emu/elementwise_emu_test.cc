@@ -10,6 +10,7 @@
 //   g++ -std=c++20 -O2 -pthread -Wall -Wno-unknown-pragmas -I native -x c++
 //     test/cuda-emu/elementwise_emu_test.cc native/cuda/elementwise.cu -o /tmp/elementwise_emu
 //   /tmp/elementwise_emu
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -383,6 +384,27 @@ void TestConversions() {
       }
     }
   }
+  // Rows padded with zero channels (a 3-channel input to 8, a filter's C to a multiple of 8).
+  for (const auto [rows, c, c_pad] : {std::array<int64_t, 3>{5, 3, 8}, {7, 16, 16}, {1, 13, 24}, {300, 3, 8}}) {
+    std::vector<float> xr(size_t(rows * c));
+    for (size_t i = 0; i < xr.size(); ++i) {
+      if (i % 7 == 3) std::memcpy(&xr[i], &special_bits[i % (sizeof special_bits / 4)], 4);
+      else xr[i] = rng.Uniform(-3.f, 3.f);
+    }
+    std::vector<cu::Bf16> yr(size_t(rows * c_pad) + 4, cu::Bf16FromBits(0x1234));
+    ExpectOk("f32->bf16 padded rows", cu::F32ToBf16PaddedRows(xr.data(), rows, c, c_pad, yr.data(), kStream, 2));
+    std::vector<uint16_t> out(size_t(rows * c_pad)), ref(out.size());
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < c_pad; ++j) {
+        out[r * c_pad + j] = cu::Bf16Bits(yr[r * c_pad + j]);
+        ref[r * c_pad + j] = j < c ? RefBf16(xr[r * c + j]) : 0;
+      }
+    const std::string tag = " rows=" + std::to_string(rows) + " c=" + std::to_string(c) + " c_pad=" + std::to_string(c_pad);
+    ExpectBits("f32->bf16 padded rows" + tag, out.data(), ref.data(), out.size());
+    Report(cu::Bf16Bits(yr[rows * c_pad]) == 0x1234, "f32->bf16 padded rows stays in range" + tag);
+  }
+  Report(cu::F32ToBf16PaddedRows(nullptr, 1, 4, 3, nullptr, kStream) == cudaErrorInvalidValue,
+         "f32->bf16 padded rows refuses c_pad < c");
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 //     windows of only -inf, and small grid caps.
 //   Global average pool: within rel 1e-5 of a float64 reference (scaled by mean |x|, so cancelling
 //     data cannot fail falsely), float4 and scalar channels, and bit-identical across two runs.
+//   bf16 activations: both pools on bf16 equal the float32 pools of the widened values bit for bit
+//     (the max stored back as bf16; NaN, -inf and padding included).
 // Build and run:
 //   g++ -std=c++20 -O2 -pthread -Wall -Wno-unknown-pragmas -I native -x c++
 //     test/cuda-emu/pool_emu_test.cc native/cuda/pool.cu -o /tmp/pool_emu
@@ -209,9 +211,52 @@ void TestGlobalAvgPool() {
 
 }  // namespace
 
+// bf16 pooling is float32 pooling of the exactly widened values.
+void TestBf16() {
+  using cu::Bf16;
+  Rng rng(77);
+  struct Shape { int64_t n, h, w, c; };
+  for (const Shape sh : {Shape{2, 9, 7, 64}, Shape{1, 5, 6, 3}, Shape{3, 4, 4, 8}}) {
+    const size_t count = size_t(sh.n * sh.h * sh.w * sh.c);
+    std::vector<float> f(count);
+    rng.Fill(f, -3.f, 3.f);
+    f[3] = std::nanf("");
+    f[count / 2] = -std::numeric_limits<float>::infinity();
+    std::vector<Bf16> b(count);
+    for (size_t i = 0; i < count; ++i) b[i] = cu::F32ToBf16Rn(f[i]), f[i] = cu::Bf16ToF32(b[i]);
+    const std::string name = "bf16 " + std::to_string(sh.n) + "x" + std::to_string(sh.h) + "x" + std::to_string(sh.w) + "x" +
+                             std::to_string(sh.c);
+    sslinv::Pool2dParams p{};
+    p.n = sh.n, p.h = sh.h, p.w = sh.w, p.c = sh.c;
+    p.kernel_h = 3, p.kernel_w = 3, p.stride_h = 2, p.stride_w = 2, p.pad_h = 1, p.pad_w = 1;
+    const size_t out = size_t(sh.n * p.out_h() * p.out_w() * sh.c);
+    std::vector<float> yf(out);
+    std::vector<Bf16> yb(out);
+    std::vector<int64_t> i_f(out), i_b(out);
+    const bool ok = cu::MaxPool2dNHWC(p, f.data(), yf.data(), i_f.data(), kStream) == cudaSuccess &&
+                    cu::MaxPool2dNHWC(p, b.data(), yb.data(), i_b.data(), kStream) == cudaSuccess;
+    bool same = ok && i_f == i_b;
+    for (size_t i = 0; same && i < out; ++i) {
+      const float v = cu::Bf16ToF32(yb[i]);
+      same = std::isnan(v) ? std::isnan(yf[i]) : SameBits(v, yf[i]);
+    }
+    Report(same, name + ": max pool of bf16 equals the float32 max pool of the widened values (values and indices)");
+    std::vector<float> af(size_t(sh.n * sh.c)), ab(af.size());
+    f[3] = 0.f, b[3] = cu::F32ToBf16Rn(0.f);  // finite data for the average
+    f[count / 2] = 1.f, b[count / 2] = cu::F32ToBf16Rn(1.f);
+    const bool ok2 = cu::GlobalAvgPoolNHWC(sh.n, sh.h, sh.w, sh.c, f.data(), af.data(), kStream) == cudaSuccess &&
+                     cu::GlobalAvgPoolNHWC(sh.n, sh.h, sh.w, sh.c, b.data(), ab.data(), kStream) == cudaSuccess;
+    // The two paths split the positions between threads differently (float4 or scalar channels), but
+    // float64 sums of so few bf16 values (8 significant bits) are exact, so the order cannot matter.
+    Report(ok2 && std::memcmp(af.data(), ab.data(), af.size() * sizeof(float)) == 0,
+           name + ": average pool of bf16 equals the float32 one of the widened values");
+  }
+}
+
 int main() {
   TestMaxPool();
   TestGlobalAvgPool();
+  TestBf16();
   const long long misaligned = sslinv::cuda::detail::EmuMisalignedAccesses().load();
   Report(misaligned == 0, "no misaligned vector access (would fault on a GPU)",
          std::to_string(misaligned) + " misaligned accesses");

@@ -198,6 +198,60 @@ export function runOpTable(t: Test, opts: OpTableOptions = {}): void {
     x.dispose(); w.dispose();
   });
 
+  t.test('bfloat16 tensors: rounding, padding, and the ops that take them', async (t) => {
+    const special = [1, 1 + 2 ** -8, 1 + 3 * 2 ** -8, NaN, -Infinity, 3.4e38, 1e-40, -0, 65504.5, -2.5e-39];
+    const vals = Float32Array.from([...special, ...randomArray(30, 901)]);
+    const x = T(vals, [5, 8]);
+    const b = ops.toBfloat16(x, { padLastDimTo: 16 });
+    t.equal(b.dtype, 'bfloat16');
+    t.same(b.shape, [5, 16]);
+    t.equal(b.device, DEVICE, 'stays on its device');
+    const bits = b.toArray() as Uint16Array;
+    const want = new Uint16Array(5 * 16);
+    const u = new Uint32Array(vals.buffer);
+    for (let r = 0; r < 5; r++) for (let j = 0; j < 8; j++) {
+      const v = u[r * 8 + j]!;
+      want[r * 16 + j] = (v & 0x7fffffff) > 0x7f800000 ? 0x7fff : ((v + 0x7fff + ((v >>> 16) & 1)) >>> 16) & 0xffff;
+    }
+    t.same(Array.from(bits), Array.from(want), 'nearest even, NaN to 0x7FFF, zeros in the padding');
+    const back = ops.bfloat16ToFloat32(b);
+    t.same(Array.from(back.toFloat32Array()), Array.from(b.toFloat32Array()), 'widened exactly, on the device and on the host');
+    t.throws(() => ops.toBfloat16(x, { padLastDimTo: 7 }), { code: 'ERR_INVALID_ARGUMENT' }, 'padding shorter than the row');
+    t.throws(() => ops.relu(b), { code: 'ERR_DTYPE_MISMATCH' }, 'a float32 op refuses bfloat16');
+    for (const y of [x, b, back]) y.dispose();
+    if (cpu) {
+      const xc = T(new Float32Array(2 * 4 * 4 * 8), [2, 4, 4, 8]);
+      const xb = ops.toBfloat16(xc);
+      t.throws(() => ops.maxPool2d(xb, { kernel: [3, 3], stride: [2, 2], padding: [1, 1] }), { code: 'ERR_DTYPE_MISMATCH' }, 'the CPU pools float32');
+      for (const y of [xc, xb]) y.dispose();
+      return;
+    }
+    // On a device: conv2d on bfloat16 tensors is the bf16-in-memory kernel, so it gives the bits of
+    // conv2dBf16Storage on the same float32 inputs; the pools give those of the widened values.
+    const p = { n: 2, c: 16, h: 9, w: 7, k: 24, r: 3, s: 3, stride: 2, pad: 1 };
+    const d = convInputs(p, 555);
+    const keep: Tensor[] = [];
+    const k = <U extends Tensor>(y: U): U => { keep.push(y); return y; };
+    try {
+      const xf = k(T(toNhwc(d.x, p.n, p.c, p.h, p.w), [p.n, p.h, p.w, p.c]));
+      const wf = k(ops.packConvWeights(k(T(d.w, [p.k, p.c, p.r, p.s])), k(T(d.scale, [p.k]))));
+      const res = k(T(toNhwc(d.residual, p.n, p.k, d.P, d.Q), [p.n, d.P, d.Q, p.k]));
+      const bias = k(T(d.bias, [p.k]));
+      const g: ops.ConvGeometry = { outChannels: p.k, kernel: [3, 3], stride: [2, 2], padding: [1, 1] };
+      const viaStorage = k(ops.conv2dBf16Storage(xf, wf, g, { bias, residual: res, relu: true })).toFloat32Array();
+      const yb = k(ops.conv2d(k(ops.toBfloat16(xf)), k(ops.toBfloat16(wf)), g, { bias, residual: k(ops.toBfloat16(res)), relu: true, precision: 'bf16' }));
+      t.equal(yb.dtype, 'bfloat16', 'bfloat16 in, bfloat16 out');
+      t.same(Array.from(yb.toFloat32Array()), Array.from(viaStorage), 'conv2d on bfloat16 tensors equals conv2dBf16Storage bit for bit');
+      t.throws(() => ops.conv2d(k(ops.toBfloat16(xf)), k(ops.toBfloat16(wf)), g, { bias }), { code: 'ERR_INVALID_ARGUMENT' }, 'bfloat16 tensors take precision bf16');
+      const pool = { kernel: [3, 3] as [number, number], stride: [2, 2] as [number, number], padding: [1, 1] as [number, number] };
+      const wide = k(ops.bfloat16ToFloat32(yb));
+      t.same(Array.from(k(ops.maxPool2d(yb, pool)).toFloat32Array()), Array.from(k(ops.maxPool2d(wide, pool)).toFloat32Array()), 'max pool of bfloat16');
+      t.same(Array.from(k(ops.globalAvgPool(yb)).toFloat32Array()), Array.from(k(ops.globalAvgPool(wide)).toFloat32Array()), 'average pool of bfloat16 (float32 out)');
+    } finally {
+      for (const y of keep) y.dispose();
+    }
+  });
+
   t.test('matmul with transposes and epilogue', { skip: cpu ? false : 'the CUDA matmul has no fused epilogue (see the plain cases)' }, async (t) => {
     const shapes: [number, number, number][] = [[1, 1, 1], [5, 7, 3], [37, 45, 300], [14, 32, 256], [15, 33, 257], [3, 100, 700], [200, 3, 50]];
     shapes.forEach(([M, N, K], i) => {

@@ -87,6 +87,14 @@ t.test('tf32 and bf16 need a CUDA device', async (t) => {
     'a CUDA fp32 kernel variant on the CPU');
   await t.rejects(ResNetFeatures.load('resnet18', () => new Float32Array(1), { convAlgo: 'mma-pipelined' }), { code: 'ERR_INVALID_ARGUMENT', field: 'convAlgo' },
     'a CUDA tf32 kernel variant on the CPU');
+  await t.rejects(ResNetFeatures.load('resnet18', () => new Float32Array(1), { activations: 'bfloat16' }), { code: 'ERR_INVALID_ARGUMENT', field: 'activations' },
+    'bfloat16 activations on the CPU');
+  await t.rejects(ResNetFeatures.load('resnet18', () => new Float32Array(1), { activations: 'float16' as 'float32' }), { code: 'ERR_INVALID_ARGUMENT', field: 'activations' },
+    'an unknown activation type');
+  if (cudaAvailable()) {
+    await t.rejects(ResNetFeatures.load('resnet18', () => new Float32Array(1), { device: 'cuda', precision: 'tf32', activations: 'bfloat16' }),
+      { code: 'ERR_INVALID_ARGUMENT', field: 'activations' }, 'bfloat16 activations need precision bf16');
+  }
   if (cudaAvailable()) {
     await t.rejects(ResNetFeatures.load('resnet18', () => new Float32Array(1), { device: 'cuda', precision: 'tf32', convAlgo: 'simt-bk8' }),
       { code: 'ERR_INVALID_ARGUMENT', field: 'convAlgo' }, 'an fp32 variant with tf32');
