@@ -3,7 +3,7 @@
  * ConvAlgo 'auto' should run (native/cuda/conv2d.cu PickSimt) from measurements rather than guesses.
  *
  *   node build-bench/bench/device/conv-tune.js [--device cuda:0] [--batch 256] [--shapes 4,5,11]
- *        [--no-net] [--iters 10] [--torch torch.json] [--out FILE]
+ *        [--no-net] [--no-bf16] [--iters 10] [--torch torch.json] [--out FILE]
  *
  * Variants: fp32 'simt-bk8' / 'simt-bk16' and tf32 'mma-staged' / 'mma-pipelined', each beside its
  * precision's 'auto'.
@@ -145,13 +145,14 @@ function bf16Tier(list: Shape[], torch: Record<string, number>[] | undefined): R
     const c = convInputs(sh, BATCH);
     row.bf16_ms = Math.round(timeLoop(DEVICE, () => ops.conv2d(c.x, c.w, c.g, { bias: c.bias, relu: true, precision: 'bf16' }).dispose(), ITERS) * 1e4) / 1e4;
     const flops = c.flops;
-    c.dispose();
-    // The bf16-in-memory kernel needs C % 8 == 0: the stem's input and filter get zero channels.
-    const padded = convInputs([Math.ceil(cin / 8) * 8, cout, k, s, h], BATCH);
+    // The bf16-in-memory kernel needs C % 8 == 0: the stem's input and filter get zero channels (the
+    // other shapes reuse their inputs: making a 0.8 GB input on the host takes seconds).
+    const padded = cin % 8 === 0 ? c : convInputs([Math.ceil(cin / 8) * 8, cout, k, s, h], BATCH);
     const g = padded.g;
     const opts = { outChannels: g.outChannels, kernelH: k, kernelW: k, strideH: s, strideW: s, padH: g.padding[0], padW: g.padding[1], bias: padded.bias.handle, relu: true };
     row.bf16nhwc_ms = Math.round(native().benchConv2dBf16Nhwc(padded.x.handle, padded.w.handle, opts, ITERS) * 1e4) / 1e4;
-    padded.dispose();
+    if (padded !== c) padded.dispose();
+    c.dispose();
     row.bf16nhwc_tflops = Math.round(flops / ((row.bf16nhwc_ms as number) * 1e-3) / 1e12 * 10) / 10;
     const t = torch?.find((r) => r.cin === cin && r.cout === cout && r.k === k && r.stride === s && r.h === h);
     if (t) row.torch_bf16_ms = t.bf16_ms;
@@ -174,7 +175,7 @@ async function main(): Promise<void> {
   const torchFile = arg('--torch');
   const torch = torchFile && fs.existsSync(torchFile)
     ? (JSON.parse(fs.readFileSync(torchFile, 'utf8')) as { conv_shapes?: Record<string, number>[] }).conv_shapes : undefined;
-  if (DEVICE !== 'cpu') result.bf16_tier = bf16Tier(list, torch);
+  if (DEVICE !== 'cpu' && !argv.includes('--no-bf16')) result.bf16_tier = bf16Tier(list, torch);
   result.failures = failures;
   const slug = card.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
   const out = arg('--out') ?? path.join('bench', 'results', `${new Date().toISOString().slice(0, 10)}-${slug}-conv-tune.json`);

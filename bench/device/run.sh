@@ -99,7 +99,7 @@ if [[ -z ${SKIP_TUNE:-} ]]; then
     for v in "8:3" "16:1"; do
       timeout "$(cap 90)" ncu --kernel-name-base mangled --kernel-name "regex:ConvFwdSimtKernelILi64ELi${v%%:*}E" --launch-skip "${v##*:}" --launch-count 1 \
         --section SpeedOfLight --section MemoryWorkloadAnalysis --section WarpStateStats --section Occupancy --section LaunchStats \
-        node build-bench/bench/device/conv-tune.js --device cuda:0 --shapes 4 --no-net --iters 1 --out /tmp/ncu-tune.json \
+        node build-bench/bench/device/conv-tune.js --device cuda:0 --shapes 4 --no-net --no-bf16 --iters 1 --out /tmp/ncu-tune.json \
         > "$OUT/ncu-bk${v%%:*}.txt" 2>&1
       echo "ncu bk${v%%:*} exit status $?"; grep -E "Duration|DRAM Throughput|Memory Throughput|Compute \(SM\)|Achieved Occupancy|Registers Per" "$OUT/ncu-bk${v%%:*}.txt" | head -8
     done

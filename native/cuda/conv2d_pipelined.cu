@@ -6,7 +6,7 @@
 //
 // Block: 256 threads (8 warps) compute a 128 x BN output tile, BN = 64 or 128 (the launcher picks the
 // one that wastes fewer columns of K, as conv2d.cu does). Warps are 2 x 4 of 64 x 32 (BN = 128) or
-// 4 x 2 of 32 x 32 (BN = 64); a warp tile is kMT x kNT MMAs of 16 x 8 x 16.
+// 4 x 2 of 32 x 32 (BN = 64); a warp tile is kMT x kNT MMAs of 16 x 8 (x 16 bf16, x 8 tf32 along K).
 //
 // Shared memory: kStages stages, each an A tile [128 rows][64 bytes] and a B tile [BN rows][64 bytes],
 // both GEMM-K contiguous: a row is 4 chunks of 16 bytes (8 bf16 or 4 fp32 channels of one tap). Chunk c
