@@ -18,11 +18,11 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { main } from '../../src/cli/main';
 import { cudaAvailable } from '../../src/device';
 import { writeSceneSet } from '../../src/demo/scenes';
 import { torchSave } from '../../src/io/torch-save';
 import { torchvisionInitStateDict } from '../../src/nn/torchvision-init';
+import { CliResult, runCli } from '../../test/helpers/cli';
 
 const argv = process.argv.slice(2);
 const arg = (n: string) => { const i = argv.indexOf(n); return i >= 0 ? argv[i + 1] : undefined; };
@@ -36,20 +36,11 @@ function record(ok: boolean, what: string): void {
   if (!ok) failures.push(what);
 }
 
-/** Runs the CLI in this process and captures its output (as test/helpers/cli.ts does). */
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string; seconds: number }> {
-  const out: string[] = [], err: string[] = [];
-  const ow = process.stdout.write.bind(process.stdout), ew = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((c: string | Uint8Array) => { out.push(String(c)); return true; }) as typeof process.stdout.write;
-  process.stderr.write = ((c: string | Uint8Array) => { err.push(String(c)); return true; }) as typeof process.stderr.write;
+/** runCli (test/helpers/cli.ts: the CLI in this process, output captured) with its wall time. */
+async function cli(args: string[]): Promise<CliResult & { seconds: number }> {
   const t0 = process.hrtime.bigint();
-  try {
-    const code = await main(['node', 'ssl-inv', ...args]);
-    return { code, stdout: out.join(''), stderr: err.join(''), seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
-  } finally {
-    process.stdout.write = ow;
-    process.stderr.write = ew;
-  }
+  const r = await runCli(args);
+  return { ...r, seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
 }
 
 interface Row { param: number; distance: number; similarity: number }

@@ -37,10 +37,9 @@ Pool2dParams GetPool2dParams(Napi::Env env, const Tensor& x, Napi::Object o) {
 
 namespace {
 
-// options[key] as one of `allowed` (the first when absent); anything else is ERR_INVALID_ARGUMENT
-// listing the choices.
-std::string GetChoice(Napi::Env env, Napi::Object o, const char* key, std::initializer_list<const char*> allowed) {
-  Napi::Value v = o.Get(key);
+// v (the argument or option named `key`) as one of `allowed` (the first when undefined); anything
+// else is ERR_INVALID_ARGUMENT listing the choices.
+std::string GetChoice(Napi::Env env, Napi::Value v, const char* key, std::initializer_list<const char*> allowed) {
   if (v.IsUndefined()) return *allowed.begin();
   const std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
   std::string list;
@@ -53,13 +52,9 @@ std::string GetChoice(Napi::Env env, Napi::Object o, const char* key, std::initi
 
 }  // namespace
 
-std::string GetPrecision(Napi::Env env, Napi::Object o) { return GetChoice(env, o, "precision", {"fp32", "tf32", "bf16"}); }
+std::string GetPrecision(Napi::Env env, Napi::Object o) { return GetChoice(env, o.Get("precision"), "precision", {"fp32", "tf32", "bf16"}); }
 
-std::string GetCovarianceSyrk(Napi::Env env, Napi::Value v) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("syrk", v);
-  return GetChoice(env, o, "syrk", {"auto", "simt", "3xtf32"});
-}
+std::string GetCovarianceSyrk(Napi::Env env, Napi::Value v) { return GetChoice(env, v, "syrk", {"auto", "simt", "3xtf32"}); }
 
 Bf16Padding GetBf16Padding(Napi::Env env, const Tensor& x, Napi::Value pad) {
   if (x.shape.empty()) ThrowCode(env, "ERR_SHAPE_MISMATCH", "toBfloat16: x needs at least one dimension");
@@ -74,7 +69,7 @@ Bf16Padding GetBf16Padding(Napi::Env env, const Tensor& x, Napi::Value pad) {
   return b;
 }
 
-std::string GetConvAlgo(Napi::Env env, Napi::Object o) { return GetChoice(env, o, "algo", {"auto", "simt-bk8", "simt-bk16", "mma-staged", "mma-pipelined"}); }
+std::string GetConvAlgo(Napi::Env env, Napi::Object o) { return GetChoice(env, o.Get("algo"), "algo", {"auto", "simt-bk8", "simt-bk16", "mma-staged", "mma-pipelined"}); }
 
 }  // namespace napi
 }  // namespace sslinv

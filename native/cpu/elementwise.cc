@@ -2,6 +2,8 @@
 // vectorises; large tensors are split across the pool.
 #include "ops/elementwise.h"
 
+#include "core/bf16_bits.h"
+
 #include <cstring>
 
 #include <cmath>
@@ -68,15 +70,7 @@ void BatchNormInferenceF32(const float* x, const float* gamma, const float* beta
 void F32ToBf16PaddedRows(const float* x, int64_t rows, int64_t c, int64_t c_pad, uint16_t* y) {
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t j = 0; j < c_pad; ++j) {
-      uint16_t b = 0;
-      if (j < c) {
-        uint32_t u;
-        std::memcpy(&u, x + r * c + j, 4);
-        // Adding 0x7FFF plus the lowest kept bit rounds half to even; a carry into the exponent is the
-        // right rounding (to inf past the largest finite bf16).
-        b = (u & 0x7fffffffu) > 0x7f800000u ? uint16_t{0x7fff} : static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-      }
-      y[r * c_pad + j] = b;
+      y[r * c_pad + j] = j < c ? Float32ToBf16Bits(x[r * c + j]) : uint16_t{0};
     }
   }
 }

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/bf16_bits.h"
 #include "cuda/cuda_compat.h"
 
 #if defined(__CUDACC__) || defined(SSL_INV_WITH_CUDA)
@@ -37,15 +38,7 @@ struct alignas(2) Bf16 {
 
 inline uint16_t Bf16Bits(Bf16 b) { return b.bits; }
 inline Bf16 Bf16FromBits(uint16_t u) { return Bf16{u}; }
-inline Bf16 F32ToBf16Rn(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return Bf16{0x7fffu};
-  // Adding 0x7FFF plus the lowest kept bit rounds half to even; a carry out of the mantissa bumps the
-  // exponent, which is the correct rounding (up to +-inf past the largest finite bf16).
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return Bf16{static_cast<uint16_t>(u >> 16)};
-}
+inline Bf16 F32ToBf16Rn(float f) { return Bf16{Float32ToBf16Bits(f)}; }
 inline float Bf16ToF32(Bf16 b) {
   const uint32_t u = static_cast<uint32_t>(b.bits) << 16;
   float f;

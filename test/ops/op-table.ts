@@ -92,15 +92,16 @@ function runConv(p: ConvCase, d: ReturnType<typeof convInputs>,
   }
 }
 
+/** The bf16 bits of float32 bits v: nearest even, every NaN 0x7FFF (CUDA's rule). */
+function bf16Bits(v: number): number {
+  return (v & 0x7fffffff) > 0x7f800000 ? 0x7fff : ((v + 0x7fff + ((v >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
 /** Each value rounded to bf16 (nearest even) and widened back: what storing it in bf16 keeps. */
 function roundBf16(a: Float32Array): Float32Array {
   const out = Float32Array.from(a);
   const u = new Uint32Array(out.buffer);
-  for (let i = 0; i < u.length; i++) {
-    const v = u[i]!;
-    if ((v & 0x7fffffff) > 0x7f800000) continue;  // NaN stays NaN
-    u[i] = ((v + 0x7fff + ((v >>> 16) & 1)) & 0xffff0000) >>> 0;
-  }
+  for (let i = 0; i < u.length; i++) u[i] = (bf16Bits(u[i]!) << 16) >>> 0;
   return out;
 }
 
@@ -209,10 +210,7 @@ export function runOpTable(t: Test, opts: OpTableOptions = {}): void {
     const bits = b.toArray() as Uint16Array;
     const want = new Uint16Array(5 * 16);
     const u = new Uint32Array(vals.buffer);
-    for (let r = 0; r < 5; r++) for (let j = 0; j < 8; j++) {
-      const v = u[r * 8 + j]!;
-      want[r * 16 + j] = (v & 0x7fffffff) > 0x7f800000 ? 0x7fff : ((v + 0x7fff + ((v >>> 16) & 1)) >>> 16) & 0xffff;
-    }
+    for (let r = 0; r < 5; r++) for (let j = 0; j < 8; j++) want[r * 16 + j] = bf16Bits(u[r * 8 + j]!);
     t.same(Array.from(bits), Array.from(want), 'nearest even, NaN to 0x7FFF, zeros in the padding');
     const back = ops.bfloat16ToFloat32(b);
     t.same(Array.from(back.toFloat32Array()), Array.from(b.toFloat32Array()), 'widened exactly, on the device and on the host');
