@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/bf16_bits.h"
 #include "cuda/cuda_compat.h"
 #include "cuda/kernel_util.cuh"
 
@@ -61,12 +62,10 @@ __device__ __forceinline__ uint32_t ToTf32(float f) {
 }
 
 #ifndef SSLINV_GPU_ONLY
-// fp32 -> bf16 bits, round to nearest even (what cvt.rn.bf16x2.f32 does).
-inline uint32_t Bf16BitsRne(float f) {
-  const uint32_t u = FloatBits(f);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return (u >> 16) | 0x40u;  // quiet NaN
-  return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-}
+// fp32 -> bf16 bits, round to nearest even (cvt.rn.bf16x2.f32). The emulation uses the one host
+// rule of core/bf16_bits.h, NaN to 0x7FFF included; that cvt.rn.bf16.f32 gives the same on the
+// hardware is what the op table's toBfloat16 case checks on a GPU (a NaN among its inputs).
+inline uint32_t Bf16BitsRne(float f) { return ::sslinv::Float32ToBf16Bits(f); }
 inline float Bf16Value(uint32_t bits16) { return BitsFloat(bits16 << 16); }
 #endif
 
@@ -95,24 +94,28 @@ struct EmuFragments {
   uint32_t b[2][8];  // [column 2t, column 2t + 1][word 0..7 along K]
 };
 
+struct EmuLaneWords {
+  uint32_t a[4], b[2];
+};
+
 inline EmuFragments GatherFragments(const uint32_t a[4], const uint32_t b[2]) {
   const int lane = static_cast<int>(threadIdx.x % 32);
   const int g = lane / 4, t = lane % 4;
+  EmuLaneWords all[32];
+  ::sslinv_emu::WarpGatherAll(EmuLaneWords{{a[0], a[1], a[2], a[3]}, {b[0], b[1]}}, all);
   EmuFragments f;
-  const Words4 mine_a{a[0], a[1], a[2], a[3]};
-  const Words2 mine_b{b[0], b[1]};
   for (int j = 0; j < 4; ++j) {
-    const Words4 v = __shfl_sync(0xffffffffu, mine_a, 4 * g + j);  // holds words j and j + 4
-    f.a[0][j] = v.x;
-    f.a[1][j] = v.y;
-    f.a[0][j + 4] = v.z;
-    f.a[1][j + 4] = v.w;
+    const EmuLaneWords& v = all[4 * g + j];  // its a holds words j and j + 4 of rows g and g + 8
+    f.a[0][j] = v.a[0];
+    f.a[1][j] = v.a[1];
+    f.a[0][j + 4] = v.a[2];
+    f.a[1][j + 4] = v.a[3];
   }
   for (int h = 0; h < 2; ++h) {
     for (int j = 0; j < 4; ++j) {
-      const Words2 v = __shfl_sync(0xffffffffu, mine_b, 4 * (2 * t + h) + j);
-      f.b[h][j] = v.x;
-      f.b[h][j + 4] = v.y;
+      const EmuLaneWords& v = all[4 * (2 * t + h) + j];
+      f.b[h][j] = v.b[0];
+      f.b[h][j + 4] = v.b[1];
     }
   }
   return f;
@@ -182,11 +185,9 @@ __device__ __forceinline__ void LdMatrixX4(uint32_t r[4], const void* smem_row) 
 #else
   SSLINV_CHECK_VEC_ALIGN(smem_row, 16);
   const int lane = static_cast<int>(threadIdx.x % 32);
-  const uintptr_t mine = reinterpret_cast<uintptr_t>(smem_row);
-  for (int j = 0; j < 4; ++j) {
-    const uintptr_t row = __shfl_sync(0xffffffffu, mine, 8 * j + lane / 4);
-    std::memcpy(&r[j], reinterpret_cast<const unsigned char*>(row) + 4 * (lane % 4), 4);
-  }
+  const unsigned char* rows[32];
+  ::sslinv_emu::WarpGatherAll(static_cast<const unsigned char*>(smem_row), rows);
+  for (int j = 0; j < 4; ++j) std::memcpy(&r[j], rows[8 * j + lane / 4] + 4 * (lane % 4), 4);
 #endif
 }
 

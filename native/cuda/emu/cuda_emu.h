@@ -1,33 +1,43 @@
-// Host emulation of the CUDA subset our SIMT kernels use, so their logic is tested on machines with
-// no GPU (CI, the 2-core development machines). Compiled only into the emulation test programs
+// Host emulation of the CUDA subset our kernels use, so their logic is tested on machines with no
+// GPU (CI, the 2-core development machines). Compiled only into the emulation test programs
 // (test/cuda-emu), never into the addon.
 //
-// Model: a launch runs its blocks one after another; within a block every CUDA thread is a real OS
-// thread, so __syncthreads() is a std::barrier over the block and warp shuffles exchange values
-// through a per-warp slot array between two warp-wide barriers. `__shared__` variables become
-// function statics: shared by the threads of the running block, and reused by the next block (as
-// on a GPU, a block must not rely on what another block left in shared memory; the launcher fills
-// it with a garbage pattern before each block to catch reads of unwritten shared memory).
+// Model: a launch runs its blocks one after another on the calling OS thread; within a block every
+// CUDA thread is a fiber (its own stack, emu/fiber.h) and a scheduler runs them in turn. A fiber runs
+// until it must wait: at __syncthreads() for the block's live threads, at a warp shuffle for its
+// warp's live lanes (each shuffle deposits the value, waits for the warp, reads, and waits again, so
+// a slot is never overwritten early). Threads that have returned drop out of both, as on sm_70+.
+// Running each thread as far ahead as it can go is adversarial on purpose: a missing barrier lets a
+// thread read shared memory the others have not written yet (the launcher fills it with a garbage
+// pattern before each block) or overwrite a stage they still read, and that shows in the results
+// on every run, not by chance. If every live thread waits and none can go on (a barrier in divergent
+// code), the launch aborts with a message instead of hanging.
+// `__shared__` variables become function statics: shared by the threads of the running block, and
+// reused by the next block (a block must not rely on what another block left there).
 // Device memory is host memory. The sm_80 warp primitives (mma.sync, ldmatrix, cp.async) are
 // emulated in cuda/mma.cuh from their PTX definitions; cp.async copies land only at the wait that
-// covers them (see CpAsyncWait below). What this cannot catch: races that the sequential block order
-// hides, other inline PTX (kept behind SSLINV_GPU_ONLY), and performance. A kernel that passes here
-// has correct indexing and synchronisation structure; it is still unverified on a GPU until the
-// device check has run it.
+// covers them (see CpAsyncWait below). What this cannot catch: races that need two threads truly at
+// once (atomics are trivially atomic here), other inline PTX (kept behind SSLINV_GPU_ONLY), and
+// performance. A kernel that passes here has correct indexing and synchronisation structure; it is
+// still unverified on a GPU until the device check has run it.
 #pragma once
 #ifdef __CUDACC__
 #error "cuda_emu.h is for host-only emulation builds"
 #endif
+#include <algorithm>
 #include <atomic>
-#include <barrier>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
 #include <memory>
-#include <thread>
+#include <mutex>
 #include <type_traits>
 #include <vector>
+
+#include "cuda/emu/fiber.h"
+#include "cuda/emu/runtime_emu.h"
 
 #define SSLINV_CUDA_EMU 1
 
@@ -41,12 +51,6 @@ struct alignas(16) double2 { double x, y; };
 inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
 inline float2 make_float2(float x, float y) { return {x, y}; }
 
-typedef struct CUstream_emu* cudaStream_t;
-enum cudaError_t { cudaSuccess = 0, cudaErrorInvalidValue = 1, cudaErrorInvalidConfiguration = 9, cudaErrorMemoryAllocation = 2 };
-inline cudaError_t cudaGetLastError() { return cudaSuccess; }
-inline cudaError_t cudaPeekAtLastError() { return cudaSuccess; }
-inline const char* cudaGetErrorString(cudaError_t e) { return e == cudaSuccess ? "no error" : "emulated error"; }
-
 #define __global__
 #define __device__
 #define __host__
@@ -59,105 +63,222 @@ inline const char* cudaGetErrorString(cudaError_t e) { return e == cudaSuccess ?
 
 namespace sslinv_emu {
 
-struct WarpSlots {
-  explicit WarpSlots(std::ptrdiff_t lanes) : bar(lanes) {}
-  std::barrier<> bar;
-  alignas(16) unsigned char slot[32][16];
+// One emulated CUDA thread.
+struct EmuThread {
+  FiberContext ctx;
+  dim3 idx;
+  unsigned linear = 0;
+  bool done = false;
+  const uint64_t* wait_gen = nullptr;  // waiting until *wait_gen != wait_seen
+  uint64_t wait_seen = 0;
+  // cp.async: this thread's open group and its committed groups, oldest first.
+  struct PendingCopy {
+    void* dst;
+    const void* src;
+    unsigned bytes, src_bytes;  // src_bytes < bytes: the rest is zero-filled
+  };
+  std::vector<PendingCopy> cp_open;
+  std::vector<std::vector<PendingCopy>> cp_groups;
 };
 
+// A barrier over a set of threads that releases when every live member has arrived (threads that
+// have returned drop out). gen counts releases; waiters wait for it to change.
+struct EmuBarrier {
+  unsigned live = 0, arrived = 0;
+  uint64_t gen = 0;
+  bool ArriveIsLast() {
+    if (++arrived < live) return false;
+    arrived = 0;
+    ++gen;
+    return true;
+  }
+  void Leave() {  // a member returned
+    --live;
+    if (arrived > 0 && arrived == live) {
+      arrived = 0;
+      ++gen;
+    }
+  }
+};
+
+struct WarpState {
+  EmuBarrier bar;
+  alignas(16) unsigned char slot[32][32];
+};
+
+// The block being run, and the scheduler that runs its threads. One per OS thread that launches.
 struct BlockState {
   dim3 block_idx, block_dim, grid_dim;
-  std::unique_ptr<std::barrier<>> bar;
-  std::vector<std::unique_ptr<WarpSlots>> warps;
+  std::vector<EmuThread> threads;
+  std::vector<WarpState> warps;
+  EmuBarrier block_bar;
   std::vector<unsigned char> dynamic_smem;
+  FiberContext scheduler;
+  EmuThread* current = nullptr;
+  void (*body)(void*) = nullptr;  // runs the kernel with the launch's arguments
+  void* body_arg = nullptr;
 };
 
-inline BlockState*& CurrentBlock() {
-  static BlockState* b = nullptr;
-  return b;
+inline thread_local BlockState* tls_block = nullptr;
+inline thread_local FiberStacks tls_stacks;
+inline thread_local unsigned tls_launches = 0;  // alternates the first block's scheduling order
+
+inline BlockState* CurrentBlock() { return tls_block; }
+inline EmuThread& CurrentThread() { return *tls_block->current; }
+inline unsigned LaneId() { return CurrentThread().linear & 31u; }
+
+// The running thread waits until the barrier releases (returns at once when it is the last to arrive).
+inline void Arrive(EmuBarrier& bar) {
+  const uint64_t gen = bar.gen;
+  if (bar.ArriveIsLast()) return;
+  BlockState* b = tls_block;
+  EmuThread& self = *b->current;
+  self.wait_gen = &bar.gen;
+  self.wait_seen = gen;
+  SwitchFiber(self.ctx, b->scheduler);
 }
-inline thread_local dim3 tls_thread_idx;
-inline thread_local unsigned tls_linear_tid = 0;
 
-inline unsigned LaneId() { return tls_linear_tid & 31u; }
+inline void SyncThreads() { Arrive(tls_block->block_bar); }
 
-inline void SyncThreads() { CurrentBlock()->bar->arrive_and_wait(); }
-
+// A warp shuffle: deposit, wait for the warp, read the source lane's slot, wait again (so nobody
+// deposits the next value before everyone has read this one).
 template <typename T>
 inline T WarpExchange(T v, int src_lane) {
-  static_assert(sizeof(T) <= 16, "shuffle of a type wider than 16 bytes");
-  BlockState* b = CurrentBlock();
-  WarpSlots& w = *b->warps[tls_linear_tid / 32];
+  static_assert(sizeof(T) <= 32, "a shuffle of a type wider than 32 bytes");
+  WarpState& w = tls_block->warps[CurrentThread().linear / 32];
   std::memcpy(w.slot[LaneId()], &v, sizeof(T));
-  w.bar.arrive_and_wait();
+  Arrive(w.bar);
   T out;
   std::memcpy(&out, w.slot[src_lane], sizeof(T));
-  w.bar.arrive_and_wait();
+  Arrive(w.bar);
   return out;
 }
 
-inline unsigned char* DynamicSmem() { return CurrentBlock()->dynamic_smem.data(); }
+// Every lane's v, in lane order, with one exchange: what the emulated warp-wide primitives (mma.sync,
+// ldmatrix) use instead of a shuffle per word, so a warp MMA costs two warp barriers, not 24.
+template <typename T>
+inline void WarpGatherAll(const T& v, T out[32]) {
+  static_assert(sizeof(T) <= 32, "a gather of a type wider than 32 bytes");
+  WarpState& w = tls_block->warps[CurrentThread().linear / 32];
+  std::memcpy(w.slot[LaneId()], &v, sizeof(T));
+  Arrive(w.bar);
+  for (int l = 0; l < 32; ++l) std::memcpy(&out[l], w.slot[l], sizeof(T));
+  Arrive(w.bar);
+}
+
+inline unsigned char* DynamicSmem() { return tls_block->dynamic_smem.data(); }
+
+// Where each fiber starts: run the kernel, leave the barriers, and hand control back for good.
+inline void ThreadEntry(void* arg) {
+  BlockState* b = static_cast<BlockState*>(arg);
+  b->body(b->body_arg);
+  EmuThread& self = *b->current;
+  self.done = true;
+  b->block_bar.Leave();
+  b->warps[self.linear / 32].bar.Leave();
+  SwitchFiber(self.ctx, b->scheduler);
+  std::abort();  // a finished fiber is never resumed
+}
+
+// Runs one block until all its threads have returned. The next thread to run is always the first
+// that can go on, counting from thread 0 (ascending) or from the last thread (descending): so the
+// first warp runs as far ahead as the barriers let it, and a missing barrier shows as a read of data
+// the other warps have not written yet, or an overwrite of data they have not read yet. Blocks
+// alternate the direction, so both orders of every pair of warps are tried.
+inline void RunBlock(BlockState& b, bool ascending) {
+  const size_t n = b.threads.size();
+  size_t live = n;
+  while (live > 0) {
+    EmuThread* next = nullptr;
+    for (size_t k = 0; k < n; ++k) {
+      EmuThread& t = b.threads[ascending ? k : n - 1 - k];
+      if (!t.done && (t.wait_gen == nullptr || *t.wait_gen != t.wait_seen)) {
+        next = &t;
+        break;
+      }
+    }
+    if (next == nullptr) {
+      std::fprintf(stderr,
+                   "cuda_emu: deadlock in block (%u, %u, %u): every live thread waits at a barrier that cannot release "
+                   "(__syncthreads or a warp shuffle in divergent code)\n",
+                   b.block_idx.x, b.block_idx.y, b.block_idx.z);
+      std::abort();
+    }
+    next->wait_gen = nullptr;
+    b.current = next;
+    SwitchFiber(b.scheduler, next->ctx);
+    b.current = nullptr;
+    if (next->done) --live;
+  }
+}
 
 // Runs kernel(args...) over the grid, block by block. Shared statics are not reset between blocks.
 template <typename Kernel, typename... Args>
 void Launch(Kernel kernel, dim3 grid, dim3 block, size_t smem_bytes, Args... args) {
   const unsigned nthreads = block.x * block.y * block.z;
-  if (nthreads == 0 || nthreads > 1024 || grid.x == 0 || grid.y == 0 || grid.z == 0) std::abort();
+  if (nthreads == 0 || nthreads > 1024 || grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535) {
+    SetLastError(cudaErrorInvalidConfiguration);  // as the runtime reports a bad launch
+    return;
+  }
+  if (tls_block != nullptr) std::abort();  // a launch from inside a kernel
+  // One launch at a time in the process: kernels' __shared__ arrays are function statics, and the
+  // emulated-device addon may launch from several OS threads (a real device serialises them on its
+  // one stream too).
+  static std::mutex launch_mu;
+  std::lock_guard<std::mutex> launch_lock(launch_mu);
+  auto run = [&] { kernel(args...); };
   BlockState st;
   st.block_dim = block;
   st.grid_dim = grid;
+  st.body = [](void* f) { (*static_cast<decltype(run)*>(f))(); };
+  st.body_arg = &run;
   st.dynamic_smem.assign(smem_bytes + 16, 0);
-  CurrentBlock() = &st;
+  st.threads.resize(nthreads);  // never resized again: the fibers hold on to their entries
+  st.warps.resize((nthreads + 31) / 32);
+  tls_block = &st;
+  const unsigned launch_count = tls_launches++;
   for (unsigned bz = 0; bz < grid.z; ++bz)
     for (unsigned by = 0; by < grid.y; ++by)
       for (unsigned bx = 0; bx < grid.x; ++bx) {
         st.block_idx = dim3(bx, by, bz);
-        st.bar = std::make_unique<std::barrier<>>(nthreads);
-        st.warps.clear();
-        for (unsigned w = 0; w * 32 < nthreads; ++w)
-          st.warps.push_back(std::make_unique<WarpSlots>(std::min(32u, nthreads - w * 32)));
+        st.block_bar = EmuBarrier{nthreads, 0, 0};
+        for (unsigned w = 0; w < st.warps.size(); ++w) st.warps[w].bar = EmuBarrier{std::min(32u, nthreads - w * 32), 0, 0};
         // A NaN-ish pattern, so a read of shared memory nobody wrote shows up in the results.
         std::memset(st.dynamic_smem.data(), 0xff, st.dynamic_smem.size());
-        std::vector<std::thread> threads;
-        threads.reserve(nthreads);
         for (unsigned t = 0; t < nthreads; ++t) {
-          threads.emplace_back([&, t] {
-            tls_linear_tid = t;
-            tls_thread_idx = dim3(t % block.x, (t / block.x) % block.y, t / (block.x * block.y));
-            kernel(args...);
-          });
+          EmuThread& th = st.threads[t];
+          th.idx = dim3(t % block.x, (t / block.x) % block.y, t / (block.x * block.y));
+          th.linear = t;
+          th.done = false;
+          th.wait_gen = nullptr;
+          th.cp_open.clear();
+          th.cp_groups.clear();
+          th.ctx.Start(tls_stacks.Top(t, nthreads), &ThreadEntry, &st);
         }
-        for (auto& th : threads) th.join();
+        RunBlock(st, ((launch_count + bx + by + bz) & 1u) == 0);
       }
-  CurrentBlock() = nullptr;
+  tls_block = nullptr;
 }
 
 // cp.async: each thread's copies are queued, grouped at commit, and performed only when a wait
 // covers their group (as late as the hardware may complete them), so a kernel that reads a stage
-// before waiting for it reads the launcher's garbage pattern. Each block's threads are new OS
-// threads, so the queues start empty.
-struct PendingCopy {
-  void* dst;
-  const void* src;
-  unsigned bytes, src_bytes;  // src_bytes < bytes: the rest is zero-filled
-};
-inline thread_local std::vector<PendingCopy> tls_cp_open;
-inline thread_local std::vector<std::vector<PendingCopy>> tls_cp_groups;
-
+// before waiting for it reads the launcher's garbage pattern. The queues start empty in each block.
 inline void CpAsyncEnqueue(void* dst, const void* src, unsigned bytes, unsigned src_bytes) {
-  tls_cp_open.push_back(PendingCopy{dst, src, bytes, src_bytes});
+  CurrentThread().cp_open.push_back(EmuThread::PendingCopy{dst, src, bytes, src_bytes});
 }
 inline void CpAsyncCommit() {
-  tls_cp_groups.push_back(std::move(tls_cp_open));
-  tls_cp_open.clear();
+  EmuThread& t = CurrentThread();
+  t.cp_groups.push_back(std::move(t.cp_open));
+  t.cp_open.clear();
 }
 inline void CpAsyncWait(size_t in_flight) {
-  while (tls_cp_groups.size() > in_flight) {
-    for (const PendingCopy& c : tls_cp_groups.front()) {
+  EmuThread& t = CurrentThread();
+  while (t.cp_groups.size() > in_flight) {
+    for (const EmuThread::PendingCopy& c : t.cp_groups.front()) {
       if (c.src_bytes) std::memcpy(c.dst, c.src, c.src_bytes);
       std::memset(static_cast<unsigned char*>(c.dst) + c.src_bytes, 0, c.bytes - c.src_bytes);
     }
-    tls_cp_groups.erase(tls_cp_groups.begin());
+    t.cp_groups.erase(t.cp_groups.begin());
   }
 }
 
@@ -172,7 +293,7 @@ T AtomicAdd(T* p, T v) {
 
 }  // namespace sslinv_emu
 
-#define threadIdx (::sslinv_emu::tls_thread_idx)
+#define threadIdx (::sslinv_emu::CurrentThread().idx)
 #define blockIdx (::sslinv_emu::CurrentBlock()->block_idx)
 #define blockDim (::sslinv_emu::CurrentBlock()->block_dim)
 #define gridDim (::sslinv_emu::CurrentBlock()->grid_dim)

@@ -1,0 +1,240 @@
+// The CUDA runtime API subset the addon's host code calls (cuda/runtime.cc, the bindings' timers),
+// emulated on the host, for the emulated-device addon (cuda_compat.h, SSL_INV_CUDA_EMU) and the
+// emulation test programs. Never part of the real addon.
+//
+// One device, named "CUDA emulator (host)", reporting compute capability 9.0 and 132
+// multiprocessors (an H100/H200's, so every launcher makes the choices and work splits it makes
+// there). Device memory is host memory from aligned_alloc (256-byte aligned, as cudaMalloc's is),
+// capped at SSL_INV_CUDA_EMU_MEMORY bytes (default 8 GiB) so the out-of-memory path can be tested;
+// past the cap cudaMalloc fails with cudaErrorMemoryAllocation and, like the real runtime, records
+// it as the last error. Streams do their work at once (every launch and copy is synchronous), so
+// stream ordering is trivially kept; events read a steady clock.
+#pragma once
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <unordered_map>
+
+typedef struct CUstream_emu* cudaStream_t;
+typedef struct CUevent_emu* cudaEvent_t;
+
+enum cudaError_t {
+  cudaSuccess = 0,
+  cudaErrorInvalidValue = 1,
+  cudaErrorMemoryAllocation = 2,
+  cudaErrorInvalidConfiguration = 9,
+  cudaErrorNoDevice = 100,
+  cudaErrorInvalidDevice = 101,
+  cudaErrorInvalidResourceHandle = 400,
+};
+
+enum cudaMemcpyKind {
+  cudaMemcpyHostToHost = 0,
+  cudaMemcpyHostToDevice = 1,
+  cudaMemcpyDeviceToHost = 2,
+  cudaMemcpyDeviceToDevice = 3,
+  cudaMemcpyDefault = 4,
+};
+
+enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
+
+constexpr unsigned cudaStreamNonBlocking = 0x01;
+
+struct cudaDeviceProp {
+  char name[256];
+  size_t totalGlobalMem;
+  int major, minor;
+  int multiProcessorCount;
+};
+
+namespace sslinv_emu {
+
+struct RuntimeState {
+  std::mutex mu;
+  std::unordered_map<void*, size_t> blocks;  // live allocations
+  size_t used = 0;
+  cudaError_t last_error = cudaSuccess;
+};
+
+inline RuntimeState& Runtime() {
+  static RuntimeState* s = new RuntimeState();  // never destroyed: buffers may be freed at exit
+  return *s;
+}
+
+inline size_t MemoryCap() {
+  static const size_t cap = [] {
+    const char* v = std::getenv("SSL_INV_CUDA_EMU_MEMORY");
+    const unsigned long long n = v != nullptr ? std::strtoull(v, nullptr, 10) : 0;
+    return n > 0 ? static_cast<size_t>(n) : size_t{8} << 30;
+  }();
+  return cap;
+}
+
+// Records err as the last error (as the runtime does) and returns it.
+inline cudaError_t SetLastError(cudaError_t err) {
+  if (err != cudaSuccess) {
+    std::lock_guard<std::mutex> lock(Runtime().mu);
+    Runtime().last_error = err;
+  }
+  return err;
+}
+
+struct EventEmu {
+  std::chrono::steady_clock::time_point t{};
+  bool recorded = false;
+};
+
+}  // namespace sslinv_emu
+
+inline cudaError_t cudaGetLastError() {
+  auto& rt = sslinv_emu::Runtime();
+  std::lock_guard<std::mutex> lock(rt.mu);
+  const cudaError_t e = rt.last_error;
+  rt.last_error = cudaSuccess;
+  return e;
+}
+inline cudaError_t cudaPeekAtLastError() {
+  auto& rt = sslinv_emu::Runtime();
+  std::lock_guard<std::mutex> lock(rt.mu);
+  return rt.last_error;
+}
+inline const char* cudaGetErrorName(cudaError_t e) {
+  switch (e) {
+    case cudaSuccess: return "cudaSuccess";
+    case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
+    case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+    case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
+    case cudaErrorNoDevice: return "cudaErrorNoDevice";
+    case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
+    case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
+  }
+  return "cudaErrorUnknown";
+}
+inline const char* cudaGetErrorString(cudaError_t e) {
+  switch (e) {
+    case cudaSuccess: return "no error";
+    case cudaErrorInvalidValue: return "invalid argument";
+    case cudaErrorMemoryAllocation: return "out of memory";
+    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+    case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+    case cudaErrorInvalidDevice: return "invalid device ordinal";
+    case cudaErrorInvalidResourceHandle: return "invalid resource handle";
+  }
+  return "unknown error";
+}
+
+inline cudaError_t cudaGetDeviceCount(int* n) {
+  *n = 1;
+  return cudaSuccess;
+}
+inline cudaError_t cudaSetDevice(int d) { return sslinv_emu::SetLastError(d == 0 ? cudaSuccess : cudaErrorInvalidDevice); }
+inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int d) {
+  if (d != 0) return sslinv_emu::SetLastError(cudaErrorInvalidDevice);
+  std::memset(p, 0, sizeof(*p));
+  std::strncpy(p->name, "CUDA emulator (host)", sizeof(p->name) - 1);
+  p->totalGlobalMem = sslinv_emu::MemoryCap();
+  p->major = 9;
+  p->minor = 0;
+  p->multiProcessorCount = 132;
+  return cudaSuccess;
+}
+inline cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total) {
+  auto& rt = sslinv_emu::Runtime();
+  std::lock_guard<std::mutex> lock(rt.mu);
+  *total = sslinv_emu::MemoryCap();
+  *free_bytes = *total - rt.used;
+  return cudaSuccess;
+}
+
+inline cudaError_t cudaMalloc(void** p, size_t n) {
+  auto& rt = sslinv_emu::Runtime();
+  *p = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(rt.mu);
+    if (n > sslinv_emu::MemoryCap() - rt.used) {
+      rt.last_error = cudaErrorMemoryAllocation;
+      return cudaErrorMemoryAllocation;
+    }
+    rt.used += n;
+  }
+  void* q = std::aligned_alloc(256, n == 0 ? 256 : (n + 255) / 256 * 256);
+  std::lock_guard<std::mutex> lock(rt.mu);
+  if (q == nullptr) {
+    rt.used -= n;
+    rt.last_error = cudaErrorMemoryAllocation;
+    return cudaErrorMemoryAllocation;
+  }
+  rt.blocks[q] = n;
+  *p = q;
+  return cudaSuccess;
+}
+inline cudaError_t cudaFree(void* p) {
+  if (p == nullptr) return cudaSuccess;
+  auto& rt = sslinv_emu::Runtime();
+  {
+    std::lock_guard<std::mutex> lock(rt.mu);
+    auto it = rt.blocks.find(p);
+    if (it == rt.blocks.end()) {
+      rt.last_error = cudaErrorInvalidValue;
+      return cudaErrorInvalidValue;
+    }
+    rt.used -= it->second;
+    rt.blocks.erase(it);
+  }
+  std::free(p);
+  return cudaSuccess;
+}
+
+inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
+  static int token;  // any non-null handle: every stream is the same synchronous one
+  *s = reinterpret_cast<cudaStream_t>(&token);
+  return cudaSuccess;
+}
+inline cudaError_t cudaStreamCreate(cudaStream_t* s) { return cudaStreamCreateWithFlags(s, 0); }
+inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
+inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+
+inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t n, cudaMemcpyKind, cudaStream_t) {
+  if (n > 0 && (dst == nullptr || src == nullptr)) return sslinv_emu::SetLastError(cudaErrorInvalidValue);
+  if (n > 0) std::memmove(dst, src, n);
+  return cudaSuccess;
+}
+inline cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKind kind) {
+  return cudaMemcpyAsync(dst, src, n, kind, nullptr);
+}
+inline cudaError_t cudaMemsetAsync(void* dst, int value, size_t n, cudaStream_t) {
+  if (n > 0 && dst == nullptr) return sslinv_emu::SetLastError(cudaErrorInvalidValue);
+  if (n > 0) std::memset(dst, value, n);
+  return cudaSuccess;
+}
+
+inline cudaError_t cudaEventCreate(cudaEvent_t* e) {
+  *e = reinterpret_cast<cudaEvent_t>(new sslinv_emu::EventEmu());
+  return cudaSuccess;
+}
+inline cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t = nullptr) {
+  auto* ev = reinterpret_cast<sslinv_emu::EventEmu*>(e);
+  ev->t = std::chrono::steady_clock::now();
+  ev->recorded = true;
+  return cudaSuccess;
+}
+inline cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+inline cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
+  auto* x = reinterpret_cast<sslinv_emu::EventEmu*>(a);
+  auto* y = reinterpret_cast<sslinv_emu::EventEmu*>(b);
+  if (!x->recorded || !y->recorded) return sslinv_emu::SetLastError(cudaErrorInvalidResourceHandle);
+  *ms = std::chrono::duration<float, std::milli>(y->t - x->t).count();
+  return cudaSuccess;
+}
+inline cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  delete reinterpret_cast<sslinv_emu::EventEmu*>(e);
+  return cudaSuccess;
+}
+
+template <typename F>
+inline cudaError_t cudaFuncSetAttribute(F*, cudaFuncAttribute, int) {
+  return cudaSuccess;
+}
