@@ -2,7 +2,9 @@
 // Builds the native addon into build/Release/ssl_inv.node.
 // With cmake on the PATH: cmake-js (CMakeLists.txt), which also compiles the CUDA backend when nvcc is
 // found. Without cmake: node-gyp (binding.gyp), CPU backend only. Both read native/sources.json.
-// Environment: SSL_INV_CUDA=0 builds without CUDA; SSL_INV_BUILD_JOBS sets the parallel job count.
+// Environment: SSL_INV_CUDA=0 builds without CUDA; SSL_INV_BUILD_JOBS sets the parallel job count;
+// SSL_INV_CUDA_EMU=1 builds the emulated-device test addon into build-emu/Release/ssl_inv.node instead
+// (CUDA sources as host C++ against native/cuda/emu; load it with SSL_INV_ADDON).
 'use strict';
 const { spawnSync } = require('node:child_process');
 const os = require('node:os');
@@ -27,6 +29,7 @@ let status;
 if (has('cmake')) {
   const args = [require.resolve('cmake-js/bin/cmake-js'), 'compile', '--parallel', jobs, '--log-level', 'warn'];
   if (process.env.SSL_INV_CUDA === '0') args.push('--CDSSL_INV_CUDA=OFF');
+  if (process.env.SSL_INV_CUDA_EMU === '1') args.push('--CDSSL_INV_CUDA_EMU=ON', '--out', 'build-emu');
   status = run(process.execPath, args);
 } else {
   console.error('ssl-invariances: cmake not found; building the CPU backend with node-gyp');

@@ -14,7 +14,7 @@
 
 #include "core/tensor.h"
 #ifdef SSL_INV_WITH_CUDA
-#include <cuda_runtime.h>
+#include "cuda/cuda_compat.h"
 #endif
 
 namespace sslinv {

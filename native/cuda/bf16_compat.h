@@ -1,9 +1,10 @@
 // bfloat16 for kernel sources that build both with nvcc and against the host emulator (see
 // cuda_compat.h). With nvcc, and in the addon's host C++ files that call the launchers
-// (SSL_INV_WITH_CUDA), Bf16 is CUDA's __nv_bfloat16 (so the launchers' signatures match across the
-// two compilers) and the conversions are its intrinsics (cvt.rn.bf16.f32 on sm_80+). In the
-// emulation build Bf16 is a 2-byte struct with the same layout and the conversions are the integer
-// rounding below, which give the same bits as the hardware.
+// (SSLINV_REAL_CUDA_RUNTIME), Bf16 is CUDA's __nv_bfloat16 (so the launchers' signatures match
+// across the two compilers) and the conversions are its intrinsics (cvt.rn.bf16.f32 on sm_80+). In
+// the emulation builds (test programs, the emulated-device addon) Bf16 is a 2-byte struct with the
+// same layout and the conversions are the integer rounding below, which give the same bits as the
+// hardware.
 //
 // Rounding: float32 -> bf16 rounds to nearest, ties to even; overflow rounds to +-inf; every NaN
 // becomes the canonical NaN 0x7FFF (CUDA's rule; PyTorch's CPU c10::BFloat16 writes 0x7FC0, also a
@@ -15,13 +16,13 @@
 #include "core/bf16_bits.h"
 #include "cuda/cuda_compat.h"
 
-#if defined(__CUDACC__) || defined(SSL_INV_WITH_CUDA)
+#if defined(SSLINV_REAL_CUDA_RUNTIME)
 #include <cuda_bf16.h>
 #endif
 
 namespace sslinv::cuda {
 
-#if defined(__CUDACC__) || defined(SSL_INV_WITH_CUDA)
+#if defined(SSLINV_REAL_CUDA_RUNTIME)
 
 using Bf16 = __nv_bfloat16;
 

@@ -11,6 +11,10 @@
 
 #include "cuda/runtime.h"
 
+#if defined(SSL_INV_CUDA_EMU)
+#include "cuda/emu/cublas_emu.h"
+#endif
+
 namespace sslinv {
 namespace cuda {
 namespace {
@@ -37,6 +41,14 @@ struct CublasApi {
 CublasApi& Api() {
   static CublasApi* api = [] {
     auto* a = new CublasApi();
+#if defined(SSL_INV_CUDA_EMU)
+    // The emulated-device addon: cuBLAS's entry points emulated on the host (emu/cublas_emu.h).
+    a->create = &sslinv_emu_cublasCreate;
+    a->set_stream = &sslinv_emu_cublasSetStream;
+    a->set_math_mode = &sslinv_emu_cublasSetMathMode;
+    a->sgemm = &sslinv_emu_cublasSgemm;
+    a->dgemm = &sslinv_emu_cublasDgemm;
+#else
     const char* names[] = {"libcublas.so.13", "libcublas.so.12", "libcublas.so"};
     void* lib = nullptr;
     std::string tried;
@@ -58,6 +70,7 @@ CublasApi& Api() {
     if (!a->create || !a->set_stream || !a->set_math_mode || !a->sgemm || !a->dgemm) {
       a->error = "the loaded cuBLAS lacks one of cublasCreate_v2/cublasSetStream_v2/cublasSetMathMode/cublasSgemm_v2/cublasDgemm_v2";
     }
+#endif
     return a;
   }();
   return *api;

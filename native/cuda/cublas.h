@@ -8,7 +8,7 @@
 // Math mode: kPedantic/kDefault keep strict fp32 (PyTorch's default for matmul); kTf32 allows TF32
 // tensor cores (precision 'tf32').
 #pragma once
-#include <cuda_runtime.h>
+#include "cuda/cuda_compat.h"
 
 #include <cstdint>
 

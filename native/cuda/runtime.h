@@ -13,7 +13,7 @@
 // failure is kOutOfMemory naming what was being allocated, its size and the device's usage. The
 // process stays usable.
 #pragma once
-#include <cuda_runtime.h>
+#include "cuda/cuda_compat.h"
 
 #include <cstddef>
 #include <cstdint>

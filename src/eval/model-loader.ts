@@ -33,6 +33,12 @@ export function chooseArch(backbone: Backbone, file: string, requested?: string)
   return { arch: 'resnet50', source: 'default' };
 }
 
+/** The network options of `opts` (device, precision, activations, convAlgo), without `arch`. */
+function loadOptions(opts: { arch?: string } & ResNetLoadOptions): ResNetLoadOptions {
+  const { arch: _arch, ...rest } = opts;
+  return rest;
+}
+
 /** Loads a MoCo checkpoint or a torchvision-style state dict as a BN-folded feature extractor. */
 export async function loadFeatureExtractor(file: string, opts: { arch?: string } & ResNetLoadOptions = {}): Promise<LoadedModel> {
   const backbone = await loadBackbone(file);
@@ -46,6 +52,6 @@ export async function loadFeatureExtractor(file: string, opts: { arch?: string }
     // float64 weights are cast as PyTorch's load_state_dict casts into a float32 model.
     if (data instanceof Float64Array) return Float32Array.from(data);
     throw new SslInvError('ERR_DTYPE_MISMATCH', `expected a floating-point tensor, found ${t.dtype}`, { file, field: key });
-  }, { ...(opts.device ? { device: opts.device } : {}), ...(opts.precision ? { precision: opts.precision } : {}) });
+  }, loadOptions(opts));
   return { net, arch, archSource: source, backbone, file };
 }

@@ -56,9 +56,12 @@ t.test('errors: codes, exit status, no output file', async (t) => {
   t.equal(r.code, 2, 'unknown --arch');
   r = await runCli(['features', '--checkpoint', ckpt, '--input-npy', x64, '--out', out, '--batch-size', '0']);
   t.equal(r.code, 2, '--batch-size 0');
-  r = await runCli(['features', '--checkpoint', ckpt, '--input-npy', x64, '--out', out, '--device', 'cuda']);
+  // Its own output file: where it succeeds, it must not leave the file the failures below must not write.
+  const outCuda = path.join(dir, 'features-cuda.npy');
+  r = await runCli(['features', '--checkpoint', ckpt, '--input-npy', x64, '--out', outCuda, '--device', 'cuda']);
   if (cudaAvailable()) {
     t.equal(r.code, 0, '--device cuda runs where there is a GPU');
+    fs.rmSync(outCuda, { force: true });
   } else {
     t.equal(r.code, 1, '--device cuda without a usable GPU');
     t.match(r.stderr, /ERR_DEVICE_UNAVAILABLE/);

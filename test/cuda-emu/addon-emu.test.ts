@@ -1,0 +1,85 @@
+/**
+ * The CUDA backend end to end on the emulated device, on machines without a GPU.
+ *
+ * Builds the emulated-device addon (SSL_INV_CUDA_EMU=1 scripts/build-native.js: every CUDA source
+ * compiled as host C++ against native/cuda/emu, the runtime and cuBLAS emulated, into
+ * build-emu/Release/ssl_inv.node), then runs the test files that use a CUDA device in a child tap
+ * with SSL_INV_ADDON pointing at it, so `cuda:0` is the emulator: the op table in every precision
+ * and kernel variant, ResNet-18 in fp32/tf32/bf16 and bf16 activations, the device views, the
+ * covariance's SYRK variants, the probes' device objective, and the CLI's --device cuda. That runs
+ * the bindings, the allocator, the launchers' argument checks and dispatch, and the TypeScript
+ * device code as they run on a GPU; it verifies logic, not the hardware (bench/device/run.sh does).
+ *
+ * Skipped where a real CUDA device is present (the same files run on it directly), or where cmake or
+ * a C++ compiler is missing. test/probes/search.test.ts and test/probes/cli.test.ts are left out:
+ * their L-BFGS-B fits on the device launch thousands of small kernels, which the emulator runs too
+ * slowly for the default suite (minutes each).
+ */
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { cudaInfo } from '../../src/device';
+
+const root = path.resolve(__dirname, '..', '..');
+const addon = path.join(root, 'build-emu', 'Release', 'ssl_inv.node');
+const FILES = [
+  'test/ops/cuda-ops.test.ts',
+  'test/models/resnet-device.test.ts',
+  'test/transforms/views-device.test.ts',
+  'test/probes/device.test.ts',
+  'test/unit/device.test.ts',
+  'test/linalg/linalg.test.ts',
+  'test/cli/features.test.ts',
+  'test/cli/views.test.ts',
+];
+
+const has = (cmd: string) => spawnSync(cmd, ['--version'], { stdio: 'ignore' }).status === 0;
+const skip = cudaInfo().deviceCount > 0 ? 'a CUDA device is present: the device tests run on it directly'
+  : !has('cmake') ? 'cmake not found (the emulated-device addon builds with cmake-js)'
+  : !has(process.env.CXX ?? 'c++') ? 'no host C++ compiler'
+  : false;
+
+/** The environment of a fresh tap run: without the variables of the tap run this test is part of. */
+function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (!/^(TAP|_TAPJS|NODE_OPTIONS$)/.test(k)) env[k] = v;
+  }
+  return { ...env, ...extra };
+}
+
+t.test('the emulated-device addon', { skip }, async (t) => {
+  const build = spawnSync(process.execPath, [path.join(root, 'scripts', 'build-native.js')], {
+    cwd: root, encoding: 'utf8', env: childEnv({ SSL_INV_CUDA_EMU: '1' }), timeout: 1_800_000,
+  });
+  t.equal(build.status, 0, `builds${build.status === 0 ? '' : `:\n${(build.stderr + build.stdout).slice(-3000)}`}`);
+  if (build.status !== 0) return;
+  t.ok(fs.existsSync(addon), 'build-emu/Release/ssl_inv.node exists');
+  // The child runs must see the emulator as cuda:0, or they would pass by skipping.
+  const probe = spawnSync(process.execPath, ['-e',
+    "const i = require('./lib/device').cudaInfo(); console.log(JSON.stringify(i.devices.map((d) => d.name)))"], {
+    cwd: root, encoding: 'utf8', env: childEnv({ SSL_INV_ADDON: addon }),
+  });
+  t.equal(probe.stdout.trim(), JSON.stringify(['CUDA emulator (host)']), `SSL_INV_ADDON loads it: one device, the emulator${probe.status === 0 ? '' : `:\n${probe.stderr}`}`);
+
+  for (const file of FILES) {
+    t.test(`${file} on the emulated cuda:0`, async (t) => {
+      const tap = path.join(root, 'node_modules', '.bin', 'tap');
+      const run = spawnSync(tap, [file, '--reporter=tap'], {
+        cwd: root, encoding: 'utf8', env: childEnv({ SSL_INV_ADDON: addon }), timeout: 1_200_000, maxBuffer: 64 << 20,
+      });
+      const out = run.stdout ?? '';
+      // tap's totals line: "# { total: T, pass: P, fail: F, skip: S }" (absent keys are zero).
+      const totals = /^# \{ total: (\d+)(.*)\}$/m.exec(out);
+      const count = (key: string) => Number(new RegExp(`${key}: (\\d+)`).exec(totals?.[2] ?? '')?.[1] ?? 0);
+      t.ok(totals, `the run reports its totals${totals ? '' : `:\n${(out + (run.stderr ?? '')).slice(-3000)}`}`);
+      if (!totals) return;
+      const failed = [...out.matchAll(/^\s*not ok \d+ - (.*)$/gm)].map((m) => m[1]!.replace(/ # time=.*$/, ''));
+      for (const f of failed) t.fail(f);
+      t.equal(count('fail'), 0, `${count('pass')} passed, ${count('fail')} failed, ${count('skip')} skipped`);
+      t.ok(count('pass') > 0, 'the file made checks on the emulated device');
+      t.equal(run.status, 0, `tap exits 0${run.status === 0 ? '' : ` (status ${run.status}, signal ${run.signal})`}`);
+    });
+  }
+});
