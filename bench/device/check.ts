@@ -15,7 +15,9 @@
  *    50,000 x 2,048; the MoCo loss forward + backward (N 256, K 65,536, dim 128).
  * 3. With --torch BASELINE.json (torch_baseline.py, same run), one table of ratios; everything is
  *    written to --out (default bench/results/<date>-<card>.json).
- * `--device cpu --quick` dry-runs the script on a machine without a GPU (small sizes).
+ * `--device cpu --quick` dry-runs the script on a machine without a GPU (small sizes). With the
+ * emulated-device addon (SSL_INV_ADDON=build-emu/Release/ssl_inv.node, see test/cuda-emu/addon-emu.test.ts),
+ * `--quick --parity-only` runs every parity check's device branch there, in about 7 minutes.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

@@ -20,7 +20,9 @@
  *    alone with CUDA events; the stem's 3 channels padded to 8), beside PyTorch's bf16 channels-last
  *    cuDNN time from --torch FILE (torch_baseline.py, same run) when given.
  * Prints a table; writes everything to --out (default bench/results/<date>-<card>-conv-tune.json).
- * `--device cpu --batch 2 --iters 1` dry-runs the script (the CPU has one kernel, 'auto').
+ * `--device cpu --batch 2 --iters 1` dry-runs the script (the CPU has one kernel, 'auto'); with the
+ * emulated-device addon (SSL_INV_ADDON=build-emu/Release/ssl_inv.node, see test/cuda-emu/addon-emu.test.ts),
+ * `--batch 1 --shapes 19,22 --iters 1 --no-net` dry-runs every GPU branch in about 90 s.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -191,7 +193,10 @@ async function main(): Promise<void> {
       lines.push(`| ${r.cin}/${r.cout}/${r.k}/${r.stride}/${r.h} | ${r.bf16_ms} | ${r.bf16nhwc_ms} | ${r.torch_bf16_ms ?? '-'} | ${r.torch_bf16_ms ? (r.torch_bf16_ms / r.bf16nhwc_ms!).toFixed(2) + 'x' : '-'} |`);
     }
     const sum = (key: string) => tier.reduce((a, r) => a + (r[key] ?? NaN), 0);
-    lines.push(`| sum | ${sum('bf16_ms').toFixed(2)} | ${sum('bf16nhwc_ms').toFixed(2)} | ${sum('torch_bf16_ms').toFixed(2)} | ${(sum('torch_bf16_ms') / sum('bf16nhwc_ms')).toFixed(2)}x |`);
+    // Without --torch there is no cuDNN column to sum: '-' rather than NaN.
+    const torchSum = sum('torch_bf16_ms');
+    const torchCells = Number.isNaN(torchSum) ? '- | -' : `${torchSum.toFixed(2)} | ${(torchSum / sum('bf16nhwc_ms')).toFixed(2)}x`;
+    lines.push(`| sum | ${sum('bf16_ms').toFixed(2)} | ${sum('bf16nhwc_ms').toFixed(2)} | ${torchCells} |`);
   }
   const net = result.resnet50_img_s as Record<string, number[]> | undefined;
   if (net) lines.push('', ...Object.entries(net).map(([key, r]) => `ResNet-50 b${BATCH} ${key}: ${r.join(' / ')} img/s`));

@@ -425,3 +425,19 @@ export function fixtureExpectedF64(name: string): FixtureArray<Float64Array> {
   if (info.precision !== 'float64') throw new Error(`${name} is a float32 output: use fixtureExpected`);
   return readArray(info, name) as FixtureArray<Float64Array>;
 }
+
+/** Per-row normwise relative error ||out - ref|| / ||ref|| of `rows` feature rows. */
+export function rowErrors(out: Float32Array, ref: ArrayLike<number>, rows: number): number[] {
+  const d = out.length / rows;
+  const errs: number[] = [];
+  for (let r = 0; r < rows; r++) {
+    let num = 0, den = 0;
+    for (let j = 0; j < d; j++) {
+      const diff = out[r * d + j]! - ref[r * d + j]!;
+      num += diff * diff;
+      den += ref[r * d + j]! ** 2;
+    }
+    errs.push(Math.sqrt(num / den));
+  }
+  return errs;
+}

@@ -10,23 +10,7 @@ import { cudaInfo } from '../../src/device';
 import { loadFeatureExtractor } from '../../src/eval/model-loader';
 import type { ResNetLoadOptions } from '../../src/nn/resnet';
 import { scope, tensor } from '../../src/tensor';
-import { fixtureExpected, fixtureInput, materializeCheckpoint } from '../helpers/model-fixtures';
-
-/** Per-row ||out - ref|| / ||ref||. */
-function rowErrors(out: Float32Array, ref: ArrayLike<number>, rows: number): number[] {
-  const d = out.length / rows;
-  const errs: number[] = [];
-  for (let r = 0; r < rows; r++) {
-    let num = 0, den = 0;
-    for (let j = 0; j < d; j++) {
-      const diff = out[r * d + j]! - ref[r * d + j]!;
-      num += diff * diff;
-      den += ref[r * d + j]! ** 2;
-    }
-    errs.push(Math.sqrt(num / den));
-  }
-  return errs;
-}
+import { fixtureExpected, fixtureInput, materializeCheckpoint, rowErrors } from '../helpers/model-fixtures';
 
 async function features(file: string, opts: ResNetLoadOptions): Promise<Float32Array> {
   const model = await loadFeatureExtractor(file, opts);

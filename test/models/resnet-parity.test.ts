@@ -5,22 +5,7 @@
 import t from 'tap';
 import { loadFeatureExtractor } from '../../src/eval/model-loader';
 import { scope, tensor } from '../../src/tensor';
-import { fixtureExpected, fixtureExpectedF64, fixtureInput, materializeCheckpoint } from '../helpers/model-fixtures';
-
-function rowErrors(out: Float32Array, ref: ArrayLike<number>, rows: number): number[] {
-  const d = out.length / rows;
-  const errs: number[] = [];
-  for (let r = 0; r < rows; r++) {
-    let num = 0, den = 0;
-    for (let j = 0; j < d; j++) {
-      const diff = out[r * d + j]! - ref[r * d + j]!;
-      num += diff * diff;
-      den += ref[r * d + j]! ** 2;
-    }
-    errs.push(Math.sqrt(num / den));
-  }
-  return errs;
-}
+import { fixtureExpected, fixtureExpectedF64, fixtureInput, materializeCheckpoint, rowErrors } from '../helpers/model-fixtures';
 
 const CASES: { ckpt: string; inputs: string[]; f64?: boolean; arch: string; source: string }[] = [
   { ckpt: 'resnet18-moco', inputs: ['x224', 'x64'], f64: true, arch: 'resnet18', source: 'moco' },
