@@ -463,27 +463,16 @@ __global__ void __launch_bounds__(kThreads, Prec::MinBlocksPerSm(kBN))
     __syncthreads();
   }
 
-  // Epilogue: accumulator e of tile (mt, nt) is row g + 8 * (e / 2), column 2t + e % 2.
-#pragma unroll
-  for (int mt = 0; mt < kMT; ++mt) {
-#pragma unroll
-    for (int half = 0; half < 2; ++half) {
-      const int m = m0 + wm * kWM + mt * 16 + g + 8 * half;
-      if (m >= M) continue;
-#pragma unroll
-      for (int nt = 0; nt < kNT; ++nt) {
-        const int n = n0 + wn * kWN + nt * 8 + 2 * t;
-        const size_t off = static_cast<size_t>(m) * sh.k + n;
-        const float v0 = acc[mt][nt][2 * half], v1 = acc[mt][nt][2 * half + 1];
-        if (ep.vec) {
-          if (n < sh.k) ep.Store2(make_float2(v0, v1), off, n);  // K even: both columns are in range
-        } else {
-          if (n < sh.k) ep.y[off] = ep.Apply(v0, off, n);
-          if (n + 1 < sh.k) ep.y[off + 1] = ep.Apply(v1, off + 1, n + 1);
-        }
-      }
+  // Epilogue: columns n and n + 1 of row m.
+  ForEachAccumulatorPair(acc, m0 + wm * kWM, n0 + wn * kWN, M, [&](int m, int n, float v0, float v1) {
+    const size_t off = static_cast<size_t>(m) * sh.k + n;
+    if (ep.vec) {
+      if (n < sh.k) ep.Store2(make_float2(v0, v1), off, n);  // K even: both columns are in range
+    } else {
+      if (n < sh.k) ep.y[off] = ep.Apply(v0, off, n);
+      if (n + 1 < sh.k) ep.y[off + 1] = ep.Apply(v1, off + 1, n + 1);
     }
-  }
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -127,7 +127,6 @@ __global__ void __launch_bounds__(kThreads, 2)
 
   const int tid = static_cast<int>(threadIdx.x);
   const int warp = tid / 32, lane = tid % 32;
-  const int g = lane / 4, t = lane % 4;
   const int wm = warp % kWarpsM, wn = warp / kWarpsM;
   const int m0 = static_cast<int>(blockIdx.x) * kBM, n0 = static_cast<int>(blockIdx.y) * kBN;
   const int gemm_k = sh.r * sh.s * sh.c;
@@ -241,29 +240,18 @@ __global__ void __launch_bounds__(kThreads, 2)
   }
   CpAsyncWait<0>();  // nothing is left in flight when the block exits (only empty groups remain)
 
-#pragma unroll
-  for (int mt = 0; mt < kMT; ++mt) {
-#pragma unroll
-    for (int half = 0; half < 2; ++half) {
-      const int m = m0 + wm * kWM + mt * 16 + g + 8 * half;
-      if (m >= M) continue;
-#pragma unroll
-      for (int nt = 0; nt < kNT; ++nt) {
-        const int n = n0 + wn * kWN + nt * 8 + 2 * t;
-        if (n >= sh.k) continue;  // K even: n + 1 < K as well
-        const size_t off = static_cast<size_t>(m) * sh.k + n;
-        float v0 = acc[mt][nt][2 * half], v1 = acc[mt][nt][2 * half + 1];
-        if (bias) v0 += __ldg(bias + n), v1 += __ldg(bias + n + 1);
-        if (residual) {  // read before the store below: residual may alias y
-          float r0, r1;
-          E::LoadPair(residual + off, &r0, &r1);
-          v0 += r0, v1 += r1;
-        }
-        if (relu) v0 = fmaxf(v0, 0.f), v1 = fmaxf(v1, 0.f);
-        E::StorePair(y + off, v0, v1);
-      }
+  ForEachAccumulatorPair(acc, m0 + wm * kWM, n0 + wn * kWN, M, [&](int m, int n, float v0, float v1) {
+    if (n >= sh.k) return;  // K even: n + 1 < K as well
+    const size_t off = static_cast<size_t>(m) * sh.k + n;
+    if (bias) v0 += __ldg(bias + n), v1 += __ldg(bias + n + 1);
+    if (residual) {  // read before the store below: residual may alias y
+      float r0, r1;
+      E::LoadPair(residual + off, &r0, &r1);
+      v0 += r0, v1 += r1;
     }
-  }
+    if (relu) v0 = fmaxf(v0, 0.f), v1 = fmaxf(v1, 0.f);
+    E::StorePair(y + off, v0, v1);
+  });
 }
 
 template <class E>

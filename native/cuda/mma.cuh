@@ -8,6 +8,7 @@
 //   MmaBf16_16x8x16            D = A B + C, mma.sync m16n8k16 .bf16, fp32 accumulate
 //   LdMatrixX4                 ldmatrix .x4: four 8 x 8 b16 matrices from shared memory into the
 //                              fragment layout the MMAs take (lane i supplies row i % 8 of matrix i / 8)
+//   ForEachAccumulatorPair     the epilogue's walk over a warp's accumulators, two columns at a time
 //   CpAsync16 / CpAsyncCommit / CpAsyncWait<N>
 //                              cp.async.cg 16-byte global -> shared copies (zero-filled when not
 //                              valid), grouped, and a wait until at most N groups are in flight. The
@@ -222,6 +223,28 @@ __device__ __forceinline__ void CpAsyncWait() {
 #else
   ::sslinv_emu::CpAsyncWait(N);
 #endif
+}
+
+// ---------------------------------------------------------------------------------------------
+// Epilogue walk: the accumulators of a warp's kMT x kNT tiles of m16n8 MMAs (acc[mt][nt][e]), pair by
+// pair. Accumulators e = 2h and 2h + 1 of tile (mt, nt) are row row0 + 16 mt + g + 8h, columns
+// col0 + 8 nt + 2t and + 1 (g = lane / 4, t = lane % 4). store(m, n, v0, v1) is called for each pair
+// whose row is below `rows`; columns are the caller's to check.
+template <int kMT, int kNT, class Store>
+__device__ __forceinline__ void ForEachAccumulatorPair(const float (&acc)[kMT][kNT][4], int row0, int col0, int rows,
+                                                       Store&& store) {
+  const int lane = static_cast<int>(threadIdx.x % 32);
+  const int g = lane / 4, t = lane % 4;
+#pragma unroll
+  for (int mt = 0; mt < kMT; ++mt) {
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int m = row0 + mt * 16 + g + 8 * half;
+      if (m >= rows) continue;
+#pragma unroll
+      for (int nt = 0; nt < kNT; ++nt) store(m, col0 + nt * 8 + 2 * t, acc[mt][nt][2 * half], acc[mt][nt][2 * half + 1]);
+    }
+  }
 }
 
 }  // namespace sslinv::cuda::mma
