@@ -81,24 +81,12 @@ struct EmuThread {
   std::vector<std::vector<PendingCopy>> cp_groups;
 };
 
-// A barrier over a set of threads that releases when every live member has arrived (threads that
-// have returned drop out). gen counts releases; waiters wait for it to change.
+// A barrier over the threads first..last of a block that releases when every live member has
+// arrived (threads that have returned drop out). gen counts releases; waiters wait for it to change.
 struct EmuBarrier {
   unsigned live = 0, arrived = 0;
   uint64_t gen = 0;
-  bool ArriveIsLast() {
-    if (++arrived < live) return false;
-    arrived = 0;
-    ++gen;
-    return true;
-  }
-  void Leave() {  // a member returned
-    --live;
-    if (arrived > 0 && arrived == live) {
-      arrived = 0;
-      ++gen;
-    }
-  }
+  unsigned first = 0, last = 0;
 };
 
 struct WarpState {
@@ -117,6 +105,9 @@ struct BlockState {
   EmuThread* current = nullptr;
   void (*body)(void*) = nullptr;  // runs the kernel with the launch's arguments
   void* body_arg = nullptr;
+  // Members of the barriers released since the scheduler last looked (lowest and highest index): the
+  // only threads that can have become runnable, so its scan restarts no earlier than them.
+  unsigned woken_lo = ~0u, woken_hi = 0;
 };
 
 inline thread_local BlockState* tls_block = nullptr;
@@ -124,13 +115,32 @@ inline thread_local FiberStacks tls_stacks;
 inline thread_local unsigned tls_launches = 0;  // alternates the first block's scheduling order
 
 inline BlockState* CurrentBlock() { return tls_block; }
+
+inline void Release(EmuBarrier& bar) {
+  bar.arrived = 0;
+  ++bar.gen;
+  BlockState* b = tls_block;
+  b->woken_lo = std::min(b->woken_lo, bar.first);
+  b->woken_hi = std::max(b->woken_hi, bar.last);
+}
+// The running thread arrives; true when it is the last, which releases the barrier.
+inline bool ArriveIsLast(EmuBarrier& bar) {
+  if (++bar.arrived < bar.live) return false;
+  Release(bar);
+  return true;
+}
+// A member returned: it no longer counts, which may release the others.
+inline void Leave(EmuBarrier& bar) {
+  --bar.live;
+  if (bar.arrived > 0 && bar.arrived == bar.live) Release(bar);
+}
 inline EmuThread& CurrentThread() { return *tls_block->current; }
 inline unsigned LaneId() { return CurrentThread().linear & 31u; }
 
 // The running thread waits until the barrier releases (returns at once when it is the last to arrive).
 inline void Arrive(EmuBarrier& bar) {
   const uint64_t gen = bar.gen;
-  if (bar.ArriveIsLast()) return;
+  if (ArriveIsLast(bar)) return;
   BlockState* b = tls_block;
   EmuThread& self = *b->current;
   self.wait_gen = &bar.gen;
@@ -174,8 +184,8 @@ inline void ThreadEntry(void* arg) {
   b->body(b->body_arg);
   EmuThread& self = *b->current;
   self.done = true;
-  b->block_bar.Leave();
-  b->warps[self.linear / 32].bar.Leave();
+  Leave(b->block_bar);
+  Leave(b->warps[self.linear / 32].bar);
   SwitchFiber(self.ctx, b->scheduler);
   std::abort();  // a finished fiber is never resumed
 }
@@ -188,10 +198,16 @@ inline void ThreadEntry(void* arg) {
 inline void RunBlock(BlockState& b, bool ascending) {
   const size_t n = b.threads.size();
   size_t live = n;
+  size_t from = 0;  // scan position (0 = thread 0 ascending, thread n - 1 descending); all before it wait
   while (live > 0) {
+    if (b.woken_lo != ~0u) {  // released barriers: their members may run again
+      from = std::min(from, ascending ? size_t{b.woken_lo} : n - 1 - b.woken_hi);
+      b.woken_lo = ~0u;
+      b.woken_hi = 0;
+    }
     EmuThread* next = nullptr;
-    for (size_t k = 0; k < n; ++k) {
-      EmuThread& t = b.threads[ascending ? k : n - 1 - k];
+    for (; from < n; ++from) {
+      EmuThread& t = b.threads[ascending ? from : n - 1 - from];
       if (!t.done && (t.wait_gen == nullptr || *t.wait_gen != t.wait_seen)) {
         next = &t;
         break;
@@ -241,8 +257,13 @@ void Launch(Kernel kernel, dim3 grid, dim3 block, size_t smem_bytes, Args... arg
     for (unsigned by = 0; by < grid.y; ++by)
       for (unsigned bx = 0; bx < grid.x; ++bx) {
         st.block_idx = dim3(bx, by, bz);
-        st.block_bar = EmuBarrier{nthreads, 0, 0};
-        for (unsigned w = 0; w < st.warps.size(); ++w) st.warps[w].bar = EmuBarrier{std::min(32u, nthreads - w * 32), 0, 0};
+        st.block_bar = EmuBarrier{nthreads, 0, 0, 0, nthreads - 1};
+        for (unsigned w = 0; w < st.warps.size(); ++w) {
+          const unsigned lanes = std::min(32u, nthreads - w * 32);
+          st.warps[w].bar = EmuBarrier{lanes, 0, 0, w * 32, w * 32 + lanes - 1};
+        }
+        st.woken_lo = ~0u;
+        st.woken_hi = 0;
         // A NaN-ish pattern, so a read of shared memory nobody wrote shows up in the results.
         std::memset(st.dynamic_smem.data(), 0xff, st.dynamic_smem.size());
         for (unsigned t = 0; t < nthreads; ++t) {
