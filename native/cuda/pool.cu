@@ -133,7 +133,10 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
       for (int k = 0; k < VEC; ++k) y[img * c + g * VEC + k] = static_cast<float>(sh[t * VEC + k] / count);
     }
-    __syncthreads();  // the next image reuses sh
+    // Not needed for correctness (barrier-sweep.sh): each thread reads back only its own sh slot
+    // above, and the next image's reduction reads other slots only after its first barrier. Kept:
+    // one barrier per image, and this kernel has been run on the H200 as it is.
+    __syncthreads();
   }
 }
 

@@ -12,7 +12,8 @@
 // On x86-64 the switch is a few instructions of assembly (System V ABI: the callee-saved registers,
 // MXCSR and the x87 control word), about a hundred times cheaper than ucontext's swapcontext, which
 // makes a signal-mask system call on every switch; the emulator switches on every warp shuffle, so
-// this is what sets its speed. Other machines use ucontext.
+// this is what sets its speed. Other machines use ucontext (-DSSLINV_EMU_UCONTEXT forces it on
+// x86-64 too, to test that path: the emulation programs pass with it, about 5x slower).
 #pragma once
 #include <sys/mman.h>
 #include <unistd.h>
@@ -23,11 +24,11 @@
 #include <cstdlib>
 #include <vector>
 
-#if !defined(__x86_64__)
+#if !defined(__x86_64__) || defined(SSLINV_EMU_UCONTEXT)
 #include <ucontext.h>
 #endif
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(SSLINV_EMU_UCONTEXT)
 // void sslinv_emu_switch(void** save_sp, void* load_sp): push the callee-saved registers and the
 // floating-point control words, store the stack pointer in *save_sp, load load_sp, pop the same,
 // return into the other execution. sslinv_emu_fiber_start is where a new fiber's first switch
@@ -117,7 +118,7 @@ class FiberStacks {
   size_t count_ = 0;
 };
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(SSLINV_EMU_UCONTEXT)
 struct FiberContext {
   void* sp = nullptr;
 
