@@ -28,9 +28,12 @@ export type Precision = 'fp32' | 'tf32' | 'bf16';
  * Which kernel runs a CUDA convolution: 'auto' (the default, what every network uses) or a named
  * variant, for benchmarks to time side by side: 'simt-bk8' / 'simt-bk16' for fp32, 'mma-staged' /
  * 'mma-pipelined' (cp.async pipeline; shapes it cannot take run staged) for tf32. The variants of a
- * precision give the same bits (same terms, same order). The CPU and bf16 take 'auto' only.
+ * precision give the same bits (same terms, same order). bfloat16 tensors (bf16 in memory) take
+ * 'auto' = 'mma-pipelined' (mma.sync) or 'wgmma' (Hopper's warpgroup tensor cores: compute
+ * capability 9.0 only, ERR_DEVICE_UNAVAILABLE elsewhere; within bf16 tolerance of the other, not
+ * bit-identical on a GPU). The CPU takes 'auto' only.
  */
-export type ConvAlgo = 'auto' | 'simt-bk8' | 'simt-bk16' | 'mma-staged' | 'mma-pipelined';
+export type ConvAlgo = 'auto' | 'simt-bk8' | 'simt-bk16' | 'mma-staged' | 'mma-pipelined' | 'wgmma';
 
 export interface Epilogue {
   /** [K] added per output channel. */
@@ -64,15 +67,16 @@ export function conv2d(x: Tensor, packedWeight: Tensor, g: ConvGeometry, ep: Epi
  * the bf16-in-memory tensor-core kernel (native/cuda/conv2d_pipelined.cu) computes in fp32 and rounds
  * its output to bf16 once, and the result comes back as fp32 (exactly). Needs C % 8 == 0 (pad a
  * 3-channel input with zero channels) and an even outChannels; otherwise ERR_INVALID_ARGUMENT.
- * Error against the exact sum: within 2^-8 of the value plus fp32 accumulation.
+ * Error against the exact sum: within 2^-8 of the value plus fp32 accumulation. `algo` picks the
+ * kernel as for bfloat16 tensors in conv2d: 'auto' = 'mma-pipelined', or 'wgmma' (compute capability 9.0).
  */
-export function conv2dBf16Storage(x: Tensor, packedWeight: Tensor, g: ConvGeometry, ep: Epilogue = {}): Tensor {
+export function conv2dBf16Storage(x: Tensor, packedWeight: Tensor, g: ConvGeometry, ep: Epilogue & { algo?: ConvAlgo } = {}): Tensor {
   return call('conv2dBf16Storage', () => wrap(native().conv2dBf16Storage(x.handle, packedWeight.handle, {
     outChannels: g.outChannels,
     kernelH: g.kernel[0], kernelW: g.kernel[1],
     strideH: g.stride[0], strideW: g.stride[1],
     padH: g.padding[0], padW: g.padding[1],
-    bias: h(ep.bias), residual: h(ep.residual), relu: ep.relu ?? false,
+    bias: h(ep.bias), residual: h(ep.residual), relu: ep.relu ?? false, algo: ep.algo,
   })));
 }
 

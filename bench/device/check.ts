@@ -234,13 +234,19 @@ async function parity(result: Record<string, unknown>): Promise<void> {
       record(e <= NET_TOL[precision], `${n.arch} @${n.size} features on ${DEVICE} (${precision}) vs the CPU backend: rel ${e.toExponential(2)} (limit ${NET_TOL[precision]})`);
     }
     if (DEVICE !== 'cpu') {
-      // bf16 activations in memory (each layer's output rounded to bf16): same tolerance as bf16.
-      const net = await ResNetFeatures.load(n.arch, params, { device: DEVICE, precision: 'bf16', activations: 'bfloat16' });
-      const f = net.features(xin);
-      net.dispose();
-      const e = relErr(f, ref);
-      netRows[`${n.arch}-bf16-storage`] = e;
-      record(e <= NET_TOL.bf16, `${n.arch} @${n.size} features on ${DEVICE} (bf16, bfloat16 activations) vs the CPU backend: rel ${e.toExponential(2)} (limit ${NET_TOL.bf16})`);
+      // bf16 activations in memory (each layer's output rounded to bf16): same tolerance as bf16; on
+      // compute capability 9.0 also through Hopper's wgmma kernel.
+      const cc = cudaInfo().devices[Number(DEVICE.split(':')[1])]?.computeCapability;
+      const kernels: ops.ConvAlgo[] = cc === '9.0' ? ['auto', 'wgmma'] : ['auto'];
+      for (const convAlgo of kernels) {
+        const net = await ResNetFeatures.load(n.arch, params, { device: DEVICE, precision: 'bf16', activations: 'bfloat16', convAlgo });
+        const f = net.features(xin);
+        net.dispose();
+        const e = relErr(f, ref);
+        const tag = convAlgo === 'auto' ? '' : `, ${convAlgo} kernel`;
+        netRows[`${n.arch}-bf16-storage${convAlgo === 'auto' ? '' : `-${convAlgo}`}`] = e;
+        record(e <= NET_TOL.bf16, `${n.arch} @${n.size} features on ${DEVICE} (bf16, bfloat16 activations${tag}) vs the CPU backend: rel ${e.toExponential(2)} (limit ${NET_TOL.bf16})`);
+      }
     }
     xin.dispose();
   }
@@ -311,6 +317,20 @@ async function bench(result: Record<string, unknown>): Promise<void> {
     log(`resnet50 b${batch} ${precision}: ${inference[precision]} img/s`);
     net.dispose();
   }
+  // bf16 with bfloat16 activations between layers (PyTorch's bf16 inference stores them so), through
+  // the mma.sync kernel and, on compute capability 9.0, the wgmma one: the candidates for bf16's
+  // target, not yet the default.
+  if (DEVICE !== 'cpu') {
+    const cc = cudaInfo().devices[Number(DEVICE.split(':')[1])]?.computeCapability;
+    for (const convAlgo of (cc === '9.0' ? ['auto', 'wgmma'] : ['auto']) as ops.ConvAlgo[]) {
+      const key = convAlgo === 'auto' ? 'bf16-bfloat16' : `bf16-bfloat16-${convAlgo}`;
+      const net = await ResNetFeatures.load('resnet50', params, { device: DEVICE, precision: 'bf16', activations: 'bfloat16', convAlgo });
+      const ms = timeLoop(() => net.forward(xin).dispose(), QUICK ? 1 : 10);
+      inference[key] = Math.round((batch / (ms / 1e3)) * 10) / 10;
+      log(`resnet50 b${batch} ${key}: ${inference[key]} img/s`);
+      net.dispose();
+    }
+  }
   xin.dispose();
   result.resnet50_inference_img_s = inference;
 
@@ -376,6 +396,11 @@ async function bench(result: Record<string, unknown>): Promise<void> {
 function ratioTable(ours: Record<string, any>, torch: Record<string, any>): string[] { // eslint-disable-line @typescript-eslint/no-explicit-any
   const rows: [string, number | undefined, number | undefined, string][] = [];
   for (const p of PRECISIONS) rows.push([`ResNet-50 b256 ${p} img/s`, ours.resnet50_inference_img_s?.[p], torch.resnet50_inference_img_s?.[p], 'higher']);
+  for (const key of ['bf16-bfloat16', 'bf16-bfloat16-wgmma']) {
+    if (ours.resnet50_inference_img_s?.[key] !== undefined) {
+      rows.push([`ResNet-50 b256 ${key} img/s (vs torch bf16; not the default)`, ours.resnet50_inference_img_s[key], torch.resnet50_inference_img_s?.bf16, 'higher']);
+    }
+  }
   rows.push(['covariance 50000x2048 ms', ours.covariance?.ms, torch.covariance?.ms, 'lower']);
   rows.push(['covariance 50000x2048 ms, 3xtf32 SYRK (not the default)', ours.covariance?.ms_3xtf32, torch.covariance?.ms, 'lower']);
   for (const tr of ['rotation', 'hue', 'blur']) {

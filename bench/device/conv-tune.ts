@@ -16,9 +16,11 @@
  *    + ReLU): ms and TFLOP/s per variant, and which is faster. The first shape is timed again at the
  *    end (drift check).
  * 4. The bf16 tier on the same shapes: the current bf16 path (fp32 activations rounded while staged,
- *    ops.conv2d precision 'bf16') and the bf16-in-memory kernel (native/cuda/conv2d_pipelined.cu, timed
- *    alone with CUDA events; the stem's 3 channels padded to 8), beside PyTorch's bf16 channels-last
- *    cuDNN time from --torch FILE (torch_baseline.py, same run) when given.
+ *    ops.conv2d precision 'bf16') and the bf16-in-memory kernels (native/cuda/conv2d_pipelined.cu,
+ *    and on compute capability 9.0 native/cuda/conv2d_wgmma.cu; each timed alone with CUDA events;
+ *    the stem's 3 channels padded to 8), beside PyTorch's bf16 channels-last cuDNN time from
+ *    --torch FILE (torch_baseline.py, same run) when given. The network round (2.) also runs
+ *    bfloat16 activations through each of them.
  * Prints a table; writes everything to --out (default bench/results/<date>-<card>-conv-tune.json).
  * `--device cpu --batch 2 --iters 1` dry-runs the script (the CPU has one kernel, 'auto'); with the
  * emulated-device addon (SSL_INV_ADDON=build-emu/Release/ssl_inv.node, see test/cuda-emu/addon-emu.test.ts),
@@ -41,6 +43,10 @@ const ITERS = Number(arg('--iters') ?? 10);
 /** A kernel variant: a precision and an algo of it; `key` names it in the results ('fp32:simt-bk16'). */
 interface Variant { precision: ops.Precision; algo: ops.ConvAlgo; key: string; storage?: boolean }
 const variant = (precision: ops.Precision, algo: ops.ConvAlgo): Variant => ({ precision, algo, key: `${precision}:${algo}` });
+/** Whether DEVICE runs the sm_90a wgmma convolution (compute capability 9.0; the emulated device is). */
+function hasWgmma(): boolean {
+  return cudaInfo().devices[Number(DEVICE.split(':')[1])]?.computeCapability === '9.0';
+}
 /** The variants timed: all of them on a GPU; on the CPU (a dry run of this script's plumbing) its one kernel. */
 let VARIANTS: Variant[] = [
   variant('fp32', 'auto'), variant('fp32', 'simt-bk8'), variant('fp32', 'simt-bk16'),
@@ -93,11 +99,12 @@ async function network(): Promise<Record<string, number[]>> {
   // The whole network also in bf16 (activations in float32, as the staged kernel reads them) and
   // with bfloat16 activations (the bf16-in-memory kernel), beside the fp32 and tf32 variants.
   const netVariants: Variant[] = DEVICE === 'cpu' ? VARIANTS
-    : [...VARIANTS, variant('bf16', 'auto'), { ...variant('bf16', 'auto'), key: 'bf16:bfloat16-activations', storage: true }];
+    : [...VARIANTS, variant('bf16', 'auto'), { ...variant('bf16', 'auto'), key: 'bf16:bfloat16-activations', storage: true },
+      ...(hasWgmma() ? [{ ...variant('bf16', 'wgmma'), key: 'bf16:bfloat16-activations-wgmma', storage: true }] : [])];
   for (let round = 0; round < 2; round++) {
     for (const v of netVariants) {
       const net = await ResNetFeatures.load('resnet50', params, v.storage
-        ? { device: DEVICE, precision: 'bf16', activations: 'bfloat16' }
+        ? { device: DEVICE, precision: 'bf16', activations: 'bfloat16', convAlgo: v.algo }
         : { device: DEVICE, precision: v.precision, convAlgo: v.algo });
       const ms = timeLoop(DEVICE, () => net.forward(x).dispose(), ITERS);
       net.dispose();
@@ -153,12 +160,16 @@ function bf16Tier(list: Shape[], torch: Record<string, number>[] | undefined): R
     const g = padded.g;
     const opts = { outChannels: g.outChannels, kernelH: k, kernelW: k, strideH: s, strideW: s, padH: g.padding[0], padW: g.padding[1], bias: padded.bias.handle, relu: true };
     row.bf16nhwc_ms = Math.round(native().benchConv2dBf16Nhwc(padded.x.handle, padded.w.handle, opts, ITERS) * 1e4) / 1e4;
+    row.bf16nhwc_tflops = Math.round(flops / ((row.bf16nhwc_ms as number) * 1e-3) / 1e12 * 10) / 10;
+    if (hasWgmma()) {
+      row.bf16wgmma_ms = Math.round(native().benchConv2dBf16Nhwc(padded.x.handle, padded.w.handle, { ...opts, algo: 'wgmma' }, ITERS) * 1e4) / 1e4;
+      row.bf16wgmma_tflops = Math.round(flops / ((row.bf16wgmma_ms as number) * 1e-3) / 1e12 * 10) / 10;
+    }
     if (padded !== c) padded.dispose();
     c.dispose();
-    row.bf16nhwc_tflops = Math.round(flops / ((row.bf16nhwc_ms as number) * 1e-3) / 1e12 * 10) / 10;
     const t = torch?.find((r) => r.cin === cin && r.cout === cout && r.k === k && r.stride === s && r.h === h);
     if (t) row.torch_bf16_ms = t.bf16_ms;
-    log(`bf16 ${sh.join('/')}: staged ${row.bf16_ms} ms, in memory ${row.bf16nhwc_ms} ms${t ? `, cuDNN ${t.bf16_ms} ms` : ''}`);
+    log(`bf16 ${sh.join('/')}: staged ${row.bf16_ms} ms, in memory ${row.bf16nhwc_ms} ms${row.bf16wgmma_ms !== undefined ? `, wgmma ${row.bf16wgmma_ms} ms` : ''}${t ? `, cuDNN ${t.bf16_ms} ms` : ''}`);
     rows.push(row);
   }
   return rows;
@@ -188,15 +199,17 @@ async function main(): Promise<void> {
   for (const r of rows) lines.push(`| ${r.cin}/${r.cout}/${r.k}/${r.stride}/${r.h} | ${VARIANTS.map((v) => r[`${v.key}_ms`]).join(' | ')} |`);
   const tier = result.bf16_tier as Record<string, number>[] | undefined;
   if (tier) {
-    lines.push('', '| conv (Cin/Cout/k/s/H) | bf16 staged ms | bf16 in memory ms | cuDNN bf16 ms | in memory / cuDNN speed |', '|---|---|---|---|---|');
+    // The faster of the two bf16-in-memory kernels (mma.sync, wgmma where present) against cuDNN.
+    const best = (r: Record<string, number>) => Math.min(r.bf16nhwc_ms!, r.bf16wgmma_ms ?? Infinity);
+    lines.push('', '| conv (Cin/Cout/k/s/H) | bf16 staged ms | bf16 in memory ms | wgmma ms | cuDNN bf16 ms | best / cuDNN speed |', '|---|---|---|---|---|---|');
     for (const r of tier) {
-      lines.push(`| ${r.cin}/${r.cout}/${r.k}/${r.stride}/${r.h} | ${r.bf16_ms} | ${r.bf16nhwc_ms} | ${r.torch_bf16_ms ?? '-'} | ${r.torch_bf16_ms ? (r.torch_bf16_ms / r.bf16nhwc_ms!).toFixed(2) + 'x' : '-'} |`);
+      lines.push(`| ${r.cin}/${r.cout}/${r.k}/${r.stride}/${r.h} | ${r.bf16_ms} | ${r.bf16nhwc_ms} | ${r.bf16wgmma_ms ?? '-'} | ${r.torch_bf16_ms ?? '-'} | ${r.torch_bf16_ms ? (r.torch_bf16_ms / best(r)).toFixed(2) + 'x' : '-'} |`);
     }
     const sum = (key: string) => tier.reduce((a, r) => a + (r[key] ?? NaN), 0);
-    // Without --torch there is no cuDNN column to sum: '-' rather than NaN.
-    const torchSum = sum('torch_bf16_ms');
-    const torchCells = Number.isNaN(torchSum) ? '- | -' : `${torchSum.toFixed(2)} | ${(torchSum / sum('bf16nhwc_ms')).toFixed(2)}x`;
-    lines.push(`| sum | ${sum('bf16_ms').toFixed(2)} | ${sum('bf16nhwc_ms').toFixed(2)} | ${torchCells} |`);
+    // Without --torch (or without the wgmma kernel) there is nothing to sum: '-' rather than NaN.
+    const cell = (v: number) => (Number.isNaN(v) ? '-' : v.toFixed(2));
+    const torchSum = sum('torch_bf16_ms'), bestSum = tier.reduce((a, r) => a + best(r), 0);
+    lines.push(`| sum | ${cell(sum('bf16_ms'))} | ${cell(sum('bf16nhwc_ms'))} | ${cell(sum('bf16wgmma_ms'))} | ${cell(torchSum)} | ${Number.isNaN(torchSum) ? '-' : `${(torchSum / bestSum).toFixed(2)}x`} |`);
   }
   const net = result.resnet50_img_s as Record<string, number[]> | undefined;
   if (net) lines.push('', ...Object.entries(net).map(([key, r]) => `ResNet-50 b${BATCH} ${key}: ${r.join(' / ')} img/s`));

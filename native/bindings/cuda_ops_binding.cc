@@ -14,6 +14,7 @@
 #ifdef SSL_INV_WITH_CUDA
 #include "cuda/conv2d.cuh"
 #include "cuda/conv2d_pipelined.cuh"
+#include "cuda/conv2d_wgmma.cuh"
 #include "cuda/covariance.cuh"
 #include "cuda/cublas.h"
 #include "cuda/elementwise.cuh"
@@ -148,6 +149,42 @@ cuda::Conv2dShape ConvShapeOf(Napi::Env env, const Tensor& x, Napi::Object o) {
 
 }  // namespace
 
+namespace {
+
+// The kernels of the bf16-in-memory convolution, named by options.algo: 'auto' and 'mma-pipelined'
+// run the mma.sync kernel (conv2d_pipelined.cuh; measured on the H200), 'wgmma' Hopper's warpgroup
+// kernel (conv2d_wgmma.cuh: compute capability 9.0, in builds whose toolkit targets sm_90a).
+enum class Bf16Kernel { kMmaSync, kWgmma };
+
+Bf16Kernel GetBf16Kernel(Napi::Env env, Napi::Object o, Device dev, const std::string& op) {
+  const std::string algo = GetConvAlgo(env, o);
+  if (algo == "auto" || algo == "mma-pipelined") return Bf16Kernel::kMmaSync;
+  if (algo != "wgmma") {
+    ThrowCode(env, "ERR_INVALID_ARGUMENT", op + ": algo '" + algo + "' is an fp32/tf32 kernel; bf16 in memory takes 'auto', 'mma-pipelined' or 'wgmma'");
+  }
+#ifndef SSL_INV_WITH_WGMMA
+  ThrowCode(env, "ERR_DEVICE_UNAVAILABLE", op + ": algo 'wgmma' is not in this build (its CUDA toolkit cannot target sm_90a; CUDA 12.0 or newer can)");
+#endif
+  cuda::DeviceProps p;
+  Check(env, cuda::GetDeviceProps(dev.index, &p));
+  if (p.major != 9 || p.minor != 0) {
+    ThrowCode(env, "ERR_DEVICE_UNAVAILABLE", op + ": algo 'wgmma' runs on compute capability 9.0 (H100, H200) only; cuda:" +
+                                                 std::to_string(dev.index) + " is " + p.name + " (" + std::to_string(p.major) + "." +
+                                                 std::to_string(p.minor) + ")");
+  }
+  return Bf16Kernel::kWgmma;
+}
+
+cudaError_t LaunchBf16Kernel(Bf16Kernel kernel, const cuda::Conv2dShape& sh, const cuda::Bf16* x, const cuda::Bf16* w, const float* bias,
+                             const cuda::Bf16* residual, bool relu, cuda::Bf16* y, cudaStream_t stream) {
+#ifdef SSL_INV_WITH_WGMMA
+  if (kernel == Bf16Kernel::kWgmma) return cuda::LaunchConv2dForwardBf16Wgmma(sh, x, w, bias, residual, relu, y, stream);
+#endif
+  return cuda::LaunchConv2dForwardBf16Nhwc(sh, x, w, bias, residual, relu, y, stream);
+}
+
+}  // namespace
+
 // conv2d on a bf16 network's tensors: x [N, H, W, C] and packed [K, R, S, C] bfloat16 (C % 8 == 0),
 // bias float32, residual bfloat16 -> y bfloat16, by the bf16-in-memory kernel (conv2d_pipelined.cuh).
 Napi::Value CudaConv2dBf16Tensors(const Napi::CallbackInfo& info) {
@@ -156,10 +193,8 @@ Napi::Value CudaConv2dBf16Tensors(const Napi::CallbackInfo& info) {
   const Tensor& x = DeviceTensor(env, info[0], "x", dev, DType::kBF16, 4);
   const Tensor& w = DeviceTensor(env, info[1], "packedWeight", dev, DType::kBF16, 4);
   Napi::Object o = GetObject(env, info[2], "options");
-  const std::string precision = GetPrecision(env, o);
-  if (precision != "bf16" || GetConvAlgo(env, o) != "auto") {
-    ThrowCode(env, "ERR_INVALID_ARGUMENT", "conv2d: bfloat16 tensors take precision 'bf16' and algo 'auto'");
-  }
+  if (GetPrecision(env, o) != "bf16") ThrowCode(env, "ERR_INVALID_ARGUMENT", "conv2d: bfloat16 tensors take precision 'bf16'");
+  const Bf16Kernel kernel = GetBf16Kernel(env, o, dev, "conv2d");
   const cuda::Conv2dShape sh = ConvShapeOf(env, x, o);
   Check(env, ExpectShape(w, {sh.k, sh.r, sh.s, sh.c}, "packedWeight"));
   if (sh.c % 8 != 0 || sh.k % 2 != 0) {
@@ -175,9 +210,9 @@ Napi::Value CudaConv2dBf16Tensors(const Napi::CallbackInfo& info) {
     Check(env, ExpectShape(*res, out_shape, "residual"));
   }
   Tensor y = NewDeviceTensor(env, DType::kBF16, out_shape, dev);
-  CheckLaunch(env, cuda::LaunchConv2dForwardBf16Nhwc(sh, x.data<cuda::Bf16>(), w.data<cuda::Bf16>(), bias ? bias->data<float>() : nullptr,
-                                                     res ? res->data<cuda::Bf16>() : nullptr, GetBoolProp(env, o, "relu", false),
-                                                     y.data<cuda::Bf16>(), StreamOf(env, dev)),
+  CheckLaunch(env, LaunchBf16Kernel(kernel, sh, x.data<cuda::Bf16>(), w.data<cuda::Bf16>(), bias ? bias->data<float>() : nullptr,
+                                    res ? res->data<cuda::Bf16>() : nullptr, GetBoolProp(env, o, "relu", false), y.data<cuda::Bf16>(),
+                                    StreamOf(env, dev)),
               dev, "conv2d");
   return TensorWrap::New(env, std::move(y));
 }
@@ -223,6 +258,9 @@ Napi::Value CudaConv2d(const Napi::CallbackInfo& info) {
   const std::string precision = GetPrecision(env, o);
   const std::string algo = GetConvAlgo(env, o);
   const bool simt = algo == "simt-bk8" || algo == "simt-bk16", mma = algo == "mma-staged" || algo == "mma-pipelined";
+  if (algo == "wgmma") {
+    ThrowCode(env, "ERR_INVALID_ARGUMENT", "conv2d: algo 'wgmma' is the bf16 kernel for bfloat16 tensors (ops.toBfloat16, or a network with activations 'bfloat16')");
+  }
   if ((simt && precision != "fp32") || (mma && precision != "tf32")) {
     ThrowCode(env, "ERR_INVALID_ARGUMENT", "conv2d: algo '" + algo + "' is a" + (simt ? "n fp32" : " tf32") + " kernel; precision " +
                                                precision + " takes " + (precision == "fp32" ? "'auto', 'simt-bk8' or 'simt-bk16'" : precision == "tf32" ? "'auto', 'mma-staged' or 'mma-pipelined'" : "'auto'"));
@@ -254,6 +292,7 @@ struct Bf16Conv {
   const float* bias = nullptr;
   bool relu = false;
   int64_t y_count = 0;
+  Bf16Kernel kernel = Bf16Kernel::kMmaSync;
 };
 
 cuda::Bf16* Bf16Data(const Workspace& ws) { return static_cast<cuda::Bf16*>(ws.data()); }
@@ -279,6 +318,7 @@ Bf16Conv PrepareBf16Conv(const Napi::CallbackInfo& info, const char* op) {
   const Tensor* res = OptionalDeviceTensor(env, o.Get("residual"), "residual", c.dev, out_shape);
   c.relu = GetBoolProp(env, o, "relu", false);
   c.bias = bias ? bias->data<float>() : nullptr;
+  c.kernel = GetBf16Kernel(env, o, c.dev, op);
   c.y_count = c.sh.n * int64_t{c.sh.p()} * c.sh.q() * c.sh.k;
   const cudaStream_t stream = StreamOf(env, c.dev);
   c.x = NewWorkspace(env, 2 * static_cast<size_t>(x.numel()), c.dev);
@@ -294,8 +334,8 @@ Bf16Conv PrepareBf16Conv(const Napi::CallbackInfo& info, const char* op) {
 }
 
 cudaError_t LaunchBf16Conv(const Bf16Conv& c, cudaStream_t stream) {
-  return cuda::LaunchConv2dForwardBf16Nhwc(c.sh, Bf16Data(c.x), Bf16Data(c.w), c.bias, c.res.data() ? Bf16Data(c.res) : nullptr,
-                                           c.relu, Bf16Data(c.y), stream);
+  return LaunchBf16Kernel(c.kernel, c.sh, Bf16Data(c.x), Bf16Data(c.w), c.bias, c.res.data() ? Bf16Data(c.res) : nullptr, c.relu,
+                          Bf16Data(c.y), stream);
 }
 
 }  // namespace

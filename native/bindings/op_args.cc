@@ -69,7 +69,7 @@ Bf16Padding GetBf16Padding(Napi::Env env, const Tensor& x, Napi::Value pad) {
   return b;
 }
 
-std::string GetConvAlgo(Napi::Env env, Napi::Object o) { return GetChoice(env, o.Get("algo"), "algo", {"auto", "simt-bk8", "simt-bk16", "mma-staged", "mma-pipelined"}); }
+std::string GetConvAlgo(Napi::Env env, Napi::Object o) { return GetChoice(env, o.Get("algo"), "algo", {"auto", "simt-bk8", "simt-bk16", "mma-staged", "mma-pipelined", "wgmma"}); }
 
 }  // namespace napi
 }  // namespace sslinv

@@ -20,7 +20,8 @@ Pool2dParams GetPool2dParams(Napi::Env env, const Tensor& x, Napi::Object o);
 // The options' `precision`: "fp32" (also when absent), "tf32" or "bf16".
 std::string GetPrecision(Napi::Env env, Napi::Object o);
 // options.algo of conv2d: 'auto' (absent) or a named CUDA kernel variant: 'simt-bk8', 'simt-bk16'
-// (fp32), 'mma-staged', 'mma-pipelined' (tf32); benchmarks time them side by side. Anything else is
+// (fp32), 'mma-staged', 'mma-pipelined' (tf32; 'mma-pipelined' is also the bf16-in-memory kernel),
+// 'wgmma' (bf16 in memory, sm_90a); benchmarks time them side by side. Anything else is
 // ERR_INVALID_ARGUMENT.
 std::string GetConvAlgo(Napi::Env env, Napi::Object o);
 // The covariance's SYRK kernel argument: 'auto' (also when undefined), 'simt' or '3xtf32' (CUDA

@@ -88,7 +88,10 @@ export interface ResNetLoadOptions {
   device?: string;
   /** Convolution arithmetic: 'fp32' (default); 'tf32' and 'bf16' need a CUDA device. */
   precision?: ops.Precision;
-  /** The CUDA convolution kernel variant for this precision (ops.ConvAlgo; the same bits). Default 'auto'. */
+  /**
+   * The CUDA convolution kernel variant for this precision (ops.ConvAlgo; the same bits). Default
+   * 'auto'. With bfloat16 activations: 'auto', 'mma-pipelined' or 'wgmma' (compute capability 9.0).
+   */
   convAlgo?: ops.ConvAlgo;
   /**
    * What the activations between layers are stored as: 'float32' (default) or, with precision
@@ -136,17 +139,23 @@ export class ResNetFeatures {
       throw new SslInvError('ERR_DEVICE_UNAVAILABLE', `precision ${precision} needs a CUDA device; the CPU computes in fp32`);
     }
     const convAlgo = opts.convAlgo ?? 'auto';
-    const algoPrecision = convAlgo.startsWith('simt-') ? 'fp32' : convAlgo.startsWith('mma-') ? 'tf32' : precision;
-    if (convAlgo !== 'auto' && (device === 'cpu' || precision !== algoPrecision)) {
-      throw new SslInvError('ERR_INVALID_ARGUMENT', `convAlgo '${convAlgo}' is a CUDA ${algoPrecision} kernel; ${device} ${precision} takes 'auto'`, { field: 'convAlgo' });
-    }
     const activations = opts.activations ?? 'float32';
     if (activations !== 'float32' && (activations !== 'bfloat16' || precision !== 'bf16' || device === 'cpu')) {
       throw new SslInvError('ERR_INVALID_ARGUMENT', `activations '${activations}' needs precision 'bf16' on a CUDA device ('float32' otherwise)`,
         { field: 'activations' });
     }
-    if (activations === 'bfloat16' && convAlgo !== 'auto') {
-      throw new SslInvError('ERR_INVALID_ARGUMENT', `convAlgo '${convAlgo}' with bfloat16 activations: the bf16 convolution has one kernel`, { field: 'convAlgo' });
+    if (activations === 'bfloat16') {
+      // The bf16-in-memory convolution's kernels; the device check for 'wgmma' comes with the first layer.
+      if (convAlgo !== 'auto' && convAlgo !== 'mma-pipelined' && convAlgo !== 'wgmma') {
+        throw new SslInvError('ERR_INVALID_ARGUMENT', `convAlgo '${convAlgo}' with bfloat16 activations: the bf16 convolution takes 'auto', 'mma-pipelined' or 'wgmma'`,
+          { field: 'convAlgo' });
+      }
+    } else {
+      const algoPrecision = convAlgo.startsWith('simt-') ? 'fp32' : convAlgo.startsWith('mma-') ? 'tf32' : convAlgo === 'wgmma' ? 'bf16' : precision;
+      if (convAlgo === 'wgmma' || (convAlgo !== 'auto' && (device === 'cpu' || precision !== algoPrecision))) {
+        const takes = convAlgo === 'wgmma' ? "; 'wgmma' needs activations 'bfloat16'" : `; ${device} ${precision} takes 'auto'`;
+        throw new SslInvError('ERR_INVALID_ARGUMENT', `convAlgo '${convAlgo}' is a CUDA ${algoPrecision} kernel${takes}`, { field: 'convAlgo' });
+      }
     }
     const convs = new Map<string, FoldedConv>();
     try {

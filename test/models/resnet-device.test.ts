@@ -1,7 +1,7 @@
 // Whole networks on each CUDA device of this machine: ResNet-18 from the torch-saved fixture
 // checkpoint on the [2, 3, 64, 64] fixture input. fp32 features within 1e-4 (normwise, per row) of
-// torch 1.13's float32 features; tf32 and bf16, and bf16 with bfloat16 activations between layers,
-// within 4x the op tolerances (2e-3, 1.5e-2) of the CPU backend's features, as bench/device/check.ts
+// torch 1.13's float32 features; tf32 and bf16, and bf16 with bfloat16 activations between layers
+// (also through the wgmma kernel on compute capability 9.0), within 4x the op tolerances (2e-3, 1.5e-2) of the CPU backend's features, as bench/device/check.ts
 // asks of ResNet-50 at 224. Skipped, with the reason, where there is no usable CUDA device; on
 // machines without a GPU it runs on the emulated device (test/cuda-emu/addon-emu.test.ts), which
 // checks the device code paths end to end, not the hardware.
@@ -42,6 +42,10 @@ if (info.deviceCount === 0) {
         { name: 'tf32, pipelined kernel', opts: { device, precision: 'tf32', convAlgo: 'mma-pipelined' }, limit: 2e-3 * 4 },
         { name: 'bf16', opts: { device, precision: 'bf16' }, limit: 1.5e-2 * 4 },
         { name: 'bf16, bfloat16 activations', opts: { device, precision: 'bf16', activations: 'bfloat16' }, limit: 1.5e-2 * 4 },
+        // Hopper's warpgroup kernel (sm_90a), where the device is compute capability 9.0.
+        ...(d.computeCapability === '9.0'
+          ? [{ name: 'bf16, bfloat16 activations, wgmma kernel', opts: { device, precision: 'bf16', activations: 'bfloat16', convAlgo: 'wgmma' } as ResNetLoadOptions, limit: 1.5e-2 * 4 }]
+          : []),
       ];
       for (const c of cases) {
         const e = rowErrors(await features(file, c.opts), cpu, rows);

@@ -11,6 +11,7 @@ import { Test } from 'tap';
 import * as ops from '../../src/ops';
 import { tensor, Tensor } from '../../src/tensor';
 import { native } from '../../src/native';
+import { cudaInfo } from '../../src/device';
 import { dgemm } from '../../src/linalg';
 import { multinomialLossGrad } from '../../src/probes/eigen';
 import {
@@ -30,6 +31,13 @@ export interface OpTableOptions {
 
 /** The device the table is running on; `T` creates its inputs there. */
 let DEVICE = 'cpu';
+
+/** Whether DEVICE runs the sm_90a wgmma convolution (compute capability 9.0, the emulated device included). */
+function hasWgmma(): boolean {
+  if (!DEVICE.startsWith('cuda')) return false;
+  const index = Number(DEVICE.split(':')[1] ?? 0);
+  return cudaInfo().devices.find((d) => d.index === index)?.computeCapability === '9.0';
+}
 function T(a: Float32Array | Float64Array, shape: number[]): Tensor {
   const host = tensor(a, shape);
   if (DEVICE === 'cpu') return host;
@@ -160,38 +168,50 @@ export function runOpTable(t: Test, opts: OpTableOptions = {}): void {
       x.dispose(); w.dispose();
       return;
     }
-    CONV_CASES.filter((p) => p.c % 8 === 0 && p.k % 2 === 0).forEach((p, i) => {
-      const d = convInputs(p, 300 + i * 10);
-      const keep: Tensor[] = [];
-      const dev = (a: Float32Array, shape: number[]) => { const x = T(a, shape); keep.push(x); return x; };
-      try {
-        const x = dev(toNhwc(d.x, p.n, p.c, p.h, p.w), [p.n, p.h, p.w, p.c]);
-        const packed = ops.packConvWeights(dev(d.w, [p.k, p.c, p.r, p.s]), dev(d.scale, [p.k]));
-        keep.push(packed);
-        const residual = dev(toNhwc(d.residual, p.n, p.k, d.P, d.Q), [p.n, d.P, d.Q, p.k]);
-        const y = ops.conv2dBf16Storage(x, packed, { outChannels: p.k, kernel: [p.r, p.s], stride: [p.stride, p.stride], padding: [p.pad, p.pad] },
-          { bias: dev(d.bias, [p.k]), residual, relu: true });
-        keep.push(y);
-        const out = toNchw(y.toFloat32Array(), p.n, p.k, d.P, d.Q);
-        // The reference sums what the kernel reads: x, the folded weights (w * scale in fp32, as the
-        // packing computes them) and the residual, each rounded to bf16.
-        const per = p.c * p.r * p.s;
-        const folded = Float32Array.from(d.w, (v, j) => Math.fround(v * d.scale[Math.floor(j / per)]!));
-        const ref = conv2dRef(p, roundBf16(d.x), roundBf16(folded), d.bias);
-        const res = roundBf16(d.residual);
-        let bad = 0, worst = 0;
-        for (let j = 0; j < out.length; j++) {
-          const want = Math.max(0, ref.y[j]! + res[j]!);
-          const bound = Math.abs(want) * 2 ** -8 + 2e-5 * (ref.mag[j]! + Math.abs(res[j]!));
-          const err = Math.abs(out[j]! - want);
-          if (!(err <= bound)) bad++;
-          worst = Math.max(worst, err / bound);
+    // Both kernels of bf16 in memory where the device has them: 'auto' (mma.sync) everywhere,
+    // 'wgmma' on compute capability 9.0 (elsewhere it must refuse, not fall back).
+    const algos: ops.ConvAlgo[] = hasWgmma() ? ['auto', 'wgmma'] : ['auto'];
+    if (!hasWgmma()) {
+      const x = T(new Float32Array(1 * 4 * 4 * 8), [1, 4, 4, 8]);
+      const w = ops.packConvWeights(T(new Float32Array(8 * 8), [8, 8, 1, 1]));
+      t.throws(() => ops.conv2dBf16Storage(x, w, { outChannels: 8, kernel: [1, 1], stride: [1, 1], padding: [0, 0] }, { algo: 'wgmma' }),
+        { code: 'ERR_DEVICE_UNAVAILABLE' }, "'wgmma' needs compute capability 9.0");
+      x.dispose(); w.dispose();
+    }
+    for (const algo of algos) {
+      CONV_CASES.filter((p) => p.c % 8 === 0 && p.k % 2 === 0).forEach((p, i) => {
+        const d = convInputs(p, 300 + i * 10);
+        const keep: Tensor[] = [];
+        const dev = (a: Float32Array, shape: number[]) => { const x = T(a, shape); keep.push(x); return x; };
+        try {
+          const x = dev(toNhwc(d.x, p.n, p.c, p.h, p.w), [p.n, p.h, p.w, p.c]);
+          const packed = ops.packConvWeights(dev(d.w, [p.k, p.c, p.r, p.s]), dev(d.scale, [p.k]));
+          keep.push(packed);
+          const residual = dev(toNhwc(d.residual, p.n, p.k, d.P, d.Q), [p.n, d.P, d.Q, p.k]);
+          const y = ops.conv2dBf16Storage(x, packed, { outChannels: p.k, kernel: [p.r, p.s], stride: [p.stride, p.stride], padding: [p.pad, p.pad] },
+            { bias: dev(d.bias, [p.k]), residual, relu: true, algo });
+          keep.push(y);
+          const out = toNchw(y.toFloat32Array(), p.n, p.k, d.P, d.Q);
+          // The reference sums what the kernel reads: x, the folded weights (w * scale in fp32, as the
+          // packing computes them) and the residual, each rounded to bf16.
+          const per = p.c * p.r * p.s;
+          const folded = Float32Array.from(d.w, (v, j) => Math.fround(v * d.scale[Math.floor(j / per)]!));
+          const ref = conv2dRef(p, roundBf16(d.x), roundBf16(folded), d.bias);
+          const res = roundBf16(d.residual);
+          let bad = 0, worst = 0;
+          for (let j = 0; j < out.length; j++) {
+            const want = Math.max(0, ref.y[j]! + res[j]!);
+            const bound = Math.abs(want) * 2 ** -8 + 2e-5 * (ref.mag[j]! + Math.abs(res[j]!));
+            const err = Math.abs(out[j]! - want);
+            if (!(err <= bound)) bad++;
+            worst = Math.max(worst, err / bound);
+          }
+          t.equal(bad, 0, `${p.name} (${algo}): worst ${worst.toFixed(3)} of the bound`);
+        } finally {
+          for (const k of keep) k.dispose();
         }
-        t.equal(bad, 0, `${p.name}: worst ${worst.toFixed(3)} of the bound`);
-      } finally {
-        for (const k of keep) k.dispose();
-      }
-    });
+      });
+    }
     const x = T(new Float32Array(1 * 4 * 4 * 12), [1, 4, 4, 12]);
     const w = ops.packConvWeights(T(new Float32Array(8 * 12), [8, 12, 1, 1]));
     t.throws(() => ops.conv2dBf16Storage(x, w, { outChannels: 8, kernel: [1, 1], stride: [1, 1], padding: [0, 0] }),
@@ -241,6 +261,16 @@ export function runOpTable(t: Test, opts: OpTableOptions = {}): void {
       t.equal(yb.dtype, 'bfloat16', 'bfloat16 in, bfloat16 out');
       t.same(Array.from(yb.toFloat32Array()), Array.from(viaStorage), 'conv2d on bfloat16 tensors equals conv2dBf16Storage bit for bit');
       t.throws(() => ops.conv2d(k(ops.toBfloat16(xf)), k(ops.toBfloat16(wf)), g, { bias }), { code: 'ERR_INVALID_ARGUMENT' }, 'bfloat16 tensors take precision bf16');
+      t.throws(() => ops.conv2d(k(ops.toBfloat16(xf)), k(ops.toBfloat16(wf)), g, { bias, precision: 'bf16', algo: 'mma-staged' }), { code: 'ERR_INVALID_ARGUMENT' },
+        'bfloat16 tensors refuse the tf32 staged kernel');
+      const named = k(ops.conv2d(k(ops.toBfloat16(xf)), k(ops.toBfloat16(wf)), g, { bias, residual: k(ops.toBfloat16(res)), relu: true, precision: 'bf16', algo: 'mma-pipelined' }));
+      t.same(Array.from(named.toFloat32Array()), Array.from(viaStorage), "algo 'mma-pipelined' is 'auto'");
+      if (hasWgmma()) {
+        const viaStorageW = k(ops.conv2dBf16Storage(xf, wf, g, { bias, residual: res, relu: true, algo: 'wgmma' })).toFloat32Array();
+        const yw = k(ops.conv2d(k(ops.toBfloat16(xf)), k(ops.toBfloat16(wf)), g, { bias, residual: k(ops.toBfloat16(res)), relu: true, precision: 'bf16', algo: 'wgmma' }));
+        t.same(Array.from(yw.toFloat32Array()), Array.from(viaStorageW), "algo 'wgmma' on bfloat16 tensors equals conv2dBf16Storage with 'wgmma' bit for bit");
+      }
+      t.throws(() => ops.conv2d(xf, wf, g, { bias, precision: 'bf16', algo: 'wgmma' }), { code: 'ERR_INVALID_ARGUMENT' }, "'wgmma' refuses float32 tensors");
       const pool = { kernel: [3, 3] as [number, number], stride: [2, 2] as [number, number], padding: [1, 1] as [number, number] };
       const wide = k(ops.bfloat16ToFloat32(yb));
       t.same(Array.from(k(ops.maxPool2d(yb, pool)).toFloat32Array()), Array.from(k(ops.maxPool2d(wide, pool)).toFloat32Array()), 'max pool of bfloat16');

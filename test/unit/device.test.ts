@@ -87,6 +87,8 @@ t.test('tf32 and bf16 need a CUDA device', async (t) => {
     'a CUDA fp32 kernel variant on the CPU');
   await t.rejects(ResNetFeatures.load('resnet18', () => new Float32Array(1), { convAlgo: 'mma-pipelined' }), { code: 'ERR_INVALID_ARGUMENT', field: 'convAlgo' },
     'a CUDA tf32 kernel variant on the CPU');
+  await t.rejects(ResNetFeatures.load('resnet18', () => new Float32Array(1), { convAlgo: 'wgmma' }), { code: 'ERR_INVALID_ARGUMENT', field: 'convAlgo' },
+    'the bf16 wgmma kernel on the CPU');
   await t.rejects(ResNetFeatures.load('resnet18', () => new Float32Array(1), { activations: 'bfloat16' }), { code: 'ERR_INVALID_ARGUMENT', field: 'activations' },
     'bfloat16 activations on the CPU');
   await t.rejects(ResNetFeatures.load('resnet18', () => new Float32Array(1), { activations: 'float16' as 'float32' }), { code: 'ERR_INVALID_ARGUMENT', field: 'activations' },
@@ -100,6 +102,10 @@ t.test('tf32 and bf16 need a CUDA device', async (t) => {
       { code: 'ERR_INVALID_ARGUMENT', field: 'convAlgo' }, 'an fp32 variant with tf32');
     await t.rejects(ResNetFeatures.load('resnet18', () => new Float32Array(1), { device: 'cuda', convAlgo: 'mma-pipelined' }),
       { code: 'ERR_INVALID_ARGUMENT', field: 'convAlgo' }, 'a tf32 variant with fp32');
+    await t.rejects(ResNetFeatures.load('resnet18', () => new Float32Array(1), { device: 'cuda', precision: 'bf16', convAlgo: 'wgmma' }),
+      { code: 'ERR_INVALID_ARGUMENT', field: 'convAlgo' }, "'wgmma' needs bfloat16 activations");
+    await t.rejects(ResNetFeatures.load('resnet18', () => new Float32Array(1), { device: 'cuda', precision: 'bf16', activations: 'bfloat16', convAlgo: 'simt-bk8' }),
+      { code: 'ERR_INVALID_ARGUMENT', field: 'convAlgo' }, 'bfloat16 activations refuse an fp32 variant');
   }
   if (!cudaAvailable()) {
     await t.rejects(ResNetFeatures.load('resnet18', () => new Float32Array(1), { device: 'cuda' }), { code: 'ERR_DEVICE_UNAVAILABLE' });

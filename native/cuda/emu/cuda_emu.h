@@ -16,7 +16,10 @@
 // reused by the next block (a block must not rely on what another block left there).
 // Device memory is host memory. The sm_80 warp primitives (mma.sync, ldmatrix, cp.async) are
 // emulated in cuda/mma.cuh from their PTX definitions; cp.async copies land only at the wait that
-// covers them (see CpAsyncWait below). What this cannot catch: races that need two threads truly at
+// covers them (see CpAsyncWait below). The sm_90a warpgroup MMA (wgmma.mma_async, cuda/wgmma.cuh)
+// likewise completes only at the wgmma.wait_group that covers it (see WgmmaEnqueue below), and its
+// shared-memory descriptors address the dynamic shared memory through an emulated shared window
+// (SharedWindowAddress). What this cannot catch: races that need two threads truly at
 // once (atomics are trivially atomic here), other inline PTX (kept behind SSLINV_GPU_ONLY), and
 // performance. A kernel that passes here has correct indexing and synchronisation structure; it is
 // still unverified on a GPU until the device check has run it.
@@ -31,6 +34,7 @@
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <type_traits>
@@ -79,6 +83,10 @@ struct EmuThread {
   };
   std::vector<PendingCopy> cp_open;
   std::vector<std::vector<PendingCopy>> cp_groups;
+  // wgmma.mma_async: this thread's open group and its committed groups, oldest first; each entry
+  // completes one operation (checks its operands, writes its accumulators).
+  std::vector<std::function<void()>> wg_open;
+  std::vector<std::vector<std::function<void()>>> wg_groups;
 };
 
 // A barrier over the threads first..last of a block that releases when every live member has
@@ -101,6 +109,10 @@ struct BlockState {
   std::vector<WarpState> warps;
   EmuBarrier block_bar;
   std::vector<unsigned char> dynamic_smem;
+  // Per 2-byte word of dynamic shared memory: how many in-flight asynchronous reads (wgmma operands)
+  // cover it. A cp.async into a word that is still being read is a race on a GPU (the copy may land
+  // at once), whenever the emulator happens to perform it.
+  std::vector<uint32_t> async_readers;
   FiberContext scheduler;
   EmuThread* current = nullptr;
   void (*body)(void*) = nullptr;  // runs the kernel with the launch's arguments
@@ -178,11 +190,50 @@ inline void WarpGatherAll(const T& v, T out[32]) {
 
 inline unsigned char* DynamicSmem() { return tls_block->dynamic_smem.data(); }
 
+// The emulated shared window: dynamic shared memory starts at this shared-space address, as on sm_80+
+// where the first 1 KiB of a block's window is reserved by the system. Kernels that need an aligned
+// shared address (the wgmma swizzle atoms) align the address, not the pointer, as on a GPU.
+constexpr uint32_t kSharedWindowBase = 1024;
+
+// __cvta_generic_to_shared for the dynamic shared memory (the only shared memory emulated kernels
+// pass to instructions by address).
+inline uint32_t SharedWindowAddress(const void* p) {
+  const unsigned char* base = DynamicSmem();
+  const unsigned char* q = static_cast<const unsigned char*>(p);
+  if (q < base || q > base + tls_block->dynamic_smem.size()) {
+    std::fprintf(stderr, "cuda_emu: a shared-window address of memory outside the block's dynamic shared memory\n");
+    std::abort();
+  }
+  return kSharedWindowBase + static_cast<uint32_t>(q - base);
+}
+// The bytes at shared-window address `addr` (n of them must lie inside the dynamic shared memory).
+inline const unsigned char* SharedWindowPointer(uint32_t addr, size_t n) {
+  const size_t size = tls_block->dynamic_smem.size();
+  if (addr < kSharedWindowBase || addr - kSharedWindowBase + n > size) {
+    std::fprintf(stderr, "cuda_emu: shared-window address 0x%x (+%zu bytes) is outside the block's %zu bytes of dynamic shared memory\n",
+                 addr, n, size);
+    std::abort();
+  }
+  return DynamicSmem() + (addr - kSharedWindowBase);
+}
+
+// An asynchronous read of the 2-byte words at these shared-window addresses starts (+1) or ends (-1).
+inline void CountAsyncReaders(const std::vector<uint32_t>& addrs, int delta) {
+  std::vector<uint32_t>& readers = tls_block->async_readers;
+  for (uint32_t a : addrs) readers[(a - kSharedWindowBase) / 2] += static_cast<uint32_t>(delta);
+}
+
 // Where each fiber starts: run the kernel, leave the barriers, and hand control back for good.
 inline void ThreadEntry(void* arg) {
   BlockState* b = static_cast<BlockState*>(arg);
   b->body(b->body_arg);
   EmuThread& self = *b->current;
+  if (!self.wg_open.empty() || !self.wg_groups.empty()) {
+    // On a GPU the accumulators would be lost or read before they are written.
+    std::fprintf(stderr, "cuda_emu: thread %u of block (%u, %u, %u) returned with wgmma.mma_async operations no wgmma.wait_group covered\n",
+                 self.linear, b->block_idx.x, b->block_idx.y, b->block_idx.z);
+    std::abort();
+  }
   self.done = true;
   Leave(b->block_bar);
   Leave(b->warps[self.linear / 32].bar);
@@ -249,6 +300,7 @@ void Launch(Kernel kernel, dim3 grid, dim3 block, size_t smem_bytes, Args... arg
   st.body = [](void* f) { (*static_cast<decltype(run)*>(f))(); };
   st.body_arg = &run;
   st.dynamic_smem.assign(smem_bytes + 16, 0);
+  st.async_readers.assign((smem_bytes + 16) / 2 + 1, 0);
   st.threads.resize(nthreads);  // never resized again: the fibers hold on to their entries
   st.warps.resize((nthreads + 31) / 32);
   tls_block = &st;
@@ -266,6 +318,7 @@ void Launch(Kernel kernel, dim3 grid, dim3 block, size_t smem_bytes, Args... arg
         st.woken_hi = 0;
         // A NaN-ish pattern, so a read of shared memory nobody wrote shows up in the results.
         std::memset(st.dynamic_smem.data(), 0xff, st.dynamic_smem.size());
+        std::fill(st.async_readers.begin(), st.async_readers.end(), 0u);
         for (unsigned t = 0; t < nthreads; ++t) {
           EmuThread& th = st.threads[t];
           th.idx = dim3(t % block.x, (t / block.x) % block.y, t / (block.x * block.y));
@@ -274,6 +327,8 @@ void Launch(Kernel kernel, dim3 grid, dim3 block, size_t smem_bytes, Args... arg
           th.wait_gen = nullptr;
           th.cp_open.clear();
           th.cp_groups.clear();
+          th.wg_open.clear();
+          th.wg_groups.clear();
           th.ctx.Start(tls_stacks.Top(t, nthreads), &ThreadEntry, &st);
         }
         RunBlock(st, ((launch_count + bx + by + bz) & 1u) == 0);
@@ -285,6 +340,19 @@ void Launch(Kernel kernel, dim3 grid, dim3 block, size_t smem_bytes, Args... arg
 // covers their group (as late as the hardware may complete them), so a kernel that reads a stage
 // before waiting for it reads the launcher's garbage pattern. The queues start empty in each block.
 inline void CpAsyncEnqueue(void* dst, const void* src, unsigned bytes, unsigned src_bytes) {
+  BlockState* b = tls_block;
+  const unsigned char* d = static_cast<const unsigned char*>(dst);
+  if (d >= b->dynamic_smem.data() && d + bytes <= b->dynamic_smem.data() + b->dynamic_smem.size()) {
+    const size_t first = static_cast<size_t>(d - b->dynamic_smem.data()) / 2;
+    for (size_t i = first; i < first + (bytes + 1) / 2; ++i) {
+      if (b->async_readers[i] != 0) {
+        std::fprintf(stderr, "cuda_emu: thread %u of block (%u, %u, %u) issues a cp.async into shared memory (offset %zu) that an "
+                             "in-flight wgmma.mma_async still reads (no wgmma.wait_group and barrier retired it first)\n",
+                     CurrentThread().linear, b->block_idx.x, b->block_idx.y, b->block_idx.z, 2 * i);
+        std::abort();
+      }
+    }
+  }
   CurrentThread().cp_open.push_back(EmuThread::PendingCopy{dst, src, bytes, src_bytes});
 }
 inline void CpAsyncCommit() {
@@ -300,6 +368,25 @@ inline void CpAsyncWait(size_t in_flight) {
       std::memset(static_cast<unsigned char*>(c.dst) + c.src_bytes, 0, c.bytes - c.src_bytes);
     }
     t.cp_groups.erase(t.cp_groups.begin());
+  }
+}
+
+// wgmma.mma_async: each operation is queued by the thread that issues it (cuda/wgmma.cuh snapshots
+// its operands then), grouped at wgmma.commit_group, and completed only when a wgmma.wait_group
+// covers its group: so reading the accumulators before the wait reads their old values, and the
+// completion finds out if the shared memory under the operation changed while it was in flight.
+inline void WgmmaEnqueue(std::function<void()> complete) { CurrentThread().wg_open.push_back(std::move(complete)); }
+inline void WgmmaCommit() {
+  EmuThread& t = CurrentThread();
+  t.wg_groups.push_back(std::move(t.wg_open));
+  t.wg_open.clear();
+}
+inline void WgmmaWait(size_t in_flight) {
+  EmuThread& t = CurrentThread();
+  while (t.wg_groups.size() > in_flight) {
+    std::vector<std::function<void()>> group = std::move(t.wg_groups.front());
+    t.wg_groups.erase(t.wg_groups.begin());
+    for (const auto& complete : group) complete();
   }
 }
 

@@ -28,6 +28,7 @@ enum cudaError_t {
   cudaErrorInvalidConfiguration = 9,
   cudaErrorNoDevice = 100,
   cudaErrorInvalidDevice = 101,
+  cudaErrorNoKernelImageForDevice = 209,
   cudaErrorInvalidResourceHandle = 400,
 };
 
@@ -40,6 +41,7 @@ enum cudaMemcpyKind {
 };
 
 enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
+enum cudaDeviceAttr { cudaDevAttrComputeCapabilityMajor = 75, cudaDevAttrComputeCapabilityMinor = 76 };
 
 constexpr unsigned cudaStreamNonBlocking = 0x01;
 
@@ -110,6 +112,7 @@ inline const char* cudaGetErrorName(cudaError_t e) {
     case cudaErrorNoDevice: return "cudaErrorNoDevice";
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
     case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
+    case cudaErrorNoKernelImageForDevice: return "cudaErrorNoKernelImageForDevice";
   }
   return "cudaErrorUnknown";
 }
@@ -122,6 +125,7 @@ inline const char* cudaGetErrorString(cudaError_t e) {
     case cudaErrorNoDevice: return "no CUDA-capable device is detected";
     case cudaErrorInvalidDevice: return "invalid device ordinal";
     case cudaErrorInvalidResourceHandle: return "invalid resource handle";
+    case cudaErrorNoKernelImageForDevice: return "no kernel image is available for execution on the device";
   }
   return "unknown error";
 }
@@ -131,6 +135,16 @@ inline cudaError_t cudaGetDeviceCount(int* n) {
   return cudaSuccess;
 }
 inline cudaError_t cudaSetDevice(int d) { return sslinv_emu::SetLastError(d == 0 ? cudaSuccess : cudaErrorInvalidDevice); }
+inline cudaError_t cudaGetDevice(int* d) {
+  *d = 0;
+  return cudaSuccess;
+}
+// The emulated device is compute capability 9.0 (what the sm_90a kernels require).
+inline cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr attr, int d) {
+  if (d != 0) return sslinv_emu::SetLastError(cudaErrorInvalidDevice);
+  *v = attr == cudaDevAttrComputeCapabilityMajor ? 9 : 0;
+  return cudaSuccess;
+}
 inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int d) {
   if (d != 0) return sslinv_emu::SetLastError(cudaErrorInvalidDevice);
   std::memset(p, 0, sizeof(*p));
