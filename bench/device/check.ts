@@ -36,6 +36,7 @@ import { empty, tensor, Tensor } from '../../src/tensor';
 import { MiniTest } from './mini-tap';
 import { CONV_SHAPES, onDevice as onDeviceOf, randomF32, randomParams, timeLoop as timeLoopOn } from './bench-util';
 import { testImage } from '../../test/helpers/test-image';
+import { runsWgmma } from '../../test/helpers/wgmma';
 import { SYNTHETIC_TRANSFORMS, defaultK, transformGrid } from '../../src/transforms/grid';
 import { makeViews } from '../../src/transforms/views';
 import { makeViewsOnDevice } from '../../src/transforms/views-device';
@@ -236,8 +237,7 @@ async function parity(result: Record<string, unknown>): Promise<void> {
     if (DEVICE !== 'cpu') {
       // bf16 activations in memory (each layer's output rounded to bf16): same tolerance as bf16; on
       // compute capability 9.0 also through Hopper's wgmma kernel.
-      const cc = cudaInfo().devices[Number(DEVICE.split(':')[1])]?.computeCapability;
-      const kernels: ops.ConvAlgo[] = cc === '9.0' ? ['auto', 'wgmma'] : ['auto'];
+      const kernels: ops.ConvAlgo[] = runsWgmma(DEVICE) ? ['auto', 'wgmma'] : ['auto'];
       for (const convAlgo of kernels) {
         const net = await ResNetFeatures.load(n.arch, params, { device: DEVICE, precision: 'bf16', activations: 'bfloat16', convAlgo });
         const f = net.features(xin);
@@ -321,8 +321,7 @@ async function bench(result: Record<string, unknown>): Promise<void> {
   // the mma.sync kernel and, on compute capability 9.0, the wgmma one: the candidates for bf16's
   // target, not yet the default.
   if (DEVICE !== 'cpu') {
-    const cc = cudaInfo().devices[Number(DEVICE.split(':')[1])]?.computeCapability;
-    for (const convAlgo of (cc === '9.0' ? ['auto', 'wgmma'] : ['auto']) as ops.ConvAlgo[]) {
+    for (const convAlgo of (runsWgmma(DEVICE) ? ['auto', 'wgmma'] : ['auto']) as ops.ConvAlgo[]) {
       const key = convAlgo === 'auto' ? 'bf16-bfloat16' : `bf16-bfloat16-${convAlgo}`;
       const net = await ResNetFeatures.load('resnet50', params, { device: DEVICE, precision: 'bf16', activations: 'bfloat16', convAlgo });
       const ms = timeLoop(() => net.forward(xin).dispose(), QUICK ? 1 : 10);

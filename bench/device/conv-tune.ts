@@ -33,6 +33,7 @@ import { ResNetFeatures } from '../../src/nn/resnet';
 import * as ops from '../../src/ops';
 import { native } from '../../src/native';
 import { CONV_SHAPES, onDevice, randomF32, randomParams, timeLoop } from './bench-util';
+import { runsWgmma } from '../../test/helpers/wgmma';
 
 const argv = process.argv.slice(2);
 const arg = (n: string) => { const i = argv.indexOf(n); return i >= 0 ? argv[i + 1] : undefined; };
@@ -43,11 +44,8 @@ const ITERS = Number(arg('--iters') ?? 10);
 /** A kernel variant: a precision and an algo of it; `key` names it in the results ('fp32:simt-bk16'). */
 interface Variant { precision: ops.Precision; algo: ops.ConvAlgo; key: string; storage?: boolean }
 const variant = (precision: ops.Precision, algo: ops.ConvAlgo): Variant => ({ precision, algo, key: `${precision}:${algo}` });
-/** Whether DEVICE runs the sm_90a wgmma convolution (compute capability 9.0; the emulated device is). */
-function hasWgmma(): boolean {
-  return cudaInfo().devices[Number(DEVICE.split(':')[1])]?.computeCapability === '9.0';
-}
-/** The variants timed: all of them on a GPU; on the CPU (a dry run of this script's plumbing) its one kernel. */
+/** Whether DEVICE runs the sm_90a wgmma convolution (test/helpers/wgmma.ts). */
+const hasWgmma = () => runsWgmma(DEVICE);/** The variants timed: all of them on a GPU; on the CPU (a dry run of this script's plumbing) its one kernel. */
 let VARIANTS: Variant[] = [
   variant('fp32', 'auto'), variant('fp32', 'simt-bk8'), variant('fp32', 'simt-bk16'),
   variant('tf32', 'auto'), variant('tf32', 'mma-staged'), variant('tf32', 'mma-pipelined'),

@@ -2,7 +2,9 @@
 # The GPU device check, end to end, on the GPU machine (see ../shared/device/README.md):
 #   1. PyTorch reference features for the parity check (torch_parity.py),
 #   2. the PyTorch baselines, timed alone on the idle GPU (torch_baseline.py),
-#   3. our check: op table, determinism, OOM, network parity, then our timings and the ratio table,
+#   3. our check: op table, determinism, OOM, network parity, then our timings and the ratio table
+#      (first, in a process of its own, bench/device/wgmma-smoke.ts: a failing sm_90a wgmma kernel is
+#      left out of the rest of the run rather than poisoning its CUDA context),
 #   4. the probes on the GPU (bench/probe.ts): a small search beside our CPU (and scikit-learn where
 #      the machine has it), then the CIFAR-10-sized search (50,000 x 2,048, 10 classes, 45 C x 5 folds),
 #   5. the 18-transform suite with ResNet-50 against the original's per-image pipeline (bench/device/suite.ts
@@ -50,6 +52,15 @@ if [[ -z ${PARITY_ONLY:-} ]]; then
 else
   echo "== $(date -u +%T) PyTorch references and all timings left out (PARITY_ONLY)"
   CHECK_ARGS=(--parity-only)
+fi
+if [[ -z ${SKIP_CHECK:-} || -z ${SKIP_TUNE:-} ]]; then
+  # The sm_90a wgmma kernel's first runs, in a process of their own: if it faults, everything after
+  # it in the same process would fail, so the rest of the run leaves it out (SSL_INV_SKIP_WGMMA).
+  echo "== $(date -u +%T) wgmma smoke test"
+  timeout "$(cap 60)" node build-bench/bench/device/wgmma-smoke.js --device cuda:0 > "$OUT/wgmma-smoke.log" 2>&1
+  status=$?
+  echo "wgmma smoke exit status $status"; tail -8 "$OUT/wgmma-smoke.log"
+  if ((status != 0)); then export SSL_INV_SKIP_WGMMA=1; echo "the wgmma kernel is left out of the rest of this run"; fi
 fi
 if [[ -z ${SKIP_CHECK:-} ]]; then
   echo "== $(date -u +%T) ssl-inv check"

@@ -167,3 +167,16 @@ export function mocoLossRef(q: Float32Array, kp: Float32Array, queue: Float32Arr
   }
   return { loss: loss / n, lossMag: lossMag / n, dq, dqMag };
 }
+
+/** The bf16 bits of float32 bits v: nearest even, every NaN 0x7FFF (CUDA's rule). */
+export function bf16Bits(v: number): number {
+  return (v & 0x7fffffff) > 0x7f800000 ? 0x7fff : ((v + 0x7fff + ((v >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+/** Each value rounded to bf16 (nearest even) and widened back: what storing it in bf16 keeps. */
+export function roundBf16(a: Float32Array): Float32Array {
+  const out = Float32Array.from(a);
+  const u = new Uint32Array(out.buffer);
+  for (let i = 0; i < u.length; i++) u[i] = (bf16Bits(u[i]!) << 16) >>> 0;
+  return out;
+}

@@ -10,6 +10,7 @@ import { cudaInfo } from '../../src/device';
 import { loadFeatureExtractor } from '../../src/eval/model-loader';
 import type { ResNetLoadOptions } from '../../src/nn/resnet';
 import { scope, tensor } from '../../src/tensor';
+import { runsWgmma } from '../helpers/wgmma';
 import { fixtureExpected, fixtureInput, materializeCheckpoint, rowErrors } from '../helpers/model-fixtures';
 
 async function features(file: string, opts: ResNetLoadOptions): Promise<Float32Array> {
@@ -43,7 +44,7 @@ if (info.deviceCount === 0) {
         { name: 'bf16', opts: { device, precision: 'bf16' }, limit: 1.5e-2 * 4 },
         { name: 'bf16, bfloat16 activations', opts: { device, precision: 'bf16', activations: 'bfloat16' }, limit: 1.5e-2 * 4 },
         // Hopper's warpgroup kernel (sm_90a), where the device is compute capability 9.0.
-        ...(d.computeCapability === '9.0'
+        ...(runsWgmma(device)
           ? [{ name: 'bf16, bfloat16 activations, wgmma kernel', opts: { device, precision: 'bf16', activations: 'bfloat16', convAlgo: 'wgmma' } as ResNetLoadOptions, limit: 1.5e-2 * 4 }]
           : []),
       ];

