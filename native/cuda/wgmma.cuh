@@ -28,13 +28,14 @@
 // warpgroup's 64 x N tile (w = warp in the warpgroup, g = lane / 4, t = lane % 4): per warp, the
 // layout of mma.sync m16n8's C fragments, so mma::ForEachAccumulatorPair walks them.
 //
-// The emulation computes each thread's own accumulators from the shared memory the descriptors
-// address, summing K in order (bit for bit what the emulated mma.sync m16n8k16 gives on the same
-// data). Operands are read when the wgmma is issued and again when a WgmmaWait covers it; if they
-// changed in between (a stage overwritten while a wgmma still reads it) the emulation aborts, as it
-// does when a cp.async is issued into shared memory an in-flight wgmma reads (on a GPU the copy may
-// land at once); the accumulators change only at that wait. All of this is unverified on a GPU until bench/device has run
-// it on an H100/H200.
+// The emulation checks that all 128 threads of a warpgroup execute each of these instructions
+// together (with the same descriptors for wgmma.mma_async), and computes each thread's own
+// accumulators from the shared memory the descriptors address, summing K in order (bit for bit what
+// the emulated mma.sync m16n8k16 gives on the same data). Operands are read when the wgmma is issued
+// and again when a WgmmaWait covers it; if they changed in between (a stage overwritten while a wgmma
+// still reads it) the emulation aborts, as it does when a cp.async is issued into shared memory an
+// in-flight wgmma reads (on a GPU the copy may land at once); the accumulators change only at that
+// wait. All of this is unverified on a GPU until bench/device has run it on an H100/H200.
 #pragma once
 #include <cstdint>
 #include <cstring>
@@ -63,9 +64,31 @@ __device__ __forceinline__ uint64_t KMajorDescriptor(uint32_t smem_addr, uint32_
          (static_cast<uint64_t>((group_bytes & 0x3FFFFu) >> 4) << 32) | (static_cast<uint64_t>(swizzle) << 62);
 }
 
+#ifndef SSLINV_GPU_ONLY
+namespace emu {
+// The emulation's check that all 128 threads of the warpgroup execute a wgmma instruction together,
+// with the same (warpgroup-uniform) operands.
+template <typename T>
+inline void ExpectUniform(const T& v, const char* what) {
+  T all[128];
+  ::sslinv_emu::WarpgroupGatherAll(v, all, what);
+  for (const T& u : all) {
+    if (std::memcmp(&u, &v, sizeof(T)) != 0) {
+      std::fprintf(stderr, "wgmma emulation: at %s the threads of a warpgroup differ in operands or in the instruction they reached "
+                           "(all 128 must execute it together, with warpgroup-uniform operands)\n",
+                   what);
+      std::abort();
+    }
+  }
+}
+}  // namespace emu
+#endif
+
 __device__ __forceinline__ void WgmmaFence() {
 #ifdef SSLINV_GPU_ONLY
   asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#else
+  emu::ExpectUniform(0, "wgmma.fence");
 #endif
 }
 
@@ -73,6 +96,7 @@ __device__ __forceinline__ void WgmmaCommit() {
 #ifdef SSLINV_GPU_ONLY
   asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
 #else
+  emu::ExpectUniform(0, "wgmma.commit_group");
   ::sslinv_emu::WgmmaCommit();
 #endif
 }
@@ -82,6 +106,7 @@ __device__ __forceinline__ void WgmmaWait() {
 #ifdef SSLINV_GPU_ONLY
   asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
 #else
+  emu::ExpectUniform(N, "wgmma.wait_group");
   ::sslinv_emu::WgmmaWait(N);
 #endif
 }
@@ -245,6 +270,10 @@ __device__ __forceinline__ void WgmmaBf16Async(float (&d)[kN / 8][4], uint64_t d
   else if constexpr (kN == 128) WgmmaBf16Async_64x128(d, desc_a, desc_b);
   else WgmmaBf16Async_64x256(d, desc_a, desc_b);
 #else
+  struct Issue {
+    uint64_t a, b;
+  };
+  emu::ExpectUniform(Issue{desc_a, desc_b}, "wgmma.mma_async");
   const int t = static_cast<int>(threadIdx.x % 128);
   const int row0 = 16 * (t / 32) + (t % 32) / 4, col0 = 2 * (t % 4);
   const emu::KMajorOperand a = emu::Decode(desc_a), b = emu::Decode(desc_b);

@@ -102,11 +102,18 @@ struct WarpState {
   alignas(16) unsigned char slot[32][32];
 };
 
+// A warpgroup (4 consecutive warps, 128 threads: the unit sm_90's wgmma instructions execute on).
+struct WarpgroupState {
+  EmuBarrier bar;
+  alignas(16) unsigned char slot[128][32];
+};
+
 // The block being run, and the scheduler that runs its threads. One per OS thread that launches.
 struct BlockState {
   dim3 block_idx, block_dim, grid_dim;
   std::vector<EmuThread> threads;
   std::vector<WarpState> warps;
+  std::vector<WarpgroupState> warpgroups;
   EmuBarrier block_bar;
   std::vector<unsigned char> dynamic_smem;
   // Per 2-byte word of dynamic shared memory: how many in-flight asynchronous reads (wgmma operands)
@@ -188,6 +195,25 @@ inline void WarpGatherAll(const T& v, T out[32]) {
   Arrive(w.bar);
 }
 
+// Every thread's v in a warpgroup, in thread order: what the emulated wgmma instructions use to check
+// that all 128 threads of the warpgroup execute them together with the same operands (they are
+// .sync.aligned and issued once per warpgroup). Aborts if fewer than 128 threads take part (some
+// returned, or the block's size is not a multiple of 128); a thread that never arrives while the
+// others wait shows as the scheduler's deadlock.
+template <typename T>
+inline void WarpgroupGatherAll(const T& v, T out[128], const char* what) {
+  static_assert(sizeof(T) <= 32, "a gather of a type wider than 32 bytes");
+  WarpgroupState& g = tls_block->warpgroups[CurrentThread().linear / 128];
+  if (g.bar.live != 128) {
+    std::fprintf(stderr, "cuda_emu: %s executed by a warpgroup of %u live threads (it needs all 128)\n", what, g.bar.live);
+    std::abort();
+  }
+  std::memcpy(g.slot[CurrentThread().linear % 128], &v, sizeof(T));
+  Arrive(g.bar);
+  for (int t = 0; t < 128; ++t) std::memcpy(&out[t], g.slot[t], sizeof(T));
+  Arrive(g.bar);
+}
+
 inline unsigned char* DynamicSmem() { return tls_block->dynamic_smem.data(); }
 
 // The emulated shared window: dynamic shared memory starts at this shared-space address, as on sm_80+
@@ -237,6 +263,7 @@ inline void ThreadEntry(void* arg) {
   self.done = true;
   Leave(b->block_bar);
   Leave(b->warps[self.linear / 32].bar);
+  Leave(b->warpgroups[self.linear / 128].bar);
   SwitchFiber(self.ctx, b->scheduler);
   std::abort();  // a finished fiber is never resumed
 }
@@ -303,6 +330,7 @@ void Launch(Kernel kernel, dim3 grid, dim3 block, size_t smem_bytes, Args... arg
   st.async_readers.assign((smem_bytes + 16) / 2 + 1, 0);
   st.threads.resize(nthreads);  // never resized again: the fibers hold on to their entries
   st.warps.resize((nthreads + 31) / 32);
+  st.warpgroups.resize((nthreads + 127) / 128);
   tls_block = &st;
   const unsigned launch_count = tls_launches++;
   for (unsigned bz = 0; bz < grid.z; ++bz)
@@ -313,6 +341,10 @@ void Launch(Kernel kernel, dim3 grid, dim3 block, size_t smem_bytes, Args... arg
         for (unsigned w = 0; w < st.warps.size(); ++w) {
           const unsigned lanes = std::min(32u, nthreads - w * 32);
           st.warps[w].bar = EmuBarrier{lanes, 0, 0, w * 32, w * 32 + lanes - 1};
+        }
+        for (unsigned g = 0; g < st.warpgroups.size(); ++g) {
+          const unsigned members = std::min(128u, nthreads - g * 128);
+          st.warpgroups[g].bar = EmuBarrier{members, 0, 0, g * 128, g * 128 + members - 1};
         }
         st.woken_lo = ~0u;
         st.woken_hi = 0;
