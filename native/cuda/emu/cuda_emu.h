@@ -368,6 +368,22 @@ void Launch(Kernel kernel, dim3 grid, dim3 block, size_t smem_bytes, Args... arg
   tls_block = nullptr;
 }
 
+// A thread's asynchronous operations in groups (cp.async, wgmma): the open group is closed by a
+// commit; a wait retires the oldest groups, in order, until at most `in_flight` remain.
+template <typename Op>
+void CommitGroup(std::vector<Op>& open, std::vector<std::vector<Op>>& groups) {
+  groups.push_back(std::move(open));
+  open.clear();
+}
+template <typename Op, typename Retire>
+void RetireGroups(std::vector<std::vector<Op>>& groups, size_t in_flight, Retire retire) {
+  while (groups.size() > in_flight) {
+    std::vector<Op> group = std::move(groups.front());
+    groups.erase(groups.begin());
+    for (const Op& op : group) retire(op);
+  }
+}
+
 // cp.async: each thread's copies are queued, grouped at commit, and performed only when a wait
 // covers their group (as late as the hardware may complete them), so a kernel that reads a stage
 // before waiting for it reads the launcher's garbage pattern. The queues start empty in each block.
@@ -389,18 +405,14 @@ inline void CpAsyncEnqueue(void* dst, const void* src, unsigned bytes, unsigned 
 }
 inline void CpAsyncCommit() {
   EmuThread& t = CurrentThread();
-  t.cp_groups.push_back(std::move(t.cp_open));
-  t.cp_open.clear();
+  CommitGroup(t.cp_open, t.cp_groups);
 }
 inline void CpAsyncWait(size_t in_flight) {
   EmuThread& t = CurrentThread();
-  while (t.cp_groups.size() > in_flight) {
-    for (const EmuThread::PendingCopy& c : t.cp_groups.front()) {
-      if (c.src_bytes) std::memcpy(c.dst, c.src, c.src_bytes);
-      std::memset(static_cast<unsigned char*>(c.dst) + c.src_bytes, 0, c.bytes - c.src_bytes);
-    }
-    t.cp_groups.erase(t.cp_groups.begin());
-  }
+  RetireGroups(t.cp_groups, in_flight, [](const EmuThread::PendingCopy& c) {
+    if (c.src_bytes) std::memcpy(c.dst, c.src, c.src_bytes);
+    std::memset(static_cast<unsigned char*>(c.dst) + c.src_bytes, 0, c.bytes - c.src_bytes);
+  });
 }
 
 // wgmma.mma_async: each operation is queued by the thread that issues it (cuda/wgmma.cuh snapshots
@@ -410,16 +422,10 @@ inline void CpAsyncWait(size_t in_flight) {
 inline void WgmmaEnqueue(std::function<void()> complete) { CurrentThread().wg_open.push_back(std::move(complete)); }
 inline void WgmmaCommit() {
   EmuThread& t = CurrentThread();
-  t.wg_groups.push_back(std::move(t.wg_open));
-  t.wg_open.clear();
+  CommitGroup(t.wg_open, t.wg_groups);
 }
 inline void WgmmaWait(size_t in_flight) {
-  EmuThread& t = CurrentThread();
-  while (t.wg_groups.size() > in_flight) {
-    std::vector<std::function<void()>> group = std::move(t.wg_groups.front());
-    t.wg_groups.erase(t.wg_groups.begin());
-    for (const auto& complete : group) complete();
-  }
+  RetireGroups(CurrentThread().wg_groups, in_flight, [](const std::function<void()>& complete) { complete(); });
 }
 
 template <typename T>
