@@ -45,7 +45,8 @@ const ITERS = Number(arg('--iters') ?? 10);
 interface Variant { precision: ops.Precision; algo: ops.ConvAlgo; key: string; storage?: boolean }
 const variant = (precision: ops.Precision, algo: ops.ConvAlgo): Variant => ({ precision, algo, key: `${precision}:${algo}` });
 /** Whether DEVICE runs the sm_90a wgmma convolution (test/helpers/wgmma.ts). */
-const hasWgmma = () => runsWgmma(DEVICE);/** The variants timed: all of them on a GPU; on the CPU (a dry run of this script's plumbing) its one kernel. */
+const hasWgmma = () => runsWgmma(DEVICE);
+/** The variants timed: all of them on a GPU; on the CPU (a dry run of this script's plumbing) its one kernel. */
 let VARIANTS: Variant[] = [
   variant('fp32', 'auto'), variant('fp32', 'simt-bk8'), variant('fp32', 'simt-bk16'),
   variant('tf32', 'auto'), variant('tf32', 'mma-staged'), variant('tf32', 'mma-pipelined'),

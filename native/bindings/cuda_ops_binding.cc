@@ -147,10 +147,6 @@ cuda::Conv2dShape ConvShapeOf(Napi::Env env, const Tensor& x, Napi::Object o) {
   return sh;
 }
 
-}  // namespace
-
-namespace {
-
 // The kernels of the bf16-in-memory convolution, named by options.algo: 'auto' and 'mma-pipelined'
 // run the mma.sync kernel (conv2d_pipelined.cuh; measured on the H200), 'wgmma' Hopper's warpgroup
 // kernel (conv2d_wgmma.cuh: compute capability 9.0, in builds whose toolkit targets sm_90a).

@@ -39,6 +39,10 @@ struct DeviceState {
   std::multimap<size_t, void*> free_blocks;       // rounded size -> block
   std::unordered_map<void*, size_t> live_blocks;  // block -> rounded size
   AllocatorStats stats;
+  // The device's properties, read once (cudaGetDeviceProperties is slow, and per-op checks such as
+  // the wgmma kernel's compute-capability test ask for them on every call).
+  bool props_known = false;
+  DeviceProps props;
 };
 
 struct Runtime {
@@ -112,13 +116,20 @@ Status FromCuda(cudaError_t err, const char* what) {
 
 Status GetDeviceProps(int index, DeviceProps* out) {
   SSLINV_RETURN_IF_ERROR(CheckDevice(Device{DeviceType::kCUDA, index}));
-  cudaDeviceProp p;
-  SSLINV_RETURN_IF_ERROR(FromCuda(cudaGetDeviceProperties(&p, index), "cudaGetDeviceProperties"));
-  out->name = p.name;
-  out->major = p.major;
-  out->minor = p.minor;
-  out->multiprocessors = p.multiProcessorCount;
-  out->total_memory = p.totalGlobalMem;
+  Runtime& rt = Rt();
+  std::lock_guard<std::mutex> lock(rt.mu);
+  DeviceState& d = rt.devices[static_cast<size_t>(index)];
+  if (!d.props_known) {
+    cudaDeviceProp p;
+    SSLINV_RETURN_IF_ERROR(FromCuda(cudaGetDeviceProperties(&p, index), "cudaGetDeviceProperties"));
+    d.props.name = p.name;
+    d.props.major = p.major;
+    d.props.minor = p.minor;
+    d.props.multiprocessors = p.multiProcessorCount;
+    d.props.total_memory = p.totalGlobalMem;
+    d.props_known = true;
+  }
+  *out = d.props;
   return Status::Ok();
 }
 

@@ -33,7 +33,9 @@ export interface OpTableOptions {
 let DEVICE = 'cpu';
 
 /** Whether DEVICE runs the sm_90a wgmma convolution (test/helpers/wgmma.ts). */
-const hasWgmma = () => runsWgmma(DEVICE);function T(a: Float32Array | Float64Array, shape: number[]): Tensor {
+const hasWgmma = () => runsWgmma(DEVICE);
+
+function T(a: Float32Array | Float64Array, shape: number[]): Tensor {
   const host = tensor(a, shape);
   if (DEVICE === 'cpu') return host;
   try {
