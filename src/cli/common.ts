@@ -1,11 +1,12 @@
 /**
  * Shared pieces of the CLI: option parsers that throw ERR_USAGE with the flag's name, the device,
- * precision and seed options, and the error printer. Every command validates its flags here before
- * any work starts.
+ * precision, activation-storage and seed options, and the error printer. Every command validates
+ * its flags here before any work starts.
  */
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import { DEVICE_ENV, DeviceSpec, cudaInfo, defaultDevice, resolveDevice } from '../device';
 import { SslInvError, isSslInvError } from '../errors';
+import type { ActivationStorage } from '../nn/resnet';
 import type { Precision } from '../ops';
 
 export function positiveInt(flag: string): (value: string) => number {
@@ -69,6 +70,35 @@ export function parsePrecision(p: string, device: string): Precision {
     return p;
   }
   throw new SslInvError('ERR_USAGE', `--precision takes fp32, tf32 or bf16, got '${p}'`);
+}
+
+/** A network's arithmetic as the CLI chose it: convolution precision and activation storage. */
+export interface NetworkArithmetic {
+  precision: Precision;
+  activations: ActivationStorage;
+}
+
+/** --precision, the same in every command that runs networks (fp32: the faithful arithmetic). */
+export function precisionOption(): Option {
+  return new Option('--precision <p>', 'convolution arithmetic: fp32, tf32 or bf16 (tf32 and bf16 need a CUDA device)').default('fp32');
+}
+
+/** --activations, beside --precision (float32 unless --precision bf16 asks for bfloat16). */
+export function activationsOption(): Option {
+  return new Option('--activations <storage>', 'activations between layers: float32, or bfloat16 with --precision bf16 '
+    + '(half the memory traffic; each layer\'s output rounded to bf16)').choices(['float32', 'bfloat16']).default('float32');
+}
+
+/** Parses --precision and --activations, for networks on `device`. */
+export function parseArithmetic(f: { precision: string; activations: string }, device: string): NetworkArithmetic {
+  const precision = parsePrecision(f.precision, device);
+  if (f.activations !== 'float32' && f.activations !== 'bfloat16') {
+    throw new SslInvError('ERR_USAGE', `--activations takes float32 or bfloat16, got '${f.activations}'`);
+  }
+  if (f.activations === 'bfloat16' && precision !== 'bf16') {
+    throw new SslInvError('ERR_USAGE', `--activations bfloat16 needs --precision bf16 (got --precision ${precision}, whose convolutions read float32)`);
+  }
+  return { precision, activations: f.activations };
 }
 
 /** Prints an error for a person and returns the exit code: 2 for usage errors, 1 otherwise. */

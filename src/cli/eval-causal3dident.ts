@@ -16,7 +16,7 @@ import { loadNamedModel } from '../eval/models';
 import { versions } from '../eval/results';
 import { writeFileAtomic } from '../io/atomic-write';
 import { setNumThreads } from '../ops';
-import { announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseDevice, parseSeed, positiveInt } from './common';
+import { activationsOption, announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseArithmetic, parseDevice, parseSeed, positiveInt, precisionOption } from './common';
 import { stderrSink } from './sink';
 
 interface Flags {
@@ -25,6 +25,8 @@ interface Flags {
   target: string;
   cvFolds: number;
   device: string;
+  precision: string;
+  activations: string;
   featureLayer: string;
   batchSize: number;
   resize: number;
@@ -46,6 +48,8 @@ export function evalCausal3DIdentCommand(): Command {
     .option('--target <t>', 'latent index 0-9, or class', '0')
     .option('--cv-folds <n>', 'cross-validation folds', positiveInt('--cv-folds'), 5)
     .option('--device <device>', deviceHelp('the network and the probe\'s float64 GEMMs run there'), DEVICE_DEFAULT)
+    .addOption(precisionOption())
+    .addOption(activationsOption())
     .addOption(new Option('--feature-layer <layer>', 'layer to take features from').choices(['backbone']).default('backbone'))
     .option('--batch-size <n>', 'images per forward pass', positiveInt('--batch-size'), 64)
     .option('--resize <n>', 'Resize of the shorter side', positiveInt('--resize'), 224)
@@ -59,12 +63,13 @@ export function evalCausal3DIdentCommand(): Command {
     .option('--quiet', 'no progress output')
     .action(async (f: Flags) => {
       const device = parseDevice(f.device, announceOnStderr(f.quiet));
+      const { precision, activations } = parseArithmetic(f, device);
       if (f.threads !== undefined) setNumThreads(f.threads);
       const seed = parseSeed(f.seed);
       const sink = stderrSink(f.quiet ?? false);
       const started = Date.now();
       const dataset = await readCausal3DIdentDataset(f.dataRoot, { target: f.target });
-      const model = await loadNamedModel(f.model, { ckptDir: f.ckptDir, fuseMode: f.fuseMode, device, onNotice: (m) => sink.notice(m) });
+      const model = await loadNamedModel(f.model, { ckptDir: f.ckptDir, fuseMode: f.fuseMode, device, precision, activations, onNotice: (m) => sink.notice(m) });
       try {
         const run = await runCausal3DIdent({
           model, dataset, transform: { resize: f.resize, crop: f.cropSize, mean: IMAGENET_MEAN, std: IMAGENET_STD },
@@ -76,7 +81,7 @@ export function evalCausal3DIdentCommand(): Command {
           format: 'ssl-inv-causal3dident/1', model: f.model, fuseMode: f.fuseMode, target: f.target,
           models: model.provenance,
           config: { resize: f.resize, crop: f.cropSize, batchSize: f.batchSize, folds: f.cvFolds, quick: f.quick ?? false, dataRoot: f.dataRoot },
-          rows: { trainval: run.trainvalRows, test: run.testRows }, seed, device, versions: versions(), probe: run.probe,
+          rows: { trainval: run.trainvalRows, test: run.testRows }, seed, device, precision, activations, versions: versions(), probe: run.probe,
           created: new Date().toISOString(), seconds: (Date.now() - started) / 1000,
         }, null, 1)}\n`));
         sink.notice(`best alpha ${run.probe.chosenAlpha}, gamma ${run.probe.chosenGamma}; results in ${out}`);

@@ -16,7 +16,7 @@ import { loadNamedModel } from '../eval/models';
 import { versions } from '../eval/results';
 import { writeFileAtomic } from '../io/atomic-write';
 import { setNumThreads } from '../ops';
-import { announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseDevice, parseSeed, positiveInt } from './common';
+import { activationsOption, announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseArithmetic, parseDevice, parseSeed, positiveInt, precisionOption } from './common';
 import { stderrSink } from './sink';
 
 interface Flags {
@@ -25,6 +25,8 @@ interface Flags {
   dataset: string;
   cvFolds: number;
   device: string;
+  precision: string;
+  activations: string;
   featureLayer: string;
   batchSize: number;
   resize: number;
@@ -47,6 +49,8 @@ export function evalDownstreamCommand(): Command {
     .option('--dataset <name>', Object.keys(DOWNSTREAM_DATASETS).join(', '), 'cifar10')
     .option('--cv-folds <n>', 'cross-validation folds', positiveInt('--cv-folds'), 5)
     .option('--device <device>', deviceHelp('the network and the probe\'s float64 GEMMs run there'), DEVICE_DEFAULT)
+    .addOption(precisionOption())
+    .addOption(activationsOption())
     .addOption(new Option('--feature-layer <layer>', 'layer to take features from').choices(['backbone']).default('backbone'))
     .option('--batch-size <n>', 'images per forward pass', positiveInt('--batch-size'), 64)
     .option('--resize <n>', 'Resize of the shorter side', positiveInt('--resize'), 224)
@@ -61,13 +65,14 @@ export function evalDownstreamCommand(): Command {
     .option('--quiet', 'no progress output')
     .action(async (f: Flags) => {
       const device = parseDevice(f.device, announceOnStderr(f.quiet));
+      const { precision, activations } = parseArithmetic(f, device);
       if (f.threads !== undefined) setNumThreads(f.threads);
       const seed = parseSeed(f.seed);
       const name = f.dataset.toLowerCase();
       const sink = stderrSink(f.quiet ?? false);
       const started = Date.now();
       const dataset = await readDownstreamDataset(name, f.dataRoot, { cropSize: f.cropSize, verifyChecksums: f.verifyChecksums });
-      const model = await loadNamedModel(f.model, { ckptDir: f.ckptDir, fuseMode: f.fuseMode, device, onNotice: (m) => sink.notice(m) });
+      const model = await loadNamedModel(f.model, { ckptDir: f.ckptDir, fuseMode: f.fuseMode, device, precision, activations, onNotice: (m) => sink.notice(m) });
       try {
         const run = await runDownstream({
           model, modelName: f.model, dataset, transform: { resize: f.resize, crop: f.cropSize, mean: IMAGENET_MEAN, std: IMAGENET_STD },
@@ -80,7 +85,7 @@ export function evalDownstreamCommand(): Command {
           format: 'ssl-inv-downstream/1', model: f.model, fuseMode: f.fuseMode, dataset: name, task: dataset.task, metric: dataset.metric,
           models: model.provenance,
           config: { resize: f.resize, crop: f.cropSize, batchSize: f.batchSize, folds: f.cvFolds, quick: f.quick ?? false, dataRoot: f.dataRoot },
-          rows: { trainval: run.trainvalRows, test: run.testRows }, seed, device, versions: versions(), probe,
+          rows: { trainval: run.trainvalRows, test: run.testRows }, seed, device, precision, activations, versions: versions(), probe,
           created: new Date().toISOString(), seconds: (Date.now() - started) / 1000,
         }, null, 1)}\n`));
         sink.notice(`best C ${run.probe.chosenC} (mean CV score ${run.probe.meanCvScores[run.probe.bestIndex] ?? 'n/a'}); results in ${out}`);

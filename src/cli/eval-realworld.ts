@@ -23,7 +23,7 @@ import { ViewGroup } from '../eval/realworld';
 import { runRealWorld } from '../eval/realworld-run';
 import { findStatsFiles, FeatureStats, loadOrComputeStats, readStatsFile } from '../eval/stats';
 import { setNumThreads } from '../ops';
-import { announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseDevice, parsePrecision, positiveInt } from './common';
+import { activationsOption, announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseArithmetic, parseDevice, positiveInt, precisionOption } from './common';
 import { stderrSink } from './sink';
 
 interface Flags {
@@ -40,6 +40,7 @@ interface Flags {
   statsData?: string;
   batchSize: number;
   precision: string;
+  activations: string;
   fuseMode: 'cat' | 'add' | 'mean';
   threads?: number;
   quiet?: boolean;
@@ -65,13 +66,14 @@ export function evalRealworldCommand(): Command {
     .option('--stats <file>', 'the feature statistics to whiten with (a *_feature_stats_*.safetensors file)')
     .option('--stats-data <dir>', 'compute the statistics now from this ImageFolder tree (resize 256, crop 224)')
     .option('--batch-size <n>', 'views per forward pass', positiveInt('--batch-size'), 256)
-    .option('--precision <p>', 'fp32 (tf32/bf16 need the CUDA backend)', 'fp32')
+    .addOption(precisionOption())
+    .addOption(activationsOption())
     .addOption(new Option('--fuse-mode <mode>', 'how a+b+c models combine features').choices(['cat', 'add', 'mean']).default('cat'))
     .option('--threads <n>', 'CPU threads', positiveInt('--threads'))
     .option('--quiet', 'no progress output')
     .action(async (f: Flags) => {
       const device = parseDevice(f.device, announceOnStderr(f.quiet));
-      const precision = parsePrecision(f.precision, device);
+      const { precision, activations } = parseArithmetic(f, device);
       if (f.threads !== undefined) setNumThreads(f.threads);
       const sink = stderrSink(f.quiet ?? false);
       let groups: ViewGroup[];
@@ -87,7 +89,7 @@ export function evalRealworldCommand(): Command {
         dataRoot = ds.root;
         groups = ds.groups;
       }
-      const model = await loadNamedModel(f.model, { ckptDir: f.ckptDir, fuseMode: f.fuseMode, device, precision, onNotice: (m) => sink.notice(m) });
+      const model = await loadNamedModel(f.model, { ckptDir: f.ckptDir, fuseMode: f.fuseMode, device, precision, activations, onNotice: (m) => sink.notice(m) });
       try {
         const ids = model.parts.map((p) => ({ name: p.name, sha256: p.sha256 }));
         let stats: FeatureStats;
@@ -103,14 +105,19 @@ export function evalRealworldCommand(): Command {
           let bar: { tick(n: number): void; done(): void } | undefined;
           stats = await loadOrComputeStats({
             model, modelName: f.model, models: ids, fuseMode: f.fuseMode, featureLayer: f.featureLayer,
-            dataset: path.basename(path.resolve(f.statsData)), split: '', listing, batchSize: f.batchSize, resultsDir: f.resultsDir, precision,
+            dataset: path.basename(path.resolve(f.statsData)), split: '', listing, batchSize: f.batchSize, resultsDir: f.resultsDir, precision, activations,
             transform: { resize: 256, crop: 224, mean: IMAGENET_MEAN, std: IMAGENET_STD },
             onNotice: (m) => sink.notice(m),
             onProgress: (done, total) => { bar ??= sink.start('statistics', total, 'img'); bar.tick(done - seen); seen = done; },
           });
           bar?.done();
         } else {
-          const found = (await findStatsFiles(f.resultsDir, ids, f.featureLayer)).filter((s) => s.inputs.fuseMode === f.fuseMode);
+          const fitting = (await findStatsFiles(f.resultsDir, ids, f.featureLayer)).filter((s) => s.inputs.fuseMode === f.fuseMode);
+          // Statistics of networks with this run's arithmetic first; others (say fp32 ones for a tf32
+          // run) only when there are none, and then with a notice, since they whiten slightly other features.
+          const arithmeticOf = (s: FeatureStats) => `${s.inputs.precision ?? 'fp32'}/${s.inputs.activations ?? 'float32'}`;
+          const same = fitting.filter((s) => arithmeticOf(s) === `${precision}/${activations}`);
+          const found = same.length ? same : fitting;
           const preferred = found.filter((s) => s.inputs.resize === 256 && s.inputs.crop === 224);
           if (found.length === 0) {
             throw new SslInvError('ERR_FILE_NOT_FOUND',
@@ -122,12 +129,16 @@ export function evalRealworldCommand(): Command {
             throw new SslInvError('ERR_USAGE', `several statistics fit --model ${f.model}; choose one with --stats: ${pick.map((s) => s.file).join(', ')}`);
           }
           stats = pick[0]!;
+          if (!same.length) {
+            sink.notice(`no statistics of ${precision} networks${activations === 'float32' ? '' : ` with ${activations} activations`} found: `
+              + `using ${stats.file}, made by ${stats.inputs.precision ?? 'fp32'} networks with ${stats.inputs.activations ?? 'float32'} activations`);
+          }
         }
         sink.notice(`whitening with ${stats.file} (${stats.count} images)`);
         const whitening = prepareWhitening(stats, { ridge: f.model === 'random', source: stats.file });
         const { result } = await runRealWorld({
           model, modelName: f.model, stats, whitening, dataset: f.dataset, dataRoot, groups, resize: f.resize, crop: f.cropSize,
-          batchSize: f.batchSize, featureLayer: f.featureLayer, fuseMode: f.fuseMode, resultsDir: f.resultsDir, device, precision, sink,
+          batchSize: f.batchSize, featureLayer: f.featureLayer, fuseMode: f.fuseMode, resultsDir: f.resultsDir, device, precision, activations, sink,
         });
         process.stdout.write(`${f.model}: ${pythonFloatRepr(result.summary.distance)}, ${pythonFloatRepr(result.summary.similarity)}\n`);
       } finally {

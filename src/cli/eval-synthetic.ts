@@ -11,7 +11,7 @@ import { pythonFixed } from '../eval/invariance';
 import { runSyntheticEvaluation } from '../eval/synthetic-run';
 import { setNumThreads } from '../ops';
 import { isSyntheticTransform, SYNTHETIC_TRANSFORMS, SyntheticTransform } from '../transforms/grid';
-import { announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseDevice, parsePrecision, parseSeed, positiveInt } from './common';
+import { activationsOption, announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseArithmetic, parseDevice, parseSeed, positiveInt, precisionOption } from './common';
 import { stderrSink } from './sink';
 
 interface Flags {
@@ -29,6 +29,7 @@ interface Flags {
   ckptDir: string;
   resultsDir: string;
   precision: string;
+  activations: string;
   fuseMode: 'cat' | 'add' | 'mean';
   seed: string;
   threads?: number;
@@ -52,14 +53,15 @@ export function evalSyntheticCommand(): Command {
     .option('--k <n>', 'number of views (default: 2 for on/off transforms, 7 for posterize, 256 otherwise)', positiveInt('--k'))
     .option('--ckpt-dir <dir>', 'folder of {model}.pth.tar checkpoints', 'models/')
     .option('--results-dir <dir>', 'where statistics and results go', './results/')
-    .option('--precision <p>', 'fp32 (tf32/bf16 need the CUDA backend)', 'fp32')
+    .addOption(precisionOption())
+    .addOption(activationsOption())
     .addOption(new Option('--fuse-mode <mode>', 'how a+b+c models combine features').choices(['cat', 'add', 'mean']).default('cat'))
     .option('--seed <n>', 'numpy seed of the image sampling (the original uses 0)', '0')
     .option('--threads <n>', 'CPU threads', positiveInt('--threads'))
     .option('--quiet', 'no progress output')
     .action(async (data: string, f: Flags) => {
       const device = parseDevice(f.device, announceOnStderr(f.quiet));
-      const precision = parsePrecision(f.precision, device);
+      const { precision, activations } = parseArithmetic(f, device);
       if (f.threads !== undefined) setNumThreads(f.threads);
       const seed = parseSeed(f.seed);
       let transforms: SyntheticTransform[];
@@ -70,7 +72,7 @@ export function evalSyntheticCommand(): Command {
       await runSyntheticEvaluation({
         data, dataset: f.dataset, split: f.split, model: f.model, transforms, ...(f.k !== undefined ? { k: f.k } : {}),
         batchSize: f.batchSize, numImages: f.numImages, resize: f.resize, crop: f.cropSize, ckptDir: f.ckptDir,
-        resultsDir: f.resultsDir, fuseMode: f.fuseMode, featureLayer: f.featureLayer, seed, device, precision,
+        resultsDir: f.resultsDir, fuseMode: f.fuseMode, featureLayer: f.featureLayer, seed, device, precision, activations,
         sink: stderrSink(f.quiet ?? false),
         onResult: (r) => {
           process.stdout.write(`${f.model} on ${r.transform}:\n\t distance ${pythonFixed(r.summary.distance, 6)} and similarity ${pythonFixed(r.summary.similarity, 6)}\n`);

@@ -3,7 +3,8 @@
  * .npy of shape [N, D] (D = 512, 1536, 2048 or 6144), rows in input order.
  *
  *   ssl-inv features --checkpoint FILE [--arch A] (--data DIR | --input-npy X.npy) --out F.npy
- *                    [--batch-size N] [--device cpu] [--resize 224] [--crop-size 224] [--threads N]
+ *                    [--batch-size N] [--device cpu] [--precision fp32|tf32|bf16] [--activations float32|bfloat16]
+ *                    [--resize 224] [--crop-size 224] [--threads N]
  *
  * --data reads an ImageFolder tree (class sub-folders, sorted as torchvision sorts them) through the
  * original's eval preprocessing; --input-npy takes an already-preprocessed float32 [N, 3, H, W].
@@ -18,7 +19,7 @@ import { loadFeatureExtractor } from '../eval/model-loader';
 import { readNpy, writeNpy } from '../io/npy';
 import { NpyRowWriter } from '../io/npy-writer';
 import { setNumThreads } from '../ops';
-import { announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseDevice, positiveInt } from './common';
+import { activationsOption, announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseArithmetic, parseDevice, positiveInt, precisionOption } from './common';
 import { createProgress } from './progress';
 
 interface FeaturesOptions {
@@ -29,6 +30,8 @@ interface FeaturesOptions {
   out: string;
   batchSize: number;
   device?: string;
+  precision: string;
+  activations: string;
   resize: number;
   cropSize: number;
   threads?: number;
@@ -48,6 +51,8 @@ export function featuresCommand(): Command {
     .requiredOption('--out <file>', 'output .npy: float32 [N, D]')
     .option('--batch-size <n>', 'images per forward pass', positiveInt('--batch-size'), 32)
     .option('--device <device>', deviceHelp('the CUDA backend runs the networks'), DEVICE_DEFAULT)
+    .addOption(precisionOption())
+    .addOption(activationsOption())
     .option('--resize <n>', 'with --data: resize the shorter side to n (PIL bilinear)', positiveInt('--resize'), 224)
     .option('--crop-size <n>', 'with --data: center crop n x n', positiveInt('--crop-size'), 224)
     .option('--threads <n>', 'CPU threads for the kernels (default: all cores)', positiveInt('--threads'))
@@ -64,9 +69,10 @@ async function runFeatures(opts: FeaturesOptions): Promise<void> {
     throw new SslInvError('ERR_USAGE', 'give exactly one of --data DIR or --input-npy FILE');
   }
   const device = parseDevice(opts.device, announceOnStderr(opts.quiet));
+  const { precision, activations } = parseArithmetic(opts, device);
   if (opts.threads !== undefined) setNumThreads(opts.threads);
   const started = Date.now();
-  const model = await loadFeatureExtractor(opts.checkpoint, { ...(opts.arch !== undefined ? { arch: opts.arch } : {}), device });
+  const model = await loadFeatureExtractor(opts.checkpoint, { ...(opts.arch !== undefined ? { arch: opts.arch } : {}), device, precision, activations });
   try {
     let rows: number;
     let chunks: AsyncGenerator<FeatureChunk>;
@@ -115,9 +121,11 @@ async function runFeatures(opts: FeaturesOptions): Promise<void> {
     progress.done();
     rows = kept.length;
     const secs = (Date.now() - started) / 1000;
+    const net = model.net;  // what the network was built with, as the table reports it
     process.stdout.write(
       `features  ${rows} x ${model.net.featureDim} float32 -> ${opts.out}\n` +
       `model     ${model.arch} (${model.archSource}), ${model.backbone.source === 'moco' ? 'MoCo encoder_q' : 'state dict'}\n` +
+      `device    ${net.device}, ${net.precision}${net.activations === 'float32' ? '' : `, ${net.activations} activations`}\n` +
       `time      ${secs.toFixed(1)} s (${(rows / secs).toFixed(1)} img/s, model load included)\n` +
       (skipped.length ? `skipped   ${skipped.length} unreadable image(s), listed on stderr\n` : '') +
       (opts.labelsOut !== undefined ? `labels    ${rows} int64 class indices -> ${opts.labelsOut}\n` : ''));

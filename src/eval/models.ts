@@ -24,6 +24,7 @@ import { torchvisionInitStateDict } from '../nn/torchvision-init';
 import { Tensor } from '../tensor';
 import { loadFeatureExtractor, LoadedModel } from './model-loader';
 import type { PendingFeatures } from './features';
+import type { ActivationStorage } from '../nn/resnet';
 import type { Precision } from '../ops';
 
 export type FuseMode = 'cat' | 'add' | 'mean';
@@ -44,6 +45,8 @@ export interface NamedModelOptions {
   device?: string;
   /** Convolution arithmetic (tf32 and bf16 on CUDA only); default fp32. */
   precision?: Precision;
+  /** Activation storage between layers: float32 (default), or bfloat16 with precision bf16. */
+  activations?: ActivationStorage;
 }
 
 export const RANDOM_MODEL_SEED = 0;
@@ -165,7 +168,9 @@ export async function loadNamedModel(name: string, o: NamedModelOptions): Promis
     for (const n of names) {
       const file = await resolveFile(n, o);
       const sha256 = await sha256File(file);
-      const model = await loadFeatureExtractor(file, { ...(o.device ? { device: o.device } : {}), ...(o.precision ? { precision: o.precision } : {}) });
+      const model = await loadFeatureExtractor(file, {
+        ...(o.device ? { device: o.device } : {}), ...(o.precision ? { precision: o.precision } : {}), ...(o.activations ? { activations: o.activations } : {}),
+      });
       parts.push({ name: n, file, sha256, model });
     }
   } catch (e) {

@@ -5,6 +5,7 @@
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/preprocess';
 import { Whitening } from './invariance';
 import { NamedModel } from './models';
+import type { ActivationStorage } from '../nn/resnet';
 import { evaluateRealWorld, ViewGroup } from './realworld';
 import { InvarianceResult, RESULT_FORMAT, versions, writeResult } from './results';
 import { FeatureStats } from './stats';
@@ -26,6 +27,8 @@ export interface RealWorldRunOptions {
   resultsDir: string;
   device: string;
   precision: string;
+  /** Activation storage between layers (default float32). */
+  activations?: ActivationStorage;
   sink: ProgressSink;
 }
 
@@ -46,7 +49,7 @@ export async function runRealWorld(o: RealWorldRunOptions): Promise<{ result: In
     config: { dataRoot: o.dataRoot, resize: o.resize, crop: o.crop, batchSize: o.batchSize, groups: o.groups.length,
       views: o.groups.reduce((a, g) => a + g.files.length, 0) },
     statistics: { file: o.stats.file, key: o.stats.key, images: o.stats.count, cached: o.stats.cached },
-    device: o.device, precision: o.precision, versions: versions(),
+    device: o.device, precision: o.precision, activations: o.activations ?? 'float32', versions: versions(),
     rows: r.groups.map((name, i) => ({ id: name, distance: r.distance[i]!, similarity: r.similarity[i]! })),
     summary: { distance: r.meanDistance, similarity: r.meanSimilarity },
     created: new Date().toISOString(), seconds: (Date.now() - started) / 1000,

@@ -47,6 +47,8 @@ export interface InvarianceResult {
   statistics: { file: string; key: string; images: number; cached: boolean };
   device: string;
   precision: string;
+  /** Activation storage between layers; absent in results of versions before it was a choice (float32). */
+  activations?: string;
   seed?: number;
   versions: Record<string, string>;
   rows: ResultRow[];

@@ -43,6 +43,8 @@ export interface StatsKeyInputs {
   algorithm: number;
   /** Set only for tf32 / bf16 networks (absent for fp32, so fp32 keys are those of earlier versions). */
   precision?: string;
+  /** Set only for networks that store activations in bfloat16 (absent for float32, as above). */
+  activations?: string;
 }
 
 export interface FeatureStats {
@@ -123,6 +125,8 @@ export interface ComputeStatsOptions {
   resultsDir: string;
   /** The networks' convolution precision; tf32 / bf16 statistics are cached apart from fp32 ones. */
   precision?: string;
+  /** The networks' activation storage; bfloat16 statistics are cached apart from float32 ones. */
+  activations?: string;
   onProgress?: (done: number, total: number) => void;
   onNotice?: (message: string) => void;
 }
@@ -135,6 +139,7 @@ export async function loadOrComputeStats(o: ComputeStatsOptions): Promise<Featur
     resize: o.transform.resize, crop: o.transform.crop, mean: o.transform.mean, std: o.transform.std,
     algorithm: STATS_ALGORITHM_VERSION,
     ...(o.precision !== undefined && o.precision !== 'fp32' ? { precision: o.precision } : {}),
+    ...(o.activations !== undefined && o.activations !== 'float32' ? { activations: o.activations } : {}),
   };
   const key = statsKey(inputs);
   const file = statsFileName(o.resultsDir, o.modelName, o.featureLayer, key);

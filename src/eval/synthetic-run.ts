@@ -11,6 +11,7 @@ import { defaultK, SyntheticTransform, transformGrid } from '../transforms/grid'
 import { prepareWhitening, Whitening } from './invariance';
 import { FuseMode, loadNamedModel, NamedModel } from './models';
 import type { Precision } from '../ops';
+import type { ActivationStorage } from '../nn/resnet';
 import { InvarianceResult, RESULT_FORMAT, versions, writeResult } from './results';
 import { FeatureStats, loadOrComputeStats } from './stats';
 import { evaluateSynthetic } from './synthetic';
@@ -40,6 +41,8 @@ export interface SyntheticRunOptions {
   seed: number;
   device: string;
   precision: string;
+  /** Activation storage between layers (default float32). */
+  activations?: ActivationStorage;
   sink: ProgressSink;
   /** Called with each transform's result as soon as it is written. */
   onResult?: (r: InvarianceResult, files: { json: string; csv: string }) => void;
@@ -55,7 +58,10 @@ export interface EvaluationContext {
 
 /** Loads the model and the statistics of DATA/split (from the cache when they are there). */
 export async function prepareContext(o: Omit<SyntheticRunOptions, 'transforms' | 'numImages' | 'seed'>): Promise<EvaluationContext> {
-  const model = await loadNamedModel(o.model, { ckptDir: o.ckptDir, fuseMode: o.fuseMode, device: o.device, precision: o.precision as Precision, onNotice: (m) => o.sink.notice(m) });
+  const activations = o.activations ?? 'float32';
+  const model = await loadNamedModel(o.model, {
+    ckptDir: o.ckptDir, fuseMode: o.fuseMode, device: o.device, precision: o.precision as Precision, activations, onNotice: (m) => o.sink.notice(m),
+  });
   try {
     const listing = await listImageFolder(path.join(o.data, o.split));
     const clean = { resize: o.resize, crop: o.crop, mean: IMAGENET_MEAN, std: IMAGENET_STD };
@@ -64,7 +70,7 @@ export async function prepareContext(o: Omit<SyntheticRunOptions, 'transforms' |
     const stats = await loadOrComputeStats({
       model, modelName: o.model, models: model.parts.map((p) => ({ name: p.name, sha256: p.sha256 })),
       fuseMode: o.fuseMode, featureLayer: o.featureLayer, dataset: o.dataset, split: o.split, listing,
-      transform: clean, batchSize: o.batchSize, resultsDir: o.resultsDir, precision: o.precision,
+      transform: clean, batchSize: o.batchSize, resultsDir: o.resultsDir, precision: o.precision, activations,
       onNotice: (m) => o.sink.notice(m),
       onProgress: (done, total) => {
         bar ??= o.sink.start('statistics', total, 'img');
@@ -104,7 +110,7 @@ export async function runSyntheticTransforms(ctx: EvaluationContext, o: Syntheti
       paramName: grid.labelName, originalIndex: grid.originalIndex,
       config: { data: o.data, split: o.split, k: grid.k, numImages: o.numImages, resize: o.resize, crop: o.crop, batchSize: o.batchSize, sampledImages: r.sampled },
       statistics: { file: stats.file, key: stats.key, images: stats.count, cached: stats.cached },
-      device: o.device, precision: o.precision, seed: o.seed, versions: versions(),
+      device: o.device, precision: o.precision, activations: o.activations ?? 'float32', seed: o.seed, versions: versions(),
       rows: grid.labels.map((param, j) => ({ id: j, param, distance: r.distance[j]!, similarity: r.similarity[j]! })),
       summary: { distance: r.meanDistance, similarity: r.meanSimilarity },
       created: new Date().toISOString(), seconds: (Date.now() - started) / 1000,

@@ -83,6 +83,9 @@ async function foldConvBn(cb: ConvBnSpec, source: ParamSource, device: string, b
   }
 }
 
+/** What a network's activations between layers are stored as (ResNetLoadOptions.activations). */
+export type ActivationStorage = 'float32' | 'bfloat16';
+
 export interface ResNetLoadOptions {
   /** 'cpu' (default), 'cuda' or 'cuda:N'. */
   device?: string;
@@ -99,7 +102,7 @@ export interface ResNetLoadOptions {
    * traffic; each layer's output is rounded to bf16, so the features differ from the float32-storage
    * bf16 network by about 2^-8 relative per layer). The features come back float32 either way.
    */
-  activations?: 'float32' | 'bfloat16';
+  activations?: ActivationStorage;
 }
 
 export class ResNetFeatures {
@@ -108,12 +111,12 @@ export class ResNetFeatures {
   readonly device: string;
   readonly precision: ops.Precision;
   readonly convAlgo: ops.ConvAlgo;
-  readonly activations: 'float32' | 'bfloat16';
+  readonly activations: ActivationStorage;
   private readonly convs: Map<string, FoldedConv>;
   private disposed = false;
 
   private constructor(spec: ResNetSpec, convs: Map<string, FoldedConv>, device: string, precision: ops.Precision, convAlgo: ops.ConvAlgo,
-    activations: 'float32' | 'bfloat16') {
+    activations: ActivationStorage) {
     this.spec = spec;
     this.convs = convs;
     this.device = device;

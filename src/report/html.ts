@@ -152,7 +152,7 @@ export function renderReport(results: InvarianceResult[], title = 'ssl-invarianc
       const key = `${r.model}|${m.sha256}|${r.statistics.key}`;
       if (seen.has(key)) continue;
       seen.add(key);
-      body.push(`<tr><td>${esc(r.model)}</td><td>${esc(m.file)}</td><td><code>${m.sha256.slice(0, 16)}…</code></td><td>${esc(m.arch)}</td><td>${r.statistics.images} images${r.statistics.cached ? ' (cached)' : ''}</td><td>${esc(r.device)} ${esc(r.precision)}</td><td>${esc(r.created)}</td></tr>`);
+      body.push(`<tr><td>${esc(r.model)}</td><td>${esc(m.file)}</td><td><code>${m.sha256.slice(0, 16)}…</code></td><td>${esc(m.arch)}</td><td>${r.statistics.images} images${r.statistics.cached ? ' (cached)' : ''}</td><td>${esc(r.device)} ${esc(r.precision)}${r.activations && r.activations !== 'float32' ? ` (${esc(r.activations)} activations)` : ''}</td><td>${esc(r.created)}</td></tr>`);
     }
   }
   body.push('</tbody></table>');

@@ -31,6 +31,7 @@ t.test('classification (Flowers) and regression (300W, LSP)', async (t) => {
     t.equal(j.probe.cvScores[0].length, 2, 'one score per fold');
     t.equal(j.probe.chosenC, j.probe.Cs[j.probe.bestIndex]);
     t.match(j.models[0].sha256, /^[0-9a-f]{64}$/);
+    t.same([j.precision, j.activations], ['fp32', 'float32'], 'the arithmetic is recorded');
   }
 });
 
@@ -44,6 +45,14 @@ t.test('checksums and errors', async (t) => {
   r = await runCli(['eval-downstream', '--model', 'net', '--dataset', 'flowers', ...common.slice(0, 2), '--data-root', path.join(dir, 'nowhere'), '--quiet']);
   t.equal(r.code, 1);
   t.match(r.stderr, /ERR_DATASET_LAYOUT/);
+  for (const cmd of [['eval-downstream', '--dataset', 'flowers'], ['eval-causal3dident', '--target', '0']]) {
+    r = await runCli([...cmd, '--model', 'net', ...common, '--device', 'cpu', '--precision', 'bf16']);
+    t.equal(r.code, 1, `${cmd[0]}: bf16 on the CPU`);
+    t.match(r.stderr, /ERR_DEVICE_UNAVAILABLE: --precision bf16 needs a CUDA device/);
+    r = await runCli([...cmd, '--model', 'net', ...common, '--device', 'cpu', '--activations', 'bfloat16']);
+    t.equal(r.code, 2, `${cmd[0]}: bfloat16 activations without bf16`);
+    t.match(r.stderr, /ERR_USAGE: --activations bfloat16 needs --precision bf16/);
+  }
 });
 
 t.test('Causal3DIdent', async (t) => {
@@ -54,4 +63,5 @@ t.test('Causal3DIdent', async (t) => {
   t.equal(j.probe.alphas.length, 5);
   t.equal(j.probe.gammas.length, 8);
   t.equal(j.probe.cvScores.length, 40);
+  t.same([j.precision, j.activations], ['fp32', 'float32'], 'the arithmetic is recorded');
 });

@@ -4,7 +4,11 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { listImageFolder } from '../../src/data/image-folder';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/data/preprocess';
 import { writeSceneSet } from '../../src/demo/scenes';
+import { loadNamedModel } from '../../src/eval/models';
+import { loadOrComputeStats } from '../../src/eval/stats';
 import { torchSave } from '../../src/io/torch-save';
 import { torchvisionInitStateDict } from '../../src/nn/torchvision-init';
 import { runCli } from '../helpers/cli';
@@ -78,6 +82,25 @@ t.test('eval-realworld on COIL-100\'s layout, with the statistics of the synthet
   const j = JSON.parse(fs.readFileSync(path.join(results, 'net_backbone_COIL100_invariance.json'), 'utf8'));
   t.equal(j.rows.length, 100, 'one row per object');
   t.equal(j.statistics.images, 518, 'whitened with the synthetic run\'s statistics, found by checkpoint hash');
+  // Statistics of the same checkpoint made by tf32 networks (computed here by the CPU network under a
+  // tf32 key: only the key matters to the choice) do not compete with the fp32 ones of an fp32 run...
+  const net = await loadNamedModel('net', { ckptDir });
+  const tf32Stats = await loadOrComputeStats({
+    model: net, modelName: 'net', models: net.parts.map((p) => ({ name: p.name, sha256: p.sha256 })), fuseMode: 'cat', featureLayer: 'backbone',
+    dataset: 'imagenet', split: 'val', listing: await listImageFolder(path.join(data, 'val')), batchSize: 64, resultsDir: results,
+    transform: { resize: 64, crop: 56, mean: IMAGENET_MEAN, std: IMAGENET_STD }, precision: 'tf32',
+  }).finally(() => net.dispose());
+  const again = await runCli(['eval-realworld', '--model', 'net', '--dataset', 'COIL100', '--data-root', path.join(dir, 'realdata'), ...small]);
+  t.equal(again.code, 0, again.stderr);
+  t.equal(JSON.parse(fs.readFileSync(path.join(results, 'net_backbone_COIL100_invariance.json'), 'utf8')).statistics.file, j.statistics.file,
+    'an fp32 run takes the fp32 networks\' statistics over the tf32 ones');
+  // ...but are used, with a notice, when they are the only ones.
+  fs.renameSync(j.statistics.file, `${j.statistics.file}.aside`);
+  const only = await runCli(['eval-realworld', '--model', 'net', '--dataset', 'COIL100', '--data-root', path.join(dir, 'realdata'), ...small.slice(0, -1)]);
+  fs.renameSync(`${j.statistics.file}.aside`, j.statistics.file);
+  t.equal(only.code, 0, only.stderr);
+  t.match(only.stderr, /no statistics of fp32 networks found: using .*, made by tf32 networks with float32 activations/, 'a notice names the statistics used');
+  t.equal(JSON.parse(fs.readFileSync(path.join(results, 'net_backbone_COIL100_invariance.json'), 'utf8')).statistics.file, tf32Stats.file);
   // A second set of statistics of the same checkpoint (other preprocessing) makes the choice ambiguous.
   const other = await runCli(['eval-synthetic', data, '--model', 'net', '--transform', 'invert', '--num-images', '1', ...small, '--resize', '72', '--crop-size', '64']);
   t.equal(other.code, 0, other.stderr);

@@ -85,6 +85,46 @@ t.test('errors: codes, exit status, no output file', async (t) => {
   t.notOk(fs.existsSync(out), 'no output written by a failed run');
 });
 
+t.test('--precision and --activations', async (t) => {
+  const ckpt = await materializeCheckpoint('resnet18-moco');
+  const out = path.join(dir, 'never-arith.npy');
+  const base = ['features', '--checkpoint', ckpt, '--input-npy', x64, '--quiet'];
+  let r = await runCli([...base, '--out', out, '--device', 'cpu', '--precision', 'tf32']);
+  t.equal(r.code, 1, 'tf32 on the CPU');
+  t.match(r.stderr, /ERR_DEVICE_UNAVAILABLE: --precision tf32 needs a CUDA device/);
+  r = await runCli([...base, '--out', out, '--device', 'cpu', '--precision', 'fp16']);
+  t.equal(r.code, 2, 'an unknown precision');
+  t.match(r.stderr, /ERR_USAGE: --precision takes fp32, tf32 or bf16, got 'fp16'/);
+  r = await runCli([...base, '--out', out, '--device', 'cpu', '--activations', 'bfloat16']);
+  t.equal(r.code, 2, 'bfloat16 activations with fp32 convolutions');
+  t.match(r.stderr, /ERR_USAGE: --activations bfloat16 needs --precision bf16/);
+  r = await runCli([...base, '--out', out, '--device', 'cpu', '--activations', 'float16']);
+  t.equal(r.code, 2, 'an unknown storage');
+  t.match(r.stderr, /ERR_USAGE: option '--activations <storage>' argument 'float16' is invalid/);
+  t.notOk(fs.existsSync(out), 'no output written by a refused run');
+  r = await runCli([...base, '--out', path.join(dir, 'f18-fp32.npy'), '--device', 'cpu', '--precision', 'fp32', '--activations', 'float32']);
+  t.equal(r.code, 0, 'the defaults, spelt out');
+  t.match(r.stdout, /device\s+cpu, fp32\n/);
+
+  // Each arithmetic on a CUDA device (a GPU, or the emulated device of test/cuda-emu/addon-emu.test.ts)
+  // against PyTorch's float32 features, within the whole-network bounds of resnet-device.test.ts.
+  t.test('on a CUDA device', { skip: cudaAvailable() ? false : 'no CUDA device' }, async (t) => {
+    const ref = fixtureExpected('resnet18-moco.x64.float32.features').data;
+    for (const c of [
+      { args: ['--precision', 'tf32'], line: /device\s+cuda:0, tf32\n/, limit: 2e-3 * 4 },
+      { args: ['--precision', 'bf16'], line: /device\s+cuda:0, bf16\n/, limit: 1.5e-2 * 4 },
+      { args: ['--precision', 'bf16', '--activations', 'bfloat16'], line: /device\s+cuda:0, bf16, bfloat16 activations\n/, limit: 1.5e-2 * 4 },
+    ]) {
+      const o = path.join(dir, `f18-${c.args.join('')}.npy`);
+      const run = await runCli([...base, '--out', o, '--device', 'cuda:0', ...c.args]);
+      t.equal(run.code, 0, `${c.args.join(' ')}: ${run.stderr}`);
+      t.match(run.stdout, c.line, 'the table names the arithmetic');
+      const e = relErr(readNpySync(o).data as Float32Array, ref);
+      t.ok(e < c.limit, `${c.args.join(' ')} vs PyTorch float32: ${e.toExponential(2)} (limit ${c.limit})`);
+    }
+  });
+});
+
 t.test('info and help', async (t) => {
   let r = await runCli(['info', '--json']);
   t.equal(r.code, 0);

@@ -21,13 +21,13 @@ t.test('content-keyed statistics', async (t) => {
   await writeSceneSet(path.join(dir, 'data', 'val'), { objects: 5, viewsPerObject: 4, width: 24, height: 18, seed: 1 });
   const listing = await listImageFolder(path.join(dir, 'data', 'val'));
   const notices: string[] = [];
-  const stats = async () => {
+  const stats = async (arithmetic: { precision?: string; activations?: string } = {}) => {
     const model = await loadNamedModel('mynet', { ckptDir });
     try {
       return await loadOrComputeStats({
         model, modelName: 'mynet', models: model.parts.map((p) => ({ name: p.name, sha256: p.sha256 })), fuseMode: 'cat',
         featureLayer: 'backbone', dataset: 'demo', split: 'val', listing, batchSize: 8, resultsDir,
-        transform: { resize: 32, crop: 28, mean: IMAGENET_MEAN, std: IMAGENET_STD }, onNotice: (m) => notices.push(m),
+        transform: { resize: 32, crop: 28, mean: IMAGENET_MEAN, std: IMAGENET_STD }, onNotice: (m) => notices.push(m), ...arithmetic,
       });
     } finally {
       model.dispose();
@@ -63,4 +63,16 @@ t.test('content-keyed statistics', async (t) => {
   t.match(notices.join('\n'), /checksum mismatch/);
   const e = await stats();
   t.equal(e.cached, true, 'and the rewritten file is trusted again');
+
+  // The networks' arithmetic is part of the key (a CPU network computes these, so only the keys differ).
+  const same = await stats({ precision: 'fp32', activations: 'float32' });
+  t.equal(same.cached, true, 'fp32 / float32 spelt out: the key of earlier versions');
+  t.equal(same.key, e.key);
+  const bf16 = await stats({ precision: 'bf16' });
+  const bf16Act = await stats({ precision: 'bf16', activations: 'bfloat16' });
+  t.equal(bf16.cached, false, 'bf16 networks: statistics of their own');
+  t.equal(bf16Act.cached, false, 'bf16 networks with bfloat16 activations: of their own too');
+  t.equal(new Set([e.key, bf16.key, bf16Act.key]).size, 3, 'three keys');
+  t.same(bf16Act.inputs.activations, 'bfloat16', 'recorded in the file\'s inputs');
+  t.equal((await stats({ precision: 'bf16', activations: 'bfloat16' })).cached, true, 'and found again');
 });

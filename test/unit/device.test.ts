@@ -2,8 +2,14 @@
 // without a usable GPU gives (never a crash, never a silent fall-back to the CPU). On a GPU machine
 // the same tests check the round trip through the device instead.
 import t from 'tap';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { cudaAvailable, cudaInfo, defaultDevice, DEVICE_ENV, pickAutoDevice, resolveDevice, toDevice } from '../../src/device';
+import { loadNamedModel } from '../../src/eval/models';
+import { torchSave } from '../../src/io/torch-save';
 import { ResNetFeatures } from '../../src/nn/resnet';
+import { torchvisionInitStateDict } from '../../src/nn/torchvision-init';
 import * as ops from '../../src/ops';
 import { empty, tensor, zeros } from '../../src/tensor';
 import { randomArray } from '../helpers/reference';
@@ -72,6 +78,22 @@ t.test('tensors move between devices, or say why they cannot', async (t) => {
     t.throws(() => x.to('cuda'), { code: 'ERR_DEVICE_UNAVAILABLE' });
     t.throws(() => empty('float32', [4], 'cuda:0'), { code: 'ERR_DEVICE_UNAVAILABLE' });
     t.throws(() => zeros('float32', [4], 'cuda'), { code: 'ERR_DEVICE_UNAVAILABLE' });
+  }
+});
+
+t.test('named models pass their arithmetic to every part', async (t) => {
+  const ckptDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssl-inv-named-'));
+  t.teardown(() => fs.rmSync(ckptDir, { recursive: true, force: true }));
+  await torchSave(path.join(ckptDir, 'a.pth.tar'), torchvisionInitStateDict('resnet18', 1));
+  await torchSave(path.join(ckptDir, 'b.pth.tar'), torchvisionInitStateDict('resnet18', 2));
+  await t.rejects(loadNamedModel('a+b', { ckptDir, precision: 'bf16', activations: 'bfloat16' }), { code: 'ERR_DEVICE_UNAVAILABLE' }, 'bf16 on the CPU');
+  if (!cudaAvailable()) return;
+  const m = await loadNamedModel('a+b', { ckptDir, device: 'cuda', precision: 'bf16', activations: 'bfloat16' });
+  try {
+    t.same(m.parts.map((p) => [p.model.net.device, p.model.net.precision, p.model.net.activations]),
+      [['cuda:0', 'bf16', 'bfloat16'], ['cuda:0', 'bf16', 'bfloat16']]);
+  } finally {
+    m.dispose();
   }
 });
 
