@@ -35,7 +35,10 @@
 // and again when a WgmmaWait covers it; if they changed in between (a stage overwritten while a wgmma
 // still reads it) the emulation aborts, as it does when a cp.async is issued into shared memory an
 // in-flight wgmma reads (on a GPU the copy may land at once); the accumulators change only at that
-// wait. All of this is unverified on a GPU until bench/device has run it on an H100/H200.
+// wait. test/cuda-emu/wgmma_layout_emu_test.cc holds the descriptor fields, the swizzle and the
+// accumulator layout of this emulation to a second source (CUTLASS CuTe's GmmaDescriptor, K-major
+// SW64 atom and CLayout_64xN). All of this is unverified on a GPU until bench/device has run it on an
+// H100/H200.
 #pragma once
 #include <cstdint>
 #include <cstring>
