@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # The GPU device check, end to end, on the GPU machine (see ../shared/device/README.md):
+#   0. the GPU builds of the emulation tests (build-gpu-tests/, from bench/device/build-gpu-tests.sh),
+#      seconds each: wgmma_layout holds the hardware's wgmma to the layouts the emulator and our
+#      kernel assume; if it fails, the wgmma kernel is left out of the whole run (SSL_INV_SKIP_WGMMA),
 #   1. PyTorch reference features for the parity check (torch_parity.py),
 #   2. the PyTorch baselines, timed alone on the idle GPU (torch_baseline.py),
 #   3. our check: op table, determinism, OOM, network parity, then our timings and the ratio table
@@ -23,8 +26,8 @@
 # Everything lands in $OUT (default /tmp/ssl-inv-device): logs, torch.json and our results JSON.
 #
 # Prepare on the CPU machine (nothing is built on the GPU machine):
-#   npm install && npx tsc -p tsconfig.bench.json
-#   ../shared/device/pack.sh build/Release/ssl_inv.node build-bench package.json bench/device \
+#   npm install && npx tsc -p tsconfig.bench.json && bash bench/device/build-gpu-tests.sh
+#   ../shared/device/pack.sh build/Release/ssl_inv.node build-bench build-gpu-tests package.json bench/device \
 #       node_modules/yauzl node_modules/pend node_modules/commander node_modules/sharp node_modules/@img \
 #       node_modules/detect-libc node_modules/semver node_modules/cli-progress node_modules/string-width \
 #       node_modules/strip-ansi node_modules/ansi-regex node_modules/emoji-regex node_modules/is-fullwidth-code-point
@@ -43,6 +46,23 @@ CARD=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1 |
 echo "== $(date -u +%T) machine"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -2
 ldconfig -p 2>/dev/null | grep -m2 libcublas.so || ls /usr/local/cuda/lib64/libcublas.so* 2>/dev/null | head -2
+if [[ -d build-gpu-tests ]]; then
+  echo "== $(date -u +%T) GPU builds of the emulation tests"
+  for exe in build-gpu-tests/*; do
+    [[ -f $exe && -x $exe ]] || continue
+    name=$(basename "$exe")
+    timeout "$(cap 60)" "$exe" > "$OUT/gpu-test-$name.log" 2>&1
+    status=$?
+    echo "$name: exit status $status, $(grep -c '^ok - ' "$OUT/gpu-test-$name.log") ok, $(grep -c '^not ok - ' "$OUT/gpu-test-$name.log") not ok"
+    grep -m8 '^not ok - ' "$OUT/gpu-test-$name.log"
+    if ((status != 0)) && [[ $name == wgmma_layout ]]; then
+      export SSL_INV_SKIP_WGMMA=1
+      echo "wgmma_layout failed: the wgmma kernel is left out of this run"
+    fi
+  done
+else
+  echo "== $(date -u +%T) no build-gpu-tests/ (bash bench/device/build-gpu-tests.sh, then pack it)"
+fi
 if [[ -z ${PARITY_ONLY:-} ]]; then
   echo "== $(date -u +%T) torch parity references"
   timeout "$(cap 120)" python3 bench/device/torch_parity.py /tmp/ssl-inv-parity > "$OUT/torch-parity.log" 2>&1 || echo "torch_parity.py failed (see torch-parity.log)"
@@ -57,10 +77,14 @@ if [[ -z ${SKIP_CHECK:-} || -z ${SKIP_TUNE:-} ]]; then
   # The sm_90a wgmma kernel's first runs, in a process of their own: if it faults, everything after
   # it in the same process would fail, so the rest of the run leaves it out (SSL_INV_SKIP_WGMMA).
   echo "== $(date -u +%T) wgmma smoke test"
-  timeout "$(cap 60)" node build-bench/bench/device/wgmma-smoke.js --device cuda:0 > "$OUT/wgmma-smoke.log" 2>&1
-  status=$?
-  echo "wgmma smoke exit status $status"; tail -8 "$OUT/wgmma-smoke.log"
-  if ((status != 0)); then export SSL_INV_SKIP_WGMMA=1; echo "the wgmma kernel is left out of the rest of this run"; fi
+  if [[ -n ${SSL_INV_SKIP_WGMMA:-} ]]; then
+    echo "skipped (SSL_INV_SKIP_WGMMA)"
+  else
+    timeout "$(cap 60)" node build-bench/bench/device/wgmma-smoke.js --device cuda:0 > "$OUT/wgmma-smoke.log" 2>&1
+    status=$?
+    echo "wgmma smoke exit status $status"; tail -8 "$OUT/wgmma-smoke.log"
+    if ((status != 0)); then export SSL_INV_SKIP_WGMMA=1; echo "the wgmma kernel is left out of the rest of this run"; fi
+  fi
 fi
 if [[ -z ${SKIP_CHECK:-} ]]; then
   echo "== $(date -u +%T) ssl-inv check"

@@ -5,6 +5,12 @@
  * prints becomes one assertion. A program that needs more sources (e.g. the CPU ops it is compared
  * with, bit for bit) names them, relative to the repository root, on a line of its own:
  *   // emu-sources: native/cpu/color.cc native/core/threadpool.cc
+ * A program that tests header-only device code (no native/cuda/<family>.cu) says so:
+ *   // emu-kernel-source: none
+ * A program that also builds with nvcc, to run on a GPU (bench/device/build-gpu-tests.sh), gives
+ * nvcc's target flags; where nvcc is present this test compiles it that way too, so the GPU build
+ * cannot rot unnoticed (it does not run it: there is no GPU here):
+ *   // gpu-build: -gencode arch=compute_90a,code=sm_90a
  * This checks indexing, tiling, predicates, reductions and synchronisation structure against float64
  * (or CPU-op) references; it does not replace running the kernels on a GPU (bench/device/run.sh),
  * which is what verifies them.
@@ -21,6 +27,8 @@ const cxx = process.env.CXX ?? 'g++';
 const programs = fs.readdirSync(here).filter((f) => f.endsWith('_emu_test.cc')).sort();
 
 const hasCompiler = spawnSync(cxx, ['--version'], { stdio: 'ignore' }).status === 0;
+const nvcc = process.env.NVCC ?? 'nvcc';
+const hasNvcc = spawnSync(nvcc, ['--version'], { stdio: 'ignore' }).status === 0;
 const outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssl-inv-cuda-emu-'));
 t.teardown(() => fs.rmSync(outDir, { recursive: true, force: true }));
 
@@ -29,13 +37,25 @@ t.ok(programs.length > 0, 'there are emulation test programs');
 for (const program of programs) {
   const family = program.replace(/_emu_test\.cc$/, '');
   t.test(`${family} kernels (emulated)`, { skip: hasCompiler ? false : `no host C++ compiler (${cxx})` }, async (t) => {
-    const kernelSource = path.join(root, 'native', 'cuda', `${family}.cu`);
-    t.ok(fs.existsSync(kernelSource), `native/cuda/${family}.cu exists`);
     const exe = path.join(outDir, family);
     const text = fs.readFileSync(path.join(here, program), 'utf8');
+    const kernelSources: string[] = [];
+    if (!/^\/\/ emu-kernel-source: none$/m.test(text)) {
+      const kernelSource = path.join(root, 'native', 'cuda', `${family}.cu`);
+      t.ok(fs.existsSync(kernelSource), `native/cuda/${family}.cu exists`);
+      kernelSources.push(kernelSource);
+    }
     const extra = [...text.matchAll(/^\/\/ emu-sources: (.+)$/gm)].flatMap((m) => m[1]!.trim().split(/\s+/)).map((f) => path.join(root, f));
+    const gpuFlags = /^\/\/ gpu-build: (.+)$/m.exec(text)?.[1]!.trim().split(/\s+/);
+    if (gpuFlags) {
+      t.test('builds with nvcc for the GPU', { skip: hasNvcc ? false : `no nvcc (${nvcc})` }, async (t) => {
+        const gpu = spawnSync(nvcc, ['-x', 'cu', '-std=c++17', '-O2', ...gpuFlags, '-I', path.join(root, 'native'), path.join(here, program),
+          ...kernelSources, '-o', `${exe}-gpu`], { encoding: 'utf8' });
+        t.equal(gpu.status, 0, `nvcc ${gpuFlags.join(' ')}${gpu.status === 0 ? '' : `:\n${gpu.stderr.slice(-3000)}`}`);
+      });
+    }
     const build = spawnSync(cxx, ['-std=c++20', '-O2', '-pthread', '-Wall', '-Wno-unknown-pragmas', '-I', path.join(root, 'native'),
-      '-x', 'c++', path.join(here, program), kernelSource, ...extra, '-o', exe], { encoding: 'utf8' });
+      '-x', 'c++', path.join(here, program), ...kernelSources, ...extra, '-o', exe], { encoding: 'utf8' });
     t.equal(build.status, 0, `compiles with ${cxx}${build.status === 0 ? '' : `:\n${build.stderr}`}`);
     if (build.status !== 0) return;
     const run = spawnSync(exe, [], { encoding: 'utf8', timeout: 300_000 });

@@ -12,15 +12,24 @@
 //     (thread, register) to the column-major index m + 64 n of the 64 x N tile.
 // A 64 x 32 A and an N x 32 B of random bf16 are stored at CuTe's addresses, one warpgroup issues the
 // two k16 wgmmas of the 64-byte rows (the second from start + 32 bytes, as CuTe's descriptor
-// iterator advances), and every thread's registers must equal, bit for bit, the fp32 sums over k in
-// order of the products (exact in fp32) at the (m, n) CuTe's layout gives, for N = 64, 128 and 256.
+// iterator advances), and every thread's registers must equal, bit for bit, the sums over k (exact:
+// small integers) at the (m, n) CuTe's layout gives, for N = 64, 128 and 256.
+//
+// The program builds two ways: with the host compiler against the emulator (test/cuda-emu/emu.test.ts,
+// as every *_emu_test.cc), and with nvcc for an H100/H200, where it holds the hardware to the same
+// layouts before anything else uses wgmma (bench/device/build-gpu-tests.sh builds it here,
+// bench/device/run.sh runs it first):
+//   nvcc -x cu -std=c++17 -O2 -gencode arch=compute_90a,code=sm_90a -I native
+//        test/cuda-emu/wgmma_layout_emu_test.cc -o wgmma_layout
+//
+// emu-kernel-source: none
+// gpu-build: -gencode arch=compute_90a,code=sm_90a
 #include <cstdint>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "cuda/cuda_compat.h"
-#include "cuda/mma.cuh"
 #include "cuda/wgmma.cuh"
 #include "emu_check.h"
 
@@ -32,7 +41,7 @@ constexpr int kM = 64, kK = 32;  // one warpgroup's rows; one 64-byte row of bf1
 constexpr uint32_t kAlign = 1024;
 
 // CuTe's K-major SW64 atom: byte offset of element k of row r in a tile of 8-row atoms 512 bytes apart.
-uint32_t CuteKSw64Offset(int r, int k) {
+__host__ __device__ uint32_t CuteKSw64Offset(int r, int k) {
   uint32_t o = static_cast<uint32_t>((r % 8) * 64 + 2 * k);
   o ^= ((o >> 7) & 3u) << 4;  // Swizzle<2,4,3>
   return static_cast<uint32_t>(r / 8) * 512u + o;
@@ -49,6 +58,7 @@ void CuteAccumulator(int t, int v, int* m, int* n) {
 
 struct Descriptors {
   uint64_t a[2], b[2];
+  uint32_t stage_addr;  // the shared address the tiles start at
 };
 
 template <int kN>
@@ -63,7 +73,7 @@ __global__ void LayoutKernel(const uint16_t* a_bits, const uint16_t* b_bits, flo
     const int r = i / kK, k = i % kK;
     const uint32_t off = r < kM ? CuteKSw64Offset(r, k) : kM * 64 + CuteKSw64Offset(r - kM, k);
     const uint16_t bits = r < kM ? a_bits[r * kK + k] : b_bits[(r - kM) * kK + k];
-    std::memcpy(smem + off, &bits, 2);
+    *reinterpret_cast<uint16_t*>(smem + off) = bits;
   }
   wg::FenceProxyAsyncShared();
   __syncthreads();
@@ -78,15 +88,34 @@ __global__ void LayoutKernel(const uint16_t* a_bits, const uint16_t* b_bits, flo
   wg::WgmmaCommit();
   wg::WgmmaWait<0>();
   for (int v = 0; v < kN / 2; ++v) out[t * (kN / 2) + v] = d[v / 4][v % 4];
-  if (t == 0) *descs = {{da[0], da[1]}, {db[0], db[1]}};
+  if (t == 0) *descs = {{da[0], da[1]}, {db[0], db[1]}, addr};
 }
 
 uint64_t g_state = 0x9E3779B97F4A7C15ull;
-uint16_t RandomBf16() {  // a normal bf16 in [-2, 2) with a random mantissa (never a NaN or a denormal)
+// A random integer in [-16, 16] as bf16 bits (exact). Products and every partial sum of 32 of them are
+// integers below 2^24, exact in fp32 in any order, so the hardware's accumulation order and internal
+// precision cannot change a bit of the result: any difference is a layout error.
+uint16_t RandomBf16() {
   g_state = g_state * 6364136223846793005ull + 1442695040888963407ull;
-  const uint32_t r = static_cast<uint32_t>(g_state >> 33);
-  const uint16_t sign = (r & 1u) << 15, exponent = 120 + (r >> 1) % 8, mantissa = (r >> 4) & 0x7f;
-  return static_cast<uint16_t>(sign | exponent << 7 | mantissa);
+  const float v = static_cast<float>(static_cast<int>((g_state >> 33) % 33) - 16);
+  uint32_t u;
+  std::memcpy(&u, &v, 4);
+  return static_cast<uint16_t>(u >> 16);  // exact: a 5-bit integer needs no more than bf16's 8 bits
+}
+
+float Bf16Float(uint16_t bits) {
+  const uint32_t u = static_cast<uint32_t>(bits) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+// A device copy of v (host memory in the emulation); *p stays null when the allocation fails.
+template <typename T>
+cudaError_t ToDevice(const std::vector<T>& v, T** p, cudaError_t err) {
+  if (err == cudaSuccess) err = cudaMalloc(reinterpret_cast<void**>(p), v.size() * sizeof(T));
+  if (err == cudaSuccess) err = cudaMemcpy(*p, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice);
+  return err;
 }
 
 void CheckDescriptor(const std::string& what, uint64_t desc, uint32_t addr) {
@@ -104,15 +133,33 @@ void CheckN() {
   for (auto& x : a) x = RandomBf16();
   for (auto& x : b) x = RandomBf16();
   std::vector<float> out(128 * kN / 2, -1.f);
-  Descriptors descs{};
-  const size_t smem = kAlign + static_cast<size_t>(kM + kN) * 64;
-  SSLINV_LAUNCH(LayoutKernel<kN>, 1, 128, smem, nullptr, a.data(), b.data(), out.data(), &descs);
+  std::vector<Descriptors> descs(1);
   const std::string n = "N = " + std::to_string(kN);
-  // The shared window starts at an aligned address, and the stages begin at the next 1 KiB.
-  const uint32_t base = (::sslinv_emu::kSharedWindowBase + kAlign - 1) / kAlign * kAlign;
+  uint16_t *a_d = nullptr, *b_d = nullptr;
+  float* out_d = nullptr;
+  Descriptors* descs_d = nullptr;
+  cudaError_t err = ToDevice(a, &a_d, cudaSuccess);
+  err = ToDevice(b, &b_d, err);
+  err = ToDevice(out, &out_d, err);
+  err = ToDevice(descs, &descs_d, err);
+  const size_t smem = kAlign + static_cast<size_t>(kM + kN) * 64;
+  if (err == cudaSuccess) {
+    SSLINV_LAUNCH(LayoutKernel<kN>, 1, 128, smem, nullptr, a_d, b_d, out_d, descs_d);
+    err = cudaGetLastError();
+  }
+  if (err == cudaSuccess) err = cudaDeviceSynchronize();
+  if (err == cudaSuccess) err = cudaMemcpy(out.data(), out_d, out.size() * sizeof(float), cudaMemcpyDeviceToHost);
+  if (err == cudaSuccess) err = cudaMemcpy(descs.data(), descs_d, sizeof(Descriptors), cudaMemcpyDeviceToHost);
+  for (void* p : {static_cast<void*>(a_d), static_cast<void*>(b_d), static_cast<void*>(out_d), static_cast<void*>(descs_d)}) {
+    if (p) cudaFree(p);
+  }
+  emu_check::Report(err == cudaSuccess, n + ": the kernel runs", cudaGetErrorString(err));
+  if (err != cudaSuccess) return;
+  const uint32_t base = descs[0].stage_addr;
+  emu_check::Report(base % kAlign == 0, n + ": the tiles start at a 1 KiB-aligned shared address", std::to_string(base));
   for (int ks = 0; ks < 2; ++ks) {
-    CheckDescriptor(n + ": A descriptor, k16 step " + std::to_string(ks) + ", CuTe's GmmaDescriptor fields", descs.a[ks], base + 32 * ks);
-    CheckDescriptor(n + ": B descriptor, k16 step " + std::to_string(ks) + ", CuTe's GmmaDescriptor fields", descs.b[ks], base + kM * 64 + 32 * ks);
+    CheckDescriptor(n + ": A descriptor, k16 step " + std::to_string(ks) + ", CuTe's GmmaDescriptor fields", descs[0].a[ks], base + 32 * ks);
+    CheckDescriptor(n + ": B descriptor, k16 step " + std::to_string(ks) + ", CuTe's GmmaDescriptor fields", descs[0].b[ks], base + kM * 64 + 32 * ks);
   }
   int bad = 0;
   std::string first;
@@ -121,7 +168,7 @@ void CheckN() {
       int m, col;
       CuteAccumulator(t, v, &m, &col);
       float sum = 0.f;
-      for (int k = 0; k < kK; ++k) sum += sslinv::cuda::mma::Bf16Value(a[m * kK + k]) * sslinv::cuda::mma::Bf16Value(b[col * kK + k]);
+      for (int k = 0; k < kK; ++k) sum += Bf16Float(a[m * kK + k]) * Bf16Float(b[col * kK + k]);
       const float got = out[t * (kN / 2) + v];
       if (std::memcmp(&got, &sum, 4) != 0 && bad++ == 0) {
         first = "thread " + std::to_string(t) + " register " + std::to_string(v) + " (m " + std::to_string(m) + ", n " + std::to_string(col) +
