@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The GPU device check, end to end, on the GPU machine (see ../shared/device/README.md):
 #   0. the GPU builds of the emulation tests (build-gpu-tests/, from bench/device/build-gpu-tests.sh),
-#      seconds each: wgmma_layout holds the hardware's wgmma to the layouts the emulator and our
-#      kernel assume; if it fails, the wgmma kernel is left out of the whole run (SSL_INV_SKIP_WGMMA),
+#      seconds each: mma_fragments (ldmatrix, cp.async, mma.sync) and wgmma_layout hold the hardware
+#      to the layouts the emulator and our kernels assume; if wgmma_layout fails, the wgmma kernel is
+#      left out of the whole run (SSL_INV_SKIP_WGMMA),
 #   1. PyTorch reference features for the parity check (torch_parity.py),
 #   2. the PyTorch baselines, timed alone on the idle GPU (torch_baseline.py),
 #   3. our check: op table, determinism, OOM, network parity, then our timings and the ratio table
