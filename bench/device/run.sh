@@ -56,6 +56,13 @@ if [[ -d build-gpu-tests ]]; then
     status=$?
     echo "$name: exit status $status, $(grep -c '^ok - ' "$OUT/gpu-test-$name.log") ok, $(grep -c '^not ok - ' "$OUT/gpu-test-$name.log") not ok"
     grep -m8 '^not ok - ' "$OUT/gpu-test-$name.log"
+    if [[ -z ${SKIP_MEMCHECK:-} ]] && command -v compute-sanitizer > /dev/null; then
+      # One block each: memcheck and racecheck (shared-memory hazards) take seconds here.
+      for tool in memcheck racecheck; do
+        timeout "$(cap 60)" compute-sanitizer --tool $tool --print-limit 10 "$exe" > "$OUT/gpu-test-$name-$tool.log" 2>&1
+        echo "$name under $tool: exit status $?, $(grep -m1 'ERROR SUMMARY' "$OUT/gpu-test-$name-$tool.log")"
+      done
+    fi
     if ((status != 0)) && [[ $name == wgmma_layout ]]; then
       export SSL_INV_SKIP_WGMMA=1
       echo "wgmma_layout failed: the wgmma kernel is left out of this run"
