@@ -44,6 +44,7 @@ interface DeviceAddon {
   synchronize(device: string): void;
   deviceMemoryStats(device: string): { inUseBytes: number; cachedBytes: number; cudaMallocs: number; reuses: number };
   releaseDeviceCache(device: string): void;
+  convKernelLaunches(): Record<string, number>;
 }
 
 function addon(): DeviceAddon {
@@ -123,6 +124,17 @@ export function deviceMemoryStats(device: string): { inUseBytes: number; cachedB
   const d = resolveDevice(device);
   if (d === 'cpu') throw new SslInvError('ERR_INVALID_ARGUMENT', 'deviceMemoryStats takes a CUDA device');
   return callNative('deviceMemoryStats', () => addon().deviceMemoryStats(d));
+}
+
+/**
+ * CUDA convolution launches so far in this process, by the kernel that ran: 'fp32 simt-bk8',
+ * 'fp32 simt-bk16', 'tf32 mma-staged', 'tf32 mma-pipelined', 'bf16 mma-staged' (float32 tensors),
+ * 'bf16 mma-pipelined' and 'bf16 wgmma' (bf16 in memory). The launchers count after resolving
+ * 'auto' and their fallbacks, so the difference of two readings says which kernels a piece of work
+ * ran (benchmarks record it beside their timings). Empty in a build without CUDA.
+ */
+export function convKernelLaunches(): Record<string, number> {
+  return callNative('convKernelLaunches', () => addon().convKernelLaunches());
 }
 
 /** Returns the allocator's cached device memory to the driver. */

@@ -10,7 +10,7 @@ export type { ErrorCode, ErrorDetails } from './errors';
 export { Tensor, tensor, empty, zeros, scope, keep, memoryStats } from './tensor';
 export type { DType, TypedArray } from './tensor';
 export * as ops from './ops';
-export { cudaInfo, cudaAvailable, resolveDevice, toDevice, synchronize, deviceMemoryStats, releaseDeviceCache } from './device';
+export { cudaInfo, cudaAvailable, resolveDevice, toDevice, synchronize, deviceMemoryStats, releaseDeviceCache, convKernelLaunches } from './device';
 export type { CudaInfo, CudaDeviceInfo, DeviceSpec } from './device';
 
 export { ResNetFeatures } from './nn/resnet';

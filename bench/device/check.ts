@@ -2,7 +2,7 @@
  * The one-command GPU check (see ../shared/device/README.md and bench/device/run.sh).
  *
  *   node build-bench/bench/device/check.js [--device cuda:0] [--torch BASELINE.json]
- *        [--torch-parity DIR] [--parity-only] [--quick] [--out FILE]
+ *        [--torch-parity DIR] [--parity-only | --timing-only] [--quick] [--out FILE]
  *
  * 1. Correctness first: the op table of `npm test` (test/ops/op-table.ts) on the device in fp32,
  *    tf32 and bf16 (kernel variants and the bf16-in-memory convolution included); the covariance's
@@ -15,6 +15,8 @@
  *    50,000 x 2,048; the MoCo loss forward + backward (N 256, K 65,536, dim 128).
  * 3. With --torch BASELINE.json (torch_baseline.py, same run), one table of ratios; everything is
  *    written to --out (default bench/results/<date>-<card>.json).
+ * `--timing-only` leaves part 1 out (for a rerun of the timings on a card whose parity run passed with
+ * the same build; each timed network still checks which kernels it ran).
  * `--device cpu --quick` dry-runs the script on a machine without a GPU (small sizes). With the
  * emulated-device addon (SSL_INV_ADDON=build-emu/Release/ssl_inv.node, see test/cuda-emu/addon-emu.test.ts),
  * `--quick --parity-only` runs every parity check's device branch there, in about 7 minutes.
@@ -34,7 +36,7 @@ import { Arch } from '../../src/nn/resnet-spec';
 import * as ops from '../../src/ops';
 import { empty, tensor, Tensor } from '../../src/tensor';
 import { MiniTest } from './mini-tap';
-import { CONV_SHAPES, onDevice as onDeviceOf, randomF32, randomParams, timeLoop as timeLoopOn } from './bench-util';
+import { CONV_SHAPES, onDevice as onDeviceOf, randomF32, randomParams, timeLoop as timeLoopOn, withKernelLaunches } from './bench-util';
 import { testImage } from '../../test/helpers/test-image';
 import { runsWgmma } from '../../test/helpers/wgmma';
 import { SYNTHETIC_TRANSFORMS, defaultK, transformGrid } from '../../src/transforms/grid';
@@ -310,11 +312,22 @@ async function bench(result: Record<string, unknown>): Promise<void> {
   const params = randomParams('resnet50', 41);
   const xin = onDevice(randomF32(batch * 3 * size * size, 42), [batch, 3, size, size]);
   const inference: Record<string, number> = {};
+  // Which convolution kernels each timed network ran (launch counts over its timing loop): every
+  // timing must come from the kernels its label names, or the check fails.
+  const kernels: Record<string, Record<string, number>> = {};
+  const timeNet = (key: string, net: ResNetFeatures, expect: string) => {
+    const { result: ms, launched } = withKernelLaunches(() => timeLoop(() => net.forward(xin).dispose(), QUICK ? 1 : 10));
+    inference[key] = Math.round((batch / (ms / 1e3)) * 10) / 10;
+    kernels[key] = launched;
+    log(`resnet50 b${batch} ${key}: ${inference[key]} img/s (${Object.entries(launched).map(([k, n]) => `${n} x ${k}`).join(', ') || 'no CUDA convolutions'})`);
+    if (DEVICE !== 'cpu') {
+      record(Object.keys(launched).length === 1 && (launched[expect] ?? 0) > 0, `resnet50 ${key} timing ran ${expect} convolutions only`);
+    }
+  };
+  const AUTO_KERNEL: Record<ops.Precision, string> = { fp32: 'fp32 simt-bk8', tf32: 'tf32 mma-staged', bf16: 'bf16 mma-staged' };
   for (const precision of PRECISIONS) {
     const net = await ResNetFeatures.load('resnet50', params, { device: DEVICE, precision });
-    const ms = timeLoop(() => net.forward(xin).dispose(), QUICK ? 1 : 10);
-    inference[precision] = Math.round((batch / (ms / 1e3)) * 10) / 10;
-    log(`resnet50 b${batch} ${precision}: ${inference[precision]} img/s`);
+    timeNet(precision, net, AUTO_KERNEL[precision]);
     net.dispose();
   }
   // bf16 with bfloat16 activations between layers (PyTorch's bf16 inference stores them so), through
@@ -324,14 +337,13 @@ async function bench(result: Record<string, unknown>): Promise<void> {
     for (const convAlgo of (runsWgmma(DEVICE) ? ['auto', 'wgmma'] : ['auto']) as ops.ConvAlgo[]) {
       const key = convAlgo === 'auto' ? 'bf16-bfloat16' : `bf16-bfloat16-${convAlgo}`;
       const net = await ResNetFeatures.load('resnet50', params, { device: DEVICE, precision: 'bf16', activations: 'bfloat16', convAlgo });
-      const ms = timeLoop(() => net.forward(xin).dispose(), QUICK ? 1 : 10);
-      inference[key] = Math.round((batch / (ms / 1e3)) * 10) / 10;
-      log(`resnet50 b${batch} ${key}: ${inference[key]} img/s`);
+      timeNet(key, net, convAlgo === 'wgmma' ? 'bf16 wgmma' : 'bf16 mma-pipelined');
       net.dispose();
     }
   }
   xin.dispose();
   result.resnet50_inference_img_s = inference;
+  result.resnet50_conv_kernels = kernels;
 
   // Each distinct ResNet-50 convolution at batch 256.
   const convs: Record<string, unknown>[] = [];
@@ -427,9 +439,11 @@ async function main(): Promise<void> {
   log(`ssl-inv device check on ${DEVICE} (${card}); CUDA backend compiled: ${info.compiled}; devices: ${info.deviceCount}`);
   const result: Record<string, unknown> = { date: new Date().toISOString(), device: DEVICE, card, node: process.version };
   const t0 = Date.now();
-  await parity(result);
+  if (flag('--parity-only') && flag('--timing-only')) throw new Error('--parity-only and --timing-only exclude each other');
+  if (!flag('--timing-only')) await parity(result);
   result.parity_failures = [...failures];
   if (!flag('--parity-only')) await bench(result);
+  result.check_failures = [...failures];
   result.seconds = (Date.now() - t0) / 1e3;
   const torchFile = arg('--torch');
   const torch = torchFile && fs.existsSync(torchFile) ? JSON.parse(fs.readFileSync(torchFile, 'utf8')) as Record<string, unknown> : undefined;
@@ -438,7 +452,7 @@ async function main(): Promise<void> {
   const out = arg('--out') ?? path.join('bench', 'results', `${new Date().toISOString().slice(0, 10)}-${slug}.json`);
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
-  process.stdout.write(`\n${failures.length} parity failure(s); results in ${out}\n`);
+  process.stdout.write(`\n${failures.length} check failure(s); results in ${out}\n`);
   if (torch && !flag('--parity-only')) process.stdout.write(`${ratioTable(result, torch).join('\n')}\n`);
   process.exitCode = failures.length ? 1 : 0;
 }

@@ -32,7 +32,7 @@ import { cudaInfo, resolveDevice } from '../../src/device';
 import { ResNetFeatures } from '../../src/nn/resnet';
 import * as ops from '../../src/ops';
 import { native } from '../../src/native';
-import { CONV_SHAPES, onDevice, randomF32, randomParams, timeLoop } from './bench-util';
+import { CONV_SHAPES, onDevice, randomF32, randomParams, timeLoop, withKernelLaunches } from './bench-util';
 import { runsWgmma } from '../../test/helpers/wgmma';
 
 const argv = process.argv.slice(2);
@@ -91,10 +91,12 @@ function checkBits(shapes: Shape[]): void {
   }
 }
 
-async function network(): Promise<Record<string, number[]>> {
+/** Each network variant's img/s per round, and the convolution kernels its first round launched. */
+async function network(): Promise<{ rates: Record<string, number[]>; kernels: Record<string, Record<string, number>> }> {
   const params = randomParams('resnet50', 41);
   const x = onDevice(DEVICE, randomF32(BATCH * 3 * 224 * 224, 42), [BATCH, 3, 224, 224]);
   const rates: Record<string, number[]> = {};
+  const kernels: Record<string, Record<string, number>> = {};
   // The whole network also in bf16 (activations in float32, as the staged kernel reads them) and
   // with bfloat16 activations (the bf16-in-memory kernel), beside the fp32 and tf32 variants.
   const netVariants: Variant[] = DEVICE === 'cpu' ? VARIANTS
@@ -105,14 +107,16 @@ async function network(): Promise<Record<string, number[]>> {
       const net = await ResNetFeatures.load('resnet50', params, v.storage
         ? { device: DEVICE, precision: 'bf16', activations: 'bfloat16', convAlgo: v.algo }
         : { device: DEVICE, precision: v.precision, convAlgo: v.algo });
-      const ms = timeLoop(DEVICE, () => net.forward(x).dispose(), ITERS);
+      const { result: ms, launched } = withKernelLaunches(() => timeLoop(DEVICE, () => net.forward(x).dispose(), ITERS));
       net.dispose();
       (rates[v.key] ??= []).push(Math.round(BATCH / (ms / 1e3) * 10) / 10);
-      log(`resnet50 b${BATCH} ${v.key} (round ${round + 1}): ${rates[v.key]!.at(-1)} img/s`);
+      kernels[v.key] ??= launched;
+      const ran = Object.entries(launched).map(([k, n]) => `${n} x ${k}`).join(', ');
+      log(`resnet50 b${BATCH} ${v.key} (round ${round + 1}): ${rates[v.key]!.at(-1)} img/s${round === 0 && ran ? ` (${ran})` : ''}`);
     }
   }
   x.dispose();
-  return rates;
+  return { rates, kernels };
 }
 
 function shapes(list: Shape[]): Record<string, unknown>[] {
@@ -182,7 +186,11 @@ async function main(): Promise<void> {
   const list = pick ? pick.map((i) => CONV_SHAPES[i]!).filter(Boolean) : CONV_SHAPES;
   const result: Record<string, unknown> = { date: new Date().toISOString(), device: DEVICE, card, batch: BATCH, iters: ITERS, variants: VARIANTS.map((v) => v.key) };
   checkBits(list);
-  if (!argv.includes('--no-net')) result.resnet50_img_s = await network();
+  if (!argv.includes('--no-net')) {
+    const { rates, kernels } = await network();
+    result.resnet50_img_s = rates;
+    result.resnet50_conv_kernels = kernels;
+  }
   result.conv_shapes = shapes(list);
   const torchFile = arg('--torch');
   const torch = torchFile && fs.existsSync(torchFile)

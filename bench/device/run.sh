@@ -20,7 +20,8 @@
 #      with NCU=1 also Nsight Compute's view of one 1x1 conv over wide C, the shape the fp32 kernel
 #      was slowest on, for each fp32 variant),
 #   8. compute-sanitizer memcheck over the parity part at small sizes.
-# SKIP_CHECK=1, SKIP_PROBE=1, SKIP_SUITE=1, SKIP_CLI=1, SKIP_TUNE=1 and SKIP_MEMCHECK=1 leave steps out. PARITY_ONLY=1 leaves out the PyTorch
+# SKIP_CHECK=1, SKIP_PROBE=1, SKIP_SUITE=1, SKIP_CLI=1, SKIP_TUNE=1 and SKIP_MEMCHECK=1 leave steps out. TIMING_ONLY=1 leaves
+# out the check's parity part (a rerun of the timings after a passing parity run). PARITY_ONLY=1 leaves out the PyTorch
 # references and timings and the check's own timings (when they were measured on this card before and no
 # kernel they time has changed). BUDGET_S caps the whole run: every step's timeout is cut to what is left,
 # so a run that must fit the device tool's per-call limit still ends with its logs written.
@@ -72,11 +73,14 @@ else
   echo "== $(date -u +%T) no build-gpu-tests/ (bash bench/device/build-gpu-tests.sh, then pack it)"
 fi
 if [[ -z ${PARITY_ONLY:-} ]]; then
-  echo "== $(date -u +%T) torch parity references"
-  timeout "$(cap 120)" python3 bench/device/torch_parity.py /tmp/ssl-inv-parity > "$OUT/torch-parity.log" 2>&1 || echo "torch_parity.py failed (see torch-parity.log)"
+  if [[ -z ${TIMING_ONLY:-} ]]; then
+    echo "== $(date -u +%T) torch parity references"
+    timeout "$(cap 120)" python3 bench/device/torch_parity.py /tmp/ssl-inv-parity > "$OUT/torch-parity.log" 2>&1 || echo "torch_parity.py failed (see torch-parity.log)"
+  fi
   echo "== $(date -u +%T) PyTorch baselines"
   timeout "$(cap 180)" python3 bench/device/torch_baseline.py "$OUT/torch.json" ${QUICK:+--quick} > "$OUT/torch-baseline.log" 2>&1 || echo "torch_baseline.py failed (see torch-baseline.log)"
   CHECK_ARGS=(--torch "$OUT/torch.json" --torch-parity /tmp/ssl-inv-parity)
+  [[ -n ${TIMING_ONLY:-} ]] && CHECK_ARGS=(--torch "$OUT/torch.json" --timing-only)
 else
   echo "== $(date -u +%T) PyTorch references and all timings left out (PARITY_ONLY)"
   CHECK_ARGS=(--parity-only)

@@ -5,6 +5,9 @@
 //   synchronize(device)             waits for the device's stream (reports asynchronous kernel errors)
 //   deviceMemoryStats(device)       -> { inUseBytes, cachedBytes, cudaMallocs, reuses }
 //   releaseDeviceCache(device)      returns the allocator's cached blocks to the driver
+//   convKernelLaunches()            -> { 'fp32 simt-bk8': n, ... }: convolution launches so far in this
+//                                   process, by the kernel that ran (cuda/conv_launch_counts.h); {}
+//                                   in a build without CUDA
 // In a build without CUDA the info says so and any CUDA device is ERR_DEVICE_UNAVAILABLE.
 #include "bindings/bindings.h"
 #include "bindings/cuda_ops_binding.h"
@@ -12,6 +15,7 @@
 #include "core/device_copy.h"
 
 #ifdef SSL_INV_WITH_CUDA
+#include "cuda/conv_launch_counts.h"
 #include "cuda/runtime.h"
 #endif
 
@@ -124,6 +128,17 @@ Napi::Value ReleaseDeviceCache(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+Napi::Value ConvKernelLaunches(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+#ifdef SSL_INV_WITH_CUDA
+  for (int k = 0; k < static_cast<int>(cuda::ConvKernel::kCount); ++k) {
+    const auto kernel = static_cast<cuda::ConvKernel>(k);
+    o.Set(cuda::ConvKernelName(kernel), static_cast<double>(cuda::ConvLaunchCount(kernel)));
+  }
+#endif
+  return o;
+}
+
 }  // namespace
 
 void RegisterDeviceBindings(Napi::Env env, Napi::Object exports) {
@@ -132,6 +147,7 @@ void RegisterDeviceBindings(Napi::Env env, Napi::Object exports) {
   exports.Set("synchronize", Napi::Function::New(env, SynchronizeDevice, "synchronize"));
   exports.Set("deviceMemoryStats", Napi::Function::New(env, DeviceMemoryStats, "deviceMemoryStats"));
   exports.Set("releaseDeviceCache", Napi::Function::New(env, ReleaseDeviceCache, "releaseDeviceCache"));
+  exports.Set("convKernelLaunches", Napi::Function::New(env, ConvKernelLaunches, "convKernelLaunches"));
 }
 
 }  // namespace napi

@@ -21,6 +21,7 @@
 
 #include "cuda/conv2d.cuh"
 #include "cuda/conv2d_pipelined.cuh"
+#include "cuda/conv_launch_counts.h"
 #include "cuda/kernel_util.cuh"
 #include "cuda/mma.cuh"
 
@@ -563,7 +564,11 @@ cudaError_t LaunchConv(Path path, const Conv2dShape& sh, const float* x, const f
     if (vec_in) LaunchOne<64, true>(path, grid, stream, sh, P, Q, M, x, w, ep);
     else LaunchOne<64, false>(path, grid, stream, sh, P, Q, M, x, w, ep);
   }
-  return cudaGetLastError();
+  const ConvKernel counted = path == Path::kF32Bk8    ? ConvKernel::kSimtBk8
+                            : path == Path::kF32Bk16 ? ConvKernel::kSimtBk16
+                            : path == Path::kTf32    ? ConvKernel::kTf32Staged
+                                                     : ConvKernel::kBf16Staged;
+  return CountConvLaunch(counted, cudaGetLastError());
 }
 
 }  // namespace

@@ -30,6 +30,7 @@
 #include <cstdint>
 
 #include "cuda/conv2d_tile.cuh"
+#include "cuda/conv_launch_counts.h"
 #include "cuda/kernel_util.cuh"
 #include "cuda/mma.cuh"
 
@@ -148,12 +149,12 @@ cudaError_t LaunchPipelined(const Conv2dShape& sh, const typename E::Elem* x, co
 
 cudaError_t LaunchConv2dForwardBf16Nhwc(const Conv2dShape& sh, const Bf16* x, const Bf16* w, const float* bias,
                                         const Bf16* residual, bool relu, Bf16* y, cudaStream_t stream) {
-  return LaunchPipelined<Bf16Elems>(sh, x, w, bias, residual, relu, y, stream);
+  return CountConvLaunch(ConvKernel::kBf16Pipelined, LaunchPipelined<Bf16Elems>(sh, x, w, bias, residual, relu, y, stream));
 }
 
 cudaError_t LaunchConv2dForwardTF32Pipelined(const Conv2dShape& sh, const float* x, const float* w, const float* bias,
                                              const float* residual, bool relu, float* y, cudaStream_t stream) {
-  return LaunchPipelined<Tf32Elems>(sh, x, w, bias, residual, relu, y, stream);
+  return CountConvLaunch(ConvKernel::kTf32Pipelined, LaunchPipelined<Tf32Elems>(sh, x, w, bias, residual, relu, y, stream));
 }
 
 }  // namespace sslinv::cuda

@@ -28,6 +28,7 @@
 #include <cstdint>
 
 #include "cuda/conv2d_tile.cuh"
+#include "cuda/conv_launch_counts.h"
 #include "cuda/kernel_util.cuh"
 #include "cuda/mma.cuh"
 #include "cuda/wgmma.cuh"
@@ -149,9 +150,9 @@ cudaError_t LaunchConv2dForwardBf16Wgmma(const Conv2dShape& sh, const Bf16* x, c
   const int P = sh.p(), Q = sh.q();
   const int M = sh.n * P * Q;
   switch (PickBlockN(sh.k)) {
-    case 64: return Launch<64>(sh, P, Q, M, x, w, bias, residual, relu, y, stream);
-    case 128: return Launch<128>(sh, P, Q, M, x, w, bias, residual, relu, y, stream);
-    default: return Launch<256>(sh, P, Q, M, x, w, bias, residual, relu, y, stream);
+    case 64: return CountConvLaunch(ConvKernel::kBf16Wgmma, Launch<64>(sh, P, Q, M, x, w, bias, residual, relu, y, stream));
+    case 128: return CountConvLaunch(ConvKernel::kBf16Wgmma, Launch<128>(sh, P, Q, M, x, w, bias, residual, relu, y, stream));
+    default: return CountConvLaunch(ConvKernel::kBf16Wgmma, Launch<256>(sh, P, Q, M, x, w, bias, residual, relu, y, stream));
   }
 }
 

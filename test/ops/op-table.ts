@@ -12,6 +12,7 @@ import * as ops from '../../src/ops';
 import { tensor, Tensor } from '../../src/tensor';
 import { native } from '../../src/native';
 import { runsWgmma } from '../helpers/wgmma';
+import { convKernelLaunches } from '../../src/device';
 import { dgemm } from '../../src/linalg';
 import { multinomialLossGrad } from '../../src/probes/eigen';
 import {
@@ -140,6 +141,48 @@ export function runOpTable(t: Test, opts: OpTableOptions = {}): void {
           t.same(Array.from(out), Array.from(auto), `${p.name}: ${precision} ${algo} equals auto bit for bit`);
         }
       });
+    }
+  });
+
+  t.test('conv2d dispatch: each precision and algo reaches the kernel it names (launch counts)', { skip: cpu ? 'the CPU has one kernel' : false }, async (t) => {
+    // The kernels of one precision give the same bits (above), so only the launch counts tell them apart.
+    const ran = (fn: () => void): Record<string, number> => {
+      const before = convKernelLaunches();
+      fn();
+      const after = convKernelLaunches();
+      return Object.fromEntries(Object.entries(after).filter(([k, v]) => v !== before[k]).map(([k, v]) => [k, v - before[k]!]));
+    };
+    const wide = CONV_CASES.find((p) => p.c % 8 === 0 && p.k % 2 === 0)!;  // every kernel takes it
+    const stem = CONV_CASES[1]!;  // C = 3: the pipelined tf32 kernel hands it to the staged one
+    const dw = convInputs(wide, 900), ds = convInputs(stem, 910);
+    const cases: [string, ops.Precision, ops.ConvAlgo, typeof wide, typeof dw, string][] = [
+      ['fp32 auto', 'fp32', 'auto', wide, dw, 'fp32 simt-bk8'],
+      ['fp32 simt-bk8', 'fp32', 'simt-bk8', wide, dw, 'fp32 simt-bk8'],
+      ['fp32 simt-bk16', 'fp32', 'simt-bk16', wide, dw, 'fp32 simt-bk16'],
+      ['tf32 auto', 'tf32', 'auto', wide, dw, 'tf32 mma-staged'],
+      ['tf32 mma-staged', 'tf32', 'mma-staged', wide, dw, 'tf32 mma-staged'],
+      ['tf32 mma-pipelined', 'tf32', 'mma-pipelined', wide, dw, 'tf32 mma-pipelined'],
+      ['tf32 mma-pipelined, C = 3', 'tf32', 'mma-pipelined', stem, ds, 'tf32 mma-staged'],
+      ['bf16 on float32 tensors', 'bf16', 'auto', wide, dw, 'bf16 mma-staged'],
+    ];
+    for (const [what, precision, algo, p, d, kernel] of cases) {
+      t.same(ran(() => runConv(p, d, { bias: true, relu: true, precision, algo })), { [kernel]: 1 }, `${what}: one launch of ${kernel}`);
+    }
+    const g: ops.ConvGeometry = { outChannels: wide.k, kernel: [wide.r, wide.s], stride: [wide.stride, wide.stride], padding: [wide.pad, wide.pad] };
+    const keep: Tensor[] = [];
+    const k = <U extends Tensor>(y: U): U => { keep.push(y); return y; };
+    try {
+      const xf = k(T(toNhwc(dw.x, wide.n, wide.c, wide.h, wide.w), [wide.n, wide.h, wide.w, wide.c]));
+      const wf = k(ops.packConvWeights(k(T(dw.w, [wide.k, wide.c, wide.r, wide.s]))));
+      const xb = k(ops.toBfloat16(xf)), wb = k(ops.toBfloat16(wf));
+      const algos: [ops.ConvAlgo, string][] = [['auto', 'bf16 mma-pipelined'], ['mma-pipelined', 'bf16 mma-pipelined'],
+        ...(hasWgmma() ? [['wgmma', 'bf16 wgmma'] as [ops.ConvAlgo, string]] : [])];
+      for (const [algo, kernel] of algos) {
+        t.same(ran(() => k(ops.conv2dBf16Storage(xf, wf, g, { algo }))), { [kernel]: 1 }, `conv2dBf16Storage ${algo}: one launch of ${kernel}`);
+        t.same(ran(() => k(ops.conv2d(xb, wb, g, { precision: 'bf16', algo }))), { [kernel]: 1 }, `conv2d on bfloat16 tensors, ${algo}: one launch of ${kernel}`);
+      }
+    } finally {
+      for (const y of keep) y.dispose();
     }
   });
 
