@@ -92,6 +92,10 @@ export function evalRealworldCommand(): Command {
       const model = await loadNamedModel(f.model, { ckptDir: f.ckptDir, fuseMode: f.fuseMode, device, precision, activations, onNotice: (m) => sink.notice(m) });
       try {
         const ids = model.parts.map((p) => ({ name: p.name, sha256: p.sha256 }));
+        // Statistics whiten the features of the networks that made them: those of another precision or
+        // activation storage (say fp32 ones for a tf32 run) are slightly other features, so their use is said.
+        const arithmeticOf = (s: FeatureStats) => `${s.inputs.precision ?? 'fp32'} networks with ${s.inputs.activations ?? 'float32'} activations`;
+        const ours = `${precision} networks with ${activations} activations`;
         let stats: FeatureStats;
         if (f.stats !== undefined) {
           const got = await readStatsFile(f.stats);
@@ -99,6 +103,7 @@ export function evalRealworldCommand(): Command {
           const same = got.inputs.models.length === ids.length && got.inputs.models.every((m, i) => m.sha256 === ids[i]!.sha256);
           if (!same) throw new SslInvError('ERR_USAGE', `these statistics were made with other checkpoints than --model ${f.model}`, { file: f.stats });
           stats = got;
+          if (arithmeticOf(stats) !== ours) sink.notice(`${f.stats} was made by ${arithmeticOf(stats)}; this run has ${ours}`);
         } else if (f.statsData !== undefined) {
           const listing = await listImageFolder(f.statsData);
           let seen = 0;
@@ -113,10 +118,8 @@ export function evalRealworldCommand(): Command {
           bar?.done();
         } else {
           const fitting = (await findStatsFiles(f.resultsDir, ids, f.featureLayer)).filter((s) => s.inputs.fuseMode === f.fuseMode);
-          // Statistics of networks with this run's arithmetic first; others (say fp32 ones for a tf32
-          // run) only when there are none, and then with a notice, since they whiten slightly other features.
-          const arithmeticOf = (s: FeatureStats) => `${s.inputs.precision ?? 'fp32'}/${s.inputs.activations ?? 'float32'}`;
-          const same = fitting.filter((s) => arithmeticOf(s) === `${precision}/${activations}`);
+          // Statistics of networks with this run's arithmetic first; others only when there are none.
+          const same = fitting.filter((s) => arithmeticOf(s) === ours);
           const found = same.length ? same : fitting;
           const preferred = found.filter((s) => s.inputs.resize === 256 && s.inputs.crop === 224);
           if (found.length === 0) {
@@ -129,10 +132,7 @@ export function evalRealworldCommand(): Command {
             throw new SslInvError('ERR_USAGE', `several statistics fit --model ${f.model}; choose one with --stats: ${pick.map((s) => s.file).join(', ')}`);
           }
           stats = pick[0]!;
-          if (!same.length) {
-            sink.notice(`no statistics of ${precision} networks${activations === 'float32' ? '' : ` with ${activations} activations`} found: `
-              + `using ${stats.file}, made by ${stats.inputs.precision ?? 'fp32'} networks with ${stats.inputs.activations ?? 'float32'} activations`);
-          }
+          if (!same.length) sink.notice(`no statistics of ${ours} found: using ${stats.file}, made by ${arithmeticOf(stats)}`);
         }
         sink.notice(`whitening with ${stats.file} (${stats.count} images)`);
         const whitening = prepareWhitening(stats, { ridge: f.model === 'random', source: stats.file });

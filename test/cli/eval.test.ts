@@ -99,7 +99,11 @@ t.test('eval-realworld on COIL-100\'s layout, with the statistics of the synthet
   const only = await runCli(['eval-realworld', '--model', 'net', '--dataset', 'COIL100', '--data-root', path.join(dir, 'realdata'), ...small.slice(0, -1)]);
   fs.renameSync(`${j.statistics.file}.aside`, j.statistics.file);
   t.equal(only.code, 0, only.stderr);
-  t.match(only.stderr, /no statistics of fp32 networks found: using .*, made by tf32 networks with float32 activations/, 'a notice names the statistics used');
+  t.match(only.stderr, /no statistics of fp32 networks with float32 activations found: using .*, made by tf32 networks with float32 activations/, 'a notice names the statistics used');
+  const named = await runCli(['eval-realworld', '--model', 'net', '--dataset', 'COIL100', '--data-root', path.join(dir, 'realdata'), ...small.slice(0, -1),
+    '--stats', tf32Stats.file]);
+  t.equal(named.code, 0, named.stderr);
+  t.match(named.stderr, /was made by tf32 networks with float32 activations; this run has fp32 networks with float32 activations/, '--stats FILE of other networks: said too');
   t.equal(JSON.parse(fs.readFileSync(path.join(results, 'net_backbone_COIL100_invariance.json'), 'utf8')).statistics.file, tf32Stats.file);
   // A second set of statistics of the same checkpoint (other preprocessing) makes the choice ambiguous.
   const other = await runCli(['eval-synthetic', data, '--model', 'net', '--transform', 'invert', '--num-images', '1', ...small, '--resize', '72', '--crop-size', '64']);
