@@ -1,9 +1,9 @@
 /**
  * What the GPU benchmarks share (check.ts, conv-tune.ts): seeded random inputs, inputs on the
- * device, BN-carrying random ResNet parameters, a synchronised timing loop, the convolution kernels
- * a piece of work launched, and the 23 distinct convolutions of ResNet-50 at 224 x 224 (ANCHORS.md).
+ * device, BN-carrying random ResNet parameters, a synchronised timing loop, and the 23 distinct
+ * convolutions of ResNet-50 at 224 x 224 (ANCHORS.md).
  */
-import { convKernelLaunches, synchronize } from '../../src/device';
+import { synchronize } from '../../src/device';
 import { Arch, allConvBns, resnetSpec } from '../../src/nn/resnet-spec';
 import { tensor, Tensor } from '../../src/tensor';
 
@@ -54,19 +54,6 @@ export function timeLoop(device: string, fn: () => void, iters: number, warmup =
 }
 
 /** [Cin, Cout, kernel, stride, H]: each distinct ResNet-50 convolution (padding kernel / 2). */
-/**
- * The convolution kernels `fn` launched (src/device.ts convKernelLaunches, before and after), with
- * what `fn` returned: so a timing can be labelled with the kernels that produced it.
- */
-export function withKernelLaunches<R>(fn: () => R): { result: R; launched: Record<string, number> } {
-  const before = convKernelLaunches();
-  const result = fn();
-  const after = convKernelLaunches();
-  const launched: Record<string, number> = {};
-  for (const [k, v] of Object.entries(after)) if (v !== before[k]) launched[k] = v - (before[k] ?? 0);
-  return { result, launched };
-}
-
 export const CONV_SHAPES: [number, number, number, number, number][] = [
   [3, 64, 7, 2, 224], [64, 64, 1, 1, 56], [64, 64, 3, 1, 56], [64, 256, 1, 1, 56], [256, 64, 1, 1, 56],
   [256, 128, 1, 1, 56], [128, 128, 3, 2, 56], [128, 512, 1, 1, 28], [256, 512, 1, 2, 56], [512, 128, 1, 1, 28],

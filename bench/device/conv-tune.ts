@@ -32,7 +32,8 @@ import { cudaInfo, resolveDevice } from '../../src/device';
 import { ResNetFeatures } from '../../src/nn/resnet';
 import * as ops from '../../src/ops';
 import { native } from '../../src/native';
-import { CONV_SHAPES, onDevice, randomF32, randomParams, timeLoop, withKernelLaunches } from './bench-util';
+import { CONV_SHAPES, onDevice, randomF32, randomParams, timeLoop } from './bench-util';
+import { withKernelLaunches } from '../../test/helpers/kernel-launches';
 import { runsWgmma } from '../../test/helpers/wgmma';
 
 const argv = process.argv.slice(2);

@@ -28,6 +28,7 @@
 
 #include "cuda/cuda_compat.h"
 #include "cuda/mma.cuh"
+#include "device_copy.h"
 #include "emu_check.h"
 
 namespace {
@@ -126,13 +127,6 @@ uint32_t Next() {
 }
 float SmallInt() { return static_cast<float>(static_cast<int>(Next() % 33) - 16); }
 
-template <typename T>
-cudaError_t ToDevice(const T* host, size_t n, T** p, cudaError_t err) {
-  if (err == cudaSuccess) err = cudaMalloc(reinterpret_cast<void**>(p), n * sizeof(T));
-  if (err == cudaSuccess && host) err = cudaMemcpy(*p, host, n * sizeof(T), cudaMemcpyHostToDevice);
-  return err;
-}
-
 // D = A B^T + C of the logical matrices (A: M x K row-major, B: N x K row-major, C: M x N row-major).
 float Exact(const float* a, const float* b, const float* c, int m, int n, int k_extent) {
   float s = c[m * 8 + n];
@@ -175,9 +169,9 @@ int main() {
   Inputs* in_d = nullptr;
   LaneOut* out_d = nullptr;
   uint32_t* copied_d = nullptr;
-  cudaError_t err = ToDevice(in.data(), 1, &in_d, cudaSuccess);
-  err = ToDevice<LaneOut>(nullptr, 32, &out_d, err);
-  err = ToDevice<uint32_t>(nullptr, 128, &copied_d, err);
+  cudaError_t err = emu_check::ToDevice(in.data(), 1, &in_d, cudaSuccess);
+  err = emu_check::ToDevice<LaneOut>(nullptr, 32, &out_d, err);
+  err = emu_check::ToDevice<uint32_t>(nullptr, 128, &copied_d, err);
   if (err == cudaSuccess) {
     SSLINV_LAUNCH(FragmentsKernel, 1, 32, 0, nullptr, in_d, out_d, copied_d);
     err = cudaGetLastError();

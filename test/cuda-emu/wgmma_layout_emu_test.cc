@@ -31,6 +31,7 @@
 
 #include "cuda/cuda_compat.h"
 #include "cuda/wgmma.cuh"
+#include "device_copy.h"
 #include "emu_check.h"
 
 namespace {
@@ -110,14 +111,6 @@ float Bf16Float(uint16_t bits) {
   return f;
 }
 
-// A device copy of v (host memory in the emulation); *p stays null when the allocation fails.
-template <typename T>
-cudaError_t ToDevice(const std::vector<T>& v, T** p, cudaError_t err) {
-  if (err == cudaSuccess) err = cudaMalloc(reinterpret_cast<void**>(p), v.size() * sizeof(T));
-  if (err == cudaSuccess) err = cudaMemcpy(*p, v.data(), v.size() * sizeof(T), cudaMemcpyHostToDevice);
-  return err;
-}
-
 void CheckDescriptor(const std::string& what, uint64_t desc, uint32_t addr) {
   const bool ok = (desc & 0x3FFFu) == ((addr & 0x3FFFFu) >> 4) && ((desc >> 16) & 0x3FFFu) == 1 &&
                   ((desc >> 32) & 0x3FFFu) == 512 / 16 && ((desc >> 49) & 7u) == 0 && (desc >> 62) == 2 &&
@@ -138,10 +131,10 @@ void CheckN() {
   uint16_t *a_d = nullptr, *b_d = nullptr;
   float* out_d = nullptr;
   Descriptors* descs_d = nullptr;
-  cudaError_t err = ToDevice(a, &a_d, cudaSuccess);
-  err = ToDevice(b, &b_d, err);
-  err = ToDevice(out, &out_d, err);
-  err = ToDevice(descs, &descs_d, err);
+  cudaError_t err = emu_check::ToDevice(a.data(), a.size(), &a_d, cudaSuccess);
+  err = emu_check::ToDevice(b.data(), b.size(), &b_d, err);
+  err = emu_check::ToDevice(out.data(), out.size(), &out_d, err);
+  err = emu_check::ToDevice(descs.data(), descs.size(), &descs_d, err);
   const size_t smem = kAlign + static_cast<size_t>(kM + kN) * 64;
   if (err == cudaSuccess) {
     SSLINV_LAUNCH(LayoutKernel<kN>, 1, 128, smem, nullptr, a_d, b_d, out_d, descs_d);

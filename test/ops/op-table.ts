@@ -12,7 +12,7 @@ import * as ops from '../../src/ops';
 import { tensor, Tensor } from '../../src/tensor';
 import { native } from '../../src/native';
 import { runsWgmma } from '../helpers/wgmma';
-import { convKernelLaunches } from '../../src/device';
+import { withKernelLaunches } from '../helpers/kernel-launches';
 import { dgemm } from '../../src/linalg';
 import { multinomialLossGrad } from '../../src/probes/eigen';
 import {
@@ -146,12 +146,7 @@ export function runOpTable(t: Test, opts: OpTableOptions = {}): void {
 
   t.test('conv2d dispatch: each precision and algo reaches the kernel it names (launch counts)', { skip: cpu ? 'the CPU has one kernel' : false }, async (t) => {
     // The kernels of one precision give the same bits (above), so only the launch counts tell them apart.
-    const ran = (fn: () => void): Record<string, number> => {
-      const before = convKernelLaunches();
-      fn();
-      const after = convKernelLaunches();
-      return Object.fromEntries(Object.entries(after).filter(([k, v]) => v !== before[k]).map(([k, v]) => [k, v - before[k]!]));
-    };
+    const ran = (fn: () => void): Record<string, number> => withKernelLaunches(fn).launched;
     const wide = CONV_CASES.find((p) => p.c % 8 === 0 && p.k % 2 === 0)!;  // every kernel takes it
     const stem = CONV_CASES[1]!;  // C = 3: the pipelined tf32 kernel hands it to the staged one
     const dw = convInputs(wide, 900), ds = convInputs(stem, 910);

@@ -1,0 +1,13 @@
+// The CUDA convolution kernels a piece of work launched: convKernelLaunches() (src/device.ts) read
+// before and after it. The op table asserts dispatch with it; bench/device labels timings with it.
+import { convKernelLaunches } from '../../src/device';
+
+/** What `fn` returned, and the launches it made by kernel (kernels it did not launch left out). */
+export function withKernelLaunches<R>(fn: () => R): { result: R; launched: Record<string, number> } {
+  const before = convKernelLaunches();
+  const result = fn();
+  const after = convKernelLaunches();
+  const launched: Record<string, number> = {};
+  for (const [k, v] of Object.entries(after)) if (v !== before[k]) launched[k] = v - (before[k] ?? 0);
+  return { result, launched };
+}
