@@ -45,6 +45,9 @@ interface DeviceAddon {
   deviceMemoryStats(device: string): { inUseBytes: number; cachedBytes: number; cudaMallocs: number; reuses: number };
   releaseDeviceCache(device: string): void;
   convKernelLaunches(): Record<string, number>;
+  convAutotune(on?: boolean): boolean;
+  convTuning(): ConvTuningRecord[];
+  clearConvTuning(): void;
 }
 
 function addon(): DeviceAddon {
@@ -131,10 +134,56 @@ export function deviceMemoryStats(device: string): { inUseBytes: number; cachedB
  * 'fp32 simt-bk16', 'tf32 mma-staged', 'tf32 mma-pipelined', 'bf16 mma-staged' (float32 tensors),
  * 'bf16 mma-pipelined' and 'bf16 wgmma' (bf16 in memory). The launchers count after resolving
  * 'auto' and their fallbacks, so the difference of two readings says which kernels a piece of work
- * ran (benchmarks record it beside their timings). Empty in a build without CUDA.
+ * ran (benchmarks record it beside their timings). Launches made while `convAutotune` tunes a new
+ * problem are counted too. Empty in a build without CUDA.
  */
 export function convKernelLaunches(): Record<string, number> {
   return callNative('convKernelLaunches', () => addon().convKernelLaunches());
+}
+
+/** One convolution problem tuned at run time (see `convAutotune`). */
+export interface ConvTuningRecord {
+  /** The kernels that may replace one another: 'fp32', 'tf32' or 'bf16-storage' (bf16 in memory). */
+  family: 'fp32' | 'tf32' | 'bf16-storage';
+  device: string;
+  shape: { n: number; h: number; w: number; c: number; k: number; r: number; s: number; strideH: number; strideW: number; padH: number; padW: number };
+  bias: boolean;
+  residual: boolean;
+  relu: boolean;
+  /** The kernel 'auto' runs for this problem from now on (a convKernelLaunches() name). */
+  chosen: string;
+  /** In the order tried, the default first: each one's time (ms, min over 3 rounds) or why it was left out. */
+  candidates: { kernel: string; ms?: number; excluded?: string }[];
+}
+
+/**
+ * Run-time tuning of the CUDA convolution's algo 'auto', as cudnn.benchmark does but never at the
+ * cost of a bit: the first 'auto' convolution of each distinct problem (device, shape, epilogue,
+ * which kernels can take its pointers) computes its result with the default kernel, runs the other
+ * kernels of its precision (fp32 simt-bk8 / simt-bk16; tf32 mma-staged / mma-pipelined; bf16 in
+ * memory mma-pipelined / wgmma) into scratch, leaves out any whose output differs in a single bit or
+ * whose launch is refused, times the rest (CUDA events, 3 interleaved rounds), and from then on runs
+ * the fastest (the default unless another is more than 2% faster). So 'auto' gives the default
+ * kernel's bits on every card, at the speed of the fastest kernel that agrees with it. The cost is
+ * a few extra launches on the first call of each problem (a network's first forward pass).
+ *
+ * On by default where the addon has CUDA, off with SSL_INV_CONV_AUTOTUNE=0 (then 'auto' is the
+ * default kernel); off in the emulated-device test build. With an argument, sets it and returns the
+ * previous setting (setting it needs the CUDA backend: ERR_DEVICE_UNAVAILABLE without); without one,
+ * says whether it is on.
+ */
+export function convAutotune(on?: boolean): boolean {
+  return callNative('convAutotune', () => addon().convAutotune(on));
+}
+
+/** The problems tuned so far in this process (see `convAutotune`), in key order. Empty without CUDA. */
+export function convTuning(): ConvTuningRecord[] {
+  return callNative('convTuning', () => addon().convTuning());
+}
+
+/** Forgets every tuned problem: the next 'auto' call of each tunes again (benchmarks, tests). */
+export function clearConvTuning(): void {
+  callNative('clearConvTuning', () => addon().clearConvTuning());
 }
 
 /** Returns the allocator's cached device memory to the driver. */

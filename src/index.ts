@@ -10,8 +10,8 @@ export type { ErrorCode, ErrorDetails } from './errors';
 export { Tensor, tensor, empty, zeros, scope, keep, memoryStats } from './tensor';
 export type { DType, TypedArray } from './tensor';
 export * as ops from './ops';
-export { cudaInfo, cudaAvailable, resolveDevice, toDevice, synchronize, deviceMemoryStats, releaseDeviceCache, convKernelLaunches } from './device';
-export type { CudaInfo, CudaDeviceInfo, DeviceSpec } from './device';
+export { cudaInfo, cudaAvailable, resolveDevice, toDevice, synchronize, deviceMemoryStats, releaseDeviceCache, convKernelLaunches, convAutotune, convTuning, clearConvTuning } from './device';
+export type { CudaInfo, CudaDeviceInfo, DeviceSpec, ConvTuningRecord } from './device';
 
 export { ResNetFeatures } from './nn/resnet';
 export type { ParamSource } from './nn/resnet';

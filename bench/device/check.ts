@@ -24,7 +24,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runOpTable } from '../../test/ops/op-table';
-import { cudaInfo, deviceMemoryStats } from '../../src/device';
+import { convAutotune, convTuning, cudaInfo, deviceMemoryStats } from '../../src/device';
 import { loadFeatureExtractor } from '../../src/eval/model-loader';
 import { readNpySync } from '../../src/io/npy';
 import { decodeImageFile } from '../../src/data/decode';
@@ -314,31 +314,39 @@ async function bench(result: Record<string, unknown>): Promise<void> {
   const xin = onDevice(randomF32(batch * 3 * size * size, 42), [batch, 3, size, size]);
   const inference: Record<string, number> = {};
   // Which convolution kernels each timed network ran (launch counts over its timing loop): every
-  // timing must come from the kernels its label names, or the check fails.
+  // timing must come from the kernels its label names, or the check fails. 'auto' names a precision's
+  // kernels with the same bits, among which run-time tuning (src/device.ts convAutotune) picks per
+  // shape; one forward pass before the count does the tuning, so the count shows what was chosen.
   const kernels: Record<string, Record<string, number>> = {};
-  const timeNet = (key: string, net: ResNetFeatures, expect: string) => {
+  const timeNet = (key: string, net: ResNetFeatures, allowed: string[]) => {
+    net.forward(xin).dispose();
     const { result: ms, launched } = withKernelLaunches(() => timeLoop(() => net.forward(xin).dispose(), QUICK ? 1 : 10));
     inference[key] = Math.round((batch / (ms / 1e3)) * 10) / 10;
     kernels[key] = launched;
     log(`resnet50 b${batch} ${key}: ${inference[key]} img/s (${Object.entries(launched).map(([k, n]) => `${n} x ${k}`).join(', ') || 'no CUDA convolutions'})`);
     if (DEVICE !== 'cpu') {
-      record(Object.keys(launched).length === 1 && (launched[expect] ?? 0) > 0, `resnet50 ${key} timing ran ${expect} convolutions only`);
+      const ran = Object.keys(launched);
+      record(ran.length > 0 && ran.every((k) => allowed.includes(k)), `resnet50 ${key} timing ran ${allowed.join(' / ')} convolutions only (${ran.join(', ')})`);
     }
   };
-  const AUTO_KERNEL: Record<ops.Precision, string> = { fp32: 'fp32 simt-bk8', tf32: 'tf32 mma-staged', bf16: 'bf16 mma-staged' };
+  const AUTO_KERNELS: Record<ops.Precision | 'bf16-bfloat16', string[]> = {
+    fp32: ['fp32 simt-bk8', 'fp32 simt-bk16'], tf32: ['tf32 mma-staged', 'tf32 mma-pipelined'], bf16: ['bf16 mma-staged'],
+    'bf16-bfloat16': ['bf16 mma-pipelined', 'bf16 wgmma'],
+  };
+  log(`run-time tuning of the convolutions' 'auto': ${convAutotune() ? 'on' : 'off'}`);
   for (const precision of PRECISIONS) {
     const net = await ResNetFeatures.load('resnet50', params, { device: DEVICE, precision });
-    timeNet(precision, net, AUTO_KERNEL[precision]);
+    timeNet(precision, net, AUTO_KERNELS[precision]);
     net.dispose();
   }
-  // bf16 with bfloat16 activations between layers (PyTorch's bf16 inference stores them so), through
-  // the mma.sync kernel and, on compute capability 9.0, the wgmma one: the candidates for bf16's
-  // target, not yet the default.
+  // bf16 with bfloat16 activations between layers (PyTorch's bf16 inference stores them so): 'auto'
+  // (mma.sync, or wgmma where tuning finds it faster with the same bits) and, on compute capability
+  // 9.0, every convolution through the wgmma kernel.
   if (DEVICE !== 'cpu') {
     for (const convAlgo of (runsWgmma(DEVICE) ? ['auto', 'wgmma'] : ['auto']) as ops.ConvAlgo[]) {
       const key = convAlgo === 'auto' ? 'bf16-bfloat16' : `bf16-bfloat16-${convAlgo}`;
       const net = await ResNetFeatures.load('resnet50', params, { device: DEVICE, precision: 'bf16', activations: 'bfloat16', convAlgo });
-      timeNet(key, net, convAlgo === 'wgmma' ? 'bf16 wgmma' : 'bf16 mma-pipelined');
+      timeNet(key, net, convAlgo === 'wgmma' ? ['bf16 wgmma'] : AUTO_KERNELS['bf16-bfloat16']);
       net.dispose();
     }
   }
@@ -365,6 +373,23 @@ async function bench(result: Record<string, unknown>): Promise<void> {
     x.dispose(); w.dispose();
   }
   result.conv_shapes = convs;
+  // What the tuning chose for every problem above, and what it left out and why.
+  const tuning = convTuning();
+  result.conv_tuning = tuning;
+  for (const family of ['fp32', 'tf32', 'bf16-storage'] as const) {
+    const recs = tuning.filter((r) => r.family === family);
+    if (recs.length === 0) continue;
+    const chosen: Record<string, number> = {};
+    for (const r of recs) chosen[r.chosen] = (chosen[r.chosen] ?? 0) + 1;
+    const left = recs.flatMap((r) => r.candidates.filter((c) => c.excluded !== undefined).map((c) => `${c.kernel}: ${c.excluded}`));
+    log(`tuning, ${family}: ${recs.length} problems; chosen ${Object.entries(chosen).map(([k, n]) => `${k} x ${n}`).join(', ')}` +
+      `${left.length ? `; left out: ${[...new Set(left)].slice(0, 4).join('; ')}${left.length > 4 ? ` (${left.length} in all)` : ''}` : ''}`);
+    // fp32 and tf32 variants compute the same sums in the same order: a difference is a bug.
+    if (family !== 'bf16-storage') {
+      const differ = left.filter((l) => l.includes('differs'));
+      record(differ.length === 0, `tuning, ${family}: every variant gave the default kernel's bits${differ.length ? ` (${differ[0]})` : ''}`);
+    }
+  }
 
   // Covariance of 50,000 x 2,048 (one chunk, statistics on the device).
   const [n, d] = QUICK ? [2000, 256] : [50000, 2048];

@@ -6,7 +6,8 @@
  *        [--no-net] [--no-bf16] [--iters 10] [--torch torch.json] [--out FILE]
  *
  * Variants: fp32 'simt-bk8' / 'simt-bk16' and tf32 'mma-staged' / 'mma-pipelined', each beside its
- * precision's 'auto'.
+ * precision's 'auto' (which run-time tuning points at the fastest variant with the default's bits,
+ * per shape; its choices are written as conv_tuning; SSL_INV_CONV_AUTOTUNE=0 times the plain default).
  * 1. Bits: on each shape at batch 2, every variant's output equals its precision's 'auto' bit for bit
  *    (they sum the same terms in the same order; the op table checks it on odd shapes too).
  * 2. ResNet-50 at batch 256, 224 x 224, img/s with each variant for every convolution, all variants
@@ -28,7 +29,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cudaInfo, resolveDevice } from '../../src/device';
+import { convAutotune, convTuning, cudaInfo, resolveDevice } from '../../src/device';
 import { ResNetFeatures } from '../../src/nn/resnet';
 import * as ops from '../../src/ops';
 import { native } from '../../src/native';
@@ -197,6 +198,9 @@ async function main(): Promise<void> {
   const torch = torchFile && fs.existsSync(torchFile)
     ? (JSON.parse(fs.readFileSync(torchFile, 'utf8')) as { conv_shapes?: Record<string, number>[] }).conv_shapes : undefined;
   if (DEVICE !== 'cpu' && !argv.includes('--no-bf16')) result.bf16_tier = bf16Tier(list, torch);
+  // What run-time tuning chose for the 'auto' variants above (src/device.ts convAutotune).
+  result.conv_autotune = convAutotune();
+  result.conv_tuning = convTuning();
   result.failures = failures;
   const slug = card.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
   const out = arg('--out') ?? path.join('bench', 'results', `${new Date().toISOString().slice(0, 10)}-${slug}-conv-tune.json`);

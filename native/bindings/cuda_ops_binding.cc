@@ -15,6 +15,7 @@
 #include "cuda/conv2d.cuh"
 #include "cuda/conv2d_pipelined.cuh"
 #include "cuda/conv2d_wgmma.cuh"
+#include "cuda/conv_autotune.cuh"
 #include "cuda/covariance.cuh"
 #include "cuda/cublas.h"
 #include "cuda/elementwise.cuh"
@@ -147,14 +148,51 @@ cuda::Conv2dShape ConvShapeOf(Napi::Env env, const Tensor& x, Napi::Object o) {
   return sh;
 }
 
-// The kernels of the bf16-in-memory convolution, named by options.algo: 'auto' and 'mma-pipelined'
-// run the mma.sync kernel (conv2d_pipelined.cuh; measured on the H200), 'wgmma' Hopper's warpgroup
-// kernel (conv2d_wgmma.cuh: compute capability 9.0, in builds whose toolkit targets sm_90a).
-enum class Bf16Kernel { kMmaSync, kWgmma };
+// ConvAlgo 'auto' over `candidates` (candidates[0] the default): tuned on the first call of each
+// problem when tuning is on (cuda/conv_autotune.cuh), which needs scratch of the output's size then.
+// Scratch that cannot be had (device memory nearly full) leaves the call untuned, not failed: the
+// default kernel gives the same bits.
+cudaError_t RunAutoConv(Device dev, cuda::ConvFamily family, const cuda::Conv2dShape& sh, bool bias, bool residual, bool relu,
+                        const std::vector<cuda::ConvCandidate>& candidates, void* y, size_t y_bytes, cudaStream_t stream) {
+  const cuda::ConvTuneKey key{family, dev.index, sh, bias, residual, relu, cuda::ConvKernelMask(candidates)};
+  Tensor scratch;
+  return cuda::RunConvAuto(
+      key, candidates, y, y_bytes,
+      [&]() -> void* {
+        const int64_t bytes = static_cast<int64_t>(cuda::ConvTuneScratchBytes(y_bytes));
+        if (!NewTensor(DType::kU8, {bytes}, dev, &scratch).ok()) return nullptr;
+        return scratch.buffer->data();
+      },
+      stream);
+}
+
+// The kernels of the bf16-in-memory convolution, named by options.algo: 'mma-pipelined' the mma.sync
+// kernel (conv2d_pipelined.cuh; measured on the H200), 'wgmma' Hopper's warpgroup kernel
+// (conv2d_wgmma.cuh: compute capability 9.0, in builds whose toolkit targets sm_90a), 'auto' the
+// mma.sync kernel, or the wgmma one where run-time tuning finds it faster with the same bits.
+enum class Bf16Kernel { kAuto, kMmaSync, kWgmma };
+
+// Whether `dev` can run the wgmma kernel: this build has it, the device is compute capability 9.0,
+// and SSL_INV_SKIP_WGMMA is not 1 (bench/device/run.sh sets it when the kernel failed its first
+// look on a GPU, so that 'auto' cannot reach a faulting kernel either).
+bool DeviceRunsWgmma(Napi::Env env, Device dev) {
+#ifndef SSL_INV_WITH_WGMMA
+  (void)env;
+  (void)dev;
+  return false;
+#else
+  const char* skip = std::getenv("SSL_INV_SKIP_WGMMA");
+  if (skip != nullptr && std::string(skip) == "1") return false;
+  cuda::DeviceProps p;
+  Check(env, cuda::GetDeviceProps(dev.index, &p));
+  return p.major == 9 && p.minor == 0;
+#endif
+}
 
 Bf16Kernel GetBf16Kernel(Napi::Env env, Napi::Object o, Device dev, const std::string& op) {
   const std::string algo = GetConvAlgo(env, o);
-  if (algo == "auto" || algo == "mma-pipelined") return Bf16Kernel::kMmaSync;
+  if (algo == "auto") return Bf16Kernel::kAuto;
+  if (algo == "mma-pipelined") return Bf16Kernel::kMmaSync;
   if (algo != "wgmma") {
     ThrowCode(env, "ERR_INVALID_ARGUMENT", op + ": algo '" + algo + "' is an fp32/tf32 kernel; bf16 in memory takes 'auto', 'mma-pipelined' or 'wgmma'");
   }
@@ -176,7 +214,24 @@ cudaError_t LaunchBf16Kernel(Bf16Kernel kernel, const cuda::Conv2dShape& sh, con
 #ifdef SSL_INV_WITH_WGMMA
   if (kernel == Bf16Kernel::kWgmma) return cuda::LaunchConv2dForwardBf16Wgmma(sh, x, w, bias, residual, relu, y, stream);
 #endif
+  (void)kernel;
   return cuda::LaunchConv2dForwardBf16Nhwc(sh, x, w, bias, residual, relu, y, stream);
+}
+
+// The bf16-in-memory convolution by `kernel`; 'auto' through RunAutoConv.
+cudaError_t RunBf16Conv(Napi::Env env, Device dev, Bf16Kernel kernel, const cuda::Conv2dShape& sh, const cuda::Bf16* x,
+                        const cuda::Bf16* w, const float* bias, const cuda::Bf16* residual, bool relu, cuda::Bf16* y, cudaStream_t stream) {
+  if (kernel != Bf16Kernel::kAuto) return LaunchBf16Kernel(kernel, sh, x, w, bias, residual, relu, y, stream);
+  const auto candidate = [&](Bf16Kernel k, cuda::ConvKernel counted) {
+    return cuda::ConvCandidate{counted, [=](void* out) {
+                                 return LaunchBf16Kernel(k, sh, x, w, bias, residual, relu, static_cast<cuda::Bf16*>(out), stream);
+                               }};
+  };
+  std::vector<cuda::ConvCandidate> candidates{candidate(Bf16Kernel::kMmaSync, cuda::ConvKernel::kBf16Pipelined)};
+  if (DeviceRunsWgmma(env, dev)) candidates.push_back(candidate(Bf16Kernel::kWgmma, cuda::ConvKernel::kBf16Wgmma));
+  const size_t y_bytes = 2 * static_cast<size_t>(sh.n) * sh.p() * sh.q() * sh.k;
+  return RunAutoConv(dev, cuda::ConvFamily::kBf16Storage, sh, bias != nullptr, residual != nullptr, relu, candidates, y, y_bytes,
+                     stream);
 }
 
 }  // namespace
@@ -206,9 +261,9 @@ Napi::Value CudaConv2dBf16Tensors(const Napi::CallbackInfo& info) {
     Check(env, ExpectShape(*res, out_shape, "residual"));
   }
   Tensor y = NewDeviceTensor(env, DType::kBF16, out_shape, dev);
-  CheckLaunch(env, LaunchBf16Kernel(kernel, sh, x.data<cuda::Bf16>(), w.data<cuda::Bf16>(), bias ? bias->data<float>() : nullptr,
-                                    res ? res->data<cuda::Bf16>() : nullptr, GetBoolProp(env, o, "relu", false), y.data<cuda::Bf16>(),
-                                    StreamOf(env, dev)),
+  CheckLaunch(env, RunBf16Conv(env, dev, kernel, sh, x.data<cuda::Bf16>(), w.data<cuda::Bf16>(), bias ? bias->data<float>() : nullptr,
+                               res ? res->data<cuda::Bf16>() : nullptr, GetBoolProp(env, o, "relu", false), y.data<cuda::Bf16>(),
+                               StreamOf(env, dev)),
               dev, "conv2d");
   return TensorWrap::New(env, std::move(y));
 }
@@ -267,12 +322,40 @@ Napi::Value CudaConv2d(const Napi::CallbackInfo& info) {
                                      : algo == "mma-pipelined" ? cuda::ConvAlgo::kMmaPipelined
                                                                : cuda::ConvAlgo::kAuto;
   Tensor y = NewDeviceTensor(env, DType::kF32, out_shape, dev);
+  const float* xd = x.data<float>();
+  const float* wd = w.data<float>();
   const float* b = bias ? bias->data<float>() : nullptr;
   const float* r = res ? res->data<float>() : nullptr;
-  const cudaError_t err =
-      precision == "fp32"   ? cuda::LaunchConv2dForwardF32Algo(kernel_algo, sh, x.data<float>(), w.data<float>(), b, r, relu, y.data<float>(), StreamOf(env, dev))
-      : precision == "tf32" ? cuda::LaunchConv2dForwardTF32Algo(kernel_algo, sh, x.data<float>(), w.data<float>(), b, r, relu, y.data<float>(), StreamOf(env, dev))
-                            : cuda::LaunchConv2dForwardBF16(sh, x.data<float>(), w.data<float>(), b, r, relu, y.data<float>(), StreamOf(env, dev));
+  const cudaStream_t stream = StreamOf(env, dev);
+  cudaError_t err;
+  if (precision == "bf16") {
+    err = cuda::LaunchConv2dForwardBF16(sh, xd, wd, b, r, relu, y.data<float>(), stream);  // one kernel
+  } else if (kernel_algo != cuda::ConvAlgo::kAuto) {
+    err = precision == "fp32" ? cuda::LaunchConv2dForwardF32Algo(kernel_algo, sh, xd, wd, b, r, relu, y.data<float>(), stream)
+                              : cuda::LaunchConv2dForwardTF32Algo(kernel_algo, sh, xd, wd, b, r, relu, y.data<float>(), stream);
+  } else {
+    // 'auto': the default kernel, or a variant with the same bits that tuning found faster for this shape.
+    const bool fp32 = precision == "fp32";
+    const auto candidate = [&](cuda::ConvAlgo a, cuda::ConvKernel counted) {
+      return cuda::ConvCandidate{counted, [=](void* out) {
+                                   return fp32 ? cuda::LaunchConv2dForwardF32Algo(a, sh, xd, wd, b, r, relu, static_cast<float*>(out), stream)
+                                               : cuda::LaunchConv2dForwardTF32Algo(a, sh, xd, wd, b, r, relu, static_cast<float*>(out), stream);
+                                 }};
+    };
+    std::vector<cuda::ConvCandidate> candidates;
+    if (fp32) {
+      const bool bk16 = cuda::F32DefaultAlgo(sh) == cuda::ConvAlgo::kSimtBk16;
+      candidates.push_back(bk16 ? candidate(cuda::ConvAlgo::kSimtBk16, cuda::ConvKernel::kSimtBk16) : candidate(cuda::ConvAlgo::kSimtBk8, cuda::ConvKernel::kSimtBk8));
+      candidates.push_back(bk16 ? candidate(cuda::ConvAlgo::kSimtBk8, cuda::ConvKernel::kSimtBk8) : candidate(cuda::ConvAlgo::kSimtBk16, cuda::ConvKernel::kSimtBk16));
+    } else {
+      candidates.push_back(candidate(cuda::ConvAlgo::kMmaStaged, cuda::ConvKernel::kTf32Staged));
+      if (cuda::Tf32PipelinedTakes(sh, xd, wd, r, y.data<float>())) {
+        candidates.push_back(candidate(cuda::ConvAlgo::kMmaPipelined, cuda::ConvKernel::kTf32Pipelined));
+      }
+    }
+    err = RunAutoConv(dev, fp32 ? cuda::ConvFamily::kFp32 : cuda::ConvFamily::kTf32, sh, b != nullptr, r != nullptr, relu, candidates,
+                      y.data<float>(), 4 * static_cast<size_t>(y.numel()), stream);
+  }
   CheckLaunch(env, err, dev, "conv2d");
   return TensorWrap::New(env, std::move(y));
 }
@@ -288,7 +371,7 @@ struct Bf16Conv {
   const float* bias = nullptr;
   bool relu = false;
   int64_t y_count = 0;
-  Bf16Kernel kernel = Bf16Kernel::kMmaSync;
+  Bf16Kernel kernel = Bf16Kernel::kAuto;
 };
 
 cuda::Bf16* Bf16Data(const Workspace& ws) { return static_cast<cuda::Bf16*>(ws.data()); }
@@ -329,9 +412,9 @@ Bf16Conv PrepareBf16Conv(const Napi::CallbackInfo& info, const char* op) {
   return c;
 }
 
-cudaError_t LaunchBf16Conv(const Bf16Conv& c, cudaStream_t stream) {
-  return LaunchBf16Kernel(c.kernel, c.sh, Bf16Data(c.x), Bf16Data(c.w), c.bias, c.res.data() ? Bf16Data(c.res) : nullptr, c.relu,
-                          Bf16Data(c.y), stream);
+cudaError_t LaunchBf16Conv(Napi::Env env, const Bf16Conv& c, cudaStream_t stream) {
+  return RunBf16Conv(env, c.dev, c.kernel, c.sh, Bf16Data(c.x), Bf16Data(c.w), c.bias, c.res.data() ? Bf16Data(c.res) : nullptr, c.relu,
+                     Bf16Data(c.y), stream);
 }
 
 }  // namespace
@@ -344,7 +427,7 @@ Napi::Value CudaConv2dBf16Storage(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const Bf16Conv c = PrepareBf16Conv(info, "conv2dBf16Storage");
   const cudaStream_t stream = StreamOf(env, c.dev);
-  CheckLaunch(env, LaunchBf16Conv(c, stream), c.dev, "conv2dBf16Storage");
+  CheckLaunch(env, LaunchBf16Conv(env, c, stream), c.dev, "conv2dBf16Storage");
   Tensor y = NewDeviceTensor(env, DType::kF32, {c.sh.n, c.sh.p(), c.sh.q(), c.sh.k}, c.dev);
   CheckLaunch(env, cuda::Bf16ToF32(Bf16Data(c.y), y.data<float>(), c.y_count, stream), c.dev, "conv2dBf16Storage");
   return TensorWrap::New(env, std::move(y));
@@ -359,12 +442,12 @@ Napi::Value CudaBenchConv2dBf16Nhwc(const Napi::CallbackInfo& info) {
   const int64_t iters = GetInt(env, info[3], "iters");
   if (iters < 1 || iters > 100000) ThrowCode(env, "ERR_INVALID_ARGUMENT", "benchConv2dBf16Nhwc: iters must be 1 to 100000");
   const cudaStream_t stream = StreamOf(env, c.dev);
-  CheckLaunch(env, LaunchBf16Conv(c, stream), c.dev, "benchConv2dBf16Nhwc");
+  CheckLaunch(env, LaunchBf16Conv(env, c, stream), c.dev, "benchConv2dBf16Nhwc");
   cudaEvent_t start = nullptr, stop = nullptr;
   Check(env, cuda::FromCuda(cudaEventCreate(&start), "cudaEventCreate"));
   cudaError_t err = cudaEventCreate(&stop);
   if (err == cudaSuccess) err = cudaEventRecord(start, stream);
-  for (int64_t i = 0; i < iters && err == cudaSuccess; ++i) err = LaunchBf16Conv(c, stream);
+  for (int64_t i = 0; i < iters && err == cudaSuccess; ++i) err = LaunchBf16Conv(env, c, stream);
   if (err == cudaSuccess) err = cudaEventRecord(stop, stream);
   if (err == cudaSuccess) err = cudaEventSynchronize(stop);
   float ms = 0.f;

@@ -8,6 +8,14 @@
 //   convKernelLaunches()            -> { 'fp32 simt-bk8': n, ... }: convolution launches so far in this
 //                                   process, by the kernel that ran (cuda/conv_launch_counts.h); {}
 //                                   in a build without CUDA
+//   convAutotune(on?)               -> whether the convolution's run-time tuning of 'auto' is on
+//                                   (cuda/conv_autotune.cuh); with a boolean, sets it first and returns
+//                                   the previous setting. false in a build without CUDA (setting it
+//                                   there is ERR_DEVICE_UNAVAILABLE)
+//   convTuning()                    -> [{ family, device, shape: {n, h, w, c, k, r, s, strideH, strideW,
+//                                   padH, padW}, bias, residual, relu, chosen, candidates: [{ kernel,
+//                                   ms, excluded? }] }]: the problems tuned so far, in key order
+//   clearConvTuning()               forgets them (the next call of each problem tunes again)
 // In a build without CUDA the info says so and any CUDA device is ERR_DEVICE_UNAVAILABLE.
 #include "bindings/bindings.h"
 #include "bindings/cuda_ops_binding.h"
@@ -15,6 +23,7 @@
 #include "core/device_copy.h"
 
 #ifdef SSL_INV_WITH_CUDA
+#include "cuda/conv_autotune.cuh"
 #include "cuda/conv_launch_counts.h"
 #include "cuda/runtime.h"
 #endif
@@ -139,6 +148,61 @@ Napi::Value ConvKernelLaunches(const Napi::CallbackInfo& info) {
   return o;
 }
 
+Napi::Value ConvAutotune(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const bool set = info.Length() > 0 && !info[0].IsUndefined();
+  if (set && !info[0].IsBoolean()) ThrowCode(env, "ERR_INVALID_ARGUMENT", "convAutotune: expected a boolean");
+#ifdef SSL_INV_WITH_CUDA
+  if (set) return Napi::Boolean::New(env, cuda::SetConvAutotuneEnabled(info[0].As<Napi::Boolean>().Value()));
+  return Napi::Boolean::New(env, cuda::ConvAutotuneEnabled());
+#else
+  if (set) ThrowNoCudaBackend(env);
+  return Napi::Boolean::New(env, false);
+#endif
+}
+
+Napi::Value ConvTuning(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env);
+#ifdef SSL_INV_WITH_CUDA
+  uint32_t i = 0;
+  for (const cuda::ConvTuneRecord& r : cuda::ConvTuneRecords()) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("family", cuda::ConvFamilyName(r.key.family));
+    o.Set("device", "cuda:" + std::to_string(r.key.device));
+    const cuda::Conv2dShape& s = r.key.shape;
+    Napi::Object shape = Napi::Object::New(env);
+    const std::pair<const char*, int> dims[] = {{"n", s.n}, {"h", s.h}, {"w", s.w}, {"c", s.c}, {"k", s.k}, {"r", s.r},
+                                                {"s", s.s}, {"strideH", s.stride_h}, {"strideW", s.stride_w}, {"padH", s.pad_h}, {"padW", s.pad_w}};
+    for (const auto& [name, v] : dims) shape.Set(name, v);
+    o.Set("shape", shape);
+    o.Set("bias", r.key.bias);
+    o.Set("residual", r.key.residual);
+    o.Set("relu", r.key.relu);
+    o.Set("chosen", cuda::ConvKernelName(r.chosen));
+    Napi::Array cands = Napi::Array::New(env);
+    uint32_t j = 0;
+    for (const cuda::ConvCandidateTiming& c : r.candidates) {
+      Napi::Object t = Napi::Object::New(env);
+      t.Set("kernel", cuda::ConvKernelName(c.kernel));
+      if (c.excluded.empty()) t.Set("ms", static_cast<double>(c.ms));
+      else t.Set("excluded", c.excluded);
+      cands.Set(j++, t);
+    }
+    o.Set("candidates", cands);
+    out.Set(i++, o);
+  }
+#endif
+  return out;
+}
+
+Napi::Value ClearConvTuning(const Napi::CallbackInfo& info) {
+#ifdef SSL_INV_WITH_CUDA
+  cuda::ClearConvTuning();
+#endif
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void RegisterDeviceBindings(Napi::Env env, Napi::Object exports) {
@@ -148,6 +212,9 @@ void RegisterDeviceBindings(Napi::Env env, Napi::Object exports) {
   exports.Set("deviceMemoryStats", Napi::Function::New(env, DeviceMemoryStats, "deviceMemoryStats"));
   exports.Set("releaseDeviceCache", Napi::Function::New(env, ReleaseDeviceCache, "releaseDeviceCache"));
   exports.Set("convKernelLaunches", Napi::Function::New(env, ConvKernelLaunches, "convKernelLaunches"));
+  exports.Set("convAutotune", Napi::Function::New(env, ConvAutotune, "convAutotune"));
+  exports.Set("convTuning", Napi::Function::New(env, ConvTuning, "convTuning"));
+  exports.Set("clearConvTuning", Napi::Function::New(env, ClearConvTuning, "clearConvTuning"));
 }
 
 }  // namespace napi

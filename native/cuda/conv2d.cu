@@ -505,11 +505,6 @@ enum class Path { kF32Bk8, kF32Bk16, kTf32, kBf16 };
 
 bool IsSimt(Path path) { return path == Path::kF32Bk8 || path == Path::kF32Bk16; }
 
-// The SIMT variant kAuto runs. BK = 8 is the tuning measured on the H200 (ResNet-50 fp32 1.08x of
-// cuDNN, bench/results/2026-12-04-nvidia-h200.json). BK = 16 is the candidate for the 1x1
-// convolutions over wide C that ran at 0.17x-0.45x of cuDNN in that run; it stays opt-in
-// (ConvAlgo::kSimtBk16) until a GPU run times it beside BK = 8 (bench/device/check.ts --conv-algos).
-Path PickSimt(const Conv2dShape&) { return Path::kF32Bk8; }
 
 template <int kBN, int kBK, int kMinBlocks, bool kVec>
 void LaunchSimt(dim3 grid, cudaStream_t stream, const Conv2dShape& sh, int P, int Q, int M, const float* x,
@@ -573,6 +568,12 @@ cudaError_t LaunchConv(Path path, const Conv2dShape& sh, const float* x, const f
 
 }  // namespace
 
+// BK = 8 is the tuning measured on the H200 (ResNet-50 fp32 1.08x of cuDNN,
+// bench/results/2026-12-04-nvidia-h200.json). BK = 16 is the candidate for the 1x1 convolutions over
+// wide C that ran at 0.17x-0.45x of cuDNN in that run; the run-time tuning (conv_autotune.cuh) times
+// it beside BK = 8 per shape, and bench/device/conv-tune.ts side by side.
+ConvAlgo F32DefaultAlgo(const Conv2dShape&) { return ConvAlgo::kSimtBk8; }
+
 cudaError_t LaunchConv2dForwardF32(const Conv2dShape& shape, const float* x, const float* w, const float* bias,
                                    const float* residual, bool relu, float* y, cudaStream_t stream) {
   return LaunchConv2dForwardF32Algo(ConvAlgo::kAuto, shape, x, w, bias, residual, relu, y, stream);
@@ -583,7 +584,7 @@ cudaError_t LaunchConv2dForwardF32Algo(ConvAlgo algo, const Conv2dShape& shape, 
                                        cudaStream_t stream) {
   Path path;
   switch (algo) {
-    case ConvAlgo::kAuto: path = PickSimt(shape); break;
+    case ConvAlgo::kAuto: path = F32DefaultAlgo(shape) == ConvAlgo::kSimtBk16 ? Path::kF32Bk16 : Path::kF32Bk8; break;
     case ConvAlgo::kSimtBk8: path = Path::kF32Bk8; break;
     case ConvAlgo::kSimtBk16: path = Path::kF32Bk16; break;
     default: return cudaErrorInvalidValue;
@@ -591,19 +592,20 @@ cudaError_t LaunchConv2dForwardF32Algo(ConvAlgo algo, const Conv2dShape& shape, 
   return LaunchConv(path, shape, x, w, bias, residual, relu, y, stream);
 }
 
+bool Tf32PipelinedTakes(const Conv2dShape& shape, const float* x, const float* w, const float* residual, const float* y) {
+  return shape.c % 4 == 0 && shape.k % 2 == 0 && detail::IsAligned(x, 16) && detail::IsAligned(w, 16) && detail::IsAligned(y, 8) &&
+         (residual == nullptr || detail::IsAligned(residual, 8));
+}
+
 cudaError_t LaunchConv2dForwardTF32Algo(ConvAlgo algo, const Conv2dShape& shape, const float* x, const float* w,
                                         const float* bias, const float* residual, bool relu, float* y,
                                         cudaStream_t stream) {
   switch (algo) {
-    case ConvAlgo::kAuto:  // the staged kernel: measured (H200, 2026-12-04); the pipelined one is not yet
+    case ConvAlgo::kAuto:  // the staged kernel: measured (H200, 2026-12-04); tuning times the pipelined one per shape
     case ConvAlgo::kMmaStaged: return LaunchConv(Path::kTf32, shape, x, w, bias, residual, relu, y, stream);
     case ConvAlgo::kMmaPipelined:
-      // Its 16-byte copies need C % 4 == 0 and aligned rows, its float2 epilogue an even K; other
-      // shapes (the C = 3 stem) take the staged kernel, which gives the same bits.
-      if (shape.c % 4 == 0 && shape.k % 2 == 0 && detail::IsAligned(x, 16) && detail::IsAligned(w, 16) &&
-          detail::IsAligned(y, 8) && (residual == nullptr || detail::IsAligned(residual, 8))) {
-        return LaunchConv2dForwardTF32Pipelined(shape, x, w, bias, residual, relu, y, stream);
-      }
+      // Shapes it cannot take (the C = 3 stem) run staged, which gives the same bits.
+      if (Tf32PipelinedTakes(shape, x, w, residual, y)) return LaunchConv2dForwardTF32Pipelined(shape, x, w, bias, residual, relu, y, stream);
       return LaunchConv(Path::kTf32, shape, x, w, bias, residual, relu, y, stream);
     default: return cudaErrorInvalidValue;
   }

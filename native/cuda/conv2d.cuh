@@ -64,7 +64,8 @@ inline int ConvPickBlockN(int K) {
 cudaError_t LaunchConv2dForwardF32(const Conv2dShape& shape, const float* x, const float* w, const float* bias,
                                    const float* residual, bool relu, float* y, cudaStream_t stream);
 // Kernel variants (benchmarks time them side by side; every other caller uses kAuto, which is what
-// LaunchConv2dForwardF32 / TF32 run). The variants of one precision compute the same sums in the
+// LaunchConv2dForwardF32 / TF32 run: the default kernel, which the bindings' run-time tuning may
+// replace per shape by a faster variant with the same bits, see conv_autotune.cuh). The variants of one precision compute the same sums in the
 // same order per output (GEMM-K ascending), so they give the same bits.
 //   fp32: kSimtBk8    128 x {64,128} tiles, 8 GEMM-K per stage, two blocks per SM
 //         kSimtBk16   16 GEMM-K per stage: twice the bytes in flight per stage
@@ -72,6 +73,14 @@ cudaError_t LaunchConv2dForwardF32(const Conv2dShape& shape, const float* x, con
 //         kMmaPipelined  cp.async 3-stage pipeline with ldmatrix (conv2d_pipelined.cuh; C % 4 == 0
 //                        and K even, else the staged kernel runs)
 enum class ConvAlgo : int { kAuto = 0, kSimtBk8 = 1, kSimtBk16 = 2, kMmaStaged = 3, kMmaPipelined = 4 };
+
+// The fp32 kernel kAuto runs without run-time tuning (and tuning's default): kSimtBk8 or kSimtBk16.
+ConvAlgo F32DefaultAlgo(const Conv2dShape& shape);
+
+// Whether the pipelined tf32 kernel takes a call itself (kMmaPipelined hands the others to the staged
+// kernel): 16-byte copies need C % 4 == 0 and 16-byte aligned x and w, its float2 epilogue an even K
+// and 8-byte aligned y and residual.
+bool Tf32PipelinedTakes(const Conv2dShape& shape, const float* x, const float* w, const float* residual, const float* y);
 
 // As LaunchConv2dForwardTF32 with the variant chosen; an fp32 variant or an algo outside the enum is
 // cudaErrorInvalidValue.

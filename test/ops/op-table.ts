@@ -13,6 +13,7 @@ import { tensor, Tensor } from '../../src/tensor';
 import { native } from '../../src/native';
 import { runsWgmma } from '../helpers/wgmma';
 import { withKernelLaunches } from '../helpers/kernel-launches';
+import { clearConvTuning, convAutotune, convTuning, ConvTuningRecord } from '../../src/device';
 import { dgemm } from '../../src/linalg';
 import { multinomialLossGrad } from '../../src/probes/eigen';
 import {
@@ -98,6 +99,24 @@ function runConv(p: ConvCase, d: ReturnType<typeof convInputs>,
   }
 }
 
+/**
+ * Case p's NHWC input (xf) and packed filter (wf) on DEVICE, with its geometry, for fn; every tensor
+ * made or passed through `k` is disposed afterwards.
+ */
+function withConvTensors(p: ConvCase, d: ReturnType<typeof convInputs>,
+  fn: (c: { g: ops.ConvGeometry; xf: Tensor; wf: Tensor; k: <U extends Tensor>(y: U) => U }) => void): void {
+  const keep: Tensor[] = [];
+  const k = <U extends Tensor>(y: U): U => { keep.push(y); return y; };
+  try {
+    const g: ops.ConvGeometry = { outChannels: p.k, kernel: [p.r, p.s], stride: [p.stride, p.stride], padding: [p.pad, p.pad] };
+    const xf = k(T(toNhwc(d.x, p.n, p.c, p.h, p.w), [p.n, p.h, p.w, p.c]));
+    const wf = k(ops.packConvWeights(k(T(d.w, [p.k, p.c, p.r, p.s]))));
+    fn({ g, xf, wf, k });
+  } finally {
+    for (const y of keep) y.dispose();
+  }
+}
+
 function unitRows(a: Float32Array, rows: number, cols: number): void {
   for (let r = 0; r < rows; r++) {
     let s = 0;
@@ -146,6 +165,9 @@ export function runOpTable(t: Test, opts: OpTableOptions = {}): void {
 
   t.test('conv2d dispatch: each precision and algo reaches the kernel it names (launch counts)', { skip: cpu ? 'the CPU has one kernel' : false }, async (t) => {
     // The kernels of one precision give the same bits (above), so only the launch counts tell them apart.
+    // 'auto' is the default kernel here: run-time tuning (tested below) is switched off.
+    const tuning = convAutotune(false);
+    t.teardown(() => { convAutotune(tuning); });
     const ran = (fn: () => void): Record<string, number> => withKernelLaunches(fn).launched;
     const wide = CONV_CASES.find((p) => p.c % 8 === 0 && p.k % 2 === 0)!;  // every kernel takes it
     const stem = CONV_CASES[1]!;  // C = 3: the pipelined tf32 kernel hands it to the staged one
@@ -163,12 +185,7 @@ export function runOpTable(t: Test, opts: OpTableOptions = {}): void {
     for (const [what, precision, algo, p, d, kernel] of cases) {
       t.same(ran(() => runConv(p, d, { bias: true, relu: true, precision, algo })), { [kernel]: 1 }, `${what}: one launch of ${kernel}`);
     }
-    const g: ops.ConvGeometry = { outChannels: wide.k, kernel: [wide.r, wide.s], stride: [wide.stride, wide.stride], padding: [wide.pad, wide.pad] };
-    const keep: Tensor[] = [];
-    const k = <U extends Tensor>(y: U): U => { keep.push(y); return y; };
-    try {
-      const xf = k(T(toNhwc(dw.x, wide.n, wide.c, wide.h, wide.w), [wide.n, wide.h, wide.w, wide.c]));
-      const wf = k(ops.packConvWeights(k(T(dw.w, [wide.k, wide.c, wide.r, wide.s]))));
+    withConvTensors(wide, dw, ({ g, xf, wf, k }) => {
       const xb = k(ops.toBfloat16(xf)), wb = k(ops.toBfloat16(wf));
       const algos: [ops.ConvAlgo, string][] = [['auto', 'bf16 mma-pipelined'], ['mma-pipelined', 'bf16 mma-pipelined'],
         ...(hasWgmma() ? [['wgmma', 'bf16 wgmma'] as [ops.ConvAlgo, string]] : [])];
@@ -176,9 +193,85 @@ export function runOpTable(t: Test, opts: OpTableOptions = {}): void {
         t.same(ran(() => k(ops.conv2dBf16Storage(xf, wf, g, { algo }))), { [kernel]: 1 }, `conv2dBf16Storage ${algo}: one launch of ${kernel}`);
         t.same(ran(() => k(ops.conv2d(xb, wb, g, { precision: 'bf16', algo }))), { [kernel]: 1 }, `conv2d on bfloat16 tensors, ${algo}: one launch of ${kernel}`);
       }
-    } finally {
-      for (const y of keep) y.dispose();
+    });
+  });
+
+  t.test("conv2d 'auto' with run-time tuning: the default kernel's bits, the fastest agreeing kernel after (convTuning)", { skip: cpu ? 'the CPU has one kernel' : false }, async (t) => {
+    const tuning = convAutotune(true);
+    t.teardown(() => { convAutotune(tuning); clearConvTuning(); });
+    clearConvTuning();
+    const ran = (fn: () => void): Record<string, number> => withKernelLaunches(fn).launched;
+    const wide = CONV_CASES.find((p) => p.c % 8 === 0 && p.k % 2 === 0)!;
+    const stem = CONV_CASES[1]!;
+    const dw = convInputs(wide, 930), ds = convInputs(stem, 940);
+    const shapeOf = (p: typeof wide) => ({ n: p.n, h: p.h, w: p.w, c: p.c, k: p.k, r: p.r, s: p.s, strideH: p.stride, strideW: p.stride, padH: p.pad, padW: p.pad });
+    /** The record of the problem just tuned, checked: candidates as offered, the choice the rule makes. */
+    const checkRecord = (what: string, family: ConvTuningRecord['family'], p: typeof wide, epilogue: { bias: boolean; residual: boolean; relu: boolean },
+      kernels: string[], mustAgree: string[]): ConvTuningRecord | undefined => {
+      const recs = convTuning().filter((r) => r.family === family && r.device === DEVICE && JSON.stringify(r.shape) === JSON.stringify(shapeOf(p))
+        && r.bias === epilogue.bias && r.residual === epilogue.residual && r.relu === epilogue.relu);
+      t.equal(recs.length, 1, `${what}: one record of the problem`);
+      const r = recs[0];
+      if (!r) return undefined;
+      t.same(r.candidates.map((c) => c.kernel), kernels, `${what}: candidates ${kernels.join(', ')}, the default first`);
+      for (const c of r.candidates) {
+        if (c.excluded === undefined) t.ok(c.ms! > 0, `${what}: ${c.kernel} gives the default's bits and is timed (${c.ms?.toFixed(4)} ms)`);
+        else if (mustAgree.includes(c.kernel)) t.fail(`${what}: ${c.kernel} must give the default's bits, but: ${c.excluded}`);
+        else t.match(c.excluded, /^(differs from|launch refused)/, `${what}: ${c.kernel} left out: ${c.excluded}`);
+      }
+      const admitted = r.candidates.filter((c) => c.excluded === undefined);
+      const dflt = r.candidates[0]!.ms!;
+      const best = admitted.reduce((a, c) => (c.ms! < a.ms! ? c : a));
+      t.equal(r.chosen, best.ms! < dflt * 0.98 ? best.kernel : r.candidates[0]!.kernel, `${what}: ${r.chosen} chosen (fastest unless within 2% of the default)`);
+      return r;
+    };
+    const ep = { bias: true, residual: true, relu: true };
+    const cases: [ops.Precision, ConvTuningRecord['family'], ops.ConvAlgo, string[]][] = [
+      ['fp32', 'fp32', 'simt-bk8', ['fp32 simt-bk8', 'fp32 simt-bk16']],
+      ['tf32', 'tf32', 'mma-staged', ['tf32 mma-staged', 'tf32 mma-pipelined']],
+    ];
+    for (const [precision, family, dflt, kernels] of cases) {
+      const expected = runConv(wide, dw, { ...ep, scale: true, precision, algo: dflt });
+      const first = withKernelLaunches(() => runConv(wide, dw, { ...ep, scale: true, precision }));
+      t.same(Array.from(first.result), Array.from(expected), `${precision}: the tuning call returns the default kernel's bits`);
+      t.same(Object.keys(first.launched).sort(), [...kernels].sort(), `${precision}: the tuning call runs every candidate`);
+      const r = checkRecord(precision, family, wide, ep, kernels, kernels);
+      const again = withKernelLaunches(() => runConv(wide, dw, { ...ep, scale: true, precision }));
+      t.same(again.launched, r ? { [r.chosen]: 1 } : {}, `${precision}: a tuned problem is one launch of ${r?.chosen}`);
+      t.same(Array.from(again.result), Array.from(expected), `${precision}: with the same bits`);
     }
+    // Only one kernel takes the C = 3 stem in tf32: nothing to tune. bf16 on float32 tensors has one kernel.
+    const before = convTuning().length;
+    t.same(ran(() => runConv(stem, ds, { bias: true, relu: true, precision: 'tf32' })), { 'tf32 mma-staged': 1 }, 'tf32, C = 3: one launch of the staged kernel');
+    t.same(ran(() => runConv(wide, dw, { bias: true, relu: true, precision: 'bf16' })), { 'bf16 mma-staged': 1 }, 'bf16 on float32 tensors: one launch of its kernel');
+    t.equal(convTuning().length, before, 'single-candidate problems are not recorded');
+    // A new epilogue is a new problem.
+    runConv(wide, dw, { bias: true, relu: false, precision: 'fp32' });
+    t.equal(convTuning().filter((r) => r.family === 'fp32').length, 2, 'another epilogue is tuned apart');
+
+    // bf16 in memory: mma.sync, and wgmma where the device has it (on a GPU it may differ in bits:
+    // then it is left out and 'auto' stays mma.sync).
+    withConvTensors(wide, dw, ({ g, xf, wf, k }) => {
+      const bias = k(T(dw.bias, [wide.k]));
+      const expected = k(ops.conv2dBf16Storage(xf, wf, g, { bias, relu: true, algo: 'mma-pipelined' })).toFloat32Array();
+      const kernels = ['bf16 mma-pipelined', ...(hasWgmma() ? ['bf16 wgmma'] : [])];
+      const first = withKernelLaunches(() => k(ops.conv2dBf16Storage(xf, wf, g, { bias, relu: true })).toFloat32Array());
+      t.same(Array.from(first.result), Array.from(expected), "bf16 in memory: the tuning call returns mma.sync's bits");
+      if (!hasWgmma()) t.equal(convTuning().filter((r) => r.family === 'bf16-storage').length, 0, 'no wgmma here: nothing to tune, nothing recorded');
+      const r = hasWgmma() ? checkRecord('bf16 in memory', 'bf16-storage', wide, { bias: true, residual: false, relu: true }, kernels, ['bf16 mma-pipelined']) : undefined;
+      if (r) {
+        const xb = k(ops.toBfloat16(xf)), wb = k(ops.toBfloat16(wf));
+        const again = withKernelLaunches(() => k(ops.conv2d(xb, wb, g, { precision: 'bf16', bias, relu: true })));
+        t.same(again.launched, { [r.chosen]: 1 }, `conv2d on bfloat16 tensors reuses the record: one launch of ${r.chosen}`);
+        t.same(Array.from(k(ops.bfloat16ToFloat32(again.result)).toFloat32Array()), Array.from(expected), 'with the same bits');
+      }
+    });
+
+    clearConvTuning();
+    t.same(convTuning(), [], 'clearConvTuning forgets them');
+    convAutotune(false);
+    t.same(ran(() => runConv(wide, dw, { ...ep, precision: 'tf32' })), { 'tf32 mma-staged': 1 }, 'switched off: the default kernel, once');
+    t.same(convTuning(), [], 'switched off: nothing tuned');
   });
 
   t.test('conv2dBf16Storage: bf16 activations in memory, within 2^-8 of the sum of the bf16-rounded inputs', async (t) => {

@@ -5,7 +5,8 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { cudaAvailable, cudaInfo, defaultDevice, DEVICE_ENV, pickAutoDevice, resolveDevice, toDevice } from '../../src/device';
+import { spawnSync } from 'node:child_process';
+import { clearConvTuning, convAutotune, convTuning, cudaAvailable, cudaInfo, defaultDevice, DEVICE_ENV, pickAutoDevice, resolveDevice, toDevice } from '../../src/device';
 import { loadNamedModel } from '../../src/eval/models';
 import { torchSave } from '../../src/io/torch-save';
 import { ResNetFeatures } from '../../src/nn/resnet';
@@ -21,6 +22,35 @@ t.test('cudaInfo reports the backend and the devices', async (t) => {
   t.equal(info.devices.length, info.deviceCount);
   if (info.deviceCount === 0) t.ok(info.reason.length > 0, `says why there is no device: ${info.reason}`);
   for (const d of info.devices) t.match(d.computeCapability, /^\d+\.\d+$/);
+});
+
+t.test("the convolution's run-time tuning switch (convAutotune) and its table (convTuning)", async (t) => {
+  t.type(convAutotune(), 'boolean');
+  t.throws(() => convAutotune('yes' as unknown as boolean), { code: 'ERR_INVALID_ARGUMENT' }, 'a non-boolean is refused');
+  if (!info.compiled) {
+    t.equal(convAutotune(), false, 'no CUDA backend: off');
+    t.throws(() => convAutotune(true), { code: 'ERR_DEVICE_UNAVAILABLE' }, 'and cannot be switched on');
+    t.same(convTuning(), [], 'nothing tuned');
+    return;
+  }
+  const was = convAutotune();
+  t.equal(convAutotune(!was), was, 'setting returns the previous value');
+  t.equal(convAutotune(), !was, 'and the new one holds');
+  convAutotune(was);
+  clearConvTuning();
+  t.same(convTuning(), [], 'clearConvTuning leaves no record');
+  // The start-up value: SSL_INV_CONV_AUTOTUNE=0 off, 1 on; unset, on with a real GPU runtime and off
+  // in the emulated-device build (timings mean nothing there).
+  const addon = process.env.SSL_INV_ADDON ?? path.join(__dirname, '..', '..', 'build', 'Release', 'ssl_inv.node');
+  const startup = (v: string | undefined) => {
+    const env = { ...process.env };
+    if (v === undefined) delete env.SSL_INV_CONV_AUTOTUNE; else env.SSL_INV_CONV_AUTOTUNE = v;
+    const r = spawnSync(process.execPath, ['-e', `process.stdout.write(String(require(${JSON.stringify(addon)}).convAutotune()))`], { env, encoding: 'utf8' });
+    return r.stdout;
+  };
+  t.equal(startup('0'), 'false', 'SSL_INV_CONV_AUTOTUNE=0: off');
+  t.equal(startup('1'), 'true', 'SSL_INV_CONV_AUTOTUNE=1: on');
+  t.equal(startup(undefined), info.devices.some((d) => /emulator/i.test(d.name)) ? 'false' : 'true', 'unset: on, except in the emulated-device build');
 });
 
 t.test('device names', async (t) => {
