@@ -1,11 +1,11 @@
 /**
- * `ssl-inv info`: version, compiled backends, devices, CPU kernel and threads, as a short table
- * (or JSON with --json).
+ * `ssl-inv info`: version, compiled backends, devices, whether the CUDA convolutions tune 'auto' at
+ * run time, CPU kernel and threads, as a short table (or JSON with --json).
  */
 import { Command } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { cudaInfo, defaultDevice } from '../device';
+import { convAutotune, cudaInfo, defaultDevice } from '../device';
 import { native, packageRoot } from '../native';
 
 export function packageVersion(): string {
@@ -33,6 +33,7 @@ export function collectInfo(): Record<string, unknown> {
     devices: ['cpu', ...cuda.devices.map((d) => `cuda:${d.index} (${d.name}, sm_${d.computeCapability.replace('.', '')}, ${(d.totalMemory / 2 ** 30).toFixed(0)} GiB)`)],
     ...(cuda.compiled && cuda.deviceCount === 0 ? { cuda: `no usable device: ${cuda.reason}` } : {}),
     defaultDevice: describeDefaultDevice(),
+    ...(cuda.compiled ? { convTuning: convAutotune() ? "on: 'auto' convolutions run the fastest kernel with the default's bits (SSL_INV_CONV_AUTOTUNE=0 turns it off)" : 'off: the default kernels (SSL_INV_CONV_AUTOTUNE)' } : {}),
     cpuKernel: n.gemmKernel,
     cpuIsa: n.isa,
     threads: n.threads,

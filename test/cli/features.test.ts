@@ -3,7 +3,7 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { cudaAvailable } from '../../src/device';
+import { convAutotune, cudaAvailable, cudaInfo } from '../../src/device';
 import { readNpySync, writeNpy } from '../../src/io/npy';
 import { runCli } from '../helpers/cli';
 import { fixtureExpected, fixtureInput, materializeCheckpoint, MODEL_FIXTURES_DIR } from '../helpers/model-fixtures';
@@ -132,6 +132,15 @@ t.test('info and help', async (t) => {
   t.ok(info.backends.includes('cpu'));
   t.ok(info.threads >= 1);
   t.equal(info.defaultDevice, process.env.SSL_INV_DEVICE ? info.defaultDevice : cudaAvailable() ? 'cuda:0' : 'cpu', 'what --device auto picks');
+  const tuning = (info as { convTuning?: string }).convTuning;
+  if (cudaInfo().compiled) t.match(tuning, convAutotune() ? /^on: / : /^off: /, "says whether 'auto' convolutions are tuned at run time");
+  else t.equal(tuning, undefined, 'no CUDA backend: no tuning line');
+  if (cudaInfo().compiled) {
+    const was = convAutotune(false);
+    r = await runCli(['info']);
+    convAutotune(was);
+    t.match(r.stdout, /convTuning\s+off: the default kernels/, 'switched off, it says so');
+  }
   r = await runCli(['features', '--help']);
   t.match(r.stdout.replace(/\s+/g, ' '), /--device <device> cpu, cuda, cuda:N or auto \(SSL_INV_DEVICE if set, else cuda:0 when a GPU is usable, else cpu\)/, 'the help says what auto is');
   t.match(r.stdout, /default: "auto"/);
