@@ -162,10 +162,11 @@ export interface ConvTuningRecord {
  * which kernels can take its pointers) computes its result with the default kernel, runs the other
  * kernels of its precision (fp32 simt-bk8 / simt-bk16; tf32 mma-staged / mma-pipelined; bf16 in
  * memory mma-pipelined / wgmma) into scratch, leaves out any whose output differs in a single bit or
- * whose launch is refused, times the rest (CUDA events, 3 interleaved rounds), and from then on runs
- * the fastest (the default unless another is more than 2% faster). So 'auto' gives the default
- * kernel's bits on every card, at the speed of the fastest kernel that agrees with it. The cost is
- * a few extra launches on the first call of each problem (a network's first forward pass).
+ * whose launch is refused, times the rest (CUDA events around back-to-back launches, 3 interleaved
+ * rounds, min per kernel), and from then on runs the fastest (the default unless another is more
+ * than 2% faster). So 'auto' gives the default kernel's bits on every card, at the speed of the
+ * fastest kernel that agrees with it. The cost is about ten extra launches per kernel on the first
+ * call of each problem (a network's first forward pass).
  *
  * On by default where the addon has CUDA, off with SSL_INV_CONV_AUTOTUNE=0 (then 'auto' is the
  * default kernel); off in the emulated-device test build. With an argument, sets it and returns the

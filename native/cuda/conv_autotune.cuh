@@ -9,7 +9,8 @@
 //   2. every other candidate into a scratch buffer, compared word for word with y on the device; a
 //      candidate that differs in any bit, or whose launch is refused, is left out (and recorded why),
 //      so 'auto' gives the default kernel's bits on every card whatever the timings say;
-//   3. the admitted candidates, timed with CUDA events in kRounds interleaved rounds (min per kernel);
+//   3. the admitted candidates, timed with CUDA events in kConvTuneRounds interleaved rounds of one
+//      untimed and kConvTuneTimedLaunches timed back-to-back launches (min per kernel);
 //   4. the fastest, unless it beats the default by less than kMinGain (then the default: ties and
 //      noise keep the measured default).
 // Later calls of the same problem launch the chosen kernel once. A kernel fault during tuning is
@@ -69,6 +70,7 @@ struct ConvTuneRecord {
 };
 
 constexpr int kConvTuneRounds = 3;
+constexpr int kConvTuneTimedLaunches = 2;
 constexpr float kConvTuneMinGain = 0.02f;  // a candidate must beat the default by more than 2%
 
 bool ConvAutotuneEnabled();

@@ -130,9 +130,12 @@ int main() {
   } else {
     Report(false, "the record lists all five candidates");
   }
-  // Launches: default 1 (result) + 3 rounds; fast 1 (compare) + 3; differing 1; refused 1; slow 1 + 3.
-  Report(l.count[0] == 4 && l.count[1] == 4 && l.count[2] == 1 && l.count[3] == 1 && l.count[4] == 4,
-         "tuning runs each admitted candidate once to compare and kConvTuneRounds times to time, the others once");
+  // Launches: the default 1 (the result), the others 1 (the comparison); then each admitted one
+  // kConvTuneRounds x (1 untimed + kConvTuneTimedLaunches timed).
+  const int timing = kConvTuneRounds * (1 + kConvTuneTimedLaunches);
+  Report(l.count[0] == 1 + timing && l.count[1] == 1 + timing && l.count[2] == 1 && l.count[3] == 1 && l.count[4] == 1 + timing,
+         "tuning runs each candidate once (the result, or the comparison), then times the admitted ones",
+         std::to_string(l.count[0]) + " " + std::to_string(l.count[1]) + " " + std::to_string(l.count[4]));
 
   // Tuned: one launch of the chosen kernel, no scratch.
   Launches before = l;
