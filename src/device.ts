@@ -152,8 +152,13 @@ export interface ConvTuningRecord {
   relu: boolean;
   /** The kernel 'auto' runs for this problem from now on (a convKernelLaunches() name). */
   chosen: string;
-  /** In the order tried, the default first: each one's time (ms, min over 3 rounds) or why it was left out. */
-  candidates: { kernel: string; ms?: number; excluded?: string }[];
+  /** Its block tile width in output channels, for the tensor-core kernels tuned at several widths. */
+  chosenBlockN?: number;
+  /**
+   * In the order tried, the default first: each kernel (and tile width, where tuned) with its time
+   * (ms per launch, min over 3 rounds) or why it was left out.
+   */
+  candidates: { kernel: string; blockN?: number; ms?: number; excluded?: string }[];
 }
 
 /**
@@ -161,7 +166,8 @@ export interface ConvTuningRecord {
  * cost of a bit: the first 'auto' convolution of each distinct problem (device, shape, epilogue,
  * which kernels can take its pointers) computes its result with the default kernel, runs the other
  * kernels of its precision (fp32 simt-bk8 / simt-bk16; tf32 mma-staged / mma-pipelined; bf16 in
- * memory mma-pipelined / wgmma) into scratch, leaves out any whose output differs in a single bit or
+ * memory mma-pipelined / wgmma; the last two of each at every block tile width that pads the output
+ * channels no more than the default's) into scratch, leaves out any whose output differs in a single bit or
  * whose launch is refused, times the rest (CUDA events around back-to-back launches, 3 interleaved
  * rounds, min per kernel), and from then on runs the fastest (the default unless another is more
  * than 2% faster). So 'auto' gives the default kernel's bits on every card, at the speed of the

@@ -380,14 +380,20 @@ async function bench(result: Record<string, unknown>): Promise<void> {
     const recs = tuning.filter((r) => r.family === family);
     if (recs.length === 0) continue;
     const chosen: Record<string, number> = {};
-    for (const r of recs) chosen[r.chosen] = (chosen[r.chosen] ?? 0) + 1;
-    const left = recs.flatMap((r) => r.candidates.filter((c) => c.excluded !== undefined).map((c) => `${c.kernel}: ${c.excluded}`));
+    const label = (kernel: string, blockN?: number) => (blockN ? `${kernel} bn${blockN}` : kernel);
+    for (const r of recs) chosen[label(r.chosen, r.chosenBlockN)] = (chosen[label(r.chosen, r.chosenBlockN)] ?? 0) + 1;
+    const left = recs.flatMap((r) => r.candidates.filter((c) => c.excluded !== undefined).map((c) => `${label(c.kernel, c.blockN)}: ${c.excluded}`));
     log(`tuning, ${family}: ${recs.length} problems; chosen ${Object.entries(chosen).map(([k, n]) => `${k} x ${n}`).join(', ')}` +
       `${left.length ? `; left out: ${[...new Set(left)].slice(0, 4).join('; ')}${left.length > 4 ? ` (${left.length} in all)` : ''}` : ''}`);
-    // fp32 and tf32 variants compute the same sums in the same order: a difference is a bug.
-    if (family !== 'bf16-storage') {
-      const differ = left.filter((l) => l.includes('differs'));
-      record(differ.length === 0, `tuning, ${family}: every variant gave the default kernel's bits${differ.length ? ` (${differ[0]})` : ''}`);
+    // fp32 and tf32 variants compute the same sums in the same order, and so do the tile widths of one
+    // kernel: a difference there is a bug. (wgmma against mma.sync is for the hardware to say.)
+    const differ = recs.flatMap((r) => r.candidates.filter((c) => c.excluded?.startsWith('differs')
+      && (family !== 'bf16-storage' || c.kernel === r.candidates[0]!.kernel)).map((c) => `${label(c.kernel, c.blockN)}: ${c.excluded}`));
+    record(differ.length === 0, `tuning, ${family}: every variant that must agree gave the default kernel's bits${differ.length ? ` (${differ[0]})` : ''}`);
+    if (family === 'bf16-storage') {
+      // The widths of the wgmma kernel agree with one another: all left out, or none, per problem.
+      const split = recs.filter((r) => new Set(r.candidates.filter((c) => c.kernel === 'bf16 wgmma').map((c) => c.excluded?.startsWith('differs') ?? false)).size > 1);
+      record(split.length === 0, `tuning, bf16-storage: the wgmma widths agree with one another${split.length ? ` (not on ${JSON.stringify(split[0]!.shape)})` : ''}`);
     }
   }
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -154,7 +155,7 @@ cuda::Conv2dShape ConvShapeOf(Napi::Env env, const Tensor& x, Napi::Object o) {
 // default kernel gives the same bits.
 cudaError_t RunAutoConv(Device dev, cuda::ConvFamily family, const cuda::Conv2dShape& sh, bool bias, bool residual, bool relu,
                         const std::vector<cuda::ConvCandidate>& candidates, void* y, size_t y_bytes, cudaStream_t stream) {
-  const cuda::ConvTuneKey key{family, dev.index, sh, bias, residual, relu, cuda::ConvKernelMask(candidates)};
+  const cuda::ConvTuneKey key{family, dev.index, sh, bias, residual, relu, {}};
   Tensor scratch;
   return cuda::RunConvAuto(
       key, candidates, y, y_bytes,
@@ -164,6 +165,18 @@ cudaError_t RunAutoConv(Device dev, cuda::ConvFamily family, const cuda::Conv2dS
         return scratch.buffer->data();
       },
       stream);
+}
+
+// The block tile widths worth tuning for K output channels: `pick` (the launcher's own choice) first,
+// then the other `options` that pad K no more than it does (for ResNets, whose K are multiples of 64,
+// all of them). Every width gives the same bits.
+std::vector<int> TileWidths(int K, std::initializer_list<int> options, int pick) {
+  const auto waste = [K](int bn) { return (K + bn - 1) / bn * bn - K; };
+  std::vector<int> widths{pick};
+  for (int bn : options) {
+    if (bn != pick && waste(bn) <= waste(pick)) widths.push_back(bn);
+  }
+  return widths;
 }
 
 // The kernels of the bf16-in-memory convolution, named by options.algo: 'mma-pipelined' the mma.sync
@@ -218,17 +231,29 @@ cudaError_t LaunchBf16Kernel(Bf16Kernel kernel, const cuda::Conv2dShape& sh, con
   return cuda::LaunchConv2dForwardBf16Nhwc(sh, x, w, bias, residual, relu, y, stream);
 }
 
-// The bf16-in-memory convolution by `kernel`; 'auto' through RunAutoConv.
+// The bf16-in-memory convolution by `kernel`; 'auto' through RunAutoConv, over the mma.sync kernel at
+// each tile width and, where the device has it, the wgmma kernel at each of its widths.
 cudaError_t RunBf16Conv(Napi::Env env, Device dev, Bf16Kernel kernel, const cuda::Conv2dShape& sh, const cuda::Bf16* x,
                         const cuda::Bf16* w, const float* bias, const cuda::Bf16* residual, bool relu, cuda::Bf16* y, cudaStream_t stream) {
   if (kernel != Bf16Kernel::kAuto) return LaunchBf16Kernel(kernel, sh, x, w, bias, residual, relu, y, stream);
-  const auto candidate = [&](Bf16Kernel k, cuda::ConvKernel counted) {
-    return cuda::ConvCandidate{counted, [=](void* out) {
-                                 return LaunchBf16Kernel(k, sh, x, w, bias, residual, relu, static_cast<cuda::Bf16*>(out), stream);
-                               }};
-  };
-  std::vector<cuda::ConvCandidate> candidates{candidate(Bf16Kernel::kMmaSync, cuda::ConvKernel::kBf16Pipelined)};
-  if (DeviceRunsWgmma(env, dev)) candidates.push_back(candidate(Bf16Kernel::kWgmma, cuda::ConvKernel::kBf16Wgmma));
+  std::vector<cuda::ConvCandidate> candidates;
+  for (int bn : TileWidths(sh.k, {64, 128}, cuda::ConvPickBlockN(sh.k))) {
+    candidates.push_back({cuda::ConvKernel::kBf16Pipelined, bn, [=](void* out) {
+                            return cuda::LaunchConv2dForwardBf16NhwcTile(sh, x, w, bias, residual, relu, static_cast<cuda::Bf16*>(out), stream, bn);
+                          }});
+  }
+#ifdef SSL_INV_WITH_WGMMA
+  if (DeviceRunsWgmma(env, dev)) {
+    for (int bn : TileWidths(sh.k, {64, 128, 256}, cuda::WgmmaPickBlockN(sh.k))) {
+      candidates.push_back({cuda::ConvKernel::kBf16Wgmma, bn, [=](void* out) {
+                              return cuda::LaunchConv2dForwardBf16WgmmaTile(sh, x, w, bias, residual, relu, static_cast<cuda::Bf16*>(out), stream, bn);
+                            }});
+    }
+  }
+#else
+  (void)env;
+  (void)dev;
+#endif
   const size_t y_bytes = 2 * static_cast<size_t>(sh.n) * sh.p() * sh.q() * sh.k;
   return RunAutoConv(dev, cuda::ConvFamily::kBf16Storage, sh, bias != nullptr, residual != nullptr, relu, candidates, y, y_bytes,
                      stream);
@@ -335,9 +360,10 @@ Napi::Value CudaConv2d(const Napi::CallbackInfo& info) {
                               : cuda::LaunchConv2dForwardTF32Algo(kernel_algo, sh, xd, wd, b, r, relu, y.data<float>(), stream);
   } else {
     // 'auto': the default kernel, or a variant with the same bits that tuning found faster for this shape.
+    // fp32: both SIMT variants; tf32: the staged kernel and the pipelined one at each tile width.
     const bool fp32 = precision == "fp32";
     const auto candidate = [&](cuda::ConvAlgo a, cuda::ConvKernel counted) {
-      return cuda::ConvCandidate{counted, [=](void* out) {
+      return cuda::ConvCandidate{counted, 0, [=](void* out) {
                                    return fp32 ? cuda::LaunchConv2dForwardF32Algo(a, sh, xd, wd, b, r, relu, static_cast<float*>(out), stream)
                                                : cuda::LaunchConv2dForwardTF32Algo(a, sh, xd, wd, b, r, relu, static_cast<float*>(out), stream);
                                  }};
@@ -350,7 +376,11 @@ Napi::Value CudaConv2d(const Napi::CallbackInfo& info) {
     } else {
       candidates.push_back(candidate(cuda::ConvAlgo::kMmaStaged, cuda::ConvKernel::kTf32Staged));
       if (cuda::Tf32PipelinedTakes(sh, xd, wd, r, y.data<float>())) {
-        candidates.push_back(candidate(cuda::ConvAlgo::kMmaPipelined, cuda::ConvKernel::kTf32Pipelined));
+        for (int bn : TileWidths(sh.k, {64, 128}, cuda::ConvPickBlockN(sh.k))) {
+          candidates.push_back({cuda::ConvKernel::kTf32Pipelined, bn, [=](void* out) {
+                                  return cuda::LaunchConv2dForwardTF32PipelinedTile(sh, xd, wd, b, r, relu, static_cast<float*>(out), stream, bn);
+                                }});
+        }
       }
     }
     err = RunAutoConv(dev, fp32 ? cuda::ConvFamily::kFp32 : cuda::ConvFamily::kTf32, sh, b != nullptr, r != nullptr, relu, candidates,

@@ -13,8 +13,10 @@
 //                                   the previous setting. false in a build without CUDA (setting it
 //                                   there is ERR_DEVICE_UNAVAILABLE)
 //   convTuning()                    -> [{ family, device, shape: {n, h, w, c, k, r, s, strideH, strideW,
-//                                   padH, padW}, bias, residual, relu, chosen, candidates: [{ kernel,
-//                                   ms, excluded? }] }]: the problems tuned so far, in key order
+//                                   padH, padW}, bias, residual, relu, chosen, chosenBlockN?,
+//                                   candidates: [{ kernel, blockN?, ms?, excluded? }] }]: the problems
+//                                   tuned so far, in key order (blockN: the tile width of kernels
+//                                   tuned at several)
 //   clearConvTuning()               forgets them (the next call of each problem tunes again)
 // In a build without CUDA the info says so and any CUDA device is ERR_DEVICE_UNAVAILABLE.
 #include "bindings/bindings.h"
@@ -179,12 +181,15 @@ Napi::Value ConvTuning(const Napi::CallbackInfo& info) {
     o.Set("bias", r.key.bias);
     o.Set("residual", r.key.residual);
     o.Set("relu", r.key.relu);
-    o.Set("chosen", cuda::ConvKernelName(r.chosen));
+    const cuda::ConvCandidateTiming& chosen = r.candidates[r.chosen];
+    o.Set("chosen", cuda::ConvKernelName(chosen.kernel));
+    if (chosen.block_n != 0) o.Set("chosenBlockN", chosen.block_n);
     Napi::Array cands = Napi::Array::New(env);
     uint32_t j = 0;
     for (const cuda::ConvCandidateTiming& c : r.candidates) {
       Napi::Object t = Napi::Object::New(env);
       t.Set("kernel", cuda::ConvKernelName(c.kernel));
+      if (c.block_n != 0) t.Set("blockN", c.block_n);
       if (c.excluded.empty()) t.Set("ms", static_cast<double>(c.ms));
       else t.Set("excluded", c.excluded);
       cands.Set(j++, t);

@@ -132,11 +132,12 @@ __global__ void __launch_bounds__(kThreads, 2)
 
 template <class E>
 cudaError_t LaunchPipelined(const Conv2dShape& sh, const typename E::Elem* x, const typename E::Elem* w, const float* bias,
-                            const typename E::Elem* residual, bool relu, typename E::Elem* y, cudaStream_t stream) {
+                            const typename E::Elem* residual, bool relu, typename E::Elem* y, cudaStream_t stream, int block_n) {
   if (!conv_tile::ArgumentsAreValid<E>(sh, x, w, residual, y)) return cudaErrorInvalidValue;
+  if (block_n != 0 && block_n != 64 && block_n != 128) return cudaErrorInvalidValue;
   const int P = sh.p(), Q = sh.q();
   const int M = sh.n * P * Q;
-  const int bn = ConvPickBlockN(sh.k);
+  const int bn = block_n != 0 ? block_n : ConvPickBlockN(sh.k);
   const dim3 grid((M + kBM - 1) / kBM, (sh.k + bn - 1) / bn);
   // 3 stages x (128 + BN) rows x 64 bytes: 48 KiB at BN = 128, the most a launch gets without opt-in.
   const size_t smem = static_cast<size_t>(kStages) * (kBM + bn) * kRowBytes;
@@ -147,14 +148,24 @@ cudaError_t LaunchPipelined(const Conv2dShape& sh, const typename E::Elem* x, co
 
 }  // namespace
 
+cudaError_t LaunchConv2dForwardBf16NhwcTile(const Conv2dShape& sh, const Bf16* x, const Bf16* w, const float* bias,
+                                            const Bf16* residual, bool relu, Bf16* y, cudaStream_t stream, int block_n) {
+  return CountConvLaunch(ConvKernel::kBf16Pipelined, LaunchPipelined<Bf16Elems>(sh, x, w, bias, residual, relu, y, stream, block_n));
+}
+
+cudaError_t LaunchConv2dForwardTF32PipelinedTile(const Conv2dShape& sh, const float* x, const float* w, const float* bias,
+                                                 const float* residual, bool relu, float* y, cudaStream_t stream, int block_n) {
+  return CountConvLaunch(ConvKernel::kTf32Pipelined, LaunchPipelined<Tf32Elems>(sh, x, w, bias, residual, relu, y, stream, block_n));
+}
+
 cudaError_t LaunchConv2dForwardBf16Nhwc(const Conv2dShape& sh, const Bf16* x, const Bf16* w, const float* bias,
                                         const Bf16* residual, bool relu, Bf16* y, cudaStream_t stream) {
-  return CountConvLaunch(ConvKernel::kBf16Pipelined, LaunchPipelined<Bf16Elems>(sh, x, w, bias, residual, relu, y, stream));
+  return LaunchConv2dForwardBf16NhwcTile(sh, x, w, bias, residual, relu, y, stream, 0);
 }
 
 cudaError_t LaunchConv2dForwardTF32Pipelined(const Conv2dShape& sh, const float* x, const float* w, const float* bias,
                                              const float* residual, bool relu, float* y, cudaStream_t stream) {
-  return CountConvLaunch(ConvKernel::kTf32Pipelined, LaunchPipelined<Tf32Elems>(sh, x, w, bias, residual, relu, y, stream));
+  return LaunchConv2dForwardTF32PipelinedTile(sh, x, w, bias, residual, relu, y, stream, 0);
 }
 
 }  // namespace sslinv::cuda

@@ -35,4 +35,14 @@ cudaError_t LaunchConv2dForwardBf16Nhwc(const Conv2dShape& shape, const Bf16* x,
 cudaError_t LaunchConv2dForwardTF32Pipelined(const Conv2dShape& shape, const float* x, const float* w, const float* bias,
                                              const float* residual, bool relu, float* y, cudaStream_t stream);
 
+// The same two with the block tile's width in output channels given: 64 or 128, or 0 for the
+// launchers' own pick (ConvPickBlockN); anything else is cudaErrorInvalidValue. Every width gives the
+// same bits (one thread sums each output's K terms in the same order), so run-time tuning
+// (conv_autotune.cuh) may pick it per shape: narrower tiles make more blocks, which fills the GPU
+// better where the output has few pixels.
+cudaError_t LaunchConv2dForwardBf16NhwcTile(const Conv2dShape& shape, const Bf16* x, const Bf16* w, const float* bias,
+                                            const Bf16* residual, bool relu, Bf16* y, cudaStream_t stream, int block_n);
+cudaError_t LaunchConv2dForwardTF32PipelinedTile(const Conv2dShape& shape, const float* x, const float* w, const float* bias,
+                                                 const float* residual, bool relu, float* y, cudaStream_t stream, int block_n);
+
 }  // namespace sslinv::cuda

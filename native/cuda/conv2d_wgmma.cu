@@ -112,16 +112,6 @@ __global__ void __launch_bounds__(kThreads, kBN == 256 ? 1 : 2)
   });
 }
 
-// 64, 128 or 256 output channels per block: the fewest padded columns of K, ties to the wider tile.
-int PickBlockN(int K) {
-  int best = 256, best_waste = (K + 255) / 256 * 256 - K;
-  for (int bn : {128, 64}) {
-    const int waste = (K + bn - 1) / bn * bn - K;
-    if (waste < best_waste) best = bn, best_waste = waste;
-  }
-  return best;
-}
-
 template <int kBN>
 cudaError_t Launch(const Conv2dShape& sh, int P, int Q, int M, const Bf16* x, const Bf16* w, const float* bias, const Bf16* residual,
                    bool relu, Bf16* y, cudaStream_t stream) {
@@ -138,9 +128,25 @@ cudaError_t Launch(const Conv2dShape& sh, int P, int Q, int M, const Bf16* x, co
 
 }  // namespace
 
+// 64, 128 or 256 output channels per block: the fewest padded columns of K, ties to the wider tile.
+int WgmmaPickBlockN(int K) {
+  int best = 256, best_waste = (K + 255) / 256 * 256 - K;
+  for (int bn : {128, 64}) {
+    const int waste = (K + bn - 1) / bn * bn - K;
+    if (waste < best_waste) best = bn, best_waste = waste;
+  }
+  return best;
+}
+
 cudaError_t LaunchConv2dForwardBf16Wgmma(const Conv2dShape& sh, const Bf16* x, const Bf16* w, const float* bias,
                                          const Bf16* residual, bool relu, Bf16* y, cudaStream_t stream) {
+  return LaunchConv2dForwardBf16WgmmaTile(sh, x, w, bias, residual, relu, y, stream, 0);
+}
+
+cudaError_t LaunchConv2dForwardBf16WgmmaTile(const Conv2dShape& sh, const Bf16* x, const Bf16* w, const float* bias,
+                                             const Bf16* residual, bool relu, Bf16* y, cudaStream_t stream, int block_n) {
   if (!conv_tile::ArgumentsAreValid<Bf16Elems>(sh, x, w, residual, y)) return cudaErrorInvalidValue;
+  if (block_n != 0 && block_n != 64 && block_n != 128 && block_n != 256) return cudaErrorInvalidValue;
   int device = 0, major = 0, minor = 0;
   cudaError_t err = cudaGetDevice(&device);
   if (err == cudaSuccess) err = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device);
@@ -149,7 +155,7 @@ cudaError_t LaunchConv2dForwardBf16Wgmma(const Conv2dShape& sh, const Bf16* x, c
   if (major != 9 || minor != 0) return cudaErrorNoKernelImageForDevice;  // sm_90a code runs on 9.0 only
   const int P = sh.p(), Q = sh.q();
   const int M = sh.n * P * Q;
-  switch (PickBlockN(sh.k)) {
+  switch (block_n != 0 ? block_n : WgmmaPickBlockN(sh.k)) {
     case 64: return CountConvLaunch(ConvKernel::kBf16Wgmma, Launch<64>(sh, P, Q, M, x, w, bias, residual, relu, y, stream));
     case 128: return CountConvLaunch(ConvKernel::kBf16Wgmma, Launch<128>(sh, P, Q, M, x, w, bias, residual, relu, y, stream));
     default: return CountConvLaunch(ConvKernel::kBf16Wgmma, Launch<256>(sh, P, Q, M, x, w, bias, residual, relu, y, stream));

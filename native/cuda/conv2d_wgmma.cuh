@@ -22,4 +22,15 @@ namespace sslinv::cuda {
 cudaError_t LaunchConv2dForwardBf16Wgmma(const Conv2dShape& shape, const Bf16* x, const Bf16* w, const float* bias,
                                          const Bf16* residual, bool relu, Bf16* y, cudaStream_t stream);
 
+// The block tile's width in output channels LaunchConv2dForwardBf16Wgmma picks for K: 64, 128 or 256,
+// whichever pads K least (ties to the wider).
+int WgmmaPickBlockN(int K);
+
+// As above with the width given: 64, 128 or 256, or 0 for WgmmaPickBlockN; anything else is
+// cudaErrorInvalidValue. Every width gives the same bits (each output's K terms are summed in the same
+// order), so run-time tuning (conv_autotune.cuh) may pick it per shape: at 256 one block fills an SM,
+// at 128 two share it.
+cudaError_t LaunchConv2dForwardBf16WgmmaTile(const Conv2dShape& shape, const Bf16* x, const Bf16* w, const float* bias,
+                                             const Bf16* residual, bool relu, Bf16* y, cudaStream_t stream, int block_n);
+
 }  // namespace sslinv::cuda

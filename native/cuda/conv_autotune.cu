@@ -105,13 +105,14 @@ bool operator<(const ConvTuneKey& a, const ConvTuneKey& b) {
 bool ConvAutotuneEnabled() { return Enabled().load(); }
 bool SetConvAutotuneEnabled(bool on) { return Enabled().exchange(on); }
 
-uint32_t ConvKernelMask(const std::vector<ConvCandidate>& candidates) {
-  uint32_t mask = 0;
-  for (const ConvCandidate& c : candidates) mask |= 1u << static_cast<int>(c.kernel);
-  return mask;
+ConvCandidateIds ConvCandidateList(const std::vector<ConvCandidate>& candidates) {
+  ConvCandidateIds ids;
+  ids.reserve(candidates.size());
+  for (const ConvCandidate& c : candidates) ids.emplace_back(static_cast<int>(c.kernel), c.block_n);
+  return ids;
 }
 
-std::optional<ConvKernel> LookupConvTuning(const ConvTuneKey& key) {
+std::optional<size_t> LookupConvTuning(const ConvTuneKey& key) {
   Table& t = TheTable();
   std::lock_guard<std::mutex> lock(t.mu);
   const auto it = t.records.find(key);
@@ -124,21 +125,26 @@ size_t ConvTuneScratchBytes(size_t y_bytes) {
   return (y_bytes + 7) / 8 * 8 + sizeof(unsigned long long);
 }
 
-cudaError_t TuneConv(const ConvTuneKey& key, const std::vector<ConvCandidate>& candidates, void* y, size_t y_bytes, void* scratch,
+cudaError_t TuneConv(ConvTuneKey key, const std::vector<ConvCandidate>& candidates, void* y, size_t y_bytes, void* scratch,
                      cudaStream_t stream) {
   if (candidates.empty() || y == nullptr || scratch == nullptr || y_bytes % 4 != 0) return cudaErrorInvalidValue;
+  key.candidates = ConvCandidateList(candidates);
   Table& table = TheTable();
   std::lock_guard<std::mutex> lock(table.mu);
   // 1. The result: the default kernel's.
   cudaError_t err = candidates[0].launch(y);
   if (err != cudaSuccess) return err;
 
-  ConvTuneRecord record{key, candidates[0].kernel, {}};
-  record.candidates.push_back({candidates[0].kernel, 0.f, ""});
+  ConvTuneRecord record{key, 0, {}};
+  record.candidates.push_back({candidates[0].kernel, candidates[0].block_n, 0.f, ""});
   // 2. The others into scratch, each compared with y bit for bit.
   auto* counter = reinterpret_cast<unsigned long long*>(static_cast<unsigned char*>(scratch) + (y_bytes + 7) / 8 * 8);
   for (size_t i = 1; i < candidates.size(); ++i) {
-    ConvCandidateTiming timing{candidates[i].kernel, 0.f, ""};
+    ConvCandidateTiming timing{candidates[i].kernel, candidates[i].block_n, 0.f, ""};
+    // All ones first (a NaN no kernel writes), so that a candidate that leaves part of its output
+    // unwritten differs there, whatever the previous candidate left in scratch.
+    err = cudaMemsetAsync(scratch, 0xFF, y_bytes, stream);
+    if (err != cudaSuccess) return err;
     const cudaError_t launched = candidates[i].launch(scratch);
     if (launched != cudaSuccess) {
       cudaGetLastError();  // a refused launch (configuration, resources) is not sticky: clear it
@@ -172,24 +178,25 @@ cudaError_t TuneConv(const ConvTuneKey& key, const std::vector<ConvCandidate>& c
   // 4. The fastest, if it beats the default by more than kConvTuneMinGain.
   const float default_ms = record.candidates[0].ms;
   float best_ms = default_ms;
-  for (const ConvCandidateTiming& timing : record.candidates) {
+  for (size_t i = 1; i < record.candidates.size(); ++i) {
+    const ConvCandidateTiming& timing = record.candidates[i];
     if (timing.excluded.empty() && timing.ms < best_ms && timing.ms < default_ms * (1.f - kConvTuneMinGain)) {
       best_ms = timing.ms;
-      record.chosen = timing.kernel;
+      record.chosen = i;
     }
   }
   table.records[key] = std::move(record);
   return cudaSuccess;
 }
 
-cudaError_t RunConvAuto(const ConvTuneKey& key, const std::vector<ConvCandidate>& candidates, void* y, size_t y_bytes,
+cudaError_t RunConvAuto(ConvTuneKey key, const std::vector<ConvCandidate>& candidates, void* y, size_t y_bytes,
                         const std::function<void*()>& scratch, cudaStream_t stream) {
   if (candidates.empty()) return cudaErrorInvalidValue;
   if (candidates.size() == 1 || !ConvAutotuneEnabled()) return candidates[0].launch(y);
-  if (const std::optional<ConvKernel> chosen = LookupConvTuning(key)) {
-    for (const ConvCandidate& c : candidates) {
-      if (c.kernel == *chosen) return c.launch(y);
-    }
+  // The key holds the candidates' identities, so a stored index names the same candidate here.
+  key.candidates = ConvCandidateList(candidates);
+  if (const std::optional<size_t> chosen = LookupConvTuning(key); chosen && *chosen < candidates.size()) {
+    return candidates[*chosen].launch(y);
   }
   void* buffer = scratch();
   if (buffer == nullptr) return candidates[0].launch(y);  // no room to tune now: the default, untuned

@@ -205,37 +205,49 @@ export function runOpTable(t: Test, opts: OpTableOptions = {}): void {
     const stem = CONV_CASES[1]!;
     const dw = convInputs(wide, 930), ds = convInputs(stem, 940);
     const shapeOf = (p: typeof wide) => ({ n: p.n, h: p.h, w: p.w, c: p.c, k: p.k, r: p.r, s: p.s, strideH: p.stride, strideW: p.stride, padH: p.pad, padW: p.pad });
-    /** The record of the problem just tuned, checked: candidates as offered, the choice the rule makes. */
+    /** A candidate as the tests name it: the kernel, and its tile width where it is tuned at several. */
+    const label = (c: { kernel: string; blockN?: number }) => (c.blockN ? `${c.kernel} bn${c.blockN}` : c.kernel);
+    /**
+     * The record of the problem just tuned, checked: candidates as offered (labels), the kernels in
+     * `mustAgree` admitted (same bits as the default), the widths of one kernel admitted or left out
+     * together, and the choice the rule makes.
+     */
     const checkRecord = (what: string, family: ConvTuningRecord['family'], p: typeof wide, epilogue: { bias: boolean; residual: boolean; relu: boolean },
-      kernels: string[], mustAgree: string[]): ConvTuningRecord | undefined => {
+      labels: string[], mustAgree: string[]): ConvTuningRecord | undefined => {
       const recs = convTuning().filter((r) => r.family === family && r.device === DEVICE && JSON.stringify(r.shape) === JSON.stringify(shapeOf(p))
         && r.bias === epilogue.bias && r.residual === epilogue.residual && r.relu === epilogue.relu);
       t.equal(recs.length, 1, `${what}: one record of the problem`);
       const r = recs[0];
       if (!r) return undefined;
-      t.same(r.candidates.map((c) => c.kernel), kernels, `${what}: candidates ${kernels.join(', ')}, the default first`);
+      t.same(r.candidates.map(label), labels, `${what}: candidates ${labels.join(', ')}, the default first`);
       for (const c of r.candidates) {
-        if (c.excluded === undefined) t.ok(c.ms! > 0, `${what}: ${c.kernel} gives the default's bits and is timed (${c.ms?.toFixed(4)} ms)`);
-        else if (mustAgree.includes(c.kernel)) t.fail(`${what}: ${c.kernel} must give the default's bits, but: ${c.excluded}`);
-        else t.match(c.excluded, /^(differs from|launch refused)/, `${what}: ${c.kernel} left out: ${c.excluded}`);
+        if (c.excluded === undefined) t.ok(c.ms! > 0, `${what}: ${label(c)} gives the default's bits and is timed (${c.ms?.toFixed(4)} ms)`);
+        else if (mustAgree.includes(c.kernel)) t.fail(`${what}: ${label(c)} must give the default's bits, but: ${c.excluded}`);
+        else t.match(c.excluded, /^(differs from|launch refused)/, `${what}: ${label(c)} left out: ${c.excluded}`);
+      }
+      for (const kernel of new Set(r.candidates.map((c) => c.kernel))) {
+        const widths = r.candidates.filter((c) => c.kernel === kernel);
+        if (widths.length > 1) t.equal(new Set(widths.map((c) => c.excluded?.startsWith('differs') ?? false)).size, 1, `${what}: the widths of ${kernel} give the same bits`);
       }
       const admitted = r.candidates.filter((c) => c.excluded === undefined);
-      const dflt = r.candidates[0]!.ms!;
+      const dflt = r.candidates[0]!;
       const best = admitted.reduce((a, c) => (c.ms! < a.ms! ? c : a));
-      t.equal(r.chosen, best.ms! < dflt * 0.98 ? best.kernel : r.candidates[0]!.kernel, `${what}: ${r.chosen} chosen (fastest unless within 2% of the default)`);
+      const want = best.ms! < dflt.ms! * 0.98 ? best : dflt;
+      t.equal(label({ kernel: r.chosen, blockN: r.chosenBlockN }), label(want), `${what}: ${label(want)} chosen (fastest unless within 2% of the default)`);
       return r;
     };
     const ep = { bias: true, residual: true, relu: true };
     const cases: [ops.Precision, ConvTuningRecord['family'], ops.ConvAlgo, string[]][] = [
       ['fp32', 'fp32', 'simt-bk8', ['fp32 simt-bk8', 'fp32 simt-bk16']],
-      ['tf32', 'tf32', 'mma-staged', ['tf32 mma-staged', 'tf32 mma-pipelined']],
+      ['tf32', 'tf32', 'mma-staged', ['tf32 mma-staged', 'tf32 mma-pipelined bn64']],
     ];
-    for (const [precision, family, dflt, kernels] of cases) {
+    for (const [precision, family, dflt, labels] of cases) {
+      const kernels = [...new Set(labels.map((l) => l.replace(/ bn\d+$/, '')))];
       const expected = runConv(wide, dw, { ...ep, scale: true, precision, algo: dflt });
       const first = withKernelLaunches(() => runConv(wide, dw, { ...ep, scale: true, precision }));
       t.same(Array.from(first.result), Array.from(expected), `${precision}: the tuning call returns the default kernel's bits`);
       t.same(Object.keys(first.launched).sort(), [...kernels].sort(), `${precision}: the tuning call runs every candidate`);
-      const r = checkRecord(precision, family, wide, ep, kernels, kernels);
+      const r = checkRecord(precision, family, wide, ep, labels, kernels);
       const again = withKernelLaunches(() => runConv(wide, dw, { ...ep, scale: true, precision }));
       t.same(again.launched, r ? { [r.chosen]: 1 } : {}, `${precision}: a tuned problem is one launch of ${r?.chosen}`);
       t.same(Array.from(again.result), Array.from(expected), `${precision}: with the same bits`);
@@ -254,17 +266,36 @@ export function runOpTable(t: Test, opts: OpTableOptions = {}): void {
     withConvTensors(wide, dw, ({ g, xf, wf, k }) => {
       const bias = k(T(dw.bias, [wide.k]));
       const expected = k(ops.conv2dBf16Storage(xf, wf, g, { bias, relu: true, algo: 'mma-pipelined' })).toFloat32Array();
-      const kernels = ['bf16 mma-pipelined', ...(hasWgmma() ? ['bf16 wgmma'] : [])];
+      const labels = ['bf16 mma-pipelined bn64', ...(hasWgmma() ? ['bf16 wgmma bn64'] : [])];
       const first = withKernelLaunches(() => k(ops.conv2dBf16Storage(xf, wf, g, { bias, relu: true })).toFloat32Array());
       t.same(Array.from(first.result), Array.from(expected), "bf16 in memory: the tuning call returns mma.sync's bits");
-      if (!hasWgmma()) t.equal(convTuning().filter((r) => r.family === 'bf16-storage').length, 0, 'no wgmma here: nothing to tune, nothing recorded');
-      const r = hasWgmma() ? checkRecord('bf16 in memory', 'bf16-storage', wide, { bias: true, residual: false, relu: true }, kernels, ['bf16 mma-pipelined']) : undefined;
+      if (!hasWgmma()) t.equal(convTuning().filter((r) => r.family === 'bf16-storage').length, 0, 'no wgmma here, one width: nothing to tune, nothing recorded');
+      const r = hasWgmma() ? checkRecord('bf16 in memory', 'bf16-storage', wide, { bias: true, residual: false, relu: true }, labels, ['bf16 mma-pipelined']) : undefined;
       if (r) {
         const xb = k(ops.toBfloat16(xf)), wb = k(ops.toBfloat16(wf));
         const again = withKernelLaunches(() => k(ops.conv2d(xb, wb, g, { precision: 'bf16', bias, relu: true })));
         t.same(again.launched, { [r.chosen]: 1 }, `conv2d on bfloat16 tensors reuses the record: one launch of ${r.chosen}`);
         t.same(Array.from(k(ops.bfloat16ToFloat32(again.result)).toFloat32Array()), Array.from(expected), 'with the same bits');
       }
+    });
+
+    // 128 output channels: the tensor-core kernels are also tuned at 64 of them per block (the same bits).
+    const deep = { name: 'K = 128', n: 1, c: 16, h: 6, w: 6, k: 128, r: 3, s: 3, stride: 1, pad: 1 };
+    const dd = convInputs(deep, 950);
+    {
+      const labels = ['tf32 mma-staged', 'tf32 mma-pipelined bn128', 'tf32 mma-pipelined bn64'];
+      const expected = runConv(deep, dd, { ...ep, precision: 'tf32', algo: 'mma-staged' });
+      t.same(Array.from(runConv(deep, dd, { ...ep, precision: 'tf32' })), Array.from(expected), "tf32, K = 128: the staged kernel's bits");
+      const r = checkRecord('tf32, K = 128', 'tf32', deep, ep, labels, ['tf32 mma-staged', 'tf32 mma-pipelined']);
+      const again = withKernelLaunches(() => runConv(deep, dd, { ...ep, precision: 'tf32' }));
+      t.same(again.launched, r ? { [r.chosen]: 1 } : {}, `tf32, K = 128: a tuned problem is one launch of ${r ? label({ kernel: r.chosen, blockN: r.chosenBlockN }) : '?'}`);
+      t.same(Array.from(again.result), Array.from(expected), 'tf32, K = 128: with the same bits');
+    }
+    withConvTensors(deep, dd, ({ g, xf, wf, k }) => {
+      const expected = k(ops.conv2dBf16Storage(xf, wf, g, { relu: true, algo: 'mma-pipelined' })).toFloat32Array();
+      t.same(Array.from(k(ops.conv2dBf16Storage(xf, wf, g, { relu: true })).toFloat32Array()), Array.from(expected), "bf16 in memory, K = 128: mma.sync's bits");
+      const labels = ['bf16 mma-pipelined bn128', 'bf16 mma-pipelined bn64', ...(hasWgmma() ? ['bf16 wgmma bn128', 'bf16 wgmma bn64'] : [])];
+      checkRecord('bf16 in memory, K = 128', 'bf16-storage', deep, { bias: false, residual: false, relu: true }, labels, ['bf16 mma-pipelined']);
     });
 
     clearConvTuning();
