@@ -350,6 +350,21 @@ async function bench(result: Record<string, unknown>): Promise<void> {
       net.dispose();
     }
   }
+  // The same networks with tuning off (each precision's default kernel everywhere), to measure what
+  // the tuning gains in the same run.
+  if (DEVICE !== 'cpu' && convAutotune()) {
+    convAutotune(false);
+    try {
+      const DEFAULT_KERNEL: Record<string, string> = { fp32: 'fp32 simt-bk8', tf32: 'tf32 mma-staged', 'bf16-bfloat16': 'bf16 mma-pipelined' };
+      for (const [key, precision] of [['fp32', 'fp32'], ['tf32', 'tf32'], ['bf16-bfloat16', 'bf16']] as const) {
+        const net = await ResNetFeatures.load('resnet50', params, { device: DEVICE, precision, ...(key === 'bf16-bfloat16' ? { activations: 'bfloat16' as const } : {}) });
+        timeNet(`${key}-untuned`, net, [DEFAULT_KERNEL[key]!]);
+        net.dispose();
+      }
+    } finally {
+      convAutotune(true);
+    }
+  }
   xin.dispose();
   result.resnet50_inference_img_s = inference;
   result.resnet50_conv_kernels = kernels;
@@ -442,6 +457,12 @@ function ratioTable(ours: Record<string, any>, torch: Record<string, any>): stri
   for (const key of ['bf16-bfloat16', 'bf16-bfloat16-wgmma']) {
     if (ours.resnet50_inference_img_s?.[key] !== undefined) {
       rows.push([`ResNet-50 b256 ${key} img/s (vs torch bf16; not the default)`, ours.resnet50_inference_img_s[key], torch.resnet50_inference_img_s?.bf16, 'higher']);
+    }
+  }
+  // What run-time tuning gains: tuned over untuned, both ours (the 'torch' column holds the untuned).
+  for (const key of ['fp32', 'tf32', 'bf16-bfloat16']) {
+    if (ours.resnet50_inference_img_s?.[`${key}-untuned`] !== undefined) {
+      rows.push([`ResNet-50 b256 ${key} img/s, tuned (vs ours untuned)`, ours.resnet50_inference_img_s[key], ours.resnet50_inference_img_s[`${key}-untuned`], 'higher']);
     }
   }
   rows.push(['covariance 50000x2048 ms', ours.covariance?.ms, torch.covariance?.ms, 'lower']);

@@ -43,7 +43,8 @@ const char* ConvFamilyName(ConvFamily f);
 
 // A kernel that may run the problem, at a block tile width (`block_n` output channels; 0 = the
 // launcher's own pick, for kernels with one width); `launch` writes the whole output to `y` (same
-// shape and dtype as the caller's output) and returns its launcher's error.
+// shape and dtype as the caller's output) and returns its launcher's error. Tuning launches each
+// candidate several times, so no input may alias the output (the bindings always write a fresh one).
 struct ConvCandidate {
   ConvKernel kernel;
   int block_n = 0;
