@@ -79,11 +79,12 @@ export function solveSPD(a: Tensor, b: Tensor): Tensor {
  */
 /**
  * The CUDA kernel of the covariance's centred X^T X (benchmarks compare them): 'auto' (the default:
- * the SIMT fp32 kernel, the one measured), 'simt', or '3xtf32' (tensor cores with each value split
- * into two tf32 parts: fp32-level accuracy, about 1e-6 relative like the SIMT kernel, not the same
- * bits; dim % 4 == 0). The CPU takes 'auto'.
+ * the SIMT fp32 kernel, the one measured), 'simt', 'simt-bk16' (the same kernel with 16 rows per
+ * k-slice instead of 8: the same bits as 'simt'; inputs with dim % 4 != 0 run 'simt'), or '3xtf32'
+ * (tensor cores with each value split into two tf32 parts: fp32-level accuracy, about 1e-6 relative
+ * like the SIMT kernel, not the same bits; dim % 4 == 0). The CPU takes 'auto'.
  */
-export type CovarianceSyrk = 'auto' | 'simt' | '3xtf32';
+export type CovarianceSyrk = 'auto' | 'simt' | 'simt-bk16' | '3xtf32';
 
 export class CovarianceAccumulator {
   readonly dim: number;

@@ -708,9 +708,10 @@ Napi::Value CudaCovarianceAccumulate(const Napi::CallbackInfo& info) {
   }
   if (rows > 0) {
     Workspace ws = NewWorkspace(env, cuda::CovarianceWorkspaceBytes(rows, di), dev);
-    const cuda::CovarianceSyrk kernel = syrk == "simt"     ? cuda::CovarianceSyrk::kSimt
-                                        : syrk == "3xtf32" ? cuda::CovarianceSyrk::kTf32x3
-                                                           : cuda::CovarianceSyrk::kAuto;
+    const cuda::CovarianceSyrk kernel = syrk == "simt"        ? cuda::CovarianceSyrk::kSimt
+                                        : syrk == "simt-bk16" ? cuda::CovarianceSyrk::kSimtBk16
+                                        : syrk == "3xtf32"    ? cuda::CovarianceSyrk::kTf32x3
+                                                              : cuda::CovarianceSyrk::kAuto;
     CheckLaunch(env, cuda::LaunchCovarianceAccumulate(x.data<float>(), rows, di, count, mean.data<double>(),
                                                       m2.data<double>(), ws.data(), StreamOf(env, dev), 0, kernel),
                 dev, "covarianceAccumulate");

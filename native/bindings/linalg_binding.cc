@@ -2,7 +2,7 @@
 //   dgemm(a, b, {transA, transB}) (on the CPU, or through cuBLAS when a is on a CUDA device),
 //   cholesky(a), triangularSolve(t, b, {lower, trans, unit}), inverse(a),
 //   covarianceAccumulate(x, mean, m2, count, syrk?) -> count (updates mean and m2 in place; syrk:
-//   'auto', or on CUDA 'simt' / '3xtf32', see cuda/covariance.cuh).
+//   'auto', or on CUDA 'simt' / 'simt-bk16' / '3xtf32', see cuda/covariance.cuh).
 #include <cstring>
 #include <string>
 

@@ -54,7 +54,7 @@ std::string GetChoice(Napi::Env env, Napi::Value v, const char* key, std::initia
 
 std::string GetPrecision(Napi::Env env, Napi::Object o) { return GetChoice(env, o.Get("precision"), "precision", {"fp32", "tf32", "bf16"}); }
 
-std::string GetCovarianceSyrk(Napi::Env env, Napi::Value v) { return GetChoice(env, v, "syrk", {"auto", "simt", "3xtf32"}); }
+std::string GetCovarianceSyrk(Napi::Env env, Napi::Value v) { return GetChoice(env, v, "syrk", {"auto", "simt", "simt-bk16", "3xtf32"}); }
 
 Bf16Padding GetBf16Padding(Napi::Env env, const Tensor& x, Napi::Value pad) {
   if (x.shape.empty()) ThrowCode(env, "ERR_SHAPE_MISMATCH", "toBfloat16: x needs at least one dimension");

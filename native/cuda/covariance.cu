@@ -2,12 +2,14 @@
 // merge. See covariance.cuh for the contract and the numerics.
 //
 // SYRK kernel (grid: upper-triangle tiles x row sub-chunks, 256 threads as 16 x 16, two CTAs per SM):
-//   classic 128 x 128 x 8 SIMT tiling. Both operands are column slices of the same rows of x, so
-//   shared memory holds them as [k][128] straight from the row-major input (no transpose); the loader
-//   subtracts the float mean in registers and zero-fills rows past the sub-chunk and columns past d.
-//   Each thread owns an 8 x 8 block split 4 + 4 at offsets 0 and 64 in both dimensions, so its
-//   shared-memory reads are broadcasts or conflict-free float4s. Shared memory is double-buffered with
-//   a register prefetch of the next k-slice: one barrier per 8 rows. Diagonal tiles load one operand.
+//   classic 128 x 128 x 8 SIMT tiling (x 16 in the simt-bk16 variant). Both operands are column
+//   slices of the same rows of x, so shared memory holds them as [k][128] straight from the row-major
+//   input (no transpose); the loader subtracts the float mean in registers and zero-fills rows past the
+//   sub-chunk and columns past d. Each thread owns an 8 x 8 block split 4 + 4 at offsets 0 and 64 in
+//   both dimensions, so its shared-memory reads are broadcasts or conflict-free float4s. Shared memory
+//   is double-buffered with a register prefetch of the next k-slice: one barrier per 8 (16) rows.
+//   Diagonal tiles load one operand. ptxas (sm_90): 127-128 registers, no spills, in all three
+//   instantiations.
 #include "cuda/covariance.cuh"
 
 #include "cuda/covariance_syrk.cuh"
@@ -20,7 +22,6 @@ namespace {
 
 using cov::kTile;
 using cov::TileCoords;
-constexpr int kBk = 8;
 constexpr int kSyrkThreads = 256;
 constexpr int kDefaultSplitRows = 4096;
 constexpr int kMeanThreads = 256;
@@ -141,11 +142,16 @@ __device__ __forceinline__ float4 LoadCentred(const float* __restrict__ x, int64
   return v;
 }
 
-// Pass 2: fp32 partial scatter of one upper tile over one row sub-chunk.
-template <bool kVec>
+// Pass 2: fp32 partial scatter of one upper tile over one row sub-chunk, kBk rows per k-slice (8, or
+// 16 for the simt-bk16 variant: half the barriers per row, two float4 loads per operand in flight per
+// thread). Each output's products are summed over the rows in the same order either way (the rows
+// past the sub-chunk add exact zeros), so both give the same bits.
+template <bool kVec, int kBk>
 __global__ void __launch_bounds__(kSyrkThreads, 2)
     CovSyrkKernel(const float* __restrict__ x, int64_t rows, int d, int nb, int split_rows,
                   const float* __restrict__ muf, float* __restrict__ partial) {
+  static_assert(kBk % 8 == 0, "the loader fills 8 rows of a slice per float4 per thread");
+  constexpr int kLoads = kBk / 8;  // float4 loads per operand per thread per slice
   SSLINV_DYNAMIC_SMEM(float, smem);
   float* as = smem;                     // [2][kBk][kTile]
   float* bs = smem + 2 * kBk * kTile;   // [2][kBk][kTile]
@@ -159,7 +165,8 @@ __global__ void __launch_bounds__(kSyrkThreads, 2)
 
   const int tid = threadIdx.x;
   const int tx = tid & 15, ty = tid >> 4;
-  // Loader: one float4 per operand per k-slice: row lk of the slice, columns lc..lc+3 of the tile.
+  // Loader: kLoads float4 per operand per k-slice: rows lk, lk + 8, .. of the slice, columns
+  // lc..lc+3 of the tile.
   const int lk = tid >> 5, lc = (tid & 31) * 4;
   const int col_a = bi * kTile + lc, col_b = bj * kTile + lc;
   float mu_a[4], mu_b[4];
@@ -175,20 +182,27 @@ __global__ void __launch_bounds__(kSyrkThreads, 2)
 #pragma unroll
     for (int j = 0; j < 8; ++j) acc[i][j] = 0.f;
 
-  float4 pa = LoadCentred<kVec>(x, r_begin + lk, r_end, d, col_a, mu_a);
-  float4 pb = make_float4(0.f, 0.f, 0.f, 0.f);
-  if (!diag) pb = LoadCentred<kVec>(x, r_begin + lk, r_end, d, col_b, mu_b);
-  *reinterpret_cast<float4*>(as + lk * kTile + lc) = pa;
-  if (!diag) *reinterpret_cast<float4*>(bs + lk * kTile + lc) = pb;
+  float4 pa[kLoads], pb[kLoads];
+#pragma unroll
+  for (int u = 0; u < kLoads; ++u) {
+    pa[u] = LoadCentred<kVec>(x, r_begin + lk + 8 * u, r_end, d, col_a, mu_a);
+    pb[u] = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (!diag) pb[u] = LoadCentred<kVec>(x, r_begin + lk + 8 * u, r_end, d, col_b, mu_b);
+    *reinterpret_cast<float4*>(as + (lk + 8 * u) * kTile + lc) = pa[u];
+    if (!diag) *reinterpret_cast<float4*>(bs + (lk + 8 * u) * kTile + lc) = pb[u];
+  }
   __syncthreads();
 
   for (int kt = 0; kt < nk; ++kt) {
     const int buf = kt & 1;
     // Fetch the next slice into registers; it lands in the other buffer after this slice's math.
     if (kt + 1 < nk) {
-      const int64_t r = r_begin + static_cast<int64_t>(kt + 1) * kBk + lk;
-      pa = LoadCentred<kVec>(x, r, r_end, d, col_a, mu_a);
-      if (!diag) pb = LoadCentred<kVec>(x, r, r_end, d, col_b, mu_b);
+#pragma unroll
+      for (int u = 0; u < kLoads; ++u) {
+        const int64_t r = r_begin + static_cast<int64_t>(kt + 1) * kBk + lk + 8 * u;
+        pa[u] = LoadCentred<kVec>(x, r, r_end, d, col_a, mu_a);
+        if (!diag) pb[u] = LoadCentred<kVec>(x, r, r_end, d, col_b, mu_b);
+      }
     }
     const float* a_s = as + buf * kBk * kTile;
     const float* b_s = (diag ? as : bs) + buf * kBk * kTile;
@@ -208,8 +222,11 @@ __global__ void __launch_bounds__(kSyrkThreads, 2)
     if (kt + 1 < nk) {
       // The other buffer was last read in the previous slice, which every thread finished before
       // the barrier below it.
-      *reinterpret_cast<float4*>(as + (buf ^ 1) * kBk * kTile + lk * kTile + lc) = pa;
-      if (!diag) *reinterpret_cast<float4*>(bs + (buf ^ 1) * kBk * kTile + lk * kTile + lc) = pb;
+#pragma unroll
+      for (int u = 0; u < kLoads; ++u) {
+        *reinterpret_cast<float4*>(as + (buf ^ 1) * kBk * kTile + (lk + 8 * u) * kTile + lc) = pa[u];
+        if (!diag) *reinterpret_cast<float4*>(bs + (buf ^ 1) * kBk * kTile + (lk + 8 * u) * kTile + lc) = pb[u];
+      }
     }
     __syncthreads();
   }
@@ -274,7 +291,8 @@ size_t CovarianceWorkspaceBytes(int64_t rows, int d, int split_rows) {
 cudaError_t LaunchCovarianceAccumulate(const float* x, int64_t rows, int d, int64_t count, double* mean, double* m2,
                                        void* workspace, cudaStream_t stream, int split_rows, CovarianceSyrk syrk) {
   if (rows < 0 || d < 1 || count < 0 || split_rows < 0) return cudaErrorInvalidValue;
-  if (syrk != CovarianceSyrk::kAuto && syrk != CovarianceSyrk::kSimt && syrk != CovarianceSyrk::kTf32x3) {
+  if (syrk != CovarianceSyrk::kAuto && syrk != CovarianceSyrk::kSimt && syrk != CovarianceSyrk::kTf32x3 &&
+      syrk != CovarianceSyrk::kSimtBk16) {
     return cudaErrorInvalidValue;
   }
   if (rows == 0) return cudaSuccess;
@@ -302,15 +320,19 @@ cudaError_t LaunchCovarianceAccumulate(const float* x, int64_t rows, int d, int6
   if (err != cudaSuccess) return err;
 
   const bool vec = d % 4 == 0 && reinterpret_cast<uintptr_t>(x) % 16 == 0;
-  const size_t syrk_smem = sizeof(float) * 4 * kBk * kTile;
+  // Shared memory: two buffers of a kBk x 128 slice per operand, 16 KiB (BK 8) or 32 KiB (BK 16).
+  const dim3 grid(p.tiles, p.splits);
   if (syrk == CovarianceSyrk::kTf32x3) {
     err = cov::LaunchSyrkTf32x3(x, rows, d, p.nb, p.tiles, p.splits, p.split_rows, muf, partial, stream);
-  } else if (vec) {
-    SSLINV_LAUNCH(CovSyrkKernel<true>, dim3(p.tiles, p.splits), dim3(kSyrkThreads), syrk_smem, stream, x, rows, d,
-                  p.nb, p.split_rows, muf, partial);
+  } else if (syrk == CovarianceSyrk::kSimtBk16 && vec) {
+    SSLINV_LAUNCH((CovSyrkKernel<true, 16>), grid, dim3(kSyrkThreads), sizeof(float) * 4 * 16 * kTile, stream, x, rows, d, p.nb,
+                  p.split_rows, muf, partial);
+  } else if (vec) {  // simt-bk16 takes only the vector path; elsewhere BK 8 runs (the same bits)
+    SSLINV_LAUNCH((CovSyrkKernel<true, 8>), grid, dim3(kSyrkThreads), sizeof(float) * 4 * 8 * kTile, stream, x, rows, d, p.nb,
+                  p.split_rows, muf, partial);
   } else {
-    SSLINV_LAUNCH(CovSyrkKernel<false>, dim3(p.tiles, p.splits), dim3(kSyrkThreads), syrk_smem, stream, x, rows, d,
-                  p.nb, p.split_rows, muf, partial);
+    SSLINV_LAUNCH((CovSyrkKernel<false, 8>), grid, dim3(kSyrkThreads), sizeof(float) * 4 * 8 * kTile, stream, x, rows, d, p.nb,
+                  p.split_rows, muf, partial);
   }
   if (err == cudaSuccess) err = cudaGetLastError();
   if (err != cudaSuccess) return err;

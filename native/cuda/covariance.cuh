@@ -48,10 +48,13 @@ namespace cuda {
 size_t CovarianceWorkspaceBytes(int64_t rows, int d, int split_rows = 0);
 
 // Which kernel runs step 2 (the SYRK). kAuto is what every caller gets: the SIMT kernel, the one
-// measured (H200, 2026-12-04). kTf32x3 (covariance_tf32x3.cu) sums the same centred products on
-// tensor cores with each value split into two tf32 parts: fp32-level accuracy (relative Frobenius
-// error around 1e-6 either way), not the same bits; it needs d % 4 == 0 and x 16-byte aligned.
-enum class CovarianceSyrk : int { kAuto = 0, kSimt = 1, kTf32x3 = 2 };
+// measured (H200, 2026-12-04). kSimtBk16 is the same kernel with 16 rows per k-slice instead of 8
+// (half the barriers, twice the loads in flight): the same bits as kSimt; it takes d % 4 == 0 with x
+// 16-byte aligned, and other inputs run kSimt. kTf32x3 (covariance_tf32x3.cu) sums the same centred
+// products on tensor cores with each value split into two tf32 parts: fp32-level accuracy (relative
+// Frobenius error around 1e-6 either way), not the same bits; it needs d % 4 == 0 and x 16-byte
+// aligned.
+enum class CovarianceSyrk : int { kAuto = 0, kSimt = 1, kTf32x3 = 2, kSimtBk16 = 3 };
 
 // Merges x [rows, d] into (count, mean, m2); see the header comment. Returns cudaErrorInvalidValue
 // for bad sizes (rows < 0, d < 1, count < 0, too many row splits), null pointers, an unknown syrk or

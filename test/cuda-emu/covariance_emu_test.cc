@@ -187,6 +187,31 @@ int main() {
                       std::memcmp(a.mean.data(), b.mean.data(), a.mean.size() * sizeof(double)) == 0;
     emu_check::Report(same, "d130 two chunks: two runs bit-identical");
   }
+  // The SIMT SYRK at 16 rows per k-slice: the same bits as at 8 (each output's products summed over
+  // the rows in the same order), on sub-chunks that end mid-slice, several tiles and chunks, and the
+  // inputs it hands to BK 8 (d % 4 != 0, misaligned rows).
+  {
+    const CovarianceSyrk bk16 = CovarianceSyrk::kSimtBk16, simt = CovarianceSyrk::kSimt;
+    const auto same_bits = [](const Stats& a, const Stats& b) {
+      return a.err == 0 && b.err == 0 && std::memcmp(a.m2.data(), b.m2.data(), a.m2.size() * sizeof(double)) == 0 &&
+             std::memcmp(a.mean.data(), b.mean.data(), a.mean.size() * sizeof(double)) == 0;
+    };
+    const int d = 260;
+    const auto x = Gaussian(301, d, 3.0, 1.0, 12);
+    const std::vector<std::vector<float>> two = {Rows(x, d, 0, 137), Rows(x, d, 137, 301)};
+    const Stats a = Accumulate(two, d, 57, 0, bk16), b = Accumulate(two, d, 57, 0, simt);
+    emu_check::Report(same_bits(a, b), "simt-bk16: rows 137 + 164 d260 in sub-chunks of <= 57 rows (6 tiles): the bits of simt");
+    Check("simt-bk16: rows 137 + 164 d260 against float64", two, d, a);
+    const Stats c = Accumulate({x}, d, 0, 0, bk16), e = Accumulate({x}, d, 0, 0, simt);
+    emu_check::Report(same_bits(c, e), "simt-bk16: rows 301 d260, one sub-chunk: the bits of simt");
+    const int d_odd = 130;
+    const auto xo = Gaussian(90, d_odd, 3.0, 1.0, 13);
+    emu_check::Report(same_bits(Accumulate({xo}, d_odd, 0, 0, bk16), Accumulate({xo}, d_odd, 0, 0, simt)),
+                      "simt-bk16 on d % 4 != 0 runs BK 8: the bits of simt");
+    const auto xm = Gaussian(90, 64, 3.0, 1.0, 14);
+    emu_check::Report(same_bits(Accumulate({xm}, 64, 0, 1, bk16), Accumulate({xm}, 64, 0, 1, simt)),
+                      "simt-bk16 on misaligned rows runs BK 8: the bits of simt");
+  }
   // 3xTF32 SYRK.
   const CovarianceSyrk tc = CovarianceSyrk::kTf32x3;
   {

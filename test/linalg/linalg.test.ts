@@ -4,7 +4,7 @@
 import t, { Test } from 'tap';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CovarianceAccumulator, cholesky, dgemm, inverse, solveSPD, solveTriangular } from '../../src/linalg';
+import { CovarianceAccumulator, CovarianceSyrk, cholesky, dgemm, inverse, solveSPD, solveTriangular } from '../../src/linalg';
 import { RandomState } from '../../src/random/mt19937';
 import { tensor } from '../../src/tensor';
 import { cudaAvailable } from '../../src/device';
@@ -60,6 +60,7 @@ t.test('covariance in uneven chunks equals np.cov', async (t) => {
 t.test('the CUDA SYRK variants: within 1e-5 of the float64 CPU covariance, or refused where they cannot run', async (t) => {
   t.throws(() => new CovarianceAccumulator(8, { syrk: '3xtf32' }), { code: 'ERR_INVALID_ARGUMENT', field: 'syrk' }, 'a CUDA variant on the CPU');
   t.throws(() => new CovarianceAccumulator(8, { syrk: 'simt' }), { code: 'ERR_INVALID_ARGUMENT', field: 'syrk' });
+  t.throws(() => new CovarianceAccumulator(8, { syrk: 'simt-bk16' }), { code: 'ERR_INVALID_ARGUMENT', field: 'syrk' });
   const nat = new CovarianceAccumulator(4);
   t.ok(nat, "syrk 'auto' on the CPU");
   nat.dispose();
@@ -72,16 +73,21 @@ t.test('the CUDA SYRK variants: within 1e-5 of the float64 CPU covariance, or re
   cpu.add(tensor(Float64Array.from(x32), [n, d]));
   const want = cpu.covariance();
   cpu.dispose();
-  for (const syrk of ['auto', 'simt', '3xtf32'] as const) {
+  const results: Partial<Record<CovarianceSyrk, Float64Array>> = {};
+  for (const syrk of ['auto', 'simt', 'simt-bk16', '3xtf32'] as const) {
     const acc = new CovarianceAccumulator(d, { device: 'cuda', syrk });
     acc.add(tensor(x32.slice(0, 250 * d), [250, d]));
     acc.add(tensor(x32.slice(250 * d), [n - 250, d]));
     const got = acc.covariance();
     acc.dispose();
+    results[syrk] = got;
     let num = 0, den = 0;
     for (let i = 0; i < want.length; i++) { num += (got[i]! - want[i]!) ** 2; den += want[i]! ** 2; }
     t.ok(Math.sqrt(num / den) < 1e-5, `syrk ${syrk}: relative Frobenius error ${Math.sqrt(num / den).toExponential(2)} (< 1e-5)`);
   }
+  // 250 and 350 rows: slices of 16 end past both chunks, so the rows the 16-row slices zero-fill count too.
+  t.same(Array.from(results['simt-bk16']!), Array.from(results.simt!), "syrk 'simt-bk16' gives the bits of 'simt'");
+  t.same(Array.from(results.auto!), Array.from(results.simt!), "syrk 'auto' is 'simt'");
 });
 
 t.test('dgemm, inverse, cholesky, solves', async (t) => {
