@@ -37,7 +37,7 @@ import * as ops from '../../src/ops';
 import { empty, tensor, Tensor } from '../../src/tensor';
 import { MiniTest } from './mini-tap';
 import { CONV_SHAPES, onDevice as onDeviceOf, randomF32, randomParams, timeLoop as timeLoopOn } from './bench-util';
-import { withKernelLaunches } from '../../test/helpers/kernel-launches';
+import { tuningLabel, withKernelLaunches } from '../../test/helpers/kernel-launches';
 import { testImage } from '../../test/helpers/test-image';
 import { runsWgmma } from '../../test/helpers/wgmma';
 import { SYNTHETIC_TRANSFORMS, defaultK, transformGrid } from '../../src/transforms/grid';
@@ -359,10 +359,9 @@ async function bench(result: Record<string, unknown>): Promise<void> {
   if (DEVICE !== 'cpu' && convAutotune()) {
     convAutotune(false);
     try {
-      const DEFAULT_KERNEL: Record<string, string> = { fp32: 'fp32 simt-bk8', tf32: 'tf32 mma-staged', 'bf16-bfloat16': 'bf16 mma-pipelined' };
       for (const [key, precision] of [['fp32', 'fp32'], ['tf32', 'tf32'], ['bf16-bfloat16', 'bf16']] as const) {
         const net = await ResNetFeatures.load('resnet50', params, { device: DEVICE, precision, ...(key === 'bf16-bfloat16' ? { activations: 'bfloat16' as const } : {}) });
-        timeNet(`${key}-untuned`, net, [DEFAULT_KERNEL[key]!]);
+        timeNet(`${key}-untuned`, net, [AUTO_KERNELS[key][0]!]);  // the first of each family is its default
         net.dispose();
       }
     } finally {
@@ -399,7 +398,7 @@ async function bench(result: Record<string, unknown>): Promise<void> {
     const recs = tuning.filter((r) => r.family === family);
     if (recs.length === 0) continue;
     const chosen: Record<string, number> = {};
-    const label = (kernel: string, blockN?: number) => (blockN ? `${kernel} bn${blockN}` : kernel);
+    const label = (kernel: string, blockN?: number) => tuningLabel({ kernel, blockN });
     for (const r of recs) chosen[label(r.chosen, r.chosenBlockN)] = (chosen[label(r.chosen, r.chosenBlockN)] ?? 0) + 1;
     const left = recs.flatMap((r) => r.candidates.filter((c) => c.excluded !== undefined).map((c) => `${label(c.kernel, c.blockN)}: ${c.excluded}`));
     log(`tuning, ${family}: ${recs.length} problems; chosen ${Object.entries(chosen).map(([k, n]) => `${k} x ${n}`).join(', ')}` +

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bindings/napi_util.h"
@@ -370,9 +371,9 @@ Napi::Value CudaConv2d(const Napi::CallbackInfo& info) {
     };
     std::vector<cuda::ConvCandidate> candidates;
     if (fp32) {
-      const bool bk16 = cuda::F32DefaultAlgo(sh) == cuda::ConvAlgo::kSimtBk16;
-      candidates.push_back(bk16 ? candidate(cuda::ConvAlgo::kSimtBk16, cuda::ConvKernel::kSimtBk16) : candidate(cuda::ConvAlgo::kSimtBk8, cuda::ConvKernel::kSimtBk8));
-      candidates.push_back(bk16 ? candidate(cuda::ConvAlgo::kSimtBk8, cuda::ConvKernel::kSimtBk8) : candidate(cuda::ConvAlgo::kSimtBk16, cuda::ConvKernel::kSimtBk16));
+      candidates.push_back(candidate(cuda::ConvAlgo::kSimtBk8, cuda::ConvKernel::kSimtBk8));
+      candidates.push_back(candidate(cuda::ConvAlgo::kSimtBk16, cuda::ConvKernel::kSimtBk16));
+      if (cuda::F32DefaultAlgo(sh) == cuda::ConvAlgo::kSimtBk16) std::swap(candidates[0], candidates[1]);  // the default first
     } else {
       candidates.push_back(candidate(cuda::ConvAlgo::kMmaStaged, cuda::ConvKernel::kTf32Staged));
       if (cuda::Tf32PipelinedTakes(sh, xd, wd, r, y.data<float>())) {

@@ -12,7 +12,7 @@ import * as ops from '../../src/ops';
 import { tensor, Tensor } from '../../src/tensor';
 import { native } from '../../src/native';
 import { runsWgmma } from '../helpers/wgmma';
-import { withKernelLaunches } from '../helpers/kernel-launches';
+import { tuningLabel as label, withKernelLaunches } from '../helpers/kernel-launches';
 import { clearConvTuning, convAutotune, convTuning, ConvTuningRecord } from '../../src/device';
 import { dgemm } from '../../src/linalg';
 import { multinomialLossGrad } from '../../src/probes/eigen';
@@ -205,8 +205,6 @@ export function runOpTable(t: Test, opts: OpTableOptions = {}): void {
     const stem = CONV_CASES[1]!;
     const dw = convInputs(wide, 930), ds = convInputs(stem, 940);
     const shapeOf = (p: typeof wide) => ({ n: p.n, h: p.h, w: p.w, c: p.c, k: p.k, r: p.r, s: p.s, strideH: p.stride, strideW: p.stride, padH: p.pad, padW: p.pad });
-    /** A candidate as the tests name it: the kernel, and its tile width where it is tuned at several. */
-    const label = (c: { kernel: string; blockN?: number }) => (c.blockN ? `${c.kernel} bn${c.blockN}` : c.kernel);
     /**
      * The record of the problem just tuned, checked: candidates as offered (labels), the kernels in
      * `mustAgree` admitted (same bits as the default), the widths of one kernel admitted or left out
