@@ -73,11 +73,6 @@ export function solveSPD(a: Tensor, b: Tensor): Tensor {
 }
 
 /**
- * Mean and covariance of rows streamed in chunks, in float64, as accurate as numpy's two-pass
- * np.cov: each chunk is centred on its own mean before its scatter matrix is formed, and chunks are
- * merged with Chan et al.'s update.
- */
-/**
  * The CUDA kernel of the covariance's centred X^T X (benchmarks compare them): 'auto' (the default:
  * the SIMT fp32 kernel, the one measured), 'simt', 'simt-bk16' (the same kernel with 16 rows per
  * k-slice instead of 8: the same bits as 'simt'; inputs with dim % 4 != 0 run 'simt'), or '3xtf32'
@@ -86,6 +81,11 @@ export function solveSPD(a: Tensor, b: Tensor): Tensor {
  */
 export type CovarianceSyrk = 'auto' | 'simt' | 'simt-bk16' | '3xtf32';
 
+/**
+ * Mean and covariance of rows streamed in chunks, in float64, as accurate as numpy's two-pass
+ * np.cov: each chunk is centred on its own mean before its scatter matrix is formed, and chunks are
+ * merged with Chan et al.'s update.
+ */
 export class CovarianceAccumulator {
   readonly dim: number;
   private count = 0;
