@@ -18,6 +18,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sslinv::napi::RegisterCudaViewBindings(env, exports);
   sslinv::napi::RegisterCudaLbfgsbBindings(env, exports);
   sslinv::napi::RegisterCudaRandomBindings(env, exports);
+  sslinv::napi::RegisterConvBackwardBindings(env, exports);
+  sslinv::napi::RegisterLayerBackwardBindings(env, exports);
   return exports;
 }
 

@@ -16,6 +16,8 @@ void RegisterDeviceBindings(Napi::Env env, Napi::Object exports);
 void RegisterCudaViewBindings(Napi::Env env, Napi::Object exports);
 void RegisterCudaLbfgsbBindings(Napi::Env env, Napi::Object exports);
 void RegisterCudaRandomBindings(Napi::Env env, Napi::Object exports);
+void RegisterConvBackwardBindings(Napi::Env env, Napi::Object exports);
+void RegisterLayerBackwardBindings(Napi::Env env, Napi::Object exports);
 
 }  // namespace napi
 }  // namespace sslinv

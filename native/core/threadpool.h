@@ -1,7 +1,9 @@
 // A small persistent thread pool for the CPU kernels.
 //
 // Kernels call ParallelFor / Run; the calling thread takes part as worker 0, so a pool of n threads
-// keeps n-1 helpers asleep between calls. One parallel region runs at a time (a mutex serialises
+// keeps n-1 helpers between calls: spinning for a short while after each region (back-to-back
+// regions then start without a kernel wake-up; SSL_INV_SPIN_US, default 200 us, 0 = never), asleep
+// after that. One parallel region runs at a time (a mutex serialises
 // callers); a region started from inside a worker runs serially on that worker, so kernels may nest
 // without deadlock. The thread count defaults to the number of cores, or SSL_INV_NUM_THREADS.
 // An exception thrown inside a region, on any thread, is rethrown on the calling thread once every

@@ -2,34 +2,108 @@
 #include "ops/conv2d.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <string>
 #include <memory>
 #include <vector>
 
+#include "core/host_allocator.h"
+#include "core/threadpool.h"
+#include "cpu/pack_avx512.h"
+
 namespace sslinv {
 
 namespace {
 
-// Gathers im2col rows of an NHWC input straight into the GEMM's mr-interleaved A panels. Each run of
-// consecutive channels of one input pixel is copied at once; taps that fall in the padding are zero.
+constexpr int kMaxPanelColumns = 32;  // the widest GEMM tile (nr) of gemm_kernels.cc
+
+// Gathers im2col rows of an NHWC input straight into the GEMM's mr-interleaved A panels (GEMM row m
+// = output pixel (n, p, q), GEMM-K = taps (r, s, c)); taps that fall in the padding are zero. In NHWC
+// the S*C values of one kernel row r of a window are contiguous in x, less the columns that fall in
+// the padding at the left or right border.
 class Im2colPacker : public APacker {
  public:
-  Im2colPacker(const Conv2dParams& p, const float* x) : p_(p), x_(x), pq_(p.out_h() * p.out_w()) {}
+  Im2colPacker(const Conv2dParams& p, const float* x)
+      : p_(p), x_(x), pq_(p.out_h() * p.out_w()), transpose_(UseAvx512()) {}
 
   void Pack(int64_t m0, int rows, int64_t k0, int kc, int mr, float* dst) const override {
-    const int64_t C = p_.c, S = p_.s, Q = p_.out_w();
+#if defined(__x86_64__)
+    if (transpose_ && mr <= 16) {
+      PackTransposed(m0, rows, k0, kc, mr, dst);
+      return;
+    }
+#endif
+    PackScalar(m0, rows, k0, kc, mr, dst);
+  }
+
+ private:
+  // The image and the top-left input position of GEMM row m's window.
+  void Origin(int64_t m, const float** image, int64_t* ih0, int64_t* iw0) const {
+    const int64_t n = m / pq_, pq = m % pq_, Q = p_.out_w();
+    *image = x_ + n * p_.h * p_.w * p_.c;
+    *ih0 = (pq / Q) * p_.stride_h - p_.pad_h;
+    *iw0 = (pq % Q) * p_.stride_w - p_.pad_w;
+  }
+
+#if defined(__x86_64__)
+  // GEMM-K goes in pieces of at most 16 floats that stay inside one kernel row; each piece of the 16
+  // rows is one masked load per row (lanes in the padding are zero) and one register transposition
+  // (pack_avx512.h). A window row cut by the left border is loaded with an expand-load from its first
+  // column inside the image, so no address before the row's start is formed.
+  SSLINV_AVX512 void PackTransposed(int64_t m0, int rows, int64_t k0, int kc, int mr, float* dst) const {
+    const int64_t C = p_.c, S = p_.s, W = p_.w, row_len = S * C;
+    const float* image[16];
+    const float* row[16];  // window row r of each GEMM row, at its first tap (s = 0), or null
+    int64_t ih0[16], iw0[16], lo[16], hi[16];  // lanes [lo, hi) of a kernel row lie inside the image
+    for (int i = 0; i < rows; ++i) {
+      Origin(m0 + i, &image[i], &ih0[i], &iw0[i]);
+      lo[i] = std::clamp<int64_t>(-iw0[i], 0, S) * C;
+      hi[i] = std::max(lo[i], std::clamp<int64_t>(W - iw0[i], 0, S) * C);
+    }
+    int64_t r = k0 / row_len, pos = k0 % row_len;
+    auto set_rows = [&] {
+      for (int i = 0; i < rows; ++i) {
+        const int64_t ih = ih0[i] + r;
+        row[i] = ih >= 0 && ih < p_.h ? image[i] + ih * W * C : nullptr;
+      }
+    };
+    set_rows();
+    for (int kk = 0; kk < kc;) {
+      const int len = static_cast<int>(std::min<int64_t>({16, row_len - pos, kc - kk}));
+      __m512 v[16];
+      for (int i = 0; i < 16; ++i) {
+        v[i] = _mm512_setzero_ps();
+        if (i >= rows || row[i] == nullptr) continue;
+        const int64_t a = std::max<int64_t>(lo[i] - pos, 0), b = std::min<int64_t>(hi[i] - pos, len);
+        if (a >= b) continue;
+        const __mmask16 m = static_cast<__mmask16>(((1u << b) - 1) & ~((1u << a) - 1));
+        const float* src = row[i] + iw0[i] * C + pos + a;  // the piece's first value inside the image
+        v[i] = a == 0 ? _mm512_maskz_loadu_ps(m, src) : _mm512_maskz_expandloadu_ps(m, src);
+      }
+      StoreTransposed16(v, mr, len, dst + static_cast<int64_t>(kk) * mr, mr);
+      kk += len;
+      pos += len;
+      if (pos == row_len) {
+        pos = 0;
+        ++r;
+        if (kk < kc) set_rows();
+      }
+    }
+  }
+#endif
+
+  // Without AVX-512: each run of consecutive floats of one row goes with a strided scalar store.
+  void PackScalar(int64_t m0, int rows, int64_t k0, int kc, int mr, float* dst) const {
+    const int64_t C = p_.c, S = p_.s;
     const int64_t row_len = S * C;  // GEMM-K elements per kernel row r
     const int64_t r0 = k0 / row_len, pos0 = k0 % row_len;
     for (int i = 0; i < rows; ++i) {
-      const int64_t m = m0 + i;
-      const int64_t n = m / pq_, pq = m % pq_;
-      const int64_t ih0 = (pq / Q) * p_.stride_h - p_.pad_h;
-      const int64_t iw0 = (pq % Q) * p_.stride_w - p_.pad_w;
-      // In NHWC the taps (s, c) of one kernel row are contiguous in memory when the whole row of the
-      // window is inside the image, so they copy as one run; border windows go one tap at a time.
+      const float* xn;
+      int64_t ih0, iw0;
+      Origin(m0 + i, &xn, &ih0, &iw0);
+      // A window row wholly inside the image copies as one run; border windows go one tap at a time.
       const bool interior = iw0 >= 0 && iw0 + S <= p_.w;
-      const float* xn = x_ + n * p_.h * p_.w * C;
       int64_t r = r0, pos = pos0;
       for (int kk = 0; kk < kc;) {
         const int64_t ih = ih0 + r;
@@ -66,10 +140,10 @@ class Im2colPacker : public APacker {
     }
   }
 
- private:
   Conv2dParams p_;
   const float* x_;
   int64_t pq_;
+  bool transpose_;
 };
 
 // Kernel taps (r, s) that fall in the padding for every output position multiply only zeros. When
@@ -143,28 +217,136 @@ int64_t Conv2dPackedWeightFloats(int64_t k, int64_t c, int64_t r, int64_t s) {
   return kHeaderFloats + PackedBFloats(r * s * c, k);
 }
 
-Status Conv2dPackWeights(const float* w, int64_t k, int64_t c, int64_t r, int64_t s, const float* scale,
-                         float* packed) {
-  // Reorder [K, C, R, S] to [K, R, S, C] so GEMM-K runs over (r, s, c) like the im2col rows, then pack
-  // B = that matrix transposed ([R*S*C, K]).
-  const int64_t rsc = r * s * c;
-  std::vector<float> krsc;
-  try {
-    krsc.resize(static_cast<size_t>(k * rsc));
-  } catch (const std::bad_alloc&) {
-    return OutOfMemory("conv2d: could not allocate the weight reorder buffer");
-  }
-  for (int64_t kk = 0; kk < k; ++kk) {
-    for (int64_t cc = 0; cc < c; ++cc) {
-      for (int64_t rr = 0; rr < r; ++rr) {
-        for (int64_t ss = 0; ss < s; ++ss) {
-          krsc[kk * rsc + (rr * s + ss) * c + cc] = w[((kk * c + cc) * r + rr) * s + ss];
-        }
+namespace {
+
+// One K block (GEMM-K rows [k0, k0 + kcb), i.e. taps (r, s, c) in that order) of one panel of nr
+// output channels, straight from w [K, C, R, S]: dst[kk * nr + j] = w[n0 + j, c, r, s] (* scale),
+// zero past K. The portable path: one scalar store per value.
+void PackWeightBlockScalar(const float* w, int64_t k, int64_t c, int64_t rs, int64_t n0, int nr, int64_t k0,
+                           int64_t kcb, const float* scale, float* dst) {
+  const int64_t crs = c * rs;
+  for (int j = 0; j < nr; ++j) {
+    const int64_t n = n0 + j;
+    float* d = dst + j;
+    if (n >= k) {
+      for (int64_t kk = 0; kk < kcb; ++kk) d[kk * nr] = 0.f;
+      continue;
+    }
+    const float* src = w + n * crs;
+    const float sc = scale ? scale[n] : 1.f;
+    int64_t tap = k0 / c, ch = k0 % c;  // GEMM-K row k0 + kk is (tap = r * S + s, channel ch)
+    for (int64_t kk = 0; kk < kcb; ++kk) {
+      const float v = src[ch * rs + tap];
+      d[kk * nr] = scale ? v * sc : v;  // the same single product as packing a scaled copy
+      if (++ch == c) {
+        ch = 0;
+        ++tap;
       }
     }
   }
+}
+
+#if defined(__x86_64__)
+// d[t * c + ch] = src[ch * rs + t]: one output channel's [C, R*S] filter to [R*S, C] (GEMM-K order).
+// With R*S <= 16, 16 channels at a time are 16 masked loads of R*S floats and one transposition.
+SSLINV_AVX512 void ReorderFilterToTapMajor(const float* src, int64_t c, int64_t rs, float* d) {
+  int64_t ch = 0;
+  if (rs <= 16) {
+    const __mmask16 m = static_cast<__mmask16>((1u << rs) - 1);
+    for (; ch + 16 <= c; ch += 16) {
+      __m512 v[16];
+      for (int i = 0; i < 16; ++i) v[i] = _mm512_maskz_loadu_ps(m, src + (ch + i) * rs);
+      StoreTransposed16(v, 16, static_cast<int>(rs), d + ch, c);
+    }
+  }
+  for (; ch < c; ++ch) {
+    for (int64_t t = 0; t < rs; ++t) d[t * c + ch] = src[ch * rs + t];
+  }
+}
+
+// All K blocks of one panel with AVX-512. Each of the panel's output channels becomes a row of R*S*C
+// floats in GEMM-K order: w's own row for a 1x1 filter, else its [C, R*S] block transposed into
+// `scratch` (nr * R*S*C floats). Then 16 channels x 16 GEMM-K rows at a time go through a register
+// transposition into the panel (pack_avx512.h), instead of one strided scalar store per value.
+SSLINV_AVX512 void PackWeightPanelAvx512(const float* w, int64_t k, int64_t c, int64_t rs, int64_t n0, int nr,
+                                         const float* scale, int kc, int64_t panels, float* out, float* scratch) {
+  const int64_t rsc = rs * c;
+  const float* row[kMaxPanelColumns];
+  for (int j = 0; j < nr; ++j) {
+    const int64_t n = n0 + j;
+    if (n >= k) {
+      row[j] = nullptr;
+    } else if (rs == 1) {
+      row[j] = w + n * c;
+    } else {
+      ReorderFilterToTapMajor(w + n * rsc, c, rs, scratch + j * rsc);
+      row[j] = scratch + j * rsc;
+    }
+  }
+  for (int64_t k0 = 0; k0 < rsc; k0 += kc) {
+    const int64_t kcb = std::min<int64_t>(kc, rsc - k0);
+    float* dst = out + k0 * panels * nr + (n0 / nr) * kcb * nr;
+    for (int64_t kk = 0; kk < kcb; kk += 16) {
+      const int len = static_cast<int>(std::min<int64_t>(16, kcb - kk));
+      const __mmask16 m = static_cast<__mmask16>((1u << len) - 1);
+      for (int j0 = 0; j0 < nr; j0 += 16) {
+        __m512 v[16];
+        for (int i = 0; i < 16; ++i) {
+          const float* src = row[j0 + i];
+          v[i] = src ? _mm512_maskz_loadu_ps(m, src + k0 + kk) : _mm512_setzero_ps();
+          // The same single product as the scalar path.
+          if (src && scale) v[i] = _mm512_mul_ps(v[i], _mm512_set1_ps(scale[n0 + j0 + i]));
+        }
+        StoreTransposed16(v, 16, len, dst + kk * nr + j0, nr);
+      }
+    }
+  }
+}
+#endif
+
+}  // namespace
+
+Status Conv2dPackWeights(const float* w, int64_t k, int64_t c, int64_t r, int64_t s, const float* scale,
+                         float* packed) {
+  // B = w reordered to [R*S*C, K] (GEMM-K over (r, s, c) like the im2col rows), packed in PackB's
+  // layout: for each block of kc rows, for each panel of nr output channels, kcb x nr values. The
+  // panels are independent, so they are packed in parallel straight from [K, C, R, S]; the weights
+  // change every training step, so this runs once per forward and must not cost a serial pass.
+  const GemmBlocking& b = CurrentGemmBlocking();
+  const int64_t rsc = r * s * c, panels = (k + b.nr - 1) / b.nr, blocks = (rsc + b.kc - 1) / b.kc;
   WriteHeader(packed, k, c, r, s);
-  PackB(krsc.data(), rsc, /*transB=*/true, rsc, k, scale, packed + kHeaderFloats);
+  float* out = packed + kHeaderFloats;
+#if defined(__x86_64__)
+  if (UseAvx512() && b.nr % 16 == 0 && b.nr <= kMaxPanelColumns) {
+    // One task per panel; a task's scratch holds its channels' reordered filters (590 KB for a
+    // 512 x 512 x 3 x 3 filter's panel), so it stays in L2 while its blocks are packed.
+    std::atomic<bool> oom{false};
+    // Small filters pack inline: waking the pool costs more than they do.
+    ForRange(true, panels, GrainFor(rsc * b.nr, int64_t{1} << 16), [&](int64_t p0, int64_t p1) {
+      HostArray<float> scratch(static_cast<size_t>(r * s == 1 ? 1 : b.nr * rsc));
+      if (!scratch) {
+        oom = true;
+        return;
+      }
+      for (int64_t jp = p0; jp < p1; ++jp) {
+        PackWeightPanelAvx512(w, k, c, r * s, jp * b.nr, b.nr, scale, b.kc, panels, out, scratch.get());
+      }
+    });
+    if (oom) return OutOfMemory("conv2d: could not allocate the weight packing scratch");
+    return Status::Ok();
+  }
+#endif
+  // A panel's K blocks are consecutive tasks: its nr output channels' weights (nr * C*R*S floats,
+  // 590 KB for 512 x 512 x 3 x 3) then stay in L2 across the blocks. Each block reads only one tap's
+  // value out of every R*S, so visiting the panels first would pull each cache line R*S times from L3.
+  ForRange(true, blocks * panels, GrainFor(int64_t{b.kc} * b.nr, 1 << 14), [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t jp = t / blocks, kb = t % blocks;
+      const int64_t k0 = kb * b.kc, kcb = std::min<int64_t>(b.kc, rsc - k0);
+      float* dst = out + k0 * panels * b.nr + jp * kcb * b.nr;
+      PackWeightBlockScalar(w, k, c, r * s, jp * b.nr, b.nr, k0, kcb, scale, dst);
+    }
+  });
   return Status::Ok();
 }
 
@@ -177,7 +359,9 @@ Status Conv2dForwardNHWC(const Conv2dParams& p, const float* x, const float* pac
   const int64_t K = p.r * p.s * p.c;
   GemmEpilogue e = ep;
   if (e.residual) e.ld_residual = p.k;
-  if (p.r == 1 && p.s == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_h == 0 && p.pad_w == 0) {
+  // A 1x1 stride-1 convolution is a plain GEMM over x viewed as [N*H*W, C]; the im2col packer's
+  // transposition packs it faster than the generic matrix packer when AVX-512 is there.
+  if (p.r == 1 && p.s == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_h == 0 && p.pad_w == 0 && !UseAvx512()) {
     MatrixAPacker a(x, p.c, false);
     return GemmPackedB(M, p.k, K, a, packed_w, y, p.k, e);
   }

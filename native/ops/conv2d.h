@@ -7,6 +7,10 @@
 // scaled per output channel, which folds an inference-mode batch norm into the convolution). The
 // im2col rows are gathered straight from x into the GEMM's packed A panels; 1x1/stride-1 convolutions
 // are plain GEMMs over x viewed as [N*H*W, C]. Bias, residual and ReLU run in the GEMM epilogue.
+// With AVX-512 both packings go through 16 x 16 register transpositions (cpu/pack_avx512.h): the
+// im2col rows 16 rows x 16 floats at a time (any C; windows cut by the border read through masks),
+// the weights one panel of output channels at a time (a training step repacks every filter, so this
+// must run at memory speed).
 // Backward kernels (dgrad, wgrad) will reuse the same GEMM and packers.
 #pragma once
 #include <cstdint>

@@ -1,0 +1,365 @@
+// JS entry points of the training primitives: train-mode batch norm, the layer backward kernels
+// (ops/layer_backward.h), the SGD step and MoCo's momentum update (ops/sgd.h).
+//
+// Every binding validates all of its arguments before any kernel runs: float32 dtype, ranks, shapes
+// (ERR_SHAPE_MISMATCH naming the argument and both shapes), option ranges (ERR_INVALID_ARGUMENT).
+// These ops run on the CPU only so far: a tensor on a CUDA device is ERR_DEVICE_UNAVAILABLE saying
+// so (checked on every tensor argument, so a mixed call gets the same answer whichever is on the device).
+// Outputs are new tensors and inputs are never written, except by sgdStepInPlace and
+// momentumUpdateInPlace, whose purpose is to update their parameter tensors in place.
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "bindings/bindings.h"
+#include "bindings/cuda_ops_binding.h"
+#include "bindings/napi_util.h"
+#include "bindings/op_args.h"
+#include "ops/layer_backward.h"
+#include "ops/sgd.h"
+
+namespace sslinv {
+namespace napi {
+
+namespace {
+
+// A float32 CPU tensor argument of the given rank (any when rank < 0).
+const Tensor& F32Arg(Napi::Env env, const char* op, Napi::Value v, const char* what, int rank) {
+  if (IsCudaTensorArg(v)) {
+    ThrowCode(env, "ERR_DEVICE_UNAVAILABLE", std::string(op) + ": " + what +
+                                                 " is on a CUDA device, but this operation runs on the CPU only so far");
+  }
+  return GetCpuTensor(env, v, what, DType::kF32, rank);
+}
+
+// A float32 CPU tensor argument with at least `min_rank` dimensions.
+const Tensor& F32ArgMinRank(Napi::Env env, const char* op, Napi::Value v, const char* what, int min_rank) {
+  const Tensor& t = F32Arg(env, op, v, what, -1);
+  if (t.ndim() < min_rank) {
+    ThrowCode(env, "ERR_SHAPE_MISMATCH", std::string(op) + ": " + what + ": expected at least " +
+                                             std::to_string(min_rank) + " dimensions but got shape " + t.ShapeString());
+  }
+  return t;
+}
+
+void ExpectShapeOf(Napi::Env env, const char* op, const Tensor& t, const std::vector<int64_t>& shape, const char* what) {
+  const Status st = ExpectShape(t, shape, what);
+  if (!st.ok()) ThrowCode(env, "ERR_SHAPE_MISMATCH", std::string(op) + ": " + st.message());
+}
+
+// A number option: required (no fallback) or defaulted when absent.
+double NumberOption(Napi::Env env, const char* op, Napi::Object o, const char* key, const double* fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() && fallback != nullptr) return *fallback;
+  if (!v.IsNumber()) ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(op) + ": " + key + ": expected a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+// batchNormTrain(x [..., C], weight, bias, runningMean, runningVar, {eps, momentum, relu?, residual?})
+//   -> [y, saveMean, saveInvstd, newRunningMean, newRunningVar]
+// residual (x's shape) is added to the normalised value before the ReLU (a ResNet block's sum).
+Napi::Value BatchNormTrain(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* op = "batchNormTrain";
+  const Tensor& x = F32ArgMinRank(env, op, info[0], "x", 2);
+  const char* names[] = {"weight", "bias", "runningMean", "runningVar"};
+  const Tensor* v[4];
+  for (int i = 0; i < 4; ++i) v[i] = &F32Arg(env, op, info[1 + i], names[i], -1);
+  Napi::Object o = GetObject(env, info[5], "options");
+  const int64_t C = x.dim(-1);
+  for (int i = 0; i < 4; ++i) ExpectShapeOf(env, op, *v[i], {C}, names[i]);
+  const int64_t rows = C > 0 ? x.numel() / C : 0;
+  if (C < 1 || rows < 2) {
+    ThrowCode(env, "ERR_SHAPE_MISMATCH", std::string(op) + ": expected more than 1 value per channel when training, x is " +
+                                             x.ShapeString());
+  }
+  const double eps = NumberOption(env, op, o, "eps", nullptr);
+  if (!(eps >= 0) || !std::isfinite(eps)) ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(op) + ": eps must be a finite number >= 0");
+  const double momentum = NumberOption(env, op, o, "momentum", nullptr);
+  if (!(momentum >= 0 && momentum <= 1)) ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(op) + ": momentum must be in [0, 1]");
+  const bool relu = GetBoolProp(env, o, "relu", false);
+  const Tensor* residual = nullptr;
+  Napi::Value rv = o.Get("residual");
+  if (!rv.IsUndefined() && !rv.IsNull()) {
+    residual = &F32Arg(env, op, rv, "residual", -1);
+    ExpectShapeOf(env, op, *residual, x.shape, "residual");
+  }
+  std::vector<Tensor> out;
+  out.push_back(NewCpuTensor(env, DType::kF32, x.shape));
+  for (int i = 0; i < 4; ++i) out.push_back(NewCpuTensor(env, DType::kF32, {C}));
+  Check(env, BatchNormTrainF32(x.data<float>(), rows, C, v[0]->data<float>(), v[1]->data<float>(), v[2]->data<float>(),
+                               v[3]->data<float>(), eps, momentum, relu, residual ? residual->data<float>() : nullptr,
+                               out[0].data<float>(), out[1].data<float>(),
+                               out[2].data<float>(), out[3].data<float>(), out[4].data<float>()));
+  return NewTensorArray(env, std::move(out));
+}
+
+// batchNormBackward(dy, x [..., C], weight, mean, invstd, reluOutput?) -> [dx, dweight, dbias]
+// reluOutput (x's shape): the output of a ReLU after the batch norm; dy is masked by it first.
+Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* op = "batchNormBackward";
+  const Tensor& dy = F32ArgMinRank(env, op, info[0], "dy", 2);
+  const Tensor& x = F32ArgMinRank(env, op, info[1], "x", 2);
+  const char* names[] = {"weight", "mean", "invstd"};
+  const Tensor* v[3];
+  for (int i = 0; i < 3; ++i) v[i] = &F32Arg(env, op, info[2 + i], names[i], -1);
+  const Tensor* relu_y = nullptr;
+  if (info.Length() > 5 && !info[5].IsUndefined() && !info[5].IsNull()) {
+    relu_y = &F32Arg(env, op, info[5], "reluOutput", -1);
+  }
+  ExpectShapeOf(env, op, dy, x.shape, "dy");
+  if (relu_y) ExpectShapeOf(env, op, *relu_y, x.shape, "reluOutput");
+  const int64_t C = x.dim(-1);
+  for (int i = 0; i < 3; ++i) ExpectShapeOf(env, op, *v[i], {C}, names[i]);
+  const int64_t rows = C > 0 ? x.numel() / C : 0;
+  if (C < 1 || rows < 1) ThrowCode(env, "ERR_SHAPE_MISMATCH", std::string(op) + ": x is empty: " + x.ShapeString());
+  Tensor dx = NewCpuTensor(env, DType::kF32, x.shape);
+  Tensor dw = NewCpuTensor(env, DType::kF32, {C});
+  Tensor db = NewCpuTensor(env, DType::kF32, {C});
+  Check(env, BatchNormBackwardF32(dy.data<float>(), relu_y ? relu_y->data<float>() : nullptr, x.data<float>(), rows,
+                                  C, v[0]->data<float>(), v[1]->data<float>(), v[2]->data<float>(), dx.data<float>(),
+                                  dw.data<float>(), db.data<float>()));
+  std::vector<Tensor> out;
+  out.push_back(std::move(dx));
+  out.push_back(std::move(dw));
+  out.push_back(std::move(db));
+  return NewTensorArray(env, std::move(out));
+}
+
+// reluBackward(dy, y) -> dx
+Napi::Value ReluBackward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* op = "reluBackward";
+  const Tensor& dy = F32Arg(env, op, info[0], "dy", -1);
+  const Tensor& y = F32Arg(env, op, info[1], "y", -1);
+  ExpectShapeOf(env, op, dy, y.shape, "dy");
+  Tensor dx = NewCpuTensor(env, DType::kF32, y.shape);
+  ReluBackwardF32(dy.data<float>(), y.data<float>(), dx.data<float>(), y.numel());
+  return TensorWrap::New(env, std::move(dx));
+}
+
+// maxPool2dBackward(dy [N, P, Q, C], x [N, H, W, C], {kernelH, kernelW, strideH, strideW, padH, padW}) -> dx
+Napi::Value MaxPool2dBackward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* op = "maxPool2dBackward";
+  const Tensor& dy = F32Arg(env, op, info[0], "dy", 4);
+  const Tensor& x = F32Arg(env, op, info[1], "x", 4);
+  const Pool2dParams p = GetPool2dParams(env, x, GetObject(env, info[2], "options"));
+  ExpectShapeOf(env, op, dy, {p.n, p.out_h(), p.out_w(), p.c}, "dy");
+  Tensor dx = NewCpuTensor(env, DType::kF32, x.shape);
+  Check(env, MaxPool2dBackwardNHWC(p, dy.data<float>(), x.data<float>(), dx.data<float>()));
+  return TensorWrap::New(env, std::move(dx));
+}
+
+// globalAvgPoolBackward(dy [N, C], inputShape [N, H, W, C]) -> dx [N, H, W, C]
+Napi::Value GlobalAvgPoolBackward(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* op = "globalAvgPoolBackward";
+  const Tensor& dy = F32Arg(env, op, info[0], "dy", 2);
+  const std::vector<int64_t> shape = GetShape(env, info[1], "inputShape");
+  if (shape.size() != 4 || shape[1] < 1 || shape[2] < 1 || shape[3] < 1) {
+    ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(op) + ": inputShape must be [N, H, W, C] with H, W, C >= 1");
+  }
+  ExpectShapeOf(env, op, dy, {shape[0], shape[3]}, "dy");
+  Tensor dx = NewCpuTensor(env, DType::kF32, shape);
+  Check(env, GlobalAvgPoolBackwardNHWC(shape[0], shape[1], shape[2], shape[3], dy.data<float>(), dx.data<float>()));
+  return TensorWrap::New(env, std::move(dx));
+}
+
+// sumRows(x [M, N]) -> [N]
+Napi::Value SumRows(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Tensor& x = F32Arg(env, "sumRows", info[0], "x", 2);
+  Tensor out = NewCpuTensor(env, DType::kF32, {x.dim(1)});
+  Check(env, SumRowsF32(x.data<float>(), x.dim(0), x.dim(1), out.data<float>()));
+  return TensorWrap::New(env, std::move(out));
+}
+
+// momentumUpdate(k, q, m) -> k * m + q * (1 - m)
+Napi::Value MomentumUpdate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* op = "momentumUpdate";
+  const Tensor& k = F32Arg(env, op, info[0], "k", -1);
+  const Tensor& q = F32Arg(env, op, info[1], "q", -1);
+  ExpectShapeOf(env, op, q, k.shape, "q");
+  const double m = GetNumber(env, info[2], "m");
+  if (!(m >= 0 && m <= 1)) ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(op) + ": m must be in [0, 1]");
+  Tensor out = NewCpuTensor(env, DType::kF32, k.shape);
+  Check(env, MomentumUpdateF32(k.data<float>(), q.data<float>(), m, out.data<float>(), k.numel()));
+  return TensorWrap::New(env, std::move(out));
+}
+
+// sgdStep(param, grad, buffer | undefined, {lr, momentum?, weightDecay?, dampening?, nesterov?})
+//   -> [param'] without momentum, [param', buffer'] with it
+Napi::Value SgdStep(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* op = "sgdStep";
+  const Tensor& param = F32Arg(env, op, info[0], "param", -1);
+  const Tensor& grad = F32Arg(env, op, info[1], "grad", -1);
+  const bool has_buf = !(info[2].IsUndefined() || info[2].IsNull());
+  const Tensor* buf = has_buf ? &F32Arg(env, op, info[2], "buffer", -1) : nullptr;
+  Napi::Object o = GetObject(env, info[3], "options");
+  ExpectShapeOf(env, op, grad, param.shape, "grad");
+  if (buf) ExpectShapeOf(env, op, *buf, param.shape, "buffer");
+  const double zero = 0;
+  SgdParams p;
+  p.lr = NumberOption(env, op, o, "lr", nullptr);
+  p.momentum = NumberOption(env, op, o, "momentum", &zero);
+  p.weight_decay = NumberOption(env, op, o, "weightDecay", &zero);
+  p.dampening = NumberOption(env, op, o, "dampening", &zero);
+  p.nesterov = GetBoolProp(env, o, "nesterov", false);
+  const Status st = ValidateSgdParams(p);
+  if (!st.ok()) ThrowCode(env, "ERR_INVALID_ARGUMENT", st.message());
+  if (buf && p.momentum == 0) {
+    ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(op) + ": a momentum buffer was given but momentum is 0");
+  }
+  std::vector<Tensor> out;
+  out.push_back(NewCpuTensor(env, DType::kF32, param.shape));
+  if (p.momentum != 0) out.push_back(NewCpuTensor(env, DType::kF32, param.shape));
+  Check(env, SgdStepF32(p, param.data<float>(), grad.data<float>(), buf ? buf->data<float>() : nullptr,
+                        out[0].data<float>(), p.momentum != 0 ? out[1].data<float>() : nullptr, param.numel()));
+  return NewTensorArray(env, std::move(out));
+}
+
+// The SgdParams of an options object {lr, momentum?, weightDecay?, dampening?, nesterov?}, checked.
+SgdParams GetSgdParams(Napi::Env env, const char* op, Napi::Object o) {
+  const double zero = 0;
+  SgdParams p;
+  p.lr = NumberOption(env, op, o, "lr", nullptr);
+  p.momentum = NumberOption(env, op, o, "momentum", &zero);
+  p.weight_decay = NumberOption(env, op, o, "weightDecay", &zero);
+  p.dampening = NumberOption(env, op, o, "dampening", &zero);
+  p.nesterov = GetBoolProp(env, o, "nesterov", false);
+  const Status st = ValidateSgdParams(p);
+  if (!st.ok()) ThrowCode(env, "ERR_INVALID_ARGUMENT", st.message());
+  return p;
+}
+
+// An Array argument of exactly n elements (n < 0: any length).
+Napi::Array ArrayArg(Napi::Env env, const char* op, Napi::Value v, const char* what, int64_t n) {
+  if (!v.IsArray() || (n >= 0 && v.As<Napi::Array>().Length() != static_cast<uint32_t>(n))) {
+    ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(op) + ": " + what + ": expected an array" +
+                                               (n >= 0 ? " of " + std::to_string(n) + " elements" : ""));
+  }
+  return v.As<Napi::Array>();
+}
+
+// momentumUpdateInPlace(ks[], qs[], m): every k = k * m + q * (1 - m), written into k. All arguments
+// are checked first: float32 CPU tensors, q shaped like its k, no k sharing storage with another k or
+// with any q.
+Napi::Value MomentumUpdateInPlace(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* op = "momentumUpdateInPlace";
+  Napi::Array ks = ArrayArg(env, op, info[0], "ks", -1);
+  const uint32_t count = ks.Length();
+  Napi::Array qs = ArrayArg(env, op, info[1], "qs", count);
+  const double m = GetNumber(env, info[2], "m");
+  if (!(m >= 0 && m <= 1)) ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(op) + ": m must be in [0, 1]");
+  std::vector<MomentumInPlaceTensor> ts(count);
+  std::map<const Buffer*, uint32_t> written;  // storage of each k -> its index
+  std::vector<const Buffer*> read(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    const std::string at = "[" + std::to_string(i) + "]";
+    const Tensor& k = F32Arg(env, op, ks.Get(i), ("ks" + at).c_str(), -1);
+    const Tensor& q = F32Arg(env, op, qs.Get(i), ("qs" + at).c_str(), -1);
+    ExpectShapeOf(env, op, q, k.shape, ("qs" + at).c_str());
+    if (!written.emplace(k.buffer.get(), i).second) {
+      ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(op) + ": ks" + at + " shares its storage with another k");
+    }
+    read[i] = q.buffer.get();
+    ts[i] = {k.data<float>(), q.data<float>(), k.numel()};
+  }
+  // A q may be its own k (each element is read before it is written), never another one.
+  for (uint32_t i = 0; i < count; ++i) {
+    auto it = written.find(read[i]);
+    if (it != written.end() && it->second != i) {
+      ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(op) + ": qs[" + std::to_string(i) +
+                                                 "] shares its storage with ks[" + std::to_string(it->second) + "]");
+    }
+  }
+  Check(env, MomentumUpdateInPlaceF32(ts, m));
+  return env.Undefined();
+}
+
+// sgdStepInPlace(params[], grads[], buffers[] (undefined entries: no buffer yet), options)
+//   -> buffers'[]: for each entry, the new momentum buffer created by this (first) step, else undefined
+// Every param and existing buffer is updated in place. All arguments are checked before anything is
+// written: float32 CPU tensors, grads and buffers shaped like their params, no storage shared between
+// two params or buffers, or between a gradient and its own buffer.
+Napi::Value SgdStepInPlace(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const char* op = "sgdStepInPlace";
+  Napi::Array params = ArrayArg(env, op, info[0], "params", -1);
+  const uint32_t count = params.Length();
+  Napi::Array grads = ArrayArg(env, op, info[1], "grads", count);
+  Napi::Array bufs = ArrayArg(env, op, info[2], "buffers", count);
+  const SgdParams p = GetSgdParams(env, op, GetObject(env, info[3], "options"));
+  const bool momentum = p.momentum != 0;
+  std::vector<const Tensor*> param(count), grad(count), buf(count, nullptr);
+  std::vector<const Buffer*> written;  // storages this call writes: must be distinct
+  for (uint32_t i = 0; i < count; ++i) {
+    const std::string at = "[" + std::to_string(i) + "]";
+    param[i] = &F32Arg(env, op, params.Get(i), ("params" + at).c_str(), -1);
+    grad[i] = &F32Arg(env, op, grads.Get(i), ("grads" + at).c_str(), -1);
+    ExpectShapeOf(env, op, *grad[i], param[i]->shape, ("grads" + at).c_str());
+    Napi::Value b = bufs.Get(i);
+    if (!b.IsUndefined() && !b.IsNull()) {
+      if (!momentum) {
+        ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(op) + ": a momentum buffer was given but momentum is 0");
+      }
+      buf[i] = &F32Arg(env, op, b, ("buffers" + at).c_str(), -1);
+      ExpectShapeOf(env, op, *buf[i], param[i]->shape, ("buffers" + at).c_str());
+      if (buf[i]->buffer == grad[i]->buffer) {
+        ThrowCode(env, "ERR_INVALID_ARGUMENT",
+                  std::string(op) + ": buffers" + at + " shares its storage with grads" + at);
+      }
+      written.push_back(buf[i]->buffer.get());
+    }
+    written.push_back(param[i]->buffer.get());
+  }
+  std::vector<const Buffer*> sorted = written;
+  std::sort(sorted.begin(), sorted.end());
+  if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) {
+    ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(op) + ": two parameters or buffers share their storage");
+  }
+  std::vector<Tensor> fresh(count);  // first-step buffers
+  std::vector<SgdInPlaceTensor> ts(count);
+  for (uint32_t i = 0; i < count; ++i) {
+    if (momentum && !buf[i]) fresh[i] = NewCpuTensor(env, DType::kF32, param[i]->shape);
+    ts[i].param = param[i]->data<float>();
+    ts[i].grad = grad[i]->data<float>();
+    ts[i].buf = buf[i] ? buf[i]->data<float>() : momentum ? fresh[i].data<float>() : nullptr;
+    ts[i].buf_is_new = momentum && !buf[i];
+    ts[i].n = param[i]->numel();
+  }
+  Check(env, SgdStepInPlaceF32(p, ts));
+  Napi::Array out = Napi::Array::New(env, count);
+  for (uint32_t i = 0; i < count; ++i) {
+    out.Set(i, fresh[i].buffer ? TensorWrap::New(env, std::move(fresh[i])) : env.Undefined());
+  }
+  return out;
+}
+
+}  // namespace
+
+void RegisterLayerBackwardBindings(Napi::Env env, Napi::Object exports) {
+  struct { const char* name; Napi::Value (*fn)(const Napi::CallbackInfo&); } ops[] = {
+      {"batchNormTrain", BatchNormTrain},
+      {"batchNormBackward", BatchNormBackward},
+      {"reluBackward", ReluBackward},
+      {"maxPool2dBackward", MaxPool2dBackward},
+      {"globalAvgPoolBackward", GlobalAvgPoolBackward},
+      {"sumRows", SumRows},
+      {"momentumUpdate", MomentumUpdate},
+      {"sgdStep", SgdStep},
+      {"sgdStepInPlace", SgdStepInPlace},
+      {"momentumUpdateInPlace", MomentumUpdateInPlace},
+  };
+  for (const auto& op : ops) exports.Set(op.name, Napi::Function::New(env, op.fn, op.name));
+}
+
+}  // namespace napi
+}  // namespace sslinv
