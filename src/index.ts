@@ -15,6 +15,8 @@ export type { CudaInfo, CudaDeviceInfo, DeviceSpec, ConvTuningRecord } from './d
 
 export { ResNetFeatures } from './nn/resnet';
 export type { ParamSource } from './nn/resnet';
+export { TrainableResNet, TrainTape } from './nn/resnet-train';
+export type { BackwardResult } from './nn/resnet-train';
 export { ARCHS, resnetSpec, expectedBackboneKeys, inferArch } from './nn/resnet-spec';
 export type { Arch, ResNetSpec } from './nn/resnet-spec';
 
@@ -44,6 +46,17 @@ export type { Batch, LoadBatchesOptions } from './data/loader';
 export { runDemo } from './demo/run-demo';
 
 export * as linalg from './linalg';
+export * as backward from './backward';
+export { SGD, sgdStep } from './optim/sgd';
+export type { SgdOptions } from './optim/sgd';
+export { MocoV2 } from './train/moco';
+export type { MocoConfig, MocoInit, MocoStepResult } from './train/moco';
+export { LinearHead } from './train/linear-head';
+export { freshMocoInit } from './train/moco-init';
+export { saveMocoCheckpoint, loadMocoCheckpoint, restoreMoco, checkpointName } from './train/moco-checkpoint';
+export type { LoadedMocoCheckpoint } from './train/moco-checkpoint';
+export { runPretraining, learningRate } from './train/pretrain';
+export type { PretrainOptions, PretrainHooks, PretrainResult, EpochRecord, StepInfo } from './train/pretrain';
 export { RandomState } from './random/mt19937';
 
 export { SYNTHETIC_TRANSFORMS, transformGrid, defaultK } from './transforms/grid';

@@ -11,6 +11,7 @@ import { evalRealworldCommand } from './eval-realworld';
 import { evalSyntheticCommand } from './eval-synthetic';
 import { featuresCommand } from './features';
 import { infoCommand, packageVersion } from './info';
+import { pretrainCommand } from './pretrain';
 import { probeCommand } from './probe';
 import { reportCommand } from './report';
 import { viewsCommand } from './views';
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   program.addCommand(evalRealworldCommand());
   program.addCommand(evalDownstreamCommand());
   program.addCommand(evalCausal3DIdentCommand());
+  program.addCommand(pretrainCommand());
   program.addCommand(probeCommand());
   program.addCommand(featuresCommand());
   program.addCommand(infoCommand());

@@ -1,0 +1,224 @@
+/**
+ * `ssl-inv pretrain DATA`: MoCo v2 pre-training with main_moco.py's flags, on the CPU.
+ *
+ *   ssl-inv pretrain DATA [--split train] [--model default|ventral|dorsal] [-a resnet50] [--epochs 200]
+ *     [-b 256] [--lr 0.03] [--schedule 120 160 | --cos] [--momentum 0.9] [--wd 1e-4] [--resume FILE]
+ *     [--seed N] [--moco-dim 128] [--moco-k 65536] [--moco-m 0.999] [--moco-t 0.07] [--mlp]
+ *     [--image-size 224] [--out-dir .] [--threads N] [--max-steps-per-epoch N]
+ *
+ * Every epoch writes `{model}[_w3]_{epoch:04d}.pth.tar` into --out-dir (main_moco.py writes into the
+ * working directory), which PyTorch, main_moco.py --resume and our evaluators load. Progress goes to
+ * stderr in main_moco.py's form (`Epoch: [e][ i/N]  Loss ...`) every --print-freq steps, with rate
+ * and ETA; each step's loss to --out-dir/pretrain-log.csv, the run's summary to pretrain-summary.json,
+ * and a table of the epochs to stdout.
+ *
+ * main_moco.py's DistributedDataParallel flags (--world-size, --rank, --dist-url, --dist-backend,
+ * --multiprocessing-distributed) are accepted so its command lines run, and said to be ignored: this
+ * is one process. --gpu, and --device cuda, are refused: training runs on the CPU in this version.
+ * --aug-plus is accepted and, as in main_moco.py (whose views come from --model alone), has no effect.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command, Option } from 'commander';
+import { SslInvError } from '../errors';
+import { cudaAvailable } from '../device';
+import { writeFileAtomic } from '../io/atomic-write';
+import { setNumThreads } from '../ops';
+import { ARCHS, Arch } from '../nn/resnet-spec';
+import { AUGMENT_SETS, AugmentSet } from '../transforms/augment';
+import { EpochRecord, runPretraining } from '../train/pretrain';
+import { packageVersion } from './info';
+import { parseSeed, positiveInt } from './common';
+
+interface Flags {
+  split: string;
+  model: string;
+  arch: string;
+  workers: number;
+  epochs: number;
+  startEpoch: number;
+  batchSize: number;
+  learningRate: number;
+  schedule: number[];
+  momentum: number;
+  weightDecay: number;
+  printFreq: number;
+  resume?: string;
+  worldSize: number;
+  rank: number;
+  distUrl?: string;
+  distBackend?: string;
+  seed: string;
+  gpu?: string;
+  multiprocessingDistributed?: boolean;
+  mocoDim: number;
+  mocoK: number;
+  mocoM: number;
+  mocoT: number;
+  mlp?: boolean;
+  augPlus?: boolean;
+  cos?: boolean;
+  imageSize: number;
+  outDir: string;
+  device: string;
+  threads?: number;
+  maxStepsPerEpoch?: number;
+  quiet?: boolean;
+}
+
+function num(flag: string, min = 0): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < min) throw new SslInvError('ERR_USAGE', `${flag} takes a number >= ${min}, got '${v}'`);
+    return n;
+  };
+}
+
+function nonNegativeInt(flag: string): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n)) throw new SslInvError('ERR_USAGE', `${flag} takes an integer >= 0, got '${v}'`);
+    return n;
+  };
+}
+
+function milestones(v: string, prev: number[] | undefined): number[] {
+  // main_moco.py's nargs='*': each value is one milestone; the first one given replaces the default.
+  const n = nonNegativeInt('--schedule')(v);
+  return prev === DEFAULT_SCHEDULE || prev === undefined ? [n] : [...prev, n];
+}
+const DEFAULT_SCHEDULE = [120, 160];
+
+export function pretrainCommand(): Command {
+  return new Command('pretrain')
+    .description('pre-train a MoCo v2 ResNet with an augmentation set, as the original\'s main_moco.py (CPU)')
+    .argument('<data>', 'dataset root; images are read from DATA/SPLIT, an ImageFolder tree')
+    .option('--split <split>', 'sub-folder of DATA to train on', 'train')
+    .addOption(new Option('--model <set>', 'augmentation set: default (crop, colour, grayscale, blur, flip), ventral (crop, flip), dorsal (colour, grayscale, blur)')
+      .choices([...AUGMENT_SETS]).default('default'))
+    .addOption(new Option('-a, --arch <arch>', 'network').choices([...ARCHS]).default('resnet50'))
+    .option('-j, --workers <n>', 'images decoded at once', positiveInt('--workers'), 32)
+    .option('--epochs <n>', 'total epochs', positiveInt('--epochs'), 200)
+    .option('--start-epoch <n>', 'first epoch (a --resume checkpoint sets it)', nonNegativeInt('--start-epoch'), 0)
+    .option('-b, --batch-size <n>', 'images per step', positiveInt('--batch-size'), 256)
+    .option('--lr, --learning-rate <x>', 'initial learning rate', num('--lr'), 0.03)
+    .option('--schedule <epochs...>', 'epochs at which the learning rate drops 10x (without --cos)', milestones, DEFAULT_SCHEDULE)
+    .option('--momentum <x>', 'SGD momentum', num('--momentum'), 0.9)
+    .option('--wd, --weight-decay <x>', 'weight decay', num('--wd'), 1e-4)
+    .option('-p, --print-freq <n>', 'a progress line every n steps', positiveInt('--print-freq'), 10)
+    .option('--resume <file>', 'continue from a checkpoint (ours or main_moco.py\'s): weights, queue, momentum and epoch')
+    .option('--world-size <n>', '(main_moco.py\'s DDP flag; this is one process)', (v) => Number(v), -1)
+    .option('--rank <n>', '(main_moco.py\'s DDP flag; ignored)', (v) => Number(v), -1)
+    .option('--dist-url <url>', '(main_moco.py\'s DDP flag; ignored)')
+    .option('--dist-backend <name>', '(main_moco.py\'s DDP flag; ignored)')
+    .option('--multiprocessing-distributed', '(main_moco.py\'s DDP flag; ignored)')
+    .option('--gpu <id>', '(refused: training runs on the CPU in this version)')
+    .option('--seed <n>', 'seed of the initial weights, the image order and the views (same seed, same run)', '0')
+    .option('--moco-dim <n>', 'feature dimension of the head', positiveInt('--moco-dim'), 128)
+    .option('--moco-k <n>', 'queue size; number of negative keys', positiveInt('--moco-k'), 65536)
+    .option('--moco-m <x>', 'momentum of the key encoder', num('--moco-m'), 0.999)
+    .option('--moco-t <x>', 'softmax temperature', num('--moco-t'), 0.07)
+    .option('--mlp', 'MLP head (MoCo v2)')
+    .option('--aug-plus', '(accepted; as in main_moco.py, the views come from --model)')
+    .option('--cos', 'cosine learning-rate schedule')
+    .option('--image-size <n>', 'side of the square views (main_moco.py: 224)', positiveInt('--image-size'), 224)
+    .option('--out-dir <dir>', 'where checkpoints, pretrain-log.csv and pretrain-summary.json go', '.')
+    .option('--device <device>', 'cpu (auto means cpu here: training runs on the CPU in this version)', 'auto')
+    .option('--threads <n>', 'CPU threads for the kernels (default: all cores)', positiveInt('--threads'))
+    .option('--max-steps-per-epoch <n>', 'cut every epoch short after n steps (smoke runs)', positiveInt('--max-steps-per-epoch'))
+    .option('--quiet', 'no progress output')
+    .action(async (data: string, flags: Flags) => {
+      await runPretrainCommand(data, flags);
+    });
+}
+
+/** Python's '{:.4e}' (AverageMeter's ':.4e'): at least two exponent digits, e.g. 6.5300e-01. */
+function pythonExp(x: number): string {
+  if (!Number.isFinite(x)) return String(x).toLowerCase().replace('infinity', 'inf');
+  return x.toExponential(4).replace(/e([+-])(\d)$/, 'e$10$2');
+}
+
+function fmtSeconds(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  if (s < 60) return `${s.toFixed(0)}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.round((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+async function runPretrainCommand(data: string, f: Flags): Promise<void> {
+  const say = (line: string) => { if (!f.quiet) process.stderr.write(`ssl-inv: ${line}\n`); };
+  if (f.gpu !== undefined) throw new SslInvError('ERR_DEVICE_UNAVAILABLE', '--gpu: pre-training runs on the CPU in this version (the CUDA backend has the forward ops only)');
+  if (f.device !== 'auto' && f.device !== 'cpu') {
+    throw new SslInvError('ERR_DEVICE_UNAVAILABLE', `--device ${f.device}: pre-training runs on the CPU in this version (the CUDA backend has the forward ops only)`);
+  }
+  if (f.device === 'auto' && cudaAvailable()) say('a GPU is present, but pre-training runs on the CPU in this version');
+  if (f.worldSize > 1 || f.multiprocessingDistributed || f.rank >= 0 || f.distUrl !== undefined || f.distBackend !== undefined) {
+    say('DistributedDataParallel flags ignored: this is one process, and every batch norm sees the whole batch');
+  }
+  if (f.mocoT <= 0) throw new SslInvError('ERR_USAGE', `--moco-t takes a number > 0, got ${f.mocoT}`);
+  if (f.mocoM > 1) throw new SslInvError('ERR_USAGE', `--moco-m takes a number in [0, 1], got ${f.mocoM}`);
+  if (f.batchSize < 2) throw new SslInvError('ERR_USAGE', '--batch-size: train-mode batch norm needs 2 or more images per step');
+  if (f.mocoK % f.batchSize !== 0) throw new SslInvError('ERR_USAGE', `--moco-k ${f.mocoK} must be a multiple of --batch-size ${f.batchSize} (MoCo's enqueue asserts it)`);
+  if (f.imageSize < 32) throw new SslInvError('ERR_USAGE', `--image-size takes an integer >= 32, got ${f.imageSize}`);
+  if (f.threads !== undefined) setNumThreads(f.threads);
+  const seed = parseSeed(f.seed);
+  const outDir = path.resolve(f.outDir);
+  fs.mkdirSync(outDir, { recursive: true });
+  const logFile = path.join(outDir, 'pretrain-log.csv');
+  const log = fs.openSync(logFile, f.resume !== undefined && fs.existsSync(logFile) ? 'a' : 'w');
+  if (fs.fstatSync(log).size === 0) fs.writeSync(log, 'epoch,step,lr,loss\n');
+  let epochStart = Date.now();
+  let lossSum = 0, lossCount = 0;
+  const options = {
+    data, split: f.split, model: f.model as AugmentSet, arch: f.arch as Arch, epochs: f.epochs, startEpoch: f.startEpoch,
+    batchSize: f.batchSize, lr: f.learningRate, schedule: f.schedule, cos: f.cos ?? false, momentum: f.momentum,
+    weightDecay: f.weightDecay, mocoDim: f.mocoDim, mocoK: f.mocoK, mocoM: f.mocoM, mocoT: f.mocoT, mlp: f.mlp ?? false,
+    seed, imageSize: f.imageSize, outDir, workers: f.workers,
+    ...(f.resume !== undefined ? { resume: f.resume } : {}),
+    ...(f.maxStepsPerEpoch !== undefined ? { maxStepsPerEpoch: f.maxStepsPerEpoch } : {}),
+  };
+  const started = Date.now();
+  let result;
+  try {
+    result = await runPretraining(options, {
+      notice: say,
+      onEpochStart: (epoch, steps, lr) => {
+        epochStart = Date.now();
+        lossSum = 0;
+        lossCount = 0;
+        say(`epoch ${epoch}: ${steps} step${steps === 1 ? '' : 's'} of ${f.batchSize} images, lr ${lr.toPrecision(4)}`);
+      },
+      onStep: (s) => {
+        fs.writeSync(log, `${s.epoch},${s.step},${s.lr},${s.loss}\n`);
+        lossSum += s.loss;
+        lossCount++;
+        if (f.quiet || (s.step % f.printFreq !== 0 && s.step !== s.steps - 1)) return;
+        const secs = (Date.now() - epochStart) / 1000;
+        const rate = ((s.step + 1) * s.images) / Math.max(secs, 1e-3);
+        const eta = ((s.steps - s.step - 1) * s.images) / rate;
+        const w = String(s.steps).length;
+        process.stderr.write(`Epoch: [${s.epoch}][${String(s.step).padStart(w)}/${s.steps}]\tLoss ${pythonExp(s.loss)} ` +
+          `(${pythonExp(lossSum / lossCount)})\t${rate.toFixed(1)} img/s\tETA ${fmtSeconds(eta)}\n`);
+      },
+      onEpochEnd: (r) => say(`epoch ${r.epoch}: mean loss ${r.meanLoss.toFixed(4)}, ${r.imagesPerSecond.toFixed(1)} img/s -> ${r.checkpoint}`),
+    });
+  } finally {
+    fs.closeSync(log);
+  }
+  const summary = {
+    tool: 'ssl-invariances', version: packageVersion(), node: process.version, date: new Date().toISOString(),
+    seconds: (Date.now() - started) / 1000, images: result.images, classes: result.classes,
+    options: { ...options, data: path.resolve(data) }, epochs: result.epochs,
+  };
+  await writeFileAtomic(path.join(outDir, 'pretrain-summary.json'), Buffer.from(`${JSON.stringify(summary, null, 2)}\n`));
+  process.stdout.write(table(result.epochs));
+  if (result.epochs.length === 0) process.stdout.write(`nothing to do: the run is at epoch ${result.startEpoch} of ${f.epochs}\n`);
+}
+
+function table(rows: EpochRecord[]): string {
+  const head = ['epoch', 'lr', 'steps', 'mean loss', 'img/s', 'checkpoint'];
+  const cells = rows.map((r) => [String(r.epoch), r.lr.toPrecision(4), String(r.steps), r.meanLoss.toFixed(4), r.imagesPerSecond.toFixed(1), r.checkpoint]);
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: string[]) => c.map((x, i) => x.padEnd(widths[i]!)).join('  ').trimEnd();
+  return `${line(head)}\n${cells.map(line).join('\n')}${cells.length ? '\n' : ''}`;
+}

@@ -1,0 +1,188 @@
+/**
+ * MoCo pre-training checkpoints in main_moco.py's format, written and read back (to resume).
+ *
+ * Written (torch.save's zip, atomically): {'epoch': epochs done, 'arch', 'state_dict', 'optimizer'}
+ *   state_dict: the MoCo model as DistributedDataParallel names it, in nn.Module order:
+ *               module.queue [dim, K], module.queue_ptr [1] int64, module.encoder_q.* (backbone with
+ *               num_batches_tracked, then fc.*), module.encoder_k.*
+ *   optimizer:  torch.optim.SGD's state_dict (1.13): {'state': {i: {'momentum_buffer'}} for encoder_q's
+ *               parameters (index i in model.parameters() order, encoder_k's parameters following
+ *               and never holding state), 'param_groups': [{lr, momentum, dampening, weight_decay,
+ *               nesterov, maximize, foreach, differentiable, params: [0 .. 2P-1]}]}
+ * so PyTorch, main_moco.py --resume and every evaluator here load it.
+ *
+ * Read: our checkpoints and the original's (module. prefix optional; the optimizer's state optional,
+ * e.g. for a checkpoint stripped of it), checked key by key and shape by shape: a resumed run must
+ * be the run it continues, so nothing is silently left at a fresh value.
+ */
+import { SslInvError } from '../errors';
+import { loadCheckpoint } from '../io/torch-checkpoint';
+import { PyValue, isTensor, pyTypeName } from '../io/pickle';
+import { PyDict, SaveValue, TorchTensor, torchSave } from '../io/torch-save';
+import { Arch, allConvBns, expectedBackboneKeys, parseArch, resnetSpec } from '../nn/resnet-spec';
+import { SGD } from '../optim/sgd';
+import { tensor } from '../tensor';
+import { headParameterNames, headShapes } from './linear-head';
+import { MocoConfig, MocoInit, MocoV2 } from './moco';
+
+/** The checkpoint file main_moco.py writes after an epoch: `{model}[_w3]_{epoch:04d}.pth.tar`. */
+export function checkpointName(model: string, arch: Arch, epoch: number): string {
+  // main_moco.py formats `args.model + '_w3' if 'w3' in args.arch else ''`, which Python reads as
+  // `(args.model + '_w3') if ... else ''`: every non-w3 checkpoint is named `_0000.pth.tar`, and
+  // runs of different models overwrite each other. We keep the model name (ORIGINAL-BEHAVIOUR.md's
+  // documented pattern), so checkpoints of different augmentation sets can share a folder.
+  return `${model}${arch.endsWith('w3') ? '_w3' : ''}_${String(epoch).padStart(4, '0')}.pth.tar`;
+}
+
+/** The value torch.save writes for a checkpoint after `epochsDone` epochs. */
+export function mocoCheckpointValue(moco: MocoV2, sgd: SGD, epochsDone: number): SaveValue {
+  const names = moco.parameterNames();
+  const state = new Map<string | number, SaveValue>();
+  const buffers = sgd.momentumBuffers();
+  names.forEach((name, i) => {
+    const b = buffers.get(name);
+    if (b) state.set(i, new PyDict(new Map([['momentum_buffer', new TorchTensor('float32', [...b.shape], b.toFloat32Array())]])));
+  });
+  const o = sgd.options;
+  const group = new PyDict(new Map<string | number, SaveValue>([
+    ['lr', o.lr], ['momentum', o.momentum], ['dampening', o.dampening], ['weight_decay', o.weightDecay],
+    ['nesterov', o.nesterov], ['maximize', false], ['foreach', null], ['differentiable', false],
+    ['params', Array.from({ length: 2 * names.length }, (_, i) => i)],
+  ]));
+  const sd = new Map<string | number, SaveValue>();
+  for (const [k, v] of moco.stateDict()) sd.set(k, v);
+  return new PyDict(new Map<string | number, SaveValue>([
+    ['epoch', epochsDone],
+    ['arch', moco.config.arch],
+    ['state_dict', sd],
+    ['optimizer', new PyDict(new Map<string | number, SaveValue>([['state', new PyDict(state)], ['param_groups', [group]]]))],
+  ]));
+}
+
+export async function saveMocoCheckpoint(file: string, moco: MocoV2, sgd: SGD, epochsDone: number): Promise<void> {
+  await torchSave(file, mocoCheckpointValue(moco, sgd, epochsDone));
+}
+
+/** What a MoCo checkpoint holds, ready to rebuild the model and the optimiser. */
+export interface LoadedMocoCheckpoint {
+  file: string;
+  /** Epochs done (main_moco.py's 'epoch': the next epoch to run). */
+  epoch: number;
+  arch: Arch;
+  dim: number;
+  K: number;
+  mlp: boolean;
+  init: MocoInit;
+  /** Momentum buffers by encoder_q parameter name (no prefix); empty when the checkpoint has none. */
+  momentum: Map<string, { shape: number[]; values: Float32Array }>;
+}
+
+type Dict = Map<string | number, PyValue>;
+
+function bad(file: string, message: string, field?: string): never {
+  throw new SslInvError('ERR_CHECKPOINT_KEYS', message, field !== undefined ? { file, field } : { file });
+}
+
+async function floats(file: string, key: string, v: PyValue | undefined, shape: readonly number[]): Promise<Float32Array> {
+  if (v === undefined) bad(file, 'missing', key);
+  if (!isTensor(v)) bad(file, `a ${pyTypeName(v)}, not a tensor`, key);
+  if (v.shape.length !== shape.length || v.shape.some((d, i) => d !== shape[i])) {
+    throw new SslInvError('ERR_SHAPE_MISMATCH', `shape [${v.shape.join(', ')}], expected [${shape.join(', ')}]`, { file, field: key });
+  }
+  const data = await (v as unknown as { read(): Promise<ArrayLike<number>> }).read();
+  if (data instanceof Float32Array) return data;
+  if (data instanceof Float64Array) return Float32Array.from(data);
+  throw new SslInvError('ERR_DTYPE_MISMATCH', 'expected a floating-point tensor', { file, field: key });
+}
+
+/** Reads a MoCo checkpoint (ours or main_moco.py's) for resuming. */
+export async function loadMocoCheckpoint(file: string): Promise<LoadedMocoCheckpoint> {
+  const ckpt = await loadCheckpoint(file);
+  const root = ckpt.root;
+  if (!(root instanceof Map)) bad(file, `the checkpoint holds a ${pyTypeName(root)}, not main_moco.py's dict`);
+  const epoch = root.get('epoch');
+  if (typeof epoch !== 'number' || !Number.isInteger(epoch) || epoch < 0) bad(file, 'missing or not an integer >= 0', 'epoch');
+  const archValue = root.get('arch');
+  if (typeof archValue !== 'string') bad(file, 'missing (main_moco.py checkpoints carry it)', 'arch');
+  const arch = parseArch(archValue, { file, field: 'arch' });
+  const sdValue = root.get('state_dict');
+  if (!(sdValue instanceof Map)) bad(file, 'missing or not a dict', 'state_dict');
+  // Strip DistributedDataParallel's module. (main_moco.py's checkpoints always have it).
+  const sd: Dict = new Map();
+  for (const [k, v] of sdValue) if (typeof k === 'string') sd.set(k.startsWith('module.') ? k.slice(7) : k, v);
+  const queue = sd.get('queue');
+  if (!isTensor(queue) || queue.shape.length !== 2) bad(file, 'missing or not a [dim, K] tensor: not a MoCo checkpoint', 'module.queue');
+  const [dim, K] = queue.shape as [number, number];
+  const mlp = sd.has('encoder_q.fc.0.weight');
+  const spec = resnetSpec(arch);
+  const expected = new Map([...expectedBackboneKeys(spec)].filter(([k]) => !k.endsWith('num_batches_tracked')));
+  for (const [k, s] of headShapes(mlp, spec.featureDim, dim)) expected.set(k, s);
+  const values = new Map<string, Float32Array>();
+  for (const enc of ['encoder_q', 'encoder_k']) {
+    for (const [k, shape] of expected) values.set(`${enc}.${k}`, await floats(file, `module.${enc}.${k}`, sd.get(`${enc}.${k}`), shape));
+  }
+  const queueValues = await floats(file, 'module.queue', queue, [dim, K]);
+  const ptrValue = sd.get('queue_ptr');
+  let queuePtr = 0;
+  if (ptrValue !== undefined) {
+    if (!isTensor(ptrValue)) bad(file, 'not a tensor', 'module.queue_ptr');
+    const p = await (ptrValue as unknown as { read(): Promise<ArrayLike<number | bigint>> }).read();
+    queuePtr = Number(p[0]);
+  }
+  // The key encoder must be the checkpoint's own (it lags encoder_q by the momentum), not a copy.
+  const encoderKParams = new Map<string, Float32Array>();
+  for (const k of expected.keys()) encoderKParams.set(k, values.get(`encoder_k.${k}`)!);
+  // num_batches_tracked: optional (PyTorch's load_state_dict accepts its absence too).
+  const tracked = new Map<string, bigint>();
+  for (const enc of ['q', 'k'] as const) {
+    for (const cb of allConvBns(spec)) {
+      const v = sd.get(`encoder_${enc}.${cb.bn}.num_batches_tracked`);
+      if (!isTensor(v)) continue;
+      const d = await (v as unknown as { read(): Promise<ArrayLike<number | bigint>> }).read();
+      if (d.length === 1) tracked.set(`${enc}:${cb.bn}`, BigInt(d[0]!));
+    }
+  }
+  const init: MocoInit = {
+    encoderQ: (key) => values.get(`encoder_q.${key}`) ?? bad(file, 'missing', `module.encoder_q.${key}`),
+    encoderK: (key) => encoderKParams.get(key) ?? bad(file, 'missing', `module.encoder_k.${key}`),
+    batchesTracked: (enc, bn) => tracked.get(`${enc}:${bn}`) ?? 0n,
+    queue: queueValues,
+    queuePtr,
+  };
+  const momentum = await readMomentum(file, root.get('optimizer'), [...backboneNames(arch), ...headParameterNames(mlp)], expected);
+  return { file, epoch, arch, dim, K, mlp, init, momentum };
+}
+
+function backboneNames(arch: Arch): string[] {
+  return [...expectedBackboneKeys(resnetSpec(arch)).keys()].filter((k) => !/running_|num_batches/.test(k));
+}
+
+async function readMomentum(file: string, opt: PyValue | undefined, names: string[], shapes: Map<string, number[]>):
+  Promise<Map<string, { shape: number[]; values: Float32Array }>> {
+  const out = new Map<string, { shape: number[]; values: Float32Array }>();
+  if (opt === undefined || opt === null) return out;
+  if (!(opt instanceof Map)) bad(file, `a ${pyTypeName(opt)}, not SGD's state_dict`, 'optimizer');
+  const state = opt.get('state');
+  if (!(state instanceof Map)) bad(file, "no 'state' dict", 'optimizer');
+  for (const [i, entry] of state) {
+    if (typeof i !== 'number' || !Number.isInteger(i) || i < 0) bad(file, `a key ${String(i)} that is not a parameter index`, 'optimizer.state');
+    if (i >= names.length) bad(file, `only encoder_q's ${names.length} parameters are trained, so only they can have momentum`, `optimizer.state[${i}]`);
+    if (!(entry instanceof Map)) bad(file, 'not a dict', `optimizer.state[${i}]`);
+    const name = names[i]!;
+    const shape = shapes.get(name)!;
+    out.set(name, { shape, values: await floats(file, `optimizer.state[${i}].momentum_buffer (${name})`, entry.get('momentum_buffer'), shape) });
+  }
+  return out;
+}
+
+/** Builds the model and loads the optimiser's momentum from a checkpoint read by loadMocoCheckpoint. */
+export async function restoreMoco(c: LoadedMocoCheckpoint, config: Omit<MocoConfig, 'arch' | 'dim' | 'K' | 'mlp'>, sgd: SGD): Promise<MocoV2> {
+  const moco = await MocoV2.create({ ...config, arch: c.arch, dim: c.dim, K: c.K, mlp: c.mlp }, c.init);
+  try {
+    for (const [name, m] of c.momentum) sgd.setMomentumBuffer(name, tensor(m.values, m.shape));
+  } catch (e) {
+    moco.dispose();
+    throw e;
+  }
+  return moco;
+}

@@ -1,0 +1,274 @@
+/**
+ * MoCo v2 (facebookresearch/moco's builder.MoCo, as the original's main_moco.py uses it) on the CPU:
+ * a query encoder trained by SGD, a key encoder that follows it by momentum, and a queue of keys.
+ *
+ * One step(imQ, imK, sgd), in the original's order:
+ *   q = normalize(encoder_q(imQ))                               train-mode BN, saved for backward
+ *   encoder_k's parameters <- p_k * m + p_q * (1 - m)           before the key forward, as builder.py
+ *   k = normalize(encoder_k(imK))                               train-mode BN (running stats move), no grad
+ *   loss = CE([q.k, q.queue] / T, 0), dL/dq                     ops.mocoLoss (the queue before this batch)
+ *   queue[:, ptr:ptr+N] = k^T, ptr = (ptr + N) % K              requires K % N == 0, as builder.py asserts
+ *   backward through normalize, the head and the backbone; sgd.step on encoder_q's parameters
+ *
+ * Single process: builder.py's shuffle BN permutes the key batch across GPUs; on one device that is
+ * a permutation of the batch inside one BN, which leaves k unchanged, so it is left out (the original
+ * refuses to run without DistributedDataParallel; with one process it computes what this does).
+ *
+ * Shapes: images [N, 3, H, W] float32 (normalised); q, k [N, dim]; the queue [dim, K] (column j is
+ * key j, as MoCo's buffer). normalize is F.normalize(x, dim=1): x / max(||x||, 1e-12).
+ */
+import { SslInvError } from '../errors';
+import * as ops from '../ops';
+import { Tensor, tensor } from '../tensor';
+import { TrainableResNet } from '../nn/resnet-train';
+import { ParamSource } from '../nn/resnet';
+import { Arch } from '../nn/resnet-spec';
+import { TorchTensor } from '../io/torch-save';
+import { SGD } from '../optim/sgd';
+import { LinearHead, headParameterNames } from './linear-head';
+
+export interface MocoConfig {
+  arch: Arch;
+  /** Output width of the head (--moco-dim, 128). */
+  dim: number;
+  /** Queue length (--moco-k, 65536). */
+  K: number;
+  /** Key-encoder momentum (--moco-m, 0.999). */
+  m: number;
+  /** Softmax temperature (--moco-t, 0.07 for v2). */
+  T: number;
+  /** Two-layer MLP head (--mlp, MoCo v2). */
+  mlp: boolean;
+}
+
+/** Where a MoCo's initial values come from, by torchvision / fc.* names (no encoder prefix). */
+export interface MocoInit {
+  /** encoder_q's parameters and running statistics. */
+  encoderQ: ParamSource;
+  /** encoder_k's (a resumed run's own); default: a copy of encoder_q, as builder.py's constructor makes. */
+  encoderK?: ParamSource;
+  /** num_batches_tracked of each batch norm ('q' or 'k' encoder, BN prefix); default 0. */
+  batchesTracked?: (encoder: 'q' | 'k', bn: string) => bigint;
+  /** The queue [dim, K], already normalised along dim. */
+  queue: Float32Array;
+  queuePtr?: number;
+}
+
+export interface MocoStepResult {
+  /** The batch's contrastive loss (mean over the batch). */
+  loss: number;
+}
+
+interface Encoder {
+  backbone: TrainableResNet;
+  head: LinearHead;
+}
+
+const NORM_EPS = 1e-12;
+
+/** Row-wise F.normalize of x [n, d] (float64 arithmetic, rounded once), with the norms it divided by. */
+export function normalizeRows(x: Float32Array, n: number, d: number): { y: Float32Array; norms: Float64Array } {
+  const y = new Float32Array(n * d);
+  const norms = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let j = 0; j < d; j++) s += x[i * d + j]! * x[i * d + j]!;
+    const nrm = Math.max(Math.fround(Math.sqrt(s)), NORM_EPS);
+    norms[i] = nrm;
+    for (let j = 0; j < d; j++) y[i * d + j] = x[i * d + j]! / nrm;
+  }
+  return { y, norms };
+}
+
+/** dL/dx of y = normalize(x) given dL/dy: (dy - y (y . dy)) / ||x|| per row (norms above the eps). */
+export function normalizeRowsBackward(dy: Float32Array, y: Float32Array, norms: Float64Array, n: number, d: number): Float32Array {
+  const dx = new Float32Array(n * d);
+  for (let i = 0; i < n; i++) {
+    const nrm = norms[i]!;
+    if (nrm <= NORM_EPS) {
+      // Clamped: y = x / eps, a linear map.
+      for (let j = 0; j < d; j++) dx[i * d + j] = dy[i * d + j]! / nrm;
+      continue;
+    }
+    let dot = 0;
+    for (let j = 0; j < d; j++) dot += y[i * d + j]! * dy[i * d + j]!;
+    for (let j = 0; j < d; j++) dx[i * d + j] = (dy[i * d + j]! - y[i * d + j]! * dot) / nrm;
+  }
+  return dx;
+}
+
+export class MocoV2 {
+  readonly config: MocoConfig;
+  private readonly q: Encoder;
+  private readonly k: Encoder;
+  private readonly queueHost: Float32Array;
+  private queue: Tensor;
+  private ptr: number;
+  private disposed = false;
+
+  private constructor(config: MocoConfig, q: Encoder, k: Encoder, queue: Float32Array, ptr: number) {
+    this.config = config;
+    this.q = q;
+    this.k = k;
+    this.queueHost = queue;
+    this.queue = tensor(queue, [config.dim, config.K]);
+    this.ptr = ptr;
+  }
+
+  static async create(config: MocoConfig, init: MocoInit): Promise<MocoV2> {
+    const { dim, K } = config;
+    if (!Number.isSafeInteger(dim) || dim < 1) throw new SslInvError('ERR_INVALID_ARGUMENT', `expected an integer >= 1, got ${dim}`, { field: 'dim' });
+    if (!Number.isSafeInteger(K) || K < 1) throw new SslInvError('ERR_INVALID_ARGUMENT', `expected an integer >= 1, got ${K}`, { field: 'K' });
+    if (!(config.m >= 0 && config.m <= 1)) throw new SslInvError('ERR_INVALID_ARGUMENT', `expected a number in [0, 1], got ${config.m}`, { field: 'm' });
+    if (!(config.T > 0)) throw new SslInvError('ERR_INVALID_ARGUMENT', `expected a positive number, got ${config.T}`, { field: 'T' });
+    if (init.queue.length !== dim * K) {
+      throw new SslInvError('ERR_SHAPE_MISMATCH', `expected [${dim}, ${K}] (${dim * K} values), got ${init.queue.length}`, { field: 'queue' });
+    }
+    const ptr = init.queuePtr ?? 0;
+    if (!Number.isSafeInteger(ptr) || ptr < 0 || ptr >= K) throw new SslInvError('ERR_INVALID_ARGUMENT', `${ptr} is outside [0, ${K})`, { field: 'queue_ptr' });
+    const made: { dispose(): void }[] = [];
+    const tracked = (enc: 'q' | 'k') => init.batchesTracked ? { batchesTracked: (bn: string) => init.batchesTracked!(enc, bn) } : {};
+    try {
+      const qb = await TrainableResNet.load(config.arch, init.encoderQ, tracked('q'));
+      made.push(qb);
+      const qh = await makeHead(config, qb.featureDim, init.encoderQ);
+      made.push(qh);
+      const kSource = init.encoderK ?? init.encoderQ;
+      const kb = await TrainableResNet.load(config.arch, kSource, tracked('k'));
+      made.push(kb);
+      const kh = await makeHead(config, qb.featureDim, kSource);
+      made.push(kh);
+      return new MocoV2(config, { backbone: qb, head: qh }, { backbone: kb, head: kh }, Float32Array.from(init.queue), ptr);
+    } catch (e) {
+      for (const m of made) m.dispose();
+      throw e;
+    }
+  }
+
+  get queuePtr(): number {
+    return this.ptr;
+  }
+
+  /** A copy of the queue [dim, K]. */
+  queueValues(): Float32Array {
+    return Float32Array.from(this.queueHost);
+  }
+
+  /** A parameter or buffer of encoder_q / encoder_k by its MoCo name (e.g. 'encoder_k.fc.0.bias'). */
+  get(key: string): Tensor {
+    const m = /^encoder_([qk])\.(.*)$/.exec(key);
+    if (!m) throw new SslInvError('ERR_INVALID_ARGUMENT', 'no such MoCo parameter', { field: key });
+    const enc = m[1] === 'q' ? this.q : this.k;
+    const name = m[2]!;
+    if (name.startsWith('fc.')) {
+      const t = enc.head.params.get(name);
+      if (!t) throw new SslInvError('ERR_INVALID_ARGUMENT', 'no such MoCo parameter', { field: key });
+      return t;
+    }
+    return enc.backbone.get(name);
+  }
+
+  /** encoder_q's trainable parameters in named_parameters() order (without the encoder_q. prefix). */
+  parameterNames(): string[] {
+    return [...this.q.backbone.parameterNames(), ...headParameterNames(this.config.mlp)];
+  }
+
+  /** One training step (see the header); returns the loss. The caller owns imQ and imK. */
+  step(imQ: Tensor, imK: Tensor, sgd: SGD): MocoStepResult {
+    if (this.disposed) throw new SslInvError('ERR_TENSOR_DISPOSED', 'this MoCo model was disposed');
+    const n = imQ.shape[0]!;
+    if (imK.shape.length !== imQ.shape.length || imK.shape.some((s, i) => s !== imQ.shape[i])) {
+      throw new SslInvError('ERR_SHAPE_MISMATCH', `[${imK.shape.join(', ')}] must have im_q's shape [${imQ.shape.join(', ')}]`, { field: 'im_k' });
+    }
+    if (this.config.K % n !== 0) {
+      throw new SslInvError('ERR_INVALID_ARGUMENT', `the queue length ${this.config.K} must be a multiple of the batch size ${n} (MoCo's enqueue)`, { field: 'K' });
+    }
+    const { dim, m, T } = this.config;
+    const fq = this.q.backbone.forwardTrain(imQ);
+    let headQ: ReturnType<LinearHead['forward']> | undefined;
+    const temps: Tensor[] = [fq.features];
+    try {
+      headQ = this.q.head.forward(fq.features);
+      temps.push(headQ.out);
+      const zq = headQ.out.toFloat32Array();
+      const qn = normalizeRows(zq, n, dim);
+
+      this.k.backbone.momentumUpdateFrom(this.q.backbone, m);
+      this.k.head.momentumUpdateFrom(this.q.head, m);
+      const fk = this.k.backbone.forwardTrain(imK);
+      fk.tape.dispose();
+      temps.push(fk.features);
+      const headK = this.k.head.forward(fk.features);
+      for (const t of headK.tape.owned) t.dispose();
+      temps.push(headK.out);
+      const kn = normalizeRows(headK.out.toFloat32Array(), n, dim).y;
+
+      const qT = tensor(qn.y, [n, dim]);
+      const kT = tensor(kn, [n, dim]);
+      temps.push(qT, kT);
+      const { loss, dq } = ops.mocoLoss(qT, kT, this.queue, T);
+      temps.push(loss, dq);
+      const lossValue = loss.toFloat32Array()[0]!;
+      this.enqueue(kn, n);
+
+      const dz = tensor(normalizeRowsBackward(dq.toFloat32Array(), qn.y, qn.norms, n, dim), [n, dim]);
+      temps.push(dz);
+      const hb = this.q.head.backward(headQ.tape, dz);
+      headQ = undefined;
+      temps.push(hb.dx);
+      const bb = this.q.backbone.backward(fq.tape, hb.dx);
+      try {
+        this.q.backbone.step(sgd, bb.grads);
+        this.q.head.step(sgd, hb.grads);
+      } finally {
+        for (const g of [...bb.grads.values(), ...hb.grads.values()]) g.dispose();
+      }
+      return { loss: lossValue };
+    } finally {
+      if (headQ) for (const t of headQ.tape.owned) t.dispose();
+      fq.tape.dispose();
+      for (const t of temps) t.dispose();
+    }
+  }
+
+  private enqueue(keys: Float32Array, n: number): void {
+    const { dim, K } = this.config;
+    for (let i = 0; i < n; i++) {
+      for (let c = 0; c < dim; c++) this.queueHost[c * K + this.ptr + i] = keys[i * dim + c]!;
+    }
+    this.queue.write(this.queueHost);
+    this.ptr = (this.ptr + n) % K;
+  }
+
+  /**
+   * The model's state dict as main_moco.py saves it from DistributedDataParallel, in nn.Module's
+   * order (a module's own buffers before its children's): module.queue, module.queue_ptr,
+   * module.encoder_q.* (backbone with num_batches_tracked, then fc.*), module.encoder_k.*.
+   */
+  stateDict(): Map<string, TorchTensor> {
+    const sd = new Map<string, TorchTensor>();
+    sd.set('module.queue', new TorchTensor('float32', [this.config.dim, this.config.K], Float32Array.from(this.queueHost)));
+    sd.set('module.queue_ptr', new TorchTensor('int64', [1], BigInt64Array.from([BigInt(this.ptr)])));
+    for (const [prefix, enc] of [['module.encoder_q.', this.q], ['module.encoder_k.', this.k]] as const) {
+      for (const [k, v] of enc.backbone.stateDict()) sd.set(prefix + k, v);
+      for (const [k, t] of enc.head.params) sd.set(prefix + k, new TorchTensor('float32', [...t.shape], t.toFloat32Array()));
+    }
+    return sd;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const e of [this.q, this.k]) {
+      e.backbone.dispose();
+      e.head.dispose();
+    }
+    this.queue.dispose();
+  }
+}
+
+async function makeHead(config: MocoConfig, inDim: number, source: ParamSource): Promise<LinearHead> {
+  const values = new Map<string, Float32Array>();
+  for (const k of headParameterNames(config.mlp)) values.set(k, await source(k));
+  return new LinearHead(config.mlp, inDim, config.dim, (k) => values.get(k)!);
+}

@@ -1,0 +1,224 @@
+/**
+ * MoCo v2 pre-training as main_moco.py runs it, on the CPU: an ImageFolder of `data/split`, two
+ * augmented views per image (TwoCropsTransform with the `model`'s augmentation set), shuffled batches
+ * with drop_last, torch.optim.SGD with the learning rate set per epoch (cosine, or x0.1 at each
+ * milestone of `schedule`), and a checkpoint after every epoch (moco-checkpoint.ts).
+ *
+ * Randomness is ours and seeded (the original's is torch's and Python's, unseeded unless --seed):
+ *  - the network, head and queue at the start: numpy's RandomState(seed) (moco-init.ts);
+ *  - the image order of epoch e: a Fisher-Yates shuffle by AugmentRng(seed, 'order', e);
+ *  - the two views of image i in epoch e: AugmentRng(seed, 'view', e, i, v), v = 0 (im_q), 1 (im_k).
+ * Every draw depends on (seed, epoch, image) only, so a run resumed from a checkpoint sees the same
+ * batches and views as the run that wrote it would have.
+ *
+ * One process: the original runs DistributedDataParallel, where each GPU's batch norms see its own
+ * share of the batch and shuffle BN spreads the keys across GPUs. Here every batch norm sees the whole
+ * batch (what the original computes with one GPU).
+ */
+import * as path from 'node:path';
+import { promises as fsp } from 'node:fs';
+import { SslInvError } from '../errors';
+import { listImageFolder } from '../data/image-folder';
+import { decodeImageFile } from '../data/decode';
+import { AugmentRng, AugmentSet, augment } from '../transforms/augment';
+import { Arch } from '../nn/resnet-spec';
+import { SGD } from '../optim/sgd';
+import { tensor } from '../tensor';
+import { MocoV2 } from './moco';
+import { checkpointName, loadMocoCheckpoint, restoreMoco, saveMocoCheckpoint } from './moco-checkpoint';
+import { freshMocoInit } from './moco-init';
+
+export interface PretrainOptions {
+  /** Dataset root; images are read from `data/split` (an ImageFolder). */
+  data: string;
+  split: string;
+  /** Augmentation set: main_moco.py's --model. */
+  model: AugmentSet;
+  arch: Arch;
+  epochs: number;
+  startEpoch: number;
+  batchSize: number;
+  lr: number;
+  /** Epochs at which the learning rate drops 10x (without `cos`). */
+  schedule: number[];
+  cos: boolean;
+  momentum: number;
+  weightDecay: number;
+  mocoDim: number;
+  mocoK: number;
+  mocoM: number;
+  mocoT: number;
+  mlp: boolean;
+  /** A checkpoint to continue from (ours or main_moco.py's). */
+  resume?: string;
+  seed: number;
+  /** Side of the square views (main_moco.py: 224). */
+  imageSize: number;
+  /** Where checkpoints are written. */
+  outDir: string;
+  /** Images decoded at once. */
+  workers: number;
+  /** Stop each epoch after this many steps (smoke runs); default: the whole epoch. */
+  maxStepsPerEpoch?: number;
+}
+
+export interface StepInfo {
+  epoch: number;
+  step: number;
+  steps: number;
+  loss: number;
+  lr: number;
+  images: number;
+}
+
+export interface EpochRecord {
+  epoch: number;
+  lr: number;
+  steps: number;
+  meanLoss: number;
+  seconds: number;
+  imagesPerSecond: number;
+  checkpoint: string;
+}
+
+export interface PretrainHooks {
+  onEpochStart?(epoch: number, steps: number, lr: number): void;
+  onStep?(s: StepInfo): void;
+  onEpochEnd?(r: EpochRecord): void;
+  /** One line for a person (resumed from ..., etc.). */
+  notice?(line: string): void;
+}
+
+export interface PretrainResult {
+  images: number;
+  classes: number;
+  startEpoch: number;
+  epochs: EpochRecord[];
+}
+
+/** main_moco.py's adjust_learning_rate. */
+export function learningRate(o: Pick<PretrainOptions, 'lr' | 'cos' | 'epochs' | 'schedule'>, epoch: number): number {
+  if (o.cos) return o.lr * 0.5 * (1 + Math.cos(Math.PI * epoch / o.epochs));
+  let lr = o.lr;
+  for (const m of o.schedule) lr *= epoch >= m ? 0.1 : 1;
+  return lr;
+}
+
+/** The permutation of n images in epoch e. */
+export function epochOrder(seed: number, epoch: number, n: number): number[] {
+  return new AugmentRng(mix(seed, 0x6f72646e, epoch)).randperm(n);
+}
+
+/** A 64-bit seed from the run seed and a few small integers (SplitMix64-style mixing). */
+function mix(...parts: number[]): bigint {
+  let h = 0x9e3779b97f4a7c15n;
+  for (const p of parts) {
+    h = BigInt.asUintN(64, (h ^ BigInt(p >>> 0)) * 0xbf58476d1ce4e5b9n);
+    h = BigInt.asUintN(64, (h ^ (h >> 31n)) * 0x94d049bb133111ebn);
+  }
+  return h ^ (h >> 29n);
+}
+
+/** Decodes files with at most `workers` reads at a time; results in input order. */
+async function decodeAll(files: string[], workers: number) {
+  const out = new Array<Awaited<ReturnType<typeof decodeImageFile>>>(files.length);
+  let next = 0;
+  const run = async () => {
+    while (next < files.length) {
+      const i = next++;
+      out[i] = await decodeImageFile(files[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(workers, files.length) }, run));
+  return out;
+}
+
+function check(cond: boolean, message: string, field: string): void {
+  if (!cond) throw new SslInvError('ERR_INVALID_ARGUMENT', message, { field });
+}
+
+export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = {}): Promise<PretrainResult> {
+  check(Number.isSafeInteger(o.epochs) && o.epochs >= 1, `expected an integer >= 1, got ${o.epochs}`, 'epochs');
+  check(Number.isSafeInteger(o.batchSize) && o.batchSize >= 2, `train-mode batch norm needs a batch of 2 or more, got ${o.batchSize}`, 'batchSize');
+  check(o.mocoK % o.batchSize === 0, `${o.mocoK} must be a multiple of the batch size ${o.batchSize} (MoCo's enqueue)`, 'mocoK');
+  check(Number.isFinite(o.lr) && o.lr >= 0, `expected a number >= 0, got ${o.lr}`, 'lr');
+  check(Number.isSafeInteger(o.imageSize) && o.imageSize >= 32, `expected an integer >= 32, got ${o.imageSize}`, 'imageSize');
+  const root = path.join(o.data, o.split);
+  const listing = await listImageFolder(root);
+  const n = listing.samples.length;
+  if (n < o.batchSize) {
+    throw new SslInvError('ERR_DATASET_LAYOUT', `${root} has ${n} image(s), fewer than one batch of ${o.batchSize} (batches drop the remainder, as main_moco.py's loader does)`, { file: root });
+  }
+  const stepsPerEpoch = Math.min(Math.floor(n / o.batchSize), o.maxStepsPerEpoch ?? Infinity);
+  const sgd = new SGD({ lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay });
+  const config = { m: o.mocoM, T: o.mocoT };
+  let moco: MocoV2;
+  let startEpoch = o.startEpoch;
+  try {
+    if (o.resume !== undefined) {
+      const c = await loadMocoCheckpoint(o.resume);
+      if (c.arch !== o.arch) throw new SslInvError('ERR_CHECKPOINT_ARCH', `the checkpoint is a ${c.arch}, but --arch is ${o.arch}`, { file: o.resume, field: 'arch' });
+      if (c.dim !== o.mocoDim || c.K !== o.mocoK || c.mlp !== o.mlp) {
+        throw new SslInvError('ERR_CHECKPOINT_KEYS', `the checkpoint's MoCo has dim ${c.dim}, K ${c.K}, ${c.mlp ? 'an MLP head' : 'a linear head'}; ` +
+          `the flags ask for --moco-dim ${o.mocoDim} --moco-k ${o.mocoK}${o.mlp ? ' --mlp' : ''}`, { file: o.resume });
+      }
+      moco = await restoreMoco(c, config, sgd);
+      startEpoch = c.epoch;
+      hooks.notice?.(`resumed from ${o.resume} (epoch ${c.epoch}, ${c.momentum.size ? 'with' : 'without'} the optimizer's momentum)`);
+    } else {
+      moco = await MocoV2.create({ arch: o.arch, dim: o.mocoDim, K: o.mocoK, mlp: o.mlp, ...config },
+        freshMocoInit(o.arch, o.mocoDim, o.mocoK, o.mlp, o.seed));
+    }
+  } catch (e) {
+    sgd.dispose();
+    throw e;
+  }
+  const records: EpochRecord[] = [];
+  try {
+    await fsp.mkdir(o.outDir, { recursive: true });
+    for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
+      sgd.lr = learningRate(o, epoch);
+      hooks.onEpochStart?.(epoch, stepsPerEpoch, sgd.lr);
+      const order = epochOrder(o.seed, epoch, n);
+      const started = Date.now();
+      let lossSum = 0;
+      for (let step = 0; step < stepsPerEpoch; step++) {
+        const idx = order.slice(step * o.batchSize, (step + 1) * o.batchSize);
+        const images = await decodeAll(idx.map((i) => listing.samples[i]!.path), o.workers);
+        const s = o.imageSize;
+        const per = 3 * s * s;
+        const q = new Float32Array(o.batchSize * per), k = new Float32Array(o.batchSize * per);
+        images.forEach((img, b) => {
+          q.set(augment(img, o.model, new AugmentRng(mix(o.seed, 0x76696577, epoch, idx[b]!, 0)), s), b * per);
+          k.set(augment(img, o.model, new AugmentRng(mix(o.seed, 0x76696577, epoch, idx[b]!, 1)), s), b * per);
+        });
+        const imQ = tensor(q, [o.batchSize, 3, s, s]), imK = tensor(k, [o.batchSize, 3, s, s]);
+        let loss: number;
+        try {
+          loss = moco.step(imQ, imK, sgd).loss;
+        } finally {
+          imQ.dispose();
+          imK.dispose();
+        }
+        if (!Number.isFinite(loss)) {
+          throw new SslInvError('ERR_INVALID_ARGUMENT', `the loss became ${loss} at epoch ${epoch}, step ${step}: lower the learning rate (no checkpoint is written for this epoch)`);
+        }
+        lossSum += loss;
+        hooks.onStep?.({ epoch, step, steps: stepsPerEpoch, loss, lr: sgd.lr, images: o.batchSize });
+      }
+      const file = path.join(o.outDir, checkpointName(o.model, o.arch, epoch));
+      await saveMocoCheckpoint(file, moco, sgd, epoch + 1);
+      const seconds = (Date.now() - started) / 1000;
+      const r: EpochRecord = {
+        epoch, lr: sgd.lr, steps: stepsPerEpoch, meanLoss: lossSum / stepsPerEpoch, seconds,
+        imagesPerSecond: (stepsPerEpoch * o.batchSize) / Math.max(seconds, 1e-9), checkpoint: file,
+      };
+      records.push(r);
+      hooks.onEpochEnd?.(r);
+    }
+  } finally {
+    moco.dispose();
+    sgd.dispose();
+  }
+  return { images: n, classes: listing.classes.length, startEpoch, epochs: records };
+}

@@ -1,0 +1,131 @@
+// `ssl-inv pretrain` end to end on a tiny ImageFolder (ResNet-18, 32x32 views, batch 4): the
+// checkpoints main_moco.py would write, the log, the summary and the table; a resumed run gives the
+// same bytes as the run it continues; resuming from a main_moco.py checkpoint (the torch.save'd
+// fixture); the errors.
+import t from 'tap';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import sharp from 'sharp';
+import { loadFeatureExtractor } from '../../src/eval/model-loader';
+import { loadCheckpoint } from '../../src/io/torch-checkpoint';
+import { runCli } from '../helpers/cli';
+import { materializeCheckpoint } from '../helpers/model-fixtures';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssl-inv-pretrain-'));
+t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+const data = path.join(dir, 'data');
+
+t.before(async () => {
+  for (let i = 0; i < 9; i++) {
+    const w = 40 + i * 3, h = 36 + i * 2;
+    const px = Buffer.alloc(w * h * 3);
+    for (let j = 0; j < px.length; j++) px[j] = (j * 7 + i * 31 + (j % w) * 3) % 256;
+    const cls = path.join(data, 'train', i % 2 ? 'cat' : 'dog');
+    fs.mkdirSync(cls, { recursive: true });
+    await sharp(px, { raw: { width: w, height: h, channels: 3 } }).png().toFile(path.join(cls, `img${i}.png`));
+  }
+});
+
+const BASE = ['-a', 'resnet18', '-b', '4', '--moco-k', '16', '--moco-dim', '16', '--mlp', '--cos', '--image-size', '32', '--threads', '2'];
+
+t.test('two epochs: checkpoints, log, summary and table', async (t) => {
+  const out = path.join(dir, 'run');
+  const r = await runCli(['pretrain', data, ...BASE, '--epochs', '2', '--out-dir', out, '-p', '1']);
+  t.equal(r.code, 0, 'exit 0', { stderr: r.stderr });
+  t.match(r.stderr, /Epoch: \[0\]\[0\/2\]\tLoss \d\.\d{4}e[+-]\d\d \(/, "main_moco.py's progress line, Python's exponent format");
+  t.match(r.stderr, /img\/s\tETA/);
+  t.match(r.stdout, /^epoch\s+lr\s+steps\s+mean loss/);
+  t.match(r.stdout, /\n1\s+0\.01500\s+2\s+/, 'the cosine schedule: lr 0.03 * 0.5 * (1 + cos(pi / 2))');
+  t.same(fs.readdirSync(out).sort(), ['default_0000.pth.tar', 'default_0001.pth.tar', 'pretrain-log.csv', 'pretrain-summary.json']);
+  const log = fs.readFileSync(path.join(out, 'pretrain-log.csv'), 'utf8').trim().split('\n');
+  t.equal(log[0], 'epoch,step,lr,loss');
+  t.equal(log.length, 5, 'two steps per epoch (9 images, batch 4, the remainder dropped)');
+  const summary = JSON.parse(fs.readFileSync(path.join(out, 'pretrain-summary.json'), 'utf8'));
+  t.equal(summary.images, 9);
+  t.equal(summary.classes, 2);
+  t.equal(summary.epochs.length, 2);
+  t.equal(summary.options.seed, 0);
+
+  const ckpt = await loadCheckpoint(path.join(out, 'default_0001.pth.tar'));
+  const root = ckpt.root as Map<string, unknown>;
+  t.same([...root.keys()], ['epoch', 'arch', 'state_dict', 'optimizer'], "main_moco.py's checkpoint dict");
+  t.equal(root.get('epoch'), 2);
+  t.equal(root.get('arch'), 'resnet18');
+  const sd = root.get('state_dict') as Map<string, { shape: number[] }>;
+  t.same([...sd.keys()].slice(0, 3), ['module.queue', 'module.queue_ptr', 'module.encoder_q.conv1.weight'], 'nn.Module order');
+  t.same(sd.get('module.queue')!.shape, [16, 16]);
+  const opt = root.get('optimizer') as Map<string, unknown>;
+  t.equal((opt.get('state') as Map<number, unknown>).size, 64, "a momentum buffer for each of encoder_q's 64 parameters");
+  const group = (opt.get('param_groups') as Map<string, unknown>[])[0]!;
+  t.equal(group.get('lr'), 0.015);
+  t.equal((group.get('params') as number[]).length, 128, 'encoder_q and encoder_k parameters, as model.parameters()');
+
+  const model = await loadFeatureExtractor(path.join(out, 'default_0001.pth.tar'));
+  t.equal(model.arch, 'resnet18', 'the evaluators load it (encoder_q, fc removed)');
+  model.net.dispose();
+});
+
+t.test('a resumed run writes the bytes of the run it continues', async (t) => {
+  const full = path.join(dir, 'full'), resumed = path.join(dir, 'resumed');
+  const args = ['pretrain', data, ...BASE, '--epochs', '3', '--quiet'];
+  t.equal((await runCli([...args, '--out-dir', full])).code, 0);
+  const r = await runCli([...args, '--out-dir', resumed, '--resume', path.join(full, 'default_0001.pth.tar')]);
+  t.equal(r.code, 0, 'exit 0', { stderr: r.stderr });
+  t.same(fs.readdirSync(resumed).filter((f) => f.endsWith('.pth.tar')), ['default_0002.pth.tar'], 'only the remaining epoch');
+  t.ok(fs.readFileSync(path.join(full, 'default_0002.pth.tar')).equals(fs.readFileSync(path.join(resumed, 'default_0002.pth.tar'))),
+    'identical checkpoints: weights, queue, momentum, counters');
+  const done = await runCli([...args, '--out-dir', resumed, '--resume', path.join(full, 'default_0002.pth.tar')]);
+  t.equal(done.code, 0);
+  t.match(done.stdout, /nothing to do: the run is at epoch 3 of 3/);
+  fs.rmSync(full, { recursive: true });
+});
+
+t.test("resuming from main_moco.py's own checkpoint (torch.save'd fixture)", async (t) => {
+  const ckpt = await materializeCheckpoint('resnet18-moco');
+  const out = path.join(dir, 'orig');
+  const r = await runCli(['pretrain', data, '-a', 'resnet18', '-b', '4', '--moco-k', '256', '--mlp', '--cos', '--image-size', '32',
+    '--epochs', '201', '--max-steps-per-epoch', '1', '--resume', ckpt, '--out-dir', out]);
+  t.equal(r.code, 0, 'exit 0', { stderr: r.stderr });
+  t.match(r.stderr, /resumed from .* \(epoch 200, with the optimizer's momentum\)/);
+  t.ok(fs.existsSync(path.join(out, 'default_0200.pth.tar')), 'epoch 200 written');
+  const bad = await runCli(['pretrain', data, '-a', 'resnet50', '-b', '4', '--moco-k', '256', '--mlp', '--epochs', '201', '--resume', ckpt, '--out-dir', out, '--quiet']);
+  t.equal(bad.code, 1);
+  t.match(bad.stderr, /ERR_CHECKPOINT_ARCH: .*resnet18, but --arch is resnet50/);
+  const dims = await runCli(['pretrain', data, '-a', 'resnet18', '-b', '4', '--moco-k', '16', '--mlp', '--epochs', '201', '--resume', ckpt, '--out-dir', out, '--quiet']);
+  t.equal(dims.code, 1);
+  t.match(dims.stderr, /ERR_CHECKPOINT_KEYS: .*K 256/);
+  const plain = await runCli(['pretrain', data, ...BASE, '--epochs', '2', '--resume', await materializeCheckpoint('resnet18-plain'), '--out-dir', out, '--quiet']);
+  t.equal(plain.code, 1);
+  t.match(plain.stderr, /ERR_CHECKPOINT_KEYS/, 'a torchvision state dict is not a MoCo checkpoint');
+  fs.rmSync(out, { recursive: true });
+});
+
+t.test('bad flags and data', async (t) => {
+  const out = path.join(dir, 'bad');
+  const cases: [string[], number, RegExp][] = [
+    [['--gpu', '0'], 1, /ERR_DEVICE_UNAVAILABLE: --gpu: pre-training runs on the CPU/],
+    [['--device', 'cuda'], 1, /ERR_DEVICE_UNAVAILABLE/],
+    [['--moco-k', '18'], 2, /ERR_USAGE: --moco-k 18 must be a multiple of --batch-size 4/],
+    [['-b', '1', '--moco-k', '16'], 2, /ERR_USAGE: --batch-size: train-mode batch norm needs 2/],
+    [['--moco-t', '0'], 2, /ERR_USAGE: --moco-t/],
+    [['--lr', 'abc'], 2, /ERR_USAGE: --lr takes a number/],
+    [['--model', 'sideways'], 2, /ERR_USAGE: .*sideways/],
+    [['--image-size', '16'], 2, /ERR_USAGE: --image-size/],
+  ];
+  for (const [flags, code, msg] of cases) {
+    const r = await runCli(['pretrain', data, ...BASE, '--epochs', '1', '--out-dir', out, '--quiet', ...flags]);
+    t.equal(r.code, code, flags.join(' '));
+    t.match(r.stderr, msg, flags.join(' '));
+  }
+  const few = await runCli(['pretrain', data, ...BASE, '-b', '16', '--epochs', '1', '--out-dir', out, '--quiet']);
+  t.equal(few.code, 1);
+  t.match(few.stderr, /ERR_DATASET_LAYOUT: .*9 image\(s\), fewer than one batch of 16/);
+  const missing = await runCli(['pretrain', path.join(dir, 'nowhere'), ...BASE, '--epochs', '1', '--out-dir', out, '--quiet']);
+  t.equal(missing.code, 1);
+  t.notOk(fs.existsSync(out) && fs.readdirSync(out).some((f) => f.endsWith('.pth.tar')), 'no checkpoint from a failed run');
+  const ddp = await runCli(['pretrain', data, ...BASE, '--epochs', '1', '--max-steps-per-epoch', '1', '--out-dir', out,
+    '--world-size', '1', '--rank', '0', '--dist-url', 'tcp://localhost:10001', '--multiprocessing-distributed', '--aug-plus']);
+  t.equal(ddp.code, 0, "main_moco.py's usual command line runs");
+  t.match(ddp.stderr, /DistributedDataParallel flags ignored: this is one process/);
+});
