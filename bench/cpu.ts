@@ -8,50 +8,21 @@
  * Prints a table and writes bench/out/cpu-<date>.json with the machine's description.
  * Options: --threads N, --reps N, --only resnet50|resnet18, --out FILE.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { native } from '../src/native';
 import { ResNetFeatures } from '../src/nn/resnet';
-import { Arch, allConvBns, resnetSpec } from '../src/nn/resnet-spec';
 import { setNumThreads } from '../src/ops';
 import { tensor } from '../src/tensor';
-
-interface Workload { name: string; arch: Arch; size: number; batch: number }
+import { Workload, arg, formatTable, machineDescription, median, randomResNetParams, runTorch } from './resnet-bench-common';
 
 const WORKLOADS: Workload[] = [
   { name: 'resnet50-224-b8', arch: 'resnet50', size: 224, batch: 8 },
   { name: 'resnet18-32-b64', arch: 'resnet18', size: 32, batch: 64 },
 ];
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
-function randomWeights(arch: Arch): Map<string, Float32Array> {
-  let s = 12345;
-  const next = () => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s / 2 ** 32 - 0.5; };
-  const m = new Map<string, Float32Array>();
-  for (const cb of allConvBns(resnetSpec(arch))) {
-    const fan = cb.inChannels * cb.kernel * cb.kernel;
-    m.set(`${cb.conv}.weight`, Float32Array.from({ length: cb.outChannels * fan }, () => next() * Math.sqrt(12 / fan)));
-    m.set(`${cb.bn}.weight`, new Float32Array(cb.outChannels).fill(1));
-    m.set(`${cb.bn}.bias`, new Float32Array(cb.outChannels));
-    m.set(`${cb.bn}.running_mean`, new Float32Array(cb.outChannels));
-    m.set(`${cb.bn}.running_var`, new Float32Array(cb.outChannels).fill(1));
-  }
-  return m;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
 async function ours(w: Workload, reps: number): Promise<number> {
-  const weights = randomWeights(w.arch);
+  const weights = randomResNetParams(w.arch);
   const net = await ResNetFeatures.load(w.arch, (k) => weights.get(k)!);
   const x = tensor(Float32Array.from({ length: w.batch * 3 * w.size * w.size }, (_, i) => Math.sin(i)), [w.batch, 3, w.size, w.size]);
   net.forward(x).dispose(); // warm-up: packs, caches, page faults
@@ -88,48 +59,27 @@ print(json.dumps({"rate": rates[len(rates) // 2], "torch": torch.__version__, "t
                   "mkldnn": torch.backends.mkldnn.is_available()}))
 `;
 
-function pytorch(w: Workload, reps: number, threads: number): { rate?: number; version?: string; error?: string } {
-  const py = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
-  const r = spawnSync(py, ['-c', TORCH_SCRIPT, w.arch, String(w.size), String(w.batch), String(reps), String(threads)],
-    { encoding: 'utf8', timeout: 900_000 });
-  if (r.error) return { error: `python3 not runnable: ${r.error.message}` };
-  try {
-    const out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as { rate?: number; torch?: string; error?: string };
-    if (out.error) return { error: out.error };
-    return { rate: out.rate!, version: out.torch! };
-  } catch {
-    return { error: `PyTorch run failed: ${r.stderr.slice(-300)}` };
-  }
-}
-
-function cpuModel(): string {
-  return os.cpus()[0]?.model.trim() ?? 'unknown CPU';
-}
-
 async function main(): Promise<void> {
   const info = native().info();
   const threads = Number(arg('--threads') ?? info.threads);
   const reps = Number(arg('--reps') ?? 5);
   const only = arg('--only');
   setNumThreads(threads);
-  const machine = `${cpuModel()}, ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; kernel ${info.gemmKernel}; ${threads} threads`;
+  const machine = machineDescription(threads);
   process.stderr.write(`machine: ${machine}\n`);
   const results = [];
   for (const w of WORKLOADS.filter((x) => !only || x.arch === only)) {
     process.stderr.write(`${w.name}: ours...\n`);
     const mine = await ours(w, reps);
     process.stderr.write(`${w.name}: PyTorch...\n`);
-    const theirs = pytorch(w, reps, threads);
+    const theirs = runTorch(TORCH_SCRIPT, w, reps, threads);
     results.push({ workload: w.name, arch: w.arch, size: w.size, batch: w.batch, oursImgPerSec: mine,
       pytorchImgPerSec: theirs.rate ?? null, pytorchVersion: theirs.version ?? null, pytorchError: theirs.error ?? null,
       ratio: theirs.rate ? mine / theirs.rate : null });
   }
   const rows = results.map((r) => [r.workload, r.oursImgPerSec.toFixed(1),
     r.pytorchImgPerSec ? r.pytorchImgPerSec.toFixed(1) : `n/a (${r.pytorchError})`, r.ratio ? `${r.ratio.toFixed(2)}x` : '-']);
-  const head = ['workload (img/s)', 'ours', 'pytorch', 'ratio'];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ');
-  process.stdout.write(`${line(head)}\n${rows.map(line).join('\n')}\n`);
+  process.stdout.write(formatTable(['workload (img/s)', 'ours', 'pytorch', 'ratio'], rows));
   const out = arg('--out') ?? path.join('bench', 'out', `cpu-${new Date().toISOString().slice(0, 10)}.json`);
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), machine, node: process.version, results }, null, 2)}\n`);
