@@ -11,7 +11,7 @@
 // im2col rows 16 rows x 16 floats at a time (any C; windows cut by the border read through masks),
 // the weights one panel of output channels at a time (a training step repacks every filter, so this
 // must run at memory speed).
-// Backward kernels (dgrad, wgrad) will reuse the same GEMM and packers.
+// The backward kernels (ops/conv2d_backward.h) run on the same GEMM driver.
 #pragma once
 #include <cstdint>
 
