@@ -29,6 +29,7 @@ import { AUGMENT_SETS, AugmentSet } from '../transforms/augment';
 import { EpochRecord, runPretraining } from '../train/pretrain';
 import { packageVersion } from './info';
 import { parseSeed, positiveInt } from './common';
+import { formatSeconds } from './progress';
 
 interface Flags {
   split: string;
@@ -138,13 +139,6 @@ function pythonExp(x: number): string {
   return x.toExponential(4).replace(/e([+-])(\d)$/, 'e$10$2');
 }
 
-function fmtSeconds(s: number): string {
-  if (!Number.isFinite(s)) return '?';
-  if (s < 60) return `${s.toFixed(0)}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.round((s % 3600) / 60)).padStart(2, '0')}m`;
-}
-
 async function runPretrainCommand(data: string, f: Flags): Promise<void> {
   const say = (line: string) => { if (!f.quiet) process.stderr.write(`ssl-inv: ${line}\n`); };
   if (f.gpu !== undefined) throw new SslInvError('ERR_DEVICE_UNAVAILABLE', '--gpu: pre-training runs on the CPU in this version (the CUDA backend has the forward ops only)');
@@ -198,7 +192,7 @@ async function runPretrainCommand(data: string, f: Flags): Promise<void> {
         const eta = ((s.steps - s.step - 1) * s.images) / rate;
         const w = String(s.steps).length;
         process.stderr.write(`Epoch: [${s.epoch}][${String(s.step).padStart(w)}/${s.steps}]\tLoss ${pythonExp(s.loss)} ` +
-          `(${pythonExp(lossSum / lossCount)})\t${rate.toFixed(1)} img/s\tETA ${fmtSeconds(eta)}\n`);
+          `(${pythonExp(lossSum / lossCount)})\t${rate.toFixed(1)} img/s\tETA ${formatSeconds(eta)}\n`);
       },
       onEpochEnd: (r) => say(`epoch ${r.epoch}: mean loss ${r.meanLoss.toFixed(4)}, ${r.imagesPerSecond.toFixed(1)} img/s -> ${r.checkpoint}`),
     });

@@ -21,7 +21,7 @@ export interface ProgressOptions {
   stream?: NodeJS.WriteStream;
 }
 
-function formatSeconds(s: number): string {
+export function formatSeconds(s: number): string {
   if (!Number.isFinite(s)) return '?';
   if (s < 60) return `${s.toFixed(0)}s`;
   if (s < 3600) return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
