@@ -151,7 +151,11 @@ export class TrainableResNet {
     return [...this.params.keys()];
   }
 
-  /** The current value of a parameter or running statistic (owned by the network: do not dispose). */
+  /**
+   * The current value of a parameter or running statistic, owned by the network: do not dispose it,
+   * and copy it (clone()) to keep it, since step() and momentumUpdateFrom() overwrite parameters in
+   * place and forwardTrain() replaces the running statistics.
+   */
   get(key: string): Tensor {
     const t = this.params.get(key) ?? this.buffers.get(key);
     if (!t) throw new SslInvError('ERR_INVALID_ARGUMENT', 'no such parameter or buffer', { field: key });
