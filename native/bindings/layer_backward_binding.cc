@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -57,9 +58,29 @@ double NumberOption(Napi::Env env, const char* op, Napi::Object o, const char* k
   return v.As<Napi::Number>().DoubleValue();
 }
 
-// batchNormTrain(x [..., C], weight, bias, runningMean, runningVar, {eps, momentum, relu?, residual?})
+// The `groups` option of batchNormTrain: absent -> 1, else a whole number >= 1.
+int64_t GroupsOption(Napi::Env env, const char* op, Napi::Object o) {
+  Napi::Value v = o.Get("groups");
+  if (v.IsUndefined()) return 1;
+  const std::string bad = std::string(op) + ": groups must be an integer >= 1";
+  if (!v.IsNumber()) ThrowCode(env, "ERR_INVALID_ARGUMENT", bad + ", got a value that is not a number");
+  const double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 1 && d <= 9007199254740991.0) || d != std::floor(d)) {
+    std::ostringstream m;
+    m << bad << ", got " << d;
+    ThrowCode(env, "ERR_INVALID_ARGUMENT", m.str());
+  }
+  return static_cast<int64_t>(d);
+}
+
+// batchNormTrain(x [N, ..., C], weight, bias, runningMean, runningVar,
+//                {eps, momentum, relu?, residual?, groups?})
 //   -> [y, saveMean, saveInvstd, newRunningMean, newRunningVar]
 // residual (x's shape) is added to the normalised value before the ReLU (a ResNet block's sum).
+// groups (default 1): split batch norm, G groups of N / G samples each normalised with its own
+// statistics (ops/layer_backward.h); N % G == 0 and at least 2 values per channel in each group, else
+// ERR_INVALID_ARGUMENT. saveMean and saveInvstd are [C] when G == 1 and [G, C] (row g: group g) when
+// G > 1; the running statistics ([C]) are updated from group 0's statistics only.
 Napi::Value BatchNormTrain(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* op = "batchNormTrain";
@@ -80,24 +101,42 @@ Napi::Value BatchNormTrain(const Napi::CallbackInfo& info) {
   const double momentum = NumberOption(env, op, o, "momentum", nullptr);
   if (!(momentum >= 0 && momentum <= 1)) ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(op) + ": momentum must be in [0, 1]");
   const bool relu = GetBoolProp(env, o, "relu", false);
+  const int64_t G = GroupsOption(env, op, o);
+  const int64_t N = x.dim(0);
+  if (N % G != 0) {
+    ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(op) + ": groups = " + std::to_string(G) +
+                                               " does not divide the batch size N = " + std::to_string(N) + " of x " +
+                                               x.ShapeString());
+  }
+  if (rows / G < 2) {
+    ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(op) + ": groups = " + std::to_string(G) + " leaves " +
+                                               std::to_string(rows / G) + " value per channel in each group of x " +
+                                               x.ShapeString() + "; training needs more than 1");
+  }
   const Tensor* residual = nullptr;
   Napi::Value rv = o.Get("residual");
   if (!rv.IsUndefined() && !rv.IsNull()) {
     residual = &F32Arg(env, op, rv, "residual", -1);
     ExpectShapeOf(env, op, *residual, x.shape, "residual");
   }
+  const std::vector<int64_t> saved = G == 1 ? std::vector<int64_t>{C} : std::vector<int64_t>{G, C};
   std::vector<Tensor> out;
   out.push_back(NewCpuTensor(env, DType::kF32, x.shape));
-  for (int i = 0; i < 4; ++i) out.push_back(NewCpuTensor(env, DType::kF32, {C}));
-  Check(env, BatchNormTrainF32(x.data<float>(), rows, C, v[0]->data<float>(), v[1]->data<float>(), v[2]->data<float>(),
-                               v[3]->data<float>(), eps, momentum, relu, residual ? residual->data<float>() : nullptr,
-                               out[0].data<float>(), out[1].data<float>(),
+  out.push_back(NewCpuTensor(env, DType::kF32, saved));
+  out.push_back(NewCpuTensor(env, DType::kF32, saved));
+  for (int i = 0; i < 2; ++i) out.push_back(NewCpuTensor(env, DType::kF32, {C}));
+  Check(env, BatchNormTrainF32(x.data<float>(), rows, C, G, v[0]->data<float>(), v[1]->data<float>(),
+                               v[2]->data<float>(), v[3]->data<float>(), eps, momentum, relu,
+                               residual ? residual->data<float>() : nullptr, out[0].data<float>(), out[1].data<float>(),
                                out[2].data<float>(), out[3].data<float>(), out[4].data<float>()));
   return NewTensorArray(env, std::move(out));
 }
 
-// batchNormBackward(dy, x [..., C], weight, mean, invstd, reluOutput?) -> [dx, dweight, dbias]
+// batchNormBackward(dy, x [N, ..., C], weight [C], mean, invstd, reluOutput?) -> [dx, dweight, dbias]
 // reluOutput (x's shape): the output of a ReLU after the batch norm; dy is masked by it first.
+// mean and invstd are the forward's saved statistics, [C] (one group) or [G, C] (split batch norm:
+// G groups of N / G samples); the group count is read from their shape. invstd must have mean's
+// shape, and G must divide N, else ERR_SHAPE_MISMATCH naming the argument.
 Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const char* op = "batchNormBackward";
@@ -113,14 +152,29 @@ Napi::Value BatchNormBackward(const Napi::CallbackInfo& info) {
   ExpectShapeOf(env, op, dy, x.shape, "dy");
   if (relu_y) ExpectShapeOf(env, op, *relu_y, x.shape, "reluOutput");
   const int64_t C = x.dim(-1);
-  for (int i = 0; i < 3; ++i) ExpectShapeOf(env, op, *v[i], {C}, names[i]);
+  ExpectShapeOf(env, op, *v[0], {C}, "weight");
+  const Tensor& mean = *v[1];
+  if (mean.ndim() == 1) {
+    ExpectShapeOf(env, op, mean, {C}, "mean");
+  } else if (mean.ndim() != 2 || mean.dim(0) < 1 || mean.dim(1) != C) {
+    ThrowCode(env, "ERR_SHAPE_MISMATCH", std::string(op) + ": mean: expected shape [" + std::to_string(C) + "] or [G, " +
+                                             std::to_string(C) + "] (G >= 1 groups) but got " + mean.ShapeString());
+  }
+  ExpectShapeOf(env, op, *v[2], mean.shape, "invstd");
+  const int64_t G = mean.ndim() == 2 ? mean.dim(0) : 1;
+  const int64_t N = x.dim(0);
+  if (N % G != 0) {
+    ThrowCode(env, "ERR_SHAPE_MISMATCH", std::string(op) + ": mean: " + mean.ShapeString() + " holds " +
+                                             std::to_string(G) + " groups, which do not divide the batch size N = " +
+                                             std::to_string(N) + " of x " + x.ShapeString());
+  }
   const int64_t rows = C > 0 ? x.numel() / C : 0;
   if (C < 1 || rows < 1) ThrowCode(env, "ERR_SHAPE_MISMATCH", std::string(op) + ": x is empty: " + x.ShapeString());
   Tensor dx = NewCpuTensor(env, DType::kF32, x.shape);
   Tensor dw = NewCpuTensor(env, DType::kF32, {C});
   Tensor db = NewCpuTensor(env, DType::kF32, {C});
   Check(env, BatchNormBackwardF32(dy.data<float>(), relu_y ? relu_y->data<float>() : nullptr, x.data<float>(), rows,
-                                  C, v[0]->data<float>(), v[1]->data<float>(), v[2]->data<float>(), dx.data<float>(),
+                                  C, G, v[0]->data<float>(), mean.data<float>(), v[2]->data<float>(), dx.data<float>(),
                                   dw.data<float>(), db.data<float>()));
   std::vector<Tensor> out;
   out.push_back(std::move(dx));

@@ -9,6 +9,11 @@
 // independent of the thread count. Element-wise passes split rows across the pool; max-pool backward
 // splits (image, channel block) pairs, whose dx regions are disjoint.
 //
+// Batch norm over groups of rows (split batch norm) runs the reductions group by group on the
+// group's rows, with the blocks counted from the group's first row, so every group gets exactly the
+// bits of a call on its rows alone; the element-wise passes cover all rows at once, each part of a
+// chunk with its own group's factors.
+//
 // The batch-norm passes and the max-pool backward have AVX-512 versions (one lane per channel) that
 // do exactly the scalar loops' operations in the same order, so either gives the same bits
 // (test/backward/fused.test.ts compares them); fp-contract is off for this
@@ -343,72 +348,132 @@ Status BatchStats(const float* x, int64_t rows, int64_t c, const BnKernels& kern
   return Status::Ok();
 }
 
+// The groups of BatchNormTrainF32 / BatchNormBackwardF32: groups >= 1 dividing rows, with at least
+// min_rows rows each.
+Status CheckGroups(const char* op, int64_t rows, int64_t groups, int64_t min_rows) {
+  if (groups < 1) return InvalidArgument(std::string(op) + ": groups must be an integer >= 1, got " + std::to_string(groups));
+  if (rows % groups != 0) {
+    return InvalidArgument(std::string(op) + ": groups = " + std::to_string(groups) + " does not divide the " +
+                           std::to_string(rows) + " rows");
+  }
+  if (rows / groups < min_rows) {
+    return InvalidArgument(std::string(op) + ": groups = " + std::to_string(groups) + " leaves " +
+                           std::to_string(rows / groups) + " value(s) per channel in each group; training needs at least " +
+                           std::to_string(min_rows));
+  }
+  return Status::Ok();
+}
+
+// fn(r0, r1, g) for the parts of rows [0, rows) that lie in one group of group_rows rows, split across
+// the pool (element-wise passes: the split does not change any value).
+template <typename Fn>
+void ForRowsByGroup(int64_t rows, int64_t c, int64_t group_rows, const Fn& fn) {
+  ForRange(true, rows, GrainFor(c, kGrain), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1;) {
+      const int64_t g = r / group_rows, e = std::min(r1, (g + 1) * group_rows);
+      fn(r, e, g);
+      r = e;
+    }
+  });
+}
+
 }  // namespace
 
-Status BatchNormTrainF32(const float* x, int64_t rows, int64_t c, const float* weight, const float* bias,
-                         const float* running_mean, const float* running_var, double eps, double momentum,
-                         bool relu, const float* residual, float* y, float* save_mean, float* save_invstd,
-                         float* new_running_mean, float* new_running_var) {
+Status BatchNormTrainF32(const float* x, int64_t rows, int64_t c, int64_t groups, const float* weight,
+                         const float* bias, const float* running_mean, const float* running_var, double eps,
+                         double momentum, bool relu, const float* residual, float* y, float* save_mean,
+                         float* save_invstd, float* new_running_mean, float* new_running_var) {
   SSLINV_RETURN_IF_ERROR(CheckRowsC("batchNormTrain", rows, c, 2));
+  SSLINV_RETURN_IF_ERROR(CheckGroups("batchNormTrain", rows, groups, 2));
   if (!(eps >= 0) || !std::isfinite(eps)) return InvalidArgument("batchNormTrain: eps must be a finite number >= 0");
   if (!(momentum >= 0 && momentum <= 1)) return InvalidArgument("batchNormTrain: momentum must be in [0, 1]");
   const BnKernels& kern = Kernels();
+  const int64_t gr = rows / groups;  // rows per group
   std::vector<double> mean, sq;
-  std::vector<float> a;  // invstd * weight
+  std::vector<float> a;  // invstd * weight, per group
   try {
     mean.resize(static_cast<size_t>(c));
     sq.resize(static_cast<size_t>(c));
-    a.resize(static_cast<size_t>(c));
+    a.resize(static_cast<size_t>(groups * c));
   } catch (const std::bad_alloc&) {
     return OutOfMemory("batchNormTrain: out of memory");
   }
-  SSLINV_RETURN_IF_ERROR(BatchStats(x, rows, c, kern, mean.data(), sq.data()));
-  const double n = static_cast<double>(rows);
-  for (int64_t j = 0; j < c; ++j) {
-    const double var = sq[j] / n;
-    save_mean[j] = static_cast<float>(mean[j]);
-    save_invstd[j] = static_cast<float>(1.0 / std::sqrt(var + eps));
-    // PyTorch: momentum * mean + (1 - momentum) * running, with the unbiased variance var_sum / (n - 1).
-    new_running_mean[j] = static_cast<float>(momentum * mean[j] + (1.0 - momentum) * running_mean[j]);
-    new_running_var[j] = static_cast<float>(momentum * (sq[j] / (n - 1.0)) + (1.0 - momentum) * running_var[j]);
+  const double n = static_cast<double>(gr);
+  for (int64_t g = 0; g < groups; ++g) {
+    // Each group's statistics exactly as a call on its rows alone (the same blocks, from its first row).
+    SSLINV_RETURN_IF_ERROR(BatchStats(x + g * gr * c, gr, c, kern, mean.data(), sq.data()));
+    float* sm = save_mean + g * c;
+    float* si = save_invstd + g * c;
+    for (int64_t j = 0; j < c; ++j) {
+      sm[j] = static_cast<float>(mean[j]);
+      si[j] = static_cast<float>(1.0 / std::sqrt(sq[j] / n + eps));
+    }
+    if (g == 0) {
+      // The running statistics follow group 0 alone (DDP's rank 0, see the header).
+      // PyTorch: momentum * mean + (1 - momentum) * running, with the unbiased variance var_sum / (n - 1).
+      for (int64_t j = 0; j < c; ++j) {
+        new_running_mean[j] = static_cast<float>(momentum * mean[j] + (1.0 - momentum) * running_mean[j]);
+        new_running_var[j] = static_cast<float>(momentum * (sq[j] / (n - 1.0)) + (1.0 - momentum) * running_var[j]);
+      }
+    }
+    // y = (x - mean) * a + bias with a = invstd * weight: subtracting the mean first keeps y's low bits
+    // when the mean is large (PyTorch's x * a + (bias - mean * a) does not).
+    for (int64_t j = 0; j < c; ++j) a[g * c + j] = si[j] * weight[j];
   }
-  // y = (x - mean) * a + bias with a = invstd * weight: subtracting the mean first keeps y's low bits
-  // when the mean is large (PyTorch's x * a + (bias - mean * a) does not).
-  for (int64_t j = 0; j < c; ++j) a[j] = save_invstd[j] * weight[j];
-  ForRange(true, rows, GrainFor(c, kGrain), [&](int64_t r0, int64_t r1) {
-    kern.normalize(x, residual, r0, r1, c, save_mean, a.data(), bias, relu, y);
+  ForRowsByGroup(rows, c, gr, [&](int64_t r0, int64_t r1, int64_t g) {
+    kern.normalize(x, residual, r0, r1, c, save_mean + g * c, a.data() + g * c, bias, relu, y);
   });
   return Status::Ok();
 }
 
 Status BatchNormBackwardF32(const float* dy, const float* relu_y, const float* x, int64_t rows, int64_t c,
-                            const float* weight, const float* mean, const float* invstd, float* dx, float* dweight,
-                            float* dbias) {
+                            int64_t groups, const float* weight, const float* mean, const float* invstd, float* dx,
+                            float* dweight, float* dbias) {
   SSLINV_RETURN_IF_ERROR(CheckRowsC("batchNormBackward", rows, c, 1));
+  SSLINV_RETURN_IF_ERROR(CheckGroups("batchNormBackward", rows, groups, 1));
   const BnKernels& kern = Kernels();
-  std::vector<double> acc2;  // [sum dy | sum (x - mean) dy]
-  std::vector<float> f;      // per-channel factors of dx: [mean dy | k | invstd * weight]
+  const int64_t gr = rows / groups;  // rows per group
+  std::vector<double> acc2;  // one group's [sum dy | sum (x - mean) dy]
+  std::vector<double> tot;   // [sum_g sum dy | sum_g dot * invstd], in group order
+  std::vector<float> f;      // per group, the per-channel factors of dx: [mean dy | k | invstd * weight]
   try {
     acc2.resize(static_cast<size_t>(2 * c));
-    f.resize(static_cast<size_t>(3 * c));
+    tot.resize(static_cast<size_t>(2 * c));
+    f.resize(static_cast<size_t>(3 * groups * c));
   } catch (const std::bad_alloc&) {
     return OutOfMemory("batchNormBackward: out of memory");
   }
-  SSLINV_RETURN_IF_ERROR(ReduceRowBlocks(rows, c, 2 * c, [&](int64_t r0, int64_t r1, double* acc) {
-    kern.bwd_sums(dy, relu_y, x, r0, r1, c, mean, acc);
-  }, acc2.data()));
-  const double n = static_cast<double>(rows);
-  // The factors of dx, each rounded to float32 once.
-  for (int64_t j = 0; j < c; ++j) {
-    const double sdy = acc2[j], dot = acc2[c + j], is = static_cast<double>(invstd[j]);
-    dbias[j] = static_cast<float>(sdy);
-    dweight[j] = static_cast<float>(dot * is);
-    f[j] = static_cast<float>(sdy / n);
-    f[c + j] = static_cast<float>(dot * is * is / n);
-    f[2 * c + j] = invstd[j] * weight[j];
+  const double n = static_cast<double>(gr);
+  for (int64_t g = 0; g < groups; ++g) {
+    // Each group's sums exactly as a call on its rows alone (the same blocks, from its first row).
+    const int64_t o = g * gr * c;
+    const float* dyg = dy + o;
+    const float* yg = relu_y ? relu_y + o : nullptr;
+    const float* xg = x + o;
+    const float* mg = mean + g * c;
+    const float* ig = invstd + g * c;
+    SSLINV_RETURN_IF_ERROR(ReduceRowBlocks(gr, c, 2 * c, [&](int64_t r0, int64_t r1, double* acc) {
+      kern.bwd_sums(dyg, yg, xg, r0, r1, c, mg, acc);
+    }, acc2.data()));
+    // The factors of dx, each rounded to float32 once.
+    float* fg = f.data() + 3 * g * c;
+    for (int64_t j = 0; j < c; ++j) {
+      const double sdy = acc2[j], dot = acc2[c + j], is = static_cast<double>(ig[j]);
+      // Group 0 starts the sums (not 0 + v), so one group gives exactly the plain batch norm's bits.
+      tot[j] = g == 0 ? sdy : tot[j] + sdy;
+      tot[c + j] = g == 0 ? dot * is : tot[c + j] + dot * is;
+      fg[j] = static_cast<float>(sdy / n);
+      fg[c + j] = static_cast<float>(dot * is * is / n);
+      fg[2 * c + j] = ig[j] * weight[j];
+    }
   }
-  ForRange(true, rows, GrainFor(c, kGrain), [&](int64_t r0, int64_t r1) {
-    kern.bwd_dx(dy, relu_y, x, r0, r1, c, mean, f.data(), f.data() + c, f.data() + 2 * c, dx);
+  for (int64_t j = 0; j < c; ++j) {
+    dbias[j] = static_cast<float>(tot[j]);
+    dweight[j] = static_cast<float>(tot[c + j]);
+  }
+  ForRowsByGroup(rows, c, gr, [&](int64_t r0, int64_t r1, int64_t g) {
+    const float* fg = f.data() + 3 * g * c;
+    kern.bwd_dx(dy, relu_y, x, r0, r1, c, mean + g * c, fg, fg + c, fg + 2 * c, dx);
   });
   return Status::Ok();
 }

@@ -12,6 +12,11 @@
  * as the op sequences they replace. Results are the same bits whatever the thread count. Errors:
  * ERR_SHAPE_MISMATCH (naming the argument and both shapes), ERR_DTYPE_MISMATCH, ERR_INVALID_ARGUMENT
  * for out-of-range options.
+ *
+ * Split batch norm (the `groups` option of batchNormTrain / batchNormTrainAddRelu): the batch is cut
+ * into G equal groups of consecutive samples, each normalised with its own statistics, as
+ * DistributedDataParallel's per-GPU BatchNorm2d does with G GPUs. The saved mean and invstd are then
+ * [G, C], and the backward functions read G from their shape.
  */
 import { callNative } from '../errors';
 import { NativeAddon, NativeTensor, NativePoolOptions, nativeOps } from '../native';
@@ -21,7 +26,7 @@ import { Tensor, wrap } from '../tensor';
 interface LayerBackwardAddon {
   batchNormTrain(x: NativeTensor, weight: NativeTensor, bias: NativeTensor, runningMean: NativeTensor,
     runningVar: NativeTensor,
-    opts: { eps: number; momentum: number; relu: boolean; residual?: NativeTensor }): NativeTensor[];
+    opts: { eps: number; momentum: number; relu: boolean; residual?: NativeTensor; groups?: number }): NativeTensor[];
   batchNormBackward(dy: NativeTensor, x: NativeTensor, weight: NativeTensor, mean: NativeTensor,
     invstd: NativeTensor, reluOutput?: NativeTensor): NativeTensor[];
   reluBackward(dy: NativeTensor, y: NativeTensor): NativeTensor;
@@ -46,36 +51,54 @@ export interface BatchNormTrainParams {
   momentum: number;
 }
 
+export interface BatchNormTrainOptions {
+  /**
+   * Split batch norm: the number G of groups (default 1), an integer >= 1 that divides the batch size
+   * N = x.shape[0], with at least 2 values per channel in each group (else ERR_INVALID_ARGUMENT).
+   * Group g is samples g * N / G .. (g + 1) * N / G - 1, normalised with its own batch statistics: its
+   * y, mean and invstd are the same bits as a call on that slice alone. The running statistics are
+   * updated from group 0's statistics only (n = rows / G in the unbiased-variance factor): that is
+   * DistributedDataParallel's behaviour with one group per GPU, where rank 0's buffers are broadcast
+   * to all ranks at every forward (broadcast_buffers) and rank 0 writes the checkpoint.
+   */
+  groups?: number;
+}
+
 export interface BatchNormTrainResult {
   y: Tensor;
-  /** The batch mean [C], for batchNormBackward. */
+  /** The batch mean, for batchNormBackward: [C], or [G, C] (row g: group g) with groups G > 1. */
   mean: Tensor;
-  /** 1 / sqrt(var + eps) [C] with the biased batch variance, for batchNormBackward. */
+  /** 1 / sqrt(var + eps) with the biased batch variance, for batchNormBackward: mean's shape. */
   invstd: Tensor;
+  /** [C], from group 0's statistics when groups > 1. */
   runningMean: Tensor;
+  /** [C], from group 0's statistics when groups > 1. */
   runningVar: Tensor;
 }
 
 /**
- * Train-mode batch norm over the last (channel) dim of x (rank >= 2; rows = the product of the other
- * dims, at least 2). Mean and biased variance from the batch, accumulated in float64 (two passes over
- * each block of rows, the blocks merged by Chan et al.'s update) and rounded to float32 once;
- * y = (x - mean) * (invstd * weight) + bias, then ReLU when opts.relu.
- * Also returns the saved mean and invstd [C] and the updated running statistics as new tensors
- * (PyTorch's rule, n = rows):
+ * Train-mode batch norm over the last (channel) dim of x [N, ..., C] (rank >= 2; rows = the product of
+ * the other dims, at least 2). Mean and biased variance from the batch, accumulated in float64 (two
+ * passes over each block of rows, the blocks merged by Chan et al.'s update) and rounded to float32
+ * once; y = (x - mean) * (invstd * weight) + bias, then ReLU when opts.relu.
+ * Also returns the saved mean and invstd ([C]; [G, C] with opts.groups = G > 1, see
+ * BatchNormTrainOptions) and the updated running statistics [C] as new tensors (PyTorch's rule,
+ * n = rows, or rows / G and group 0's mean and var with groups):
  *   runningMean' = (1 - momentum) * runningMean + momentum * mean
  *   runningVar'  = (1 - momentum) * runningVar + momentum * var * n / (n - 1)
  * y agrees with PyTorch's within float32 rounding, not bit for bit (PyTorch computes
  * x * a + (bias - mean * a), which loses low bits when |mean| >> std).
  */
-export function batchNormTrain(x: Tensor, p: BatchNormTrainParams, opts: { relu?: boolean } = {}): BatchNormTrainResult {
-  return callNative('batchNormTrain', () => bnTrain(x, p, opts.relu ?? false));
+export function batchNormTrain(x: Tensor, p: BatchNormTrainParams, opts: { relu?: boolean } & BatchNormTrainOptions = {}):
+  BatchNormTrainResult {
+  return callNative('batchNormTrain', () => bnTrain(x, p, opts.relu ?? false, undefined, opts.groups));
 }
 
-function bnTrain(x: Tensor, p: BatchNormTrainParams, relu: boolean, residual?: Tensor): BatchNormTrainResult {
+function bnTrain(x: Tensor, p: BatchNormTrainParams, relu: boolean, residual?: Tensor, groups?: number): BatchNormTrainResult {
   const [y, mean, invstd, rm, rv] = addon().batchNormTrain(x.handle, p.weight.handle, p.bias.handle,
     p.runningMean.handle, p.runningVar.handle,
-    { eps: p.eps, momentum: p.momentum, relu, ...(residual ? { residual: residual.handle } : {}) });
+    { eps: p.eps, momentum: p.momentum, relu, ...(residual ? { residual: residual.handle } : {}),
+      ...(groups !== undefined ? { groups } : {}) });
   return { y: wrap(y!), mean: wrap(mean!), invstd: wrap(invstd!), runningMean: wrap(rm!), runningVar: wrap(rv!) };
 }
 
@@ -85,9 +108,11 @@ function bnTrain(x: Tensor, p: BatchNormTrainParams, relu: boolean, residual?: T
  * rounding of every step are batchNormTrain's, then the same float32 sum and ReLU (NaN kept) as
  * ops.add(bnOut, residual, { relu: true }), so y is the same bits as that two-op sequence, without
  * writing and re-reading the intermediate. ERR_SHAPE_MISMATCH when residual's shape differs from x's.
+ * opts.groups: split batch norm, as batchNormTrain's (the residual add and ReLU are element-wise).
  */
-export function batchNormTrainAddRelu(x: Tensor, p: BatchNormTrainParams, residual: Tensor): BatchNormTrainResult {
-  return callNative('batchNormTrainAddRelu', () => bnTrain(x, p, true, residual));
+export function batchNormTrainAddRelu(x: Tensor, p: BatchNormTrainParams, residual: Tensor,
+  opts: BatchNormTrainOptions = {}): BatchNormTrainResult {
+  return callNative('batchNormTrainAddRelu', () => bnTrain(x, p, true, residual, opts.groups));
 }
 
 /**
@@ -95,6 +120,11 @@ export function batchNormTrainAddRelu(x: Tensor, p: BatchNormTrainParams, residu
  * mean and invstd of batchNormTrain: dx like x, dweight and dbias [C]. Per-channel sums in float64:
  *   dbias = sum dy, dweight = sum (x - mean) dy * invstd,
  *   dx = (dy - dbias / n - (x - mean) * invstd^2 * sum((x - mean) dy) / n) * invstd * weight.
+ * Split batch norm: with mean and invstd [G, C] (batchNormTrain with groups G) the batch is taken as G
+ * groups of N / G samples (G must divide N = x.shape[0], else ERR_SHAPE_MISMATCH naming mean; invstd
+ * must have mean's shape). Each group's dx is the formula above on its own rows (n = rows / G) with its
+ * own mean and invstd, the same bits as a call on that slice alone; dbias and dweight add the groups'
+ * float64 sums (sum dy, and sum (x - mean_g) dy * invstd_g) in group order and round once.
  */
 export function batchNormBackward(dy: Tensor, x: Tensor, weight: Tensor, mean: Tensor, invstd: Tensor):
   { dx: Tensor; dweight: Tensor; dbias: Tensor } {
@@ -108,6 +138,7 @@ export function batchNormBackward(dy: Tensor, x: Tensor, weight: Tensor, mean: T
  * Gradients of relu(batchNorm(x)) given dy with respect to the ReLU's output y (batchNormTrain's y with
  * relu: true): batchNormBackward(reluBackward(dy, y), x, ...) in one call, the same bits, without the
  * masked gradient's own pass and tensor. dy, y and x share one shape (else ERR_SHAPE_MISMATCH).
+ * mean and invstd [G, C]: split batch norm, as in batchNormBackward.
  */
 export function batchNormReluBackward(dy: Tensor, y: Tensor, x: Tensor, weight: Tensor, mean: Tensor, invstd: Tensor):
   { dx: Tensor; dweight: Tensor; dbias: Tensor } {

@@ -18,6 +18,7 @@ import * as ops from '../../src/ops';
 import { tensor, Tensor } from '../../src/tensor';
 import { check, CheckResult, outSize, randomArray } from '../helpers/reference';
 import { bitsEqual } from '../helpers/bits';
+import { BnStats, bnBackwardRef, bnForwardRef, bnStatsRef } from '../helpers/batchnorm-reference';
 
 const RTOL = 1e-5;
 
@@ -36,50 +37,6 @@ function ok(t: Test, r: CheckResult, label: string, family: string): void {
 const ulp32 = (v: number): number => v === 0 ? 2 ** -149 : 2 ** Math.max(Math.floor(Math.log2(Math.abs(v))) - 23, -149);
 
 // ---------------------------------------------------------------- float64 references
-
-interface BnStats { mean: Float64Array; absMean: Float64Array; variance: Float64Array; invstd: Float64Array }
-
-function bnStatsRef(x: Float32Array, rows: number, C: number, eps: number): BnStats {
-  const mean = new Float64Array(C), absMean = new Float64Array(C), variance = new Float64Array(C), invstd = new Float64Array(C);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < C; c++) { mean[c]! += x[r * C + c]!; absMean[c]! += Math.abs(x[r * C + c]!); }
-  for (let c = 0; c < C; c++) { mean[c]! /= rows; absMean[c]! /= rows; }
-  for (let r = 0; r < rows; r++) for (let c = 0; c < C; c++) { const d = x[r * C + c]! - mean[c]!; variance[c]! += d * d; }
-  for (let c = 0; c < C; c++) { variance[c]! /= rows; invstd[c] = 1 / Math.sqrt(variance[c]! + eps); }
-  return { mean, absMean, variance, invstd };
-}
-
-/** y from given (float32) mean and invstd, with its magnitude scale. */
-function bnForwardRef(x: Float32Array, rows: number, C: number, mean: ArrayLike<number>, invstd: ArrayLike<number>,
-  w: Float32Array, b: Float32Array, relu: boolean) {
-  const y = new Float64Array(x.length), mag = new Float64Array(x.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < C; c++) {
-    const i = r * C + c, a = invstd[c]! * w[c]!;
-    const v = (x[i]! - mean[c]!) * a + b[c]!;
-    y[i] = relu && v <= 0 ? 0 : v;
-    mag[i] = Math.abs(x[i]! - mean[c]!) * Math.abs(a) + Math.abs(b[c]!);
-  }
-  return { y, mag };
-}
-
-/** PyTorch's batch-norm backward in float64, from the given mean and invstd, with magnitude scales. */
-function bnBackwardRef(dy: Float32Array, x: Float32Array, rows: number, C: number, w: ArrayLike<number>,
-  mean: ArrayLike<number>, invstd: ArrayLike<number>) {
-  const sdy = new Float64Array(C), sabs = new Float64Array(C), dot = new Float64Array(C), dotAbs = new Float64Array(C);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < C; c++) {
-    const i = r * C + c, d = x[i]! - mean[c]!;
-    sdy[c]! += dy[i]!; sabs[c]! += Math.abs(dy[i]!);
-    dot[c]! += d * dy[i]!; dotAbs[c]! += Math.abs(d * dy[i]!);
-  }
-  const dx = new Float64Array(x.length), dxMag = new Float64Array(x.length);
-  const dweight = new Float64Array(C), dwMag = new Float64Array(C);
-  for (let c = 0; c < C; c++) { dweight[c] = dot[c]! * invstd[c]!; dwMag[c] = dotAbs[c]! * invstd[c]!; }
-  for (let r = 0; r < rows; r++) for (let c = 0; c < C; c++) {
-    const i = r * C + c, d = x[i]! - mean[c]!, is = invstd[c]!, k = dot[c]! * is * is / rows, a = is * w[c]!;
-    dx[i] = (dy[i]! - sdy[c]! / rows - d * k) * a;
-    dxMag[i] = (Math.abs(dy[i]!) + sabs[c]! / rows + Math.abs(d) * dotAbs[c]! * is * is / rows) * Math.abs(a);
-  }
-  return { dx, dxMag, dweight, dwMag, dbias: sdy, dbMag: sabs };
-}
 
 /** Max-pool forward and backward on NHWC by PyTorch's rule (first maximum, NaN takes over). */
 function maxPoolBackwardRef(x: Float32Array, dy: Float32Array, n: number, h: number, w: number, c: number,
