@@ -8,7 +8,7 @@
  *   - linear weights are PyTorch's [out, in].
  * Every op returns a new tensor and leaves its inputs untouched.
  */
-import { callNative as call } from './errors';
+import { SslInvError, callNative as call } from './errors';
 import { native, NativeTensor } from './native';
 import { Tensor, wrap } from './tensor';
 
@@ -175,12 +175,37 @@ export function nhwcToNchw(x: Tensor): Tensor {
  * The MoCo v2 loss and its gradient with respect to q, fused: q, kPos [N, D], queue [D, K] (MoCo's
  * buffer, one key per column), temperature T. loss = mean cross-entropy of [q.k+, q.queue] / T
  * against index 0; dq [N, D]. The N x (K+1) logits are never materialised.
+ *
+ * With `ranks: true` (CPU only: ERR_DEVICE_UNAVAILABLE for CUDA tensors), also rank int32 [N]: for
+ * each query, how many queue logits are strictly above its positive logit (both as float32 logits /
+ * T). main_moco.py's Acc@k is 100 * mean(rank < k) (see mocoAccuracy); a queue logit equal to the
+ * positive one does not count against it.
  */
-export function mocoLoss(q: Tensor, kPos: Tensor, queue: Tensor, temperature: number): { loss: Tensor; dq: Tensor } {
+export function mocoLoss(q: Tensor, kPos: Tensor, queue: Tensor, temperature: number): { loss: Tensor; dq: Tensor };
+export function mocoLoss(q: Tensor, kPos: Tensor, queue: Tensor, temperature: number, opts: { ranks: true }):
+  { loss: Tensor; dq: Tensor; rank: Tensor };
+export function mocoLoss(q: Tensor, kPos: Tensor, queue: Tensor, temperature: number, opts: { ranks?: boolean } = {}):
+  { loss: Tensor; dq: Tensor; rank?: Tensor } {
   return call('mocoLoss', () => {
-    const [loss, dq] = (native() as unknown as { mocoLoss(q: NativeTensor, k: NativeTensor, queue: NativeTensor, t: number): [NativeTensor, NativeTensor] })
-      .mocoLoss(q.handle, kPos.handle, queue.handle, temperature);
-    return { loss: wrap(loss), dq: wrap(dq) };
+    const ranks = opts.ranks ?? false;
+    if (ranks && q.device !== 'cpu') {
+      throw new SslInvError('ERR_DEVICE_UNAVAILABLE', `the ranks of the positive logits are computed on the CPU only so far (q is on ${q.device})`, { field: 'ranks' });
+    }
+    const out = (native() as unknown as {
+      mocoLoss(q: NativeTensor, k: NativeTensor, queue: NativeTensor, t: number, ranks: boolean): NativeTensor[];
+    }).mocoLoss(q.handle, kPos.handle, queue.handle, temperature, ranks);
+    const r = { loss: wrap(out[0]!), dq: wrap(out[1]!) };
+    return ranks ? { ...r, rank: wrap(out[2]!) } : r;
+  });
+}
+
+/** main_moco.py's accuracy(output, target, topk): 100 * the share of queries whose rank is below each k. */
+export function mocoAccuracy(rank: ArrayLike<number>, topk: readonly number[] = [1, 5]): number[] {
+  const n = rank.length;
+  return topk.map((k) => {
+    let hit = 0;
+    for (let i = 0; i < n; i++) hit += rank[i]! < k ? 1 : 0;
+    return n > 0 ? (100 * hit) / n : 0;
   });
 }
 

@@ -290,7 +290,8 @@ Napi::Value NhwcToNchwOp(const Napi::CallbackInfo& info) { return Layout(info, f
 
 // Test hook: runs a parallel region whose helper thread (or, with one thread, the caller) throws,
 // to check that the error reaches JS and the process goes on.
-// mocoLoss(q [N, D], kPos [N, D], queue [D, K], temperature) -> [loss [1], dq [N, D]]
+// mocoLoss(q [N, D], kPos [N, D], queue [D, K], temperature, ranks?) -> [loss [1], dq [N, D]]
+// (+ rank int32 [N] when `ranks` is true: queue logits above each positive logit; CPU only)
 Napi::Value MocoLoss(const Napi::CallbackInfo& info) {
   if (IsCudaTensorArg(info[0])) return CudaMocoLoss(info);
   Napi::Env env = info.Env();
@@ -304,11 +305,16 @@ Napi::Value MocoLoss(const Napi::CallbackInfo& info) {
   }
   const double t = GetNumber(env, info[3], "temperature");
   if (!(t > 0) || !(t < 1e30)) ThrowCode(env, "ERR_INVALID_ARGUMENT", "temperature: expected a positive number");
+  const bool ranks = info.Length() > 4 && info[4].IsBoolean() && info[4].As<Napi::Boolean>().Value();
+  if (queue.dim(1) > INT32_MAX) ThrowCode(env, "ERR_SHAPE_MISMATCH", "mocoLoss: K must be below 2^31");
   Tensor loss = NewCpuTensor(env, DType::kF32, {1});
   Tensor dq = NewCpuTensor(env, DType::kF32, q.shape);
+  Tensor rank = ranks ? NewCpuTensor(env, DType::kI32, {q.dim(0)}) : Tensor();
   Check(env, MocoLossForwardBackward(q.data<float>(), kp.data<float>(), queue.data<float>(), q.dim(0), q.dim(1),
-                                     queue.dim(1), t, loss.data<float>(), dq.data<float>()));
-  return NewTensorArray(env, {std::move(loss), std::move(dq)});
+                                     queue.dim(1), t, loss.data<float>(), dq.data<float>(),
+                                     ranks ? rank.data<int32_t>() : nullptr));
+  if (!ranks) return NewTensorArray(env, {std::move(loss), std::move(dq)});
+  return NewTensorArray(env, {std::move(loss), std::move(dq), std::move(rank)});
 }
 
 Napi::Value DebugParallelThrow(const Napi::CallbackInfo& info) {

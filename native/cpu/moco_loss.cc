@@ -16,7 +16,7 @@ constexpr int64_t kKeysPerBlock = 4096;  // a block of logits is n x 4096 floats
 }
 
 Status MocoLossForwardBackward(const float* q, const float* k_pos, const float* queue, int64_t n, int64_t d, int64_t k,
-                               double temperature, float* loss, float* dq) {
+                               double temperature, float* loss, float* dq, int32_t* rank) {
   if (n < 1 || d < 1 || k < 1) return InvalidArgument("mocoLoss: n, dim and K must be >= 1");
   if (!(temperature > 0)) return InvalidArgument("mocoLoss: the temperature must be > 0");
   const float inv_t = static_cast<float>(1.0 / temperature);
@@ -27,6 +27,7 @@ Status MocoLossForwardBackward(const float* q, const float* k_pos, const float* 
 
   // Positive logits, and the running maxima and sums of exp (float64).
   std::vector<double> pos(static_cast<size_t>(n)), mx(static_cast<size_t>(n)), sum(static_cast<size_t>(n), 0.0);
+  std::vector<int64_t> above(static_cast<size_t>(n), 0);  // queue logits > the positive logit
   for (int64_t i = 0; i < n; ++i) {
     float dot = 0.f;
     for (int64_t c = 0; c < d; ++c) dot += q[i * d + c] * k_pos[i * d + c];
@@ -42,7 +43,13 @@ Status MocoLossForwardBackward(const float* q, const float* k_pos, const float* 
     for (int64_t i = 0; i < n; ++i) {
       const float* row = s.get() + i * nb;
       double m = mx[i];
-      for (int64_t j = 0; j < nb; ++j) m = std::max(m, static_cast<double>(row[j] * inv_t));
+      int64_t count = 0;
+      for (int64_t j = 0; j < nb; ++j) {
+        const double v = static_cast<double>(row[j] * inv_t);
+        m = std::max(m, v);
+        count += v > pos[i] ? 1 : 0;
+      }
+      above[i] += count;
       double acc_sum = sum[i] * std::exp(mx[i] - m);
       for (int64_t j = 0; j < nb; ++j) acc_sum += std::exp(static_cast<double>(row[j] * inv_t) - m);
       mx[i] = m;
@@ -56,6 +63,9 @@ Status MocoLossForwardBackward(const float* q, const float* k_pos, const float* 
     total += lse[i] - pos[i];
   }
   *loss = static_cast<float>(total / static_cast<double>(n));
+  if (rank) {
+    for (int64_t i = 0; i < n; ++i) rank[i] = static_cast<int32_t>(above[i]);
+  }
 
   // Pass 2: acc = P_queue queue^T, block by block; then dq = (acc + p_pos k_pos - k_pos) / (T n).
   std::fill(acc.get(), acc.get() + n * d, 0.f);

@@ -9,6 +9,11 @@
 // The N x (K+1) logits are never held at once: the queue is walked in column blocks, twice (first
 // the row maxima and sums in float64, then the probabilities times the keys). Dot products run in
 // the float32 GEMM, as PyTorch's einsum does; the soft-max statistics are float64.
+//
+// rank (nullable, [N]): for each query, how many queue logits are strictly greater than its positive
+// logit, both as float32 logits / T (the values PyTorch's logits tensor holds). main_moco.py's
+// Acc@k is the share of queries with rank < k; a queue logit equal to the positive one is not
+// counted (the positive, index 0, comes first among equals). Counted in the first pass, so free.
 #pragma once
 #include <cstdint>
 
@@ -17,6 +22,6 @@
 namespace sslinv {
 
 Status MocoLossForwardBackward(const float* q, const float* k_pos, const float* queue, int64_t n, int64_t d, int64_t k,
-                               double temperature, float* loss, float* dq);
+                               double temperature, float* loss, float* dq, int32_t* rank = nullptr);
 
 }  // namespace sslinv
