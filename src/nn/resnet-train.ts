@@ -87,6 +87,11 @@ export class TrainTape {
   }
 }
 
+export interface TrainForwardOptions {
+  /** Batch-norm groups: G GPUs' per-device batch norm (see forwardTrain); default 1. */
+  bnGroups?: number;
+}
+
 export interface BackwardResult {
   /** dL/dp by state-dict name, in parameterNames() order. */
   grads: Map<string, Tensor>;
@@ -181,17 +186,15 @@ export class TrainableResNet {
   /**
    * Train-mode forward of x [N, 3, H, W] (float32, on the CPU): the features [N, featureDim] and the
    * tape for backward(). Updates the running statistics.
+   *
+   * opts.bnGroups = G (default 1) splits the batch into G equal groups of consecutive images, each
+   * normalised by its own batch statistics, as G GPUs under DistributedDataParallel each normalise
+   * their share (the running statistics follow group 0, rank 0's share; see batchNormTrain). N must
+   * be a multiple of G with at least 2 images per group.
    */
-  forwardTrain(x: Tensor): { features: Tensor; tape: TrainTape } {
+  forwardTrain(x: Tensor, opts: TrainForwardOptions = {}): { features: Tensor; tape: TrainTape } {
     this.checkLive();
-    if (x.dtype !== 'float32' || x.shape.length !== 4 || x.shape[1] !== 3 || x.device !== 'cpu') {
-      throw new SslInvError('ERR_SHAPE_MISMATCH',
-        `expected input images [N, 3, H, W] float32 on the CPU but got ${x.dtype} [${x.shape.join(', ')}] on ${x.device}`);
-    }
-    if (x.shape[0]! < 2) {
-      // PyTorch refuses too: a batch statistic over one value per channel has no variance.
-      throw new SslInvError('ERR_INVALID_ARGUMENT', 'train-mode batch norm needs more than one value per channel: use a batch of 2 or more');
-    }
+    const groups = this.checkTrainInput(x, opts);
     const owned: Tensor[] = [];
     const keep = (t: Tensor): Tensor => {
       owned.push(t);
@@ -199,7 +202,7 @@ export class TrainableResNet {
     };
     try {
       const input = keep(ops.nchwToNhwc(x));
-      const stem = this.unitForward(input, this.spec.stem, 'relu', keep).tape;
+      const stem = this.unitForward(input, this.spec.stem, 'relu', keep, groups).tape;
       const stemOut = keep(ops.maxPool2d(stem.y!, MAX_POOL));
       let h = stemOut;
       const blocks: BlockTape[] = [];
@@ -207,14 +210,14 @@ export class TrainableResNet {
         // The downsample first: its BN output is the residual that the last unit's batch norm adds
         // before the block's ReLU (one fused pass). It is not needed by backward (the ReLU's
         // gradient reads `out`), so it goes once the block's output exists.
-        const ds = block.downsample ? this.unitForward(h, block.downsample, 'none', keep) : undefined;
+        const ds = block.downsample ? this.unitForward(h, block.downsample, 'none', keep, groups) : undefined;
         const units: UnitTape[] = [];
         let m = h;
         let out: Tensor | undefined;
         try {
           block.convs.forEach((cb, i) => {
             const last = i === block.convs.length - 1;
-            const u = this.unitForward(m, cb, last ? { residual: ds ? ds.bnOut! : h } : 'relu', keep);
+            const u = this.unitForward(m, cb, last ? { residual: ds ? ds.bnOut! : h } : 'relu', keep, groups);
             units.push(u.tape);
             if (last) out = keep(u.bnOut!);
             else m = u.tape.y!;
@@ -231,6 +234,53 @@ export class TrainableResNet {
     } catch (e) {
       for (const t of owned) t.dispose();
       throw e;
+    }
+  }
+
+  /**
+   * forwardTrain without a tape, for a forward under no_grad in train mode (MoCo's key encoder): the
+   * same features and running-statistic updates, bit for bit, but every activation is freed as soon
+   * as the next layer has read it, so memory holds a block's few activations instead of the whole
+   * network's. Returns the features [N, featureDim].
+   */
+  forwardTrainNoGrad(x: Tensor, opts: TrainForwardOptions = {}): Tensor {
+    this.checkLive();
+    const groups = this.checkTrainInput(x, opts);
+    let h: Tensor;
+    const input = ops.nchwToNhwc(x);
+    try {
+      const stem = this.unitNoGrad(input, this.spec.stem, 'relu', groups);
+      try {
+        h = ops.maxPool2d(stem, MAX_POOL);
+      } finally {
+        stem.dispose();
+      }
+    } finally {
+      input.dispose();
+    }
+    try {
+      for (const block of this.spec.blocks) {
+        const ds = block.downsample ? this.unitNoGrad(h, block.downsample, 'none', groups) : undefined;
+        let m = h;
+        try {
+          block.convs.forEach((cb, i) => {
+            const last = i === block.convs.length - 1;
+            const next = this.unitNoGrad(m, cb, last ? { residual: ds ?? h } : 'relu', groups);
+            if (m !== h) m.dispose();
+            m = next;
+          });
+        } catch (e) {
+          if (m !== h) m.dispose();
+          throw e;
+        } finally {
+          ds?.dispose();
+        }
+        h.dispose();
+        h = m;
+      }
+      return ops.globalAvgPool(h);
+    } finally {
+      h.dispose();
     }
   }
 
@@ -340,7 +390,7 @@ export class TrainableResNet {
    * tape has no y since the ReLU belongs to the block, whose backward masks by its output).
    */
   private unitForward(x: Tensor, cb: ConvBnSpec, after: 'relu' | 'none' | { residual: Tensor },
-    keep: (t: Tensor) => Tensor): { tape: UnitTape; bnOut?: Tensor } {
+    keep: (t: Tensor) => Tensor, groups: number): { tape: UnitTape; bnOut?: Tensor } {
     const packed = ops.packConvWeights(this.get(`${cb.conv}.weight`));
     let z: Tensor;
     try {
@@ -353,7 +403,9 @@ export class TrainableResNet {
       runningMean: this.get(`${cb.bn}.running_mean`), runningVar: this.get(`${cb.bn}.running_var`),
       eps: BATCH_NORM_EPS, momentum: BATCH_NORM_MOMENTUM,
     };
-    const bn = typeof after === 'object' ? batchNormTrainAddRelu(z, p, after.residual) : batchNormTrain(z, p, { relu: after === 'relu' });
+    const bn = typeof after === 'object'
+      ? batchNormTrainAddRelu(z, p, after.residual, { groups })
+      : batchNormTrain(z, p, { relu: after === 'relu', groups });
     keep(bn.mean);
     keep(bn.invstd);
     this.replaceBuffer(`${cb.bn}.running_mean`, bn.runningMean);
@@ -363,6 +415,38 @@ export class TrainableResNet {
     if (after !== 'relu') return { tape, bnOut: bn.y };
     tape.y = keep(bn.y);
     return { tape };
+  }
+
+  /** unitForward with nothing kept: returns the unit's output (y or bnOut) and frees the rest at once. */
+  private unitNoGrad(x: Tensor, cb: ConvBnSpec, after: 'relu' | 'none' | { residual: Tensor }, groups: number): Tensor {
+    const made: Tensor[] = [];
+    let out: Tensor | undefined;
+    try {
+      const u = this.unitForward(x, cb, after, (t) => { made.push(t); return t; }, groups);
+      out = after === 'relu' ? u.tape.y! : u.bnOut!;
+      return out;
+    } finally {
+      for (const t of made) if (t !== out) t.dispose();
+    }
+  }
+
+  /** Checks forwardTrain's input and options; returns the number of batch-norm groups. */
+  private checkTrainInput(x: Tensor, opts: TrainForwardOptions): number {
+    if (x.dtype !== 'float32' || x.shape.length !== 4 || x.shape[1] !== 3 || x.device !== 'cpu') {
+      throw new SslInvError('ERR_SHAPE_MISMATCH',
+        `expected input images [N, 3, H, W] float32 on the CPU but got ${x.dtype} [${x.shape.join(', ')}] on ${x.device}`);
+    }
+    const n = x.shape[0]!, groups = opts.bnGroups ?? 1;
+    if (!Number.isSafeInteger(groups) || groups < 1 || n % groups !== 0) {
+      throw new SslInvError('ERR_INVALID_ARGUMENT', `the batch of ${n} cannot be split into ${groups} equal batch-norm groups`, { field: 'bnGroups' });
+    }
+    if (n / groups < 2) {
+      // PyTorch refuses too: a batch statistic over one value per channel has no variance.
+      throw new SslInvError('ERR_INVALID_ARGUMENT', groups === 1
+        ? 'train-mode batch norm needs more than one value per channel: use a batch of 2 or more'
+        : `train-mode batch norm needs 2 or more images per group: ${n} images in ${groups} groups`, { field: groups === 1 ? 'x' : 'bnGroups' });
+    }
+    return groups;
   }
 
   private replaceBuffer(key: string, t: Tensor): void {
