@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/host_allocator.h"
+#include "core/threadpool.h"
 #include "ops/gemm.h"
 
 namespace sslinv {
@@ -25,8 +26,10 @@ Status MocoLossForwardBackward(const float* q, const float* k_pos, const float* 
   HostArray<float> acc(static_cast<size_t>(n * d));
   if (!s || !acc) return OutOfMemory("mocoLoss: could not allocate the logits block");
 
-  // Positive logits, and the running maxima and sums of exp (float64).
-  std::vector<double> pos(static_cast<size_t>(n)), mx(static_cast<size_t>(n)), sum(static_cast<size_t>(n), 0.0);
+  // Per query: the positive logit, the running maximum mx of the logits seen so far, the running
+  // sum of exp(logit - mx) (float64), and in acc (float32, by the GEMM) the running
+  // sum_j exp(logit_j - mx) queue_j. The positive starts them: mx = pos, sum = exp(0) = 1.
+  std::vector<double> pos(static_cast<size_t>(n)), mx(static_cast<size_t>(n)), sum(static_cast<size_t>(n));
   std::vector<int64_t> above(static_cast<size_t>(n), 0);  // queue logits > the positive logit
   for (int64_t i = 0; i < n; ++i) {
     float dot = 0.f;
@@ -35,58 +38,63 @@ Status MocoLossForwardBackward(const float* q, const float* k_pos, const float* 
     mx[i] = pos[i];
     sum[i] = 1.0;
   }
+  std::fill(acc.get(), acc.get() + n * d, 0.f);
   GemmEpilogue plain;
-  // Pass 1: logsumexp over the queue, block by block, with the online rescaling of the sum.
+  GemmEpilogue accumulate;
+  accumulate.accumulate = true;
+  // One pass over the queue, block by block (online soft-max): the block's logits; per row, a new
+  // maximum rescales the row's sum and acc; the block's exp(logit - mx) replace its logits and are
+  // added into acc by a second GEMM. Rows are independent, so splitting them across threads does
+  // not change a bit.
   for (int64_t j0 = 0; j0 < k; j0 += block) {
     const int64_t nb = std::min(block, k - j0);
     SSLINV_RETURN_IF_ERROR(Sgemm(n, nb, d, q, d, false, queue + j0, k, false, s.get(), nb, plain));
-    for (int64_t i = 0; i < n; ++i) {
-      const float* row = s.get() + i * nb;
-      double m = mx[i];
-      int64_t count = 0;
-      for (int64_t j = 0; j < nb; ++j) {
-        const double v = static_cast<double>(row[j] * inv_t);
-        m = std::max(m, v);
-        count += v > pos[i] ? 1 : 0;
+    ForRange(n > 1, n, 1, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        float* row = s.get() + i * nb;
+        double m = mx[i];
+        int64_t count = 0;
+        for (int64_t j = 0; j < nb; ++j) {
+          const double v = static_cast<double>(row[j] * inv_t);
+          m = std::max(m, v);
+          count += v > pos[i] ? 1 : 0;
+        }
+        above[i] += count;
+        if (m > mx[i]) {
+          const double r = std::exp(mx[i] - m);
+          sum[i] *= r;
+          const float rf = static_cast<float>(r);
+          float* a = acc.get() + i * d;
+          for (int64_t c = 0; c < d; ++c) a[c] *= rf;
+          mx[i] = m;
+        }
+        double t = 0.0;
+        for (int64_t j = 0; j < nb; ++j) {
+          const double e = std::exp(static_cast<double>(row[j] * inv_t) - m);
+          t += e;
+          row[j] = static_cast<float>(e);
+        }
+        sum[i] += t;
       }
-      above[i] += count;
-      double acc_sum = sum[i] * std::exp(mx[i] - m);
-      for (int64_t j = 0; j < nb; ++j) acc_sum += std::exp(static_cast<double>(row[j] * inv_t) - m);
-      mx[i] = m;
-      sum[i] = acc_sum;
-    }
+    });
+    SSLINV_RETURN_IF_ERROR(Sgemm(n, d, nb, s.get(), nb, false, queue + j0, k, true, acc.get(), d, accumulate));
   }
-  std::vector<double> lse(static_cast<size_t>(n));
+  // lse = mx + log(sum); the soft-max weights are exp(logit - mx) / sum, so the queue part of
+  // sum_j p_j key_j is acc / sum; dq = (acc / sum + p_pos k_pos - k_pos) / (T n).
   double total = 0.0;
+  const double scale = 1.0 / (temperature * static_cast<double>(n));
   for (int64_t i = 0; i < n; ++i) {
-    lse[i] = mx[i] + std::log(sum[i]);
-    total += lse[i] - pos[i];
+    const double lse = mx[i] + std::log(sum[i]);
+    total += lse - pos[i];
+    const double p_pos = std::exp(pos[i] - lse), inv_sum = 1.0 / sum[i];
+    for (int64_t c = 0; c < d; ++c) {
+      const double kp = k_pos[i * d + c];
+      dq[i * d + c] = static_cast<float>((static_cast<double>(acc.get()[i * d + c]) * inv_sum + (p_pos - 1.0) * kp) * scale);
+    }
   }
   *loss = static_cast<float>(total / static_cast<double>(n));
   if (rank) {
     for (int64_t i = 0; i < n; ++i) rank[i] = static_cast<int32_t>(above[i]);
-  }
-
-  // Pass 2: acc = P_queue queue^T, block by block; then dq = (acc + p_pos k_pos - k_pos) / (T n).
-  std::fill(acc.get(), acc.get() + n * d, 0.f);
-  GemmEpilogue accumulate;
-  accumulate.accumulate = true;
-  for (int64_t j0 = 0; j0 < k; j0 += block) {
-    const int64_t nb = std::min(block, k - j0);
-    SSLINV_RETURN_IF_ERROR(Sgemm(n, nb, d, q, d, false, queue + j0, k, false, s.get(), nb, plain));
-    for (int64_t i = 0; i < n; ++i) {
-      float* row = s.get() + i * nb;
-      for (int64_t j = 0; j < nb; ++j) row[j] = static_cast<float>(std::exp(static_cast<double>(row[j] * inv_t) - lse[i]));
-    }
-    SSLINV_RETURN_IF_ERROR(Sgemm(n, d, nb, s.get(), nb, false, queue + j0, k, true, acc.get(), d, accumulate));
-  }
-  const double scale = 1.0 / (temperature * static_cast<double>(n));
-  for (int64_t i = 0; i < n; ++i) {
-    const double p_pos = std::exp(pos[i] - lse[i]);
-    for (int64_t c = 0; c < d; ++c) {
-      const double kp = k_pos[i * d + c];
-      dq[i * d + c] = static_cast<float>((static_cast<double>(acc.get()[i * d + c]) + (p_pos - 1.0) * kp) * scale);
-    }
   }
   return Status::Ok();
 }

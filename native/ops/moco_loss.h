@@ -6,8 +6,9 @@
 //   loss = mean_i (logsumexp(logits_i) - logits_i[0])      (cross-entropy against index 0)
 //   dq_i = (sum_j p_ij key_j - k_pos_i) / (T N), p_i = softmax(logits_i), keys include the positive
 //
-// The N x (K+1) logits are never held at once: the queue is walked in column blocks, twice (first
-// the row maxima and sums in float64, then the probabilities times the keys). Dot products run in
+// The N x (K+1) logits are never held at once: the queue is walked once, in column blocks, with an
+// online soft-max (each row's running maximum, its sum of exponentials in float64, and the
+// exponential-weighted sum of keys in float32, rescaled when the maximum grows). Dot products run in
 // the float32 GEMM, as PyTorch's einsum does; the soft-max statistics are float64.
 //
 // rank (nullable, [N]): for each query, how many queue logits are strictly greater than its positive

@@ -607,11 +607,14 @@ export function runOpTable(t: Test, opts: OpTableOptions = {}): void {
   });
 
   t.test('mocoLoss against float64', async (t) => {
-    // The last two are MoCo-like: unit rows, the positive key close to its query, so the positive
+    // Cases 4 and 5 are MoCo-like: unit rows, the positive key close to its query, so the positive
     // term carries real probability (with random keys it is negligible and would test nothing).
     const cases: [number, number, number, number, number, boolean][] = [
       [5, 17, 300, 0.2, 1, false], [8, 128, 1000, 0.07, 1, false], [3, 9, 5000, 0.5, 4, false],
-      [6, 128, 200, 0.2, 1, true], [4, 33, 2000, 0.07, 1, true]];
+      [6, 128, 200, 0.2, 1, true], [4, 33, 2000, 0.07, 1, true],
+      // Three column blocks of the CPU kernel (4096) and a sharp soft-max over random keys: each
+      // row's maximum grows from block to block, so the online rescaling of the running sums counts.
+      [3, 16, 9000, 0.05, 1, false]];
     cases.forEach(([N, D, K, temp, amp, moco], i) => {
       const q = randomArray(N * D, 3000 + i, amp), kp = randomArray(N * D, 3100 + i, amp), queue = randomArray(D * K, 3200 + i, amp);
       if (moco) {
