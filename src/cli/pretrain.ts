@@ -4,7 +4,7 @@
  *   ssl-inv pretrain DATA [--split train] [--model default|ventral|dorsal] [-a resnet50] [--epochs 200]
  *     [-b 256] [--lr 0.03] [--schedule 120 160 | --cos] [--momentum 0.9] [--wd 1e-4] [--resume FILE]
  *     [--seed N] [--moco-dim 128] [--moco-k 65536] [--moco-m 0.999] [--moco-t 0.07] [--mlp]
- *     [--image-size 224] [--out-dir .] [--threads N] [--max-steps-per-epoch N]
+ *     [--image-size 224] [--out-dir .] [--threads N] [--max-steps-per-epoch N] [--bn-splits 1]
  *
  * Every epoch writes `{model}[_w3]_{epoch:04d}.pth.tar` into --out-dir (main_moco.py writes into the
  * working directory), which PyTorch, main_moco.py --resume and our evaluators load. Progress goes to
@@ -14,7 +14,8 @@
  *
  * main_moco.py's DistributedDataParallel flags (--world-size, --rank, --dist-url, --dist-backend,
  * --multiprocessing-distributed) are accepted so its command lines run, and said to be ignored: this
- * is one process. --gpu, and --device cuda, are refused: training runs on the CPU in this version.
+ * is one process. What DDP changes in the result, per-GPU batch norm and shuffle BN, is computed by
+ * --bn-splits N for N GPUs (main_moco.py's -b is the batch of all GPUs together; so is ours). --gpu, and --device cuda, are refused: training runs on the CPU in this version.
  * --aug-plus is accepted and, as in main_moco.py (whose views come from --model alone), has no effect.
  */
 import * as fs from 'node:fs';
@@ -64,6 +65,7 @@ interface Flags {
   device: string;
   threads?: number;
   maxStepsPerEpoch?: number;
+  bnSplits: number;
   quiet?: boolean;
 }
 
@@ -114,6 +116,7 @@ export function pretrainCommand(): Command {
     .option('--dist-backend <name>', '(main_moco.py\'s DDP flag; ignored)')
     .option('--multiprocessing-distributed', '(main_moco.py\'s DDP flag; ignored)')
     .option('--gpu <id>', '(refused: training runs on the CPU in this version)')
+    .option('--bn-splits <n>', 'emulate main_moco.py on n GPUs: each batch norm sees batch/n images, keys shuffled across the n (shuffle BN)', positiveInt('--bn-splits'), 1)
     .option('--seed <n>', 'seed of the initial weights, the image order and the views (same seed, same run)', '0')
     .option('--moco-dim <n>', 'feature dimension of the head', positiveInt('--moco-dim'), 128)
     .option('--moco-k <n>', 'queue size; number of negative keys', positiveInt('--moco-k'), 65536)
@@ -147,27 +150,29 @@ async function runPretrainCommand(data: string, f: Flags): Promise<void> {
   }
   if (f.device === 'auto' && cudaAvailable()) say('a GPU is present, but pre-training runs on the CPU in this version');
   if (f.worldSize > 1 || f.multiprocessingDistributed || f.rank >= 0 || f.distUrl !== undefined || f.distBackend !== undefined) {
-    say('DistributedDataParallel flags ignored: this is one process, and every batch norm sees the whole batch');
+    say(`DistributedDataParallel flags ignored: this is one process${f.bnSplits > 1 ? ''
+      : ', and every batch norm sees the whole batch (--bn-splits N computes what N GPUs would)'}`);
   }
   if (f.mocoT <= 0) throw new SslInvError('ERR_USAGE', `--moco-t takes a number > 0, got ${f.mocoT}`);
   if (f.mocoM > 1) throw new SslInvError('ERR_USAGE', `--moco-m takes a number in [0, 1], got ${f.mocoM}`);
   if (f.batchSize < 2) throw new SslInvError('ERR_USAGE', '--batch-size: train-mode batch norm needs 2 or more images per step');
+  if (f.batchSize % f.bnSplits !== 0 || f.batchSize / f.bnSplits < 2) {
+    throw new SslInvError('ERR_USAGE', `--bn-splits ${f.bnSplits}: --batch-size ${f.batchSize} must split into ${f.bnSplits} equal groups of 2 or more images`);
+  }
   if (f.mocoK % f.batchSize !== 0) throw new SslInvError('ERR_USAGE', `--moco-k ${f.mocoK} must be a multiple of --batch-size ${f.batchSize} (MoCo's enqueue asserts it)`);
   if (f.imageSize < 32) throw new SslInvError('ERR_USAGE', `--image-size takes an integer >= 32, got ${f.imageSize}`);
   if (f.threads !== undefined) setNumThreads(f.threads);
   const seed = parseSeed(f.seed);
   const outDir = path.resolve(f.outDir);
   fs.mkdirSync(outDir, { recursive: true });
-  const logFile = path.join(outDir, 'pretrain-log.csv');
-  const log = fs.openSync(logFile, f.resume !== undefined && fs.existsSync(logFile) ? 'a' : 'w');
-  if (fs.fstatSync(log).size === 0) fs.writeSync(log, 'epoch,step,lr,loss\n');
+  const log = openLog(path.join(outDir, 'pretrain-log.csv'), f.resume !== undefined, say);
   let epochStart = Date.now();
-  let lossSum = 0, lossCount = 0;
+  let lossSum = 0, acc1Sum = 0, acc5Sum = 0, count = 0;
   const options = {
     data, split: f.split, model: f.model as AugmentSet, arch: f.arch as Arch, epochs: f.epochs, startEpoch: f.startEpoch,
     batchSize: f.batchSize, lr: f.learningRate, schedule: f.schedule, cos: f.cos ?? false, momentum: f.momentum,
     weightDecay: f.weightDecay, mocoDim: f.mocoDim, mocoK: f.mocoK, mocoM: f.mocoM, mocoT: f.mocoT, mlp: f.mlp ?? false,
-    seed, imageSize: f.imageSize, outDir, workers: f.workers,
+    seed, imageSize: f.imageSize, outDir, workers: f.workers, bnSplits: f.bnSplits,
     ...(f.resume !== undefined ? { resume: f.resume } : {}),
     ...(f.maxStepsPerEpoch !== undefined ? { maxStepsPerEpoch: f.maxStepsPerEpoch } : {}),
   };
@@ -178,23 +183,28 @@ async function runPretrainCommand(data: string, f: Flags): Promise<void> {
       notice: say,
       onEpochStart: (epoch, steps, lr) => {
         epochStart = Date.now();
-        lossSum = 0;
-        lossCount = 0;
+        lossSum = acc1Sum = acc5Sum = count = 0;
         say(`epoch ${epoch}: ${steps} step${steps === 1 ? '' : 's'} of ${f.batchSize} images, lr ${lr.toPrecision(4)}`);
       },
       onStep: (s) => {
-        fs.writeSync(log, `${s.epoch},${s.step},${s.lr},${s.loss}\n`);
+        fs.writeSync(log, `${s.epoch},${s.step},${s.lr},${s.loss},${s.acc1},${s.acc5}\n`);
         lossSum += s.loss;
-        lossCount++;
+        acc1Sum += s.acc1;
+        acc5Sum += s.acc5;
+        count++;
         if (f.quiet || (s.step % f.printFreq !== 0 && s.step !== s.steps - 1)) return;
         const secs = (Date.now() - epochStart) / 1000;
         const rate = ((s.step + 1) * s.images) / Math.max(secs, 1e-3);
         const eta = ((s.steps - s.step - 1) * s.images) / rate;
         const w = String(s.steps).length;
+        // main_moco.py's meters: Loss ':.4e', Acc@1 and Acc@5 ':6.2f', each with the epoch's mean.
+        const acc = (v: number) => v.toFixed(2).padStart(6);
         process.stderr.write(`Epoch: [${s.epoch}][${String(s.step).padStart(w)}/${s.steps}]\tLoss ${pythonExp(s.loss)} ` +
-          `(${pythonExp(lossSum / lossCount)})\t${rate.toFixed(1)} img/s\tETA ${formatSeconds(eta)}\n`);
+          `(${pythonExp(lossSum / count)})\tAcc@1 ${acc(s.acc1)} (${acc(acc1Sum / count)})\tAcc@5 ${acc(s.acc5)} (${acc(acc5Sum / count)})` +
+          `\t${rate.toFixed(1)} img/s\tETA ${formatSeconds(eta)}\n`);
       },
-      onEpochEnd: (r) => say(`epoch ${r.epoch}: mean loss ${r.meanLoss.toFixed(4)}, ${r.imagesPerSecond.toFixed(1)} img/s -> ${r.checkpoint}`),
+      onEpochEnd: (r) => say(`epoch ${r.epoch}: mean loss ${r.meanLoss.toFixed(4)}, Acc@1 ${r.meanAcc1.toFixed(2)}, ` +
+        `Acc@5 ${r.meanAcc5.toFixed(2)}, ${r.imagesPerSecond.toFixed(1)} img/s -> ${r.checkpoint}`),
     });
   } finally {
     fs.closeSync(log);
@@ -209,9 +219,31 @@ async function runPretrainCommand(data: string, f: Flags): Promise<void> {
   if (result.epochs.length === 0) process.stdout.write(`nothing to do: the run is at epoch ${result.startEpoch} of ${f.epochs}\n`);
 }
 
+const LOG_HEADER = 'epoch,step,lr,loss,acc1,acc5';
+
+/**
+ * The per-step CSV log, opened for appending when resuming into a log with the same columns; a log
+ * with other columns (an older version's) is kept beside it under a new name, not appended to.
+ */
+function openLog(file: string, resume: boolean, say: (line: string) => void): number {
+  if (resume && fs.existsSync(file)) {
+    const head = fs.readFileSync(file, 'latin1').split('\n', 1)[0];
+    if (head === LOG_HEADER) return fs.openSync(file, 'a');
+    if (fs.statSync(file).size > 0) {
+      const kept = file.replace(/\.csv$/, `.${Date.now()}.csv`);
+      fs.renameSync(file, kept);
+      say(`${file} has other columns (${head}); kept as ${kept}, a new log begins`);
+    }
+  }
+  const fd = fs.openSync(file, 'w');
+  fs.writeSync(fd, `${LOG_HEADER}\n`);
+  return fd;
+}
+
 function table(rows: EpochRecord[]): string {
-  const head = ['epoch', 'lr', 'steps', 'mean loss', 'img/s', 'checkpoint'];
-  const cells = rows.map((r) => [String(r.epoch), r.lr.toPrecision(4), String(r.steps), r.meanLoss.toFixed(4), r.imagesPerSecond.toFixed(1), r.checkpoint]);
+  const head = ['epoch', 'lr', 'steps', 'mean loss', 'Acc@1', 'Acc@5', 'img/s', 'checkpoint'];
+  const cells = rows.map((r) => [String(r.epoch), r.lr.toPrecision(4), String(r.steps), r.meanLoss.toFixed(4),
+    r.meanAcc1.toFixed(2), r.meanAcc5.toFixed(2), r.imagesPerSecond.toFixed(1), r.checkpoint]);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]) => c.map((x, i) => x.padEnd(widths[i]!)).join('  ').trimEnd();
   return `${line(head)}\n${cells.map(line).join('\n')}${cells.length ? '\n' : ''}`;

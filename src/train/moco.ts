@@ -7,12 +7,23 @@
  *   encoder_k's parameters <- p_k * m + p_q * (1 - m)           before the key forward, as builder.py
  *   k = normalize(encoder_k(imK))                               train-mode BN (running stats move), no grad
  *   loss = CE([q.k, q.queue] / T, 0), dL/dq                     ops.mocoLoss (the queue before this batch)
+ *   Acc@1, Acc@5 of those logits                                 ops.mocoLoss's ranks (main_moco.py's accuracy)
  *   queue[:, ptr:ptr+N] = k^T, ptr = (ptr + N) % K              requires K % N == 0, as builder.py asserts
  *   backward through normalize, the head and the backbone; sgd.step on encoder_q's parameters
  *
- * Single process: builder.py's shuffle BN permutes the key batch across GPUs; on one device that is
- * a permutation of the batch inside one BN, which leaves k unchanged, so it is left out (the original
- * refuses to run without DistributedDataParallel; with one process it computes what this does).
+ * Batch norm across GPUs (config.bnSplits = G, default 1): main_moco.py runs DistributedDataParallel,
+ * one process per GPU, so each batch norm sees only its GPU's N / G images, and builder.py's shuffle
+ * BN gives each GPU's key encoder a random N / G of the keys. With G > 1 this class computes that on
+ * one device: encoder_q's batch norms normalise each of G groups of consecutive images by the group's
+ * own statistics; the key batch is permuted (the step's keyPermutation, or one drawn from the
+ * model's own seeded stream), run through encoder_k in G groups, and the keys put back in batch
+ * order. Running statistics follow group 0, as rank 0's do under DDP (it broadcasts its buffers at
+ * every forward and writes the checkpoint). Everything else (the loss over the whole batch, the
+ * gradient averaged across GPUs, the enqueue of all keys in batch order) is what one process computes.
+ * With G = 1 there is no shuffle: a permutation inside one batch norm would leave k as it is.
+ *
+ * The key encoder runs TrainableResNet.forwardTrainNoGrad (no tape: under torch.no_grad in the
+ * original), so only a few of its activations are alive at once.
  *
  * Shapes: images [N, 3, H, W] float32 (normalised); q, k [N, dim]; the queue [dim, K] (column j is
  * key j, as MoCo's buffer). normalize is F.normalize(x, dim=1): x / max(||x||, 1e-12).
@@ -26,6 +37,7 @@ import { Arch } from '../nn/resnet-spec';
 import { TorchTensor } from '../io/torch-save';
 import { SGD } from '../optim/sgd';
 import { LinearHead, headParameterNames } from './linear-head';
+import { AugmentRng } from '../transforms/augment';
 
 export interface MocoConfig {
   arch: Arch;
@@ -39,6 +51,18 @@ export interface MocoConfig {
   T: number;
   /** Two-layer MLP head (--mlp, MoCo v2). */
   mlp: boolean;
+  /** GPUs whose per-device batch norm and shuffle BN are emulated (see the header); default 1. */
+  bnSplits?: number;
+  /** Seed of the key permutations drawn when step() is given none (bnSplits > 1); default 0. */
+  shuffleSeed?: number;
+}
+
+export interface MocoStepOptions {
+  /**
+   * The key batch's order for shuffle BN (bnSplits > 1): a permutation p of 0..N-1; key image p[r] goes
+   * to row r of the shuffled batch (torch's x[idx_shuffle]). Default: the next one of the model's stream.
+   */
+  keyPermutation?: readonly number[];
 }
 
 /** Where a MoCo's initial values come from, by torchvision / fc.* names (no encoder prefix). */
@@ -57,6 +81,12 @@ export interface MocoInit {
 export interface MocoStepResult {
   /** The batch's contrastive loss (mean over the batch). */
   loss: number;
+  /**
+   * main_moco.py's Acc@1 and Acc@5 of the batch, in percent: the share of queries whose positive
+   * logit is among the top 1 / top 5 of its K + 1 logits (ops.mocoLoss's ranks).
+   */
+  acc1: number;
+  acc5: number;
 }
 
 interface Encoder {
@@ -104,6 +134,7 @@ export class MocoV2 {
   private readonly queueHost: Float32Array;
   private queue: Tensor;
   private ptr: number;
+  private readonly shuffleRng: AugmentRng;
   private disposed = false;
 
   private constructor(config: MocoConfig, q: Encoder, k: Encoder, queue: Float32Array, ptr: number) {
@@ -113,6 +144,7 @@ export class MocoV2 {
     this.queueHost = queue;
     this.queue = tensor(queue, [config.dim, config.K]);
     this.ptr = ptr;
+    this.shuffleRng = new AugmentRng(config.shuffleSeed ?? 0);
   }
 
   static async create(config: MocoConfig, init: MocoInit): Promise<MocoV2> {
@@ -121,6 +153,8 @@ export class MocoV2 {
     if (!Number.isSafeInteger(K) || K < 1) throw new SslInvError('ERR_INVALID_ARGUMENT', `expected an integer >= 1, got ${K}`, { field: 'K' });
     if (!(config.m >= 0 && config.m <= 1)) throw new SslInvError('ERR_INVALID_ARGUMENT', `expected a number in [0, 1], got ${config.m}`, { field: 'm' });
     if (!(config.T > 0)) throw new SslInvError('ERR_INVALID_ARGUMENT', `expected a positive number, got ${config.T}`, { field: 'T' });
+    const splits = config.bnSplits ?? 1;
+    if (!Number.isSafeInteger(splits) || splits < 1) throw new SslInvError('ERR_INVALID_ARGUMENT', `expected an integer >= 1, got ${splits}`, { field: 'bnSplits' });
     if (init.queue.length !== dim * K) {
       throw new SslInvError('ERR_SHAPE_MISMATCH', `expected [${dim}, ${K}] (${dim * K} values), got ${init.queue.length}`, { field: 'queue' });
     }
@@ -173,8 +207,8 @@ export class MocoV2 {
     return [...this.q.backbone.parameterNames(), ...headParameterNames(this.config.mlp)];
   }
 
-  /** One training step (see the header); returns the loss. The caller owns imQ and imK. */
-  step(imQ: Tensor, imK: Tensor, sgd: SGD): MocoStepResult {
+  /** One training step (see the header); returns the loss and accuracies. The caller owns imQ and imK. */
+  step(imQ: Tensor, imK: Tensor, sgd: SGD, opts: MocoStepOptions = {}): MocoStepResult {
     if (this.disposed) throw new SslInvError('ERR_TENSOR_DISPOSED', 'this MoCo model was disposed');
     const n = imQ.shape[0]!;
     if (imK.shape.length !== imQ.shape.length || imK.shape.some((s, i) => s !== imQ.shape[i])) {
@@ -184,7 +218,12 @@ export class MocoV2 {
       throw new SslInvError('ERR_INVALID_ARGUMENT', `the queue length ${this.config.K} must be a multiple of the batch size ${n} (MoCo's enqueue)`, { field: 'K' });
     }
     const { dim, m, T } = this.config;
-    const fq = this.q.backbone.forwardTrain(imQ);
+    const groups = this.config.bnSplits ?? 1;
+    if (n % groups !== 0 || n / groups < 2) {
+      throw new SslInvError('ERR_INVALID_ARGUMENT', `a batch of ${n} cannot be split into ${groups} groups of 2 or more images (one per emulated GPU)`, { field: 'bnSplits' });
+    }
+    const perm = groups > 1 ? this.keyPermutation(n, opts.keyPermutation) : undefined;
+    const fq = this.q.backbone.forwardTrain(imQ, { bnGroups: groups });
     let headQ: ReturnType<LinearHead['forward']> | undefined;
     const temps: Tensor[] = [fq.features];
     try {
@@ -195,20 +234,23 @@ export class MocoV2 {
 
       this.k.backbone.momentumUpdateFrom(this.q.backbone, m);
       this.k.head.momentumUpdateFrom(this.q.head, m);
-      const fk = this.k.backbone.forwardTrain(imK);
-      fk.tape.dispose();
-      temps.push(fk.features);
-      const headK = this.k.head.forward(fk.features);
+      const imKs = perm ? permuteRows(imK, perm) : imK;
+      if (perm) temps.push(imKs);
+      const fk = this.k.backbone.forwardTrainNoGrad(imKs, { bnGroups: groups });
+      temps.push(fk);
+      const headK = this.k.head.forward(fk);
       for (const t of headK.tape.owned) t.dispose();
       temps.push(headK.out);
-      const kn = normalizeRows(headK.out.toFloat32Array(), n, dim).y;
+      const kShuffled = normalizeRows(headK.out.toFloat32Array(), n, dim).y;
+      const kn = perm ? unpermuteRows(kShuffled, perm, dim) : kShuffled;
 
       const qT = tensor(qn.y, [n, dim]);
       const kT = tensor(kn, [n, dim]);
       temps.push(qT, kT);
-      const { loss, dq } = ops.mocoLoss(qT, kT, this.queue, T);
-      temps.push(loss, dq);
+      const { loss, dq, rank } = ops.mocoLoss(qT, kT, this.queue, T, { ranks: true });
+      temps.push(loss, dq, rank);
       const lossValue = loss.toFloat32Array()[0]!;
+      const [acc1, acc5] = ops.mocoAccuracy(rank.toArray() as Int32Array, [1, 5]) as [number, number];
       this.enqueue(kn, n);
 
       const dz = tensor(normalizeRowsBackward(dq.toFloat32Array(), qn.y, qn.norms, n, dim), [n, dim]);
@@ -223,12 +265,24 @@ export class MocoV2 {
       } finally {
         for (const g of [...bb.grads.values(), ...hb.grads.values()]) g.dispose();
       }
-      return { loss: lossValue };
+      return { loss: lossValue, acc1, acc5 };
     } finally {
       if (headQ) for (const t of headQ.tape.owned) t.dispose();
       fq.tape.dispose();
       for (const t of temps) t.dispose();
     }
+  }
+
+  private keyPermutation(n: number, given?: readonly number[]): readonly number[] {
+    if (!given) return this.shuffleRng.randperm(n);
+    const seen = new Uint8Array(n);
+    let ok = given.length === n;
+    for (const v of given) {
+      ok &&= Number.isInteger(v) && v >= 0 && v < n && seen[v] === 0;
+      if (ok) seen[v] = 1;
+    }
+    if (!ok) throw new SslInvError('ERR_INVALID_ARGUMENT', `expected a permutation of 0..${n - 1}`, { field: 'keyPermutation' });
+    return given;
   }
 
   private enqueue(keys: Float32Array, n: number): void {
@@ -265,6 +319,21 @@ export class MocoV2 {
     }
     this.queue.dispose();
   }
+}
+
+/** x[perm[r]] for each row r of x [N, ...] (torch's x[idx_shuffle]), as a new tensor. */
+function permuteRows(x: Tensor, perm: readonly number[]): Tensor {
+  const src = x.toFloat32Array(), per = src.length / perm.length;
+  const out = new Float32Array(src.length);
+  perm.forEach((p, r) => out.set(src.subarray(p * per, (p + 1) * per), r * per));
+  return tensor(out, [...x.shape]);
+}
+
+/** The inverse of permuteRows on rows of `width` values: out[perm[r]] = x[r]. */
+function unpermuteRows(x: Float32Array, perm: readonly number[], width: number): Float32Array {
+  const out = new Float32Array(x.length);
+  perm.forEach((p, r) => out.set(x.subarray(r * width, (r + 1) * width), p * width));
+  return out;
 }
 
 async function makeHead(config: MocoConfig, inDim: number, source: ParamSource): Promise<LinearHead> {

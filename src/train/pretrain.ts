@@ -8,12 +8,14 @@
  *  - the network, head and queue at the start: numpy's RandomState(seed) (moco-init.ts);
  *  - the image order of epoch e: a Fisher-Yates shuffle by AugmentRng(seed, 'order', e);
  *  - the two views of image i in epoch e: AugmentRng(seed, 'view', e, i, v), v = 0 (im_q), 1 (im_k).
- * Every draw depends on (seed, epoch, image) only, so a run resumed from a checkpoint sees the same
- * batches and views as the run that wrote it would have.
+ *
+ *  - the key order of shuffle BN at step s of epoch e (bnSplits > 1): AugmentRng(seed, 'shuffle', e, s).
+ * Every draw depends on (seed, epoch, image or step) only, so a run resumed from a checkpoint sees the
+ * same batches, views and key orders as the run that wrote it would have.
  *
  * One process: the original runs DistributedDataParallel, where each GPU's batch norms see its own
- * share of the batch and shuffle BN spreads the keys across GPUs. Here every batch norm sees the whole
- * batch (what the original computes with one GPU).
+ * share of the batch and shuffle BN spreads the keys across GPUs. bnSplits = G computes that for G
+ * GPUs (MocoV2's header); the default 1 is what the original computes with one GPU.
  */
 import * as path from 'node:path';
 import { promises as fsp } from 'node:fs';
@@ -24,7 +26,7 @@ import { AugmentRng, AugmentSet, augment } from '../transforms/augment';
 import { Arch } from '../nn/resnet-spec';
 import { SGD } from '../optim/sgd';
 import { tensor } from '../tensor';
-import { MocoV2 } from './moco';
+import { MocoStepResult, MocoV2 } from './moco';
 import { checkpointName, loadMocoCheckpoint, restoreMoco, saveMocoCheckpoint } from './moco-checkpoint';
 import { freshMocoInit } from './moco-init';
 
@@ -58,6 +60,8 @@ export interface PretrainOptions {
   outDir: string;
   /** Images decoded at once. */
   workers: number;
+  /** GPUs whose per-device batch norm and shuffle BN are emulated (main_moco.py on G GPUs); default 1. */
+  bnSplits?: number;
   /** Stop each epoch after this many steps (smoke runs); default: the whole epoch. */
   maxStepsPerEpoch?: number;
 }
@@ -67,6 +71,9 @@ export interface StepInfo {
   step: number;
   steps: number;
   loss: number;
+  /** main_moco.py's Acc@1 / Acc@5 of the step's contrastive logits, in percent. */
+  acc1: number;
+  acc5: number;
   lr: number;
   images: number;
 }
@@ -76,6 +83,9 @@ export interface EpochRecord {
   lr: number;
   steps: number;
   meanLoss: number;
+  /** Means over the epoch's steps (main_moco.py's AverageMeter at the epoch's end). */
+  meanAcc1: number;
+  meanAcc5: number;
   seconds: number;
   imagesPerSecond: number;
   checkpoint: string;
@@ -140,6 +150,9 @@ function check(cond: boolean, message: string, field: string): void {
 export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = {}): Promise<PretrainResult> {
   check(Number.isSafeInteger(o.epochs) && o.epochs >= 1, `expected an integer >= 1, got ${o.epochs}`, 'epochs');
   check(Number.isSafeInteger(o.batchSize) && o.batchSize >= 2, `train-mode batch norm needs a batch of 2 or more, got ${o.batchSize}`, 'batchSize');
+  const bnSplits = o.bnSplits ?? 1;
+  check(Number.isSafeInteger(bnSplits) && bnSplits >= 1 && o.batchSize % bnSplits === 0 && o.batchSize / bnSplits >= 2,
+    `the batch of ${o.batchSize} must split into ${bnSplits} equal groups of 2 or more images (one per emulated GPU)`, 'bnSplits');
   check(o.mocoK % o.batchSize === 0, `${o.mocoK} must be a multiple of the batch size ${o.batchSize} (MoCo's enqueue)`, 'mocoK');
   check(Number.isFinite(o.lr) && o.lr >= 0, `expected a number >= 0, got ${o.lr}`, 'lr');
   check(Number.isSafeInteger(o.imageSize) && o.imageSize >= 32, `expected an integer >= 32, got ${o.imageSize}`, 'imageSize');
@@ -151,7 +164,7 @@ export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = 
   }
   const stepsPerEpoch = Math.min(Math.floor(n / o.batchSize), o.maxStepsPerEpoch ?? Infinity);
   const sgd = new SGD({ lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay });
-  const config = { m: o.mocoM, T: o.mocoT };
+  const config = { m: o.mocoM, T: o.mocoT, bnSplits };
   let moco: MocoV2;
   let startEpoch = o.startEpoch;
   try {
@@ -181,10 +194,20 @@ export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = 
       hooks.onEpochStart?.(epoch, stepsPerEpoch, sgd.lr);
       const order = epochOrder(o.seed, epoch, n);
       const started = Date.now();
-      let lossSum = 0;
+      let lossSum = 0, acc1Sum = 0, acc5Sum = 0;
+      // The next batch's files are read and decoded (sharp, on libuv's threads) while this step
+      // computes; a failed read surfaces when its batch is awaited.
+      const batchOf = (step: number) => order.slice(step * o.batchSize, (step + 1) * o.batchSize);
+      const decodeBatch = (step: number) => {
+        const p = decodeAll(batchOf(step).map((i) => listing.samples[i]!.path), o.workers);
+        p.catch(() => undefined); // handled where it is awaited; never an unhandled rejection
+        return p;
+      };
+      let pending = decodeBatch(0);
       for (let step = 0; step < stepsPerEpoch; step++) {
-        const idx = order.slice(step * o.batchSize, (step + 1) * o.batchSize);
-        const images = await decodeAll(idx.map((i) => listing.samples[i]!.path), o.workers);
+        const idx = batchOf(step);
+        const images = await pending;
+        if (step + 1 < stepsPerEpoch) pending = decodeBatch(step + 1);
         const s = o.imageSize;
         const per = 3 * s * s;
         const q = new Float32Array(o.batchSize * per), k = new Float32Array(o.batchSize * per);
@@ -193,24 +216,29 @@ export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = 
           k.set(augment(img, o.model, new AugmentRng(mix(o.seed, 0x76696577, epoch, idx[b]!, 1)), s), b * per);
         });
         const imQ = tensor(q, [o.batchSize, 3, s, s]), imK = tensor(k, [o.batchSize, 3, s, s]);
-        let loss: number;
+        let r: MocoStepResult;
         try {
-          loss = moco.step(imQ, imK, sgd).loss;
+          r = moco.step(imQ, imK, sgd, bnSplits > 1
+            ? { keyPermutation: new AugmentRng(mix(o.seed, 0x73687566, epoch, step)).randperm(o.batchSize) } : {});
         } finally {
           imQ.dispose();
           imK.dispose();
         }
+        const loss = r.loss;
         if (!Number.isFinite(loss)) {
           throw new SslInvError('ERR_INVALID_ARGUMENT', `the loss became ${loss} at epoch ${epoch}, step ${step}: lower the learning rate (no checkpoint is written for this epoch)`);
         }
         lossSum += loss;
-        hooks.onStep?.({ epoch, step, steps: stepsPerEpoch, loss, lr: sgd.lr, images: o.batchSize });
+        acc1Sum += r.acc1;
+        acc5Sum += r.acc5;
+        hooks.onStep?.({ epoch, step, steps: stepsPerEpoch, loss, acc1: r.acc1, acc5: r.acc5, lr: sgd.lr, images: o.batchSize });
       }
       const file = path.join(o.outDir, checkpointName(o.model, o.arch, epoch));
       await saveMocoCheckpoint(file, moco, sgd, epoch + 1);
       const seconds = (Date.now() - started) / 1000;
       const r: EpochRecord = {
-        epoch, lr: sgd.lr, steps: stepsPerEpoch, meanLoss: lossSum / stepsPerEpoch, seconds,
+        epoch, lr: sgd.lr, steps: stepsPerEpoch, meanLoss: lossSum / stepsPerEpoch,
+        meanAcc1: acc1Sum / stepsPerEpoch, meanAcc5: acc5Sum / stepsPerEpoch, seconds,
         imagesPerSecond: (stepsPerEpoch * o.batchSize) / Math.max(seconds, 1e-9), checkpoint: file,
       };
       records.push(r);

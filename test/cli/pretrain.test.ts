@@ -34,17 +34,23 @@ t.test('two epochs: checkpoints, log, summary and table', async (t) => {
   const r = await runCli(['pretrain', data, ...BASE, '--epochs', '2', '--out-dir', out, '-p', '1']);
   t.equal(r.code, 0, 'exit 0', { stderr: r.stderr });
   t.match(r.stderr, /Epoch: \[0\]\[0\/2\]\tLoss \d\.\d{4}e[+-]\d\d \(/, "main_moco.py's progress line, Python's exponent format");
+  t.match(r.stderr, /\tAcc@1 +\d+\.\d\d \( *\d+\.\d\d\)\tAcc@5 +\d+\.\d\d \( *\d+\.\d\d\)\t/, "main_moco.py's Acc@1 and Acc@5 meters");
   t.match(r.stderr, /img\/s\tETA/);
-  t.match(r.stdout, /^epoch\s+lr\s+steps\s+mean loss/);
+  t.match(r.stdout, /^epoch\s+lr\s+steps\s+mean loss\s+Acc@1\s+Acc@5/);
   t.match(r.stdout, /\n1\s+0\.01500\s+2\s+/, 'the cosine schedule: lr 0.03 * 0.5 * (1 + cos(pi / 2))');
   t.same(fs.readdirSync(out).sort(), ['default_0000.pth.tar', 'default_0001.pth.tar', 'pretrain-log.csv', 'pretrain-summary.json']);
   const log = fs.readFileSync(path.join(out, 'pretrain-log.csv'), 'utf8').trim().split('\n');
-  t.equal(log[0], 'epoch,step,lr,loss');
+  t.equal(log[0], 'epoch,step,lr,loss,acc1,acc5');
   t.equal(log.length, 5, 'two steps per epoch (9 images, batch 4, the remainder dropped)');
+  for (const row of log.slice(1)) {
+    const [, , , loss, acc1, acc5] = row.split(',').map(Number);
+    t.ok(loss! > 0 && acc1! >= 0 && acc1! <= acc5! && acc5! <= 100 && (acc1! * 4) % 100 === 0, `a row of the log: ${row}`);
+  }
   const summary = JSON.parse(fs.readFileSync(path.join(out, 'pretrain-summary.json'), 'utf8'));
   t.equal(summary.images, 9);
   t.equal(summary.classes, 2);
   t.equal(summary.epochs.length, 2);
+  t.type(summary.epochs[0].meanAcc1, 'number');
   t.equal(summary.options.seed, 0);
 
   const ckpt = await loadCheckpoint(path.join(out, 'default_0001.pth.tar'));
@@ -73,12 +79,41 @@ t.test('a resumed run writes the bytes of the run it continues', async (t) => {
   const r = await runCli([...args, '--out-dir', resumed, '--resume', path.join(full, 'default_0001.pth.tar')]);
   t.equal(r.code, 0, 'exit 0', { stderr: r.stderr });
   t.same(fs.readdirSync(resumed).filter((f) => f.endsWith('.pth.tar')), ['default_0002.pth.tar'], 'only the remaining epoch');
+  const fullLog = fs.readFileSync(path.join(full, 'pretrain-log.csv'), 'utf8').trim().split('\n');
+  t.same(fs.readFileSync(path.join(resumed, 'pretrain-log.csv'), 'utf8').trim().split('\n'), [fullLog[0], ...fullLog.slice(-2)],
+    "the resumed epoch's rows: the same loss and accuracies as the uninterrupted run's");
   t.ok(fs.readFileSync(path.join(full, 'default_0002.pth.tar')).equals(fs.readFileSync(path.join(resumed, 'default_0002.pth.tar'))),
     'identical checkpoints: weights, queue, momentum, counters');
   const done = await runCli([...args, '--out-dir', resumed, '--resume', path.join(full, 'default_0002.pth.tar')]);
   t.equal(done.code, 0);
   t.match(done.stdout, /nothing to do: the run is at epoch 3 of 3/);
+  // A log with other columns (an older version's) is kept under another name, not appended to.
+  fs.writeFileSync(path.join(resumed, 'pretrain-log.csv'), 'epoch,step,lr,loss\n0,0,0.03,9.5\n');
+  const again = await runCli([...args, '--out-dir', resumed, '--resume', path.join(full, 'default_0002.pth.tar')]);
+  t.equal(again.code, 0);
+  const kept = fs.readdirSync(resumed).filter((f) => /^pretrain-log\.\d+\.csv$/.test(f));
+  t.equal(kept.length, 1, 'the old log kept');
+  t.equal(fs.readFileSync(path.join(resumed, kept[0]!), 'utf8'), 'epoch,step,lr,loss\n0,0,0.03,9.5\n');
+  t.equal(fs.readFileSync(path.join(resumed, 'pretrain-log.csv'), 'utf8'), 'epoch,step,lr,loss,acc1,acc5\n', 'a new log');
   fs.rmSync(full, { recursive: true });
+});
+
+t.test('--bn-splits: two emulated GPUs, resumable, and not the one-GPU run', async (t) => {
+  const one = path.join(dir, 'one'), full = path.join(dir, 'split-full'), resumed = path.join(dir, 'split-resumed');
+  const args = ['pretrain', data, ...BASE, '--epochs', '2', '--quiet'];
+  t.equal((await runCli([...args, '--out-dir', one])).code, 0);
+  const r = await runCli([...args, '--bn-splits', '2', '--out-dir', full]);
+  t.equal(r.code, 0, 'exit 0', { stderr: r.stderr });
+  const resume = await runCli([...args, '--bn-splits', '2', '--out-dir', resumed, '--resume', path.join(full, 'default_0000.pth.tar')]);
+  t.equal(resume.code, 0, 'exit 0', { stderr: resume.stderr });
+  const last = (d: string) => fs.readFileSync(path.join(d, 'default_0001.pth.tar'));
+  t.ok(last(full).equals(last(resumed)), 'a resumed split run writes the same bytes (the key permutations are seeded by epoch and step)');
+  t.notOk(last(full).equals(last(one)), 'per-GPU batch norm changes the run');
+  const summary = JSON.parse(fs.readFileSync(path.join(full, 'pretrain-summary.json'), 'utf8'));
+  t.equal(summary.options.bnSplits, 2, 'the summary records the emulated GPUs');
+  const ddp = await runCli([...args, '--bn-splits', '2', '--out-dir', one, '--multiprocessing-distributed', '--world-size', '1', '--rank', '0', '--epochs', '1']);
+  t.equal(ddp.code, 0);
+  for (const d of [one, full, resumed]) fs.rmSync(d, { recursive: true });
 });
 
 t.test("resuming from main_moco.py's own checkpoint (torch.save'd fixture)", async (t) => {
@@ -112,6 +147,9 @@ t.test('bad flags and data', async (t) => {
     [['--lr', 'abc'], 2, /ERR_USAGE: --lr takes a number/],
     [['--model', 'sideways'], 2, /ERR_USAGE: .*sideways/],
     [['--image-size', '16'], 2, /ERR_USAGE: --image-size/],
+    [['--bn-splits', '3'], 2, /ERR_USAGE: --bn-splits 3: --batch-size 4 must split into 3 equal groups/],
+    [['--bn-splits', '4'], 2, /ERR_USAGE: --bn-splits 4: .*groups of 2 or more/],
+    [['--bn-splits', '0'], 2, /ERR_USAGE: .*--bn-splits takes an integer >= 1/],
   ];
   for (const [flags, code, msg] of cases) {
     const r = await runCli(['pretrain', data, ...BASE, '--epochs', '1', '--out-dir', out, '--quiet', ...flags]);
