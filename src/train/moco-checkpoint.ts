@@ -16,8 +16,8 @@
  * be the run it continues, so nothing is silently left at a fresh value.
  */
 import { SslInvError } from '../errors';
-import { loadCheckpoint } from '../io/torch-checkpoint';
-import { PyValue, isTensor, pyTypeName } from '../io/pickle';
+import { CheckpointTensor, loadCheckpoint } from '../io/torch-checkpoint';
+import { PyValue, TensorDescriptor, isTensor, pyTypeName } from '../io/pickle';
 import { PyDict, SaveValue, TorchTensor, torchSave } from '../io/torch-save';
 import { Arch, allConvBns, expectedBackboneKeys, parseArch, resnetSpec } from '../nn/resnet-spec';
 import { SGD } from '../optim/sgd';
@@ -83,13 +83,18 @@ function bad(file: string, message: string, field?: string): never {
   throw new SslInvError('ERR_CHECKPOINT_KEYS', message, field !== undefined ? { file, field } : { file });
 }
 
+/** The values of a tensor of a loadCheckpoint() tree (whose tensors are all CheckpointTensors). */
+function readValues(v: TensorDescriptor): Promise<ArrayLike<number | bigint>> {
+  return (v as CheckpointTensor).read();
+}
+
 async function floats(file: string, key: string, v: PyValue | undefined, shape: readonly number[]): Promise<Float32Array> {
   if (v === undefined) bad(file, 'missing', key);
   if (!isTensor(v)) bad(file, `a ${pyTypeName(v)}, not a tensor`, key);
   if (v.shape.length !== shape.length || v.shape.some((d, i) => d !== shape[i])) {
     throw new SslInvError('ERR_SHAPE_MISMATCH', `shape [${v.shape.join(', ')}], expected [${shape.join(', ')}]`, { file, field: key });
   }
-  const data = await (v as unknown as { read(): Promise<ArrayLike<number>> }).read();
+  const data = await readValues(v);
   if (data instanceof Float32Array) return data;
   if (data instanceof Float64Array) return Float32Array.from(data);
   throw new SslInvError('ERR_DTYPE_MISMATCH', 'expected a floating-point tensor', { file, field: key });
@@ -126,7 +131,7 @@ export async function loadMocoCheckpoint(file: string): Promise<LoadedMocoCheckp
   let queuePtr = 0;
   if (ptrValue !== undefined) {
     if (!isTensor(ptrValue)) bad(file, 'not a tensor', 'module.queue_ptr');
-    const p = await (ptrValue as unknown as { read(): Promise<ArrayLike<number | bigint>> }).read();
+    const p = await readValues(ptrValue);
     queuePtr = Number(p[0]);
   }
   // The key encoder must be the checkpoint's own (it lags encoder_q by the momentum), not a copy.
@@ -138,7 +143,7 @@ export async function loadMocoCheckpoint(file: string): Promise<LoadedMocoCheckp
     for (const cb of allConvBns(spec)) {
       const v = sd.get(`encoder_${enc}.${cb.bn}.num_batches_tracked`);
       if (!isTensor(v)) continue;
-      const d = await (v as unknown as { read(): Promise<ArrayLike<number | bigint>> }).read();
+      const d = await readValues(v);
       if (d.length === 1) tracked.set(`${enc}:${cb.bn}`, BigInt(d[0]!));
     }
   }
