@@ -31,6 +31,8 @@ import { EpochRecord, runPretraining } from '../train/pretrain';
 import { packageVersion } from './info';
 import { parseSeed, positiveInt } from './common';
 import { formatSeconds } from './progress';
+import { pythonExp } from './python-format';
+import { pythonFixed } from '../eval/invariance';
 
 interface Flags {
   split: string;
@@ -136,12 +138,6 @@ export function pretrainCommand(): Command {
     });
 }
 
-/** Python's '{:.4e}' (AverageMeter's ':.4e'): at least two exponent digits, e.g. 6.5300e-01. */
-function pythonExp(x: number): string {
-  if (!Number.isFinite(x)) return String(x).toLowerCase().replace('infinity', 'inf');
-  return x.toExponential(4).replace(/e([+-])(\d)$/, 'e$10$2');
-}
-
 async function runPretrainCommand(data: string, f: Flags): Promise<void> {
   const say = (line: string) => { if (!f.quiet) process.stderr.write(`ssl-inv: ${line}\n`); };
   if (f.gpu !== undefined) throw new SslInvError('ERR_DEVICE_UNAVAILABLE', '--gpu: pre-training runs on the CPU in this version (the CUDA backend has the forward ops only)');
@@ -198,13 +194,13 @@ async function runPretrainCommand(data: string, f: Flags): Promise<void> {
         const eta = ((s.steps - s.step - 1) * s.images) / rate;
         const w = String(s.steps).length;
         // main_moco.py's meters: Loss ':.4e', Acc@1 and Acc@5 ':6.2f', each with the epoch's mean.
-        const acc = (v: number) => v.toFixed(2).padStart(6);
+        const acc = (v: number) => pythonFixed(v, 2).padStart(6);
         process.stderr.write(`Epoch: [${s.epoch}][${String(s.step).padStart(w)}/${s.steps}]\tLoss ${pythonExp(s.loss)} ` +
           `(${pythonExp(lossSum / count)})\tAcc@1 ${acc(s.acc1)} (${acc(acc1Sum / count)})\tAcc@5 ${acc(s.acc5)} (${acc(acc5Sum / count)})` +
           `\t${rate.toFixed(1)} img/s\tETA ${formatSeconds(eta)}\n`);
       },
-      onEpochEnd: (r) => say(`epoch ${r.epoch}: mean loss ${r.meanLoss.toFixed(4)}, Acc@1 ${r.meanAcc1.toFixed(2)}, ` +
-        `Acc@5 ${r.meanAcc5.toFixed(2)}, ${r.imagesPerSecond.toFixed(1)} img/s -> ${r.checkpoint}`),
+      onEpochEnd: (r) => say(`epoch ${r.epoch}: mean loss ${pythonFixed(r.meanLoss, 4)}, Acc@1 ${pythonFixed(r.meanAcc1, 2)}, ` +
+        `Acc@5 ${pythonFixed(r.meanAcc5, 2)}, ${r.imagesPerSecond.toFixed(1)} img/s -> ${r.checkpoint}`),
     });
   } finally {
     fs.closeSync(log);
@@ -242,8 +238,8 @@ function openLog(file: string, resume: boolean, say: (line: string) => void): nu
 
 function table(rows: EpochRecord[]): string {
   const head = ['epoch', 'lr', 'steps', 'mean loss', 'Acc@1', 'Acc@5', 'img/s', 'checkpoint'];
-  const cells = rows.map((r) => [String(r.epoch), r.lr.toPrecision(4), String(r.steps), r.meanLoss.toFixed(4),
-    r.meanAcc1.toFixed(2), r.meanAcc5.toFixed(2), r.imagesPerSecond.toFixed(1), r.checkpoint]);
+  const cells = rows.map((r) => [String(r.epoch), r.lr.toPrecision(4), String(r.steps), pythonFixed(r.meanLoss, 4),
+    pythonFixed(r.meanAcc1, 2), pythonFixed(r.meanAcc5, 2), r.imagesPerSecond.toFixed(1), r.checkpoint]);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]) => c.map((x, i) => x.padEnd(widths[i]!)).join('  ').trimEnd();
   return `${line(head)}\n${cells.map(line).join('\n')}${cells.length ? '\n' : ''}`;
