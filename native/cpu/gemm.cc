@@ -171,6 +171,34 @@ void PackBT(const T* B, int64_t ldb, bool transB, int64_t K, int64_t N, const T*
       const int64_t k0 = kb * kc;
       const int64_t kcb = std::min<int64_t>(kc, K - k0);
       T* dst = packed + k0 * nb + jp * kcb * nr;
+      const int64_t n0 = jp * nr;
+      if (n0 + nr <= N) {
+        // A whole panel: plain copies the compiler vectorises (the general loop below tests every
+        // element against N and was most of a small-M product's time). The same values either way.
+        if (!transB) {
+          for (int64_t k = 0; k < kcb; ++k) {
+            const T* src = B + (k0 + k) * ldb + n0;
+            T* d = dst + k * nr;
+            if (col_scale) {
+              for (int j = 0; j < nr; ++j) d[j] = src[j] * col_scale[n0 + j];
+            } else {
+              for (int j = 0; j < nr; ++j) d[j] = src[j];
+            }
+          }
+        } else {
+          // B^T: row n of B holds column n of op(B), contiguous along k.
+          for (int j = 0; j < nr; ++j) {
+            const T* src = B + (n0 + j) * ldb + k0;
+            if (col_scale) {
+              const T sc = col_scale[n0 + j];
+              for (int64_t k = 0; k < kcb; ++k) dst[k * nr + j] = src[k] * sc;
+            } else {
+              for (int64_t k = 0; k < kcb; ++k) dst[k * nr + j] = src[k];
+            }
+          }
+        }
+        continue;
+      }
       for (int64_t k = 0; k < kcb; ++k) {
         for (int j = 0; j < nr; ++j) {
           const int64_t n = jp * nr + j;
