@@ -15,7 +15,8 @@
  *
  * One process: the original runs DistributedDataParallel, where each GPU's batch norms see its own
  * share of the batch and shuffle BN spreads the keys across GPUs. bnSplits = G computes that for G
- * GPUs (MocoV2's header); the default 1 is what the original computes with one GPU.
+ * GPUs (MocoV2's header), with the images of each step dealt as DistributedSampler deals them
+ * (stepImages); the default 1 is what the original computes with one GPU.
  */
 import * as path from 'node:path';
 import { promises as fsp } from 'node:fs';
@@ -119,6 +120,33 @@ export function epochOrder(seed: number, epoch: number, n: number): number[] {
   return new AugmentRng(mix(seed, 0x6f72646e, epoch)).randperm(n);
 }
 
+/**
+ * Steps per epoch as main_moco.py's loader gives them: one process, floor(n / batch) (drop_last);
+ * on `gpus` GPUs each rank's DistributedSampler holds ceil(n / gpus) images and its loader takes
+ * batches of batch / gpus with drop_last, so floor(ceil(n / gpus) / (batch / gpus)).
+ */
+export function stepsPerEpoch(n: number, batch: number, gpus = 1): number {
+  return gpus === 1 ? Math.floor(n / batch) : Math.floor(Math.ceil(n / gpus) / (batch / gpus));
+}
+
+/**
+ * The images of one step, given the epoch's order. One process: the next `batch` of the order. On
+ * `gpus` GPUs, DistributedSampler's assignment (torch 1.13): the order is padded to a multiple of
+ * gpus by repeating its start, rank r takes every gpus-th image from position r, and its step is the
+ * next batch / gpus of those; the step's batch is rank 0's images, then rank 1's, ... (group r of
+ * the split batch norm is rank r).
+ */
+export function stepImages(order: readonly number[], step: number, batch: number, gpus = 1): number[] {
+  if (gpus === 1) return order.slice(step * batch, (step + 1) * batch);
+  // Position j of the padded order is order[j % n] (the padding repeats the order from its start).
+  const per = batch / gpus;
+  const out: number[] = [];
+  for (let r = 0; r < gpus; r++) {
+    for (let i = step * per; i < (step + 1) * per; i++) out.push(order[(r + i * gpus) % order.length]!);
+  }
+  return out;
+}
+
 /** A 64-bit seed from the run seed and a few small integers (SplitMix64-style mixing). */
 function mix(...parts: number[]): bigint {
   let h = 0x9e3779b97f4a7c15n;
@@ -159,10 +187,11 @@ export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = 
   const root = path.join(o.data, o.split);
   const listing = await listImageFolder(root);
   const n = listing.samples.length;
-  if (n < o.batchSize) {
+  const steps = stepsPerEpoch(n, o.batchSize, bnSplits);
+  if (steps < 1) {
     throw new SslInvError('ERR_DATASET_LAYOUT', `${root} has ${n} image(s), fewer than one batch of ${o.batchSize} (batches drop the remainder, as main_moco.py's loader does)`, { file: root });
   }
-  const stepsPerEpoch = Math.min(Math.floor(n / o.batchSize), o.maxStepsPerEpoch ?? Infinity);
+  const stepsThisEpoch = Math.min(steps, o.maxStepsPerEpoch ?? Infinity);
   const sgd = new SGD({ lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay });
   const config = { m: o.mocoM, T: o.mocoT, bnSplits };
   let moco: MocoV2;
@@ -191,23 +220,23 @@ export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = 
     await fsp.mkdir(o.outDir, { recursive: true });
     for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
       sgd.lr = learningRate(o, epoch);
-      hooks.onEpochStart?.(epoch, stepsPerEpoch, sgd.lr);
+      hooks.onEpochStart?.(epoch, stepsThisEpoch, sgd.lr);
       const order = epochOrder(o.seed, epoch, n);
       const started = Date.now();
       let lossSum = 0, acc1Sum = 0, acc5Sum = 0;
       // The next batch's files are read and decoded (sharp, on libuv's threads) while this step
       // computes; a failed read surfaces when its batch is awaited.
-      const batchOf = (step: number) => order.slice(step * o.batchSize, (step + 1) * o.batchSize);
+      const batchOf = (step: number) => stepImages(order, step, o.batchSize, bnSplits);
       const decodeBatch = (step: number) => {
         const p = decodeAll(batchOf(step).map((i) => listing.samples[i]!.path), o.workers);
         p.catch(() => undefined); // handled where it is awaited; never an unhandled rejection
         return p;
       };
       let pending = decodeBatch(0);
-      for (let step = 0; step < stepsPerEpoch; step++) {
+      for (let step = 0; step < stepsThisEpoch; step++) {
         const idx = batchOf(step);
         const images = await pending;
-        if (step + 1 < stepsPerEpoch) pending = decodeBatch(step + 1);
+        if (step + 1 < stepsThisEpoch) pending = decodeBatch(step + 1);
         const s = o.imageSize;
         const per = 3 * s * s;
         const q = new Float32Array(o.batchSize * per), k = new Float32Array(o.batchSize * per);
@@ -231,15 +260,15 @@ export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = 
         lossSum += loss;
         acc1Sum += r.acc1;
         acc5Sum += r.acc5;
-        hooks.onStep?.({ epoch, step, steps: stepsPerEpoch, loss, acc1: r.acc1, acc5: r.acc5, lr: sgd.lr, images: o.batchSize });
+        hooks.onStep?.({ epoch, step, steps: stepsThisEpoch, loss, acc1: r.acc1, acc5: r.acc5, lr: sgd.lr, images: o.batchSize });
       }
       const file = path.join(o.outDir, checkpointName(o.model, o.arch, epoch));
       await saveMocoCheckpoint(file, moco, sgd, epoch + 1);
       const seconds = (Date.now() - started) / 1000;
       const r: EpochRecord = {
-        epoch, lr: sgd.lr, steps: stepsPerEpoch, meanLoss: lossSum / stepsPerEpoch,
-        meanAcc1: acc1Sum / stepsPerEpoch, meanAcc5: acc5Sum / stepsPerEpoch, seconds,
-        imagesPerSecond: (stepsPerEpoch * o.batchSize) / Math.max(seconds, 1e-9), checkpoint: file,
+        epoch, lr: sgd.lr, steps: stepsThisEpoch, meanLoss: lossSum / stepsThisEpoch,
+        meanAcc1: acc1Sum / stepsThisEpoch, meanAcc5: acc5Sum / stepsThisEpoch, seconds,
+        imagesPerSecond: (stepsThisEpoch * o.batchSize) / Math.max(seconds, 1e-9), checkpoint: file,
       };
       records.push(r);
       hooks.onEpochEnd?.(r);
