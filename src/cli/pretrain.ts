@@ -68,6 +68,7 @@ interface Flags {
   threads?: number;
   maxStepsPerEpoch?: number;
   bnSplits: number;
+  onError: 'error' | 'skip';
   quiet?: boolean;
 }
 
@@ -103,6 +104,7 @@ export function pretrainCommand(): Command {
       .choices([...AUGMENT_SETS]).default('default'))
     .addOption(new Option('-a, --arch <arch>', 'network').choices([...ARCHS]).default('resnet50'))
     .option('-j, --workers <n>', 'images decoded at once', positiveInt('--workers'), 32)
+    .addOption(new Option('--on-error <policy>', 'an unreadable image: error (stop the run) or skip (list it, and fill its place with another image of its batch)').choices(['error', 'skip']).default('error'))
     .option('--epochs <n>', 'total epochs', positiveInt('--epochs'), 200)
     .option('--start-epoch <n>', 'first epoch (a --resume checkpoint sets it)', nonNegativeInt('--start-epoch'), 0)
     .option('-b, --batch-size <n>', 'images per step', positiveInt('--batch-size'), 256)
@@ -168,15 +170,24 @@ async function runPretrainCommand(data: string, f: Flags): Promise<void> {
     data, split: f.split, model: f.model as AugmentSet, arch: f.arch as Arch, epochs: f.epochs, startEpoch: f.startEpoch,
     batchSize: f.batchSize, lr: f.learningRate, schedule: f.schedule, cos: f.cos ?? false, momentum: f.momentum,
     weightDecay: f.weightDecay, mocoDim: f.mocoDim, mocoK: f.mocoK, mocoM: f.mocoM, mocoT: f.mocoT, mlp: f.mlp ?? false,
-    seed, imageSize: f.imageSize, outDir, workers: f.workers, bnSplits: f.bnSplits,
+    seed, imageSize: f.imageSize, outDir, workers: f.workers, bnSplits: f.bnSplits, onError: f.onError,
     ...(f.resume !== undefined ? { resume: f.resume } : {}),
     ...(f.maxStepsPerEpoch !== undefined ? { maxStepsPerEpoch: f.maxStepsPerEpoch } : {}),
   };
   const started = Date.now();
+  const skipped = new Map<string, { file: string; code: string; message: string; times: number }>();
   let result;
   try {
     result = await runPretraining(options, {
       notice: say,
+      onSkip: (k) => {
+        // Always on stderr, even with --quiet: the run's data changed.
+        process.stderr.write(`ssl-inv: skipped ${k.file} (epoch ${k.epoch}, step ${k.step}): ${k.error.code}: ${k.error.message}; ` +
+          `its place in the batch went to ${k.replacedBy}\n`);
+        const e = skipped.get(k.file) ?? { file: k.file, code: k.error.code, message: k.error.message, times: 0 };
+        e.times++;
+        skipped.set(k.file, e);
+      },
       onEpochStart: (epoch, steps, lr) => {
         epochStart = Date.now();
         lossSum = acc1Sum = acc5Sum = count = 0;
@@ -209,6 +220,7 @@ async function runPretrainCommand(data: string, f: Flags): Promise<void> {
     tool: 'ssl-invariances', version: packageVersion(), node: process.version, date: new Date().toISOString(),
     seconds: (Date.now() - started) / 1000, images: result.images, classes: result.classes,
     options: { ...options, data: path.resolve(data) }, epochs: result.epochs,
+    skippedImages: [...skipped.values()],
   };
   await writeFileAtomic(path.join(outDir, 'pretrain-summary.json'), Buffer.from(`${JSON.stringify(summary, null, 2)}\n`));
   process.stdout.write(table(result.epochs));

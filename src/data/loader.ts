@@ -59,8 +59,9 @@ export interface LoadBatchesOptions {
   decode?: DecodeOptions;
 }
 
-const SKIPPABLE = new Set(['ERR_IMAGE_DECODE', 'ERR_IMAGE_TOO_LARGE', 'ERR_IMAGE_FORMAT', 'ERR_FILE_NOT_FOUND',
-  'ERR_FILE_READ']);
+/** The errors of one image that onError 'skip' leaves out (also pretrain's --on-error skip). */
+export const SKIPPABLE: ReadonlySet<string> = new Set(['ERR_IMAGE_DECODE', 'ERR_IMAGE_TOO_LARGE', 'ERR_IMAGE_FORMAT',
+  'ERR_FILE_NOT_FOUND', 'ERR_FILE_READ']);
 
 export function defaultConcurrency(): number {
   const cpus = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;

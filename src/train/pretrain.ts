@@ -20,9 +20,10 @@
  */
 import * as path from 'node:path';
 import { promises as fsp } from 'node:fs';
-import { SslInvError } from '../errors';
+import { SslInvError, isSslInvError } from '../errors';
 import { listImageFolder } from '../data/image-folder';
-import { decodeImageFile } from '../data/decode';
+import { DecodedImage, decodeImageFile } from '../data/decode';
+import { SKIPPABLE } from '../data/loader';
 import { AugmentRng, AugmentSet, augment } from '../transforms/augment';
 import { Arch } from '../nn/resnet-spec';
 import { SGD } from '../optim/sgd';
@@ -61,6 +62,13 @@ export interface PretrainOptions {
   outDir: string;
   /** Images decoded at once. */
   workers: number;
+  /**
+   * An image that cannot be read or decoded: 'error' (default) stops the run with its error (the
+   * last checkpoint is the previous epoch's); 'skip' reports it (hooks.onSkip) and fills its place in
+   * the batch with the nearest readable image of the same batch, augmented with the skipped slot's
+   * own draws, so the batch keeps its size and the run goes on.
+   */
+  onError?: 'error' | 'skip';
   /** GPUs whose per-device batch norm and shuffle BN are emulated (main_moco.py on G GPUs); default 1. */
   bnSplits?: number;
   /** Stop each epoch after this many steps (smoke runs); default: the whole epoch. */
@@ -92,7 +100,17 @@ export interface EpochRecord {
   checkpoint: string;
 }
 
+export interface SkippedImage {
+  epoch: number;
+  step: number;
+  file: string;
+  error: SslInvError;
+  /** The image of the same batch that took its place. */
+  replacedBy: string;
+}
+
 export interface PretrainHooks {
+  onSkip?(s: SkippedImage): void;
   onEpochStart?(epoch: number, steps: number, lr: number): void;
   onStep?(s: StepInfo): void;
   onEpochEnd?(r: EpochRecord): void;
@@ -157,18 +175,52 @@ function mix(...parts: number[]): bigint {
   return h ^ (h >> 29n);
 }
 
-/** Decodes files with at most `workers` reads at a time; results in input order. */
-async function decodeAll(files: string[], workers: number) {
-  const out = new Array<Awaited<ReturnType<typeof decodeImageFile>>>(files.length);
+/**
+ * Decodes files with at most `workers` reads at a time; results in input order. With `skip`, a file
+ * whose error is one of an image's own (SKIPPABLE) gives its error in its place instead of throwing.
+ */
+async function decodeAll(files: string[], workers: number, skip: boolean): Promise<(DecodedImage | SslInvError)[]> {
+  const out = new Array<DecodedImage | SslInvError>(files.length);
   let next = 0;
   const run = async () => {
     while (next < files.length) {
       const i = next++;
-      out[i] = await decodeImageFile(files[i]!);
+      try {
+        out[i] = await decodeImageFile(files[i]!);
+      } catch (e) {
+        const err = isSslInvError(e) ? e : new SslInvError('ERR_IMAGE_DECODE', String(e), { file: files[i]!, cause: e });
+        const withFile = err.file === undefined ? new SslInvError(err.code, err.message, { file: files[i]!, cause: err }) : err;
+        if (!skip || !SKIPPABLE.has(withFile.code)) throw withFile;
+        out[i] = withFile;
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(workers, files.length) }, run));
   return out;
+}
+
+/**
+ * The batch's images with each skipped one (an error in `loaded`) replaced by the nearest readable
+ * image of the batch (looking back first), each replacement reported; ERR_IMAGE_DECODE when none of
+ * the batch could be read.
+ */
+function fillSkipped(loaded: (DecodedImage | SslInvError)[], files: string[], epoch: number, step: number,
+  hooks: PretrainHooks): DecodedImage[] {
+  const ok = (v: DecodedImage | SslInvError | undefined): v is DecodedImage => v !== undefined && !(v instanceof SslInvError);
+  if (!loaded.some(ok)) {
+    const first = loaded[0] as SslInvError;
+    throw new SslInvError('ERR_IMAGE_DECODE', `no image of epoch ${epoch}, step ${step} could be read (the first: ${first.message})`, { file: files[0]! });
+  }
+  return loaded.map((v, b) => {
+    if (ok(v)) return v;
+    let j = -1;
+    for (let d = 1; j < 0; d++) {
+      if (ok(loaded[b - d])) j = b - d;
+      else if (ok(loaded[b + d])) j = b + d;
+    }
+    hooks.onSkip?.({ epoch, step, file: files[b]!, error: v, replacedBy: files[j]! });
+    return loaded[j] as DecodedImage;
+  });
 }
 
 function check(cond: boolean, message: string, field: string): void {
@@ -179,6 +231,8 @@ export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = 
   check(Number.isSafeInteger(o.epochs) && o.epochs >= 1, `expected an integer >= 1, got ${o.epochs}`, 'epochs');
   check(Number.isSafeInteger(o.batchSize) && o.batchSize >= 2, `train-mode batch norm needs a batch of 2 or more, got ${o.batchSize}`, 'batchSize');
   const bnSplits = o.bnSplits ?? 1;
+  const onError = o.onError ?? 'error';
+  check(onError === 'error' || onError === 'skip', `expected 'error' or 'skip', got ${String(onError)}`, 'onError');
   check(Number.isSafeInteger(bnSplits) && bnSplits >= 1 && o.batchSize % bnSplits === 0 && o.batchSize / bnSplits >= 2,
     `the batch of ${o.batchSize} must split into ${bnSplits} equal groups of 2 or more images (one per emulated GPU)`, 'bnSplits');
   check(o.mocoK % o.batchSize === 0, `${o.mocoK} must be a multiple of the batch size ${o.batchSize} (MoCo's enqueue)`, 'mocoK');
@@ -228,15 +282,16 @@ export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = 
       // computes; a failed read surfaces when its batch is awaited.
       const batchOf = (step: number) => stepImages(order, step, o.batchSize, bnSplits);
       const decodeBatch = (step: number) => {
-        const p = decodeAll(batchOf(step).map((i) => listing.samples[i]!.path), o.workers);
+        const p = decodeAll(batchOf(step).map((i) => listing.samples[i]!.path), o.workers, onError === 'skip');
         p.catch(() => undefined); // handled where it is awaited; never an unhandled rejection
         return p;
       };
       let pending = decodeBatch(0);
       for (let step = 0; step < stepsThisEpoch; step++) {
         const idx = batchOf(step);
-        const images = await pending;
+        const loaded = await pending;
         if (step + 1 < stepsThisEpoch) pending = decodeBatch(step + 1);
+        const images = fillSkipped(loaded, idx.map((i) => listing.samples[i]!.path), epoch, step, hooks);
         const s = o.imageSize;
         const per = 3 * s * s;
         const q = new Float32Array(o.batchSize * per), k = new Float32Array(o.batchSize * per);

@@ -116,6 +116,34 @@ t.test('--bn-splits: two emulated GPUs, resumable, and not the one-GPU run', asy
   for (const d of [one, full, resumed]) fs.rmSync(d, { recursive: true });
 });
 
+t.test('an unreadable image: the run stops by default, or goes on with --on-error skip', async (t) => {
+  const bad = path.join(dir, 'bad-data');
+  fs.cpSync(data, bad, { recursive: true });
+  const broken = path.join(bad, 'train', 'cat', 'img1.png');
+  fs.writeFileSync(broken, fs.readFileSync(broken).subarray(0, 60));
+  const out = path.join(dir, 'bad-out');
+  const args = ['pretrain', bad, ...BASE, '--epochs', '1', '--out-dir', out, '--quiet'];
+  const stop = await runCli(args);
+  t.equal(stop.code, 1);
+  t.match(stop.stderr, /ERR_IMAGE_DECODE: .*img1\.png/, 'the error names the file');
+  t.notOk(fs.existsSync(path.join(out, 'default_0000.pth.tar')), 'no checkpoint of the failed epoch');
+  const skip = await runCli([...args, '--on-error', 'skip']);
+  t.equal(skip.code, 0, 'exit 0', { stderr: skip.stderr });
+  t.match(skip.stderr, /skipped .*img1\.png \(epoch 0, step \d\): ERR_IMAGE_DECODE: .*its place in the batch went to .*\.png/);
+  t.ok(fs.existsSync(path.join(out, 'default_0000.pth.tar')), 'the epoch finished');
+  const summary = JSON.parse(fs.readFileSync(path.join(out, 'pretrain-summary.json'), 'utf8'));
+  const listed = summary.skippedImages as { file: string; code: string; times: number }[];
+  const inEpoch = fs.readFileSync(path.join(out, 'pretrain-log.csv'), 'utf8').trim().split('\n').length - 1;
+  t.equal(inEpoch, 2, 'both steps ran');
+  t.same(listed.map((e) => [e.file, e.code, e.times]), [[broken, 'ERR_IMAGE_DECODE', 1]], 'the summary lists it');
+  for (const cls of ['cat', 'dog']) for (const f of fs.readdirSync(path.join(bad, 'train', cls))) fs.writeFileSync(path.join(bad, 'train', cls, f), 'not an image');
+  const none = await runCli([...args, '--on-error', 'skip']);
+  t.equal(none.code, 1);
+  t.match(none.stderr, /ERR_IMAGE_DECODE: .*no image of epoch 0, step 0 could be read/, 'a batch with nothing readable stops the run');
+  fs.rmSync(bad, { recursive: true });
+  fs.rmSync(out, { recursive: true });
+});
+
 t.test("resuming from main_moco.py's own checkpoint (torch.save'd fixture)", async (t) => {
   const ckpt = await materializeCheckpoint('resnet18-moco');
   const out = path.join(dir, 'orig');
