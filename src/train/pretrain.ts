@@ -31,6 +31,7 @@ import { tensor } from '../tensor';
 import { MocoStepResult, MocoV2 } from './moco';
 import { checkpointName, loadMocoCheckpoint, restoreMoco, saveMocoCheckpoint } from './moco-checkpoint';
 import { freshMocoInit } from './moco-init';
+import { sha256File } from '../io/hash';
 
 export interface PretrainOptions {
   /** Dataset root; images are read from `data/split` (an ImageFolder). */
@@ -98,6 +99,8 @@ export interface EpochRecord {
   seconds: number;
   imagesPerSecond: number;
   checkpoint: string;
+  /** SHA-256 of the checkpoint file (the key the evaluators' caches and results use). */
+  checkpointSha256: string;
 }
 
 export interface SkippedImage {
@@ -324,6 +327,7 @@ export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = 
         epoch, lr: sgd.lr, steps: stepsThisEpoch, meanLoss: lossSum / stepsThisEpoch,
         meanAcc1: acc1Sum / stepsThisEpoch, meanAcc5: acc5Sum / stepsThisEpoch, seconds,
         imagesPerSecond: (stepsThisEpoch * o.batchSize) / Math.max(seconds, 1e-9), checkpoint: file,
+        checkpointSha256: await sha256File(file),
       };
       records.push(r);
       hooks.onEpochEnd?.(r);

@@ -3,6 +3,7 @@
 // same bytes as the run it continues; resuming from a main_moco.py checkpoint (the torch.save'd
 // fixture); the errors.
 import t from 'tap';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -51,6 +52,8 @@ t.test('two epochs: checkpoints, log, summary and table', async (t) => {
   t.equal(summary.classes, 2);
   t.equal(summary.epochs.length, 2);
   t.type(summary.epochs[0].meanAcc1, 'number');
+  t.equal(summary.epochs[1].checkpointSha256,
+    createHash('sha256').update(fs.readFileSync(path.join(out, 'default_0001.pth.tar'))).digest('hex'), "the checkpoint's SHA-256");
   t.equal(summary.options.seed, 0);
 
   const ckpt = await loadCheckpoint(path.join(out, 'default_0001.pth.tar'));
