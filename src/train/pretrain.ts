@@ -7,8 +7,8 @@
  * Randomness is ours and seeded (the original's is torch's and Python's, unseeded unless --seed):
  *  - the network, head and queue at the start: numpy's RandomState(seed) (moco-init.ts);
  *  - the image order of epoch e: a Fisher-Yates shuffle by AugmentRng(seed, 'order', e);
- *  - the two views of image i in epoch e: AugmentRng(seed, 'view', e, i, v), v = 0 (im_q), 1 (im_k).
- *
+ *  - the two views of image i in epoch e: AugmentRng(seed, 'view', e, i, v), v = 0 (im_q), 1 (im_k)
+ *    (an image that DistributedSampler's padding repeats, with bnSplits: (seed, 'view', e, i, v, 1));
  *  - the key order of shuffle BN at step s of epoch e (bnSplits > 1): AugmentRng(seed, 'shuffle', e, s).
  * Every draw depends on (seed, epoch, image or step) only, so a run resumed from a checkpoint sees the
  * same batches, views and key orders as the run that wrote it would have.
@@ -151,21 +151,23 @@ export function stepsPerEpoch(n: number, batch: number, gpus = 1): number {
 }
 
 /**
- * The images of one step, given the epoch's order. One process: the next `batch` of the order. On
- * `gpus` GPUs, DistributedSampler's assignment (torch 1.13): the order is padded to a multiple of
- * gpus by repeating its start, rank r takes every gpus-th image from position r, and its step is the
- * next batch / gpus of those; the step's batch is rank 0's images, then rank 1's, ... (group r of
- * the split batch norm is rank r).
+ * The positions in the epoch's order of one step's images. One process: the next `batch` of the
+ * order. On `gpus` GPUs, DistributedSampler's assignment (torch 1.13): the order is padded to a
+ * multiple of gpus by repeating it from its start (position j holds order[j % n]), rank r takes
+ * every gpus-th position from r, and its step is the next batch / gpus of those; the step's batch is
+ * rank 0's images, then rank 1's, ... (group r of the split batch norm is rank r).
  */
-export function stepImages(order: readonly number[], step: number, batch: number, gpus = 1): number[] {
-  if (gpus === 1) return order.slice(step * batch, (step + 1) * batch);
-  // Position j of the padded order is order[j % n] (the padding repeats the order from its start).
+export function stepPositions(step: number, batch: number, gpus = 1): number[] {
+  if (gpus === 1) return Array.from({ length: batch }, (_, b) => step * batch + b);
   const per = batch / gpus;
   const out: number[] = [];
-  for (let r = 0; r < gpus; r++) {
-    for (let i = step * per; i < (step + 1) * per; i++) out.push(order[(r + i * gpus) % order.length]!);
-  }
+  for (let r = 0; r < gpus; r++) for (let i = step * per; i < (step + 1) * per; i++) out.push(r + i * gpus);
   return out;
+}
+
+/** The images of one step (stepPositions, read through the padded order). */
+export function stepImages(order: readonly number[], step: number, batch: number, gpus = 1): number[] {
+  return stepPositions(step, batch, gpus).map((j) => order[j % order.length]!);
 }
 
 /** A 64-bit seed from the run seed and a few small integers (SplitMix64-style mixing). */
@@ -284,6 +286,8 @@ export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = 
       // The next batch's files are read and decoded (sharp, on libuv's threads) while this step
       // computes; a failed read surfaces when its batch is awaited.
       const batchOf = (step: number) => stepImages(order, step, o.batchSize, bnSplits);
+      // A padded position repeats an image already seen this epoch: its views get draws of their own.
+      const repeatOf = (step: number) => stepPositions(step, o.batchSize, bnSplits).map((j) => Math.floor(j / n));
       const decodeBatch = (step: number) => {
         const p = decodeAll(batchOf(step).map((i) => listing.samples[i]!.path), o.workers, onError === 'skip');
         p.catch(() => undefined); // handled where it is awaited; never an unhandled rejection
@@ -295,12 +299,15 @@ export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = 
         const loaded = await pending;
         if (step + 1 < stepsThisEpoch) pending = decodeBatch(step + 1);
         const images = fillSkipped(loaded, idx.map((i) => listing.samples[i]!.path), epoch, step, hooks);
+        const repeat = repeatOf(step);
+        const viewRng = (b: number, v: number) => new AugmentRng(repeat[b]! === 0
+          ? mix(o.seed, 0x76696577, epoch, idx[b]!, v) : mix(o.seed, 0x76696577, epoch, idx[b]!, v, repeat[b]!));
         const s = o.imageSize;
         const per = 3 * s * s;
         const q = new Float32Array(o.batchSize * per), k = new Float32Array(o.batchSize * per);
         images.forEach((img, b) => {
-          q.set(augment(img, o.model, new AugmentRng(mix(o.seed, 0x76696577, epoch, idx[b]!, 0)), s), b * per);
-          k.set(augment(img, o.model, new AugmentRng(mix(o.seed, 0x76696577, epoch, idx[b]!, 1)), s), b * per);
+          q.set(augment(img, o.model, viewRng(b, 0), s), b * per);
+          k.set(augment(img, o.model, viewRng(b, 1), s), b * per);
         });
         const imQ = tensor(q, [o.batchSize, 3, s, s]), imK = tensor(k, [o.batchSize, 3, s, s]);
         let r: MocoStepResult;

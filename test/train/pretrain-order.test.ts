@@ -3,7 +3,7 @@
 // on), main_moco.py's learning-rate rule, and which images make each step: one process's drop_last
 // batches, or DistributedSampler's padded, strided shares on N GPUs (--bn-splits N).
 import t from 'tap';
-import { epochOrder, learningRate, stepImages, stepsPerEpoch } from '../../src/train/pretrain';
+import { epochOrder, learningRate, stepImages, stepPositions, stepsPerEpoch } from '../../src/train/pretrain';
 
 t.test('epoch order', async (t) => {
   const a = epochOrder(0, 0, 50);
@@ -30,6 +30,7 @@ t.test('the images of each step, on one GPU and as DistributedSampler deals them
   t.equal(stepsPerEpoch(7, 4, 2), 2, 'floor(ceil(7 / 2) / 2)');
   t.same(stepImages(order, 0, 4, 2), [10, 12, 11, 13], "step 0: rank 0's two, then rank 1's");
   t.same(stepImages(order, 1, 4, 2), [14, 16, 15, 10], 'step 1: the padding repeats the first image');
+  t.same(stepPositions(1, 4, 2), [4, 6, 5, 7], 'at padded position 7 (7 / 7 = 1: a repeat, whose views get draws of their own)');
   t.equal(stepsPerEpoch(1281167, 256, 8), 5004, 'ImageNet on 8 GPUs at batch 256');
   t.equal(stepsPerEpoch(9, 4, 2), 2);
   t.equal(stepsPerEpoch(3, 4, 2), 1, '3 images, padded to 4: one step of 2 + 2');
