@@ -203,12 +203,14 @@ async function runPretrainCommand(data: string, f: Flags): Promise<void> {
         const secs = (Date.now() - epochStart) / 1000;
         const rate = ((s.step + 1) * s.images) / Math.max(secs, 1e-3);
         const eta = ((s.steps - s.step - 1) * s.images) / rate;
+        // The whole run's remaining time at this epoch's rate: the rest of this epoch and the epochs after.
+        const runEta = eta + ((f.epochs - s.epoch - 1) * s.steps * s.images) / rate;
         const w = String(s.steps).length;
         // main_moco.py's meters: Loss ':.4e', Acc@1 and Acc@5 ':6.2f', each with the epoch's mean.
         const acc = (v: number) => pythonFixed(v, 2).padStart(6);
         process.stderr.write(`Epoch: [${s.epoch}][${String(s.step).padStart(w)}/${s.steps}]\tLoss ${pythonExp(s.loss)} ` +
           `(${pythonExp(lossSum / count)})\tAcc@1 ${acc(s.acc1)} (${acc(acc1Sum / count)})\tAcc@5 ${acc(s.acc5)} (${acc(acc5Sum / count)})` +
-          `\t${rate.toFixed(1)} img/s\tETA ${formatSeconds(eta)}\n`);
+          `\t${rate.toFixed(1)} img/s\tETA ${formatSeconds(eta)} (run ${formatSeconds(runEta)})\n`);
       },
       onEpochEnd: (r) => say(`epoch ${r.epoch}: mean loss ${pythonFixed(r.meanLoss, 4)}, Acc@1 ${pythonFixed(r.meanAcc1, 2)}, ` +
         `Acc@5 ${pythonFixed(r.meanAcc5, 2)}, ${r.imagesPerSecond.toFixed(1)} img/s -> ${r.checkpoint}`),

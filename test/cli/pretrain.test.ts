@@ -36,7 +36,7 @@ t.test('two epochs: checkpoints, log, summary and table', async (t) => {
   t.equal(r.code, 0, 'exit 0', { stderr: r.stderr });
   t.match(r.stderr, /Epoch: \[0\]\[0\/2\]\tLoss \d\.\d{4}e[+-]\d\d \(/, "main_moco.py's progress line, Python's exponent format");
   t.match(r.stderr, /\tAcc@1 +\d+\.\d\d \( *\d+\.\d\d\)\tAcc@5 +\d+\.\d\d \( *\d+\.\d\d\)\t/, "main_moco.py's Acc@1 and Acc@5 meters");
-  t.match(r.stderr, /img\/s\tETA/);
+  t.match(r.stderr, /img\/s\tETA \S+ \(run \S+\)\n/, "the epoch's ETA and the run's");
   t.match(r.stdout, /^epoch\s+lr\s+steps\s+mean loss\s+Acc@1\s+Acc@5/);
   t.match(r.stdout, /\n1\s+0\.01500\s+2\s+/, 'the cosine schedule: lr 0.03 * 0.5 * (1 + cos(pi / 2))');
   t.same(fs.readdirSync(out).sort(), ['default_0000.pth.tar', 'default_0001.pth.tar', 'pretrain-log.csv', 'pretrain-summary.json']);
