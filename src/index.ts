@@ -16,7 +16,7 @@ export type { CudaInfo, CudaDeviceInfo, DeviceSpec, ConvTuningRecord } from './d
 export { ResNetFeatures } from './nn/resnet';
 export type { ParamSource } from './nn/resnet';
 export { TrainableResNet, TrainTape } from './nn/resnet-train';
-export type { BackwardResult } from './nn/resnet-train';
+export type { BackwardResult, TrainForwardOptions } from './nn/resnet-train';
 export { ARCHS, resnetSpec, expectedBackboneKeys, inferArch } from './nn/resnet-spec';
 export type { Arch, ResNetSpec } from './nn/resnet-spec';
 
@@ -50,13 +50,13 @@ export * as backward from './backward';
 export { SGD, sgdStep } from './optim/sgd';
 export type { SgdOptions } from './optim/sgd';
 export { MocoV2 } from './train/moco';
-export type { MocoConfig, MocoInit, MocoStepResult } from './train/moco';
+export type { MocoConfig, MocoInit, MocoStepOptions, MocoStepResult } from './train/moco';
 export { LinearHead } from './train/linear-head';
 export { freshMocoInit } from './train/moco-init';
 export { saveMocoCheckpoint, loadMocoCheckpoint, restoreMoco, checkpointName } from './train/moco-checkpoint';
 export type { LoadedMocoCheckpoint } from './train/moco-checkpoint';
-export { runPretraining, learningRate } from './train/pretrain';
-export type { PretrainOptions, PretrainHooks, PretrainResult, EpochRecord, StepInfo } from './train/pretrain';
+export { runPretraining, learningRate, epochOrder, stepImages, stepPositions, stepsPerEpoch } from './train/pretrain';
+export type { PretrainOptions, PretrainHooks, PretrainResult, EpochRecord, StepInfo, SkippedImage } from './train/pretrain';
 export { RandomState } from './random/mt19937';
 
 export { SYNTHETIC_TRANSFORMS, transformGrid, defaultK } from './transforms/grid';

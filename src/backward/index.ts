@@ -8,4 +8,4 @@ export {
   batchNormTrain, batchNormTrainAddRelu, batchNormBackward, batchNormReluBackward, reluBackward, maxPool2dBackward,
   globalAvgPoolBackward, sumRows, momentumUpdate, momentumUpdateInPlace,
 } from './layers';
-export type { BatchNormTrainParams, BatchNormTrainResult } from './layers';
+export type { BatchNormTrainOptions, BatchNormTrainParams, BatchNormTrainResult } from './layers';
