@@ -6,7 +6,7 @@
 import { Command, Option } from 'commander';
 import { SslInvError } from '../errors';
 import { runDemo } from '../demo/run-demo';
-import { pythonFixed } from '../eval/invariance';
+import { pythonFixed } from './python-format';
 import { Arch } from '../nn/resnet-spec';
 import { setNumThreads } from '../ops';
 import { announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseDevice, positiveInt } from './common';

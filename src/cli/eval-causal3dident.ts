@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/preprocess';
 import { readCausal3DIdentDataset } from '../datasets';
 import { runCausal3DIdent } from '../eval/downstream-run';
-import { pythonFloatRepr } from '../eval/invariance';
+import { pythonFloatRepr } from './python-format';
 import { loadNamedModel } from '../eval/models';
 import { versions } from '../eval/results';
 import { writeFileAtomic } from '../io/atomic-write';

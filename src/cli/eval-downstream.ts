@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/preprocess';
 import { DOWNSTREAM_DATASETS, readDownstreamDataset } from '../datasets';
 import { runDownstream } from '../eval/downstream-run';
-import { pythonFixed } from '../eval/invariance';
+import { pythonFixed } from './python-format';
 import { loadNamedModel } from '../eval/models';
 import { versions } from '../eval/results';
 import { writeFileAtomic } from '../io/atomic-write';

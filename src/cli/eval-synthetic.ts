@@ -7,7 +7,7 @@
  */
 import { Command, Option } from 'commander';
 import { SslInvError } from '../errors';
-import { pythonFixed } from '../eval/invariance';
+import { pythonFixed } from './python-format';
 import { runSyntheticEvaluation } from '../eval/synthetic-run';
 import { setNumThreads } from '../ops';
 import { isSyntheticTransform, SYNTHETIC_TRANSFORMS, SyntheticTransform } from '../transforms/grid';

@@ -31,8 +31,7 @@ import { EpochRecord, runPretraining } from '../train/pretrain';
 import { packageVersion } from './info';
 import { parseSeed, positiveInt } from './common';
 import { formatSeconds } from './progress';
-import { pythonExp } from './python-format';
-import { pythonFixed } from '../eval/invariance';
+import { pythonExp, pythonFixed } from './python-format';
 
 interface Flags {
   split: string;
