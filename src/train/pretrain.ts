@@ -16,7 +16,7 @@
  * One process: the original runs DistributedDataParallel, where each GPU's batch norms see its own
  * share of the batch and shuffle BN spreads the keys across GPUs. bnSplits = G computes that for G
  * GPUs (MocoV2's header), with the images of each step dealt as DistributedSampler deals them
- * (stepImages); the default 1 is what the original computes with one GPU.
+ * (stepPositions); the default 1 is what the original computes with one GPU.
  */
 import * as path from 'node:path';
 import { promises as fsp } from 'node:fs';
@@ -283,23 +283,31 @@ export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = 
       const order = epochOrder(o.seed, epoch, n);
       const started = Date.now();
       let lossSum = 0, acc1Sum = 0, acc5Sum = 0;
-      // The next batch's files are read and decoded (sharp, on libuv's threads) while this step
+      // A step's images, from their positions in the (padded) order: the image order[j % n], and
+      // for a position DistributedSampler's padding added, its repeat j / n (whose views get draws
+      // of their own).
+      const stepOf = (step: number) => {
+        const positions = stepPositions(step, o.batchSize, bnSplits);
+        const idx = positions.map((j) => order[j % n]!);
+        return { idx, repeat: positions.map((j) => Math.floor(j / n)), files: idx.map((i) => listing.samples[i]!.path) };
+      };
+      // The next step's files are read and decoded (sharp, on libuv's threads) while this step
       // computes; a failed read surfaces when its batch is awaited.
-      const batchOf = (step: number) => stepImages(order, step, o.batchSize, bnSplits);
-      // A padded position repeats an image already seen this epoch: its views get draws of their own.
-      const repeatOf = (step: number) => stepPositions(step, o.batchSize, bnSplits).map((j) => Math.floor(j / n));
-      const decodeBatch = (step: number) => {
-        const p = decodeAll(batchOf(step).map((i) => listing.samples[i]!.path), o.workers, onError === 'skip');
+      const decodeBatch = (files: string[]) => {
+        const p = decodeAll(files, o.workers, onError === 'skip');
         p.catch(() => undefined); // handled where it is awaited; never an unhandled rejection
         return p;
       };
-      let pending = decodeBatch(0);
+      let next = stepOf(0);
+      let pending = decodeBatch(next.files);
       for (let step = 0; step < stepsThisEpoch; step++) {
-        const idx = batchOf(step);
+        const { idx, repeat, files } = next;
         const loaded = await pending;
-        if (step + 1 < stepsThisEpoch) pending = decodeBatch(step + 1);
-        const images = fillSkipped(loaded, idx.map((i) => listing.samples[i]!.path), epoch, step, hooks);
-        const repeat = repeatOf(step);
+        if (step + 1 < stepsThisEpoch) {
+          next = stepOf(step + 1);
+          pending = decodeBatch(next.files);
+        }
+        const images = fillSkipped(loaded, files, epoch, step, hooks);
         const viewRng = (b: number, v: number) => new AugmentRng(repeat[b]! === 0
           ? mix(o.seed, 0x76696577, epoch, idx[b]!, v) : mix(o.seed, 0x76696577, epoch, idx[b]!, v, repeat[b]!));
         const s = o.imageSize;
