@@ -505,13 +505,13 @@ struct Segment {
   int64_t first, count, t_begin, t_end;
 };
 
-// The phase axis split into runs of positions whose windows meet dy with the same taps: near the
-// borders a window's outer taps fall in the padding, and skipping them saves their multiply-adds
-// (a third of the work of a 3x3 convolution on a 4x4 map, over half on a 2x2 map).
-std::vector<Segment> AxisSegments(const PhaseAxis& a, int64_t src) {
+// Positions 0..count-1 grouped into runs of consecutive positions whose tap range [lo, hi) =
+// taps(i) is the same (the dgrad phase axes and the wgrad output axes both split this way).
+template <typename Taps>
+std::vector<Segment> RunsOfSameTaps(int64_t count, const Taps& taps) {
   std::vector<Segment> segs;
-  for (int64_t i = 0; i < a.count; ++i) {
-    const int64_t lo = std::clamp<int64_t>(a.off - i, 0, a.taps), hi = std::clamp<int64_t>(src + a.off - i, lo, a.taps);
+  for (int64_t i = 0; i < count; ++i) {
+    const auto [lo, hi] = taps(i);
     if (!segs.empty() && segs.back().t_begin == lo && segs.back().t_end == hi) {
       ++segs.back().count;
     } else {
@@ -519,6 +519,16 @@ std::vector<Segment> AxisSegments(const PhaseAxis& a, int64_t src) {
     }
   }
   return segs;
+}
+
+// The phase axis split into runs of positions whose windows meet dy with the same taps: near the
+// borders a window's outer taps fall in the padding, and skipping them saves their multiply-adds
+// (a third of the work of a 3x3 convolution on a 4x4 map, over half on a 2x2 map).
+std::vector<Segment> AxisSegments(const PhaseAxis& a, int64_t src) {
+  return RunsOfSameTaps(a.count, [&](int64_t i) {
+    const int64_t lo = std::clamp<int64_t>(a.off - i, 0, a.taps);
+    return std::pair<int64_t, int64_t>{lo, std::clamp<int64_t>(src + a.off - i, lo, a.taps)};
+  });
 }
 
 // A rectangle of one phase's positions (one segment per axis) and the slices of the phase's GEMM-K
@@ -649,17 +659,11 @@ struct TapRect {
 // One axis of wgrad's output positions split into runs with the same kernel taps inside the image:
 // position o's tap t lies in the image when 0 <= o * stride - pad + t < size.
 std::vector<Segment> OutputSegments(int64_t out, int64_t kernel, int64_t stride, int64_t pad, int64_t size) {
-  std::vector<Segment> segs;
-  for (int64_t o = 0; o < out; ++o) {
+  return RunsOfSameTaps(out, [&](int64_t o) {
     const int64_t start = o * stride - pad;
-    const int64_t lo = std::clamp<int64_t>(-start, 0, kernel), hi = std::clamp<int64_t>(size - start, lo, kernel);
-    if (!segs.empty() && segs.back().t_begin == lo && segs.back().t_end == hi) {
-      ++segs.back().count;
-    } else {
-      segs.push_back({o, 1, lo, hi});
-    }
-  }
-  return segs;
+    const int64_t lo = std::clamp<int64_t>(-start, 0, kernel);
+    return std::pair<int64_t, int64_t>{lo, std::clamp<int64_t>(size - start, lo, kernel)};
+  });
 }
 
 // A block of output pixels, one segment per axis in every image, and the taps its windows meet.
