@@ -171,6 +171,18 @@ export function nhwcToNchw(x: Tensor): Tensor {
   return call('nhwcToNchw', () => wrap(native().nhwcToNchw(x.handle)));
 }
 
+/** ops.mocoLoss's extra outputs (see there); the result holds those asked for. */
+export interface MocoLossOptions {
+  ranks?: boolean;
+  rowLosses?: boolean;
+}
+export interface MocoLossResult {
+  loss: Tensor;
+  dq: Tensor;
+  rank?: Tensor;
+  rowLoss?: Tensor;
+}
+
 /**
  * The MoCo v2 loss and its gradient with respect to q, fused: q, kPos [N, D], queue [D, K] (MoCo's
  * buffer, one key per column), temperature T. loss = mean cross-entropy of [q.k+, q.queue] / T
@@ -180,22 +192,34 @@ export function nhwcToNchw(x: Tensor): Tensor {
  * each query, how many queue logits are strictly above its positive logit (both as float32 logits /
  * T). main_moco.py's Acc@k is 100 * mean(rank < k) (see mocoAccuracy); a queue logit equal to the
  * positive one does not count against it.
+ *
+ * With `rowLosses: true` (CPU only), also rowLoss float32 [N]: each query's own cross-entropy, whose
+ * mean is loss. A GPU of main_moco.py under DistributedDataParallel reports the mean over its rows.
  */
 export function mocoLoss(q: Tensor, kPos: Tensor, queue: Tensor, temperature: number): { loss: Tensor; dq: Tensor };
-export function mocoLoss(q: Tensor, kPos: Tensor, queue: Tensor, temperature: number, opts: { ranks: true }):
+export function mocoLoss(q: Tensor, kPos: Tensor, queue: Tensor, temperature: number, opts: { ranks: true; rowLosses: true }):
+  { loss: Tensor; dq: Tensor; rank: Tensor; rowLoss: Tensor };
+export function mocoLoss(q: Tensor, kPos: Tensor, queue: Tensor, temperature: number, opts: { ranks: true; rowLosses?: false }):
   { loss: Tensor; dq: Tensor; rank: Tensor };
-export function mocoLoss(q: Tensor, kPos: Tensor, queue: Tensor, temperature: number, opts: { ranks?: boolean } = {}):
-  { loss: Tensor; dq: Tensor; rank?: Tensor } {
+export function mocoLoss(q: Tensor, kPos: Tensor, queue: Tensor, temperature: number, opts: { ranks?: false; rowLosses: true }):
+  { loss: Tensor; dq: Tensor; rowLoss: Tensor };
+export function mocoLoss(q: Tensor, kPos: Tensor, queue: Tensor, temperature: number, opts?: MocoLossOptions): MocoLossResult;
+export function mocoLoss(q: Tensor, kPos: Tensor, queue: Tensor, temperature: number, opts: MocoLossOptions = {}): MocoLossResult {
   return call('mocoLoss', () => {
-    const ranks = opts.ranks ?? false;
-    if (ranks && q.device !== 'cpu') {
-      throw new SslInvError('ERR_DEVICE_UNAVAILABLE', `the ranks of the positive logits are computed on the CPU only so far (q is on ${q.device})`, { field: 'ranks' });
+    const ranks = opts.ranks ?? false, rowLosses = opts.rowLosses ?? false;
+    for (const [asked, field, what] of [[ranks, 'ranks', 'the ranks of the positive logits'], [rowLosses, 'rowLosses', 'the per-query losses']] as const) {
+      if (asked && q.device !== 'cpu') {
+        throw new SslInvError('ERR_DEVICE_UNAVAILABLE', `${what} are computed on the CPU only so far (q is on ${q.device})`, { field });
+      }
     }
     const out = (native() as unknown as {
-      mocoLoss(q: NativeTensor, k: NativeTensor, queue: NativeTensor, t: number, ranks: boolean): NativeTensor[];
-    }).mocoLoss(q.handle, kPos.handle, queue.handle, temperature, ranks);
-    const r = { loss: wrap(out[0]!), dq: wrap(out[1]!) };
-    return ranks ? { ...r, rank: wrap(out[2]!) } : r;
+      mocoLoss(q: NativeTensor, k: NativeTensor, queue: NativeTensor, t: number, ranks: boolean, rowLosses: boolean): NativeTensor[];
+    }).mocoLoss(q.handle, kPos.handle, queue.handle, temperature, ranks, rowLosses);
+    const r: MocoLossResult = { loss: wrap(out[0]!), dq: wrap(out[1]!) };
+    let next = 2;
+    if (ranks) r.rank = wrap(out[next++]!);
+    if (rowLosses) r.rowLoss = wrap(out[next++]!);
+    return r;
   });
 }
 

@@ -290,8 +290,9 @@ Napi::Value NhwcToNchwOp(const Napi::CallbackInfo& info) { return Layout(info, f
 
 // Test hook: runs a parallel region whose helper thread (or, with one thread, the caller) throws,
 // to check that the error reaches JS and the process goes on.
-// mocoLoss(q [N, D], kPos [N, D], queue [D, K], temperature, ranks?) -> [loss [1], dq [N, D]]
-// (+ rank int32 [N] when `ranks` is true: queue logits above each positive logit; CPU only)
+// mocoLoss(q [N, D], kPos [N, D], queue [D, K], temperature, ranks?, rowLosses?) -> [loss [1], dq [N, D]]
+// + rank int32 [N] when `ranks` is true (queue logits above each positive logit), then rowLoss
+// float32 [N] when `rowLosses` is true (each query's cross-entropy); both CPU only.
 Napi::Value MocoLoss(const Napi::CallbackInfo& info) {
   if (IsCudaTensorArg(info[0])) return CudaMocoLoss(info);
   Napi::Env env = info.Env();
@@ -305,16 +306,24 @@ Napi::Value MocoLoss(const Napi::CallbackInfo& info) {
   }
   const double t = GetNumber(env, info[3], "temperature");
   if (!(t > 0) || !(t < 1e30)) ThrowCode(env, "ERR_INVALID_ARGUMENT", "temperature: expected a positive number");
-  const bool ranks = info.Length() > 4 && info[4].IsBoolean() && info[4].As<Napi::Boolean>().Value();
-  if (queue.dim(1) > INT32_MAX) ThrowCode(env, "ERR_SHAPE_MISMATCH", "mocoLoss: K must be below 2^31");
+  auto flag = [&](size_t i) { return info.Length() > i && info[i].IsBoolean() && info[i].As<Napi::Boolean>().Value(); };
+  const bool ranks = flag(4), row_losses = flag(5);
+  // A rank is an int32 count of queue logits.
+  if (ranks && queue.dim(1) > INT32_MAX) ThrowCode(env, "ERR_SHAPE_MISMATCH", "mocoLoss: ranks need K below 2^31");
   Tensor loss = NewCpuTensor(env, DType::kF32, {1});
   Tensor dq = NewCpuTensor(env, DType::kF32, q.shape);
   Tensor rank = ranks ? NewCpuTensor(env, DType::kI32, {q.dim(0)}) : Tensor();
+  Tensor row_loss = row_losses ? NewCpuTensor(env, DType::kF32, {q.dim(0)}) : Tensor();
   Check(env, MocoLossForwardBackward(q.data<float>(), kp.data<float>(), queue.data<float>(), q.dim(0), q.dim(1),
                                      queue.dim(1), t, loss.data<float>(), dq.data<float>(),
-                                     ranks ? rank.data<int32_t>() : nullptr));
-  if (!ranks) return NewTensorArray(env, {std::move(loss), std::move(dq)});
-  return NewTensorArray(env, {std::move(loss), std::move(dq), std::move(rank)});
+                                     ranks ? rank.data<int32_t>() : nullptr,
+                                     row_losses ? row_loss.data<float>() : nullptr));
+  std::vector<Tensor> out;
+  out.push_back(std::move(loss));
+  out.push_back(std::move(dq));
+  if (ranks) out.push_back(std::move(rank));
+  if (row_losses) out.push_back(std::move(row_loss));
+  return NewTensorArray(env, std::move(out));
 }
 
 Napi::Value DebugParallelThrow(const Napi::CallbackInfo& info) {

@@ -17,7 +17,7 @@ constexpr int64_t kKeysPerBlock = 4096;  // a block of logits is n x 4096 floats
 }
 
 Status MocoLossForwardBackward(const float* q, const float* k_pos, const float* queue, int64_t n, int64_t d, int64_t k,
-                               double temperature, float* loss, float* dq, int32_t* rank) {
+                               double temperature, float* loss, float* dq, int32_t* rank, float* row_loss) {
   if (n < 1 || d < 1 || k < 1) return InvalidArgument("mocoLoss: n, dim and K must be >= 1");
   if (!(temperature > 0)) return InvalidArgument("mocoLoss: the temperature must be > 0");
   const float inv_t = static_cast<float>(1.0 / temperature);
@@ -86,6 +86,7 @@ Status MocoLossForwardBackward(const float* q, const float* k_pos, const float* 
   for (int64_t i = 0; i < n; ++i) {
     const double lse = mx[i] + std::log(sum[i]);
     total += lse - pos[i];
+    if (row_loss) row_loss[i] = static_cast<float>(lse - pos[i]);
     const double p_pos = std::exp(pos[i] - lse), inv_sum = 1.0 / sum[i];
     for (int64_t c = 0; c < d; ++c) {
       const double kp = k_pos[i * d + c];

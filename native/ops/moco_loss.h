@@ -23,6 +23,7 @@
 namespace sslinv {
 
 Status MocoLossForwardBackward(const float* q, const float* k_pos, const float* queue, int64_t n, int64_t d, int64_t k,
-                               double temperature, float* loss, float* dq, int32_t* rank = nullptr);
+                               double temperature, float* loss, float* dq, int32_t* rank = nullptr,
+                               float* row_loss = nullptr);
 
 }  // namespace sslinv

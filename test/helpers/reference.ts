@@ -126,12 +126,13 @@ export function check(out: ArrayLike<number>, ref: ArrayLike<number>, rtol: numb
 }
 
 /**
- * MoCo v2 loss and dL/dq in float64 (ops.mocoLoss's contract), with error magnitudes for `check`:
+ * MoCo v2 loss, each query's loss (rowLoss) and dL/dq in float64 (ops.mocoLoss's contract), with error magnitudes for `check`:
  * lossMag and dqMag scale the tolerance by the size of the logits (an fp32 dot product of D terms is
  * off by about u * sum |q||k| / T, and every probability inherits that relative error).
  */
 export function mocoLossRef(q: Float32Array, kp: Float32Array, queue: Float32Array, n: number, d: number, k: number, t: number) {
   const dq = new Float64Array(n * d), dqMag = new Float64Array(n * d);
+  const rowLoss = new Float64Array(n), rowLossMag = new Float64Array(n);
   let loss = 0, lossMag = 0;
   for (let i = 0; i < n; i++) {
     const logits = new Float64Array(k + 1), mags = new Float64Array(k + 1);
@@ -150,8 +151,10 @@ export function mocoLossRef(q: Float32Array, kp: Float32Array, queue: Float32Arr
     let sum = 0;
     for (let j = 0; j <= k; j++) sum += Math.exp(logits[j]! - m);
     const lse = m + Math.log(sum);
-    loss += lse - logits[0]!;
-    lossMag += Math.abs(lse) + Math.abs(logits[0]!) + maxMag;
+    rowLoss[i] = lse - logits[0]!;
+    rowLossMag[i] = Math.abs(lse) + Math.abs(logits[0]!) + maxMag;
+    loss += rowLoss[i]!;
+    lossMag += rowLossMag[i]!;
     for (let j = 0; j <= k; j++) {
       const p = Math.exp(logits[j]! - lse);
       for (let c = 0; c < d; c++) {
@@ -165,7 +168,7 @@ export function mocoLossRef(q: Float32Array, kp: Float32Array, queue: Float32Arr
       dqMag[i * d + c] = (dqMag[i * d + c]! + Math.abs(kp[i * d + c]!)) / (t * n);
     }
   }
-  return { loss: loss / n, lossMag: lossMag / n, dq, dqMag };
+  return { loss: loss / n, lossMag: lossMag / n, dq, dqMag, rowLoss, rowLossMag };
 }
 
 /** The bf16 bits of float32 bits v: nearest even, every NaN 0x7FFF (CUDA's rule). */

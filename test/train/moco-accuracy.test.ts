@@ -1,5 +1,6 @@
 // ops.mocoLoss's ranks (queue logits above each positive logit) and mocoAccuracy, main_moco.py's
-// Acc@1 / Acc@5 of the contrastive logits.
+// Acc@1 / Acc@5 of the contrastive logits; and its row losses (each query's cross-entropy, from which
+// a GPU's share of the loss is taken).
 //
 // Random case: against float64 logits, a rank must lie between the number of queue logits that are
 // above the positive one by more than float32 rounding can move them and the number that are above
@@ -9,7 +10,8 @@
 import t from 'tap';
 import * as ops from '../../src/ops';
 import { tensor } from '../../src/tensor';
-import { randomArray } from '../helpers/reference';
+import { check, mocoLossRef, randomArray } from '../helpers/reference';
+import { cudaAvailable } from '../../src/device';
 
 function unitRows(a: Float32Array, n: number, d: number): void {
   for (let i = 0; i < n; i++) {
@@ -79,4 +81,38 @@ t.test('mocoAccuracy is main_moco.py accuracy() in percent', async (t) => {
   t.same(ops.mocoAccuracy([0, 1, 4, 5, 0, 7, 2, 0]), [37.5, 75]);
   t.same(ops.mocoAccuracy([0, 3], [1, 2, 4]), [50, 50, 100]);
   t.same(ops.mocoAccuracy([]), [0, 0]);
+});
+
+t.test('row losses: each query\'s cross-entropy against float64, their mean the loss', async (t) => {
+  // Several column blocks (4096), a sharp soft-max so each row's maximum moves between blocks, and
+  // MoCo-like unit rows with the positive close to its query.
+  const N = 6, D = 24, K = 9000, temp = 0.07;
+  const q = randomArray(N * D, 61), kp = randomArray(N * D, 62), queue = randomArray(D * K, 63);
+  for (let j = 0; j < N * D; j++) kp[j] = q[j]! + 0.2 * (j % 5) * kp[j]!;
+  unitRows(q, N, D);
+  unitRows(kp, N, D);
+  const qt = tensor(q, [N, D]), kt = tensor(kp, [N, D]), qu = tensor(queue, [D, K]);
+  const r = ops.mocoLoss(qt, kt, qu, temp, { rowLosses: true });
+  t.same(r.rowLoss.shape, [N]);
+  t.equal(r.rowLoss.dtype, 'float32');
+  const rows = r.rowLoss.toFloat32Array();
+  const ref = mocoLossRef(q, kp, queue, N, D, K, temp);
+  const c = check(rows, ref.rowLoss, 1e-5, 1e-7, ref.rowLossMag);
+  t.ok(c.ok, `rows within 1e-5 of float64 (worst ${c.worst.toFixed(3)} of the bound)${c.firstBad ? ' ' + c.firstBad : ''}`);
+  t.ok(new Set(rows).size === N, 'the rows differ (the case tests something per row)');
+  const mean = rows.reduce((a, b) => a + b, 0) / N;
+  t.ok(Math.abs(mean - r.loss.toFloat32Array()[0]!) <= 1e-6 * Math.abs(mean), `their mean ${mean} is the loss ${r.loss.toFloat32Array()[0]}`);
+  const plain = ops.mocoLoss(qt, kt, qu, temp);
+  t.same(Array.from(r.loss.toFloat32Array()), Array.from(plain.loss.toFloat32Array()), 'asking for rows leaves the loss as it was');
+  t.same(Array.from(r.dq.toFloat32Array()), Array.from(plain.dq.toFloat32Array()), 'and dq');
+  const both = ops.mocoLoss(qt, kt, qu, temp, { ranks: true, rowLosses: true });
+  t.same(Array.from(both.rowLoss.toFloat32Array()), Array.from(rows), 'with ranks too: the same rows');
+  t.same(both.rank.shape, [N], 'and the ranks');
+});
+
+t.test('rows and ranks on a CUDA tensor: a typed error, not a silent omission', { skip: cudaAvailable() ? false : 'no CUDA device' }, async (t) => {
+  const q = tensor(randomArray(8, 1), [2, 4]).to('cuda');
+  const qu = tensor(randomArray(16, 2), [4, 4]).to('cuda');
+  t.throws(() => ops.mocoLoss(q, q, qu, 0.2, { rowLosses: true }), { code: 'ERR_DEVICE_UNAVAILABLE' });
+  t.throws(() => ops.mocoLoss(q, q, qu, 0.2, { ranks: true }), { code: 'ERR_DEVICE_UNAVAILABLE' });
 });
