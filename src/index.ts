@@ -50,13 +50,13 @@ export * as backward from './backward';
 export { SGD, sgdStep } from './optim/sgd';
 export type { SgdOptions } from './optim/sgd';
 export { MocoV2 } from './train/moco';
-export type { MocoConfig, MocoInit, MocoStepOptions, MocoStepResult } from './train/moco';
+export type { MocoConfig, MocoInit, MocoStepOptions, MocoStepResult, MocoGpuMeters } from './train/moco';
 export { LinearHead } from './train/linear-head';
 export { freshMocoInit } from './train/moco-init';
 export { saveMocoCheckpoint, loadMocoCheckpoint, restoreMoco, checkpointName } from './train/moco-checkpoint';
 export type { LoadedMocoCheckpoint } from './train/moco-checkpoint';
 export { runPretraining, learningRate, epochOrder, stepImages, stepPositions, stepsPerEpoch } from './train/pretrain';
-export type { PretrainOptions, PretrainHooks, PretrainResult, EpochRecord, StepInfo, SkippedImage } from './train/pretrain';
+export type { PretrainOptions, PretrainHooks, PretrainResult, EpochRecord, StepInfo, SkippedImage, StepViews } from './train/pretrain';
 export { RandomState } from './random/mt19937';
 
 export { SYNTHETIC_TRANSFORMS, transformGrid, defaultK } from './transforms/grid';

@@ -8,9 +8,10 @@
  *
  * Every epoch writes `{model}[_w3]_{epoch:04d}.pth.tar` into --out-dir (main_moco.py writes into the
  * working directory), which PyTorch, main_moco.py --resume and our evaluators load. Progress goes to
- * stderr in main_moco.py's form (`Epoch: [e][ i/N]  Loss ...`) every --print-freq steps, with rate
- * and ETA; each step's loss to --out-dir/pretrain-log.csv, the run's summary to pretrain-summary.json,
- * and a table of the epochs to stdout.
+ * stderr in main_moco.py's form (`Epoch: [e][ i/N]  Loss ...`, one line per emulated GPU) every
+ * --print-freq steps, with rate and ETA; each step's loss and accuracies (the batch's, then each
+ * GPU's) to --out-dir/pretrain-log.csv, the run's summary to pretrain-summary.json, and a table of
+ * the epochs to stdout.
  *
  * main_moco.py's DistributedDataParallel flags (--world-size, --rank, --dist-url, --dist-backend,
  * --multiprocessing-distributed) are accepted so its command lines run, and said to be ignored: this
@@ -28,6 +29,7 @@ import { setNumThreads } from '../ops';
 import { ARCHS, Arch } from '../nn/resnet-spec';
 import { AUGMENT_SETS, AugmentSet } from '../transforms/augment';
 import { EpochRecord, runPretraining } from '../train/pretrain';
+import { MocoGpuMeters } from '../train/moco';
 import { packageVersion } from './info';
 import { parseSeed, positiveInt } from './common';
 import { formatSeconds } from './progress';
@@ -162,9 +164,10 @@ async function runPretrainCommand(data: string, f: Flags): Promise<void> {
   const seed = parseSeed(f.seed);
   const outDir = path.resolve(f.outDir);
   fs.mkdirSync(outDir, { recursive: true });
-  const log = openLog(path.join(outDir, 'pretrain-log.csv'), f.resume !== undefined, say);
+  const log = openLog(path.join(outDir, 'pretrain-log.csv'), logHeader(f.bnSplits), f.resume !== undefined, say);
   let epochStart = Date.now();
-  let lossSum = 0, acc1Sum = 0, acc5Sum = 0, count = 0;
+  // main_moco.py's AverageMeters: one set per GPU process (each prints its own line).
+  let meters = newMeters(f.bnSplits);
   const options = {
     data, split: f.split, model: f.model as AugmentSet, arch: f.arch as Arch, epochs: f.epochs, startEpoch: f.startEpoch,
     batchSize: f.batchSize, lr: f.learningRate, schedule: f.schedule, cos: f.cos ?? false, momentum: f.momentum,
@@ -189,15 +192,13 @@ async function runPretrainCommand(data: string, f: Flags): Promise<void> {
       },
       onEpochStart: (epoch, steps, lr) => {
         epochStart = Date.now();
-        lossSum = acc1Sum = acc5Sum = count = 0;
+        meters = newMeters(f.bnSplits);
         say(`epoch ${epoch}: ${steps} step${steps === 1 ? '' : 's'} of ${f.batchSize} images, lr ${lr.toPrecision(4)}`);
       },
       onStep: (s) => {
-        fs.writeSync(log, `${s.epoch},${s.step},${s.lr},${s.loss},${s.acc1},${s.acc5}\n`);
-        lossSum += s.loss;
-        acc1Sum += s.acc1;
-        acc5Sum += s.acc5;
-        count++;
+        const gpuCells = s.perGpu.length > 1 ? s.perGpu.map((g) => `,${g.loss},${g.acc1},${g.acc5}`).join('') : '';
+        fs.writeSync(log, `${s.epoch},${s.step},${s.lr},${s.loss},${s.acc1},${s.acc5}${gpuCells}\n`);
+        s.perGpu.forEach((g, r) => meters[r]!.update(g));
         if (f.quiet || (s.step % f.printFreq !== 0 && s.step !== s.steps - 1)) return;
         const secs = (Date.now() - epochStart) / 1000;
         const rate = ((s.step + 1) * s.images) / Math.max(secs, 1e-3);
@@ -205,11 +206,17 @@ async function runPretrainCommand(data: string, f: Flags): Promise<void> {
         // The whole run's remaining time at this epoch's rate: the rest of this epoch and the epochs after.
         const runEta = eta + ((f.epochs - s.epoch - 1) * s.steps * s.images) / rate;
         const w = String(s.steps).length;
-        // main_moco.py's meters: Loss ':.4e', Acc@1 and Acc@5 ':6.2f', each with the epoch's mean.
+        // main_moco.py's meters: Loss ':.4e', Acc@1 and Acc@5 ':6.2f', each with the epoch's mean. Each
+        // of its GPU processes prints its own line for its share of the batch; so do we, GPU 0 first,
+        // each tagged with its GPU when there are several, the rate and ETA on the last.
         const acc = (v: number) => pythonFixed(v, 2).padStart(6);
-        process.stderr.write(`Epoch: [${s.epoch}][${String(s.step).padStart(w)}/${s.steps}]\tLoss ${pythonExp(s.loss)} ` +
-          `(${pythonExp(lossSum / count)})\tAcc@1 ${acc(s.acc1)} (${acc(acc1Sum / count)})\tAcc@5 ${acc(s.acc5)} (${acc(acc5Sum / count)})` +
-          `\t${rate.toFixed(1)} img/s\tETA ${formatSeconds(eta)} (run ${formatSeconds(runEta)})\n`);
+        const lines = s.perGpu.map((g, r) => {
+          const m = meters[r]!;
+          return `Epoch: [${s.epoch}][${String(s.step).padStart(w)}/${s.steps}]\tLoss ${pythonExp(g.loss)} (${pythonExp(m.loss / m.count)})` +
+            `\tAcc@1 ${acc(g.acc1)} (${acc(m.acc1 / m.count)})\tAcc@5 ${acc(g.acc5)} (${acc(m.acc5 / m.count)})` +
+            (s.perGpu.length > 1 ? `\tGPU ${r}` : '');
+        });
+        process.stderr.write(`${lines.join('\n')}\t${rate.toFixed(1)} img/s\tETA ${formatSeconds(eta)} (run ${formatSeconds(runEta)})\n`);
       },
       onEpochEnd: (r) => say(`epoch ${r.epoch}: mean loss ${pythonFixed(r.meanLoss, 4)}, Acc@1 ${pythonFixed(r.meanAcc1, 2)}, ` +
         `Acc@5 ${pythonFixed(r.meanAcc5, 2)}, ${r.imagesPerSecond.toFixed(1)} img/s -> ${r.checkpoint}`),
@@ -228,16 +235,37 @@ async function runPretrainCommand(data: string, f: Flags): Promise<void> {
   if (result.epochs.length === 0) process.stdout.write(`nothing to do: the run is at epoch ${result.startEpoch} of ${f.epochs}\n`);
 }
 
-const LOG_HEADER = 'epoch,step,lr,loss,acc1,acc5';
+/**
+ * The per-step log's columns: the whole batch's loss and accuracies, then, with several emulated
+ * GPUs, each GPU's (its share of the batch, what its main_moco.py process prints).
+ */
+function logHeader(gpus: number): string {
+  const perGpu = gpus > 1 ? Array.from({ length: gpus }, (_, r) => `,loss_gpu${r},acc1_gpu${r},acc5_gpu${r}`).join('') : '';
+  return `epoch,step,lr,loss,acc1,acc5${perGpu}`;
+}
+
+/** A running mean of one GPU's meters over the epoch's steps (main_moco.py's AverageMeter). */
+function newMeters(gpus: number) {
+  return Array.from({ length: gpus }, () => ({
+    loss: 0, acc1: 0, acc5: 0, count: 0,
+    update(g: MocoGpuMeters) {
+      this.loss += g.loss;
+      this.acc1 += g.acc1;
+      this.acc5 += g.acc5;
+      this.count++;
+    },
+  }));
+}
 
 /**
  * The per-step CSV log, opened for appending when resuming into a log with the same columns; a log
- * with other columns (an older version's) is kept beside it under a new name, not appended to.
+ * with other columns (an older version's, or another --bn-splits') is kept beside it under a new
+ * name, not appended to.
  */
-function openLog(file: string, resume: boolean, say: (line: string) => void): number {
+function openLog(file: string, header: string, resume: boolean, say: (line: string) => void): number {
   if (resume && fs.existsSync(file)) {
     const head = fs.readFileSync(file, 'latin1').split('\n', 1)[0];
-    if (head === LOG_HEADER) return fs.openSync(file, 'a');
+    if (head === header) return fs.openSync(file, 'a');
     if (fs.statSync(file).size > 0) {
       const kept = file.replace(/\.csv$/, `.${Date.now()}.csv`);
       fs.renameSync(file, kept);
@@ -245,7 +273,7 @@ function openLog(file: string, resume: boolean, say: (line: string) => void): nu
     }
   }
   const fd = fs.openSync(file, 'w');
-  fs.writeSync(fd, `${LOG_HEADER}\n`);
+  fs.writeSync(fd, `${header}\n`);
   return fd;
 }
 

@@ -8,6 +8,7 @@
  *   k = normalize(encoder_k(imK))                               train-mode BN (running stats move), no grad
  *   loss = CE([q.k, q.queue] / T, 0), dL/dq                     ops.mocoLoss (the queue before this batch)
  *   Acc@1, Acc@5 of those logits                                 ops.mocoLoss's ranks (main_moco.py's accuracy)
+ *   the same per emulated GPU (its N / G queries)                ops.mocoLoss's row losses and ranks
  *   queue[:, ptr:ptr+N] = k^T, ptr = (ptr + N) % K              requires K % N == 0, as builder.py asserts
  *   backward through normalize, the head and the backbone; sgd.step on encoder_q's parameters
  *
@@ -85,6 +86,18 @@ export interface MocoStepResult {
    * main_moco.py's Acc@1 and Acc@5 of the batch, in percent: the share of queries whose positive
    * logit is among the top 1 / top 5 of its K + 1 logits (ops.mocoLoss's ranks).
    */
+  acc1: number;
+  acc5: number;
+  /**
+   * The same three for each emulated GPU's N / G queries (bnSplits entries, in rank order): what each
+   * of main_moco.py's processes computes on its share and prints. With one GPU, the batch's.
+   */
+  perGpu: MocoGpuMeters[];
+}
+
+/** One GPU's share of a step's loss and accuracies (see MocoStepResult.perGpu). */
+export interface MocoGpuMeters {
+  loss: number;
   acc1: number;
   acc5: number;
 }
@@ -247,10 +260,12 @@ export class MocoV2 {
       const qT = tensor(qn.y, [n, dim]);
       const kT = tensor(kn, [n, dim]);
       temps.push(qT, kT);
-      const { loss, dq, rank } = ops.mocoLoss(qT, kT, this.queue, T, { ranks: true });
-      temps.push(loss, dq, rank);
+      const { loss, dq, rank, rowLoss } = ops.mocoLoss(qT, kT, this.queue, T, { ranks: true, rowLosses: true });
+      temps.push(loss, dq, rank, rowLoss);
       const lossValue = loss.toFloat32Array()[0]!;
-      const [acc1, acc5] = ops.mocoAccuracy(rank.toArray() as Int32Array, [1, 5]) as [number, number];
+      const ranks = rank.toArray() as Int32Array;
+      const [acc1, acc5] = ops.mocoAccuracy(ranks, [1, 5]) as [number, number];
+      const perGpu = groups === 1 ? [{ loss: lossValue, acc1, acc5 }] : gpuMeters(rowLoss.toFloat32Array(), ranks, groups);
       this.enqueue(kn, n);
 
       const dz = tensor(normalizeRowsBackward(dq.toFloat32Array(), qn.y, qn.norms, n, dim), [n, dim]);
@@ -265,7 +280,7 @@ export class MocoV2 {
       } finally {
         for (const g of [...bb.grads.values(), ...hb.grads.values()]) g.dispose();
       }
-      return { loss: lossValue, acc1, acc5 };
+      return { loss: lossValue, acc1, acc5, perGpu };
     } finally {
       if (headQ) for (const t of headQ.tape.owned) t.dispose();
       fq.tape.dispose();
@@ -319,6 +334,21 @@ export class MocoV2 {
     }
     this.queue.dispose();
   }
+}
+
+/**
+ * Each GPU's meters from the batch's per-query losses and ranks: GPU r holds queries r * N/G up to
+ * (r + 1) * N/G (its share of the batch, whose keys came back to it from the shuffle), and its loss
+ * is their mean (float64 sum, rounded to float32 as PyTorch's scalar loss is).
+ */
+function gpuMeters(rowLoss: Float32Array, ranks: Int32Array, groups: number): MocoGpuMeters[] {
+  const per = rowLoss.length / groups;
+  return Array.from({ length: groups }, (_, r) => {
+    let s = 0;
+    for (let i = r * per; i < (r + 1) * per; i++) s += rowLoss[i]!;
+    const [acc1, acc5] = ops.mocoAccuracy(ranks.subarray(r * per, (r + 1) * per), [1, 5]) as [number, number];
+    return { loss: Math.fround(s / per), acc1, acc5 };
+  });
 }
 
 /** x[perm[r]] for each row r of x [N, ...] (torch's x[idx_shuffle]), as a new tensor. */

@@ -28,7 +28,7 @@ import { AugmentRng, AugmentSet, augment } from '../transforms/augment';
 import { Arch } from '../nn/resnet-spec';
 import { SGD } from '../optim/sgd';
 import { tensor } from '../tensor';
-import { MocoStepResult, MocoV2 } from './moco';
+import { MocoGpuMeters, MocoStepResult, MocoV2 } from './moco';
 import { checkpointName, loadMocoCheckpoint, restoreMoco, saveMocoCheckpoint } from './moco-checkpoint';
 import { freshMocoInit } from './moco-init';
 import { sha256File } from '../io/hash';
@@ -84,6 +84,8 @@ export interface StepInfo {
   /** main_moco.py's Acc@1 / Acc@5 of the step's contrastive logits, in percent. */
   acc1: number;
   acc5: number;
+  /** Each emulated GPU's loss and accuracies on its share (bnSplits entries; see MocoStepResult). */
+  perGpu: MocoGpuMeters[];
   lr: number;
   images: number;
 }
@@ -112,8 +114,21 @@ export interface SkippedImage {
   replacedBy: string;
 }
 
+/** A step's two views of every image, as they go into the model (see PretrainHooks.onViews). */
+export interface StepViews {
+  epoch: number;
+  step: number;
+  /** The batch's files in batch order (GPU 0's share first); a padded repeat appears twice in an epoch. */
+  files: string[];
+  /** im_q and im_k [batch, 3, size, size], normalised; the hook must not keep them past the call. */
+  q: Float32Array;
+  k: Float32Array;
+}
+
 export interface PretrainHooks {
   onSkip?(s: SkippedImage): void;
+  /** Every step's views before the step runs (to inspect or save the augmentations). */
+  onViews?(v: StepViews): void;
   onEpochStart?(epoch: number, steps: number, lr: number): void;
   onStep?(s: StepInfo): void;
   onEpochEnd?(r: EpochRecord): void;
@@ -317,6 +332,7 @@ export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = 
           q.set(augment(img, o.model, viewRng(b, 0), s), b * per);
           k.set(augment(img, o.model, viewRng(b, 1), s), b * per);
         });
+        hooks.onViews?.({ epoch, step, files, q, k });
         const imQ = tensor(q, [o.batchSize, 3, s, s]), imK = tensor(k, [o.batchSize, 3, s, s]);
         let r: MocoStepResult;
         try {
@@ -333,7 +349,7 @@ export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = 
         lossSum += loss;
         acc1Sum += r.acc1;
         acc5Sum += r.acc5;
-        hooks.onStep?.({ epoch, step, steps: stepsThisEpoch, loss, acc1: r.acc1, acc5: r.acc5, lr: sgd.lr, images: o.batchSize });
+        hooks.onStep?.({ epoch, step, steps: stepsThisEpoch, loss, acc1: r.acc1, acc5: r.acc5, perGpu: r.perGpu, lr: sgd.lr, images: o.batchSize });
       }
       const file = path.join(o.outDir, checkpointName(o.model, o.arch, epoch));
       await saveMocoCheckpoint(file, moco, sgd, epoch + 1);

@@ -114,8 +114,23 @@ t.test('--bn-splits: two emulated GPUs, resumable, and not the one-GPU run', asy
   t.notOk(last(full).equals(last(one)), 'per-GPU batch norm changes the run');
   const summary = JSON.parse(fs.readFileSync(path.join(full, 'pretrain-summary.json'), 'utf8'));
   t.equal(summary.options.bnSplits, 2, 'the summary records the emulated GPUs');
-  const ddp = await runCli([...args, '--bn-splits', '2', '--out-dir', one, '--multiprocessing-distributed', '--world-size', '1', '--rank', '0', '--epochs', '1']);
-  t.equal(ddp.code, 0);
+  // The log: the batch's columns, then each GPU's; the batch's loss and accuracies are the GPUs' means.
+  const log = fs.readFileSync(path.join(full, 'pretrain-log.csv'), 'utf8').trim().split('\n');
+  t.equal(log[0], 'epoch,step,lr,loss,acc1,acc5,loss_gpu0,acc1_gpu0,acc5_gpu0,loss_gpu1,acc1_gpu1,acc5_gpu1');
+  t.equal(log.length, 5, 'two steps in each of two epochs');
+  for (const row of log.slice(1)) {
+    const [, , , loss, acc1, acc5, l0, a10, a50, l1, a11, a51] = row.split(',').map(Number) as number[];
+    t.ok(Math.abs(loss! - (l0! + l1!) / 2) <= 2e-6 * loss! && l0 !== l1, `the batch's loss is the GPUs' mean: ${row}`);
+    t.same([acc1, acc5], [(a10! + a11!) / 2, (a50! + a51!) / 2], 'and its accuracies');
+  }
+  // main_moco.py's processes each print a line: GPU 0's, then GPU 1's (tagged), the rate on the last.
+  const ddp = await runCli(['pretrain', data, ...BASE, '--epochs', '1', '-p', '1', '--bn-splits', '2', '--out-dir', one,
+    '--multiprocessing-distributed', '--world-size', '1', '--rank', '0']);
+  t.equal(ddp.code, 0, 'exit 0', { stderr: ddp.stderr });
+  const meterLine = (gpu: number, rest: string) => new RegExp(`^Epoch: \\[0\\]\\[0/2\\]\\tLoss \\d\\.\\d{4}e[+-]\\d\\d \\(\\d\\.\\d{4}e[+-]\\d\\d\\)` +
+    `\\tAcc@1 +\\d+\\.\\d\\d \\( *\\d+\\.\\d\\d\\)\\tAcc@5 +\\d+\\.\\d\\d \\( *\\d+\\.\\d\\d\\)\\tGPU ${gpu}${rest}$`, 'm');
+  t.match(ddp.stderr, meterLine(0, ''), "GPU 0's meters, main_moco.py's format");
+  t.match(ddp.stderr, meterLine(1, '\\t[\\d.]+ img/s\\tETA .*'), "GPU 1's, then the rate and ETA");
   for (const d of [one, full, resumed]) fs.rmSync(d, { recursive: true });
 });
 

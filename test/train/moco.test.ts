@@ -20,6 +20,8 @@ interface Fixture {
   lr: number; momentum: number; weightDecay: number; steps: number;
   initialQueue: number[]; losses: FixtureSample[]; accuracy: [number, number][]; final: Record<string, FixtureSample>;
   queue: FixtureSample; queuePtr: number; bnSplits?: number; keyPermutations?: number[][];
+  /** Each GPU's own loss and [Acc@1, Acc@5] per step (split runs). */
+  gpuLosses?: FixtureSample[]; gpuAccuracy?: [number, number][][];
 }
 const readFixture = (name: string): Fixture => JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'fixtures', 'backward', name), 'utf8'));
 const FX = readFixture('moco_train.json');
@@ -61,10 +63,18 @@ for (const fx of [FX, SPLIT]) {
     const sgd = new SGD({ lr: fx.lr, momentum: fx.momentum, weightDecay: fx.weightDecay });
     for (let s = 0; s < fx.steps; s++) {
       const imQ = image(`im_q/${s}`), imK = image(`im_k/${s}`);
-      const { loss, acc1, acc5 } = moco.step(imQ, imK, sgd, fx.keyPermutations ? { keyPermutation: fx.keyPermutations[s]! } : {});
+      const { loss, acc1, acc5, perGpu } = moco.step(imQ, imK, sgd, fx.keyPermutations ? { keyPermutation: fx.keyPermutations[s]! } : {});
       const w = fixtureRatio([loss], fx.losses[s]!);
       t.ok(w <= 1, `step ${s + 1}: loss ${loss} vs PyTorch ${fx.losses[s]!.values[0]} (${w.toFixed(3)} of the bound)`);
       t.same([acc1, acc5], fx.accuracy[s], `step ${s + 1}: Acc@1 and Acc@5 as PyTorch's (${fx.accuracy[s]!.join(', ')})`);
+      t.equal(perGpu.length, gpus, 'one set of meters per GPU');
+      if (fx.gpuLosses) {
+        const wg = fixtureRatio(perGpu.map((g) => g.loss), fx.gpuLosses[s]!);
+        t.ok(wg <= 1, `step ${s + 1}: each GPU's loss (${perGpu.map((g) => g.loss).join(', ')}) as its process's (${wg.toFixed(3)} of the bound)`);
+        t.same(perGpu.map((g) => [g.acc1, g.acc5]), fx.gpuAccuracy![s], `step ${s + 1}: each GPU's Acc@1 and Acc@5`);
+      } else {
+        t.same(perGpu, [{ loss, acc1, acc5 }], "one GPU's meters are the batch's");
+      }
       imQ.dispose();
       imK.dispose();
     }
