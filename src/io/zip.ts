@@ -8,15 +8,17 @@
  * several GB).
  *
  * Every structural fault (truncated file, "end of central directory record signature not found",
- * bad local headers, duplicate names, sizes past the end of the file) is ERR_CHECKPOINT_CORRUPT naming
- * the file (and the record). A record over the cap is ERR_CHECKPOINT_UNSAFE.
+ * bad local headers, duplicate names, sizes past the end of the file, any offset the archive gives
+ * that lies outside the file: yauzl reads through CheckedFdReader, which checks each read first) is
+ * ERR_CHECKPOINT_CORRUPT naming the file (and the record). A record over the cap is
+ * ERR_CHECKPOINT_UNSAFE.
  *
  * Records can also be read after the archive was closed, from a saved `ZipRecordRef`, by reopening the
  * file (used by lazy tensors): the file's size and mtime must not have changed since it was listed.
  */
 import * as fs from 'node:fs';
 import * as yauzl from 'yauzl';
-import type { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { SslInvError } from '../errors';
 
 export interface ZipOptions {
@@ -58,9 +60,82 @@ function wrap(e: unknown, file: string, field?: string): SslInvError {
   return corrupt(file, `corrupt zip archive: ${msg}`, field, e);
 }
 
-function fromFd(fd: number, file: string): Promise<yauzl.ZipFile> {
+/**
+ * yauzl's reader of the descriptor, with every read checked against the file's size first. yauzl
+ * seeks to offsets taken from the archive (a zip64 locator's 64-bit offset among them); its own fd
+ * reader hands them to fs.read, which throws synchronously inside an I/O callback for positions past
+ * 2^53, and that would take the whole process down. Here such a read fails through its callback,
+ * and becomes ERR_CHECKPOINT_CORRUPT. Ownership of the descriptor is yauzl's usual: the last unref
+ * (ZipFile.close() and its streams' ends) closes it.
+ */
+class CheckedFdReader extends yauzl.RandomAccessReader {
+  constructor(private readonly fd: number, private readonly size: number) {
+    super();
+  }
+
+  private outside(position: number, length: number): Error | undefined {
+    if (!Number.isSafeInteger(position) || !Number.isSafeInteger(length) || position < 0 || length < 0 || position + length > this.size) {
+      return new Error(`a read of ${length} bytes at offset ${position} is outside the file (${this.size} bytes)`);
+    }
+    return undefined;
+  }
+
+  override read(buffer: Buffer, offset: number, length: number, position: number, callback: (err: Error | null) => void): void {
+    const bad = this.outside(position, length);
+    if (bad) {
+      setImmediate(() => callback(bad));
+      return;
+    }
+    // yauzl asks for exact lengths: a short read (the file shrank) is an error, not zeros.
+    const readFrom = (done: number): void => {
+      if (done === length) return callback(null);
+      fs.read(this.fd, buffer, offset + done, length - done, position + done, (err, n) => {
+        if (err) return callback(err);
+        if (n === 0) return callback(new Error(`unexpected end of file at offset ${position + done}`));
+        readFrom(done + n);
+      });
+    };
+    readFrom(0);
+  }
+
+  override _readStreamForRange(start: number, end: number): Readable {
+    const bad = this.outside(start, end - start);
+    if (bad) {
+      const failed = new PassThrough();
+      setImmediate(() => failed.destroy(bad));
+      return failed;
+    }
+    // Not fs.createReadStream({ fd }): destroying that stream (yauzl does, on a size mismatch) closes
+    // the descriptor even with autoClose off, and the reader's own close would then close it twice.
+    const fd = this.fd;
+    let pos = start;
+    return new Readable({
+      read(want: number) {
+        const len = Math.min(want, end - pos);
+        if (len <= 0) {
+          this.push(null);
+          return;
+        }
+        const buf = Buffer.allocUnsafe(len);
+        fs.read(fd, buf, 0, len, pos, (err, got) => {
+          if (err) return void this.destroy(err);
+          if (got === 0) return void this.destroy(new Error(`unexpected end of file at offset ${pos}`));
+          pos += got;
+          this.push(got === len ? buf : buf.subarray(0, got));
+        });
+      },
+    });
+  }
+
+  override close(callback: (err: Error | null) => void): void {
+    fs.close(this.fd, (err) => callback(err ?? null));
+  }
+}
+
+function fromFd(fd: number, size: number, file: string): Promise<yauzl.ZipFile> {
   return new Promise((resolve, reject) => {
-    yauzl.fromFd(fd, { lazyEntries: true, autoClose: false, validateEntrySizes: true, decodeStrings: true, strictFileNames: false }, (err, zf) => {
+    const reader = new CheckedFdReader(fd, size);
+    yauzl.fromRandomAccessReader(reader, size, { lazyEntries: true, autoClose: false, validateEntrySizes: true, decodeStrings: true, strictFileNames: false }, (err, zf) => {
       if (err || !zf) reject(wrap(err ?? new Error('no zipfile'), file));
       else resolve(zf);
     });
@@ -125,7 +200,7 @@ async function readEntryFrom(zf: yauzl.ZipFile, info: ZipEntryInfo & { entry: ya
 }
 
 /**
- * Opens the file as a raw descriptor. Ownership: once `yauzl.fromFd` succeeds, the ZipFile owns the
+ * Opens the file as a raw descriptor. Ownership: once `fromFd` succeeds, the ZipFile owns the
  * descriptor and closes it in `close()` (after its streams end); before that, the caller closes it.
  * (A FileHandle must not be used here: yauzl closes the number itself, and a FileHandle would close it again.)
  */
@@ -170,7 +245,7 @@ export class ZipArchive {
     const { fd, size, mtimeMs } = await openFd(file);
     let zf: yauzl.ZipFile;
     try {
-      zf = await fromFd(fd, file);
+      zf = await fromFd(fd, size, file);
     } catch (e) {
       closeFd(fd);
       throw wrap(e, file);
@@ -274,7 +349,7 @@ export async function readZipRecord(ref: ZipRecordRef, opts: ZipOptions & { maxB
     if (size !== ref.fileSize || mtimeMs !== ref.mtimeMs) {
       throw corrupt(ref.file, 'file changed on disk since the checkpoint was opened', ref.name);
     }
-    zf = await fromFd(fd, ref.file);
+    zf = await fromFd(fd, size, ref.file);
   } catch (e) {
     closeFd(fd);
     throw e;

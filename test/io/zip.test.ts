@@ -78,6 +78,25 @@ t.test('truncated at many offsets: always ERR_CHECKPOINT_CORRUPT naming the file
   }
 });
 
+t.test('a zip64 locator pointing far past the file: a coded error, the process unharmed', async (t) => {
+  // yauzl seeks to the locator's 64-bit offset. Past 2^53, fs.read throws synchronously inside an I/O
+  // callback, which used to end the process (found by the readers' fuzz test); past the end of the
+  // file it must be refused too.
+  const good = buildZip([{ name: 'a/data.pkl', data: 'x' }, { name: 'a/version', data: '3\n' }], { zip64: true });
+  const at = good.lastIndexOf(Buffer.from([0x50, 0x4b, 0x06, 0x07]));
+  t.ok(at > 0, 'the archive has a zip64 locator');
+  for (const offset of [0xd900000000000000n, 2n ** 53n, BigInt(good.length), 2n ** 40n]) {
+    const bad = Buffer.from(good);
+    bad.writeBigUInt64LE(offset, at + 8);
+    const f = write(bad);
+    const err = await t.rejects(ZipArchive.open(f), { code: 'ERR_CHECKPOINT_CORRUPT', file: f }, `offset ${offset}`);
+    t.match((err as unknown as Error).message, /outside the file/);
+  }
+  const za = await ZipArchive.open(write(good));
+  t.equal((await za.read('a/version')).toString(), '3\n', 'the unaltered archive still reads');
+  await za.close();
+});
+
 t.test('a deflated record over the cap is refused before allocating', async (t) => {
   // Declares 2^40 bytes (zip64) but holds a few: refused from the declaration alone.
   const liar = write(buildZip([{ name: 'a/data.pkl', data: 'x', method: 8, declaredSize: 2 ** 40 }], { zip64: true }));
