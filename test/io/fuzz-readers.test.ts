@@ -2,7 +2,7 @@
 // mutant must be read or refused with an SslInvError (a coded error naming the file); a TypeError,
 // a RangeError, an uncoded error or a crash fails. Readers: torch checkpoints (zip, legacy, a MoCo
 // .pth.tar, TorchScript, each tensor read too), .npy, MAT-files (compressed and plain), the CIFAR
-// pickles, safetensors and 300-W .pts. 250 mutants per file by default; a deeper run:
+// pickles, safetensors, 300-W .pts, and JPEG/PNG decoding (sharp behind our header checks). 250 mutants per file by default; a deeper run:
 //   SSL_INV_FUZZ_MUTANTS=5000 SSL_INV_FUZZ_SEED=2 npx tap test/io/fuzz-readers.test.ts
 // (5,000 per file under three seeds found nothing after the zip reader's fix; before it, a zip64
 // locator's 64-bit offset crashed the process: see zip.test.ts.)
@@ -17,6 +17,7 @@ import { parseCifarBatch, parseCifarMeta } from '../../src/io/cifar';
 import { parsePts } from '../../src/io/pts';
 import { encodeSafetensors, parseSafetensors } from '../../src/io/safetensors';
 import { CheckpointTensor, loadCheckpoint } from '../../src/io/torch-checkpoint';
+import { decodeImageBuffer } from '../../src/data/decode';
 import { PyValue, isTensor } from '../../src/io/pickle';
 
 const FIX = path.join(__dirname, '..', 'fixtures');
@@ -61,6 +62,10 @@ cases.push(['safetensors', encodeSafetensors(new Map([
   ['a', { shape: [2, 3], data: Float32Array.from([1, 2, 3, 4, 5, 6]) }],
   ['b', { shape: [4], data: Int32Array.from([1, 2, 3, 4]) }],
 ]), { format: 'pt' }), (b) => parseSafetensors(Buffer.from(b), 'x.safetensors')]);
+
+for (const f of ['china_224x300_progressive.jpg', 'rocket_cmyk_240x180.jpg', 'chelsea_palette_120x80.png', 'chelsea_gray16_80x60.png']) {
+  cases.push([`image ${f}`, file('images', 'inputs', f), (b) => decodeImageBuffer(b, { file: f })]);
+}
 
 cases.forEach(([name, bytes, read], i) => {
   t.test(name, async (t) => {
