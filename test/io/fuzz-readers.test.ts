@@ -2,7 +2,10 @@
 // mutant must be read or refused with an SslInvError (a coded error naming the file); a TypeError,
 // a RangeError, an uncoded error or a crash fails. Readers: torch checkpoints (zip, legacy, a MoCo
 // .pth.tar, TorchScript, each tensor read too), .npy, MAT-files (compressed and plain), the CIFAR
-// pickles, safetensors, 300-W .pts, and JPEG/PNG decoding (sharp behind our header checks). 250 mutants per file by default; a deeper run:
+// pickles, safetensors, 300-W .pts, and JPEG/PNG decoding (sharp behind our header checks); then
+// whole data set readers, each metadata file of the fixture data sets mutated in turn (CelebA's
+// lists, Caltech101's splits, Flowers' and LSP's .mat, 300-W's .pts, Causal3DIdent's latents,
+// the CIFAR batches), which also exercises the checks on the values (indices, counts). 250 mutants per file by default; a deeper run:
 //   SSL_INV_FUZZ_MUTANTS=5000 SSL_INV_FUZZ_SEED=2 npx tap test/io/fuzz-readers.test.ts
 // (5,000 per file under three seeds found nothing after the zip reader's fix; before it, a zip64
 // locator's 64-bit offset crashed the process: see zip.test.ts.)
@@ -18,6 +21,7 @@ import { parsePts } from '../../src/io/pts';
 import { encodeSafetensors, parseSafetensors } from '../../src/io/safetensors';
 import { CheckpointTensor, loadCheckpoint } from '../../src/io/torch-checkpoint';
 import { decodeImageBuffer } from '../../src/data/decode';
+import { readCausal3DIdentDataset, readDownstreamDataset } from '../../src/datasets';
 import { PyValue, isTensor } from '../../src/io/pickle';
 
 const FIX = path.join(__dirname, '..', 'fixtures');
@@ -73,4 +77,33 @@ cases.forEach(([name, bytes, read], i) => {
     t.same(r.failures.slice(0, 3), [], `${MUTANTS} mutants: ${r.accepted} read, the rest refused with codes ${[...r.refused.keys()].join(', ')}`);
     t.ok(r.refused.size > 0, 'the mutants reach the checks (some are refused)');
   });
+});
+
+t.test('data set readers, one metadata file mutated at a time', async (t) => {
+  const data = path.join(dir, 'data');
+  fs.cpSync(path.join(FIX, 'datasets', 'data'), data, { recursive: true });
+  const walk = (d: string): string[] => fs.readdirSync(d, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : [path.join(d, e.name)]));
+  const names: Record<string, string | undefined> = {
+    CIFAR10: 'cifar10', Flowers: 'flowers', Caltech101: 'caltech101', '300W': '300w', CelebA: 'celeba',
+    LeedsSportsPose: 'leeds_sports_pose', Causal3DIdent: undefined,
+  };
+  const perFile = Math.max(1, Math.round(MUTANTS / 6));
+  for (const [folder, name] of Object.entries(names)) {
+    const files = walk(path.join(data, folder)).filter((f) => !/\.(jpe?g|png)$/i.test(f)).sort();
+    t.ok(files.length > 0, `${folder}: ${files.length} metadata files`);
+    for (const [j, f] of files.entries()) {
+      const orig = fs.readFileSync(f);
+      const r = await fuzzReader(new Uint8Array(orig), 0x0da7a000 + j * 31 + folder.length * 977 + SEED * 104729, perFile, async (b) => {
+        fs.writeFileSync(f, b);
+        try {
+          if (name) await readDownstreamDataset(name, data, { verifyChecksums: false, expectedRows: 3 });
+          else await readCausal3DIdentDataset(data, { target: 'class' });
+        } finally {
+          fs.writeFileSync(f, orig);
+        }
+      });
+      t.same(r.failures.slice(0, 3), [], `${path.relative(data, f)}: ${perFile} mutants, ${r.accepted} read, the rest refused (${[...r.refused.keys()].join(', ') || 'none'})`);
+    }
+  }
 });
