@@ -19,10 +19,16 @@ export function positiveInt(flag: string): (value: string) => number {
   };
 }
 
-/** Parses --seed: numpy's RandomState and the K-fold shuffle take a uint32. */
+/**
+ * Parses --seed: numpy's RandomState, the K-fold shuffle and our generators take a uint32. Decimal
+ * digits only (surrounding blanks allowed, as Python's int()): JavaScript's Number() would also take
+ * '' (as 0), '0x10' and '1e3', and a seed of 2**32 or more would wrap to another run's seed.
+ */
 export function parseSeed(v: string): number {
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 0 || n > 0xffffffff) throw new SslInvError('ERR_USAGE', `--seed takes an integer from 0 to 2**32 - 1, got '${v}'`);
+  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n > 0xffffffff) {
+    throw new SslInvError('ERR_USAGE', `--seed takes an integer from 0 to 2**32 - 1, got '${v}'`);
+  }
   return n;
 }
 

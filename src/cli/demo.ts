@@ -4,12 +4,11 @@
  * and a real-world-style multi-view evaluation, and writes the HTML report.
  */
 import { Command, Option } from 'commander';
-import { SslInvError } from '../errors';
 import { runDemo } from '../demo/run-demo';
 import { pythonFixed } from './python-format';
 import { Arch } from '../nn/resnet-spec';
 import { setNumThreads } from '../ops';
-import { announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseDevice, positiveInt } from './common';
+import { announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseDevice, parseSeed, positiveInt } from './common';
 import { stderrSink } from './sink';
 
 interface DemoFlags {
@@ -49,8 +48,7 @@ export function demoCommand(): Command {
         if (cmd.getOptionValueSource('objects') === 'default') f.objects = 192;
       }
       if (f.threads !== undefined) setNumThreads(f.threads);
-      const seed = Number(f.seed);
-      if (!Number.isSafeInteger(seed) || seed < 0) throw new SslInvError('ERR_USAGE', `--seed takes an integer >= 0, got '${f.seed}'`);
+      const seed = parseSeed(f.seed);
       const s = await runDemo({
         outDir: f.outDir, arch: f.arch, objects: f.objects, views: f.views, imageSize: [96, 72], resize: 112, crop: 96,
         numImages: f.numImages, k: f.k, batchSize: f.batchSize, seed, device, sink: stderrSink(f.quiet ?? false),

@@ -163,8 +163,9 @@ async function runPretrainCommand(data: string, f: Flags): Promise<void> {
   if (f.threads !== undefined) setNumThreads(f.threads);
   const seed = parseSeed(f.seed);
   const outDir = path.resolve(f.outDir);
-  fs.mkdirSync(outDir, { recursive: true });
-  const log = openLog(path.join(outDir, 'pretrain-log.csv'), logHeader(f.bnSplits), f.resume !== undefined, say);
+  // The log is opened when the first epoch starts, once the data, the checkpoint to resume and the
+  // model have been read: a run refused before that leaves no file behind.
+  let log: number | undefined;
   let epochStart = Date.now();
   // main_moco.py's AverageMeters: one set per GPU process (each prints its own line).
   let meters = newMeters(f.bnSplits);
@@ -191,13 +192,14 @@ async function runPretrainCommand(data: string, f: Flags): Promise<void> {
         skipped.set(k.file, e);
       },
       onEpochStart: (epoch, steps, lr) => {
+        log ??= openLog(path.join(outDir, 'pretrain-log.csv'), logHeader(f.bnSplits), f.resume !== undefined, say);
         epochStart = Date.now();
         meters = newMeters(f.bnSplits);
         say(`epoch ${epoch}: ${steps} step${steps === 1 ? '' : 's'} of ${f.batchSize} images, lr ${lr.toPrecision(4)}`);
       },
       onStep: (s) => {
         const gpuCells = s.perGpu.length > 1 ? s.perGpu.map((g) => `,${g.loss},${g.acc1},${g.acc5}`).join('') : '';
-        fs.writeSync(log, `${s.epoch},${s.step},${s.lr},${s.loss},${s.acc1},${s.acc5}${gpuCells}\n`);
+        fs.writeSync(log!, `${s.epoch},${s.step},${s.lr},${s.loss},${s.acc1},${s.acc5}${gpuCells}\n`);
         s.perGpu.forEach((g, r) => meters[r]!.update(g));
         if (f.quiet || (s.step % f.printFreq !== 0 && s.step !== s.steps - 1)) return;
         const secs = (Date.now() - epochStart) / 1000;
@@ -222,7 +224,7 @@ async function runPretrainCommand(data: string, f: Flags): Promise<void> {
         `Acc@5 ${pythonFixed(r.meanAcc5, 2)}, ${r.imagesPerSecond.toFixed(1)} img/s -> ${r.checkpoint}`),
     });
   } finally {
-    fs.closeSync(log);
+    if (log !== undefined) fs.closeSync(log);
   }
   const summary = {
     tool: 'ssl-invariances', version: packageVersion(), node: process.version, date: new Date().toISOString(),

@@ -30,7 +30,7 @@ import {
   WarmStartMode,
 } from '../probes/cv';
 import { packageVersion } from './info';
-import { announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseDevice, positiveInt } from './common';
+import { announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseDevice, parseSeed, positiveInt } from './common';
 import { createProgress, Progress } from './progress';
 
 type Mode = 'classification' | 'multi-label' | 'regression' | 'kernel-ridge';
@@ -62,11 +62,11 @@ function positiveNumber(flag: string): (v: string) => number {
 }
 
 function seedInt(v: string): number {
-  const x = Number(v);
-  if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(x) || x > 0xffffffff) {
-    throw new InvalidArgumentError(`--seed takes an integer from 0 to 2**32 - 1, got '${v}'`);
+  try {
+    return parseSeed(v);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message); // commander's form of a bad option value
   }
-  return x;
 }
 
 export function probeCommand(): Command {

@@ -13,7 +13,7 @@ import { writeNpy } from '../io/npy';
 import { defaultK, isSyntheticTransform, SYNTHETIC_TRANSFORMS, transformGrid } from '../transforms/grid';
 import { makeViews } from '../transforms/views';
 import { makeViewsOnDevice } from '../transforms/views-device';
-import { announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseDevice, positiveInt } from './common';
+import { announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseDevice, parseSeed, positiveInt } from './common';
 
 /** A contact sheet of views [k, 3, s, s] normalised with mean/std: uint8 RGB, `cols` views per row. */
 export function contactSheet(views: Float32Array, k: number, size: number, mean: readonly number[], std: readonly number[],
@@ -65,8 +65,7 @@ export function viewsCommand(): Command {
       if (!isSyntheticTransform(f.transform)) {
         throw new SslInvError('ERR_USAGE', `--transform '${f.transform}': expected one of ${SYNTHETIC_TRANSFORMS.join(', ')}`);
       }
-      const seed = Number(f.seed);
-      if (!Number.isSafeInteger(seed) || seed < 0 || seed > 0xffffffff) throw new SslInvError('ERR_USAGE', `--seed takes an integer from 0 to 2**32 - 1`);
+      const seed = parseSeed(f.seed);
       const grid = transformGrid(f.transform, f.k ?? defaultK(f.transform), f.resize, f.cropSize);
       const img = await decodeImageFile(image);
       const vo = { mean: IMAGENET_MEAN, std: IMAGENET_STD, deformSeed: seed };
