@@ -36,6 +36,8 @@ export const ErrorCodes = [
   'ERR_IMAGE_TOO_LARGE',
   'ERR_IMAGE_FORMAT',
   'ERR_DATASET_LAYOUT',
+  // result files read back (the report)
+  'ERR_RESULTS_FORMAT',
   // command line
   'ERR_USAGE',
 ] as const;

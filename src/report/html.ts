@@ -5,65 +5,15 @@
  *     real-world data sets as further columns;
  *   - for each synthetic transform, similarity against the transform parameter, one line per model;
  *   - tables of the summary numbers (distance and similarity) and the runs' provenance.
+ * The files are read and checked by result-files.ts: a malformed one is an error naming it.
  */
-import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { SslInvError } from '../errors';
 import { writeFileAtomic } from '../io/atomic-write';
-import { InvarianceResult, RESULT_FORMAT } from '../eval/results';
+import { InvarianceResult } from '../eval/results';
 import { SYNTHETIC_TRANSFORMS } from '../transforms/grid';
 import { esc, heatmap, lineChart, scatterChart, Series } from './svg';
-
-/** The parts of an eval-downstream result the report shows. */
-export interface DownstreamSummary {
-  model: string;
-  dataset: string;
-  metric: string;
-  testScore: number;
-  chosenC: number;
-}
-
-export async function readDownstreamResults(dir: string): Promise<DownstreamSummary[]> {
-  let names: string[];
-  try {
-    names = (await fsp.readdir(dir)).filter((n) => n.endsWith('_downstream.json')).sort();
-  } catch {
-    return [];
-  }
-  const out: DownstreamSummary[] = [];
-  for (const n of names) {
-    try {
-      const r = JSON.parse(await fsp.readFile(path.join(dir, n), 'utf8')) as {
-        format?: string; model: string; dataset: string; metric: string; probe: { testScore: number; chosenC: number };
-      };
-      if (r.format === 'ssl-inv-downstream/1') {
-        out.push({ model: r.model, dataset: r.dataset, metric: r.metric, testScore: r.probe.testScore, chosenC: r.probe.chosenC });
-      }
-    } catch {
-      // not one of ours
-    }
-  }
-  return out;
-}
-
-export async function readResults(dir: string): Promise<InvarianceResult[]> {
-  let names: string[];
-  try {
-    names = (await fsp.readdir(dir)).filter((n) => n.endsWith('_invariance.json')).sort();
-  } catch (e) {
-    throw new SslInvError('ERR_FILE_NOT_FOUND', `cannot list the results folder (${(e as Error).message})`, { file: dir, cause: e });
-  }
-  const out: InvarianceResult[] = [];
-  for (const n of names) {
-    try {
-      const r = JSON.parse(await fsp.readFile(path.join(dir, n), 'utf8')) as InvarianceResult;
-      if (r.format === RESULT_FORMAT && Array.isArray(r.rows)) out.push(r);
-    } catch {
-      // Not one of ours, or unreadable: the report lists what it could read.
-    }
-  }
-  return out;
-}
+import { DownstreamSummary, readDownstreamResults, readInvarianceResults } from './result-files';
 
 /** x values for a transform's plot: the parameter when it is a number, else the view index. */
 function xOf(r: InvarianceResult): { x: number[]; label: string } {
@@ -175,7 +125,7 @@ ${body.join('\n')}
 
 /** Writes the report for a results folder; returns its path. */
 export async function writeReport(dir: string, out?: string): Promise<{ file: string; results: number }> {
-  const results = await readResults(dir);
+  const results = await readInvarianceResults(dir);
   const downstream = await readDownstreamResults(dir);
   if (results.length === 0 && downstream.length === 0) {
     throw new SslInvError('ERR_FILE_NOT_FOUND', 'no results (*_invariance.json, *_downstream.json) to report on: run an evaluation first', { file: dir });

@@ -4,7 +4,7 @@
  * duplicated and deleted runs), each handed to a reader. A reader passes on a mutant when it returns
  * or throws an SslInvError (a typed, coded error); anything else (a TypeError, a RangeError from a
  * typed array, an error without a code, a hang) is a failure, reported with the mutation that caused
- * it so it can be replayed.
+ * it so it can be replayed. mutateJson makes structural mutants of JSON documents.
  */
 import { isSslInvError } from '../../src/errors';
 
@@ -122,4 +122,34 @@ export async function fuzzReader(src: Uint8Array, seed: number, count: number,
     }
   }
   return { failures, accepted, refused };
+}
+
+const ODD_JSON_VALUES: unknown[] = [null, 'x', '', -1, 0, 1e308, [], {}, true, 'NaN', [1, 'a']];
+
+/**
+ * A structural mutant of a JSON value, in place: somewhere in it a key is deleted, a value replaced
+ * by one of another type, or an array element removed. For readers of JSON files we write.
+ */
+export function mutateJson(v: unknown, rng: FuzzRng): unknown {
+  if (Array.isArray(v)) {
+    if (v.length && rng.below(3) !== 0) {
+      const i = rng.below(v.length);
+      v[i] = mutateJson(v[i], rng);
+    } else if (v.length) {
+      v.splice(rng.below(v.length), 1);
+    }
+    return v;
+  }
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    const keys = Object.keys(o);
+    if (!keys.length) return v;
+    const k = keys[rng.below(keys.length)]!;
+    const c = rng.below(4);
+    if (c === 0) delete o[k];
+    else if (c === 1) o[k] = structuredClone(ODD_JSON_VALUES[rng.below(ODD_JSON_VALUES.length)]);
+    else o[k] = mutateJson(o[k], rng);
+    return v;
+  }
+  return rng.below(2) ? structuredClone(ODD_JSON_VALUES[rng.below(ODD_JSON_VALUES.length)]) : v;
 }
