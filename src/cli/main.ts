@@ -1,8 +1,10 @@
 /**
  * The `ssl-inv` command line: one file per subcommand, registered here. Results go to files and a
- * short table on stdout; progress and errors go to stderr. Exit codes: 0 success, 1 error, 2 usage.
+ * short table on stdout; progress and errors go to stderr. Exit codes: 0 success, 1 error, 2 usage,
+ * 128 + the signal's number when interrupted (130 for Ctrl-C, 143 for SIGTERM).
  */
 import { Command, CommanderError } from 'commander';
+import { removePendingTempFiles } from '../io/atomic-write';
 import { reportError } from './common';
 import { demoCommand } from './demo';
 import { evalCausal3DIdentCommand } from './eval-causal3dident';
@@ -53,5 +55,22 @@ export async function main(argv: string[]): Promise<number> {
       return e.exitCode === 0 ? 0 : 2;
     }
     return reportError(e);
+  }
+}
+
+/**
+ * For the ssl-inv executable (not for main(), which tests run in-process): on SIGINT or SIGTERM,
+ * remove the unfinished files of this process (an atomic write's temp file: a checkpoint being
+ * saved, a features .npy being filled), say so, and exit with 128 + the signal's number. Files
+ * already renamed into place and the previous versions of those being written are untouched, so an
+ * interrupted pretrain resumes from its last whole checkpoint.
+ */
+export function installInterruptCleanup(): void {
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    process.once(signal, () => {
+      const removed = removePendingTempFiles();
+      process.stderr.write(`\nssl-inv: interrupted (${signal})${removed.length ? `; removed ${removed.length} unfinished file(s): ${removed.join(', ')}` : ''}\n`);
+      process.exit(code);
+    });
   }
 }

@@ -7,7 +7,13 @@
  *   5. fsync the directory, so the rename itself survives a power loss.
  * On any failure before the rename the temp file is removed and ERR_FILE_WRITE names the target;
  * the previous file, if any, is untouched.
+ *
+ * Every writer of temp files (this one, torchSave, NpyRowWriter) registers each temp file until it is
+ * renamed or removed, so that an interrupted process can remove what it left unfinished:
+ * `removePendingTempFiles()` (the CLI calls it on SIGINT / SIGTERM; a checkpoint or a features .npy
+ * of gigabytes would otherwise stay behind as a hidden .tmp file).
  */
+import * as fs from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
@@ -21,6 +27,38 @@ export function tempNameFor(file: string): string {
   const dir = path.dirname(file);
   const base = path.basename(file);
   return path.join(dir, `.${base}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/** Temp files made by this process and not yet renamed into place or removed. */
+const pendingTemps = new Set<string>();
+
+/** Registers a temp file just created (see the module comment). */
+export function trackTempFile(tmp: string): void {
+  pendingTemps.add(tmp);
+}
+
+/** Unregisters a temp file once renamed into place or removed. */
+export function untrackTempFile(tmp: string): void {
+  pendingTemps.delete(tmp);
+}
+
+/**
+ * Removes every registered temp file, synchronously (signal and exit handlers cannot wait), and
+ * returns their names. Targets are untouched: the previous version of each file stays.
+ */
+export function removePendingTempFiles(): string[] {
+  const removed: string[] = [];
+  for (const tmp of pendingTemps) {
+    try {
+      fs.rmSync(tmp, { force: true });
+      removed.push(tmp);
+    } catch {
+      // Nothing more can be done from a signal handler; the name stays registered.
+      continue;
+    }
+    pendingTemps.delete(tmp);
+  }
+  return removed;
 }
 
 async function writeAll(fh: FileHandle, chunk: Uint8Array): Promise<void> {
@@ -80,6 +118,7 @@ export async function writeFileAtomic(file: string, data: AtomicWriteData): Prom
   try {
     fh = await fsp.open(tmp, 'wx', 0o666);
     created = true;
+    trackTempFile(tmp);
     if (data instanceof Uint8Array) {
       await writeAll(fh, data);
     } else if (isAsyncIterable(data)) {
@@ -101,10 +140,14 @@ export async function writeFileAtomic(file: string, data: AtomicWriteData): Prom
     await h.close();
     await renameWithRetry(tmp, file);
     renamed = true;
+    untrackTempFile(tmp);
     await syncDir(path.dirname(file));
   } catch (e) {
     if (fh) await fh.close().catch(() => undefined);
-    if (created && !renamed) await fsp.unlink(tmp).catch(() => undefined);
+    if (created && !renamed) {
+      await fsp.unlink(tmp).catch(() => undefined);
+      untrackTempFile(tmp);
+    }
     const why = (e as Error)?.message ?? String(e);
     throw new SslInvError(
       'ERR_FILE_WRITE',

@@ -11,7 +11,7 @@ import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { SslInvError } from '../errors';
-import { tempNameFor } from './atomic-write';
+import { tempNameFor, trackTempFile, untrackTempFile } from './atomic-write';
 
 /** The dtypes we write, with numpy's little-endian descr strings. */
 export const NPY_WRITE_DESCR = { float32: '<f4', float64: '<f8', int64: '<i8', int32: '<i4', uint8: '|u1' } as const;
@@ -57,6 +57,7 @@ export class NpyRowWriter {
     let fh: FileHandle;
     try {
       fh = await fsp.open(tmp, 'wx');
+      trackTempFile(tmp);
     } catch (e) {
       throw new SslInvError('ERR_FILE_WRITE', `cannot create the output (${(e as Error).message})`, { file, cause: e });
     }
@@ -116,6 +117,7 @@ export class NpyRowWriter {
       await fh.close();
       this.fh = undefined;
       await fsp.rename(this.tmp, this.file);
+      untrackTempFile(this.tmp);
       const dir = await fsp.open(path.dirname(this.file), 'r').catch(() => undefined);
       await dir?.sync().catch(() => undefined);
       await dir?.close();
@@ -131,5 +133,6 @@ export class NpyRowWriter {
     this.fh = undefined;
     await fh?.close().catch(() => undefined);
     await fsp.rm(this.tmp, { force: true }).catch(() => undefined);
+    untrackTempFile(this.tmp);
   }
 }

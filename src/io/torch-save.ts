@@ -14,7 +14,7 @@ import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { SslInvError } from '../errors';
-import { tempNameFor } from './atomic-write';
+import { tempNameFor, trackTempFile, untrackTempFile } from './atomic-write';
 
 export type TorchSaveDType = 'float32' | 'float64' | 'int64' | 'int32' | 'uint8';
 
@@ -326,6 +326,7 @@ export async function torchSave(file: string, value: SaveValue): Promise<void> {
   let fh: FileHandle | undefined;
   try {
     fh = await fsp.open(tmp, 'wx');
+    trackTempFile(tmp);
     const zip = new ZipWriter(fh);
     await zip.add(`${prefix}/data.pkl`, pkl);
     for (let i = 0; i < pickler.storages.length; i++) {
@@ -338,12 +339,14 @@ export async function torchSave(file: string, value: SaveValue): Promise<void> {
     await fh.close();
     fh = undefined;
     await fsp.rename(tmp, file);
+    untrackTempFile(tmp);
     const dir = await fsp.open(path.dirname(file), 'r').catch(() => undefined);
     await dir?.sync().catch(() => undefined);
     await dir?.close();
   } catch (e) {
     await fh?.close().catch(() => undefined);
     await fsp.rm(tmp, { force: true }).catch(() => undefined);
+    untrackTempFile(tmp);
     if (e instanceof SslInvError) throw e;
     throw new SslInvError('ERR_FILE_WRITE', `cannot write the checkpoint (${(e as Error).message})`, { file, cause: e });
   }

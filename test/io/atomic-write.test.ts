@@ -1,5 +1,6 @@
 // writeFileAtomic: success (buffer, chunks, async chunks), missing directory, read-only directory,
-// failures mid-write leave the old file intact and no temp file behind.
+// failures mid-write leave the old file intact and no temp file behind; an interrupted CLI process
+// removes its unfinished temp files.
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -107,4 +108,51 @@ t.test('a failed rename (target is a directory) keeps everything and removes the
   await t.rejects(writeFileAtomic(target, Buffer.from('data')), { code: 'ERR_FILE_WRITE', file: target });
   t.ok(fs.statSync(target).isDirectory());
   t.same(fs.readdirSync(dir).sort(), ['adir'], 'temp file removed');
+});
+
+t.test('interrupted: the pending temp files are removed, the old files stay', async (t) => {
+  // A child process (the built lib, as bin/ssl-inv.js runs it) installs the CLI's SIGINT cleanup and
+  // starts a writeFileAtomic and an NpyRowWriter (features) without finishing them; the parent
+  // interrupts it. (torchSave registers its temp file the same way; its write cannot be held open
+  // from outside.)
+  const lib = path.join(__dirname, '..', '..', 'lib');
+  if (!fs.existsSync(path.join(lib, 'cli', 'main.js'))) {
+    t.skip('lib/ not built (npm test builds it)');
+    return;
+  }
+  const dir = tmpdir(t);
+  fs.writeFileSync(path.join(dir, 'a.json'), 'old a');
+  fs.writeFileSync(path.join(dir, 'feats.npy'), 'old npy');
+  const script = path.join(dir, 'child.js');
+  fs.writeFileSync(script, `
+const path = require('node:path');
+const { installInterruptCleanup } = require(${JSON.stringify(path.join(lib, 'cli', 'main.js'))});
+const { writeFileAtomic } = require(${JSON.stringify(path.join(lib, 'io', 'atomic-write.js'))});
+const { NpyRowWriter } = require(${JSON.stringify(path.join(lib, 'io', 'npy-writer.js'))});
+installInterruptCleanup();
+const dir = ${JSON.stringify(dir)};
+async function* never() { yield Buffer.from('new a, first chunk'); await new Promise(() => {}); }
+writeFileAtomic(path.join(dir, 'a.json'), never());
+NpyRowWriter.open(path.join(dir, 'feats.npy'), 'float32', [4], 10).then((w) => w.append(new Float32Array(8)));
+setInterval(() => {}, 1000);
+const poll = setInterval(() => {
+  if (require('node:fs').readdirSync(dir).filter((f) => f.endsWith('.tmp')).length === 2) { clearInterval(poll); process.stdout.write('ready\\n'); }
+}, 10);
+`);
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => { stderr += String(d); });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the child never got ready')), 20000);
+    child.stdout.on('data', (d) => { if (String(d).includes('ready')) { clearTimeout(timer); resolve(); } });
+  });
+  t.equal(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp')).length, 2, 'two unfinished temp files before');
+  child.kill('SIGINT');
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  t.equal(code, 130, 'exit code 128 + SIGINT');
+  t.match(stderr, /ssl-inv: interrupted \(SIGINT\); removed 2 unfinished file\(s\)/);
+  t.same(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp')), [], 'no temp file left');
+  t.equal(fs.readFileSync(path.join(dir, 'a.json'), 'utf8'), 'old a', 'the previous versions are untouched');
+  t.equal(fs.readFileSync(path.join(dir, 'feats.npy'), 'utf8'), 'old npy');
 });
