@@ -192,7 +192,7 @@ async function runPretrainCommand(data: string, f: Flags): Promise<void> {
         skipped.set(k.file, e);
       },
       onEpochStart: (epoch, steps, lr) => {
-        log ??= openLog(path.join(outDir, 'pretrain-log.csv'), logHeader(f.bnSplits), f.resume !== undefined, say);
+        log ??= openLog(path.join(outDir, 'pretrain-log.csv'), logHeader(f.bnSplits), f.resume !== undefined ? epoch : undefined, say);
         epochStart = Date.now();
         meters = newMeters(f.bnSplits);
         say(`epoch ${epoch}: ${steps} step${steps === 1 ? '' : 's'} of ${f.batchSize} images, lr ${lr.toPrecision(4)}`);
@@ -260,14 +260,26 @@ function newMeters(gpus: number) {
 }
 
 /**
- * The per-step CSV log, opened for appending when resuming into a log with the same columns; a log
- * with other columns (an older version's, or another --bn-splits') is kept beside it under a new
- * name, not appended to.
+ * The per-step CSV log. Resuming at epoch `resumeAt` into a log with the same columns appends to it,
+ * after dropping its rows of epochs `resumeAt` and later: those came from a run interrupted after its
+ * last checkpoint, and the resumed run writes them again. A log with other columns (an older
+ * version's, or another --bn-splits') is kept beside it under a new name, not appended to.
  */
-function openLog(file: string, header: string, resume: boolean, say: (line: string) => void): number {
-  if (resume && fs.existsSync(file)) {
-    const head = fs.readFileSync(file, 'latin1').split('\n', 1)[0];
-    if (head === header) return fs.openSync(file, 'a');
+function openLog(file: string, header: string, resumeAt: number | undefined, say: (line: string) => void): number {
+  if (resumeAt !== undefined && fs.existsSync(file)) {
+    const lines = fs.readFileSync(file, 'latin1').split('\n');
+    const head = lines[0];
+    if (head === header) {
+      const rows = lines.slice(1).filter((l) => l !== '');
+      const kept = rows.filter((l) => Number(l.slice(0, l.indexOf(','))) < resumeAt);
+      if (kept.length < rows.length) {
+        const tmp = `${file}.${process.pid}.tmp`;
+        fs.writeFileSync(tmp, [header, ...kept, ''].join('\n'), 'latin1');
+        fs.renameSync(tmp, file);
+        say(`${file}: dropped ${rows.length - kept.length} row(s) of epoch ${resumeAt} and later (an interrupted run's); they are written again`);
+      }
+      return fs.openSync(file, 'a');
+    }
     if (fs.statSync(file).size > 0) {
       const kept = file.replace(/\.csv$/, `.${Date.now()}.csv`);
       fs.renameSync(file, kept);

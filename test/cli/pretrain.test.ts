@@ -92,6 +92,13 @@ t.test('a resumed run writes the bytes of the run it continues', async (t) => {
   t.equal(done.code, 0);
   t.match(done.stdout, /nothing to do: the run is at epoch 3 of 3/);
   t.ok(fs.readFileSync(path.join(resumed, 'pretrain-log.csv')).equals(logBefore), 'a run with nothing to do leaves the log as it was');
+  // A run interrupted after its last checkpoint logged rows that the resumed run writes again: they
+  // are replaced, not repeated.
+  fs.writeFileSync(path.join(resumed, 'pretrain-log.csv'), [...fullLog.slice(0, 5), '2,0,0.0075,9.25,0,0', ''].join('\n'));
+  const interrupted = await runCli([...args, '--out-dir', resumed, '--resume', path.join(full, 'default_0001.pth.tar')]);
+  t.equal(interrupted.code, 0);
+  t.same(fs.readFileSync(path.join(resumed, 'pretrain-log.csv'), 'utf8').trim().split('\n'), fullLog,
+    "the interrupted epoch's rows replaced: the uninterrupted run's log");
   // A log with other columns (an older version's) is kept under another name, not appended to.
   fs.writeFileSync(path.join(resumed, 'pretrain-log.csv'), 'epoch,step,lr,loss\n0,0,0.03,9.5\n');
   const again = await runCli([...args, '--out-dir', resumed, '--resume', path.join(full, 'default_0001.pth.tar')]);
