@@ -695,6 +695,9 @@ std::vector<WgradRegion> WgradRegions(const Conv2dParams& p, TapRect* all) {
   for (const Segment& s : sw) {
     if (s.t_begin < s.t_end) all->s0 = std::min(all->s0, s.t_begin), all->s1 = std::max(all->s1, s.t_end);
   }
+  // No window meets the image at all (a stride longer than the kernel can leave every tap of an axis
+  // in the padding): dw is 0, and `all` is an empty rectangle whose column count must not be used.
+  if (all->empty()) return {};
   std::vector<WgradRegion> split;
   int64_t work_split = 0;
   for (const Segment& a : sh) {

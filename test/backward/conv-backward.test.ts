@@ -56,6 +56,11 @@ const EXTRA: Case[] = [
   { name: '1x1 with padding 1 (padding wider than the kernel)', n: 2, c: 7, h: 5, w: 4, k: 9, r: 1, s: 1, sh: 1, sw: 1, ph: 1, pw: 1 },
   { name: '3x3/2 pad 2', n: 1, c: 6, h: 7, w: 8, k: 5, r: 3, s: 3, sh: 2, sw: 2, ph: 2, pw: 2 },
   { name: '3x3/3 pad 1 (stride larger than the overlap)', n: 2, c: 4, h: 10, w: 9, k: 6, r: 3, s: 3, sh: 3, sw: 3, ph: 1, pw: 1 },
+  // Stride longer than the kernel with wide padding: along W every window lies wholly in the padding,
+  // so dw and dx are all zeros (wgrad used to divide by the empty tap rectangle's zero width and
+  // take the process down with SIGFPE: found by fuzzing the ops).
+  { name: '2x2/4 pad 2 on 4x2: no window meets the image along W', n: 9, c: 8, h: 4, w: 2, k: 8, r: 2, s: 2, sh: 4, sw: 4, ph: 2, pw: 2 },
+  { name: '2x2/4 pad 2 on 5x6: some windows only in the padding', n: 2, c: 3, h: 5, w: 6, k: 4, r: 2, s: 2, sh: 4, sw: 4, ph: 2, pw: 2 },
   // Paths of native/cpu/conv2d_backward.cc that depend on size. Border split (K a multiple of 256 for
   // dgrad, >= 5% of the work in padded taps): regions whose windows keep fewer taps, some as one K
   // slice per kernel row.
