@@ -26,6 +26,7 @@ const root = path.resolve(__dirname, '..', '..');
 const addon = path.join(root, 'build-emu', 'Release', 'ssl_inv.node');
 const FILES = [
   'test/ops/cuda-ops.test.ts',
+  'test/ops/fuzz-ops.test.ts',
   'test/models/resnet-device.test.ts',
   'test/transforms/views-device.test.ts',
   'test/probes/device.test.ts',
