@@ -4,7 +4,8 @@
 // found. Without cmake: node-gyp (binding.gyp), CPU backend only. Both read native/sources.json.
 // Environment: SSL_INV_CUDA=0 builds without CUDA; SSL_INV_BUILD_JOBS sets the parallel job count;
 // SSL_INV_CUDA_EMU=1 builds the emulated-device test addon into build-emu/Release/ssl_inv.node instead
-// (CUDA sources as host C++ against native/cuda/emu; load it with SSL_INV_ADDON).
+// (CUDA sources as host C++ against native/cuda/emu; load it with SSL_INV_ADDON). With
+// SSL_INV_SANITIZE=1 as well, into build-emu-asan/ with AddressSanitizer and UBSan (scripts/test-asan.js).
 'use strict';
 const { spawnSync } = require('node:child_process');
 const os = require('node:os');
@@ -29,7 +30,10 @@ let status;
 if (has('cmake')) {
   const args = [require.resolve('cmake-js/bin/cmake-js'), 'compile', '--parallel', jobs, '--log-level', 'warn'];
   if (process.env.SSL_INV_CUDA === '0') args.push('--CDSSL_INV_CUDA=OFF');
-  if (process.env.SSL_INV_CUDA_EMU === '1') args.push('--CDSSL_INV_CUDA_EMU=ON', '--out', 'build-emu');
+  const sanitize = process.env.SSL_INV_SANITIZE === '1';
+  if (process.env.SSL_INV_CUDA_EMU === '1') args.push('--CDSSL_INV_CUDA_EMU=ON', '--out', sanitize ? 'build-emu-asan' : 'build-emu');
+  else if (sanitize) args.push('--out', 'build-asan');
+  if (sanitize) args.push('--CDSSL_INV_SANITIZE=ON');  // AddressSanitizer + UBSan (CMakeLists.txt)
   status = run(process.execPath, args);
 } else {
   console.error('ssl-invariances: cmake not found; building the CPU backend with node-gyp');

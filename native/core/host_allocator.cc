@@ -20,7 +20,7 @@ constexpr size_t kLargeThreshold = size_t{64} << 10;
 constexpr size_t kSmallGranule = size_t{64} << 10;
 constexpr size_t kHugeGranule = size_t{2} << 20;
 
-size_t LargeSize(size_t nbytes) {
+[[maybe_unused]] size_t LargeSize(size_t nbytes) {
   const size_t g = nbytes < kHugeGranule ? kSmallGranule : kHugeGranule;
   return (nbytes + g - 1) / g * g;
 }
@@ -48,7 +48,7 @@ Cache& GetCache() {
   return *c;
 }
 
-void* MapLarge(size_t size) {
+[[maybe_unused]] void* MapLarge(size_t size) {
   void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return nullptr;
 #ifdef MADV_HUGEPAGE
@@ -62,7 +62,7 @@ void* MapLarge(size_t size) {
 // freed pieces were not reused: resident memory grew by kilobytes per create/dispose.
 constexpr size_t kAlign = 64;
 
-void* SmallAlloc(size_t nbytes) {
+[[maybe_unused]] void* SmallAlloc(size_t nbytes) {
   void* raw = std::malloc(nbytes + kAlign + sizeof(void*));
   if (raw == nullptr) return nullptr;
   uintptr_t p = (reinterpret_cast<uintptr_t>(raw) + sizeof(void*) + kAlign - 1) & ~(uintptr_t{kAlign} - 1);
@@ -70,10 +70,21 @@ void* SmallAlloc(size_t nbytes) {
   return reinterpret_cast<void*>(p);
 }
 
-void SmallFree(void* p) { std::free(reinterpret_cast<void**>(p)[-1]); }
+[[maybe_unused]] void SmallFree(void* p) { std::free(reinterpret_cast<void**>(p)[-1]); }
 
 }  // namespace
 
+#ifdef SSLINV_EXACT_ALLOC
+// Sanitizer builds (scripts/build-native.js with SSL_INV_SANITIZE=1): every buffer from the malloc
+// the sanitizer watches, of exactly the size asked for, freed at once. The rounding, the slack and
+// the mmap'd cache above would hide a kernel's read or write past the end of its tensor.
+void* HostAlloc(size_t nbytes) {
+  void* p = nullptr;
+  return posix_memalign(&p, kAlign, nbytes == 0 ? 1 : nbytes) == 0 ? p : nullptr;
+}
+
+void HostFree(void* p, size_t /*nbytes*/) { std::free(p); }
+#else
 void* HostAlloc(size_t nbytes) {
   if (nbytes < kLargeThreshold) return SmallAlloc(nbytes);
   const size_t size = LargeSize(nbytes);
@@ -117,6 +128,7 @@ void HostFree(void* p, size_t nbytes) {
   }
   munmap(p, size);
 }
+#endif  // SSLINV_EXACT_ALLOC
 
 HostCacheStats GetHostCacheStats() {
   Cache& c = GetCache();

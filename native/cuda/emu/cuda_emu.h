@@ -252,6 +252,7 @@ inline void CountAsyncReaders(const std::vector<uint32_t>& addrs, int delta) {
 // Where each fiber starts: run the kernel, leave the barriers, and hand control back for good.
 inline void ThreadEntry(void* arg) {
   BlockState* b = static_cast<BlockState*>(arg);
+  FiberEntered(b->scheduler);
   b->body(b->body_arg);
   EmuThread& self = *b->current;
   if (!self.wg_open.empty() || !self.wg_groups.empty()) {

@@ -28,6 +28,16 @@
 #include <ucontext.h>
 #endif
 
+// Under AddressSanitizer (npm run test:asan) the switches are announced to it, as its fiber API
+// asks, so it knows which stack is running; and a stack is unpoisoned when a new fiber starts on it:
+// the last launch's fibers never returned from their frames, whose redzones would otherwise still be
+// marked and be reported as stack overflows by the next fiber that uses the same stack.
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#define SSLINV_EMU_ASAN 1
+#endif
+
 #if defined(__x86_64__) && !defined(SSLINV_EMU_UCONTEXT)
 // void sslinv_emu_switch(void** save_sp, void* load_sp): push the callee-saved registers and the
 // floating-point control words, store the stack pointer in *save_sp, load load_sp, pop the same,
@@ -118,11 +128,23 @@ class FiberStacks {
   size_t count_ = 0;
 };
 
+// The stack a context runs on, for AddressSanitizer's fiber API; a context on its OS thread's own
+// stack learns its bounds when the first fiber it starts calls FiberEntered.
+struct FiberStackBounds {
+  const void* bottom = nullptr;
+  size_t size = 0;
+};
+
 #if defined(__x86_64__) && !defined(SSLINV_EMU_UCONTEXT)
 struct FiberContext {
   void* sp = nullptr;
+  FiberStackBounds bounds;
 
   void Start(unsigned char* stack_top, void (*entry)(void*), void* arg) {
+    bounds = {stack_top - FiberStacks::kStackBytes, FiberStacks::kStackBytes};
+#ifdef SSLINV_EMU_ASAN
+    ASAN_UNPOISON_MEMORY_REGION(stack_top - FiberStacks::kStackBytes, FiberStacks::kStackBytes);
+#endif
     // The frame sslinv_emu_switch pops, lowest address first: control words, r15, r14, r13, r12,
     // rbx, rbp, return address. After the pops and the ret the stack pointer is stack_top itself
     // (16-byte aligned), which is what the call in sslinv_emu_fiber_start needs.
@@ -143,13 +165,18 @@ struct FiberContext {
   }
 };
 
-inline void SwitchFiber(FiberContext& from, FiberContext& to) { sslinv_emu_switch(&from.sp, to.sp); }
+inline void SwitchStacks(FiberContext& from, FiberContext& to) { sslinv_emu_switch(&from.sp, to.sp); }
 #else
 struct FiberContext {
   ucontext_t uc{};
+  FiberStackBounds bounds;
 
   // The context must stay where it is until the fiber ends (makecontext is handed its address).
   void Start(unsigned char* stack_top, void (*entry)(void*), void* arg) {
+    bounds = {stack_top - FiberStacks::kStackBytes, FiberStacks::kStackBytes};
+#ifdef SSLINV_EMU_ASAN
+    ASAN_UNPOISON_MEMORY_REGION(stack_top - FiberStacks::kStackBytes, FiberStacks::kStackBytes);
+#endif
     entry_ = entry;
     arg_ = arg;
     getcontext(&uc);
@@ -172,7 +199,30 @@ struct FiberContext {
   void* arg_ = nullptr;
 };
 
-inline void SwitchFiber(FiberContext& from, FiberContext& to) { swapcontext(&from.uc, &to.uc); }
+inline void SwitchStacks(FiberContext& from, FiberContext& to) { swapcontext(&from.uc, &to.uc); }
 #endif
+
+// Saves the running execution into `from` and resumes `to`.
+inline void SwitchFiber(FiberContext& from, FiberContext& to) {
+#ifdef SSLINV_EMU_ASAN
+  void* fake_stack = nullptr;
+  __sanitizer_start_switch_fiber(&fake_stack, to.bounds.bottom, to.bounds.size);
+  SwitchStacks(from, to);
+  __sanitizer_finish_switch_fiber(fake_stack, nullptr, nullptr);  // running `from` again
+#else
+  SwitchStacks(from, to);
+#endif
+}
+
+// The first thing a new fiber does: completes the switch that started it, and tells `starter` (the
+// context on the OS thread's stack that switched to it) where that stack is.
+inline void FiberEntered([[maybe_unused]] FiberContext& starter) {
+#ifdef SSLINV_EMU_ASAN
+  const void* bottom = nullptr;
+  size_t size = 0;
+  __sanitizer_finish_switch_fiber(nullptr, &bottom, &size);
+  if (starter.bounds.bottom == nullptr) starter.bounds = {bottom, size};
+#endif
+}
 
 }  // namespace sslinv_emu

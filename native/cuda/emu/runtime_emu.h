@@ -174,7 +174,13 @@ inline cudaError_t cudaMalloc(void** p, size_t n) {
     }
     rt.used += n;
   }
+#ifdef SSLINV_EXACT_ALLOC
+  // Sanitizer builds: exactly n bytes, so the emulated kernels' accesses past a buffer are seen.
+  void* q = nullptr;
+  if (posix_memalign(&q, 256, n == 0 ? 1 : n) != 0) q = nullptr;
+#else
   void* q = std::aligned_alloc(256, n == 0 ? 256 : (n + 255) / 256 * 256);
+#endif
   std::lock_guard<std::mutex> lock(rt.mu);
   if (q == nullptr) {
     rt.used -= n;
