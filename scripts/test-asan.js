@@ -8,7 +8,7 @@
 // checks the kernels' index logic, not the GPU: compute-sanitizer on a real device does that
 // (bench/device/run.sh). Leak checking is off (node itself is not instrumented).
 // Default files: the ops, the training ops, the networks, linalg, the transforms and the probes'
-// device path; about 30 minutes on 2 cores.
+// device path; about 15 minutes on 2 cores.
 'use strict';
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
