@@ -10,7 +10,7 @@
 // Default files: the ops, the training ops, the networks, linalg, the transforms and the probes'
 // device path; about 15 minutes on 2 cores.
 'use strict';
-const { spawnSync } = require('node:child_process');
+const { spawn, spawnSync } = require('node:child_process');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
@@ -27,11 +27,16 @@ if (!asan || !ubsan) {
   process.exit(2);
 }
 const env = { ...process.env, SSL_INV_CUDA_EMU: '1', SSL_INV_SANITIZE: '1' };
-let r = spawnSync(process.execPath, [path.join(root, 'scripts', 'build-native.js')], { cwd: root, stdio: 'inherit', env });
+const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'build-native.js')], { cwd: root, stdio: 'inherit', env });
 if (r.status !== 0) process.exit(r.status ?? 1);
 const files = process.argv.slice(2);
-r = spawnSync(process.execPath, [path.join(root, 'node_modules', 'tap', 'dist', 'esm', 'run.mjs'), '--timeout=3600', ...(files.length ? files : DEFAULT)], {
-  cwd: root, stdio: 'inherit',
+// tap runs in its own process group, asynchronously, so that a SIGINT, SIGTERM or SIGHUP sent to
+// this script alone (a CI runner's timeout, `kill PID`) stops tap and its test processes too; with
+// spawnSync they ran on after the script was gone. A test process inside a long native call cannot
+// run its signal handler until the call returns (minutes under ASan), so the group is killed after
+// a 10 s grace.
+const child = spawn(process.execPath, [path.join(root, 'node_modules', 'tap', 'dist', 'esm', 'run.mjs'), '--timeout=3600', ...(files.length ? files : DEFAULT)], {
+  cwd: root, stdio: 'inherit', detached: true,
   env: {
     ...process.env,
     SSL_INV_ADDON: path.join(root, 'build-emu-asan', 'Release', 'ssl_inv.node'),
@@ -39,4 +44,25 @@ r = spawnSync(process.execPath, [path.join(root, 'node_modules', 'tap', 'dist', 
     ASAN_OPTIONS: 'detect_leaks=0', UBSAN_OPTIONS: 'print_stacktrace=1',
   },
 });
-process.exit(r.status ?? 1);
+const signalGroup = (sig) => {
+  try {
+    process.kill(-child.pid, sig);
+  } catch {
+    // The group is gone already.
+  }
+};
+let grace;
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    signalGroup(sig);
+    grace ??= setTimeout(() => signalGroup('SIGKILL'), 10_000);
+  });
+}
+child.on('exit', (code, signal) => {
+  if (grace) {
+    // Interrupted: whatever tap left behind in its group goes too.
+    clearTimeout(grace);
+    signalGroup('SIGKILL');
+  }
+  process.exitCode = code ?? (signal ? 128 + (require('node:os').constants.signals[signal] ?? 0) : 1);
+});

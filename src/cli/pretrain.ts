@@ -24,7 +24,7 @@ import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import { SslInvError } from '../errors';
 import { cudaAvailable } from '../device';
-import { writeFileAtomic } from '../io/atomic-write';
+import { writeFileAtomic, writeFileAtomicSync } from '../io/atomic-write';
 import { setNumThreads } from '../ops';
 import { ARCHS, Arch } from '../nn/resnet-spec';
 import { AUGMENT_SETS, AugmentSet } from '../transforms/augment';
@@ -273,9 +273,8 @@ function openLog(file: string, header: string, resumeAt: number | undefined, say
       const rows = lines.slice(1).filter((l) => l !== '');
       const kept = rows.filter((l) => Number(l.slice(0, l.indexOf(','))) < resumeAt);
       if (kept.length < rows.length) {
-        const tmp = `${file}.${process.pid}.tmp`;
-        fs.writeFileSync(tmp, [header, ...kept, ''].join('\n'), 'latin1');
-        fs.renameSync(tmp, file);
+        // Atomic (a crash here keeps the old log whole) and registered for the Ctrl-C cleanup.
+        writeFileAtomicSync(file, Buffer.from([header, ...kept, ''].join('\n'), 'latin1'));
         say(`${file}: dropped ${rows.length - kept.length} row(s) of epoch ${resumeAt} and later (an interrupted run's); they are written again`);
       }
       return fs.openSync(file, 'a');

@@ -89,6 +89,14 @@ async function renameWithRetry(from: string, to: string): Promise<void> {
   }
 }
 
+/** Whether a failed directory fsync is one a platform or filesystem is allowed (Windows cannot open
+ *  directories; some filesystems refuse fsync on them). */
+function dirSyncUnsupported(e: unknown): boolean {
+  const code = (e as { code?: string }).code;
+  return code === 'EISDIR' || code === 'EPERM' || code === 'EACCES' || code === 'EINVAL' || code === 'ENOTSUP' ||
+    code === 'EOPNOTSUPP' || code === 'EBADF';
+}
+
 /** fsyncs a directory; filesystems and platforms that cannot do it are tolerated. */
 async function syncDir(dir: string): Promise<void> {
   let dh: FileHandle | undefined;
@@ -96,14 +104,48 @@ async function syncDir(dir: string): Promise<void> {
     dh = await fsp.open(dir, 'r');
     await dh.sync();
   } catch (e) {
-    const code = (e as { code?: string }).code;
-    // Windows cannot open directories; some filesystems refuse fsync on them.
-    if (!(code === 'EISDIR' || code === 'EPERM' || code === 'EACCES' || code === 'EINVAL' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'EBADF')) {
-      throw e;
-    }
+    if (!dirSyncUnsupported(e)) throw e;
   } finally {
     await dh?.close().catch(() => undefined);
   }
+}
+
+function syncDirSync(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(dir, 'r');
+    fs.fsyncSync(fd);
+  } catch (e) {
+    if (!dirSyncUnsupported(e)) throw e;
+  } finally {
+    if (fd !== undefined) {
+      try { fs.closeSync(fd); } catch { /* already reported or irrelevant */ }
+    }
+  }
+}
+
+function renameWithRetrySync(from: string, to: string): void {
+  const retries = process.platform === 'win32' ? 10 : 0;
+  for (let i = 0; ; i++) {
+    try {
+      fs.renameSync(from, to);
+      return;
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (i >= retries || !(code === 'EPERM' || code === 'EACCES' || code === 'EBUSY')) throw e;
+      // A synchronous sleep: this variant serves code that cannot yield (see writeFileAtomicSync).
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20 * (i + 1));
+    }
+  }
+}
+
+function fileWriteError(file: string, renamed: boolean, e: unknown): SslInvError {
+  const why = (e as Error)?.message ?? String(e);
+  return new SslInvError(
+    'ERR_FILE_WRITE',
+    renamed ? `written, but the directory could not be synced: ${why}` : `cannot write (previous contents kept): ${why}`,
+    { file, cause: e },
+  );
 }
 
 /**
@@ -148,11 +190,53 @@ export async function writeFileAtomic(file: string, data: AtomicWriteData): Prom
       await fsp.unlink(tmp).catch(() => undefined);
       untrackTempFile(tmp);
     }
-    const why = (e as Error)?.message ?? String(e);
-    throw new SslInvError(
-      'ERR_FILE_WRITE',
-      renamed ? `written, but the directory could not be synced: ${why}` : `cannot write (previous contents kept): ${why}`,
-      { file, cause: e },
-    );
+    throw fileWriteError(file, renamed, e);
+  }
+}
+
+/**
+ * The synchronous form of writeFileAtomic, for the few writers that run inside synchronous code
+ * (pretrain's log rewrite on resume runs in a step hook): same steps, same temp-file registration,
+ * same errors. It blocks the event loop for the write, so it is meant for small files.
+ */
+export function writeFileAtomicSync(file: string, data: Uint8Array | Iterable<Uint8Array>): void {
+  const tmp = tempNameFor(file);
+  let fd: number | undefined;
+  let created = false;
+  let renamed = false;
+  try {
+    fd = fs.openSync(tmp, 'wx', 0o666);
+    created = true;
+    trackTempFile(tmp);
+    const chunks: Iterable<Uint8Array> = data instanceof Uint8Array ? [data] : data;
+    if (chunks == null || typeof (chunks as Iterable<Uint8Array>)[Symbol.iterator] !== 'function') {
+      throw new TypeError('data must be a Buffer, a Uint8Array or an iterable of them');
+    }
+    for (const chunk of chunks) {
+      if (!(chunk instanceof Uint8Array)) throw new TypeError('chunks must be Buffers or Uint8Arrays');
+      let off = 0;
+      while (off < chunk.byteLength) {
+        const n = fs.writeSync(fd, chunk, off, chunk.byteLength - off);
+        if (n <= 0) throw new Error('write returned 0 bytes');
+        off += n;
+      }
+    }
+    fs.fsyncSync(fd);
+    const h = fd;
+    fd = undefined;
+    fs.closeSync(h);
+    renameWithRetrySync(tmp, file);
+    renamed = true;
+    untrackTempFile(tmp);
+    syncDirSync(path.dirname(file));
+  } catch (e) {
+    if (fd !== undefined) {
+      try { fs.closeSync(fd); } catch { /* the write's error is the one to report */ }
+    }
+    if (created && !renamed) {
+      try { fs.rmSync(tmp, { force: true }); } catch { /* left for removePendingTempFiles */ }
+      untrackTempFile(tmp);
+    }
+    throw fileWriteError(file, renamed, e);
   }
 }

@@ -99,6 +99,7 @@ t.test('a resumed run writes the bytes of the run it continues', async (t) => {
   t.equal(interrupted.code, 0);
   t.same(fs.readFileSync(path.join(resumed, 'pretrain-log.csv'), 'utf8').trim().split('\n'), fullLog,
     "the interrupted epoch's rows replaced: the uninterrupted run's log");
+  t.same(fs.readdirSync(resumed).filter((f) => f.endsWith('.tmp')), [], 'the rewrite left no temp file');
   // A log with other columns (an older version's) is kept under another name, not appended to.
   fs.writeFileSync(path.join(resumed, 'pretrain-log.csv'), 'epoch,step,lr,loss\n0,0,0.03,9.5\n');
   const again = await runCli([...args, '--out-dir', resumed, '--resume', path.join(full, 'default_0001.pth.tar')]);

@@ -1,11 +1,11 @@
-// writeFileAtomic: success (buffer, chunks, async chunks), missing directory, read-only directory,
+// writeFileAtomic and writeFileAtomicSync: success (buffer, chunks, async chunks), missing directory, read-only directory,
 // failures mid-write leave the old file intact and no temp file behind; an interrupted CLI process
 // removes its unfinished temp files.
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { writeFileAtomic, tempNameFor } from '../../src/io/atomic-write';
+import { writeFileAtomic, writeFileAtomicSync, tempNameFor, removePendingTempFiles } from '../../src/io/atomic-write';
 
 function tmpdir(t: { teardown(fn: () => void): void }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atomic-'));
@@ -108,6 +108,38 @@ t.test('a failed rename (target is a directory) keeps everything and removes the
   await t.rejects(writeFileAtomic(target, Buffer.from('data')), { code: 'ERR_FILE_WRITE', file: target });
   t.ok(fs.statSync(target).isDirectory());
   t.same(fs.readdirSync(dir).sort(), ['adir'], 'temp file removed');
+});
+
+t.test('writeFileAtomicSync: the same contract, synchronously', async (t) => {
+  const dir = tmpdir(t);
+  const file = path.join(dir, 'log.csv');
+  writeFileAtomicSync(file, Buffer.from('epoch,loss\n0,1.5\n'));
+  t.equal(fs.readFileSync(file, 'utf8'), 'epoch,loss\n0,1.5\n');
+  writeFileAtomicSync(file, [Buffer.from('epoch,'), new Uint8Array([0x6c, 0x6f, 0x73, 0x73, 0x0a])]);
+  t.equal(fs.readFileSync(file, 'utf8'), 'epoch,loss\n', 'chunks, old contents replaced');
+  writeFileAtomicSync(file, new Uint8Array(0));
+  t.equal(fs.statSync(file).size, 0, 'empty data');
+  t.same(fs.readdirSync(dir), ['log.csv'], 'no temp files left');
+
+  fs.writeFileSync(file, 'good log');
+  function* failing() {
+    yield Buffer.alloc(4096, 1);
+    throw new Error('disk on fire');
+  }
+  t.throws(() => writeFileAtomicSync(file, failing()), { code: 'ERR_FILE_WRITE', file, message: /disk on fire/ });
+  t.throws(() => writeFileAtomicSync(file, [Buffer.from('a'), 'text' as unknown as Uint8Array]), { code: 'ERR_FILE_WRITE' });
+  t.throws(() => writeFileAtomicSync(file, 7 as unknown as Uint8Array), { code: 'ERR_FILE_WRITE' });
+  t.equal(fs.readFileSync(file, 'utf8'), 'good log', 'old file intact after each failure');
+  t.same(fs.readdirSync(dir), ['log.csv'], 'temp files removed');
+  t.same(removePendingTempFiles(), [], 'and unregistered');
+
+  const missing = path.join(dir, 'no', 'dir', 'x.csv');
+  t.throws(() => writeFileAtomicSync(missing, Buffer.from('x')), { code: 'ERR_FILE_WRITE', file: missing });
+  const sub = path.join(dir, 'adir');
+  fs.mkdirSync(sub);
+  t.throws(() => writeFileAtomicSync(sub, Buffer.from('x')), { code: 'ERR_FILE_WRITE', file: sub });
+  t.ok(fs.statSync(sub).isDirectory());
+  t.same(fs.readdirSync(dir).sort(), ['adir', 'log.csv'], 'failed rename: temp file removed');
 });
 
 t.test('interrupted: the pending temp files are removed, the old files stay', async (t) => {
