@@ -301,8 +301,11 @@ cudaError_t LaunchCovarianceAccumulate(const float* x, int64_t rows, int d, int6
   if (syrk == CovarianceSyrk::kTf32x3 && (d % 4 != 0 || reinterpret_cast<uintptr_t>(x) % 16 != 0)) {
     return cudaErrorInvalidValue;
   }
+  // The kernels use 16-byte vector stores into the workspace's partial tiles and doubles elsewhere.
+  if (reinterpret_cast<uintptr_t>(workspace) % 16 != 0) return cudaErrorInvalidValue;
   const Plan p = MakePlan(rows, d, split_rows);
-  if (p.splits > 65535 || p.mean_splits > 65535) return cudaErrorInvalidValue;
+  // Grid y limits: the sub-chunks (SYRK), the mean's splits, and the merge's tiles (d > 46,208).
+  if (p.splits > 65535 || p.mean_splits > 65535 || p.tiles > 65535) return cudaErrorInvalidValue;
   unsigned char* ws = static_cast<unsigned char*>(workspace);
   double* colsum = reinterpret_cast<double*>(ws + p.off_colsum);
   float* muf = reinterpret_cast<float*>(ws + p.off_muf);

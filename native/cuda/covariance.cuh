@@ -57,8 +57,9 @@ size_t CovarianceWorkspaceBytes(int64_t rows, int d, int split_rows = 0);
 enum class CovarianceSyrk : int { kAuto = 0, kSimt = 1, kTf32x3 = 2, kSimtBk16 = 3 };
 
 // Merges x [rows, d] into (count, mean, m2); see the header comment. Returns cudaErrorInvalidValue
-// for bad sizes (rows < 0, d < 1, count < 0, too many row splits), null pointers, an unknown syrk or
-// kTf32x3 on input it cannot take. rows == 0 is a no-op. x may have any alignment otherwise (16-byte
+// for bad sizes (rows < 0, d < 1, count < 0, too many row splits, d > 46,208: more merge tiles than a
+// grid's y extent), null pointers, a workspace not 16-byte aligned (any cudaMalloc'd one is), an
+// unknown syrk or kTf32x3 on input it cannot take, always before anything is written. rows == 0 is a no-op. x may have any alignment otherwise (16-byte
 // aligned rows with d % 4 == 0 take the vector loads).
 cudaError_t LaunchCovarianceAccumulate(const float* x, int64_t rows, int d, int64_t count, double* mean, double* m2,
                                        void* workspace, cudaStream_t stream, int split_rows = 0,

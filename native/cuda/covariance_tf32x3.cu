@@ -3,7 +3,8 @@
 //
 // Block: 256 threads (8 warps, 2 x 4 of 64 x 32) compute one 128 x 128 upper tile over one row
 // sub-chunk; mma.sync m16n8k8 .tf32, three per product (a_lo b_hi, a_hi b_lo, a_hi b_hi, small terms
-// first), fp32 accumulation.
+// first) into a per-step fp32 sum, added to the fp32 accumulators with round-to-nearest (see the
+// MMA loop for why).
 //
 // Shared memory: 3 stages of 16 rows of x, for the A columns (bi) and the B columns (bj; a diagonal
 // tile reads A for both), as [16][136] floats straight from the row-major input by 16-byte cp.async
@@ -38,9 +39,11 @@ constexpr int kStageFloats = 2 * kBk * kStride;  // A then B
 // registers, which the accumulators and fragments fill: 128 without spilling).
 constexpr size_t kSmemBytes = sizeof(float) * (kStages * kStageFloats + 2 * kTile);  // 53,248 bytes: needs the opt-in
 
-// hi = tf32(v), lo = tf32(v - hi), as fragment words.
+// hi = tf32(v), lo = tf32(v - hi), as fragment words. The PTX ISA leaves the unused low 13 bits of
+// a tf32 register implementation-defined; they are cleared before hi is read back as an fp32 (as
+// CUTLASS's tfloat32_t does), so the residual is exact whatever a card leaves there.
 __device__ __forceinline__ void Split(float v, uint32_t& hi, uint32_t& lo) {
-  hi = ToTf32(v);
+  hi = ToTf32(v) & 0xffffe000u;
   lo = ToTf32(v - __uint_as_float(hi));
 }
 
@@ -112,7 +115,9 @@ __global__ void __launch_bounds__(kThreads, 2)
     const float* b_s = diag ? a_s : a_s + kBk * kStride;
     const int64_t left = r_end - (r_begin + static_cast<int64_t>(kt) * kBk);
     const int k_valid = left < kBk ? static_cast<int>(left) : kBk;  // rows of this tile in the sub-chunk
-#pragma unroll
+    // Not unrolled: with both k8 steps interleaved the 128-register budget spilled 48 bytes (nvcc
+    // 13.0, sm_90); one step at a time spills 8.
+#pragma unroll 1
     for (int ks = 0; ks < kBk / 8; ++ks) {
       const int k0 = ks * 8 + t, k1 = k0 + 4;
       const bool ok0 = k0 < k_valid, ok1 = k1 < k_valid;
@@ -136,9 +141,17 @@ __global__ void __launch_bounds__(kThreads, 2)
         Split(ok1 ? a_s[k1 * kStride + m + 8] - mu1 : 0.f, a_hi[3], a_lo[3]);
 #pragma unroll
         for (int nt = 0; nt < 4; ++nt) {
-          MmaTf32_16x8x8(acc[mt][nt], a_lo, b_hi[nt], acc[mt][nt]);
-          MmaTf32_16x8x8(acc[mt][nt], a_hi, b_lo[nt], acc[mt][nt]);
-          MmaTf32_16x8x8(acc[mt][nt], a_hi, b_hi[nt], acc[mt][nt]);
+          // Tensor cores round each MMA's sum toward zero. Chained into acc for a whole sub-chunk
+          // (512 k8 steps at 4,096 rows), the diagonal's same-signed products lose up to an ulp of
+          // acc per MMA, always downward: 3e-5 relative on the emulated device with that rounding.
+          // So each step's three MMAs go into fresh registers (their truncation is relative to one
+          // step's sum) and the step joins acc by ordinary round-to-nearest adds.
+          float step[4] = {0.f, 0.f, 0.f, 0.f};
+          MmaTf32_16x8x8(step, a_lo, b_hi[nt], step);
+          MmaTf32_16x8x8(step, a_hi, b_lo[nt], step);
+          MmaTf32_16x8x8(step, a_hi, b_hi[nt], step);
+#pragma unroll
+          for (int e = 0; e < 4; ++e) acc[mt][nt][e] += step[e];
         }
       }
     }

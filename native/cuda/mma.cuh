@@ -5,7 +5,8 @@
 //   ToTf32, PackBf16x2         fp32 -> tf32 (round to nearest, ties away, like cvt.rna.tf32.f32) and
 //                              two fp32 -> one word of two bf16 (nearest even, like cvt.rn.bf16x2.f32)
 //   MmaTf32_16x8x8             D = A B + C, mma.sync m16n8k8 .tf32, fp32 accumulate
-//   MmaBf16_16x8x16            D = A B + C, mma.sync m16n8k16 .bf16, fp32 accumulate
+//   MmaBf16_16x8x16            D = A B + C, mma.sync m16n8k16 .bf16, fp32 accumulate (emulated: the
+//                              exact sum rounded toward zero, as tensor cores round; TensorCoreRound)
 //   LdMatrixX4                 ldmatrix .x4: four 8 x 8 b16 matrices from shared memory into the
 //                              fragment layout the MMAs take (lane i supplies row i % 8 of matrix i / 8)
 //   ForEachAccumulatorPair     the epilogue's walk over a warp's accumulators, two columns at a time
@@ -17,6 +18,8 @@
 // Fragment layouts follow the PTX ISA ("Matrix Fragments for mma.m16n8k8 / m16n8k16"); see
 // GatherFragments. All 32 lanes of a warp must call the MMAs and LdMatrixX4 together.
 #pragma once
+#include <cfloat>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -68,6 +71,21 @@ __device__ __forceinline__ uint32_t ToTf32(float f) {
 // hardware is what the op table's toBfloat16 case checks on a GPU (a NaN among its inputs).
 inline uint32_t Bf16BitsRne(float f) { return ::sslinv::Float32ToBf16Bits(f); }
 inline float Bf16Value(uint32_t bits16) { return BitsFloat(bits16 << 16); }
+
+// The fp32 result of one tensor-core MMA from its exact sum, rounded as the hardware rounds: toward
+// zero, not to nearest (Fasi, Higham, Mikaitis, Pranesh, PeerJ CS 7:e330, 2021, measured on V100/
+// A100; the same model is used for H100). The emulation sums c and the products in double, which
+// holds tf32 and bf16 products exactly, and then truncates. Real tensor cores also truncate the
+// products' alignment to the largest term, so this is the optimistic side of the hardware; what it
+// catches is the bias: a long chain of MMAs into one accumulator of same-signed terms (a sum of
+// squares) loses up to an ulp per MMA, always downward, where round-to-nearest errors would cancel.
+inline float TensorCoreRound(double s) {
+  float f = static_cast<float>(s);
+  if (std::isnan(s)) return f;
+  if (std::isinf(f) && !std::isinf(s)) return std::copysign(FLT_MAX, static_cast<float>(s));
+  if (std::fabs(static_cast<double>(f)) > std::fabs(s)) f = std::nextafter(f, 0.f);
+  return f;
+}
 #endif
 
 // Two floats -> one word of two bf16: lo in bits 0-15 (the lower GEMM-K index), hi in bits 16-31,
@@ -138,9 +156,9 @@ __device__ __forceinline__ void MmaTf32_16x8x8(float d[4], const uint32_t a[4], 
   const EmuFragments f = GatherFragments(a, b);
   float out[4];
   for (int i = 0; i < 4; ++i) {
-    float acc = c[i];
-    for (int k = 0; k < 8; ++k) acc += BitsFloat(f.a[i / 2][k]) * BitsFloat(f.b[i % 2][k]);
-    out[i] = acc;
+    double acc = c[i];
+    for (int k = 0; k < 8; ++k) acc += static_cast<double>(BitsFloat(f.a[i / 2][k])) * BitsFloat(f.b[i % 2][k]);
+    out[i] = TensorCoreRound(acc);
   }
   for (int i = 0; i < 4; ++i) d[i] = out[i];
 #endif
@@ -162,13 +180,13 @@ __device__ __forceinline__ void MmaBf16_16x8x16(float d[4], const uint32_t a[4],
   const EmuFragments f = GatherFragments(a, b);
   float out[4];
   for (int i = 0; i < 4; ++i) {
-    float acc = c[i];
+    double acc = c[i];
     for (int k = 0; k < 8; ++k) {
       const uint32_t wa = f.a[i / 2][k], wb = f.b[i % 2][k];
-      acc += Bf16Value(wa & 0xffffu) * Bf16Value(wb & 0xffffu);
-      acc += Bf16Value(wa >> 16) * Bf16Value(wb >> 16);
+      acc += static_cast<double>(Bf16Value(wa & 0xffffu)) * Bf16Value(wb & 0xffffu);
+      acc += static_cast<double>(Bf16Value(wa >> 16)) * Bf16Value(wb >> 16);
     }
-    out[i] = acc;
+    out[i] = TensorCoreRound(acc);
   }
   for (int i = 0; i < 4; ++i) d[i] = out[i];
 #endif

@@ -30,8 +30,9 @@
 //
 // The emulation checks that all 128 threads of a warpgroup execute each of these instructions
 // together (with the same descriptors for wgmma.mma_async), and computes each thread's own
-// accumulators from the shared memory the descriptors address, summing K in order (bit for bit what
-// the emulated mma.sync m16n8k16 gives on the same data). Operands are read when the wgmma is issued
+// accumulators from the shared memory the descriptors address, summing K in order and rounding toward
+// zero (bit for bit what the emulated mma.sync m16n8k16 gives on the same data; on a GPU the two
+// instructions need not agree to the bit, which the autotuner checks there). Operands are read when the wgmma is issued
 // and again when a WgmmaWait covers it; if they changed in between (a stage overwritten while a wgmma
 // still reads it) the emulation aborts, as it does when a cp.async is issued into shared memory an
 // in-flight wgmma reads (on a GPU the copy may land at once); the accumulators change only at that
@@ -297,11 +298,11 @@ __device__ __forceinline__ void WgmmaBf16Async(float (&d)[kN / 8][4], uint64_t d
     }
     for (int j = 0; j < kN / 8; ++j)
       for (int e = 0; e < 4; ++e) {
-        float sum = acc[4 * j + e];
+        double sum = acc[4 * j + e];
         const uint16_t* ar = now.a[e / 2];
         const uint16_t* bc = now.b[2 * j + e % 2];
-        for (int k = 0; k < 16; ++k) sum += mma::Bf16Value(ar[k]) * mma::Bf16Value(bc[k]);
-        acc[4 * j + e] = sum;
+        for (int k = 0; k < 16; ++k) sum += static_cast<double>(mma::Bf16Value(ar[k])) * mma::Bf16Value(bc[k]);
+        acc[4 * j + e] = mma::TensorCoreRound(sum);
       }
   });
 #endif

@@ -237,6 +237,15 @@ int main() {
     emu_check::Report(mean_same, "3xtf32 leaves the means bit-identical (they do not use the SYRK)");
   }
   {
+    // One full default sub-chunk (4,096 rows): 512 k8 steps per accumulator. The emulated MMAs round
+    // toward zero as tensor cores do, so chaining every MMA of a sub-chunk into one fp32 accumulator
+    // biases the diagonal (sums of squares) by about 3e-5; the kernel sums each k8 step's three
+    // MMAs into fresh registers and adds those to the accumulators with round-to-nearest.
+    const int d = 128;
+    const auto x = Gaussian(4096, d, 3.0, 1.0, 15);
+    Check("3xtf32: rows 4096 d128 N(3,1), one default sub-chunk of 512 k8 steps", {x}, d, Accumulate({x}, d, 0, 0, tc));
+  }
+  {
     // Input it cannot take is refused before any kernel runs: the statistics stay as they were.
     const int d = 130;
     const auto x = Gaussian(50, d, 3.0, 1.0, 9);
@@ -255,6 +264,25 @@ int main() {
     const int e1 = LaunchCovarianceAccumulate(&x, 1, 0, 0, &mean, &m2, ws.data(), nullptr);
     const int e2 = LaunchCovarianceAccumulate(&x, 1, 1, -1, &mean, &m2, ws.data(), nullptr);
     emu_check::Report(e0 == 0 && mean == 0 && e1 != 0 && e2 != 0, "rows 0 is a no-op; d 0 and count < 0 are rejected");
+  }
+  {
+    // A workspace that is not 16-byte aligned (its vector stores would fault on a GPU), and d past the
+    // merge grid's 65,535 tiles (d > 46,208), are refused before anything is written.
+    const int d = 8;
+    const auto x = Gaussian(20, d, 3.0, 1.0, 16);
+    std::vector<double> mean(d, 7.0), m2(size_t(d) * d, 7.0);
+    const size_t bytes = CovarianceWorkspaceBytes(20, d);
+    unsigned char* ws = static_cast<unsigned char*>(std::aligned_alloc(256, (bytes + 256 + 255) / 256 * 256));
+    const int mis = LaunchCovarianceAccumulate(x.data(), 20, d, 0, mean.data(), m2.data(), ws + 8, nullptr);
+    const int ok = LaunchCovarianceAccumulate(x.data(), 20, d, 0, mean.data(), m2.data(), ws, nullptr);
+    std::free(ws);
+    emu_check::Report(mis != 0 && ok == 0, "a workspace not 16-byte aligned is refused; aligned, the same call runs");
+    const int big = 46209;
+    std::vector<float> row(big, 1.f);
+    double mean1 = 7.0, m21 = 7.0;
+    alignas(256) static unsigned char small_ws[256];
+    const int e = LaunchCovarianceAccumulate(row.data(), 1, big, 0, &mean1, &m21, small_ws, nullptr);
+    emu_check::Report(e != 0 && mean1 == 7.0 && m21 == 7.0, "d 46,209 (65,703 merge tiles) is refused, nothing written");
   }
   return emu_check::Finish();
 }
