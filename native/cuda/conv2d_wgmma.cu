@@ -94,6 +94,10 @@ __global__ void __launch_bounds__(kThreads, kBN == 256 ? 1 : 2)
 
     const uint32_t stage_addr = smem_addr + static_cast<uint32_t>((kt % kStages) * kStageBytes);
     const uint32_t a_addr = stage_addr + static_cast<uint32_t>(wg * 64 * kRowBytes), b_addr = stage_addr + kBM * kRowBytes;
+    // The accumulators are fenced for the compiler on both sides of each batch (as CUTLASS's
+    // warpgroup_fence_operand): no access to them may move between wgmma.fence and the wgmmas or
+    // before the wait, which the PTX ISA leaves undefined and the emulator cannot see.
+    wgmma::FenceOperands(acc[0]);
     wgmma::WgmmaFence();
 #pragma unroll
     for (int ks = 0; ks < 2; ++ks) {  // two k16 steps of 32 bytes per 64-byte row
@@ -102,6 +106,7 @@ __global__ void __launch_bounds__(kThreads, kBN == 256 ? 1 : 2)
     }
     wgmma::WgmmaCommit();
     wgmma::WgmmaWait<1>();
+    wgmma::FenceOperands(acc[0]);
   }
   wgmma::WgmmaWait<0>();
   wgmma::FenceOperands(acc[0]);

@@ -93,6 +93,7 @@ __device__ __forceinline__ void WgmmaFence() {
   asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
 #else
   emu::ExpectUniform(0, "wgmma.fence");
+  ::sslinv_emu::WgmmaFence();
 #endif
 }
 
@@ -118,6 +119,8 @@ __device__ __forceinline__ void WgmmaWait() {
 __device__ __forceinline__ void FenceProxyAsyncShared() {
 #ifdef SSLINV_GPU_ONLY
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+#else
+  ::sslinv_emu::FenceProxyAsyncShared();
 #endif
 }
 
@@ -284,6 +287,7 @@ __device__ __forceinline__ void WgmmaBf16Async(float (&d)[kN / 8][4], uint64_t d
   auto issued = std::make_shared<emu::Operands<kN>>();
   auto addrs = std::make_shared<std::vector<uint32_t>>();
   emu::Read<kN>(a, b, row0, col0, issued.get(), addrs.get());
+  ::sslinv_emu::CheckWgmmaIssue(*addrs);  // wgmma.fence before it; fence.proxy.async after the copies it reads
   ::sslinv_emu::CountAsyncReaders(*addrs, +1);  // a cp.async into these words before the wait is a race
   float* acc = &d[0][0];
   ::sslinv_emu::WgmmaEnqueue([=] {

@@ -19,9 +19,14 @@
 // covers them (see CpAsyncWait below). The sm_90a warpgroup MMA (wgmma.mma_async, cuda/wgmma.cuh)
 // likewise completes only at the wgmma.wait_group that covers it (see WgmmaEnqueue below), and its
 // shared-memory descriptors address the dynamic shared memory through an emulated shared window
-// (SharedWindowAddress). What this cannot catch: races that need two threads truly at
-// once (atomics are trivially atomic here), other inline PTX (kept behind SSLINV_GPU_ONLY), and
-// performance. A kernel that passes here has correct indexing and synchronisation structure; it is
+// (SharedWindowAddress) whose base moves from launch to launch. A wgmma.mma_async aborts the launch
+// when its thread has not executed wgmma.fence since its last wait, or when it reads shared memory
+// that a cp.async wrote with no fence.proxy.async by the writing thread before it (CheckWgmmaIssue).
+// Tensor-core MMAs round their sums toward zero, as the hardware does (cuda/mma.cuh,
+// TensorCoreRound). What this cannot catch: races that need two threads truly at
+// once (atomics are trivially atomic here), other inline PTX (kept behind SSLINV_GPU_ONLY), plain
+// shared stores read by wgmma without the proxy fence (only cp.async writes are tracked), the
+// hardware's exact rounding inside an MMA, and performance. A kernel that passes here has correct indexing and synchronisation structure; it is
 // still unverified on a GPU until the device check has run it.
 #pragma once
 #ifdef __CUDACC__
@@ -87,6 +92,13 @@ struct EmuThread {
   // completes one operation (checks its operands, writes its accumulators).
   std::vector<std::function<void()>> wg_open;
   std::vector<std::vector<std::function<void()>>> wg_groups;
+  // wgmma.fence executed since this thread's last wgmma.wait_group (or its start): a wgmma.mma_async
+  // needs one between the thread's own accesses of its accumulators and the wgmma (PTX ISA, wgmma.fence;
+  // the emulation takes every wait as the point after which the accumulators may be touched).
+  bool wg_fenced = false;
+  // Shared-memory words (2-byte, dynamic window) whose cp.async writes landed for this thread since its
+  // last fence.proxy.async: generic-proxy writes that a wgmma (async proxy) must not read yet.
+  std::vector<uint32_t> generic_unfenced;
 };
 
 // A barrier over the threads first..last of a block that releases when every live member has
@@ -120,6 +132,12 @@ struct BlockState {
   // cover it. A cp.async into a word that is still being read is a race on a GPU (the copy may land
   // at once), whenever the emulator happens to perform it.
   std::vector<uint32_t> async_readers;
+  // Per 2-byte word: written by a cp.async whose thread has not yet executed fence.proxy.async. A
+  // wgmma.mma_async reading such a word may read stale data on a GPU (the generic and async proxies
+  // are not ordered without the fence).
+  std::vector<uint8_t> generic_unfenced;
+  // The shared-space address where this launch's dynamic shared memory starts (see SharedWindowBase).
+  uint32_t window_base = 1024;
   FiberContext scheduler;
   EmuThread* current = nullptr;
   void (*body)(void*) = nullptr;  // runs the kernel with the launch's arguments
@@ -216,10 +234,12 @@ inline void WarpgroupGatherAll(const T& v, T out[128], const char* what) {
 
 inline unsigned char* DynamicSmem() { return tls_block->dynamic_smem.data(); }
 
-// The emulated shared window: dynamic shared memory starts at this shared-space address, as on sm_80+
-// where the first 1 KiB of a block's window is reserved by the system. Kernels that need an aligned
-// shared address (the wgmma swizzle atoms) align the address, not the pointer, as on a GPU.
-constexpr uint32_t kSharedWindowBase = 1024;
+// The emulated shared window: dynamic shared memory starts at a shared-space address of 1 KiB or more,
+// as on sm_80+ where the first 1 KiB of a block's window is reserved by the system and static
+// __shared__ arrays come before the dynamic part. Kernels that need an aligned shared address (the
+// wgmma swizzle atoms) align the address, not the pointer, as on a GPU; so that their alignment code
+// runs in the tests, each launch moves the base by a multiple of 16 bytes (1024 + 16 (launch % 64)).
+inline uint32_t SharedWindowBase() { return tls_block->window_base; }
 
 // __cvta_generic_to_shared for the dynamic shared memory (the only shared memory emulated kernels
 // pass to instructions by address).
@@ -230,23 +250,23 @@ inline uint32_t SharedWindowAddress(const void* p) {
     std::fprintf(stderr, "cuda_emu: a shared-window address of memory outside the block's dynamic shared memory\n");
     std::abort();
   }
-  return kSharedWindowBase + static_cast<uint32_t>(q - base);
+  return SharedWindowBase() + static_cast<uint32_t>(q - base);
 }
 // The bytes at shared-window address `addr` (n of them must lie inside the dynamic shared memory).
 inline const unsigned char* SharedWindowPointer(uint32_t addr, size_t n) {
   const size_t size = tls_block->dynamic_smem.size();
-  if (addr < kSharedWindowBase || addr - kSharedWindowBase + n > size) {
+  if (addr < SharedWindowBase() || addr - SharedWindowBase() + n > size) {
     std::fprintf(stderr, "cuda_emu: shared-window address 0x%x (+%zu bytes) is outside the block's %zu bytes of dynamic shared memory\n",
                  addr, n, size);
     std::abort();
   }
-  return DynamicSmem() + (addr - kSharedWindowBase);
+  return DynamicSmem() + (addr - SharedWindowBase());
 }
 
 // An asynchronous read of the 2-byte words at these shared-window addresses starts (+1) or ends (-1).
 inline void CountAsyncReaders(const std::vector<uint32_t>& addrs, int delta) {
   std::vector<uint32_t>& readers = tls_block->async_readers;
-  for (uint32_t a : addrs) readers[(a - kSharedWindowBase) / 2] += static_cast<uint32_t>(delta);
+  for (uint32_t a : addrs) readers[(a - SharedWindowBase()) / 2] += static_cast<uint32_t>(delta);
 }
 
 // Where each fiber starts: run the kernel, leave the barriers, and hand control back for good.
@@ -329,11 +349,13 @@ void Launch(Kernel kernel, dim3 grid, dim3 block, size_t smem_bytes, Args... arg
   st.body_arg = &run;
   st.dynamic_smem.assign(smem_bytes + 16, 0);
   st.async_readers.assign((smem_bytes + 16) / 2 + 1, 0);
+  st.generic_unfenced.assign((smem_bytes + 16) / 2 + 1, 0);
   st.threads.resize(nthreads);  // never resized again: the fibers hold on to their entries
   st.warps.resize((nthreads + 31) / 32);
   st.warpgroups.resize((nthreads + 127) / 128);
   tls_block = &st;
   const unsigned launch_count = tls_launches++;
+  st.window_base = 1024u + 16u * (launch_count % 64u);
   for (unsigned bz = 0; bz < grid.z; ++bz)
     for (unsigned by = 0; by < grid.y; ++by)
       for (unsigned bx = 0; bx < grid.x; ++bx) {
@@ -352,6 +374,7 @@ void Launch(Kernel kernel, dim3 grid, dim3 block, size_t smem_bytes, Args... arg
         // A NaN-ish pattern, so a read of shared memory nobody wrote shows up in the results.
         std::memset(st.dynamic_smem.data(), 0xff, st.dynamic_smem.size());
         std::fill(st.async_readers.begin(), st.async_readers.end(), 0u);
+        std::fill(st.generic_unfenced.begin(), st.generic_unfenced.end(), uint8_t{0});
         for (unsigned t = 0; t < nthreads; ++t) {
           EmuThread& th = st.threads[t];
           th.idx = dim3(t % block.x, (t / block.x) % block.y, t / (block.x * block.y));
@@ -362,6 +385,8 @@ void Launch(Kernel kernel, dim3 grid, dim3 block, size_t smem_bytes, Args... arg
           th.cp_groups.clear();
           th.wg_open.clear();
           th.wg_groups.clear();
+          th.wg_fenced = false;
+          th.generic_unfenced.clear();
           th.ctx.Start(tls_stacks.Top(t, nthreads), &ThreadEntry, &st);
         }
         RunBlock(st, ((launch_count + bx + by + bz) & 1u) == 0);
@@ -410,10 +435,49 @@ inline void CpAsyncCommit() {
 }
 inline void CpAsyncWait(size_t in_flight) {
   EmuThread& t = CurrentThread();
-  RetireGroups(t.cp_groups, in_flight, [](const EmuThread::PendingCopy& c) {
+  BlockState* b = tls_block;
+  RetireGroups(t.cp_groups, in_flight, [&](const EmuThread::PendingCopy& c) {
     if (c.src_bytes) std::memcpy(c.dst, c.src, c.src_bytes);
     std::memset(static_cast<unsigned char*>(c.dst) + c.src_bytes, 0, c.bytes - c.src_bytes);
+    const unsigned char* d = static_cast<const unsigned char*>(c.dst);
+    if (d >= b->dynamic_smem.data() && d + c.bytes <= b->dynamic_smem.data() + b->dynamic_smem.size()) {
+      const size_t first = static_cast<size_t>(d - b->dynamic_smem.data()) / 2;
+      for (size_t i = first; i < first + (c.bytes + 1) / 2; ++i) {
+        b->generic_unfenced[i] = 1;
+        t.generic_unfenced.push_back(static_cast<uint32_t>(i));
+      }
+    }
   });
+}
+
+// fence.proxy.async.shared::cta: this thread's generic-proxy writes to shared memory (its landed
+// cp.async copies) become visible to the async proxy (wgmma operand reads) once a barrier follows.
+inline void FenceProxyAsyncShared() {
+  EmuThread& t = CurrentThread();
+  for (uint32_t i : t.generic_unfenced) tls_block->generic_unfenced[i] = 0;
+  t.generic_unfenced.clear();
+}
+
+// Checks, for a wgmma.mma_async being issued, that the thread executed wgmma.fence since its last wait
+// and that none of the shared words the operation reads (window addresses) was written by a cp.async
+// not followed by its thread's fence.proxy.async.
+inline void CheckWgmmaIssue(const std::vector<uint32_t>& addrs) {
+  EmuThread& t = CurrentThread();
+  BlockState* b = tls_block;
+  if (!t.wg_fenced) {
+    std::fprintf(stderr, "cuda_emu: thread %u of block (%u, %u, %u) issues a wgmma.mma_async with no wgmma.fence since its last "
+                         "wgmma.wait_group (its accumulator registers are not ordered)\n",
+                 t.linear, b->block_idx.x, b->block_idx.y, b->block_idx.z);
+    std::abort();
+  }
+  for (uint32_t a : addrs) {
+    if (b->generic_unfenced[(a - SharedWindowBase()) / 2] != 0) {
+      std::fprintf(stderr, "cuda_emu: thread %u of block (%u, %u, %u) issues a wgmma.mma_async reading shared memory (offset %u) "
+                           "written by a cp.async with no fence.proxy.async after it (the async proxy may read stale data)\n",
+                   t.linear, b->block_idx.x, b->block_idx.y, b->block_idx.z, a - SharedWindowBase());
+      std::abort();
+    }
+  }
 }
 
 // wgmma.mma_async: each operation is queued by the thread that issues it (cuda/wgmma.cuh snapshots
@@ -425,8 +489,11 @@ inline void WgmmaCommit() {
   EmuThread& t = CurrentThread();
   CommitGroup(t.wg_open, t.wg_groups);
 }
+inline void WgmmaFence() { CurrentThread().wg_fenced = true; }
 inline void WgmmaWait(size_t in_flight) {
-  RetireGroups(CurrentThread().wg_groups, in_flight, [](const std::function<void()>& complete) { complete(); });
+  EmuThread& t = CurrentThread();
+  RetireGroups(t.wg_groups, in_flight, [](const std::function<void()>& complete) { complete(); });
+  t.wg_fenced = false;
 }
 
 template <typename T>
