@@ -110,6 +110,31 @@ async function parity(result: Record<string, unknown>): Promise<void> {
     }
     const sameBits = (a: Float64Array, b: Float64Array) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
     record(sameBits(bits['simt-bk16']!, bits.simt!), `covariance on ${DEVICE}: syrk simt-bk16 gives the bits of simt`);
+    // Two full default sub-chunks (8,192 rows): each accumulator of the tensor-core SYRK runs 512 k8
+    // steps, where the tensor cores' truncating rounding would bias the diagonal's sums of squares if
+    // the MMAs were chained into the accumulators (covariance_tf32x3.cu). Diagonal entries, each
+    // against its own float64 value, as well as the Frobenius error.
+    const [ln, ld] = [8192, 256];
+    const xl = Float32Array.from(randomF32(ln * ld, 92), (v, i) => v + 3 + 0.001 * (i % ld));
+    const cpuL = new CovarianceAccumulator(ld);
+    cpuL.add(tensor(Float64Array.from(xl), [ln, ld]));
+    const wantL = cpuL.covariance();
+    cpuL.dispose();
+    for (const syrk of ['simt', '3xtf32'] as const) {
+      const acc = new CovarianceAccumulator(ld, { device: DEVICE, syrk });
+      const chunk = onDevice(xl, [ln, ld]);
+      acc.add(chunk);
+      chunk.dispose();
+      const got = acc.covariance();
+      acc.dispose();
+      let diag = 0;
+      for (let i = 0; i < ld; i++) diag = Math.max(diag, Math.abs(got[i * ld + i]! - wantL[i * ld + i]!) / Math.abs(wantL[i * ld + i]!));
+      const e = relErr(Float32Array.from(got), wantL);
+      covRows[`${syrk}_${ln}x${ld}`] = e;
+      covRows[`${syrk}_${ln}x${ld}_diagonal`] = diag;
+      record(e <= 1e-5 && diag <= 1e-5,
+        `covariance ${ln}x${ld} (two 4,096-row sub-chunks) on ${DEVICE}, syrk ${syrk}: rel ${e.toExponential(2)}, worst diagonal ${diag.toExponential(2)} (limit 1e-5)`);
+    }
     result.covarianceVsCpu = covRows;
   }
 
