@@ -182,11 +182,9 @@ cudaError_t LaunchSyrkTf32x3(const float* x, int64_t rows, int d, int nb, int ti
       tiles < 1 || splits < 1 || split_rows < 1) {
     return cudaErrorInvalidValue;
   }
-#ifdef SSLINV_GPU_ONLY
   const cudaError_t err =
       cudaFuncSetAttribute(CovSyrkTf32x3Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes));
   if (err != cudaSuccess) return err;
-#endif
   SSLINV_LAUNCH(CovSyrkTf32x3Kernel, dim3(tiles, splits), dim3(kThreads), kSmemBytes, stream, x, rows, d, nb, split_rows,
                 muf, partial);
   return cudaGetLastError();

@@ -370,10 +370,8 @@ cudaError_t LaunchSplit(const Plan& p, const float* q, const float* queue, int n
                         bool vec, float* part_m, float* part_l, float* part_o, cudaStream_t stream) {
   auto kernel = MocoSplitKernel<TM, DMAX>;
   const size_t smem = SplitShape<TM, DMAX>::kSmemBytes;
-#ifdef SSLINV_GPU_ONLY
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
   if (err != cudaSuccess) return err;
-#endif
   SSLINV_LAUNCH(kernel, dim3(p.q_blocks, p.chunks), dim3(kThreads), smem, stream, q, queue, n, d, kq, inv_t,
                 p.tiles_per_chunk, vec, part_m, part_l, part_o);
   return cudaGetLastError();

@@ -335,6 +335,11 @@ void Launch(Kernel kernel, dim3 grid, dim3 block, size_t smem_bytes, Args... arg
     SetLastError(cudaErrorInvalidConfiguration);  // as the runtime reports a bad launch
     return;
   }
+  if (smem_bytes > kDefaultDynamicSmem && smem_bytes > DynamicSmemLimit(reinterpret_cast<const void*>(kernel))) {
+    // Over 48 KiB without the kernel's opt-in (or over what it opted in to): the GPU refuses the launch.
+    SetLastError(cudaErrorInvalidValue);
+    return;
+  }
   if (tls_block != nullptr) std::abort();  // a launch from inside a kernel
   // One launch at a time in the process: kernels' __shared__ arrays are function statics, and the
   // emulated-device addon may launch from several OS threads (a real device serialises them on its

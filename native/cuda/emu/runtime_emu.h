@@ -254,7 +254,36 @@ inline cudaError_t cudaEventDestroy(cudaEvent_t e) {
   return cudaSuccess;
 }
 
+namespace sslinv_emu {
+// sm_90's limits on a block's dynamic shared memory: 48 KiB unless the kernel opted in with
+// cudaFuncSetAttribute(MaxDynamicSharedMemorySize), and 227 KiB at most. The emulated launch enforces
+// them, so a kernel that would be refused on the GPU is refused here too.
+constexpr size_t kDefaultDynamicSmem = 48 * 1024;
+constexpr size_t kMaxDynamicSmemOptIn = 227 * 1024;
+struct FuncSmemOptIns {
+  std::mutex mu;
+  std::unordered_map<const void*, size_t> bytes;  // kernel -> the opted-in maximum
+};
+inline FuncSmemOptIns& SmemOptIns() {
+  static FuncSmemOptIns r;
+  return r;
+}
+inline size_t DynamicSmemLimit(const void* kernel) {
+  FuncSmemOptIns& r = SmemOptIns();
+  std::lock_guard<std::mutex> lock(r.mu);
+  const auto it = r.bytes.find(kernel);
+  return it == r.bytes.end() ? kDefaultDynamicSmem : it->second;
+}
+}  // namespace sslinv_emu
+
 template <typename F>
-inline cudaError_t cudaFuncSetAttribute(F*, cudaFuncAttribute, int) {
+inline cudaError_t cudaFuncSetAttribute(F* kernel, cudaFuncAttribute attr, int value) {
+  if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0 ||
+      static_cast<size_t>(value) > sslinv_emu::kMaxDynamicSmemOptIn) {
+    return sslinv_emu::SetLastError(cudaErrorInvalidValue);
+  }
+  sslinv_emu::FuncSmemOptIns& r = sslinv_emu::SmemOptIns();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.bytes[reinterpret_cast<const void*>(kernel)] = static_cast<size_t>(value);
   return cudaSuccess;
 }
