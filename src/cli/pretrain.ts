@@ -114,7 +114,7 @@ export function pretrainCommand(): Command {
     .option('--momentum <x>', 'SGD momentum', num('--momentum'), 0.9)
     .option('--wd, --weight-decay <x>', 'weight decay', num('--wd'), 1e-4)
     .option('-p, --print-freq <n>', 'a progress line every n steps', positiveInt('--print-freq'), 10)
-    .option('--resume <file>', 'continue from a checkpoint (ours or main_moco.py\'s): weights, queue, momentum and epoch')
+    .option('--resume <file>', 'continue from a checkpoint (ours or main_moco.py\'s): weights, queue, momentum and epoch; "latest": the newest readable one of this run in --out-dir (none: start afresh)')
     .option('--world-size <n>', '(main_moco.py\'s DDP flag; this is one process)', (v) => Number(v), -1)
     .option('--rank <n>', '(main_moco.py\'s DDP flag; ignored)', (v) => Number(v), -1)
     .option('--dist-url <url>', '(main_moco.py\'s DDP flag; ignored)')
@@ -229,7 +229,9 @@ async function runPretrainCommand(data: string, f: Flags): Promise<void> {
   const summary = {
     tool: 'ssl-invariances', version: packageVersion(), node: process.version, date: new Date().toISOString(),
     seconds: (Date.now() - started) / 1000, images: result.images, classes: result.classes,
-    options: { ...options, data: path.resolve(data) }, epochs: result.epochs,
+    options: { ...options, data: path.resolve(data) },
+    ...(result.resumedFrom !== undefined ? { resumedFrom: result.resumedFrom } : {}),
+    epochs: result.epochs,
     skippedImages: [...skipped.values()],
   };
   await writeFileAtomic(path.join(outDir, 'pretrain-summary.json'), Buffer.from(`${JSON.stringify(summary, null, 2)}\n`));

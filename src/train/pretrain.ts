@@ -30,6 +30,7 @@ import { SGD } from '../optim/sgd';
 import { tensor } from '../tensor';
 import { MocoGpuMeters, MocoStepResult, MocoV2 } from './moco';
 import { checkpointName, loadMocoCheckpoint, restoreMoco, saveMocoCheckpoint } from './moco-checkpoint';
+import { FoundCheckpoint, findLatestMocoCheckpoint } from './latest-checkpoint';
 import { freshMocoInit } from './moco-init';
 import { sha256File } from '../io/hash';
 
@@ -54,7 +55,10 @@ export interface PretrainOptions {
   mocoM: number;
   mocoT: number;
   mlp: boolean;
-  /** A checkpoint to continue from (ours or main_moco.py's). */
+  /**
+   * A checkpoint to continue from (ours or main_moco.py's), or 'latest': the newest readable one of
+   * this run in `outDir` (latest-checkpoint.ts; none there: the run starts at `startEpoch`).
+   */
   resume?: string;
   seed: number;
   /** Side of the square views (main_moco.py: 224). */
@@ -140,6 +144,8 @@ export interface PretrainResult {
   images: number;
   classes: number;
   startEpoch: number;
+  /** The checkpoint the run resumed from (with `resume: 'latest'`, the one found), if any. */
+  resumedFrom?: string;
   epochs: EpochRecord[];
 }
 
@@ -270,17 +276,29 @@ export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = 
   const config = { m: o.mocoM, T: o.mocoT, bnSplits };
   let moco: MocoV2;
   let startEpoch = o.startEpoch;
+  let resumedFrom: string | undefined;
   try {
-    if (o.resume !== undefined) {
-      const c = await loadMocoCheckpoint(o.resume);
-      if (c.arch !== o.arch) throw new SslInvError('ERR_CHECKPOINT_ARCH', `the checkpoint is a ${c.arch}, but --arch is ${o.arch}`, { file: o.resume, field: 'arch' });
+    let found: FoundCheckpoint | undefined;
+    if (o.resume === 'latest') {
+      found = await findLatestMocoCheckpoint(o.outDir, o.model, o.arch, (line) => hooks.notice?.(line));
+      if (found === undefined) {
+        hooks.notice?.(`--resume latest: no checkpoint of this run (${checkpointName(o.model, o.arch, 0).replace('0000', 'NNNN')}) in ${o.outDir}; ` +
+          `starting at epoch ${o.startEpoch}`);
+      }
+    } else if (o.resume !== undefined) {
+      found = { file: o.resume, checkpoint: await loadMocoCheckpoint(o.resume) };
+    }
+    if (found !== undefined) {
+      const { file, checkpoint: c } = found;
+      if (c.arch !== o.arch) throw new SslInvError('ERR_CHECKPOINT_ARCH', `the checkpoint is a ${c.arch}, but --arch is ${o.arch}`, { file, field: 'arch' });
       if (c.dim !== o.mocoDim || c.K !== o.mocoK || c.mlp !== o.mlp) {
         throw new SslInvError('ERR_CHECKPOINT_KEYS', `the checkpoint's MoCo has dim ${c.dim}, K ${c.K}, ${c.mlp ? 'an MLP head' : 'a linear head'}; ` +
-          `the flags ask for --moco-dim ${o.mocoDim} --moco-k ${o.mocoK}${o.mlp ? ' --mlp' : ''}`, { file: o.resume });
+          `the flags ask for --moco-dim ${o.mocoDim} --moco-k ${o.mocoK}${o.mlp ? ' --mlp' : ''}`, { file });
       }
       moco = await restoreMoco(c, config, sgd);
       startEpoch = c.epoch;
-      hooks.notice?.(`resumed from ${o.resume} (epoch ${c.epoch}, ${c.momentum.size ? 'with' : 'without'} the optimizer's momentum)`);
+      resumedFrom = file;
+      hooks.notice?.(`resumed from ${file} (epoch ${c.epoch}, ${c.momentum.size ? 'with' : 'without'} the optimizer's momentum)`);
     } else {
       moco = await MocoV2.create({ arch: o.arch, dim: o.mocoDim, K: o.mocoK, mlp: o.mlp, ...config },
         freshMocoInit(o.arch, o.mocoDim, o.mocoK, o.mlp, o.seed));
@@ -367,5 +385,5 @@ export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = 
     moco.dispose();
     sgd.dispose();
   }
-  return { images: n, classes: listing.classes.length, startEpoch, epochs: records };
+  return { images: n, classes: listing.classes.length, startEpoch, ...(resumedFrom !== undefined ? { resumedFrom } : {}), epochs: records };
 }

@@ -75,6 +75,46 @@ t.test('two epochs: checkpoints, log, summary and table', async (t) => {
   model.net.dispose();
 });
 
+t.test('--resume latest: the newest readable checkpoint of the run in --out-dir', async (t) => {
+  const full = path.join(dir, 'latest-full'), run = path.join(dir, 'latest');
+  const args = ['pretrain', data, ...BASE, '--quiet'];
+  t.equal((await runCli([...args, '--epochs', '3', '--out-dir', full])).code, 0);
+  // Nothing to resume from: the run starts afresh and says so.
+  const first = await runCli(['pretrain', data, ...BASE, '--epochs', '2', '--out-dir', run, '--resume', 'latest']);
+  t.equal(first.code, 0, 'exit 0', { stderr: first.stderr });
+  t.match(first.stderr, /--resume latest: no checkpoint of this run \(default_NNNN\.pth\.tar\) in .*; starting at epoch 0/);
+  // A crash left the newest checkpoint truncated (and a temp file of an unfinished save, which never counts).
+  const newest = path.join(run, 'default_0001.pth.tar');
+  const bytes = fs.readFileSync(newest);
+  fs.writeFileSync(newest, bytes.subarray(0, bytes.length >> 1));
+  fs.writeFileSync(path.join(run, '.default_0002.pth.tar.123.abcdef012345.tmp'), 'partial');
+  const second = await runCli(['pretrain', data, ...BASE, '--epochs', '3', '--out-dir', run, '--resume', 'latest']);
+  t.equal(second.code, 0, 'exit 0', { stderr: second.stderr });
+  t.match(second.stderr, /--resume latest: ERR_CHECKPOINT_CORRUPT: .*default_0001\.pth\.tar.*; trying the checkpoint before it/);
+  t.match(second.stderr, /resumed from .*default_0000\.pth\.tar \(epoch 1, with the optimizer's momentum\)/);
+  for (const name of ['default_0001.pth.tar', 'default_0002.pth.tar']) {
+    t.ok(fs.readFileSync(path.join(full, name)).equals(fs.readFileSync(path.join(run, name))), `${name}: the uninterrupted run's bytes`);
+  }
+  t.same(fs.readFileSync(path.join(run, 'pretrain-log.csv'), 'utf8'), fs.readFileSync(path.join(full, 'pretrain-log.csv'), 'utf8'),
+    "the log: the uninterrupted run's");
+  const summary = JSON.parse(fs.readFileSync(path.join(run, 'pretrain-summary.json'), 'utf8'));
+  t.equal(summary.resumedFrom, path.join(run, 'default_0000.pth.tar'), 'the summary names the checkpoint found');
+  t.equal(summary.options.resume, 'latest');
+  // Every checkpoint unreadable: refused, not started over; nothing is written.
+  for (const name of ['default_0000.pth.tar', 'default_0001.pth.tar', 'default_0002.pth.tar']) fs.writeFileSync(path.join(run, name), 'garbage');
+  const before = fs.readdirSync(run).sort();
+  const third = await runCli(['pretrain', data, ...BASE, '--epochs', '4', '--out-dir', run, '--resume', 'latest']);
+  t.not(third.code, 0);
+  t.match(third.stderr, /ERR_CHECKPOINT_CORRUPT/);
+  t.match(third.stderr, /none of the 3 checkpoint\(s\) of this run can be read, so the run is not started over/);
+  t.same(fs.readdirSync(run).sort(), before, 'no file added or removed');
+  t.equal(fs.readFileSync(path.join(run, 'default_0002.pth.tar'), 'utf8'), 'garbage');
+  // Another model's checkpoints in the same folder are not this run's.
+  const other = await runCli(['pretrain', data, ...BASE, '--model', 'ventral', '--epochs', '1', '--out-dir', run, '--resume', 'latest']);
+  t.equal(other.code, 0, 'exit 0', { stderr: other.stderr });
+  t.match(other.stderr, /no checkpoint of this run \(ventral_NNNN\.pth\.tar\)/);
+});
+
 t.test('a resumed run writes the bytes of the run it continues', async (t) => {
   const full = path.join(dir, 'full'), resumed = path.join(dir, 'resumed');
   const args = ['pretrain', data, ...BASE, '--epochs', '3', '--quiet'];
