@@ -8,6 +8,7 @@ import { DEVICE_ENV, DeviceSpec, cudaInfo, defaultDevice, resolveDevice } from '
 import { SslInvError, isSslInvError } from '../errors';
 import type { ActivationStorage } from '../nn/resnet';
 import type { Precision } from '../ops';
+import { emitEvent, jsonOutput, writeNotice } from './stderr-output';
 
 export function positiveInt(flag: string): (value: string) => number {
   return (value: string) => {
@@ -63,7 +64,7 @@ export function parseDevice(value: string | undefined, announce?: (line: string)
 
 /** An announce callback for parseDevice: one line on stderr, unless quiet. */
 export function announceOnStderr(quiet: boolean | undefined): ((line: string) => void) | undefined {
-  return quiet ? undefined : (line) => process.stderr.write(`ssl-inv: ${line}\n`);
+  return quiet ? undefined : (line) => writeNotice(line);
 }
 
 /** Parses --precision: fp32 anywhere; tf32 and bf16 need a CUDA device. */
@@ -110,10 +111,17 @@ export function parseArithmetic(f: { precision: string; activations: string }, d
 /** Prints an error for a person and returns the exit code: 2 for usage errors, 1 otherwise. */
 export function reportError(e: unknown, stream: NodeJS.WriteStream = process.stderr): number {
   if (isSslInvError(e)) {
-    stream.write(`ssl-inv: error ${e.code}: ${e.message}\n`);
+    if (jsonOutput()) {
+      emitEvent('error', { code: e.code, message: e.message, ...(e.file !== undefined ? { file: e.file } : {}),
+        ...(e.field !== undefined ? { field: e.field } : {}) }, stream);
+    } else {
+      stream.write(`ssl-inv: error ${e.code}: ${e.message}\n`);
+    }
     return e.code === 'ERR_USAGE' ? 2 : 1;
   }
   const err = e as { code?: unknown; message?: unknown; stack?: unknown };
-  stream.write(`ssl-inv: unexpected error: ${typeof err?.stack === 'string' ? err.stack : String(e)}\n`);
+  const text = typeof err?.stack === 'string' ? err.stack : String(e);
+  if (jsonOutput()) emitEvent('error', { code: null, message: `unexpected error: ${text}` }, stream);
+  else stream.write(`ssl-inv: unexpected error: ${text}\n`);
   return 1;
 }

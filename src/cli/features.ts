@@ -21,6 +21,7 @@ import { NpyRowWriter } from '../io/npy-writer';
 import { setNumThreads } from '../ops';
 import { activationsOption, announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseArithmetic, parseDevice, positiveInt, precisionOption } from './common';
 import { createProgress } from './progress';
+import { emitEvent, jsonOutput } from './stderr-output';
 
 interface FeaturesOptions {
   checkpoint: string;
@@ -105,7 +106,8 @@ async function runFeatures(opts: FeaturesOptions): Promise<void> {
         kept.push(...c.index);
         for (const s of c.skipped) {
           skipped.push(s.file);
-          process.stderr.write(`ssl-inv: skipped ${s.file}: ${s.error.code}: ${s.error.message}\n`);
+          if (jsonOutput()) emitEvent('skipped', { file: s.file, code: s.error.code, message: s.error.message });
+          else process.stderr.write(`ssl-inv: skipped ${s.file}: ${s.error.code}: ${s.error.message}\n`);
         }
         progress.tick(c.rows + c.skipped.length);
       }

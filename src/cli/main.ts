@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { removePendingTempFiles } from '../io/atomic-write';
 import { reportError } from './common';
+import { PROGRESS_MODES, emitEvent, jsonOutput, parseProgressMode, setProgressMode } from './stderr-output';
 import { demoCommand } from './demo';
 import { evalCausal3DIdentCommand } from './eval-causal3dident';
 import { evalDownstreamCommand } from './eval-downstream';
@@ -22,8 +23,12 @@ export function buildProgram(): Command {
   const program = new Command('ssl-inv')
     .description('How invariant are self-supervised ResNet features, and how well do they transfer?')
     .version(packageVersion())
+    .option('--progress <mode>', `progress and notices on stderr: ${PROGRESS_MODES.join(', ')} (auto: a bar on a terminal, lines elsewhere; ` +
+      'json: one JSON object per line; env SSL_INV_PROGRESS)', (v) => parseProgressMode(v, '--progress'))
     .showHelpAfterError()
     .exitOverride();
+  // Before any subcommand runs (the flag may come before or after the subcommand's name).
+  program.hook('preAction', (root) => setProgressMode(root.opts<{ progress?: ReturnType<typeof parseProgressMode> }>().progress));
   program.addCommand(demoCommand());
   program.addCommand(evalSyntheticCommand());
   program.addCommand(evalRealworldCommand());
@@ -37,7 +42,11 @@ export function buildProgram(): Command {
   program.addCommand(viewsCommand());
   // Commander's own usage errors (unknown options, bad option values) carry the same code as ours.
   const output = {
-    outputError: (message: string, write: (s: string) => void) => write(`ssl-inv: error ERR_USAGE: ${message.replace(/^error: /, '')}`),
+    outputError: (message: string, write: (s: string) => void) => {
+      const text = message.replace(/^error: /, '');
+      if (jsonOutput()) emitEvent('error', { code: 'ERR_USAGE', message: text.trimEnd() }, { write });
+      else write(`ssl-inv: error ERR_USAGE: ${text}`);
+    },
   };
   program.configureOutput(output);
   for (const cmd of program.commands) cmd.exitOverride().configureOutput(output);
@@ -45,6 +54,17 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  setProgressMode(undefined);
+  // The mode is known before parsing, so that even a usage error comes out in it.
+  const flagAt = argv.findIndex((a) => a === '--progress' || a.startsWith('--progress='));
+  const early = flagAt < 0 ? undefined : argv[flagAt]!.includes('=') ? argv[flagAt]!.slice('--progress='.length) : argv[flagAt + 1];
+  const env = process.env.SSL_INV_PROGRESS;
+  try {
+    if (early !== undefined && (PROGRESS_MODES as readonly string[]).includes(early)) setProgressMode(parseProgressMode(early, '--progress'));
+    if (env !== undefined && env !== '') parseProgressMode(env, 'SSL_INV_PROGRESS');
+  } catch (e) {
+    return reportError(e);
+  }
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
@@ -69,7 +89,8 @@ export function installInterruptCleanup(): void {
   for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
     process.once(signal, () => {
       const removed = removePendingTempFiles();
-      process.stderr.write(`\nssl-inv: interrupted (${signal})${removed.length ? `; removed ${removed.length} unfinished file(s): ${removed.join(', ')}` : ''}\n`);
+      if (jsonOutput()) emitEvent('interrupted', { signal, removed });
+      else process.stderr.write(`\nssl-inv: interrupted (${signal})${removed.length ? `; removed ${removed.length} unfinished file(s): ${removed.join(', ')}` : ''}\n`);
       process.exit(code);
     });
   }

@@ -33,6 +33,7 @@ import { MocoGpuMeters } from '../train/moco';
 import { packageVersion } from './info';
 import { parseSeed, positiveInt } from './common';
 import { formatSeconds } from './progress';
+import { emitEvent, jsonOutput, progressMode, writeNotice } from './stderr-output';
 import { pythonExp, pythonFixed } from './python-format';
 
 interface Flags {
@@ -142,7 +143,7 @@ export function pretrainCommand(): Command {
 }
 
 async function runPretrainCommand(data: string, f: Flags): Promise<void> {
-  const say = (line: string) => { if (!f.quiet) process.stderr.write(`ssl-inv: ${line}\n`); };
+  const say = (line: string) => { if (!f.quiet) writeNotice(line); };
   if (f.gpu !== undefined) throw new SslInvError('ERR_DEVICE_UNAVAILABLE', '--gpu: pre-training runs on the CPU in this version (the CUDA backend has the forward ops only)');
   if (f.device !== 'auto' && f.device !== 'cpu') {
     throw new SslInvError('ERR_DEVICE_UNAVAILABLE', `--device ${f.device}: pre-training runs on the CPU in this version (the CUDA backend has the forward ops only)`);
@@ -185,8 +186,12 @@ async function runPretrainCommand(data: string, f: Flags): Promise<void> {
       notice: say,
       onSkip: (k) => {
         // Always on stderr, even with --quiet: the run's data changed.
-        process.stderr.write(`ssl-inv: skipped ${k.file} (epoch ${k.epoch}, step ${k.step}): ${k.error.code}: ${k.error.message}; ` +
-          `its place in the batch went to ${k.replacedBy}\n`);
+        if (jsonOutput()) {
+          emitEvent('skipped', { file: k.file, epoch: k.epoch, step: k.step, code: k.error.code, message: k.error.message, replaced_by: k.replacedBy });
+        } else {
+          process.stderr.write(`ssl-inv: skipped ${k.file} (epoch ${k.epoch}, step ${k.step}): ${k.error.code}: ${k.error.message}; ` +
+            `its place in the batch went to ${k.replacedBy}\n`);
+        }
         const e = skipped.get(k.file) ?? { file: k.file, code: k.error.code, message: k.error.message, times: 0 };
         e.times++;
         skipped.set(k.file, e);
@@ -201,12 +206,20 @@ async function runPretrainCommand(data: string, f: Flags): Promise<void> {
         const gpuCells = s.perGpu.length > 1 ? s.perGpu.map((g) => `,${g.loss},${g.acc1},${g.acc5}`).join('') : '';
         fs.writeSync(log!, `${s.epoch},${s.step},${s.lr},${s.loss},${s.acc1},${s.acc5}${gpuCells}\n`);
         s.perGpu.forEach((g, r) => meters[r]!.update(g));
-        if (f.quiet || (s.step % f.printFreq !== 0 && s.step !== s.steps - 1)) return;
+        if (f.quiet || progressMode() === 'none' || (s.step % f.printFreq !== 0 && s.step !== s.steps - 1)) return;
         const secs = (Date.now() - epochStart) / 1000;
         const rate = ((s.step + 1) * s.images) / Math.max(secs, 1e-3);
         const eta = ((s.steps - s.step - 1) * s.images) / rate;
         // The whole run's remaining time at this epoch's rate: the rest of this epoch and the epochs after.
         const runEta = eta + ((f.epochs - s.epoch - 1) * s.steps * s.images) / rate;
+        if (jsonOutput()) {
+          emitEvent('step', {
+            epoch: s.epoch, step: s.step, steps: s.steps, lr: s.lr, loss: s.loss, acc1: s.acc1, acc5: s.acc5,
+            ...(s.perGpu.length > 1 ? { per_gpu: s.perGpu.map((g, r) => ({ gpu: r, loss: g.loss, acc1: g.acc1, acc5: g.acc5 })) } : {}),
+            rate: Number(rate.toFixed(3)), eta_s: Number(eta.toFixed(3)), run_eta_s: Number(runEta.toFixed(3)),
+          });
+          return;
+        }
         const w = String(s.steps).length;
         // main_moco.py's meters: Loss ':.4e', Acc@1 and Acc@5 ':6.2f', each with the epoch's mean. Each
         // of its GPU processes prints its own line for its share of the batch; so do we, GPU 0 first,

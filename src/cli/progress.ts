@@ -1,9 +1,12 @@
 /**
  * Progress on stderr, with rate and ETA. On a terminal: a cli-progress bar. Elsewhere (CI, pipes,
- * log files): one plain line every few seconds and a final line, so logs stay readable. Results
- * never go to stderr; progress never goes to stdout.
+ * log files), or with --progress lines: one plain line every few seconds and a final line, so logs
+ * stay readable. --progress json: `progress` events about once a second and a `done` event;
+ * --progress none: nothing (stderr-output.ts). Results never go to stderr; progress never goes to
+ * stdout.
  */
 import { SingleBar } from 'cli-progress';
+import { emitEvent, progressMode } from './stderr-output';
 
 export interface Progress {
   /** Advances by `n` items. */
@@ -30,7 +33,8 @@ export function formatSeconds(s: number): string {
 
 export function createProgress(opts: ProgressOptions): Progress {
   const stream = opts.stream ?? process.stderr;
-  if (opts.silent) return { tick() {}, done() {} };
+  const mode = progressMode();
+  if (opts.silent || mode === 'none') return { tick() {}, done() {} };
   const start = Date.now();
   let count = 0;
   const rate = () => count / Math.max(1e-3, (Date.now() - start) / 1000);
@@ -38,7 +42,30 @@ export function createProgress(opts: ProgressOptions): Progress {
     `${opts.label}: ${count}/${opts.total} ${opts.unit} in ${formatSeconds((Date.now() - start) / 1000)} ` +
     `(${rate().toFixed(1)} ${opts.unit}/s)\n`;
 
-  if (stream.isTTY) {
+  if (mode === 'json') {
+    const fields = () => {
+      const elapsed = (Date.now() - start) / 1000;
+      const r = rate();
+      return { label: opts.label, done: count, total: opts.total, unit: opts.unit, rate: Number(r.toFixed(3)),
+        eta_s: Number(((opts.total - count) / r).toFixed(3)), elapsed_s: Number(elapsed.toFixed(3)) };
+    };
+    let last = start;
+    return {
+      tick(n) {
+        count += n;
+        const now = Date.now();
+        if (now - last >= 1000) {
+          last = now;
+          emitEvent('progress', fields(), stream);
+        }
+      },
+      done() {
+        emitEvent('done', fields(), stream);
+      },
+    };
+  }
+
+  if (stream.isTTY && mode === 'auto') {
     const bar = new SingleBar({
       stream,
       format: `${opts.label} [{bar}] {value}/{total} ${opts.unit} | {rate} ${opts.unit}/s | ETA {eta_formatted}`,
