@@ -68,6 +68,16 @@ function relErr(out: Float32Array, ref: ArrayLike<number>): number {
   return Math.sqrt(num / Math.max(den, 1e-300));
 }
 
+/** n x d float32 rows around 3 (per-column offsets) and their float64 CPU covariance. */
+function covarianceCase(n: number, d: number, seed: number): [Float32Array, Float64Array] {
+  const x = Float32Array.from(randomF32(n * d, seed), (v, i) => v + 3 + 0.001 * (i % d));
+  const acc = new CovarianceAccumulator(d);
+  acc.add(tensor(Float64Array.from(x), [n, d]));
+  const want = acc.covariance();
+  acc.dispose();
+  return [x, want];
+}
+
 function record(ok: boolean, what: string): void {
   process.stdout.write(`${ok ? 'ok' : 'not ok'} - ${what}\n`);
   if (!ok) failures.push(what);
@@ -87,11 +97,7 @@ async function parity(result: Record<string, unknown>): Promise<void> {
   //     (two chunks, 4,100 x 516: five column blocks, a partial one, sub-chunks ending mid-tile).
   if (DEVICE !== 'cpu') {
     const [cn, cd] = [4100, 516];
-    const xs = Float32Array.from(randomF32(cn * cd, 91), (v, i) => v + 3 + 0.001 * (i % cd));
-    const cpuAcc = new CovarianceAccumulator(cd);
-    cpuAcc.add(tensor(Float64Array.from(xs), [cn, cd]));
-    const want = cpuAcc.covariance();
-    cpuAcc.dispose();
+    const [xs, want] = covarianceCase(cn, cd, 91);
     const covRows: Record<string, number> = {};
     const bits: Partial<Record<CovarianceSyrk, Float64Array>> = {};
     for (const syrk of ['simt', 'simt-bk16', '3xtf32'] as const) {
@@ -115,11 +121,7 @@ async function parity(result: Record<string, unknown>): Promise<void> {
     // the MMAs were chained into the accumulators (covariance_tf32x3.cu). Diagonal entries, each
     // against its own float64 value, as well as the Frobenius error.
     const [ln, ld] = [8192, 256];
-    const xl = Float32Array.from(randomF32(ln * ld, 92), (v, i) => v + 3 + 0.001 * (i % ld));
-    const cpuL = new CovarianceAccumulator(ld);
-    cpuL.add(tensor(Float64Array.from(xl), [ln, ld]));
-    const wantL = cpuL.covariance();
-    cpuL.dispose();
+    const [xl, wantL] = covarianceCase(ln, ld, 92);
     for (const syrk of ['simt', '3xtf32'] as const) {
       const acc = new CovarianceAccumulator(ld, { device: DEVICE, syrk });
       const chunk = onDevice(xl, [ln, ld]);
