@@ -6,7 +6,8 @@
 // kernel as the emulator runs it, is checked on the suite's cases for reads and writes out of bounds,
 // use after free and undefined behaviour (signed overflow, bad shifts, misaligned access). It
 // checks the kernels' index logic, not the GPU: compute-sanitizer on a real device does that
-// (bench/device/run.sh). Leak checking is off (node itself is not instrumented).
+// (bench/device/run.sh). Leak checking is off (node itself is not instrumented). Allocations past
+// ASan's maximum return null instead of aborting, so the out-of-memory tests reach their error path.
 // Default files: the ops, the training ops, the networks, linalg, the transforms and the probes'
 // device path; about 15 minutes on 2 cores.
 'use strict';
@@ -41,7 +42,7 @@ const child = spawn(process.execPath, [path.join(root, 'node_modules', 'tap', 'd
     ...process.env,
     SSL_INV_ADDON: path.join(root, 'build-emu-asan', 'Release', 'ssl_inv.node'),
     LD_PRELOAD: [asan, ubsan, process.env.LD_PRELOAD].filter(Boolean).join(':'),
-    ASAN_OPTIONS: 'detect_leaks=0', UBSAN_OPTIONS: 'print_stacktrace=1',
+    ASAN_OPTIONS: 'detect_leaks=0:allocator_may_return_null=1', UBSAN_OPTIONS: 'print_stacktrace=1',
   },
 });
 const signalGroup = (sig) => {
