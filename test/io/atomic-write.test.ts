@@ -172,19 +172,29 @@ const poll = setInterval(() => {
 }, 10);
 `);
   const { spawn } = await import('node:child_process');
-  const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d) => { stderr += String(d); });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the child never got ready')), 20000);
-    child.stdout.on('data', (d) => { if (String(d).includes('ready')) { clearTimeout(timer); resolve(); } });
-  });
-  t.equal(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp')).length, 2, 'two unfinished temp files before');
-  child.kill('SIGINT');
-  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
-  t.equal(code, 130, 'exit code 128 + SIGINT');
-  t.match(stderr, /ssl-inv: interrupted \(SIGINT\); removed 2 unfinished file\(s\)/);
-  t.same(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp')), [], 'no temp file left');
-  t.equal(fs.readFileSync(path.join(dir, 'a.json'), 'utf8'), 'old a', 'the previous versions are untouched');
-  t.equal(fs.readFileSync(path.join(dir, 'feats.npy'), 'utf8'), 'old npy');
+  // Twice: as a person reads it, and with SSL_INV_PROGRESS=json (one JSON event).
+  for (const json of [false, true]) {
+    const env = { ...process.env, SSL_INV_PROGRESS: json ? 'json' : '' };
+    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'pipe'], env });
+    let stderr = '';
+    child.stderr.on('data', (d) => { stderr += String(d); });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the child never got ready')), 20000);
+      child.stdout.on('data', (d) => { if (String(d).includes('ready')) { clearTimeout(timer); resolve(); } });
+    });
+    t.equal(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp')).length, 2, 'two unfinished temp files before');
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    t.equal(code, 130, 'exit code 128 + SIGINT');
+    if (json) {
+      const ev = JSON.parse(stderr.trim()) as { type: string; signal: string; removed: string[] };
+      t.match(ev, { type: 'interrupted', signal: 'SIGINT' }, 'one JSON event');
+      t.equal(ev.removed.length, 2, 'naming the 2 removed files');
+    } else {
+      t.match(stderr, /ssl-inv: interrupted \(SIGINT\); removed 2 unfinished file\(s\)/);
+    }
+    t.same(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp')), [], 'no temp file left');
+    t.equal(fs.readFileSync(path.join(dir, 'a.json'), 'utf8'), 'old a', 'the previous versions are untouched');
+    t.equal(fs.readFileSync(path.join(dir, 'feats.npy'), 'utf8'), 'old npy');
+  }
 });
