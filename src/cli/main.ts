@@ -6,7 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import { removePendingTempFiles } from '../io/atomic-write';
 import { reportError } from './common';
-import { PROGRESS_MODES, emitEvent, jsonOutput, parseProgressMode, setProgressMode } from './stderr-output';
+import { PROGRESS_MODES, emitEvent, isProgressMode, jsonOutput, parseProgressMode, setProgressMode } from './stderr-output';
 import { demoCommand } from './demo';
 import { evalCausal3DIdentCommand } from './eval-causal3dident';
 import { evalDownstreamCommand } from './eval-downstream';
@@ -60,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
   const early = flagAt < 0 ? undefined : argv[flagAt]!.includes('=') ? argv[flagAt]!.slice('--progress='.length) : argv[flagAt + 1];
   const env = process.env.SSL_INV_PROGRESS;
   try {
-    if (early !== undefined && (PROGRESS_MODES as readonly string[]).includes(early)) setProgressMode(parseProgressMode(early, '--progress'));
+    if (isProgressMode(early)) setProgressMode(early);
     if (env !== undefined && env !== '') parseProgressMode(env, 'SSL_INV_PROGRESS');
   } catch (e) {
     return reportError(e);

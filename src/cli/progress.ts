@@ -38,6 +38,18 @@ export function createProgress(opts: ProgressOptions): Progress {
   const start = Date.now();
   let count = 0;
   const rate = () => count / Math.max(1e-3, (Date.now() - start) / 1000);
+  // Counts ticks and calls `report` at most once per `everyMs` (the plain-line and json forms).
+  const throttled = (everyMs: number, report: () => void) => {
+    let last = start;
+    return (n: number) => {
+      count += n;
+      const now = Date.now();
+      if (now - last >= everyMs) {
+        last = now;
+        report();
+      }
+    };
+  };
   const summary = () =>
     `${opts.label}: ${count}/${opts.total} ${opts.unit} in ${formatSeconds((Date.now() - start) / 1000)} ` +
     `(${rate().toFixed(1)} ${opts.unit}/s)\n`;
@@ -49,16 +61,8 @@ export function createProgress(opts: ProgressOptions): Progress {
       return { label: opts.label, done: count, total: opts.total, unit: opts.unit, rate: Number(r.toFixed(3)),
         eta_s: Number(((opts.total - count) / r).toFixed(3)), elapsed_s: Number(elapsed.toFixed(3)) };
     };
-    let last = start;
     return {
-      tick(n) {
-        count += n;
-        const now = Date.now();
-        if (now - last >= 1000) {
-          last = now;
-          emitEvent('progress', fields(), stream);
-        }
-      },
+      tick: throttled(1000, () => emitEvent('progress', fields(), stream)),
       done() {
         emitEvent('done', fields(), stream);
       },
@@ -86,17 +90,11 @@ export function createProgress(opts: ProgressOptions): Progress {
     };
   }
 
-  let lastPrint = start;
   return {
-    tick(n) {
-      count += n;
-      const now = Date.now();
-      if (now - lastPrint >= 5000) {
-        lastPrint = now;
-        const eta = (opts.total - count) / rate();
-        stream.write(`${opts.label}: ${count}/${opts.total} ${opts.unit} | ${rate().toFixed(1)} ${opts.unit}/s | ETA ${formatSeconds(eta)}\n`);
-      }
-    },
+    tick: throttled(5000, () => {
+      const eta = (opts.total - count) / rate();
+      stream.write(`${opts.label}: ${count}/${opts.total} ${opts.unit} | ${rate().toFixed(1)} ${opts.unit}/s | ETA ${formatSeconds(eta)}\n`);
+    }),
     done() {
       stream.write(summary());
     },

@@ -19,9 +19,13 @@ export type ProgressMode = (typeof PROGRESS_MODES)[number];
 
 let flagMode: ProgressMode | undefined;
 
+export function isProgressMode(value: string | undefined): value is ProgressMode {
+  return (PROGRESS_MODES as readonly (string | undefined)[]).includes(value);
+}
+
 /** Parses a mode (the flag's or the environment's value); `source` names it in the error. */
 export function parseProgressMode(value: string, source: string): ProgressMode {
-  if ((PROGRESS_MODES as readonly string[]).includes(value)) return value as ProgressMode;
+  if (isProgressMode(value)) return value;
   throw new SslInvError('ERR_USAGE', `${source} takes ${PROGRESS_MODES.join(', ')}, got '${value}'`);
 }
 
@@ -37,7 +41,7 @@ export function setProgressMode(mode: ProgressMode | undefined): void {
 export function progressMode(): ProgressMode {
   if (flagMode !== undefined) return flagMode;
   const env = process.env.SSL_INV_PROGRESS;
-  return env !== undefined && (PROGRESS_MODES as readonly string[]).includes(env) ? (env as ProgressMode) : 'auto';
+  return isProgressMode(env) ? env : 'auto';
 }
 
 export function jsonOutput(): boolean {

@@ -96,9 +96,9 @@ struct EmuThread {
   // needs one between the thread's own accesses of its accumulators and the wgmma (PTX ISA, wgmma.fence;
   // the emulation takes every wait as the point after which the accumulators may be touched).
   bool wg_fenced = false;
-  // Shared-memory words (2-byte, dynamic window) whose cp.async writes landed for this thread since its
-  // last fence.proxy.async: generic-proxy writes that a wgmma (async proxy) must not read yet.
-  std::vector<uint32_t> generic_unfenced;
+  // fence.proxy.async executed so far: a word this thread's cp.async wrote is fenced once the count
+  // has moved past the value recorded with the write (BlockState::cp_writer).
+  uint32_t proxy_fences = 0;
 };
 
 // A barrier over the threads first..last of a block that releases when every live member has
@@ -132,10 +132,14 @@ struct BlockState {
   // cover it. A cp.async into a word that is still being read is a race on a GPU (the copy may land
   // at once), whenever the emulator happens to perform it.
   std::vector<uint32_t> async_readers;
-  // Per 2-byte word: written by a cp.async whose thread has not yet executed fence.proxy.async. A
-  // wgmma.mma_async reading such a word may read stale data on a GPU (the generic and async proxies
-  // are not ordered without the fence).
-  std::vector<uint8_t> generic_unfenced;
+  // Per 2-byte word: the thread whose cp.async last wrote it (linear index + 1; 0: none) and that
+  // thread's proxy_fences at the time. While the two counts are equal the write is not fenced, and a
+  // wgmma.mma_async reading the word may read stale data on a GPU (the generic and async proxies are
+  // not ordered without fence.proxy.async). A fence is then one increment, whatever was written.
+  struct CpWrite {
+    uint32_t writer = 0, fences = 0;
+  };
+  std::vector<CpWrite> cp_writer;
   // The shared-space address where this launch's dynamic shared memory starts (see SharedWindowBase).
   uint32_t window_base = 1024;
   FiberContext scheduler;
@@ -354,7 +358,7 @@ void Launch(Kernel kernel, dim3 grid, dim3 block, size_t smem_bytes, Args... arg
   st.body_arg = &run;
   st.dynamic_smem.assign(smem_bytes + 16, 0);
   st.async_readers.assign((smem_bytes + 16) / 2 + 1, 0);
-  st.generic_unfenced.assign((smem_bytes + 16) / 2 + 1, 0);
+  st.cp_writer.assign((smem_bytes + 16) / 2 + 1, BlockState::CpWrite{});
   st.threads.resize(nthreads);  // never resized again: the fibers hold on to their entries
   st.warps.resize((nthreads + 31) / 32);
   st.warpgroups.resize((nthreads + 127) / 128);
@@ -379,7 +383,7 @@ void Launch(Kernel kernel, dim3 grid, dim3 block, size_t smem_bytes, Args... arg
         // A NaN-ish pattern, so a read of shared memory nobody wrote shows up in the results.
         std::memset(st.dynamic_smem.data(), 0xff, st.dynamic_smem.size());
         std::fill(st.async_readers.begin(), st.async_readers.end(), 0u);
-        std::fill(st.generic_unfenced.begin(), st.generic_unfenced.end(), uint8_t{0});
+        std::fill(st.cp_writer.begin(), st.cp_writer.end(), BlockState::CpWrite{});
         for (unsigned t = 0; t < nthreads; ++t) {
           EmuThread& th = st.threads[t];
           th.idx = dim3(t % block.x, (t / block.x) % block.y, t / (block.x * block.y));
@@ -391,7 +395,7 @@ void Launch(Kernel kernel, dim3 grid, dim3 block, size_t smem_bytes, Args... arg
           th.wg_open.clear();
           th.wg_groups.clear();
           th.wg_fenced = false;
-          th.generic_unfenced.clear();
+          th.proxy_fences = 0;
           th.ctx.Start(tls_stacks.Top(t, nthreads), &ThreadEntry, &st);
         }
         RunBlock(st, ((launch_count + bx + by + bz) & 1u) == 0);
@@ -447,21 +451,14 @@ inline void CpAsyncWait(size_t in_flight) {
     const unsigned char* d = static_cast<const unsigned char*>(c.dst);
     if (d >= b->dynamic_smem.data() && d + c.bytes <= b->dynamic_smem.data() + b->dynamic_smem.size()) {
       const size_t first = static_cast<size_t>(d - b->dynamic_smem.data()) / 2;
-      for (size_t i = first; i < first + (c.bytes + 1) / 2; ++i) {
-        b->generic_unfenced[i] = 1;
-        t.generic_unfenced.push_back(static_cast<uint32_t>(i));
-      }
+      for (size_t i = first; i < first + (c.bytes + 1) / 2; ++i) b->cp_writer[i] = {t.linear + 1, t.proxy_fences};
     }
   });
 }
 
 // fence.proxy.async.shared::cta: this thread's generic-proxy writes to shared memory (its landed
 // cp.async copies) become visible to the async proxy (wgmma operand reads) once a barrier follows.
-inline void FenceProxyAsyncShared() {
-  EmuThread& t = CurrentThread();
-  for (uint32_t i : t.generic_unfenced) tls_block->generic_unfenced[i] = 0;
-  t.generic_unfenced.clear();
-}
+inline void FenceProxyAsyncShared() { ++CurrentThread().proxy_fences; }
 
 // Checks, for a wgmma.mma_async being issued, that the thread executed wgmma.fence since its last wait
 // and that none of the shared words the operation reads (window addresses) was written by a cp.async
@@ -476,7 +473,8 @@ inline void CheckWgmmaIssue(const std::vector<uint32_t>& addrs) {
     std::abort();
   }
   for (uint32_t a : addrs) {
-    if (b->generic_unfenced[(a - SharedWindowBase()) / 2] != 0) {
+    const BlockState::CpWrite w = b->cp_writer[(a - SharedWindowBase()) / 2];
+    if (w.writer != 0 && b->threads[w.writer - 1].proxy_fences == w.fences) {
       std::fprintf(stderr, "cuda_emu: thread %u of block (%u, %u, %u) issues a wgmma.mma_async reading shared memory (offset %u) "
                            "written by a cp.async with no fence.proxy.async after it (the async proxy may read stale data)\n",
                    t.linear, b->block_idx.x, b->block_idx.y, b->block_idx.z, a - SharedWindowBase());
