@@ -8,7 +8,7 @@
  *   - linear weights are PyTorch's [out, in].
  * Every op returns a new tensor and leaves its inputs untouched.
  */
-import { SslInvError, callNative as call } from './errors';
+import { callNative as call } from './errors';
 import { native, NativeTensor } from './native';
 import { Tensor, wrap } from './tensor';
 
@@ -188,13 +188,15 @@ export interface MocoLossResult {
  * buffer, one key per column), temperature T. loss = mean cross-entropy of [q.k+, q.queue] / T
  * against index 0; dq [N, D]. The N x (K+1) logits are never materialised.
  *
- * With `ranks: true` (CPU only: ERR_DEVICE_UNAVAILABLE for CUDA tensors), also rank int32 [N]: for
- * each query, how many queue logits are strictly above its positive logit (both as float32 logits /
- * T). main_moco.py's Acc@k is 100 * mean(rank < k) (see mocoAccuracy); a queue logit equal to the
- * positive one does not count against it.
+ * With `ranks: true`, also rank int32 [N]: for each query, how many queue logits are strictly above
+ * its positive logit (both as float32 logits / T). main_moco.py's Acc@k is 100 * mean(rank < k) (see
+ * mocoAccuracy); a queue logit equal to the positive one does not count against it. The CPU and a
+ * CUDA device sum the dot products in different orders, so a queue logit within an ulp or so of the
+ * positive one may count on one and not the other.
  *
- * With `rowLosses: true` (CPU only), also rowLoss float32 [N]: each query's own cross-entropy, whose
- * mean is loss. A GPU of main_moco.py under DistributedDataParallel reports the mean over its rows.
+ * With `rowLosses: true`, also rowLoss float32 [N]: each query's own cross-entropy, whose mean is
+ * loss. A GPU of main_moco.py under DistributedDataParallel reports the mean over its rows.
+ * Outputs are on q's device.
  */
 export function mocoLoss(q: Tensor, kPos: Tensor, queue: Tensor, temperature: number): { loss: Tensor; dq: Tensor };
 export function mocoLoss(q: Tensor, kPos: Tensor, queue: Tensor, temperature: number, opts: { ranks: true; rowLosses: true }):
@@ -207,11 +209,6 @@ export function mocoLoss(q: Tensor, kPos: Tensor, queue: Tensor, temperature: nu
 export function mocoLoss(q: Tensor, kPos: Tensor, queue: Tensor, temperature: number, opts: MocoLossOptions = {}): MocoLossResult {
   return call('mocoLoss', () => {
     const ranks = opts.ranks ?? false, rowLosses = opts.rowLosses ?? false;
-    for (const [asked, field, what] of [[ranks, 'ranks', 'the ranks of the positive logits'], [rowLosses, 'rowLosses', 'the per-query losses']] as const) {
-      if (asked && q.device !== 'cpu') {
-        throw new SslInvError('ERR_DEVICE_UNAVAILABLE', `${what} are computed on the CPU only so far (q is on ${q.device})`, { field });
-      }
-    }
     const out = (native() as unknown as {
       mocoLoss(q: NativeTensor, k: NativeTensor, queue: NativeTensor, t: number, ranks: boolean, rowLosses: boolean): NativeTensor[];
     }).mocoLoss(q.handle, kPos.handle, queue.handle, temperature, ranks, rowLosses);

@@ -23,6 +23,7 @@
 #include "cuda/elementwise.cuh"
 #include "cuda/layout.cuh"
 #include "cuda/moco_loss.cuh"
+#include "cuda/moco_rank.cuh"
 #include "cuda/multinomial.cuh"
 #include "cuda/pool.cuh"
 #include "cuda/runtime.h"
@@ -638,30 +639,36 @@ Napi::Value CudaLinear(const Napi::CallbackInfo& info) {
   return TensorWrap::New(env, std::move(y));
 }
 
-// gemm(a, b, {transA, transB}) on CUDA: cuBLAS in strict fp32. The CPU path's fused epilogue
-// (bias/residual/relu) is not offered here; passing one is an error rather than a silent skip.
+// gemm(a, b, {transA, transB, bias?, relu?}) on CUDA: cuBLAS in strict fp32. A bias [N] is
+// pre-filled into every row of y so that the GEMM's beta = 1 adds it (one rounding, as PyTorch's
+// addmm; the CPU path adds it after the sum, so the two agree within fp32 rounding, not bit for bit);
+// relu then runs in place (NaN kept, as torch.relu). The residual epilogue is not offered here:
+// passing one is an error rather than a silent skip.
 Napi::Value CudaGemm(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const Device dev = GetTensor(env, info[0], "a").device();
   const Tensor& a = DeviceTensor(env, info[0], "a", dev, DType::kF32, 2);
   const Tensor& b = DeviceTensor(env, info[1], "b", dev, DType::kF32, 2);
   Napi::Object o = GetOptions(env, info, 2);
-  for (const char* k : {"bias", "residual"}) {
-    if (o.Has(k) && !o.Get(k).IsUndefined() && !o.Get(k).IsNull()) {
-      ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string("matmul on CUDA: the ") + k + " epilogue is not supported; add it separately");
-    }
+  if (o.Has("residual") && !o.Get("residual").IsUndefined() && !o.Get("residual").IsNull()) {
+    ThrowCode(env, "ERR_INVALID_ARGUMENT", "matmul on CUDA: the residual epilogue is not supported; add it separately");
   }
-  if (GetBoolProp(env, o, "relu", false)) ThrowCode(env, "ERR_INVALID_ARGUMENT", "matmul on CUDA: relu is not supported; apply relu()");
   const GemmDims d = GetGemmDims(env, a, b, o, "matmul");
-  if (d.transA) ThrowCode(env, "ERR_INVALID_ARGUMENT", "matmul on CUDA: transA is not supported yet");
+  const Tensor* bias = o.Has("bias") ? OptionalDeviceTensor(env, o.Get("bias"), "bias", dev, {d.N}) : nullptr;
+  const bool relu = GetBoolProp(env, o, "relu", false);
   Tensor y = NewDeviceTensor(env, DType::kF32, {d.M, d.N}, dev);
   if (y.numel() == 0) return TensorWrap::New(env, std::move(y));
-  if (d.K == 0) {
+  if (bias) {
+    FillRowsWithBias(env, *bias, y, d.M, d.N, dev);
+  } else if (d.K == 0) {
     Check(env, cuda::FromCuda(cudaMemsetAsync(y.buffer->data(), 0, y.nbytes(), StreamOf(env, dev)), "matmul"));
-    return TensorWrap::New(env, std::move(y));
   }
-  Check(env, cuda::CublasSgemmRowMajor(dev.index, d.M, d.N, d.K, a.data<float>(), a.dim(1), b.data<float>(), b.dim(1),
-                                       d.transB, 0.0f, y.data<float>(), d.N, cuda::GemmMath::kFp32));
+  // K = 0: y is the bias or 0 already (cuBLAS would reject lda = ldb = 0 and leave y unwritten).
+  if (d.K > 0) {
+    Check(env, cuda::CublasSgemmRowMajorT(dev.index, d.M, d.N, d.K, a.data<float>(), a.dim(1), d.transA, b.data<float>(),
+                                          b.dim(1), d.transB, bias ? 1.0f : 0.0f, y.data<float>(), d.N, cuda::GemmMath::kFp32));
+  }
+  if (relu) CheckLaunch(env, cuda::ReluF32(y.data<float>(), y.data<float>(), y.numel(), StreamOf(env, dev)), dev, "matmul");
   if (SyncEveryOp()) Check(env, cuda::Synchronize(dev.index, "matmul"));
   return TensorWrap::New(env, std::move(y));
 }
@@ -736,14 +743,30 @@ Napi::Value CudaMocoLoss(const Napi::CallbackInfo& info) {
   const int n = CheckedInt(env, q.dim(0), "N"), d = CheckedInt(env, q.dim(1), "dim"), kq = CheckedInt(env, queue.dim(1), "K");
   if (n < 1 || d < 1 || kq < 1) ThrowCode(env, "ERR_SHAPE_MISMATCH", "mocoLoss: empty input");
   if (d > 256) ThrowCode(env, "ERR_SHAPE_MISMATCH", "mocoLoss: the CUDA kernel takes dim <= 256, got " + std::to_string(d));
+  auto flag = [&](size_t i) { return info.Length() > i && info[i].IsBoolean() && info[i].As<Napi::Boolean>().Value(); };
+  const bool ranks = flag(4), row_losses = flag(5);
   Tensor loss = NewDeviceTensor(env, DType::kF32, {1}, dev);
   Tensor dq = NewDeviceTensor(env, DType::kF32, q.shape, dev);
+  Tensor rank = ranks ? NewDeviceTensor(env, DType::kI32, {q.dim(0)}, dev) : Tensor();
+  Tensor row_loss = row_losses ? NewDeviceTensor(env, DType::kF32, {q.dim(0)}, dev) : Tensor();
   Workspace ws = NewWorkspace(env, cuda::MocoLossWorkspaceBytes(n, d, kq), dev);
   CheckLaunch(env, cuda::LaunchMocoLossForwardBackward(q.data<float>(), kp.data<float>(), queue.data<float>(), n, d, kq,
                                                        static_cast<float>(t), loss.data<float>(), dq.data<float>(), nullptr,
-                                                       ws.data(), StreamOf(env, dev)),
+                                                       ws.data(), StreamOf(env, dev), 0,
+                                                       row_losses ? row_loss.data<float>() : nullptr),
               dev, "mocoLoss");
-  return NewTensorArray(env, {std::move(loss), std::move(dq)});
+  if (ranks) {
+    // The logit scale as the CPU op computes it (float32 of 1 / T in double), so both count alike.
+    CheckLaunch(env, cuda::LaunchMocoRanks(q.data<float>(), kp.data<float>(), queue.data<float>(), n, d, kq,
+                                           static_cast<float>(1.0 / t), rank.data<int32_t>(), StreamOf(env, dev)),
+                dev, "mocoLoss");
+  }
+  std::vector<Tensor> out;
+  out.push_back(std::move(loss));
+  out.push_back(std::move(dq));
+  if (ranks) out.push_back(std::move(rank));
+  if (row_losses) out.push_back(std::move(row_loss));
+  return NewTensorArray(env, std::move(out));
 }
 
 // dgemm(a, b, {transA, transB}) of float64 matrices on CUDA: cuBLAS DGEMM (IEEE fp64, no reduced

@@ -292,7 +292,8 @@ Napi::Value NhwcToNchwOp(const Napi::CallbackInfo& info) { return Layout(info, f
 // to check that the error reaches JS and the process goes on.
 // mocoLoss(q [N, D], kPos [N, D], queue [D, K], temperature, ranks?, rowLosses?) -> [loss [1], dq [N, D]]
 // + rank int32 [N] when `ranks` is true (queue logits above each positive logit), then rowLoss
-// float32 [N] when `rowLosses` is true (each query's cross-entropy); both CPU only.
+// float32 [N] when `rowLosses` is true (each query's cross-entropy); on a CUDA device as well
+// (cuda_ops_binding.cc; the ranks by native/cuda/moco_rank.cu).
 Napi::Value MocoLoss(const Napi::CallbackInfo& info) {
   if (IsCudaTensorArg(info[0])) return CudaMocoLoss(info);
   Napi::Env env = info.Env();

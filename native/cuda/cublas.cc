@@ -112,6 +112,11 @@ Status CublasAvailable() {
 
 Status CublasSgemmRowMajor(int device, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
                            int64_t ldb, bool trans_b, float beta, float* c, int64_t ldc, GemmMath math) {
+  return CublasSgemmRowMajorT(device, m, n, k, a, lda, false, b, ldb, trans_b, beta, c, ldc, math);
+}
+
+Status CublasSgemmRowMajorT(int device, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, bool trans_a,
+                            const float* b, int64_t ldb, bool trans_b, float beta, float* c, int64_t ldc, GemmMath math) {
   if (!FitsInt(m) || !FitsInt(n) || !FitsInt(k) || !FitsInt(lda) || !FitsInt(ldb) || !FitsInt(ldc)) {
     return InvalidArgument("cuBLAS sgemm: a dimension exceeds 2^31 - 1");
   }
@@ -120,9 +125,10 @@ Status CublasSgemmRowMajor(int device, int64_t m, int64_t n, int64_t k, const fl
   CublasApi& api = Api();
   SSLINV_RETURN_IF_ERROR(FromCublas(
       api.set_math_mode(h, math == GemmMath::kTf32 ? kCublasTf32TensorOpMath : kCublasDefaultMath), "cublasSetMathMode"));
-  // Row-major C = A op(B) is column-major C^T = op(B)^T A^T: pass B first, A second.
+  // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: a row-major matrix read as
+  // column-major is its transpose, so each operand keeps its own flag, B passed first, A second.
   const float alpha = 1.0f;
-  return FromCublas(api.sgemm(h, trans_b ? kCublasOpT : kCublasOpN, kCublasOpN, static_cast<int>(n),
+  return FromCublas(api.sgemm(h, trans_b ? kCublasOpT : kCublasOpN, trans_a ? kCublasOpT : kCublasOpN, static_cast<int>(n),
                               static_cast<int>(m), static_cast<int>(k), &alpha, b, static_cast<int>(ldb), a,
                               static_cast<int>(lda), &beta, c, static_cast<int>(ldc)),
                     "cublasSgemm");

@@ -24,6 +24,10 @@ Status CublasAvailable();
 
 Status CublasSgemmRowMajor(int device, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b,
                            int64_t ldb, bool trans_b, float beta, float* c, int64_t ldc, GemmMath math);
+// The same with A given as [k x m] when trans_a (op(A) = A^T), for the gradients of linear layers
+// (dW = dy^T x).
+Status CublasSgemmRowMajorT(int device, int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, bool trans_a,
+                            const float* b, int64_t ldb, bool trans_b, float beta, float* c, int64_t ldc, GemmMath math);
 
 // Row-major float64 C[m x n] = op(A) op(B), op(A) [m x k] and op(B) [k x n]; A is stored [m x k]
 // (or [k x m] with trans_a), B [k x n] (or [n x k] with trans_b), leading dimensions in elements.

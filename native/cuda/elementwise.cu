@@ -291,17 +291,26 @@ __device__ __forceinline__ void LoadVec(const float* p, float (&v)[VEC]) {
   }
 }
 
-// Stage 1. Block (bx, by): x threads over channel groups of VEC, y threads over rows; grid (gx, gy).
+// Stage 1. Block (bx, by): x threads over channel groups of VEC, y threads over rows; grid (gx, gy,
+// groups).
 // Each thread sums d = x - K and d^2 in float64 over rows blockIdx.y * by + ty + j * gy * by (a
 // float64 add is cheaper than Welford's per-element divide and, with the shift K = x[0, c], just as
 // accurate: |d| is a few standard deviations, so s2 - s1^2 / n loses about one decimal digit of
 // sixteen), then turns the sums into (n, mean, M2) for the Chan tree.
-// Writes ws_{n,mean,m2}[blockIdx.y * c + channel].
+// Writes ws_{n,mean,m2}[(blockIdx.z * gy + blockIdx.y) * c + channel]: blockIdx.z is the group
+// (BatchNormGroupStatsF64), whose rows start rows * c elements after the previous group's.
 // At most 64 registers (4 blocks of 256 per SM): the float4 variant otherwise takes 72 and fits 3.
 template <int VEC>
 __global__ void __launch_bounds__(kThreads, 4)
     BnStatsPartialKernel(const float* x, int64_t rows, int64_t c, int64_t cg, double* ws_n, double* ws_mean,
                          double* ws_m2) {
+  x += static_cast<int64_t>(blockIdx.z) * rows * c;
+  {
+    const int64_t z = static_cast<int64_t>(blockIdx.z) * gridDim.y * c;
+    ws_n += z;
+    ws_mean += z;
+    ws_m2 += z;
+  }
   __shared__ double sh_n[kThreads];
   __shared__ double sh_mean[kThreads * VEC];
   __shared__ double sh_m2[kThreads * VEC];
@@ -363,21 +372,32 @@ __global__ void __launch_bounds__(kThreads, 4)
   }
 }
 
+// The outputs of the finalize kernel, each [groups, c] (row g: group g) or null to skip it.
+struct StatsOut {
+  float* mean = nullptr;
+  float* var_biased = nullptr;
+  float* var_unbiased = nullptr;
+  double* mean64 = nullptr;
+  double* m2_64 = nullptr;
+};
+
 // Stage 2. Block (32, 8): x threads over channels, y threads over row blocks (each merging a strided
-// subset in order), then the fixed tree. Grid: ceil(c / 32) blocks.
+// subset in order), then the fixed tree. Grid: (ceil(c / 32), groups); blockIdx.y is the group, whose
+// gy summaries follow the previous group's in the workspace.
 __global__ void __launch_bounds__(kThreads)
     BnStatsFinalizeKernel(const double* ws_n, const double* ws_mean, const double* ws_m2, int64_t c, int gy,
-                          float* mean_out, float* var_biased, float* var_unbiased) {
+                          StatsOut out) {
   __shared__ double sh_n[kThreads];
   __shared__ double sh_mean[kThreads];
   __shared__ double sh_m2[kThreads];
   const int t = threadIdx.y * blockDim.x + threadIdx.x;
   const int64_t ch = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t grp = blockIdx.y;
   const bool active = ch < c;
   double n = 0.0, mean = 0.0, m2 = 0.0;
   if (active) {
     for (int b = threadIdx.y; b < gy; b += blockDim.y) {
-      const int64_t o = static_cast<int64_t>(b) * c + ch;
+      const int64_t o = (grp * gy + b) * c + ch;
       ChanMerge(n, mean, m2, ws_n[o], ws_mean[o], ws_m2[o]);
     }
   }
@@ -388,9 +408,12 @@ __global__ void __launch_bounds__(kThreads)
   BlockTreeMergeY<1>(sh_n, sh_mean, sh_m2);
   if (threadIdx.y == 0 && active) {
     const double nt = sh_n[t], m2t = sh_m2[t];
-    if (mean_out) mean_out[ch] = static_cast<float>(sh_mean[t]);
-    if (var_biased) var_biased[ch] = static_cast<float>(m2t / nt);
-    if (var_unbiased) var_unbiased[ch] = static_cast<float>(m2t / (nt - 1.0));  // 0 / 0 = NaN for one row
+    const int64_t o = grp * c + ch;
+    if (out.mean) out.mean[o] = static_cast<float>(sh_mean[t]);
+    if (out.var_biased) out.var_biased[o] = static_cast<float>(m2t / nt);
+    if (out.var_unbiased) out.var_unbiased[o] = static_cast<float>(m2t / (nt - 1.0));  // 0 / 0 = NaN for one row
+    if (out.mean64) out.mean64[o] = sh_mean[t];
+    if (out.m2_64) out.m2_64[o] = m2t;
   }
 }
 
@@ -459,41 +482,91 @@ cudaError_t BatchNormInferenceF32(const float* x, const float* gamma, const floa
   return cudaGetLastError();
 }
 
+namespace {
+
+// The most groups one launch pair covers (the grid's y and z limit).
+constexpr int64_t kMaxGroupsPerLaunch = 65535;
+
+// Statistics of `groups` contiguous groups of `rows` rows each (groups = 1: the plain batch). The grid
+// is planned from (rows, c, grid_cap) alone, one z layer (partials) or y row (finalize) per group, so
+// every group gets the bits of a call on its rows alone. Groups past the 65535 limit of a grid's y
+// and z go in further launch pairs over later slices of x and the outputs, reusing the workspace.
+cudaError_t LaunchGroupStats(const float* x, int64_t groups, int64_t rows, int64_t c, StatsOut out, void* workspace,
+                             size_t workspace_bytes, cudaStream_t stream, int grid_cap) {
+  if (groups <= 0 || rows <= 0 || c <= 0 || workspace == nullptr || !detail::IsAligned(workspace, sizeof(double))) {
+    return cudaErrorInvalidValue;
+  }
+  const int vec = (c % 4 == 0 && detail::IsAligned(x, 16)) ? 4 : 1;
+  const StatsPlan pl = PlanStats(rows, c, vec, grid_cap);
+  const int64_t chunk = groups < kMaxGroupsPerLaunch ? groups : kMaxGroupsPerLaunch;
+  if (workspace_bytes / sizeof(double) < StatsWorkspaceDoubles(pl, c) * static_cast<size_t>(chunk)) {
+    return cudaErrorInvalidValue;
+  }
+  // [chunk groups][gy row blocks][c] each; a later chunk reuses the workspace (same stream: in order).
+  double* ws_n = static_cast<double*>(workspace);
+  double* ws_mean = ws_n + static_cast<size_t>(chunk) * pl.gy * c;
+  double* ws_m2 = ws_mean + static_cast<size_t>(chunk) * pl.gy * c;
+  for (int64_t g0 = 0; g0 < groups; g0 += chunk) {
+    const int64_t ng = groups - g0 < chunk ? groups - g0 : chunk;
+    const float* xg = x + g0 * rows * c;
+    const dim3 grid1(pl.gx, pl.gy, static_cast<unsigned>(ng)), block1(pl.bx, pl.by);
+    if (vec == 4) {
+      SSLINV_LAUNCH(BnStatsPartialKernel<4>, grid1, block1, 0, stream, xg, rows, c, pl.cg, ws_n, ws_mean, ws_m2);
+    } else {
+      SSLINV_LAUNCH(BnStatsPartialKernel<1>, grid1, block1, 0, stream, xg, rows, c, pl.cg, ws_n, ws_mean, ws_m2);
+    }
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return e;
+    StatsOut o = out;  // this chunk's rows of the [groups, c] outputs
+    const int64_t skip = g0 * c;
+    if (o.mean) o.mean += skip;
+    if (o.var_biased) o.var_biased += skip;
+    if (o.var_unbiased) o.var_unbiased += skip;
+    if (o.mean64) o.mean64 += skip;
+    if (o.m2_64) o.m2_64 += skip;
+    const dim3 grid2(static_cast<unsigned>((c + 31) / 32), static_cast<unsigned>(ng)), block2(32, kThreads / 32);
+    SSLINV_LAUNCH(BnStatsFinalizeKernel, grid2, block2, 0, stream, ws_n, ws_mean, ws_m2, c, static_cast<int>(pl.gy), o);
+    e = cudaGetLastError();
+    if (e != cudaSuccess) return e;
+  }
+  return cudaSuccess;
+}
+
+}  // namespace
+
 size_t BatchNormStatsWorkspaceBytes(int64_t rows, int64_t c, int grid_cap) {
+  return BatchNormGroupStatsWorkspaceBytes(1, rows, c, grid_cap);
+}
+
+size_t BatchNormGroupStatsWorkspaceBytes(int64_t groups, int64_t group_rows, int64_t c, int grid_cap) {
   // The launcher picks 4-channel vectors when c % 4 == 0 and x is 16-byte aligned, and the two
   // plans can split rows differently: size for the larger.
-  size_t d = StatsWorkspaceDoubles(PlanStats(rows, c, 1, grid_cap), c);
+  size_t d = StatsWorkspaceDoubles(PlanStats(group_rows, c, 1, grid_cap), c);
   if (c % 4 == 0) {
-    const size_t d4 = StatsWorkspaceDoubles(PlanStats(rows, c, 4, grid_cap), c);
+    const size_t d4 = StatsWorkspaceDoubles(PlanStats(group_rows, c, 4, grid_cap), c);
     if (d4 > d) d = d4;
   }
-  return d * sizeof(double);
+  const int64_t chunk = groups < 1 ? 1 : groups < kMaxGroupsPerLaunch ? groups : kMaxGroupsPerLaunch;
+  return d * static_cast<size_t>(chunk) * sizeof(double);
 }
 
 cudaError_t BatchNormStatsF32(const float* x, int64_t rows, int64_t c, float* mean, float* var_biased,
                               float* var_unbiased, void* workspace, size_t workspace_bytes, cudaStream_t stream,
                               int grid_cap) {
-  if (rows <= 0 || c <= 0 || workspace == nullptr || !detail::IsAligned(workspace, sizeof(double))) {
-    return cudaErrorInvalidValue;
-  }
-  const int vec = (c % 4 == 0 && detail::IsAligned(x, 16)) ? 4 : 1;
-  const StatsPlan pl = PlanStats(rows, c, vec, grid_cap);
-  if (workspace_bytes < StatsWorkspaceDoubles(pl, c) * sizeof(double)) return cudaErrorInvalidValue;
-  double* ws_n = static_cast<double*>(workspace);
-  double* ws_mean = ws_n + static_cast<size_t>(pl.gy) * c;
-  double* ws_m2 = ws_mean + static_cast<size_t>(pl.gy) * c;
-  const dim3 grid1(pl.gx, pl.gy), block1(pl.bx, pl.by);
-  if (vec == 4) {
-    SSLINV_LAUNCH(BnStatsPartialKernel<4>, grid1, block1, 0, stream, x, rows, c, pl.cg, ws_n, ws_mean, ws_m2);
-  } else {
-    SSLINV_LAUNCH(BnStatsPartialKernel<1>, grid1, block1, 0, stream, x, rows, c, pl.cg, ws_n, ws_mean, ws_m2);
-  }
-  const cudaError_t e = cudaGetLastError();
-  if (e != cudaSuccess) return e;
-  const dim3 grid2(static_cast<unsigned>((c + 31) / 32)), block2(32, kThreads / 32);
-  SSLINV_LAUNCH(BnStatsFinalizeKernel, grid2, block2, 0, stream, ws_n, ws_mean, ws_m2, c, static_cast<int>(pl.gy),
-                mean, var_biased, var_unbiased);
-  return cudaGetLastError();
+  StatsOut out;
+  out.mean = mean;
+  out.var_biased = var_biased;
+  out.var_unbiased = var_unbiased;
+  return LaunchGroupStats(x, 1, rows, c, out, workspace, workspace_bytes, stream, grid_cap);
+}
+
+cudaError_t BatchNormGroupStatsF64(const float* x, int64_t groups, int64_t group_rows, int64_t c, double* mean,
+                                   double* m2, void* workspace, size_t workspace_bytes, cudaStream_t stream,
+                                   int grid_cap) {
+  StatsOut out;
+  out.mean64 = mean;
+  out.m2_64 = m2;
+  return LaunchGroupStats(x, groups, group_rows, c, out, workspace, workspace_bytes, stream, grid_cap);
 }
 
 cudaError_t F32ToBf16(const float* x, Bf16* y, int64_t n, cudaStream_t stream, int grid_cap) {

@@ -64,6 +64,18 @@ cudaError_t BatchNormStatsF32(const float* x, int64_t rows, int64_t c, float* me
                               float* var_unbiased, void* workspace, size_t workspace_bytes, cudaStream_t stream,
                               int grid_cap = 0);
 
+// The same statistics in float64, for each of `groups` contiguous groups of group_rows rows (x:
+// [groups * group_rows, c]; groups, group_rows, c >= 1): mean[groups, c] and m2[groups, c], the sum of
+// squared deviations from the mean (row g: group g), for train-mode batch norm (cuda/layer_backward.cu),
+// which rounds them itself. Each group is reduced with the grid that a call on its rows alone would
+// get, so its results are those bits (for the same alignment of x: float4 channels need c % 4 == 0
+// and x 16-byte aligned). The workspace: BatchNormGroupStatsWorkspaceBytes(groups, group_rows, c,
+// grid_cap) bytes, 8-byte aligned, else cudaErrorInvalidValue without launching.
+size_t BatchNormGroupStatsWorkspaceBytes(int64_t groups, int64_t group_rows, int64_t c, int grid_cap = 0);
+cudaError_t BatchNormGroupStatsF64(const float* x, int64_t groups, int64_t group_rows, int64_t c, double* mean,
+                                   double* m2, void* workspace, size_t workspace_bytes, cudaStream_t stream,
+                                   int grid_cap = 0);
+
 // dtype conversions over n elements. float32 -> bf16 rounds to nearest even (NaN -> 0x7FFF, see
 // bf16_compat.h); bf16 -> float32 and float32 -> float64 are exact.
 cudaError_t F32ToBf16(const float* x, Bf16* y, int64_t n, cudaStream_t stream, int grid_cap = 0);

@@ -386,7 +386,8 @@ size_t MocoLossWorkspaceBytes(int n, int d, int kq, int keys_per_chunk) {
 
 cudaError_t LaunchMocoLossForwardBackward(const float* q, const float* k_pos, const float* queue, int n, int d,
                                           int kq, float temperature, float* loss, float* dq, float* lse,
-                                          void* workspace, cudaStream_t stream, int keys_per_chunk) {
+                                          void* workspace, cudaStream_t stream, int keys_per_chunk,
+                                          float* row_loss_out) {
   if (n < 1 || d < 1 || d > 256 || kq < 1 || !(temperature > 0.f)) return cudaErrorInvalidValue;
   if (!q || !k_pos || !queue || !loss || !dq || !workspace) return cudaErrorInvalidValue;
   const Plan p = MakePlan(n, d, kq, keys_per_chunk);
@@ -395,7 +396,8 @@ cudaError_t LaunchMocoLossForwardBackward(const float* q, const float* k_pos, co
   float* part_m = reinterpret_cast<float*>(ws + p.off_m);
   float* part_l = reinterpret_cast<float*>(ws + p.off_l);
   float* part_o = reinterpret_cast<float*>(ws + p.off_o);
-  float* row_loss = reinterpret_cast<float*>(ws + p.off_row_loss);
+  // The caller's buffer when it wants the per-row losses, else the workspace's.
+  float* row_loss = row_loss_out ? row_loss_out : reinterpret_cast<float*>(ws + p.off_row_loss);
   const float inv_t = 1.f / temperature;
   const bool vec = kq % 4 == 0 && reinterpret_cast<uintptr_t>(queue) % 16 == 0;
 

@@ -39,12 +39,15 @@ namespace cuda {
 size_t MocoLossWorkspaceBytes(int n, int d, int kq, int keys_per_chunk = 0);
 
 // Computes the loss (one float, device memory), dq [n, d] and, when lse is not null, the per-row
-// logsumexp [n] (device memory). All pointers are device pointers; workspace holds at least
-// MocoLossWorkspaceBytes(n, d, kq, keys_per_chunk) bytes and is 256-byte aligned. Returns
-// cudaErrorInvalidValue for bad sizes (n, d, kq < 1, d > 256, temperature <= 0) or null pointers.
+// logsumexp [n] (device memory); when row_loss is not null, each query's cross-entropy [n] (the values
+// the loss is the mean of; main_moco.py's per-GPU meters). All pointers are device pointers; workspace
+// holds at least MocoLossWorkspaceBytes(n, d, kq, keys_per_chunk) bytes and is 256-byte aligned.
+// Returns cudaErrorInvalidValue for bad sizes (n, d, kq < 1, d > 256, temperature <= 0) or null
+// pointers.
 cudaError_t LaunchMocoLossForwardBackward(const float* q, const float* k_pos, const float* queue, int n, int d,
                                           int kq, float temperature, float* loss, float* dq, float* lse,
-                                          void* workspace, cudaStream_t stream, int keys_per_chunk = 0);
+                                          void* workspace, cudaStream_t stream, int keys_per_chunk = 0,
+                                          float* row_loss = nullptr);
 
 }  // namespace cuda
 }  // namespace sslinv

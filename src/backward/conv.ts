@@ -1,19 +1,24 @@
 /**
  * Gradients of `ops.conv2d` (groups 1, dilation 1, zero padding; the bias gradient, a sum of dy over
- * N, P, Q, is not here): typed wrappers over the CPU kernels of native/cpu/conv2d_backward.cc (the
- * maths and design are in native/ops/conv2d_backward.h).
+ * N, P, Q, is not here): typed wrappers over the kernels of native/cpu/conv2d_backward.cc (CPU; the
+ * maths and design are in native/ops/conv2d_backward.h) and native/cuda/conv2d_backward.cu (CUDA,
+ * fp32 SIMT implicit GEMMs; design in its .cuh).
  *
  * Layouts follow src/ops.ts: activations and their gradients are NHWC float32, x [N, H, W, C] and
  * dy [N, P, Q, K]; weights and their gradients are PyTorch's [K, C, R, S], unpacked. The results are
- * PyTorch's conv2d gradients, within fp32 accumulation error, and the same bits for any thread count.
- * Every function returns new float32 CPU tensors and leaves its inputs untouched
- * (conv2dBackwardDataEpilogue: dgrad with a ResNet block's residual add and ReLU mask fused in).
+ * PyTorch's conv2d gradients, within fp32 accumulation error. A call runs on the device of its tensors
+ * (all on one device) and returns new float32 tensors there, leaving its inputs untouched
+ * (conv2dBackwardDataEpilogue: dgrad with a ResNet block's residual add and ReLU mask fused in). On
+ * the CPU the bits do not depend on the thread count; on a CUDA device they are the same from run to
+ * run (no atomics; wgrad's split-K partial sums are added in a fixed order), and agree with the CPU's
+ * to fp32 rounding, not bit for bit.
  *
  * Errors (SslInvError codes): ERR_SHAPE_MISMATCH when dy is not [N, P, Q, K] for the geometry, the
  * weight is not [outChannels, C, kernelH, kernelW], a tensor is not rank 4, or the kernel is larger
  * than the padded input; ERR_DTYPE_MISMATCH for tensors that are not float32; ERR_INVALID_ARGUMENT
- * for non-positive sizes or strides, negative padding, a malformed inputSize; ERR_DEVICE_UNAVAILABLE
- * for tensors on a CUDA device (the backward ops run on the CPU only so far).
+ * for non-positive sizes or strides, negative padding, a malformed inputSize, or (CUDA) sizes past
+ * the kernels' 32-bit indices; ERR_DEVICE_UNAVAILABLE when the tensors are not all on the device of
+ * the first one.
  */
 import { SslInvError, callNative } from '../errors';
 import { NativeAddon, NativeConvOptions, NativeTensor, nativeOps } from '../native';

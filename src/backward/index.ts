@@ -1,7 +1,8 @@
 /**
  * The training primitives' gradients, one namespace (`backward` in the package's exports):
  * convolution data and weight gradients (conv.ts), and train-mode batch norm, ReLU, pooling, bias
- * sums and MoCo's momentum update (layers.ts). CPU only so far.
+ * sums and MoCo's momentum update (layers.ts). Each runs on the CPU or on the CUDA device its tensors
+ * are on.
  */
 export { conv2dBackwardData, conv2dBackwardDataEpilogue, conv2dBackwardWeight } from './conv';
 export {

@@ -3,15 +3,22 @@
  * and backward, the backward passes of ReLU, max pooling and global average pooling, the column sums
  * of bias gradients, and MoCo's momentum (key-encoder) update. Native kernels in
  * native/cpu/layer_backward.cc and native/cpu/sgd.cc (their headers in native/ops describe the
- * arithmetic).
+ * arithmetic), and their CUDA counterparts in native/cuda/layer_backward.cu and native/cuda/sgd.cu.
  *
- * All tensors are float32 on the CPU (a tensor on a CUDA device is ERR_DEVICE_UNAVAILABLE: these ops
- * run on the CPU only so far); activations are NHWC as everywhere in the ResNet path. Every function
- * but momentumUpdateInPlace (which writes its key tensors, by design) returns new tensors and leaves
- * its inputs untouched. The fused ops (batchNormTrainAddRelu, batchNormReluBackward) give the same bits
- * as the op sequences they replace. Results are the same bits whatever the thread count. Errors:
- * ERR_SHAPE_MISMATCH (naming the argument and both shapes), ERR_DTYPE_MISMATCH, ERR_INVALID_ARGUMENT
- * for out-of-range options.
+ * All tensors are float32, on the CPU or on one CUDA device: each op runs where its first tensor
+ * argument lives and returns its results there; every other tensor argument must be on the same
+ * device (else ERR_DEVICE_UNAVAILABLE naming it). Activations are NHWC as everywhere in the ResNet
+ * path. Every function but momentumUpdateInPlace (which writes its key tensors, by design) returns new
+ * tensors and leaves its inputs untouched. The fused ops (batchNormTrainAddRelu, batchNormReluBackward)
+ * give the same bits as the op sequences they replace. Results are the same bits whatever the thread
+ * count, and the same bits on every run on a device. Errors: ERR_SHAPE_MISMATCH (naming the argument
+ * and both shapes), ERR_DTYPE_MISMATCH, ERR_INVALID_ARGUMENT for out-of-range options,
+ * ERR_DEVICE_UNAVAILABLE for tensors on different devices.
+ *
+ * On a CUDA device: reluBackward, maxPool2dBackward, globalAvgPoolBackward and momentumUpdate(InPlace)
+ * are the CPU's bits (NaN payloads aside); the batch-norm statistics and sumRows reduce in float64 in
+ * another fixed order, so they (and y, dx, which the same float32 steps derive from them) agree with
+ * the CPU to float32 rounding (relative 1e-5), usually bit for bit.
  *
  * Split batch norm (the `groups` option of batchNormTrain / batchNormTrainAddRelu): the batch is cut
  * into G equal groups of consecutive samples, each normalised with its own statistics, as

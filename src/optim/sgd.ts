@@ -1,8 +1,12 @@
 /**
- * torch.optim.SGD (PyTorch 1.13) for float32 CPU tensors: the step of one parameter (`sgdStep`) and
- * an optimiser over named parameters that keeps the momentum buffers (`SGD`; `step` returns new
- * tensors, `stepInPlace` writes the same values into the parameters for their owner). Native kernel
- * in native/cpu/sgd.cc.
+ * torch.optim.SGD (PyTorch 1.13) for float32 tensors on the CPU or a CUDA device: the step of one
+ * parameter (`sgdStep`) and an optimiser over named parameters that keeps the momentum buffers
+ * (`SGD`; `step` returns new tensors, `stepInPlace` writes the same values into the parameters for
+ * their owner). Native kernels in native/cpu/sgd.cc and native/cuda/sgd.cu. A step runs on the device
+ * of its parameter; its gradient and momentum buffer must be there too (else ERR_DEVICE_UNAVAILABLE),
+ * and the buffers an optimiser creates live there. The device kernel performs the CPU kernel's
+ * operations element for element (fused multiply-adds exactly where it has them), so a step on a
+ * GPU gives the same bits as on the CPU (NaN payloads aside).
  *
  * The arithmetic is _single_tensor_sgd's with PyTorch's float32 roundings (native/ops/sgd.h): each
  * `a.add(b, alpha=s)` there is one fused multiply-add in PyTorch's vectorised CPU kernels, so it is
@@ -91,6 +95,7 @@ export function sgdStep(param: Tensor, grad: Tensor, buffer: Tensor | undefined,
  * torch.optim.SGD over named parameters. It owns the momentum buffers (disposing each one it
  * replaces, and all of them in dispose()); `step` returns new parameter tensors and leaves the ones
  * passed in untouched, for the caller to dispose. `lr` may be changed between steps (schedules).
+ * Each parameter's buffer is created on that parameter's device; its gradient must be there too.
  *
  * The returned map has every parameter, in the order passed. As in PyTorch, a parameter without a
  * gradient is skipped: the map holds the very tensor passed in (so dispose only the old tensors that
@@ -156,8 +161,11 @@ export class SGD {
    * step, which creates the buffers).
    *
    * All or nothing: every argument is checked first (a gradient for a name that is not a parameter,
-   * a shape or dtype mismatch, a tensor not on the CPU, two parameters sharing storage), and on any
-   * error nothing has been written. Anyone holding one of these parameter tensors sees its new value.
+   * a shape or dtype mismatch, two parameters sharing storage; ERR_DEVICE_UNAVAILABLE for parameters
+   * on different devices, or a gradient or momentum buffer on another device than its parameter: one
+   * call updates one device's tensors), and on any error nothing has been written. Anyone holding one
+   * of these parameter tensors sees its new value (on a CUDA device, once the device's stream has run
+   * the update: later work on that device and copies to the host see it).
    */
   stepInPlace(params: ReadonlyMap<string, Tensor>, grads: ReadonlyMap<string, Tensor>): void {
     if (this.disposed) throw new SslInvError('ERR_INVALID_ARGUMENT', 'SGD: the optimiser was disposed');
@@ -165,9 +173,15 @@ export class SGD {
       if (!params.has(name)) invalid(`SGD: a gradient for '${name}', which is not a parameter`, name);
     }
     const names = [...params.keys()].filter((k) => grads.has(k));
+    const device = names.length > 0 ? params.get(names[0]!)!.device : 'cpu';
     for (const name of names) {
       // The per-tensor checks with the parameter's name in the message (the native call checks too).
-      const p = params.get(name)!, g = grads.get(name)!;
+      const p = params.get(name)!, g = grads.get(name)!, b = this.buffers.get(name);
+      for (const [what, t] of [['parameter', p], ['gradient', g], ['momentum buffer', b]] as const) {
+        if (t !== undefined && t.device !== device) {
+          throw new SslInvError('ERR_DEVICE_UNAVAILABLE', `SGD: '${name}': the ${what} is on ${t.device} but the step runs on ${device} (the device of '${names[0]!}'); one stepInPlace updates one device's tensors`, { field: name });
+        }
+      }
       if (p.dtype !== 'float32' || g.dtype !== 'float32') {
         throw new SslInvError('ERR_DTYPE_MISMATCH', `SGD: '${name}': parameter and gradient must be float32, got ${p.dtype} and ${g.dtype}`, { field: name });
       }
@@ -190,13 +204,14 @@ export class SGD {
   /**
    * Sets the momentum buffer of a parameter (resuming from a checkpoint's optimizer state); the
    * optimiser takes ownership of `buffer` and disposes the one it replaces. The next step of that
-   * parameter continues from it as PyTorch's would after load_state_dict.
+   * parameter continues from it as PyTorch's would after load_state_dict; the buffer must then be on
+   * the parameter's device (checked at that step: ERR_DEVICE_UNAVAILABLE).
    */
   setMomentumBuffer(name: string, buffer: Tensor): void {
     if (this.disposed) throw new SslInvError('ERR_INVALID_ARGUMENT', 'SGD: the optimiser was disposed');
     if (this.opts.momentum === 0) invalid('SGD: a momentum buffer, but momentum is 0', name);
-    if (buffer.dtype !== 'float32' || buffer.device !== 'cpu') {
-      throw new SslInvError('ERR_DTYPE_MISMATCH', `SGD: a momentum buffer must be float32 on the CPU, got ${buffer.dtype} on ${buffer.device}`, { field: name });
+    if (buffer.dtype !== 'float32') {
+      throw new SslInvError('ERR_DTYPE_MISMATCH', `SGD: a momentum buffer must be float32, got ${buffer.dtype}`, { field: name });
     }
     this.buffers.get(name)?.dispose();
     this.buffers.set(name, buffer);

@@ -424,7 +424,7 @@ export function runOpTable(t: Test, opts: OpTableOptions = {}): void {
     }
   });
 
-  t.test('matmul with transposes and epilogue', { skip: cpu ? false : 'the CUDA matmul has no fused epilogue (see the plain cases)' }, async (t) => {
+  t.test('matmul with transposes and epilogue', { skip: cpu ? false : 'the CUDA matmul has no residual epilogue (see its own cases)' }, async (t) => {
     const shapes: [number, number, number][] = [[1, 1, 1], [5, 7, 3], [37, 45, 300], [14, 32, 256], [15, 33, 257], [3, 100, 700], [200, 3, 50]];
     shapes.forEach(([M, N, K], i) => {
       for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
@@ -451,26 +451,33 @@ export function runOpTable(t: Test, opts: OpTableOptions = {}): void {
     });
   });
 
-  t.test('matmul (cuBLAS, strict fp32) with transB', { skip: cpu ? 'CPU: covered with epilogues above' : false }, async (t) => {
-    const shapes: [number, number, number][] = [[1, 1, 1], [5, 7, 3], [37, 45, 300], [15, 33, 257], [200, 3, 50]];
+  t.test('matmul (cuBLAS, strict fp32) with transposes, bias and relu', { skip: cpu ? 'CPU: covered with epilogues above' : false }, async (t) => {
+    const shapes: [number, number, number][] = [[1, 1, 1], [5, 7, 3], [37, 45, 300], [15, 33, 257], [200, 3, 50], [4, 6, 0]];
     shapes.forEach(([M, N, K], i) => {
-      for (const tb of [false, true]) {
-        const A = randomArray(M * K, 500 + i), B = randomArray(K * N, 600 + i);
-        const c = ops.matmul(T(A, [M, K]), T(B, tb ? [N, K] : [K, N]), { transB: tb });
+      for (const [ta, tb, withBias, relu] of [[false, false, false, false], [false, true, false, false], [true, false, true, true],
+        [true, true, false, true], [false, true, true, false]] as const) {
+        const A = randomArray(M * K, 500 + i), B = randomArray(K * N, 600 + i), bias = randomArray(N, 700 + i);
+        const a = T(A, ta ? [K, M] : [M, K]), b = T(B, tb ? [N, K] : [K, N]), bt = T(bias, [N]);
+        const c = ops.matmul(a, b, { transA: ta, transB: tb, ...(withBias ? { bias: bt } : {}), relu });
         const out = c.toFloat32Array();
         const ref = new Float64Array(M * N), mag = new Float64Array(M * N);
         for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) {
-          let s = 0, g = 0;
+          let s = withBias ? bias[n]! : 0, g = withBias ? Math.abs(bias[n]!) : 0;
           for (let k = 0; k < K; k++) {
-            const v = A[m * K + k]! * (tb ? B[n * K + k]! : B[k * N + n]!);
+            const v = (ta ? A[k * M + m]! : A[m * K + k]!) * (tb ? B[n * K + k]! : B[k * N + n]!);
             s += v; g += Math.abs(v);
           }
-          ref[m * N + n] = s; mag[m * N + n] = g;
+          ref[m * N + n] = relu ? Math.max(0, s) : s;
+          mag[m * N + n] = g;
         }
         const r = check(out, ref, FP32_RTOL, 1e-7, mag);
-        t.ok(r.ok, `[${M}x${K}]x[${K}x${N}] tb=${tb}: worst ${r.worst.toFixed(3)}${r.firstBad ? ' ' + r.firstBad : ''}`);
+        t.ok(r.ok, `[${M}x${K}]x[${K}x${N}] ta=${ta} tb=${tb} bias=${withBias} relu=${relu}: worst ${r.worst.toFixed(3)}${r.firstBad ? ' ' + r.firstBad : ''}`);
+        for (const x of [a, b, bt, c]) x.dispose();
       }
     });
+    const a = T(randomArray(6, 1), [2, 3]), b = T(randomArray(12, 2), [3, 4]), r = T(randomArray(8, 3), [2, 4]);
+    t.throws(() => ops.matmul(a, b, { residual: r }), { code: 'ERR_INVALID_ARGUMENT' }, 'the residual epilogue is refused, not skipped');
+    for (const x of [a, b, r]) x.dispose();
   });
 
   t.test('dgemm (float64) with transposes', async (t) => {
