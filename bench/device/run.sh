@@ -9,6 +9,9 @@
 #   3. our check: op table, determinism, OOM, network parity, then our timings and the ratio table
 #      (first, in a process of its own, bench/device/wgmma-smoke.ts: a failing sm_90a wgmma kernel is
 #      left out of the rest of the run rather than poisoning its CUDA context),
+#   3b. training on the GPU (bench/device/train-check.ts): ResNet-18/50 and MoCo v2 (one and two emulated GPUs)
+#      against PyTorch's fixtures, then a ResNet-50 training step and a MoCo v2 step at batch 64 beside
+#      torch_baseline.py's,
 #   4. the probes on the GPU (bench/probe.ts): a small search beside our CPU (and scikit-learn where
 #      the machine has it), then the CIFAR-10-sized search (50,000 x 2,048, 10 classes, 45 C x 5 folds),
 #   5. the 18-transform suite with ResNet-50 against the original's per-image pipeline (bench/device/suite.ts
@@ -19,8 +22,8 @@
 #      conv shapes per fp32 variant; the bf16 tier: staged bf16 vs the bf16-in-memory kernel vs cuDNN;
 #      with NCU=1 also Nsight Compute's view of one 1x1 conv over wide C, the shape the fp32 kernel
 #      was slowest on, for each fp32 variant),
-#   8. compute-sanitizer memcheck over the parity part at small sizes.
-# SKIP_CHECK=1, SKIP_PROBE=1, SKIP_SUITE=1, SKIP_CLI=1, SKIP_TUNE=1 and SKIP_MEMCHECK=1 leave steps out. TIMING_ONLY=1 leaves
+#   8. compute-sanitizer memcheck over the parity part at small sizes, and over the training parity cases.
+# SKIP_CHECK=1, SKIP_TRAIN=1, SKIP_PROBE=1, SKIP_SUITE=1, SKIP_CLI=1, SKIP_TUNE=1 and SKIP_MEMCHECK=1 leave steps out. TIMING_ONLY=1 leaves
 # out the check's parity part (a rerun of the timings after a passing parity run). PARITY_ONLY=1 leaves out the PyTorch
 # references and timings and the check's own timings (when they were measured on this card before and no
 # kernel they time has changed). BUDGET_S caps the whole run: every step's timeout is cut to what is left,
@@ -108,6 +111,15 @@ if [[ -z ${SKIP_CHECK:-} ]]; then
 else
   echo "== $(date -u +%T) ssl-inv check skipped (SKIP_CHECK)"
 fi
+echo "== $(date -u +%T) training: parity against PyTorch's fixtures, then ResNet-50 and MoCo v2 steps beside PyTorch's"
+if [[ -z ${SKIP_TRAIN:-} ]]; then
+  TRAIN_ARGS=(); [[ -n ${PARITY_ONLY:-} ]] && TRAIN_ARGS=(--parity-only); [[ -f $OUT/torch.json ]] && TRAIN_ARGS+=(--torch "$OUT/torch.json")
+  timeout "$(cap 150)" node build-bench/bench/device/train-check.js --device cuda:0 "${TRAIN_ARGS[@]}" \
+    --out "$OUT/$STAMP-$CARD-train.json" > "$OUT/train-check.log" 2> "$OUT/train-check.err"
+  echo "train-check exit status $?"; grep -E "^not ok" "$OUT/train-check.log" | head -20; tail -6 "$OUT/train-check.err"; cat "$OUT/train-check.log" | grep "^|"
+else
+  echo "training skipped (SKIP_TRAIN)"
+fi
 echo "== $(date -u +%T) probes on the GPU: a small search beside our CPU and scikit-learn, then the CIFAR-10-sized one"
 if [[ -z ${SKIP_PROBE:-} ]]; then
   timeout "$(cap 120)" node build-bench/bench/probe.js --device cuda:0 --also-cpu --threads 16 --rows 2000 --test 500 --dim 128 --modes chain,none \
@@ -163,6 +175,14 @@ elif command -v compute-sanitizer > /dev/null; then
     > "$OUT/memcheck.log" 2>&1
   echo "memcheck exit status $?"
   grep -E "ERROR SUMMARY|Invalid|out of bounds" "$OUT/memcheck.log" | head -20
+  if [[ -z ${SKIP_TRAIN:-} ]]; then
+    # The training kernels (backward, batch-norm training, SGD, MoCo ranks) on the parity fixtures.
+    timeout "$(cap 150)" compute-sanitizer --tool memcheck --leak-check no --print-limit 20 \
+      node build-bench/bench/device/train-check.js --device cuda:0 --parity-only --out "$OUT/memcheck-train.json" \
+      > "$OUT/memcheck-train.log" 2>&1
+    echo "memcheck (training) exit status $?"
+    grep -E "ERROR SUMMARY|Invalid|out of bounds" "$OUT/memcheck-train.log" | head -20
+  fi
 else
   echo "compute-sanitizer not found"
 fi

@@ -4,7 +4,10 @@
 Measures, on cuda:0, what docs/ANCHORS.md measures: ResNet-50 inference at batch 256, 224x224, in fp32
 (eager, cudnn.benchmark), TF32 and bf16 (autocast, channels_last); the forward time of each distinct
 ResNet-50 convolution shape; torch.cov of 50,000 x 2,048; and the MoCo v2 loss forward + backward
-(N=256, K=65,536, dim=128, T=0.2) written as facebookresearch/moco writes it.
+(N=256, K=65,536, dim=128, T=0.2) written as facebookresearch/moco writes it; a ResNet-50 training
+step (backbone without fc, a given dL/dfeatures, torch.optim.SGD with MoCo's momentum and weight
+decay) and a MoCo v2 step (two ResNet-50 encoders with the MLP head, K=65,536, one GPU: no shuffle
+BN) at batch 64, 224x224, in strict fp32 (the precision our CUDA training path runs in).
 
 Usage: python3 torch_baseline.py OUT.json [--quick]
 Timing: CUDA events around `iters` repetitions after warm-up; the median of `repeats` such means.
@@ -124,6 +127,75 @@ def moco_loss(n=256, k=65536, dim=128, t=0.2):
     return {"n": n, "k": k, "dim": dim, "ms": round(time_ms(step, iters=20), 4)}
 
 
+def resnet50_train_step(batch=64):
+    """One SGD step of the backbone (fc removed) given dL/dfeatures, as bench/device/train-check.ts times ours."""
+    set_tf32(False)
+    model = torchvision.models.resnet50().to(DEV).train()
+    model.fc = torch.nn.Identity()
+    opt = torch.optim.SGD(model.parameters(), lr=0.03, momentum=0.9, weight_decay=1e-4)
+    x = torch.randn(batch, 3, 224, 224, device=DEV)
+    g = torch.randn(batch, 2048, device=DEV) * 1e-3
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        model(x).backward(g)
+        opt.step()
+
+    ms = time_ms(step, iters=3, repeats=3, warmup=2)
+    return {"batch": batch, "ms": round(ms, 2), "img_s": round(batch * 1000 / ms, 1)}
+
+
+class _Moco(torch.nn.Module):
+    """facebookresearch/moco's builder.MoCo on one GPU (no DDP, so no shuffle BN or all_gather)."""
+
+    def __init__(self, dim=128, k=65536, m=0.999, t=0.2):
+        super().__init__()
+        self.k, self.m, self.t = k, m, t
+        self.encoder_q = torchvision.models.resnet50(num_classes=dim)
+        self.encoder_k = torchvision.models.resnet50(num_classes=dim)
+        mlp = self.encoder_q.fc.weight.shape[1]
+        self.encoder_q.fc = torch.nn.Sequential(torch.nn.Linear(mlp, mlp), torch.nn.ReLU(), self.encoder_q.fc)
+        self.encoder_k.fc = torch.nn.Sequential(torch.nn.Linear(mlp, mlp), torch.nn.ReLU(), self.encoder_k.fc)
+        for pq, pk in zip(self.encoder_q.parameters(), self.encoder_k.parameters()):
+            pk.data.copy_(pq.data)
+            pk.requires_grad = False
+        self.register_buffer("queue", F.normalize(torch.randn(dim, k), dim=0))
+        self.ptr = 0
+
+    def forward(self, im_q, im_k):
+        q = F.normalize(self.encoder_q(im_q), dim=1)
+        with torch.no_grad():
+            for pq, pk in zip(self.encoder_q.parameters(), self.encoder_k.parameters()):
+                pk.data = pk.data * self.m + pq.data * (1.0 - self.m)
+            k = F.normalize(self.encoder_k(im_k), dim=1)
+        l_pos = torch.einsum("nc,nc->n", [q, k]).unsqueeze(-1)
+        l_neg = torch.einsum("nc,ck->nk", [q, self.queue.clone().detach()])
+        logits = torch.cat([l_pos, l_neg], dim=1) / self.t
+        n = k.shape[0]
+        self.queue[:, self.ptr:self.ptr + n] = k.T
+        self.ptr = (self.ptr + n) % self.k
+        return logits
+
+
+def moco_step(batch=64):
+    """main_moco.py's train step (loss, backward, SGD) on one GPU, as train-check.ts times MocoV2.step."""
+    set_tf32(False)
+    model = _Moco().to(DEV).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.03, momentum=0.9, weight_decay=1e-4)
+    im_q = torch.randn(batch, 3, 224, 224, device=DEV)
+    im_k = torch.randn(batch, 3, 224, 224, device=DEV)
+    labels = torch.zeros(batch, dtype=torch.long, device=DEV)
+
+    def step():
+        loss = F.cross_entropy(model(im_q, im_k), labels)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    ms = time_ms(step, iters=3, repeats=3, warmup=2)
+    return {"batch": batch, "ms": round(ms, 2), "img_s": round(batch * 1000 / ms, 1)}
+
+
 def main():
     if len(sys.argv) < 2:
         print(__doc__)
@@ -137,6 +209,8 @@ def main():
         "conv_shapes": [] if QUICK else conv_shapes(),
         "covariance": covariance(),
         "moco_loss": moco_loss(),
+        "resnet50_train_step": resnet50_train_step(),
+        "moco_step": moco_step(),
     }
     result["seconds"] = round(time.time() - t0, 1)
     with open(sys.argv[1], "w") as f:

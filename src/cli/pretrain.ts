@@ -1,5 +1,6 @@
 /**
- * `ssl-inv pretrain DATA`: MoCo v2 pre-training with main_moco.py's flags, on the CPU.
+ * `ssl-inv pretrain DATA`: MoCo v2 pre-training with main_moco.py's flags, on the CPU or (--device
+ * cuda, or main_moco.py's --gpu N for cuda:N) a CUDA device.
  *
  *   ssl-inv pretrain DATA [--split train] [--model default|ventral|dorsal] [-a resnet50] [--epochs 200]
  *     [-b 256] [--lr 0.03] [--schedule 120 160 | --cos] [--momentum 0.9] [--wd 1e-4] [--resume FILE]
@@ -16,14 +17,16 @@
  * main_moco.py's DistributedDataParallel flags (--world-size, --rank, --dist-url, --dist-backend,
  * --multiprocessing-distributed) are accepted so its command lines run, and said to be ignored: this
  * is one process. What DDP changes in the result, per-GPU batch norm and shuffle BN, is computed by
- * --bn-splits N for N GPUs (main_moco.py's -b is the batch of all GPUs together; so is ours). --gpu, and --device cuda, are refused: training runs on the CPU in this version.
+ * --bn-splits N for N GPUs (main_moco.py's -b is the batch of all GPUs together; so is ours).
+ * --device auto stays on the CPU even where a GPU is present, and says so: the CUDA training kernels
+ * pass on the emulated device but have not yet run on a GPU (bench/device); --device cuda asks for them.
  * --aug-plus is accepted and, as in main_moco.py (whose views come from --model alone), has no effect.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import { SslInvError } from '../errors';
-import { cudaAvailable } from '../device';
+import { DeviceSpec, cudaAvailable, resolveDevice } from '../device';
 import { writeFileAtomic, writeFileAtomicSync } from '../io/atomic-write';
 import { setNumThreads } from '../ops';
 import { ARCHS, Arch } from '../nn/resnet-spec';
@@ -121,7 +124,7 @@ export function pretrainCommand(): Command {
     .option('--dist-url <url>', '(main_moco.py\'s DDP flag; ignored)')
     .option('--dist-backend <name>', '(main_moco.py\'s DDP flag; ignored)')
     .option('--multiprocessing-distributed', '(main_moco.py\'s DDP flag; ignored)')
-    .option('--gpu <id>', '(refused: training runs on the CPU in this version)')
+    .option('--gpu <id>', 'train on CUDA device <id> (main_moco.py\'s flag; the same as --device cuda:<id>)')
     .option('--bn-splits <n>', 'emulate main_moco.py on n GPUs: each batch norm sees batch/n images, keys shuffled across the n (shuffle BN)', positiveInt('--bn-splits'), 1)
     .option('--seed <n>', 'seed of the initial weights, the image order and the views (same seed, same run)', '0')
     .option('--moco-dim <n>', 'feature dimension of the head', positiveInt('--moco-dim'), 128)
@@ -133,7 +136,7 @@ export function pretrainCommand(): Command {
     .option('--cos', 'cosine learning-rate schedule')
     .option('--image-size <n>', 'side of the square views (main_moco.py: 224)', positiveInt('--image-size'), 224)
     .option('--out-dir <dir>', 'where checkpoints, pretrain-log.csv and pretrain-summary.json go', '.')
-    .option('--device <device>', 'cpu (auto means cpu here: training runs on the CPU in this version)', 'auto')
+    .option('--device <device>', 'cpu, cuda or cuda:N (auto means cpu here: the CUDA training path has not yet been verified on a GPU)', 'auto')
     .option('--threads <n>', 'CPU threads for the kernels (default: all cores)', positiveInt('--threads'))
     .option('--max-steps-per-epoch <n>', 'cut every epoch short after n steps (smoke runs)', positiveInt('--max-steps-per-epoch'))
     .option('--quiet', 'no progress output')
@@ -144,11 +147,7 @@ export function pretrainCommand(): Command {
 
 async function runPretrainCommand(data: string, f: Flags): Promise<void> {
   const say = (line: string) => { if (!f.quiet) writeNotice(line); };
-  if (f.gpu !== undefined) throw new SslInvError('ERR_DEVICE_UNAVAILABLE', '--gpu: pre-training runs on the CPU in this version (the CUDA backend has the forward ops only)');
-  if (f.device !== 'auto' && f.device !== 'cpu') {
-    throw new SslInvError('ERR_DEVICE_UNAVAILABLE', `--device ${f.device}: pre-training runs on the CPU in this version (the CUDA backend has the forward ops only)`);
-  }
-  if (f.device === 'auto' && cudaAvailable()) say('a GPU is present, but pre-training runs on the CPU in this version');
+  const device = trainingDevice(f, say);
   if (f.worldSize > 1 || f.multiprocessingDistributed || f.rank >= 0 || f.distUrl !== undefined || f.distBackend !== undefined) {
     say(`DistributedDataParallel flags ignored: this is one process${f.bnSplits > 1 ? ''
       : ', and every batch norm sees the whole batch (--bn-splits N computes what N GPUs would)'}`);
@@ -174,7 +173,7 @@ async function runPretrainCommand(data: string, f: Flags): Promise<void> {
     data, split: f.split, model: f.model as AugmentSet, arch: f.arch as Arch, epochs: f.epochs, startEpoch: f.startEpoch,
     batchSize: f.batchSize, lr: f.learningRate, schedule: f.schedule, cos: f.cos ?? false, momentum: f.momentum,
     weightDecay: f.weightDecay, mocoDim: f.mocoDim, mocoK: f.mocoK, mocoM: f.mocoM, mocoT: f.mocoT, mlp: f.mlp ?? false,
-    seed, imageSize: f.imageSize, outDir, workers: f.workers, bnSplits: f.bnSplits, onError: f.onError,
+    seed, imageSize: f.imageSize, outDir, workers: f.workers, bnSplits: f.bnSplits, onError: f.onError, device,
     ...(f.resume !== undefined ? { resume: f.resume } : {}),
     ...(f.maxStepsPerEpoch !== undefined ? { maxStepsPerEpoch: f.maxStepsPerEpoch } : {}),
   };
@@ -250,6 +249,27 @@ async function runPretrainCommand(data: string, f: Flags): Promise<void> {
   await writeFileAtomic(path.join(outDir, 'pretrain-summary.json'), Buffer.from(`${JSON.stringify(summary, null, 2)}\n`));
   process.stdout.write(table(result.epochs));
   if (result.epochs.length === 0) process.stdout.write(`nothing to do: the run is at epoch ${result.startEpoch} of ${f.epochs}\n`);
+}
+
+/**
+ * The device of --device / --gpu: --gpu N is cuda:N (main_moco.py's single-GPU flag) and may not
+ * contradict --device; auto is the CPU (said once when a GPU is present, since the CUDA training
+ * kernels have not yet run on a GPU).
+ */
+function trainingDevice(f: Flags, say: (line: string) => void): DeviceSpec {
+  if (f.gpu !== undefined) {
+    if (!/^\d{1,3}$/.test(f.gpu)) throw new SslInvError('ERR_USAGE', `--gpu takes a device number, got '${f.gpu}'`);
+    const name = `cuda:${Number(f.gpu)}`;
+    if (f.device !== 'auto' && (f.device === 'cuda' ? 'cuda:0' : f.device) !== name) {
+      throw new SslInvError('ERR_USAGE', `--gpu ${f.gpu} and --device ${f.device} name different devices`);
+    }
+    return resolveDevice(name, '--gpu');
+  }
+  if (f.device === 'auto') {
+    if (cudaAvailable()) say('a GPU is present; pre-training stays on the CPU unless asked (--device cuda): its CUDA kernels have not yet been verified on a GPU');
+    return 'cpu';
+  }
+  return resolveDevice(f.device, '--device');
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
- * A trainable ResNet backbone (torchvision's structure and names, fc removed) on the CPU: train-mode
- * forward with batch statistics, explicit backward, and the parameter update through an SGD.
+ * A trainable ResNet backbone (torchvision's structure and names, fc removed) on the CPU or a CUDA
+ * device: train-mode forward with batch statistics, explicit backward, and the parameter update
+ * through an SGD.
  *
  * forwardTrain(x [N, 3, H, W]) returns the pooled features [N, featureDim] and a tape of what the
  * backward needs; like PyTorch's train mode it also moves every batch norm's running statistics
@@ -24,6 +25,12 @@
  *
  * Activations are NHWC float32 inside, as in the inference network (resnet.ts); there is no BN
  * folding here because train-mode BN normalises with the batch's own statistics.
+ *
+ * Device: load(..., { device }) keeps every parameter and running statistic there; the input and
+ * dFeatures must then be on that device, and every activation, gradient and tape tensor stays on it
+ * (each op of ../ops and ../backward runs where its tensors are). The CUDA path runs in fp32 (the
+ * faithful precision); its kernels agree with the CPU's within fp32 accumulation error, not bit for
+ * bit (test/models/resnet-train-device.test.ts).
  */
 import { SslInvError } from '../errors';
 import * as ops from '../ops';
@@ -35,6 +42,7 @@ import {
 } from '../backward/layers';
 import { SGD } from '../optim/sgd';
 import { TorchTensor } from '../io/torch-save';
+import { DeviceSpec, resolveDevice } from '../device';
 import { ParamSource } from './resnet';
 import { Arch, BATCH_NORM_EPS, BlockSpec, ConvBnSpec, ResNetSpec, allConvBns, resnetSpec } from './resnet-spec';
 
@@ -99,15 +107,26 @@ export interface BackwardResult {
   dInput?: Tensor;
 }
 
+export interface TrainableLoadOptions {
+  /** num_batches_tracked by BN prefix (default 0). */
+  batchesTracked?: (bn: string) => bigint;
+  /** Where the network lives and trains: 'cpu' (default), 'cuda', 'cuda:N' (checked by resolveDevice). */
+  device?: string;
+}
+
 export class TrainableResNet {
   readonly spec: ResNetSpec;
+  /** The device every tensor of this network is on ('cpu' or 'cuda:N'). */
+  readonly device: DeviceSpec;
   private params: Map<string, Tensor>;
   private readonly buffers: Map<string, Tensor>;
   private readonly batchesTracked: Map<string, bigint>;
   private disposed = false;
 
-  private constructor(spec: ResNetSpec, params: Map<string, Tensor>, buffers: Map<string, Tensor>, batchesTracked: Map<string, bigint>) {
+  private constructor(spec: ResNetSpec, device: DeviceSpec, params: Map<string, Tensor>, buffers: Map<string, Tensor>,
+    batchesTracked: Map<string, bigint>) {
     this.spec = spec;
+    this.device = device;
     this.params = params;
     this.buffers = buffers;
     this.batchesTracked = batchesTracked;
@@ -122,11 +141,13 @@ export class TrainableResNet {
   }
 
   /**
-   * Reads every backbone parameter and running statistic from `source` (torchvision names);
-   * num_batches_tracked from `opts.batchesTracked` (by BN prefix; default 0).
+   * Reads every backbone parameter and running statistic from `source` (torchvision names) onto
+   * opts.device (default the CPU); num_batches_tracked from `opts.batchesTracked` (by BN prefix;
+   * default 0).
    */
-  static async load(arch: Arch, source: ParamSource, opts: { batchesTracked?: (bn: string) => bigint } = {}): Promise<TrainableResNet> {
+  static async load(arch: Arch, source: ParamSource, opts: TrainableLoadOptions = {}): Promise<TrainableResNet> {
     const spec = resnetSpec(arch);
+    const device = resolveDevice(opts.device ?? 'cpu');
     const params = new Map<string, Tensor>();
     const buffers = new Map<string, Tensor>();
     const read = async (key: string, shape: number[]): Promise<Tensor> => {
@@ -135,7 +156,13 @@ export class TrainableResNet {
       if (!(v instanceof Float32Array) || v.length !== n) {
         throw new SslInvError('ERR_SHAPE_MISMATCH', `expected ${n} float32 values for [${shape.join(', ')}], got ${v.length}`, { field: key });
       }
-      return tensor(v, shape);
+      const host = tensor(v, shape);
+      if (device === 'cpu') return host;
+      try {
+        return host.to(device);
+      } finally {
+        host.dispose();
+      }
     };
     try {
       for (const cb of allConvBns(spec)) {
@@ -148,7 +175,7 @@ export class TrainableResNet {
       throw e;
     }
     const tracked = new Map(allConvBns(spec).map((cb) => [cb.bn, opts.batchesTracked?.(cb.bn) ?? 0n]));
-    return new TrainableResNet(spec, params, buffers, tracked);
+    return new TrainableResNet(spec, device, params, buffers, tracked);
   }
 
   /** Trainable parameters' names in PyTorch's named_parameters() order. */
@@ -184,8 +211,8 @@ export class TrainableResNet {
   }
 
   /**
-   * Train-mode forward of x [N, 3, H, W] (float32, on the CPU): the features [N, featureDim] and the
-   * tape for backward(). Updates the running statistics.
+   * Train-mode forward of x [N, 3, H, W] (float32, on the network's device): the features
+   * [N, featureDim] (on that device) and the tape for backward(). Updates the running statistics.
    *
    * opts.bnGroups = G (default 1) splits the batch into G equal groups of consecutive images, each
    * normalised by its own batch statistics, as G GPUs under DistributedDataParallel each normalise
@@ -296,6 +323,9 @@ export class TrainableResNet {
       throw new SslInvError('ERR_SHAPE_MISMATCH',
         `expected float32 [${n}, ${c}] but got ${dFeatures.dtype} [${dFeatures.shape.join(', ')}]`, { field: 'dFeatures' });
     }
+    if (dFeatures.device !== this.device) {
+      throw new SslInvError('ERR_DEVICE_UNAVAILABLE', `dFeatures is on ${dFeatures.device}, the network on ${this.device}`, { field: 'dFeatures' });
+    }
     const grads = new Map<string, Tensor>();
     let d: Tensor | undefined;
     try {
@@ -355,6 +385,7 @@ export class TrainableResNet {
   momentumUpdateFrom(q: TrainableResNet, m: number): void {
     this.checkLive();
     if (q.arch !== this.arch) throw new SslInvError('ERR_INVALID_ARGUMENT', `momentum update from a ${q.arch} into a ${this.arch}`);
+    if (q.device !== this.device) throw new SslInvError('ERR_DEVICE_UNAVAILABLE', `momentum update from a network on ${q.device} into one on ${this.device}`);
     // In place, all parameters in one call: the network owns its tensors.
     const names = [...this.params.keys()];
     momentumUpdateInPlace(names.map((k) => this.params.get(k)!), names.map((k) => q.get(k)), m);
@@ -363,6 +394,7 @@ export class TrainableResNet {
   /** Overwrites every parameter with `q`'s (MoCo's initial copy of encoder_q into encoder_k). */
   copyParametersFrom(q: TrainableResNet): void {
     this.checkLive();
+    if (q.device !== this.device) throw new SslInvError('ERR_DEVICE_UNAVAILABLE', `parameters from a network on ${q.device} into one on ${this.device}`);
     for (const [k, t] of this.params) {
       this.params.set(k, q.get(k).clone());
       t.dispose();
@@ -432,9 +464,12 @@ export class TrainableResNet {
 
   /** Checks forwardTrain's input and options; returns the number of batch-norm groups. */
   private checkTrainInput(x: Tensor, opts: TrainForwardOptions): number {
-    if (x.dtype !== 'float32' || x.shape.length !== 4 || x.shape[1] !== 3 || x.device !== 'cpu') {
+    if (x.dtype !== 'float32' || x.shape.length !== 4 || x.shape[1] !== 3) {
       throw new SslInvError('ERR_SHAPE_MISMATCH',
-        `expected input images [N, 3, H, W] float32 on the CPU but got ${x.dtype} [${x.shape.join(', ')}] on ${x.device}`);
+        `expected input images [N, 3, H, W] float32 but got ${x.dtype} [${x.shape.join(', ')}]`, { field: 'x' });
+    }
+    if (x.device !== this.device) {
+      throw new SslInvError('ERR_DEVICE_UNAVAILABLE', `the input images are on ${x.device}, the network on ${this.device}`, { field: 'x' });
     }
     const n = x.shape[0]!, groups = opts.bnGroups ?? 1;
     if (!Number.isSafeInteger(groups) || groups < 1 || n % groups !== 0) {

@@ -1,16 +1,19 @@
 /**
- * MoCo's projection head on the CPU, trainable: `fc` of the encoder, either one Linear(D, dim)
- * (MoCo v1) or, with `mlp`, Sequential(Linear(D, D), ReLU, Linear(D, dim)) (MoCo v2; the state-dict
- * names are fc.0.* and fc.2.*, as nn.Sequential numbers its children).
+ * MoCo's projection head on the CPU or a CUDA device, trainable: `fc` of the encoder, either one
+ * Linear(D, dim) (MoCo v1) or, with `mlp`, Sequential(Linear(D, D), ReLU, Linear(D, dim)) (MoCo v2;
+ * the state-dict names are fc.0.* and fc.2.*, as nn.Sequential numbers its children).
  *
  * Shapes: input features x [N, D]; output [N, dim]; weights in PyTorch's [out, in] layout.
  * Backward of a linear layer y = x W^T + b: dW = dy^T x [out, in], db = column sums of dy, dx = dy W.
+ * The parameters live on `device` (the constructor's last argument, default the CPU); inputs and
+ * gradients must be there too, and every op runs there (ops.matmul: cuBLAS on a CUDA device).
  */
 import { SslInvError } from '../errors';
 import * as ops from '../ops';
 import { Tensor, tensor } from '../tensor';
 import { momentumUpdate, reluBackward, sumRows } from '../backward/layers';
 import { SGD } from '../optim/sgd';
+import { DeviceSpec, resolveDevice } from '../device';
 
 export interface HeadTape {
   /** Input of each linear layer, in order. */
@@ -40,19 +43,31 @@ export class LinearHead {
   readonly mlp: boolean;
   readonly inDim: number;
   readonly dim: number;
+  /** Where the parameters are ('cpu' or 'cuda:N'). */
+  readonly device: DeviceSpec;
   params: Map<string, Tensor>;
 
-  constructor(mlp: boolean, inDim: number, dim: number, values: (key: string, shape: number[]) => Float32Array) {
+  constructor(mlp: boolean, inDim: number, dim: number, values: (key: string, shape: number[]) => Float32Array, device = 'cpu') {
     this.mlp = mlp;
     this.inDim = inDim;
     this.dim = dim;
+    this.device = resolveDevice(device);
     this.params = new Map();
     try {
       for (const [k, shape] of headShapes(mlp, inDim, dim)) {
         const v = values(k, shape);
         const n = shape.reduce((a, b) => a * b, 1);
         if (v.length !== n) throw new SslInvError('ERR_SHAPE_MISMATCH', `expected ${n} values for [${shape.join(', ')}], got ${v.length}`, { field: k });
-        this.params.set(k, tensor(v, shape));
+        const host = tensor(v, shape);
+        if (this.device === 'cpu') {
+          this.params.set(k, host);
+        } else {
+          try {
+            this.params.set(k, host.to(this.device));
+          } finally {
+            host.dispose();
+          }
+        }
       }
     } catch (e) {
       for (const t of this.params.values()) t.dispose();

@@ -184,7 +184,19 @@ async function readMomentum(file: string, opt: PyValue | undefined, names: strin
 export async function restoreMoco(c: LoadedMocoCheckpoint, config: Omit<MocoConfig, 'arch' | 'dim' | 'K' | 'mlp'>, sgd: SGD): Promise<MocoV2> {
   const moco = await MocoV2.create({ ...config, arch: c.arch, dim: c.dim, K: c.K, mlp: c.mlp }, c.init);
   try {
-    for (const [name, m] of c.momentum) sgd.setMomentumBuffer(name, tensor(m.values, m.shape));
+    for (const [name, m] of c.momentum) {
+      // The buffer goes where the parameters are: the optimiser steps them there.
+      const host = tensor(m.values, m.shape);
+      let buffer = host;
+      if (moco.device !== 'cpu') {
+        try {
+          buffer = host.to(moco.device);
+        } finally {
+          host.dispose();
+        }
+      }
+      sgd.setMomentumBuffer(name, buffer);
+    }
   } catch (e) {
     moco.dispose();
     throw e;

@@ -1,5 +1,6 @@
 /**
- * MoCo v2 (facebookresearch/moco's builder.MoCo, as the original's main_moco.py uses it) on the CPU:
+ * MoCo v2 (facebookresearch/moco's builder.MoCo, as the original's main_moco.py uses it) on the CPU or
+ * a CUDA device (config.device):
  * a query encoder trained by SGD, a key encoder that follows it by momentum, and a queue of keys.
  *
  * One step(imQ, imK, sgd), in the original's order:
@@ -28,6 +29,11 @@
  *
  * Shapes: images [N, 3, H, W] float32 (normalised); q, k [N, dim]; the queue [dim, K] (column j is
  * key j, as MoCo's buffer). normalize is F.normalize(x, dim=1): x / max(||x||, 1e-12).
+ *
+ * On a CUDA device the encoders, the heads, the queue, the loss (with its ranks and row losses) and
+ * every gradient stay there; the images must be on that device. The small [N, dim] head outputs make
+ * one round trip to the host per step for normalize and its backward (float64 arithmetic there, the
+ * same code as on the CPU), and the key batch's shuffle (bnSplits > 1) goes through the host too.
  */
 import { SslInvError } from '../errors';
 import * as ops from '../ops';
@@ -39,6 +45,7 @@ import { TorchTensor } from '../io/torch-save';
 import { SGD } from '../optim/sgd';
 import { LinearHead, headParameterNames } from './linear-head';
 import { AugmentRng } from '../transforms/augment';
+import { DeviceSpec, resolveDevice } from '../device';
 
 export interface MocoConfig {
   arch: Arch;
@@ -56,6 +63,8 @@ export interface MocoConfig {
   bnSplits?: number;
   /** Seed of the key permutations drawn when step() is given none (bnSplits > 1); default 0. */
   shuffleSeed?: number;
+  /** Where the model lives and trains: 'cpu' (default), 'cuda' or 'cuda:N'. */
+  device?: string;
 }
 
 export interface MocoStepOptions {
@@ -155,7 +164,7 @@ export class MocoV2 {
     this.q = q;
     this.k = k;
     this.queueHost = queue;
-    this.queue = tensor(queue, [config.dim, config.K]);
+    this.queue = onDevice(queue, [config.dim, config.K], q.backbone.device);
     this.ptr = ptr;
     this.shuffleRng = new AugmentRng(config.shuffleSeed ?? 0);
   }
@@ -174,22 +183,30 @@ export class MocoV2 {
     const ptr = init.queuePtr ?? 0;
     if (!Number.isSafeInteger(ptr) || ptr < 0 || ptr >= K) throw new SslInvError('ERR_INVALID_ARGUMENT', `${ptr} is outside [0, ${K})`, { field: 'queue_ptr' });
     const made: { dispose(): void }[] = [];
-    const tracked = (enc: 'q' | 'k') => init.batchesTracked ? { batchesTracked: (bn: string) => init.batchesTracked!(enc, bn) } : {};
+    const device = resolveDevice(config.device ?? 'cpu');
+    const tracked = (enc: 'q' | 'k') => ({
+      device, ...(init.batchesTracked ? { batchesTracked: (bn: string) => init.batchesTracked!(enc, bn) } : {}),
+    });
     try {
       const qb = await TrainableResNet.load(config.arch, init.encoderQ, tracked('q'));
       made.push(qb);
-      const qh = await makeHead(config, qb.featureDim, init.encoderQ);
+      const qh = await makeHead(config, qb.featureDim, init.encoderQ, device);
       made.push(qh);
       const kSource = init.encoderK ?? init.encoderQ;
       const kb = await TrainableResNet.load(config.arch, kSource, tracked('k'));
       made.push(kb);
-      const kh = await makeHead(config, qb.featureDim, kSource);
+      const kh = await makeHead(config, qb.featureDim, kSource, device);
       made.push(kh);
       return new MocoV2(config, { backbone: qb, head: qh }, { backbone: kb, head: kh }, Float32Array.from(init.queue), ptr);
     } catch (e) {
       for (const m of made) m.dispose();
       throw e;
     }
+  }
+
+  /** The device the model is on ('cpu' or 'cuda:N'). */
+  get device(): DeviceSpec {
+    return this.q.backbone.device;
   }
 
   get queuePtr(): number {
@@ -227,6 +244,11 @@ export class MocoV2 {
     if (imK.shape.length !== imQ.shape.length || imK.shape.some((s, i) => s !== imQ.shape[i])) {
       throw new SslInvError('ERR_SHAPE_MISMATCH', `[${imK.shape.join(', ')}] must have im_q's shape [${imQ.shape.join(', ')}]`, { field: 'im_k' });
     }
+    for (const [x, field] of [[imQ, 'im_q'], [imK, 'im_k']] as const) {
+      if (x.device !== this.device) {
+        throw new SslInvError('ERR_DEVICE_UNAVAILABLE', `the images are on ${x.device}, the model on ${this.device}`, { field });
+      }
+    }
     if (this.config.K % n !== 0) {
       throw new SslInvError('ERR_INVALID_ARGUMENT', `the queue length ${this.config.K} must be a multiple of the batch size ${n} (MoCo's enqueue)`, { field: 'K' });
     }
@@ -257,8 +279,8 @@ export class MocoV2 {
       const kShuffled = normalizeRows(headK.out.toFloat32Array(), n, dim).y;
       const kn = perm ? unpermuteRows(kShuffled, perm, dim) : kShuffled;
 
-      const qT = tensor(qn.y, [n, dim]);
-      const kT = tensor(kn, [n, dim]);
+      const qT = onDevice(qn.y, [n, dim], this.device);
+      const kT = onDevice(kn, [n, dim], this.device);
       temps.push(qT, kT);
       const { loss, dq, rank, rowLoss } = ops.mocoLoss(qT, kT, this.queue, T, { ranks: true, rowLosses: true });
       temps.push(loss, dq, rank, rowLoss);
@@ -268,7 +290,7 @@ export class MocoV2 {
       const perGpu = groups === 1 ? [{ loss: lossValue, acc1, acc5 }] : gpuMeters(rowLoss.toFloat32Array(), ranks, groups);
       this.enqueue(kn, n);
 
-      const dz = tensor(normalizeRowsBackward(dq.toFloat32Array(), qn.y, qn.norms, n, dim), [n, dim]);
+      const dz = onDevice(normalizeRowsBackward(dq.toFloat32Array(), qn.y, qn.norms, n, dim), [n, dim], this.device);
       temps.push(dz);
       const hb = this.q.head.backward(headQ.tape, dz);
       headQ = undefined;
@@ -356,7 +378,18 @@ function permuteRows(x: Tensor, perm: readonly number[]): Tensor {
   const src = x.toFloat32Array(), per = src.length / perm.length;
   const out = new Float32Array(src.length);
   perm.forEach((p, r) => out.set(src.subarray(p * per, (p + 1) * per), r * per));
-  return tensor(out, [...x.shape]);
+  return onDevice(out, [...x.shape], x.device as DeviceSpec);
+}
+
+/** A tensor of these values on `device` (made on the host, then copied there). */
+function onDevice(values: Float32Array, shape: readonly number[], device: DeviceSpec): Tensor {
+  const host = tensor(values, shape);
+  if (device === 'cpu') return host;
+  try {
+    return host.to(device);
+  } finally {
+    host.dispose();
+  }
 }
 
 /** The inverse of permuteRows on rows of `width` values: out[perm[r]] = x[r]. */
@@ -366,8 +399,8 @@ function unpermuteRows(x: Float32Array, perm: readonly number[], width: number):
   return out;
 }
 
-async function makeHead(config: MocoConfig, inDim: number, source: ParamSource): Promise<LinearHead> {
+async function makeHead(config: MocoConfig, inDim: number, source: ParamSource, device: DeviceSpec): Promise<LinearHead> {
   const values = new Map<string, Float32Array>();
   for (const k of headParameterNames(config.mlp)) values.set(k, await source(k));
-  return new LinearHead(config.mlp, inDim, config.dim, (k) => values.get(k)!);
+  return new LinearHead(config.mlp, inDim, config.dim, (k) => values.get(k)!, device);
 }

@@ -1,7 +1,7 @@
 /**
- * MoCo v2 pre-training as main_moco.py runs it, on the CPU: an ImageFolder of `data/split`, two
- * augmented views per image (TwoCropsTransform with the `model`'s augmentation set), shuffled batches
- * with drop_last, torch.optim.SGD with the learning rate set per epoch (cosine, or x0.1 at each
+ * MoCo v2 pre-training as main_moco.py runs it, on the CPU or a CUDA device (options.device): an
+ * ImageFolder of `data/split`, two augmented views per image (TwoCropsTransform with the `model`'s
+ * augmentation set), shuffled batches with drop_last, torch.optim.SGD with the learning rate set per epoch (cosine, or x0.1 at each
  * milestone of `schedule`), and a checkpoint after every epoch (moco-checkpoint.ts).
  *
  * Randomness is ours and seeded (the original's is torch's and Python's, unseeded unless --seed):
@@ -33,6 +33,7 @@ import { checkpointName, loadMocoCheckpoint, restoreMoco, saveMocoCheckpoint } f
 import { FoundCheckpoint, findLatestMocoCheckpoint } from './latest-checkpoint';
 import { freshMocoInit } from './moco-init';
 import { sha256File } from '../io/hash';
+import { resolveDevice } from '../device';
 
 export interface PretrainOptions {
   /** Dataset root; images are read from `data/split` (an ImageFolder). */
@@ -78,6 +79,11 @@ export interface PretrainOptions {
   bnSplits?: number;
   /** Stop each epoch after this many steps (smoke runs); default: the whole epoch. */
   maxStepsPerEpoch?: number;
+  /**
+   * Where the model trains: 'cpu' (default), 'cuda' or 'cuda:N'. The views are made on the CPU and
+   * copied there once per step.
+   */
+  device?: string;
 }
 
 export interface StepInfo {
@@ -273,7 +279,8 @@ export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = 
   }
   const stepsThisEpoch = Math.min(steps, o.maxStepsPerEpoch ?? Infinity);
   const sgd = new SGD({ lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay });
-  const config = { m: o.mocoM, T: o.mocoT, bnSplits };
+  const device = resolveDevice(o.device ?? 'cpu');
+  const config = { m: o.mocoM, T: o.mocoT, bnSplits, device };
   let moco: MocoV2;
   let startEpoch = o.startEpoch;
   let resumedFrom: string | undefined;
@@ -351,9 +358,16 @@ export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = 
           k.set(augment(img, o.model, viewRng(b, 1), s), b * per);
         });
         hooks.onViews?.({ epoch, step, files, q, k });
-        const imQ = tensor(q, [o.batchSize, 3, s, s]), imK = tensor(k, [o.batchSize, 3, s, s]);
+        let imQ = tensor(q, [o.batchSize, 3, s, s]), imK = tensor(k, [o.batchSize, 3, s, s]);
         let r: MocoStepResult;
         try {
+          if (device !== 'cpu') {
+            const [hq, hk] = [imQ, imK];
+            imQ = hq.to(device);
+            hq.dispose();
+            imK = hk.to(device);
+            hk.dispose();
+          }
           r = moco.step(imQ, imK, sgd, bnSplits > 1
             ? { keyPermutation: new AugmentRng(mix(o.seed, 0x73687566, epoch, step)).randperm(o.batchSize) } : {});
         } finally {

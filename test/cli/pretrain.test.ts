@@ -7,10 +7,10 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import sharp from 'sharp';
 import { loadFeatureExtractor } from '../../src/eval/model-loader';
 import { loadCheckpoint } from '../../src/io/torch-checkpoint';
 import { runCli } from '../helpers/cli';
+import { writeTinyImageFolder } from '../helpers/tiny-image-folder';
 import { materializeCheckpoint } from '../helpers/model-fixtures';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssl-inv-pretrain-'));
@@ -18,14 +18,7 @@ t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
 const data = path.join(dir, 'data');
 
 t.before(async () => {
-  for (let i = 0; i < 9; i++) {
-    const w = 40 + i * 3, h = 36 + i * 2;
-    const px = Buffer.alloc(w * h * 3);
-    for (let j = 0; j < px.length; j++) px[j] = (j * 7 + i * 31 + (j % w) * 3) % 256;
-    const cls = path.join(data, 'train', i % 2 ? 'cat' : 'dog');
-    fs.mkdirSync(cls, { recursive: true });
-    await sharp(px, { raw: { width: w, height: h, channels: 3 } }).png().toFile(path.join(cls, `img${i}.png`));
-  }
+  await writeTinyImageFolder(data, 9);
 });
 
 const BASE = ['-a', 'resnet18', '-b', '4', '--moco-k', '16', '--moco-dim', '16', '--mlp', '--cos', '--image-size', '32', '--threads', '2'];
@@ -236,8 +229,12 @@ t.test("resuming from main_moco.py's own checkpoint (torch.save'd fixture)", asy
 t.test('bad flags and data', async (t) => {
   const out = path.join(dir, 'bad');
   const cases: [string[], number, RegExp][] = [
-    [['--gpu', '0'], 1, /ERR_DEVICE_UNAVAILABLE: --gpu: pre-training runs on the CPU/],
-    [['--device', 'cuda'], 1, /ERR_DEVICE_UNAVAILABLE/],
+    // A device that does not exist (cuda:9 on a machine with fewer; any on one without a GPU).
+    [['--gpu', '9'], 1, /ERR_DEVICE_UNAVAILABLE: --gpu: cuda:9/],
+    [['--device', 'cuda:9'], 1, /ERR_DEVICE_UNAVAILABLE: --device: cuda:9/],
+    [['--gpu', 'x'], 2, /ERR_USAGE: --gpu takes a device number, got 'x'/],
+    [['--gpu', '1', '--device', 'cuda'], 2, /ERR_USAGE: --gpu 1 and --device cuda name different devices/],
+    [['--gpu', '0', '--device', 'cpu'], 2, /ERR_USAGE: --gpu 0 and --device cpu name different devices/],
     [['--moco-k', '18'], 2, /ERR_USAGE: --moco-k 18 must be a multiple of --batch-size 4/],
     [['-b', '1', '--moco-k', '16'], 2, /ERR_USAGE: --batch-size: train-mode batch norm needs 2/],
     [['--moco-t', '0'], 2, /ERR_USAGE: --moco-t/],

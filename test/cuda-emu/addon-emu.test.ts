@@ -5,8 +5,10 @@
  * compiled as host C++ against native/cuda/emu, the runtime and cuBLAS emulated, into
  * build-emu/Release/ssl_inv.node), then runs the test files that use a CUDA device in a child tap
  * with SSL_INV_ADDON pointing at it, so `cuda:0` is the emulator: the op table in every precision
- * and kernel variant, ResNet-18 in fp32/tf32/bf16 and bf16 activations, the device views, the
- * covariance's SYRK variants, the probes' device objective and CLI, and the CLI's --device cuda.
+ * and kernel variant, ResNet-18 in fp32/tf32/bf16 and bf16 activations, the training ops (convolution
+ * and layer backward, SGD, the MoCo loss's ranks and row losses), a ResNet-18 training step and a
+ * MoCo v2 step against PyTorch, the device views, the covariance's SYRK variants, the probes' device
+ * objective and CLI, and the CLI's --device cuda.
  * That runs the bindings, the allocator, the launchers' argument checks and dispatch, and the
  * TypeScript device code as they run on a GPU; it verifies logic, not the hardware
  * (bench/device/run.sh does).
@@ -28,6 +30,12 @@ const FILES = [
   'test/ops/cuda-ops.test.ts',
   'test/ops/fuzz-ops.test.ts',
   'test/models/resnet-device.test.ts',
+  'test/backward/layers-device.test.ts',
+  'test/backward/conv-device.test.ts',
+  'test/models/resnet-train-device.test.ts',
+  'test/train/moco-accuracy.test.ts',
+  'test/train/moco-device.test.ts',
+  'test/cli/pretrain-device.test.ts',
   'test/transforms/views-device.test.ts',
   'test/probes/device.test.ts',
   'test/unit/device.test.ts',

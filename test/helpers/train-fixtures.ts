@@ -7,6 +7,9 @@
 // or 2% of an update (a ReLU input within rounding of zero may fall on either side in two correct
 // float32 implementations and move one step's gradients by ~1%; see the generators' docstrings).
 
+import { Arch, allConvBns, resnetSpec } from '../../src/nn/resnet-spec';
+import { fnv1a32, prngTensor } from './model-fixtures';
+
 export interface FixtureSample { index: number[]; values: number[]; torchErr: number; scale: number; update?: number }
 
 export const TOL = 1e-4;
@@ -29,4 +32,50 @@ export function worstFixtureRatio(entries: [string, FixtureSample][], value: (na
     if (!(r <= worst)) [worst, name] = [r, k];
   }
   return { worst, name };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The generators' parameter draws (the twins of the Python scripts' param_spec), shared by the CPU
+// tests (test/models/resnet-train.test.ts, test/train/moco.test.ts) and the device cases
+// (test/helpers/train-device-cases.ts).
+
+/** Shapes of a ResNet backbone's state-dict entries (no num_batches_tracked), by torchvision name. */
+export function resnetShapes(arch: Arch): Map<string, number[]> {
+  const m = new Map<string, number[]>();
+  for (const cb of allConvBns(resnetSpec(arch))) {
+    m.set(`${cb.conv}.weight`, [cb.outChannels, cb.inChannels, cb.kernel, cb.kernel]);
+    for (const p of ['weight', 'bias', 'running_mean', 'running_var']) m.set(`${cb.bn}.${p}`, [cb.outChannels]);
+  }
+  return m;
+}
+
+/** make_resnet_train_fixtures.py's draw of a state-dict entry of this shape. */
+export function resnetFixtureDraw(key: string, shape: number[]): Float32Array {
+  let scale = 0.1, shift = 0;
+  if (key.endsWith('running_mean')) [scale, shift] = [0.1, 0];
+  else if (key.endsWith('running_var')) [scale, shift] = [0.5, 1];
+  else if (shape.length === 4) scale = Math.sqrt(6 / (shape[1]! * shape[2]! * shape[3]!));
+  else if (key.endsWith('.weight')) [scale, shift] = [0.2, 1];
+  return prngTensor({ seed: fnv1a32(`train/${key}`), scale, shift }, shape.reduce((a, b) => a * b, 1));
+}
+
+/** make_moco_fixtures.py's draws for a ResNet-18 encoder with the MLP head of width `dim`, by name. */
+export function mocoFixtureDraw(dim: number): (key: string) => Float32Array {
+  const backbone = resnetShapes('resnet18');
+  const shapeOf = (key: string): number[] => {
+    const heads: Record<string, number[]> = { 'fc.0.weight': [512, 512], 'fc.0.bias': [512], 'fc.2.weight': [dim, 512], 'fc.2.bias': [dim] };
+    const s = heads[key] ?? backbone.get(key);
+    if (!s) throw new Error(`no shape for ${key}`);
+    return s;
+  };
+  return (key) => {
+    const shape = shapeOf(key);
+    let scale = 0.1, shift = 0;
+    if (key.endsWith('running_mean')) [scale, shift] = [0.1, 0];
+    else if (key.endsWith('running_var')) [scale, shift] = [0.5, 1];
+    else if (shape.length === 4) scale = Math.sqrt(6 / (shape[1]! * shape[2]! * shape[3]!));
+    else if (key.startsWith('fc.')) scale = 1 / Math.sqrt(512);
+    else if (key.endsWith('.weight')) [scale, shift] = [0.2, 1];
+    return prngTensor({ seed: fnv1a32(`moco/${key}`), scale, shift }, shape.reduce((a, b) => a * b, 1));
+  };
 }

@@ -11,7 +11,7 @@ import { Arch, allConvBns, resnetSpec } from '../../src/nn/resnet-spec';
 import { SGD } from '../../src/optim/sgd';
 import { memoryStats, tensor } from '../../src/tensor';
 import { fnv1a32, prngTensor } from '../helpers/model-fixtures';
-import { FixtureSample, fixtureRatio as ratio, worstFixtureRatio as worstOf } from '../helpers/train-fixtures';
+import { FixtureSample, fixtureRatio as ratio, resnetFixtureDraw, resnetShapes, worstFixtureRatio as worstOf } from '../helpers/train-fixtures';
 
 type Sample = FixtureSample;
 interface NetFixture {
@@ -29,28 +29,8 @@ interface Fixture { size: number; momentum: number; weightDecay: number; nets: N
 
 const FIXTURE: Fixture = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'fixtures', 'backward', 'resnet_train.json'), 'utf8'));
 
-/** The generator's (scale, shift) of a state-dict entry: the twin of param_spec in the Python script. */
-function paramSpec(key: string, shape: number[]): [number, number] {
-  if (key.endsWith('running_mean')) return [0.1, 0];
-  if (key.endsWith('running_var')) return [0.5, 1];
-  if (shape.length === 4) return [Math.sqrt(6 / (shape[1]! * shape[2]! * shape[3]!)), 0];
-  if (key.endsWith('.weight')) return [0.2, 1];
-  return [0.1, 0];
-}
-
-function draw(key: string, shape: number[]): Float32Array {
-  const [scale, shift] = paramSpec(key, shape);
-  return prngTensor({ seed: fnv1a32(`train/${key}`), scale, shift }, shape.reduce((a, b) => a * b, 1));
-}
-
-function shapes(arch: Arch): Map<string, number[]> {
-  const m = new Map<string, number[]>();
-  for (const cb of allConvBns(resnetSpec(arch))) {
-    m.set(`${cb.conv}.weight`, [cb.outChannels, cb.inChannels, cb.kernel, cb.kernel]);
-    for (const p of ['weight', 'bias', 'running_mean', 'running_var']) m.set(`${cb.bn}.${p}`, [cb.outChannels]);
-  }
-  return m;
-}
+const draw = resnetFixtureDraw;
+const shapes = resnetShapes;
 
 for (const fx of FIXTURE.nets) {
   t.test(`${fx.arch}: ${fx.steps} SGD step(s) match PyTorch`, async (t) => {

@@ -12,8 +12,7 @@ import { MocoV2, normalizeRows, normalizeRowsBackward } from '../../src/train/mo
 import { SGD } from '../../src/optim/sgd';
 import { memoryStats, tensor } from '../../src/tensor';
 import { fnv1a32, prngTensor } from '../helpers/model-fixtures';
-import { FixtureSample, fixtureRatio, worstFixtureRatio } from '../helpers/train-fixtures';
-import { allConvBns, resnetSpec } from '../../src/nn/resnet-spec';
+import { FixtureSample, fixtureRatio, mocoFixtureDraw, worstFixtureRatio } from '../helpers/train-fixtures';
 
 interface Fixture {
   arch: 'resnet18'; batch: number; size: number; dim: number; K: number; m: number; T: number;
@@ -27,29 +26,8 @@ const readFixture = (name: string): Fixture => JSON.parse(fs.readFileSync(path.j
 const FX = readFixture('moco_train.json');
 const SPLIT = readFixture('moco_train_split.json');
 
-function shapeOf(key: string): number[] {
-  if (key === 'fc.0.weight') return [512, 512];
-  if (key === 'fc.0.bias') return [512];
-  if (key === 'fc.2.weight') return [FX.dim, 512];
-  if (key === 'fc.2.bias') return [FX.dim];
-  for (const cb of allConvBns(resnetSpec(FX.arch))) {
-    if (key === `${cb.conv}.weight`) return [cb.outChannels, cb.inChannels, cb.kernel, cb.kernel];
-    if (key.startsWith(`${cb.bn}.`)) return [cb.outChannels];
-  }
-  throw new Error(`no shape for ${key}`);
-}
-
-/** The generator's twin of make_moco_fixtures.py's param_spec. */
-function draw(key: string): Float32Array {
-  const shape = shapeOf(key);
-  let scale = 0.1, shift = 0;
-  if (key.endsWith('running_mean')) [scale, shift] = [0.1, 0];
-  else if (key.endsWith('running_var')) [scale, shift] = [0.5, 1];
-  else if (shape.length === 4) scale = Math.sqrt(6 / (shape[1]! * shape[2]! * shape[3]!));
-  else if (key.startsWith('fc.')) scale = 1 / Math.sqrt(512);
-  else if (key.endsWith('.weight')) [scale, shift] = [0.2, 1];
-  return prngTensor({ seed: fnv1a32(`moco/${key}`), scale, shift }, shape.reduce((a, b) => a * b, 1));
-}
+/** make_moco_fixtures.py's parameter draws. */
+const draw = mocoFixtureDraw(FX.dim);
 
 const image = (name: string) => tensor(prngTensor({ seed: fnv1a32(`moco/${name}`), scale: 1, shift: 0 }, FX.batch * 3 * FX.size * FX.size),
   [FX.batch, 3, FX.size, FX.size]);
