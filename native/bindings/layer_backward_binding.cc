@@ -498,7 +498,7 @@ Napi::Value MomentumUpdateInPlace(const Napi::CallbackInfo& info) {
 //   -> buffers'[]: for each entry, the new momentum buffer created by this (first) step, else undefined
 // Every param and existing buffer is updated in place. All arguments are checked before anything is
 // written: float32 tensors on params[0]'s device, grads and buffers shaped like their params, no
-// storage shared between two params or buffers, or between a gradient and its own buffer. New
+// storage shared between two params or buffers, or between a gradient and any param or buffer. New
 // buffers are created on that device. On a CUDA device: one launch per 32 tensors.
 Napi::Value SgdStepInPlace(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -536,6 +536,14 @@ Napi::Value SgdStepInPlace(const Napi::CallbackInfo& info) {
   std::sort(sorted.begin(), sorted.end());
   if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) {
     ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(op) + ": two parameters or buffers share their storage");
+  }
+  // A gradient read while another tensor's update writes the same storage would race (between the
+  // blocks of one launch on a GPU, between the threads of the one parallel range on the CPU).
+  for (uint32_t i = 0; i < count; ++i) {
+    if (std::binary_search(sorted.begin(), sorted.end(), grad[i]->buffer.get())) {
+      ThrowCode(env, "ERR_INVALID_ARGUMENT",
+                std::string(op) + ": grads[" + std::to_string(i) + "] shares its storage with a parameter or buffer this step writes");
+    }
   }
   std::vector<Tensor> fresh(count);  // first-step buffers
   std::vector<SgdInPlaceTensor> ts(count);

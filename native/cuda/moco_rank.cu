@@ -88,6 +88,7 @@ cudaError_t LaunchMocoRanks(const float* q, const float* k_pos, const float* que
                             int32_t* rank, cudaStream_t stream) {
   if (n < 1 || d < 1 || d > kMaxDim || kq < 1 || !(inv_t > 0.f) || !(inv_t < INFINITY)) return cudaErrorInvalidValue;
   if (!q || !k_pos || !queue || !rank) return cudaErrorInvalidValue;
+  if (n > 0x7fffffff - kRows) return cudaErrorInvalidValue;  // row0 + r stays an int
   const int64_t row_blocks = (static_cast<int64_t>(n) + kRows - 1) / kRows;
   const int64_t key_blocks = (static_cast<int64_t>(kq) + kKeysPerBlock - 1) / kKeysPerBlock;
   if (row_blocks > 0x7fffffff || key_blocks > 65535) return cudaErrorInvalidValue;

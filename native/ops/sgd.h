@@ -40,8 +40,8 @@ Status SgdStepF32(const SgdParams& p, const float* param, const float* grad, con
 // The same step for many tensors at once, in place: each param[i] and buf[i] is read, then
 // overwritten with param_out[i] and buf_out[i] of SgdStepF32 (the same bits). buf_is_new: the tensor's
 // first step with momentum (buf is then written only, with buf = d). Every element of every tensor
-// goes through one parallel range. No param or buf may overlap another param or buf; grad may not
-// overlap its own buf (the bindings check both).
+// goes through one parallel range. No param or buf may overlap another param or buf, and no grad may
+// overlap any param or buf (the bindings check both).
 struct SgdInPlaceTensor {
   float* param = nullptr;
   const float* grad = nullptr;

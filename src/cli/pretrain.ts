@@ -26,7 +26,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import { SslInvError } from '../errors';
-import { DeviceSpec, cudaAvailable, resolveDevice } from '../device';
+import { DEVICE_ENV, DeviceSpec, cudaAvailable, resolveDevice } from '../device';
 import { writeFileAtomic, writeFileAtomicSync } from '../io/atomic-write';
 import { setNumThreads } from '../ops';
 import { ARCHS, Arch } from '../nn/resnet-spec';
@@ -253,8 +253,8 @@ async function runPretrainCommand(data: string, f: Flags): Promise<void> {
 
 /**
  * The device of --device / --gpu: --gpu N is cuda:N (main_moco.py's single-GPU flag) and may not
- * contradict --device; auto is the CPU (said once when a GPU is present, since the CUDA training
- * kernels have not yet run on a GPU).
+ * contradict --device; auto is SSL_INV_DEVICE when that names a device, else the CPU (said once when
+ * a GPU is present, since the CUDA training kernels have not yet run on a GPU).
  */
 function trainingDevice(f: Flags, say: (line: string) => void): DeviceSpec {
   if (f.gpu !== undefined) {
@@ -266,6 +266,9 @@ function trainingDevice(f: Flags, say: (line: string) => void): DeviceSpec {
     return resolveDevice(name, '--gpu');
   }
   if (f.device === 'auto') {
+    // SSL_INV_DEVICE set to a device is the user asking, as --device would.
+    const env = process.env[DEVICE_ENV]?.trim();
+    if (env && env !== 'auto') return resolveDevice(env, DEVICE_ENV);
     if (cudaAvailable()) say('a GPU is present; pre-training stays on the CPU unless asked (--device cuda): its CUDA kernels have not yet been verified on a GPU');
     return 'cpu';
   }

@@ -345,6 +345,11 @@ t.test('SGD.stepInPlace errors: checked before anything is written', async (t) =
   t.throws(() => sgd.stepInPlace(new Map([['a', a], ['a2', a]]), new Map([['a', T(randomArray(4, 3), [4])], ['a2', T(randomArray(4, 4), [4])]])),
     { code: 'ERR_INVALID_ARGUMENT', message: /share/ }, 'the same tensor twice');
   untouched('shared storage');
+  const a2 = T(randomArray(4, 7), [4]), a20 = read(a2);
+  t.throws(() => sgd.stepInPlace(new Map([['a', a], ['a2', a2]]), new Map([['a', a2], ['a2', T(randomArray(4, 8), [4])]])),
+    { code: 'ERR_INVALID_ARGUMENT', message: /grads\[0\] shares its storage/ }, "a gradient that is another parameter (written by the same step)");
+  untouched('gradient sharing a parameter\'s storage');
+  t.ok(bitsEqual(read(a2), a20), 'the other parameter untouched too');
   const gone = T(randomArray(6, 5), [6]);
   gone.dispose();
   t.throws(() => sgd.stepInPlace(p, new Map([['a', T(randomArray(4, 3), [4])], ['b', gone]])), { code: 'ERR_TENSOR_DISPOSED' },

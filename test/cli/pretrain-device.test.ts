@@ -50,6 +50,10 @@ if (info.deviceCount === 0) {
   });
 
   t.test('--device auto stays on the CPU and says why', async (t) => {
+    // Without SSL_INV_DEVICE, which would name the device auto means.
+    const envBefore = process.env.SSL_INV_DEVICE;
+    delete process.env.SSL_INV_DEVICE;
+    t.teardown(() => { if (envBefore !== undefined) process.env.SSL_INV_DEVICE = envBefore; });
     const r = await runCli(['pretrain', data, ...BASE.filter((f) => f !== '--quiet'), '--epochs', '1', '--out-dir', path.join(dir, 'auto')]);
     t.equal(r.code, 0, { stderr: r.stderr });
     t.match(r.stderr, /a GPU is present; pre-training stays on the CPU unless asked \(--device cuda\)/);

@@ -250,6 +250,17 @@ t.test('bad flags and data', async (t) => {
     t.equal(r.code, code, flags.join(' '));
     t.match(r.stderr, msg, flags.join(' '));
   }
+  // SSL_INV_DEVICE names the device --device auto means (a missing one is refused, naming the variable).
+  const envBefore = process.env.SSL_INV_DEVICE;
+  process.env.SSL_INV_DEVICE = 'cuda:9';
+  try {
+    const env = await runCli(['pretrain', data, ...BASE, '--epochs', '1', '--out-dir', out, '--quiet']);
+    t.equal(env.code, 1, 'SSL_INV_DEVICE=cuda:9');
+    t.match(env.stderr, /ERR_DEVICE_UNAVAILABLE: SSL_INV_DEVICE: cuda:9/, 'SSL_INV_DEVICE=cuda:9');
+  } finally {
+    if (envBefore === undefined) delete process.env.SSL_INV_DEVICE;
+    else process.env.SSL_INV_DEVICE = envBefore;
+  }
   const few = await runCli(['pretrain', data, ...BASE, '-b', '16', '--epochs', '1', '--out-dir', out, '--quiet']);
   t.equal(few.code, 1);
   t.match(few.stderr, /ERR_DATASET_LAYOUT: .*9 image\(s\), fewer than one batch of 16/);
