@@ -20,6 +20,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sslinv::napi::RegisterCudaRandomBindings(env, exports);
   sslinv::napi::RegisterConvBackwardBindings(env, exports);
   sslinv::napi::RegisterLayerBackwardBindings(env, exports);
+  sslinv::napi::RegisterAugmentBindings(env, exports);
   return exports;
 }
 

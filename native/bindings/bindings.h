@@ -18,6 +18,7 @@ void RegisterCudaLbfgsbBindings(Napi::Env env, Napi::Object exports);
 void RegisterCudaRandomBindings(Napi::Env env, Napi::Object exports);
 void RegisterConvBackwardBindings(Napi::Env env, Napi::Object exports);
 void RegisterLayerBackwardBindings(Napi::Env env, Napi::Object exports);
+void RegisterAugmentBindings(Napi::Env env, Napi::Object exports);
 
 }  // namespace napi
 }  // namespace sslinv

@@ -46,7 +46,9 @@ export interface LoadBatchesOptions {
   batchSize: number;
   /**
    * Images in flight at once (default: 4 x the number of CPUs, at least 4, at most 32; decodes and
-   * preprocessing share libuv's thread pool, UV_THREADPOOL_SIZE, 4 threads unless set).
+   * preprocessing share libuv's thread pool, UV_THREADPOOL_SIZE: 4 threads unless set, except under
+   * the `ssl-inv` command, whose bin/ssl-inv.js sets it to the number of cores (at least 4) when the
+   * user has not).
    */
   concurrency?: number;
   /** Batches prepared ahead of the consumer (default 2). */

@@ -24,10 +24,10 @@ import { SslInvError, isSslInvError } from '../errors';
 import { listImageFolder } from '../data/image-folder';
 import { DecodedImage, decodeImageFile } from '../data/decode';
 import { SKIPPABLE } from '../data/loader';
-import { AugmentRng, AugmentSet, augment } from '../transforms/augment';
+import { AugmentRng, AugmentSet, applyAugmentAsync, drawAugmentParams } from '../transforms/augment';
 import { Arch } from '../nn/resnet-spec';
 import { SGD } from '../optim/sgd';
-import { tensor } from '../tensor';
+import { Tensor, empty } from '../tensor';
 import { MocoGpuMeters, MocoStepResult, MocoV2 } from './moco';
 import { checkpointName, loadMocoCheckpoint, restoreMoco, saveMocoCheckpoint } from './moco-checkpoint';
 import { FoundCheckpoint, findLatestMocoCheckpoint } from './latest-checkpoint';
@@ -351,16 +351,31 @@ export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = 
         const viewRng = (b: number, v: number) => new AugmentRng(repeat[b]! === 0
           ? mix(o.seed, 0x76696577, epoch, idx[b]!, v) : mix(o.seed, 0x76696577, epoch, idx[b]!, v, repeat[b]!));
         const s = o.imageSize;
-        const per = 3 * s * s;
-        const q = new Float32Array(o.batchSize * per), k = new Float32Array(o.batchSize * per);
-        images.forEach((img, b) => {
-          q.set(augment(img, o.model, viewRng(b, 0), s), b * per);
-          k.set(augment(img, o.model, viewRng(b, 1), s), b * per);
-        });
-        hooks.onViews?.({ epoch, step, files, q, k });
-        let imQ = tensor(q, [o.batchSize, 3, s, s]), imK = tensor(k, [o.batchSize, 3, s, s]);
+        // The parameters are drawn here, in the serial order (q then k per image); the views are
+        // then made on libuv's threads, each a pure function of (image, parameters), so the bits
+        // are those of augment() one by one.
+        const params = images.map((img, b) => [0, 1].map((v) => drawAugmentParams(img.width, img.height, o.model,
+          viewRng(b, v), s)));
+        let imQ = empty('float32', [o.batchSize, 3, s, s]), imK: Tensor;
+        try {
+          imK = empty('float32', [o.batchSize, 3, s, s]);
+        } catch (e) {
+          imQ.dispose();
+          throw e;
+        }
         let r: MocoStepResult;
         try {
+          await Promise.all(images.flatMap((img, b) => [
+            applyAugmentAsync(img, params[b]![0]!, { tensor: imQ, slot: b }),
+            applyAugmentAsync(img, params[b]![1]!, { tensor: imK, slot: b }),
+          ]));
+          if (hooks.onViews) {
+            const q = imQ.toFloat32Array(), k = imK.toFloat32Array();
+            hooks.onViews({ epoch, step, files, q, k });
+            // What the hook holds is what the model gets (it may have edited the arrays).
+            imQ.write(q);
+            imK.write(k);
+          }
           if (device !== 'cpu') {
             const [hq, hk] = [imQ, imK];
             imQ = hq.to(device);

@@ -24,9 +24,14 @@
  * log-uniform aspect ratio, then the central-crop fallback), RandomApply's `p < rand` test,
  * RandomGrayscale's and RandomHorizontalFlip's `rand < p`, ColorJitter's factors rounded to float32
  * (torch draws them as float32 tensors) and the blur sigma as a double (Python's random.uniform).
+ *
+ * `applyAugmentAsync` runs `applyAugment`'s whole chain in one native call on a libuv worker thread
+ * (native/ops/augment.h: the same kernels, in the same order), writing into a slot of a batch tensor,
+ * so the views of a batch are made in parallel; its output is bit for bit applyAugment's.
  */
-import { SslInvError } from '../errors';
-import { ImageU8, Normalization, resizeU8 } from '../image-ops';
+import { SslInvError, fromNativeError } from '../errors';
+import { BatchSlot, ImageU8, Normalization, resizeU8 } from '../image-ops';
+import { NativeTensor, nativeOps } from '../native';
 import { IMAGENET_MEAN, IMAGENET_STD, centerCrop, resizeShorterSide, toTensorNormalize } from '../data/preprocess';
 import { adjustBrightness, adjustContrast, adjustHue, adjustSaturation, grayscale, pilGaussianBlur } from './color';
 
@@ -344,6 +349,41 @@ const IMAGENET: Normalization = { mean: IMAGENET_MEAN, std: IMAGENET_STD };
 /** applyAugmentU8 then ToTensor + Normalize: float32 [3, size, size] (CHW). */
 export function applyAugment(img: ImageU8, p: AugmentParams, norm: Normalization = IMAGENET): Float32Array {
   return toTensorNormalize(applyAugmentU8(img, p), norm);
+}
+
+interface AugmentAddon {
+  applyAugmentU8Async(src: Uint8Array, h: number, w: number, c: number, params: AugmentParams,
+    norm: { mean: number[]; std: number[] }, out: NativeTensor, slot: number): Promise<void>;
+}
+
+/**
+ * applyAugment computed on a libuv worker thread into slot `out.slot` of the float32
+ * [N, 3, size, size] tensor `out.tensor`, bit for bit the same values. The pixels are copied before
+ * this returns (the image may be reused at once); bad parameters reject before any work is queued
+ * (ERR_INVALID_ARGUMENT naming the field, as applyAugment's checks do). Many calls run at once, one
+ * thread each (UV_THREADPOOL_SIZE threads).
+ */
+export async function applyAugmentAsync(img: ImageU8, p: AugmentParams, out: BatchSlot,
+  norm: Normalization = IMAGENET): Promise<void> {
+  if (img === null || typeof img !== 'object') throw new SslInvError('ERR_INVALID_ARGUMENT', 'img: expected an RGB image');
+  if (p === null || typeof p !== 'object') throw new SslInvError('ERR_INVALID_ARGUMENT', 'params: expected an object');
+  if (out === null || typeof out !== 'object' || !out.tensor) {
+    throw new SslInvError('ERR_INVALID_ARGUMENT', 'out: expected { tensor, slot }');
+  }
+  checkParams(img, p);
+  let done: Promise<void>;
+  try {
+    const a = nativeOps<AugmentAddon>('augmentation', ['applyAugmentU8Async']);
+    done = a.applyAugmentU8Async(img.data, img.height, img.width, img.channels, p,
+      { mean: [...norm.mean], std: [...norm.std] }, out.tensor.handle, out.slot);
+  } catch (e) {
+    throw fromNativeError(e, 'applyAugmentAsync');
+  }
+  try {
+    await done;
+  } catch (e) {
+    throw fromNativeError(e, 'applyAugmentAsync');
+  }
 }
 
 /** One augmented view and the parameters it was made with. */
