@@ -16,6 +16,7 @@
 
 #include "bindings/bindings.h"
 #include "bindings/image_args.h"
+#include "bindings/image_worker.h"
 #include "bindings/napi_util.h"
 #include "ops/augment.h"
 
@@ -109,52 +110,25 @@ AugmentPlan GetPlan(Napi::Env env, Napi::Value pv) {
   return p;
 }
 
-class AugmentWorker : public Napi::AsyncWorker {
+// The chain on a libuv thread, single-threaded (image_worker.h).
+class AugmentWorker : public ImagePromiseWorker {
  public:
   AugmentWorker(Napi::Env env, const ImageU8View& src, AugmentPlan plan, std::vector<float> mean,
-                std::vector<float> std_, Tensor out, float* dst)
-      : Napi::AsyncWorker(env, "sslinv.applyAugment"),
-        deferred_(Napi::Promise::Deferred::New(env)),
+                std::vector<float> std_, const Tensor& out, float* dst)
+      : ImagePromiseWorker(env, "sslinv.applyAugment", src, out),
         plan_(plan),
         mean_(std::move(mean)),
         std_(std::move(std_)),
-        out_(std::move(out)),
-        dst_(dst) {
-    // Own a copy of the pixels: the caller's ArrayBuffer may be reused or detached meanwhile.
-    pixels_.assign(src.data, src.data + src.height * src.width * src.channels);
-    src_ = src;
-    src_.data = pixels_.data();
-  }
-
-  Napi::Promise Promise() const { return deferred_.Promise(); }
-
-  void Execute() override {
-    status_ = ApplyAugmentU8(src_, plan_, mean_.data(), std_.data(), dst_, /*parallel=*/false);
-  }
-
-  void OnOK() override {
-    Napi::Env env = Env();
-    out_ = Tensor();  // release our reference to the output buffer
-    if (status_.ok()) {
-      deferred_.Resolve(env.Undefined());
-    } else {
-      Napi::Error e = Napi::Error::New(env, status_.message());
-      e.Set("code", Napi::String::New(env, CodeName(status_.code())));
-      deferred_.Reject(e.Value());
-    }
-  }
-
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+        dst_(dst) {}
 
  private:
-  Napi::Promise::Deferred deferred_;
-  ImageU8View src_;
+  Status Run(const ImageU8View& src) override {
+    return ApplyAugmentU8(src, plan_, mean_.data(), std_.data(), dst_, /*parallel=*/false);
+  }
+
   AugmentPlan plan_;
   std::vector<float> mean_, std_;
-  Tensor out_;
   float* dst_;
-  std::vector<uint8_t> pixels_;
-  Status status_;
 };
 
 // applyAugmentU8Async(src, height, width, channels, params, {mean, std}, out, slot) -> Promise<void>

@@ -22,6 +22,7 @@
 
 #include "bindings/bindings.h"
 #include "bindings/image_args.h"
+#include "bindings/image_worker.h"
 #include "bindings/napi_util.h"
 #include "ops/resample.h"
 
@@ -144,47 +145,22 @@ Napi::Value ResizeCropNormalize(const Napi::CallbackInfo& info) {
   return Result(env, out);
 }
 
-// The async form: the work runs in Execute on a libuv thread, single-threaded.
-class ResizeCropNormalizeWorker : public Napi::AsyncWorker {
+// The async form: the work runs on a libuv thread, single-threaded (image_worker.h).
+class ResizeCropNormalizeWorker : public ImagePromiseWorker {
  public:
-  ResizeCropNormalizeWorker(Napi::Env env, FusedArgs args, Output out)
-      : Napi::AsyncWorker(env, "sslinv.resizeCropNormalize"),
-        deferred_(Napi::Promise::Deferred::New(env)),
+  ResizeCropNormalizeWorker(Napi::Env env, FusedArgs args, const Output& out)
+      : ImagePromiseWorker(env, "sslinv.resizeCropNormalize", args.src.view, out.tensor),
         args_(std::move(args)),
-        out_(std::move(out)) {
-    // Own a copy of the pixels: the caller's ArrayBuffer may be reused or detached meanwhile.
-    const ImageU8View& v = args_.src.view;
-    pixels_.assign(v.data, v.data + v.height * v.width * v.channels);
-    args_.src.view.data = pixels_.data();
-  }
-
-  Napi::Promise Promise() const { return deferred_.Promise(); }
-
-  void Execute() override {
-    status_ = ResizeCropNormalizeU8(args_.src.view, args_.spec, args_.crop, args_.mean.data(), args_.std_.data(),
-                                    out_.data, /*parallel=*/false);
-  }
-
-  void OnOK() override {
-    Napi::Env env = Env();
-    out_.tensor = Tensor();  // release our reference to the output buffer
-    if (status_.ok()) {
-      deferred_.Resolve(env.Undefined());
-    } else {
-      Napi::Error e = Napi::Error::New(env, status_.message());
-      e.Set("code", Napi::String::New(env, CodeName(status_.code())));
-      deferred_.Reject(e.Value());
-    }
-  }
-
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+        dst_(out.data) {}
 
  private:
-  Napi::Promise::Deferred deferred_;
-  FusedArgs args_;
-  Output out_;
-  std::vector<uint8_t> pixels_;
-  Status status_;
+  Status Run(const ImageU8View& src) override {
+    return ResizeCropNormalizeU8(src, args_.spec, args_.crop, args_.mean.data(), args_.std_.data(), dst_,
+                                 /*parallel=*/false);
+  }
+
+  FusedArgs args_;  // its src view points at the caller's pixels: Run reads the worker's copy
+  float* dst_;
 };
 
 // resizeCropNormalizeU8Async(src, height, width, channels, options, out, slot) -> Promise<void>
@@ -194,7 +170,7 @@ Napi::Value ResizeCropNormalizeAsync(const Napi::CallbackInfo& info) {
   Output out = GetOutput(info, 5, a.src.view.channels, a.crop, true);
   ResizeCropNormalizeWorker* w = nullptr;
   try {
-    w = new ResizeCropNormalizeWorker(env, std::move(a), std::move(out));
+    w = new ResizeCropNormalizeWorker(env, std::move(a), out);
   } catch (const std::bad_alloc&) {
     ThrowCode(env, "ERR_OUT_OF_MEMORY", "resizeCropNormalizeU8Async: out of memory copying the image");
   }

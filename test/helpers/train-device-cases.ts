@@ -21,14 +21,9 @@ import { SGD } from '../../src/optim/sgd';
 import { MocoV2 } from '../../src/train/moco';
 import { Tensor, tensor } from '../../src/tensor';
 import { fnv1a32, prngTensor } from './model-fixtures';
-import { FixtureSample, fixtureRatio, mocoFixtureDraw, resnetFixtureDraw, resnetShapes, worstFixtureRatio } from './train-fixtures';
+import { Asserts, FixtureSample, checkMocoStep, fixtureRatio, mocoFixtureDraw, resnetFixtureDraw, resnetShapes, worstFixtureRatio } from './train-fixtures';
 
-/** The assertions used here: tap's Test and bench/device's MiniTest both have them. */
-export interface Asserts {
-  ok(v: unknown, name: string): unknown;
-  equal(a: unknown, b: unknown, name: string): unknown;
-  same(a: unknown, b: unknown, name: string): unknown;
-}
+export type { Asserts } from './train-fixtures';
 
 /** test/fixtures/backward/<name>, from test/helpers or from its compiled copy in build-bench/test/helpers. */
 function readFixture<T>(name: string): T {
@@ -247,16 +242,7 @@ export async function mocoTrainCase(t: Asserts, split: boolean, device: string, 
     for (let s = 0; s < n; s++) {
       const imQ = image(`im_q/${s}`), imK = image(`im_k/${s}`);
       try {
-        const { loss, acc1, acc5, perGpu } = moco.step(imQ, imK, sgd, fx.keyPermutations ? { keyPermutation: fx.keyPermutations[s]! } : {});
-        const w = fixtureRatio([loss], fx.losses[s]!);
-        t.ok(w <= 1, `step ${s + 1}: loss ${loss} vs PyTorch ${fx.losses[s]!.values[0]} (${w.toFixed(3)} of the bound)`);
-        t.same([acc1, acc5], fx.accuracy[s], `step ${s + 1}: Acc@1 and Acc@5 as PyTorch's (${fx.accuracy[s]!.join(', ')})`);
-        t.equal(perGpu.length, gpus, 'one set of meters per GPU');
-        if (fx.gpuLosses) {
-          const wg = fixtureRatio(perGpu.map((g) => g.loss), fx.gpuLosses[s]!);
-          t.ok(wg <= 1, `step ${s + 1}: each GPU's loss as its process's (${wg.toFixed(3)} of the bound)`);
-          t.same(perGpu.map((g) => [g.acc1, g.acc5]), fx.gpuAccuracy![s], `step ${s + 1}: each GPU's Acc@1 and Acc@5`);
-        }
+        checkMocoStep(t, fx, s, moco.step(imQ, imK, sgd, fx.keyPermutations ? { keyPermutation: fx.keyPermutations[s]! } : {}));
       } finally {
         imQ.dispose();
         imK.dispose();

@@ -79,3 +79,40 @@ export function mocoFixtureDraw(dim: number): (key: string) => Float32Array {
     return prngTensor({ seed: fnv1a32(`moco/${key}`), scale, shift }, shape.reduce((a, b) => a * b, 1));
   };
 }
+
+// ---------------------------------------------------------------------------------------------
+// The MoCo fixtures' checks, shared by test/train/moco.test.ts (CPU) and the device cases.
+
+/** The assertions used by the shared checks: tap's Test and bench/device's MiniTest both have them. */
+export interface Asserts {
+  ok(v: unknown, name: string): unknown;
+  equal(a: unknown, b: unknown, name: string): unknown;
+  same(a: unknown, b: unknown, name: string): unknown;
+}
+
+/** What the MoCo checks read of a fixture (moco_train*.json). */
+export interface MocoStepFixture {
+  losses: FixtureSample[];
+  accuracy: [number, number][];
+  bnSplits?: number;
+  /** Each GPU's own loss and [Acc@1, Acc@5] per step (split runs). */
+  gpuLosses?: FixtureSample[];
+  gpuAccuracy?: [number, number][][];
+}
+
+/** Step s's loss and accuracies (and, for a split run, each GPU's) against PyTorch's. */
+export function checkMocoStep(t: Asserts, fx: MocoStepFixture, s: number,
+  r: { loss: number; acc1: number; acc5: number; perGpu: { loss: number; acc1: number; acc5: number }[] }): void {
+  const gpus = fx.bnSplits ?? 1;
+  const w = fixtureRatio([r.loss], fx.losses[s]!);
+  t.ok(w <= 1, `step ${s + 1}: loss ${r.loss} vs PyTorch ${fx.losses[s]!.values[0]} (${w.toFixed(3)} of the bound)`);
+  t.same([r.acc1, r.acc5], fx.accuracy[s], `step ${s + 1}: Acc@1 and Acc@5 as PyTorch's (${fx.accuracy[s]!.join(', ')})`);
+  t.equal(r.perGpu.length, gpus, 'one set of meters per GPU');
+  if (fx.gpuLosses) {
+    const wg = fixtureRatio(r.perGpu.map((g) => g.loss), fx.gpuLosses[s]!);
+    t.ok(wg <= 1, `step ${s + 1}: each GPU's loss (${r.perGpu.map((g) => g.loss).join(', ')}) as its process's (${wg.toFixed(3)} of the bound)`);
+    t.same(r.perGpu.map((g) => [g.acc1, g.acc5]), fx.gpuAccuracy![s], `step ${s + 1}: each GPU's Acc@1 and Acc@5`);
+  } else {
+    t.same(r.perGpu, [{ loss: r.loss, acc1: r.acc1, acc5: r.acc5 }], "one GPU's meters are the batch's");
+  }
+}

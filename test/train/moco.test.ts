@@ -12,7 +12,7 @@ import { MocoV2, normalizeRows, normalizeRowsBackward } from '../../src/train/mo
 import { SGD } from '../../src/optim/sgd';
 import { memoryStats, tensor } from '../../src/tensor';
 import { fnv1a32, prngTensor } from '../helpers/model-fixtures';
-import { FixtureSample, fixtureRatio, mocoFixtureDraw, worstFixtureRatio } from '../helpers/train-fixtures';
+import { FixtureSample, checkMocoStep, fixtureRatio, mocoFixtureDraw, worstFixtureRatio } from '../helpers/train-fixtures';
 
 interface Fixture {
   arch: 'resnet18'; batch: number; size: number; dim: number; K: number; m: number; T: number;
@@ -41,18 +41,7 @@ for (const fx of [FX, SPLIT]) {
     const sgd = new SGD({ lr: fx.lr, momentum: fx.momentum, weightDecay: fx.weightDecay });
     for (let s = 0; s < fx.steps; s++) {
       const imQ = image(`im_q/${s}`), imK = image(`im_k/${s}`);
-      const { loss, acc1, acc5, perGpu } = moco.step(imQ, imK, sgd, fx.keyPermutations ? { keyPermutation: fx.keyPermutations[s]! } : {});
-      const w = fixtureRatio([loss], fx.losses[s]!);
-      t.ok(w <= 1, `step ${s + 1}: loss ${loss} vs PyTorch ${fx.losses[s]!.values[0]} (${w.toFixed(3)} of the bound)`);
-      t.same([acc1, acc5], fx.accuracy[s], `step ${s + 1}: Acc@1 and Acc@5 as PyTorch's (${fx.accuracy[s]!.join(', ')})`);
-      t.equal(perGpu.length, gpus, 'one set of meters per GPU');
-      if (fx.gpuLosses) {
-        const wg = fixtureRatio(perGpu.map((g) => g.loss), fx.gpuLosses[s]!);
-        t.ok(wg <= 1, `step ${s + 1}: each GPU's loss (${perGpu.map((g) => g.loss).join(', ')}) as its process's (${wg.toFixed(3)} of the bound)`);
-        t.same(perGpu.map((g) => [g.acc1, g.acc5]), fx.gpuAccuracy![s], `step ${s + 1}: each GPU's Acc@1 and Acc@5`);
-      } else {
-        t.same(perGpu, [{ loss, acc1, acc5 }], "one GPU's meters are the batch's");
-      }
+      checkMocoStep(t, fx, s, moco.step(imQ, imK, sgd, fx.keyPermutations ? { keyPermutation: fx.keyPermutations[s]! } : {}));
       imQ.dispose();
       imK.dispose();
     }
