@@ -81,7 +81,7 @@ if [[ -z ${PARITY_ONLY:-} ]]; then
     timeout "$(cap 120)" python3 bench/device/torch_parity.py /tmp/ssl-inv-parity > "$OUT/torch-parity.log" 2>&1 || echo "torch_parity.py failed (see torch-parity.log)"
   fi
   echo "== $(date -u +%T) PyTorch baselines"
-  timeout "$(cap 180)" python3 bench/device/torch_baseline.py "$OUT/torch.json" ${QUICK:+--quick} > "$OUT/torch-baseline.log" 2>&1 || echo "torch_baseline.py failed (see torch-baseline.log)"
+  timeout "$(cap 180)" python3 bench/device/torch_baseline.py "$OUT/torch.json" ${QUICK:+--quick} ${SKIP_TRAIN:+--no-train} > "$OUT/torch-baseline.log" 2>&1 || echo "torch_baseline.py failed (see torch-baseline.log)"
   CHECK_ARGS=(--torch "$OUT/torch.json" --torch-parity /tmp/ssl-inv-parity)
   [[ -n ${TIMING_ONLY:-} ]] && CHECK_ARGS=(--torch "$OUT/torch.json" --timing-only)
 else
