@@ -180,6 +180,19 @@ export function tensor(data: TypedArray, shape: readonly number[]): Tensor {
   }
 }
 
+/**
+ * A host tensor moved to `device`: itself on the CPU, else a device copy (the host tensor is then
+ * disposed, also when the copy fails). For values made on the host that belong on a device.
+ */
+export function moveTo(host: Tensor, device: string): Tensor {
+  if (device === 'cpu') return host;
+  try {
+    return host.to(device);
+  } finally {
+    host.dispose();
+  }
+}
+
 /** An uninitialised tensor, on the CPU or on `device` ('cuda', 'cuda:N'). */
 export function empty(dtype: DType, shape: readonly number[], device = 'cpu'): Tensor {
   const d = resolveDevice(device);

@@ -34,7 +34,7 @@
  */
 import { SslInvError } from '../errors';
 import * as ops from '../ops';
-import { Tensor, tensor } from '../tensor';
+import { Tensor, moveTo, tensor } from '../tensor';
 import { conv2dBackwardData, conv2dBackwardDataEpilogue, conv2dBackwardWeight } from '../backward/conv';
 import {
   batchNormBackward, batchNormReluBackward, batchNormTrain, batchNormTrainAddRelu, globalAvgPoolBackward, maxPool2dBackward,
@@ -156,13 +156,7 @@ export class TrainableResNet {
       if (!(v instanceof Float32Array) || v.length !== n) {
         throw new SslInvError('ERR_SHAPE_MISMATCH', `expected ${n} float32 values for [${shape.join(', ')}], got ${v.length}`, { field: key });
       }
-      const host = tensor(v, shape);
-      if (device === 'cpu') return host;
-      try {
-        return host.to(device);
-      } finally {
-        host.dispose();
-      }
+      return moveTo(tensor(v, shape), device);
     };
     try {
       for (const cb of allConvBns(spec)) {

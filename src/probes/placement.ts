@@ -4,17 +4,9 @@
  * where its first operand lives); eigendecompositions, Cholesky solves and L-BFGS-B stay on the host.
  */
 import { DeviceSpec } from '../device';
-import { Tensor, tensor } from '../tensor';
+import { Tensor, moveTo, tensor } from '../tensor';
 
-/** A host tensor moved to `device`: itself on the CPU, else a device copy (the host one is freed). */
-export function moveTo(host: Tensor, device: string): Tensor {
-  if (device === 'cpu') return host;
-  try {
-    return host.to(device);
-  } finally {
-    host.dispose();
-  }
-}
+export { moveTo };
 
 /** A row-major float64 matrix as a tensor on `device`. */
 export function matrixOn(data: Float64Array, rows: number, cols: number, device: DeviceSpec): Tensor {

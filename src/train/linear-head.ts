@@ -10,7 +10,7 @@
  */
 import { SslInvError } from '../errors';
 import * as ops from '../ops';
-import { Tensor, tensor } from '../tensor';
+import { Tensor, moveTo, tensor } from '../tensor';
 import { momentumUpdate, reluBackward, sumRows } from '../backward/layers';
 import { SGD } from '../optim/sgd';
 import { DeviceSpec, resolveDevice } from '../device';
@@ -58,16 +58,7 @@ export class LinearHead {
         const v = values(k, shape);
         const n = shape.reduce((a, b) => a * b, 1);
         if (v.length !== n) throw new SslInvError('ERR_SHAPE_MISMATCH', `expected ${n} values for [${shape.join(', ')}], got ${v.length}`, { field: k });
-        const host = tensor(v, shape);
-        if (this.device === 'cpu') {
-          this.params.set(k, host);
-        } else {
-          try {
-            this.params.set(k, host.to(this.device));
-          } finally {
-            host.dispose();
-          }
-        }
+        this.params.set(k, moveTo(tensor(v, shape), this.device));
       }
     } catch (e) {
       for (const t of this.params.values()) t.dispose();

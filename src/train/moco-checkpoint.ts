@@ -21,7 +21,7 @@ import { PyValue, TensorDescriptor, isTensor, pyTypeName } from '../io/pickle';
 import { PyDict, SaveValue, TorchTensor, torchSave } from '../io/torch-save';
 import { Arch, allConvBns, expectedBackboneKeys, parseArch, resnetSpec } from '../nn/resnet-spec';
 import { SGD } from '../optim/sgd';
-import { tensor } from '../tensor';
+import { moveTo, tensor } from '../tensor';
 import { headParameterNames, headShapes } from './linear-head';
 import { MocoConfig, MocoInit, MocoV2 } from './moco';
 
@@ -186,16 +186,7 @@ export async function restoreMoco(c: LoadedMocoCheckpoint, config: Omit<MocoConf
   try {
     for (const [name, m] of c.momentum) {
       // The buffer goes where the parameters are: the optimiser steps them there.
-      const host = tensor(m.values, m.shape);
-      let buffer = host;
-      if (moco.device !== 'cpu') {
-        try {
-          buffer = host.to(moco.device);
-        } finally {
-          host.dispose();
-        }
-      }
-      sgd.setMomentumBuffer(name, buffer);
+      sgd.setMomentumBuffer(name, moveTo(tensor(m.values, m.shape), moco.device));
     }
   } catch (e) {
     moco.dispose();

@@ -37,7 +37,7 @@
  */
 import { SslInvError } from '../errors';
 import * as ops from '../ops';
-import { Tensor, tensor } from '../tensor';
+import { Tensor, moveTo, tensor } from '../tensor';
 import { TrainableResNet } from '../nn/resnet-train';
 import { ParamSource } from '../nn/resnet';
 import { Arch } from '../nn/resnet-spec';
@@ -378,18 +378,12 @@ function permuteRows(x: Tensor, perm: readonly number[]): Tensor {
   const src = x.toFloat32Array(), per = src.length / perm.length;
   const out = new Float32Array(src.length);
   perm.forEach((p, r) => out.set(src.subarray(p * per, (p + 1) * per), r * per));
-  return onDevice(out, [...x.shape], x.device as DeviceSpec);
+  return onDevice(out, [...x.shape], x.device);
 }
 
 /** A tensor of these values on `device` (made on the host, then copied there). */
-function onDevice(values: Float32Array, shape: readonly number[], device: DeviceSpec): Tensor {
-  const host = tensor(values, shape);
-  if (device === 'cpu') return host;
-  try {
-    return host.to(device);
-  } finally {
-    host.dispose();
-  }
+function onDevice(values: Float32Array, shape: readonly number[], device: string): Tensor {
+  return moveTo(tensor(values, shape), device);
 }
 
 /** The inverse of permuteRows on rows of `width` values: out[perm[r]] = x[r]. */

@@ -27,7 +27,7 @@ import { SKIPPABLE } from '../data/loader';
 import { AugmentRng, AugmentSet, applyAugmentAsync, drawAugmentParams } from '../transforms/augment';
 import { Arch } from '../nn/resnet-spec';
 import { SGD } from '../optim/sgd';
-import { Tensor, empty } from '../tensor';
+import { Tensor, empty, moveTo } from '../tensor';
 import { MocoGpuMeters, MocoStepResult, MocoV2 } from './moco';
 import { checkpointName, loadMocoCheckpoint, restoreMoco, saveMocoCheckpoint } from './moco-checkpoint';
 import { FoundCheckpoint, findLatestMocoCheckpoint } from './latest-checkpoint';
@@ -376,13 +376,9 @@ export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = 
             imQ.write(q);
             imK.write(k);
           }
-          if (device !== 'cpu') {
-            const [hq, hk] = [imQ, imK];
-            imQ = hq.to(device);
-            hq.dispose();
-            imK = hk.to(device);
-            hk.dispose();
-          }
+          // moveTo frees each host tensor as it moves; the finally below frees what is left.
+          imQ = moveTo(imQ, device);
+          imK = moveTo(imK, device);
           r = moco.step(imQ, imK, sgd, bnSplits > 1
             ? { keyPermutation: new AugmentRng(mix(o.seed, 0x73687566, epoch, step)).randperm(o.batchSize) } : {});
         } finally {

@@ -19,7 +19,7 @@ import { TrainTape, TrainableResNet } from '../../src/nn/resnet-train';
 import { Arch } from '../../src/nn/resnet-spec';
 import { SGD } from '../../src/optim/sgd';
 import { MocoV2 } from '../../src/train/moco';
-import { Tensor, tensor } from '../../src/tensor';
+import { Tensor, moveTo, tensor } from '../../src/tensor';
 import { fnv1a32, prngTensor } from './model-fixtures';
 import { Asserts, FixtureSample, checkMocoStep, fixtureRatio, mocoFixtureDraw, resnetFixtureDraw, resnetShapes, worstFixtureRatio } from './train-fixtures';
 
@@ -33,14 +33,6 @@ function readFixture<T>(name: string): T {
   return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
 }
 
-function onDevice(t: Tensor, device: string): Tensor {
-  if (device === 'cpu') return t;
-  try {
-    return t.to(device);
-  } finally {
-    t.dispose();
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // ResNet training steps (resnet_train.json).
@@ -231,7 +223,7 @@ export async function mocoTrainCase(t: Asserts, split: boolean, device: string, 
   const fx = mocoFixture(split);
   const n = steps ?? fx.steps;
   const gpus = fx.bnSplits ?? 1;
-  const image = (name: string) => onDevice(tensor(prngTensor({ seed: fnv1a32(`moco/${name}`), scale: 1, shift: 0 }, fx.batch * 3 * fx.size * fx.size),
+  const image = (name: string) => moveTo(tensor(prngTensor({ seed: fnv1a32(`moco/${name}`), scale: 1, shift: 0 }, fx.batch * 3 * fx.size * fx.size),
     [fx.batch, 3, fx.size, fx.size]), device);
   const moco = await MocoV2.create({ arch: fx.arch, dim: fx.dim, K: fx.K, m: fx.m, T: fx.T, mlp: true, bnSplits: gpus, device },
     { encoderQ: mocoFixtureDraw(fx.dim), queue: Float32Array.from(fx.initialQueue) });
