@@ -10,14 +10,15 @@
  * Every structural fault (truncated file, "end of central directory record signature not found",
  * bad local headers, duplicate names, sizes past the end of the file, any offset the archive gives
  * that lies outside the file: yauzl reads through CheckedFdReader, which checks each read first) is
- * ERR_CHECKPOINT_CORRUPT naming the file (and the record). A record over the cap is
- * ERR_CHECKPOINT_UNSAFE.
+ * ERR_CHECKPOINT_CORRUPT naming the file (and the record), and so is a record whose bytes fail the
+ * CRC-32 the archive records for it. A record over the cap is ERR_CHECKPOINT_UNSAFE.
  *
  * Records can also be read after the archive was closed, from a saved `ZipRecordRef`, by reopening the
  * file (used by lazy tensors): the file's size and mtime must not have changed since it was listed.
  */
 import * as fs from 'node:fs';
 import * as yauzl from 'yauzl';
+import * as zlib from 'node:zlib';
 import { PassThrough, Readable } from 'node:stream';
 import { SslInvError } from '../errors';
 
@@ -28,6 +29,11 @@ export interface ZipOptions {
   maxDeflatedBytes?: number;
   /** Largest number of entries in the central directory. Default 1,000,000. */
   maxEntries?: number;
+  /**
+   * Check each record's CRC-32 against the archive's (default true). Off only for forensics on a
+   * damaged file: a record that fails it holds other bytes than were saved.
+   */
+  verifyCrc?: boolean;
 }
 
 export const DEFAULT_MAX_DEFLATED_BYTES = 64 * 1024 * 1024;
@@ -196,7 +202,22 @@ async function readEntryFrom(zf: yauzl.ZipFile, info: ZipEntryInfo & { entry: ya
     throw wrap(e, file, name);
   }
   if (got !== size) throw corrupt(file, `record has ${got} bytes, declared ${size}`, name);
+  // The CRC-32 torch.save (and every zip writer) records, so that a flipped bit in a stored weight is
+  // an error here instead of a silently different network. A recorded 0 is taken as "none written":
+  // torch.save under torch.serialization.set_crc32_options(False) writes 0 (a real CRC of 0 is a
+  // 1 in 2^32 case that then goes unchecked).
+  const recorded = info.entry.crc32 >>> 0;
+  if (opts.verifyCrc !== false && recorded !== 0) {
+    const actual = zlib.crc32(out) >>> 0;
+    if (actual !== recorded) {
+      throw corrupt(file, `record's data has CRC-32 ${hex32(actual)}, the archive records ${hex32(recorded)}: the file is damaged`, name);
+    }
+  }
   return out;
+}
+
+function hex32(n: number): string {
+  return `0x${n.toString(16).padStart(8, '0')}`;
 }
 
 /**

@@ -264,6 +264,25 @@ t.test('a file replaced after loading is detected by read()', async (t) => {
   await t.rejects(w.read(), { code: 'ERR_CHECKPOINT_CORRUPT', file: f, message: /changed on disk/ });
 });
 
+t.test("a real torch 1.13 checkpoint with one bit flipped in a weight: the read names the record, not a changed weight", async (t) => {
+  const src = path.join(FIX, 'torch_state.pt');
+  const za = await ZipArchive.open(src);
+  const record = za.names().find((n) => /\/data\/\d+$/.test(n) && (za.entry(n)?.uncompressedSize ?? 0) >= 16)!;
+  const localHeader = (za.ref(record).entry as unknown as { relativeOffsetOfLocalHeader: number }).relativeOffsetOfLocalHeader;
+  await za.close();
+  const buf = fs.readFileSync(src);
+  const dataStart = localHeader + 30 + buf.readUInt16LE(localHeader + 26) + buf.readUInt16LE(localHeader + 28);
+  buf[dataStart + 5]! ^= 0x01;
+  const f = write(buf);
+  const c = await loadCheckpoint(f);
+  const tensors = [...(c.root as Map<string, PyValue>).values()].filter(isTensor) as CheckpointTensor[];
+  const results = await Promise.allSettled(tensors.map((v) => v.read()));
+  const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  t.ok(failed.length > 0, `a tensor of ${record} fails to read (${failed.length} of ${tensors.length})`);
+  for (const r of failed) t.match(r.reason, { code: 'ERR_CHECKPOINT_CORRUPT', file: f, field: record, message: /CRC-32/ });
+  t.ok(results.some((r) => r.status === 'fulfilled'), 'the tensors of other records still read');
+});
+
 // ---- legacy stream ----------------------------------------------------------------------------
 
 const MAGIC_PKL = Buffer.from([0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, 0x2e]);

@@ -186,3 +186,47 @@ t.test('readZipRecord refuses a file changed since it was listed', async (t) => 
   fs.unlinkSync(f);
   await t.rejects(readZipRecord(ref), { code: 'ERR_FILE_NOT_FOUND', file: f });
 });
+
+t.test("a record whose bytes fail the archive's CRC-32 is corrupt, naming the file and the record", async (t) => {
+  const data = Buffer.alloc(4096);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 13 + 5) & 0xff;
+  const good = buildZip([{ name: 'a/data/0', data }, { name: 'a/data.pkl', data: 'pickle bytes here', method: 8 }]);
+  const centralOf = (buf: Buffer, k: number) => {
+    let at = -1;
+    for (let i = 0; i <= k; i++) at = buf.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]), at + 1);
+    return at;
+  };
+  // One bit flipped in the stored record's data (30-byte local header + name before it).
+  const flipped = Buffer.from(good);
+  flipped[30 + 'a/data/0'.length + 1000]! ^= 0x10;
+  const ff = write(flipped);
+  let za = await ZipArchive.open(ff);
+  const err = await t.rejects(za.read('a/data/0'), { code: 'ERR_CHECKPOINT_CORRUPT', file: ff, field: 'a/data/0' });
+  t.match((err as unknown as Error).message, /CRC-32 0x[0-9a-f]{8}, the archive records 0x[0-9a-f]{8}/);
+  t.equal((await za.read('a/data.pkl')).toString(), 'pickle bytes here', 'the undamaged record still reads');
+  const ref = za.ref('a/data/0');
+  await za.close();
+  await t.rejects(readZipRecord(ref), { code: 'ERR_CHECKPOINT_CORRUPT', field: 'a/data/0' }, 'and so does a later read from a saved reference');
+  // verifyCrc: false reads the damaged bytes (forensics).
+  za = await ZipArchive.open(ff, { verifyCrc: false });
+  const raw = await za.read('a/data/0');
+  t.equal(raw[1000], data[1000]! ^ 0x10, 'verifyCrc: false returns the bytes as stored');
+  await za.close();
+  // A deflated record whose recorded CRC (central directory) is off by one.
+  const wrongCrc = Buffer.from(good);
+  const c1 = centralOf(wrongCrc, 1);
+  wrongCrc.writeUInt32LE((wrongCrc.readUInt32LE(c1 + 16) + 1) >>> 0, c1 + 16);
+  const wf = write(wrongCrc);
+  za = await ZipArchive.open(wf);
+  await t.rejects(za.read('a/data.pkl'), { code: 'ERR_CHECKPOINT_CORRUPT', file: wf, field: 'a/data.pkl' }, 'deflated records are checked too');
+  await za.close();
+  // A recorded CRC of 0 (torch.save under set_crc32_options(False)) means none was written.
+  const noCrc = Buffer.from(good);
+  for (const k of [0, 1]) noCrc.writeUInt32LE(0, centralOf(noCrc, k) + 16);
+  noCrc.writeUInt32LE(0, 14);
+  const nf = write(noCrc);
+  za = await ZipArchive.open(nf);
+  t.ok((await za.read('a/data/0')).equals(data), 'a record with no CRC reads');
+  t.equal((await za.read('a/data.pkl')).toString(), 'pickle bytes here');
+  await za.close();
+});
