@@ -32,6 +32,7 @@ export class MiniTest {
   fail(name = 'fail'): boolean { return this.record(false, name); }
   equal(a: unknown, b: unknown, name = 'should be equal'): boolean { return this.record(a === b, `${name}${a === b ? '' : ` (${String(a)} !== ${String(b)})`}`); }
   same(a: unknown, b: unknown, name = 'should be equivalent'): boolean { return this.record(isDeepStrictEqual(a, b), name); }
+  match(s: unknown, re: RegExp, name = 'should match pattern'): boolean { return this.record(re.test(String(s)), `${name}${re.test(String(s)) ? '' : ` (${String(s)} !~ ${re})`}`); }
   comment(m: string): void { this.print(`# ${m}`); }
 
   throws(fn: () => unknown, expected?: unknown, name = 'expected to throw'): boolean {

@@ -5,9 +5,11 @@
  *   node build-bench/bench/device/train-check.js [--device cuda:0] [--torch torch.json] [--batch 64]
  *        [--parity-only] [--out FILE]
  *
- * 1. Parity (test/helpers/train-device-cases.ts, run with mini-tap): ResNet-18 (3 SGD steps) and
- *    ResNet-50 (1 step) from resnet_train.json, MoCo v2 on one GPU and on two (split BN, shuffle BN)
- *    from moco_train*.json, every tensor on the device, against PyTorch's float64 numbers.
+ * 1. Parity, run with mini-tap: the training ops one by one against the CPU's (the tap suite's
+ *    cases, test/backward/conv-device-cases.ts and layers-device-cases.ts), then the networks
+ *    (test/helpers/train-device-cases.ts): ResNet-18 (3 SGD steps) and ResNet-50 (1 step) from
+ *    resnet_train.json, MoCo v2 on one GPU and on two (split BN, shuffle BN) from moco_train*.json,
+ *    every tensor on the device, against PyTorch's float64 numbers.
  * 2. Timing at --batch (64), 224 x 224, fp32: a ResNet-50 training step (forwardTrain, backward from a
  *    given dL/dfeatures, SGD with momentum 0.9 and weight decay 1e-4: torch_baseline.py's
  *    resnet50_train_step), and a MoCo v2 step (two ResNet-50 encoders, MLP head, K 65,536, dim 128,
@@ -25,6 +27,8 @@ import { freshMocoInit } from '../../src/train/moco-init';
 import { MiniTest } from './mini-tap';
 import { onDevice, randomF32, randomParams } from './bench-util';
 import { mocoTrainCase, mocoTrainFixtures, resnetTrainCase, resnetTrainFixtures } from '../../test/helpers/train-device-cases';
+import { runConvBackwardDevice } from '../../test/backward/conv-device-cases';
+import { runLayerBackwardDevice } from '../../test/backward/layers-device-cases';
 
 const argv = process.argv.slice(2);
 const arg = (n: string) => { const i = argv.indexOf(n); return i >= 0 ? argv[i + 1] : undefined; };
@@ -84,6 +88,10 @@ async function main(): Promise<void> {
   const card = info.devices.find((d) => `cuda:${d.index}` === DEVICE)?.name ?? 'unknown';
   const started = Date.now();
   const t = new MiniTest(`training on ${DEVICE}`);
+  // The training ops one by one against the CPU's (the tap suite's device cases), so a network that
+  // fails below comes with the op that fails.
+  t.test('convolution backward ops against the CPU', (t) => runConvBackwardDevice(t as never, DEVICE));
+  runLayerBackwardDevice(t as never, DEVICE);
   for (const fx of resnetTrainFixtures()) t.test(`${fx.arch}: ${fx.steps} SGD step(s) against PyTorch`, (t) => resnetTrainCase(t, fx.arch, DEVICE));
   for (const fx of mocoTrainFixtures()) t.test(`MoCo v2 on ${fx.gpus} GPU(s): ${fx.steps} steps against PyTorch`, (t) => mocoTrainCase(t, fx.split, DEVICE));
   const results = await t.run();
