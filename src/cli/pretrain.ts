@@ -102,7 +102,7 @@ const DEFAULT_SCHEDULE = [120, 160];
 
 export function pretrainCommand(): Command {
   return new Command('pretrain')
-    .description('pre-train a MoCo v2 ResNet with an augmentation set, as the original\'s main_moco.py (CPU)')
+    .description('pre-train a MoCo v2 ResNet with an augmentation set, as the original\'s main_moco.py, on the CPU or a CUDA device')
     .argument('<data>', 'dataset root; images are read from DATA/SPLIT, an ImageFolder tree')
     .option('--split <split>', 'sub-folder of DATA to train on', 'train')
     .addOption(new Option('--model <set>', 'augmentation set: default (crop, colour, grayscale, blur, flip), ventral (crop, flip), dorsal (colour, grayscale, blur)')
