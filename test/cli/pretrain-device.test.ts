@@ -8,6 +8,7 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { cudaInfo } from '../../src/device';
 import { runCli } from '../helpers/cli';
 import { writeTinyImageFolder } from '../helpers/tiny-image-folder';
@@ -57,5 +58,23 @@ if (info.deviceCount === 0) {
     const r = await runCli(['pretrain', data, ...BASE.filter((f) => f !== '--quiet'), '--epochs', '1', '--out-dir', path.join(dir, 'auto')]);
     t.equal(r.code, 0, { stderr: r.stderr });
     t.match(r.stderr, /a GPU is present; pre-training stays on the CPU unless asked \(--device cuda\)/);
+  });
+
+  // The emulated device's memory can be capped (SSL_INV_CUDA_EMU_MEMORY, read once per process), so a
+  // child process can run out of it: on a GPU the same path is the check's deliberate OOM.
+  const emulated = info.devices[0]?.name === 'CUDA emulator (host)';
+  const bin = path.join(__dirname, '..', '..', 'bin', 'ssl-inv.js');
+  t.test('out of device memory mid-step: ERR_OUT_OF_MEMORY with a hint, exit 1, no checkpoint', {
+    skip: !emulated ? 'needs the emulated device (its memory cap)' : !fs.existsSync(path.join(__dirname, '..', '..', 'lib', 'cli', 'main.js')) ? 'lib/ not built (npm test builds it)' : false,
+  }, async (t) => {
+    const out = path.join(dir, 'oom');
+    // 150 MB: ResNet-18, its momentum encoder and the head fit; the step's backward does not.
+    const r = spawnSync(process.execPath, [bin, 'pretrain', data, ...BASE, '--epochs', '1', '--gpu', '0', '--out-dir', out], {
+      encoding: 'utf8', env: { ...process.env, SSL_INV_CUDA_EMU_MEMORY: String(150_000_000) }, timeout: 300_000,
+    });
+    t.equal(r.status, 1, 'exit status 1', { stderr: r.stderr });
+    t.match(r.stderr, /ERR_OUT_OF_MEMORY: .*cuda:0: out of memory allocating .* \(this process holds .*\)\. Use a smaller --batch-size/);
+    const files = fs.existsSync(out) ? fs.readdirSync(out) : [];
+    t.notOk(files.some((f) => f.endsWith('.pth.tar') || f.endsWith('.tmp')), `no checkpoint, no temp file (${files.join(', ') || 'nothing'})`);
   });
 }
