@@ -40,6 +40,13 @@
 #   imported by the results' version stamp and runs the CLI; cli-progress and its dependencies draw
 #   the CLI's progress bars)
 # then run with carry [".device"]:  source .device/unpack.sh && bash bench/device/run.sh
+# A whole 15-minute session in one call (the machine is released 30 s after a call, and each start
+# costs a minute or more): everything but the probes, suite and CLI, then the kernel variants in what
+# is left, results to $OUT/results.tgz (timeout_s 540):
+#   source .device/unpack.sh && D=$OUT && R=/tmp/r && mkdir -p $R && export OUT=$R && (BUDGET_S=380 SKIP_PROBE=1 \
+#     SKIP_SUITE=1 SKIP_CLI=1 SKIP_TUNE=1 bash bench/device/run.sh > $R/run.log 2>&1; L=$((465-SECONDS)); ((L>30)) && \
+#     BUDGET_S=$L PARITY_ONLY=1 SKIP_CHECK=1 SKIP_TRAIN=1 SKIP_PROBE=1 SKIP_SUITE=1 SKIP_CLI=1 SKIP_MEMCHECK=1 \
+#     bash bench/device/run.sh > $R/run2.log 2>&1); tar czf $D/results.tgz -C $R .; grep -v "^ok" $R/run.log | tail -70
 set -uo pipefail
 OUT=${OUT:-/tmp/ssl-inv-device}
 mkdir -p "$OUT"
