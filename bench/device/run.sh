@@ -30,7 +30,7 @@
 # so a run that must fit the device tool's per-call limit still ends with its logs written.
 # Everything lands in $OUT (default /tmp/ssl-inv-device): logs, torch.json and our results JSON.
 #
-# Prepare on the CPU machine (nothing is built on the GPU machine):
+# Prepare on the CPU machine (nothing is built on the GPU machine): bash bench/device/prepare.sh, which does
 #   npm install && npx tsc -p tsconfig.bench.json && bash bench/device/build-gpu-tests.sh
 #   ../shared/device/pack.sh build/Release/ssl_inv.node build-bench build-gpu-tests package.json bench/device \
 #       node_modules/yauzl node_modules/pend node_modules/commander node_modules/sharp node_modules/@img \
