@@ -12,7 +12,7 @@
 import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
-import * as zlib from 'node:zlib';
+import { crc32 } from './crc32';
 import { SslInvError } from '../errors';
 import { tempNameFor, trackTempFile, untrackTempFile } from './atomic-write';
 
@@ -209,7 +209,7 @@ class ZipWriter {
 
   async add(name: string, data: Uint8Array): Promise<void> {
     const nameBuf = Buffer.from(name, 'utf8');
-    const crc = zlib.crc32(data);
+    const crc = crc32(data);
     const size = data.byteLength;
     const big = size >= ZIP64_LIMIT || this.offset >= ZIP64_LIMIT;
     const zip64Extra = big ? 20 : 0; // id, len, uncompressed, compressed

@@ -18,7 +18,7 @@
  */
 import * as fs from 'node:fs';
 import * as yauzl from 'yauzl';
-import * as zlib from 'node:zlib';
+import { crc32 } from './crc32';
 import { PassThrough, Readable } from 'node:stream';
 import { SslInvError } from '../errors';
 
@@ -208,7 +208,7 @@ async function readEntryFrom(zf: yauzl.ZipFile, info: ZipEntryInfo & { entry: ya
   // 1 in 2^32 case that then goes unchecked).
   const recorded = info.entry.crc32 >>> 0;
   if (opts.verifyCrc !== false && recorded !== 0) {
-    const actual = zlib.crc32(out) >>> 0;
+    const actual = crc32(out);
     if (actual !== recorded) {
       throw corrupt(file, `record's data has CRC-32 ${hex32(actual)}, the archive records ${hex32(recorded)}: the file is damaged`, name);
     }
