@@ -20,14 +20,13 @@
  */
 import * as path from 'node:path';
 import { promises as fsp } from 'node:fs';
-import { SslInvError, isSslInvError } from '../errors';
+import { SslInvError } from '../errors';
 import { listImageFolder } from '../data/image-folder';
-import { DecodedImage, decodeImageFile } from '../data/decode';
-import { SKIPPABLE } from '../data/loader';
-import { AugmentRng, AugmentSet, applyAugmentAsync, drawAugmentParams } from '../transforms/augment';
+import { AugmentRng, AugmentSet } from '../transforms/augment';
+import { SkippedImage, StepViewMaker } from './step-views';
 import { Arch } from '../nn/resnet-spec';
 import { SGD } from '../optim/sgd';
-import { Tensor, empty, moveTo } from '../tensor';
+import { Tensor, moveTo } from '../tensor';
 import { MocoGpuMeters, MocoStepResult, MocoV2 } from './moco';
 import { checkpointName, loadMocoCheckpoint, restoreMoco, saveMocoCheckpoint } from './moco-checkpoint';
 import { FoundCheckpoint, findLatestMocoCheckpoint } from './latest-checkpoint';
@@ -81,7 +80,8 @@ export interface PretrainOptions {
   maxStepsPerEpoch?: number;
   /**
    * Where the model trains: 'cpu' (default), 'cuda' or 'cuda:N'. The views are made on the CPU and
-   * copied there once per step.
+   * copied there once per step; on a device, each step's views are made while the step before it
+   * computes (step-views.ts).
    */
   device?: string;
 }
@@ -115,14 +115,7 @@ export interface EpochRecord {
   checkpointSha256: string;
 }
 
-export interface SkippedImage {
-  epoch: number;
-  step: number;
-  file: string;
-  error: SslInvError;
-  /** The image of the same batch that took its place. */
-  replacedBy: string;
-}
+export type { SkippedImage };
 
 /** A step's two views of every image, as they go into the model (see PretrainHooks.onViews). */
 export interface StepViews {
@@ -207,54 +200,6 @@ function mix(...parts: number[]): bigint {
   return h ^ (h >> 29n);
 }
 
-/**
- * Decodes files with at most `workers` reads at a time; results in input order. With `skip`, a file
- * whose error is one of an image's own (SKIPPABLE) gives its error in its place instead of throwing.
- */
-async function decodeAll(files: string[], workers: number, skip: boolean): Promise<(DecodedImage | SslInvError)[]> {
-  const out = new Array<DecodedImage | SslInvError>(files.length);
-  let next = 0;
-  const run = async () => {
-    while (next < files.length) {
-      const i = next++;
-      try {
-        out[i] = await decodeImageFile(files[i]!);
-      } catch (e) {
-        const err = isSslInvError(e) ? e : new SslInvError('ERR_IMAGE_DECODE', String(e), { file: files[i]!, cause: e });
-        const withFile = err.file === undefined ? new SslInvError(err.code, err.message, { file: files[i]!, cause: err }) : err;
-        if (!skip || !SKIPPABLE.has(withFile.code)) throw withFile;
-        out[i] = withFile;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(workers, files.length) }, run));
-  return out;
-}
-
-/**
- * The batch's images with each skipped one (an error in `loaded`) replaced by the nearest readable
- * image of the batch (looking back first), each replacement reported; ERR_IMAGE_DECODE when none of
- * the batch could be read.
- */
-function fillSkipped(loaded: (DecodedImage | SslInvError)[], files: string[], epoch: number, step: number,
-  hooks: PretrainHooks): DecodedImage[] {
-  const ok = (v: DecodedImage | SslInvError | undefined): v is DecodedImage => v !== undefined && !(v instanceof SslInvError);
-  if (!loaded.some(ok)) {
-    const first = loaded[0] as SslInvError;
-    throw new SslInvError('ERR_IMAGE_DECODE', `no image of epoch ${epoch}, step ${step} could be read (the first: ${first.message})`, { file: files[0]! });
-  }
-  return loaded.map((v, b) => {
-    if (ok(v)) return v;
-    let j = -1;
-    for (let d = 1; j < 0; d++) {
-      if (ok(loaded[b - d])) j = b - d;
-      else if (ok(loaded[b + d])) j = b + d;
-    }
-    hooks.onSkip?.({ epoch, step, file: files[b]!, error: v, replacedBy: files[j]! });
-    return loaded[j] as DecodedImage;
-  });
-}
-
 function check(cond: boolean, message: string, field: string): void {
   if (!cond) throw new SslInvError('ERR_INVALID_ARGUMENT', message, { field });
 }
@@ -326,73 +271,52 @@ export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = 
       // A step's images, from their positions in the (padded) order: the image order[j % n], and
       // for a position DistributedSampler's padding added, its repeat j / n (whose views get draws
       // of their own).
-      const stepOf = (step: number) => {
-        const positions = stepPositions(step, o.batchSize, bnSplits);
-        const idx = positions.map((j) => order[j % n]!);
-        return { idx, repeat: positions.map((j) => Math.floor(j / n)), files: idx.map((i) => listing.samples[i]!.path) };
-      };
-      // The next step's files are read and decoded (sharp, on libuv's threads) while this step
-      // computes; a failed read surfaces when its batch is awaited.
-      const decodeBatch = (files: string[]) => {
-        const p = decodeAll(files, o.workers, onError === 'skip');
-        p.catch(() => undefined); // handled where it is awaited; never an unhandled rejection
-        return p;
-      };
-      let next = stepOf(0);
-      let pending = decodeBatch(next.files);
-      for (let step = 0; step < stepsThisEpoch; step++) {
-        const { idx, repeat, files } = next;
-        const loaded = await pending;
-        if (step + 1 < stepsThisEpoch) {
-          next = stepOf(step + 1);
-          pending = decodeBatch(next.files);
-        }
-        const images = fillSkipped(loaded, files, epoch, step, hooks);
-        const viewRng = (b: number, v: number) => new AugmentRng(repeat[b]! === 0
-          ? mix(o.seed, 0x76696577, epoch, idx[b]!, v) : mix(o.seed, 0x76696577, epoch, idx[b]!, v, repeat[b]!));
-        const s = o.imageSize;
-        // The parameters are drawn here, in the serial order (q then k per image); the views are
-        // then made on libuv's threads, each a pure function of (image, parameters), so the bits
-        // are those of augment() one by one.
-        const params = images.map((img, b) => [0, 1].map((v) => drawAugmentParams(img.width, img.height, o.model,
-          viewRng(b, v), s)));
-        let imQ = empty('float32', [o.batchSize, 3, s, s]), imK: Tensor;
-        try {
-          imK = empty('float32', [o.batchSize, 3, s, s]);
-        } catch (e) {
-          imQ.dispose();
-          throw e;
-        }
-        let r: MocoStepResult;
-        try {
-          await Promise.all(images.flatMap((img, b) => [
-            applyAugmentAsync(img, params[b]![0]!, { tensor: imQ, slot: b }),
-            applyAugmentAsync(img, params[b]![1]!, { tensor: imK, slot: b }),
-          ]));
-          if (hooks.onViews) {
-            const q = imQ.toFloat32Array(), k = imK.toFloat32Array();
-            hooks.onViews({ epoch, step, files, q, k });
-            // What the hook holds is what the model gets (it may have edited the arrays).
-            imQ.write(q);
-            imK.write(k);
+      const views = new StepViewMaker({
+        epoch, steps: stepsThisEpoch, batch: o.batchSize, size: o.imageSize, set: o.model, workers: o.workers, onError,
+        stepImages: (step) => {
+          const positions = stepPositions(step, o.batchSize, bnSplits);
+          const idx = positions.map((j) => order[j % n]!);
+          return { idx, repeat: positions.map((j) => Math.floor(j / n)), files: idx.map((i) => listing.samples[i]!.path) };
+        },
+        viewRng: ({ idx, repeat }, b, v) => new AugmentRng(repeat[b]! === 0
+          ? mix(o.seed, 0x76696577, epoch, idx[b]!, v) : mix(o.seed, 0x76696577, epoch, idx[b]!, v, repeat[b]!)),
+        // On a device the next step's views are made while this step computes (step-views.ts).
+        ahead: device !== 'cpu',
+      });
+      try {
+        for (let step = 0; step < stepsThisEpoch; step++) {
+          const made = await views.take(step);
+          let imQ: Tensor = made.imQ, imK: Tensor = made.imK;
+          let r: MocoStepResult;
+          try {
+            for (const skipped of made.skips) hooks.onSkip?.(skipped);
+            if (hooks.onViews) {
+              const q = imQ.toFloat32Array(), k = imK.toFloat32Array();
+              hooks.onViews({ epoch, step, files: made.files, q, k });
+              // What the hook holds is what the model gets (it may have edited the arrays).
+              imQ.write(q);
+              imK.write(k);
+            }
+            // moveTo frees each host tensor as it moves; the finally below frees what is left.
+            imQ = moveTo(imQ, device);
+            imK = moveTo(imK, device);
+            r = moco.step(imQ, imK, sgd, bnSplits > 1
+              ? { keyPermutation: new AugmentRng(mix(o.seed, 0x73687566, epoch, step)).randperm(o.batchSize) } : {});
+          } finally {
+            imQ.dispose();
+            imK.dispose();
           }
-          // moveTo frees each host tensor as it moves; the finally below frees what is left.
-          imQ = moveTo(imQ, device);
-          imK = moveTo(imK, device);
-          r = moco.step(imQ, imK, sgd, bnSplits > 1
-            ? { keyPermutation: new AugmentRng(mix(o.seed, 0x73687566, epoch, step)).randperm(o.batchSize) } : {});
-        } finally {
-          imQ.dispose();
-          imK.dispose();
+          const loss = r.loss;
+          if (!Number.isFinite(loss)) {
+            throw new SslInvError('ERR_INVALID_ARGUMENT', `the loss became ${loss} at epoch ${epoch}, step ${step}: lower the learning rate (no checkpoint is written for this epoch)`);
+          }
+          lossSum += loss;
+          acc1Sum += r.acc1;
+          acc5Sum += r.acc5;
+          hooks.onStep?.({ epoch, step, steps: stepsThisEpoch, loss, acc1: r.acc1, acc5: r.acc5, perGpu: r.perGpu, lr: sgd.lr, images: o.batchSize });
         }
-        const loss = r.loss;
-        if (!Number.isFinite(loss)) {
-          throw new SslInvError('ERR_INVALID_ARGUMENT', `the loss became ${loss} at epoch ${epoch}, step ${step}: lower the learning rate (no checkpoint is written for this epoch)`);
-        }
-        lossSum += loss;
-        acc1Sum += r.acc1;
-        acc5Sum += r.acc5;
-        hooks.onStep?.({ epoch, step, steps: stepsThisEpoch, loss, acc1: r.acc1, acc5: r.acc5, perGpu: r.perGpu, lr: sgd.lr, images: o.batchSize });
+      } finally {
+        await views.close();
       }
       const file = path.join(o.outDir, checkpointName(o.model, o.arch, epoch));
       await saveMocoCheckpoint(file, moco, sgd, epoch + 1);
