@@ -9,9 +9,12 @@
 #   3. our check: op table, determinism, OOM, network parity, then our timings and the ratio table
 #      (first, in a process of its own, bench/device/wgmma-smoke.ts: a failing sm_90a wgmma kernel is
 #      left out of the rest of the run rather than poisoning its CUDA context),
-#   3b. training on the GPU (bench/device/train-check.ts): ResNet-18/50 and MoCo v2 (one and two emulated GPUs)
-#      against PyTorch's fixtures, then a ResNet-50 training step and a MoCo v2 step at batch 64 beside
-#      torch_baseline.py's,
+#   3b. training on the GPU (bench/device/train-check.ts): the training ops against the CPU, ResNet-18/50
+#      and MoCo v2 (one and two emulated GPUs) against PyTorch's fixtures, then a ResNet-50 training step
+#      and a MoCo v2 step at batch 64 beside torch_baseline.py's,
+#   3c. pre-training end to end (bench/device/pretrain-bench.ts): 2 epochs of 512 generated photos,
+#      ResNet-50 MoCo v2 at batch 64, ours against main_moco.py's loop (pretrain_baseline.py, DataLoader
+#      with a worker per core) in TF32 default and off,
 #   4. the probes on the GPU (bench/probe.ts): a small search beside our CPU (and scikit-learn where
 #      the machine has it), then the CIFAR-10-sized search (50,000 x 2,048, 10 classes, 45 C x 5 folds),
 #   5. the 18-transform suite with ResNet-50 against the original's per-image pipeline (bench/device/suite.ts
@@ -23,7 +26,7 @@
 #      with NCU=1 also Nsight Compute's view of one 1x1 conv over wide C, the shape the fp32 kernel
 #      was slowest on, for each fp32 variant),
 #   8. compute-sanitizer memcheck over the parity part at small sizes, and over the training parity cases.
-# SKIP_CHECK=1, SKIP_TRAIN=1, SKIP_PROBE=1, SKIP_SUITE=1, SKIP_CLI=1, SKIP_TUNE=1 and SKIP_MEMCHECK=1 leave steps out. TIMING_ONLY=1 leaves
+# SKIP_CHECK=1, SKIP_TRAIN=1, SKIP_PRETRAIN=1, SKIP_PROBE=1, SKIP_SUITE=1, SKIP_CLI=1, SKIP_TUNE=1 and SKIP_MEMCHECK=1 leave steps out. TIMING_ONLY=1 leaves
 # out the check's parity part (a rerun of the timings after a passing parity run). PARITY_ONLY=1 leaves out the PyTorch
 # references and timings and the check's own timings (when they were measured on this card before and no
 # kernel they time has changed). BUDGET_S caps the whole run: every step's timeout is cut to what is left,
@@ -43,8 +46,8 @@
 # A whole 15-minute session in one call (the machine is released 30 s after a call, and each start
 # costs a minute or more): everything but the probes, suite and CLI, then the kernel variants in what
 # is left, results to $OUT/results.tgz (timeout_s 540):
-#   source .device/unpack.sh && D=$OUT && R=/tmp/r && mkdir -p $R && export OUT=$R && (BUDGET_S=380 SKIP_PROBE=1 \
-#     SKIP_SUITE=1 SKIP_CLI=1 SKIP_TUNE=1 bash bench/device/run.sh > $R/run.log 2>&1; L=$((465-SECONDS)); ((L>30)) && \
+#   source .device/unpack.sh && D=$OUT && R=/tmp/r && mkdir -p $R && export OUT=$R && (BUDGET_S=420 SKIP_PROBE=1 \
+#     SKIP_SUITE=1 SKIP_CLI=1 SKIP_TUNE=1 bash bench/device/run.sh > $R/run.log 2>&1; L=$((490-SECONDS)); ((L>30)) && \
 #     BUDGET_S=$L PARITY_ONLY=1 SKIP_CHECK=1 SKIP_TRAIN=1 SKIP_PROBE=1 SKIP_SUITE=1 SKIP_CLI=1 SKIP_MEMCHECK=1 \
 #     bash bench/device/run.sh > $R/run2.log 2>&1); tar czf $D/results.tgz -C $R .; grep -v "^ok" $R/run.log | tail -70
 set -uo pipefail
@@ -126,6 +129,14 @@ if [[ -z ${SKIP_TRAIN:-} ]]; then
   echo "train-check exit status $?"; grep -E "^not ok" "$OUT/train-check.log" | head -20; tail -6 "$OUT/train-check.err"; cat "$OUT/train-check.log" | grep "^|"
 else
   echo "training skipped (SKIP_TRAIN)"
+fi
+echo "== $(date -u +%T) pre-training end to end: ssl-inv pretrain's path against main_moco.py's loop (DataLoader workers) on the same photos"
+if [[ -z ${SKIP_PRETRAIN:-} && -z ${SKIP_TRAIN:-} && -z ${PARITY_ONLY:-} ]]; then
+  timeout "$(cap 150)" node build-bench/bench/device/pretrain-bench.js --device cuda:0 --out "$OUT/$STAMP-$CARD-pretrain.json" \
+    > "$OUT/pretrain-bench.log" 2> "$OUT/pretrain-bench.err"
+  echo "pretrain-bench exit status $?"; cat "$OUT/pretrain-bench.log"; grep -v "^ours: epoch" "$OUT/pretrain-bench.err" | tail -6
+else
+  echo "pre-training skipped (SKIP_PRETRAIN, SKIP_TRAIN or PARITY_ONLY)"
 fi
 echo "== $(date -u +%T) probes on the GPU: a small search beside our CPU and scikit-learn, then the CIFAR-10-sized one"
 if [[ -z ${SKIP_PROBE:-} ]]; then
