@@ -5,7 +5,7 @@ What a user of the original runs to pre-train: an ImageFolder read by a DataLoad
 pin_memory, `--workers` processes) through TwoCropsTransform of the MoCo v2 augmentations (the
 original's `--model default` set: RandomResizedCrop(size, scale=(0.2, 1)), ColorJitter(0.4, 0.4, 0.4,
 0.1) with p 0.8, RandomGrayscale(0.2), moco.loader.GaussianBlur([0.1, 2]) with p 0.5,
-RandomHorizontalFlip, ToTensor, Normalize), then builder.MoCo's step (torch_baseline.py's _Moco: two
+RandomHorizontalFlip, ToTensor, Normalize), then builder.MoCo's step (moco_builder.py: two
 encoders with the MLP head, K 65,536, dim 128, T 0.2, m 0.999; one GPU, so no shuffle BN) with
 torch.optim.SGD(lr 0.03, momentum 0.9, weight decay 1e-4), cudnn.benchmark on as main_moco.py sets it.
 Each epoch starts its loader's workers afresh, as main_moco.py's does.
@@ -30,6 +30,8 @@ import torchvision
 import torchvision.transforms as T
 from PIL import ImageFilter
 
+from moco_builder import Moco
+
 
 class GaussianBlur:
     """moco.loader.GaussianBlur: PIL's GaussianBlur with a radius drawn uniformly from sigma."""
@@ -47,38 +49,6 @@ class TwoCrops:
 
     def __call__(self, x):
         return [self.t(x), self.t(x)]
-
-
-class Moco(torch.nn.Module):
-    """builder.MoCo on one GPU (torch_baseline.py's _Moco, with the architecture and K as arguments)."""
-
-    def __init__(self, arch, dim=128, k=65536, m=0.999, t=0.2):
-        super().__init__()
-        self.k, self.m, self.t = k, m, t
-        self.encoder_q = getattr(torchvision.models, arch)(num_classes=dim)
-        self.encoder_k = getattr(torchvision.models, arch)(num_classes=dim)
-        mlp = self.encoder_q.fc.weight.shape[1]
-        self.encoder_q.fc = torch.nn.Sequential(torch.nn.Linear(mlp, mlp), torch.nn.ReLU(), self.encoder_q.fc)
-        self.encoder_k.fc = torch.nn.Sequential(torch.nn.Linear(mlp, mlp), torch.nn.ReLU(), self.encoder_k.fc)
-        for pq, pk in zip(self.encoder_q.parameters(), self.encoder_k.parameters()):
-            pk.data.copy_(pq.data)
-            pk.requires_grad = False
-        self.register_buffer("queue", F.normalize(torch.randn(dim, k), dim=0))
-        self.ptr = 0
-
-    def forward(self, im_q, im_k):
-        q = F.normalize(self.encoder_q(im_q), dim=1)
-        with torch.no_grad():
-            for pq, pk in zip(self.encoder_q.parameters(), self.encoder_k.parameters()):
-                pk.data = pk.data * self.m + pq.data * (1.0 - self.m)
-            k = F.normalize(self.encoder_k(im_k), dim=1)
-        l_pos = torch.einsum("nc,nc->n", [q, k]).unsqueeze(-1)
-        l_neg = torch.einsum("nc,ck->nk", [q, self.queue.clone().detach()])
-        logits = torch.cat([l_pos, l_neg], dim=1) / self.t
-        n = k.shape[0]
-        self.queue[:, self.ptr:self.ptr + n] = k.T
-        self.ptr = (self.ptr + n) % self.k
-        return logits
 
 
 def main():

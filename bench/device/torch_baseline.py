@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 import torchvision
 
+from moco_builder import Moco
+
 QUICK = "--quick" in sys.argv
 NO_TRAIN = "--no-train" in sys.argv  # run.sh with SKIP_TRAIN=1: the training steps are not timed
 DEV = torch.device("cuda:0")
@@ -146,42 +148,10 @@ def resnet50_train_step(batch=64):
     return {"batch": batch, "ms": round(ms, 2), "img_s": round(batch * 1000 / ms, 1)}
 
 
-class _Moco(torch.nn.Module):
-    """facebookresearch/moco's builder.MoCo on one GPU (no DDP, so no shuffle BN or all_gather)."""
-
-    def __init__(self, dim=128, k=65536, m=0.999, t=0.2):
-        super().__init__()
-        self.k, self.m, self.t = k, m, t
-        self.encoder_q = torchvision.models.resnet50(num_classes=dim)
-        self.encoder_k = torchvision.models.resnet50(num_classes=dim)
-        mlp = self.encoder_q.fc.weight.shape[1]
-        self.encoder_q.fc = torch.nn.Sequential(torch.nn.Linear(mlp, mlp), torch.nn.ReLU(), self.encoder_q.fc)
-        self.encoder_k.fc = torch.nn.Sequential(torch.nn.Linear(mlp, mlp), torch.nn.ReLU(), self.encoder_k.fc)
-        for pq, pk in zip(self.encoder_q.parameters(), self.encoder_k.parameters()):
-            pk.data.copy_(pq.data)
-            pk.requires_grad = False
-        self.register_buffer("queue", F.normalize(torch.randn(dim, k), dim=0))
-        self.ptr = 0
-
-    def forward(self, im_q, im_k):
-        q = F.normalize(self.encoder_q(im_q), dim=1)
-        with torch.no_grad():
-            for pq, pk in zip(self.encoder_q.parameters(), self.encoder_k.parameters()):
-                pk.data = pk.data * self.m + pq.data * (1.0 - self.m)
-            k = F.normalize(self.encoder_k(im_k), dim=1)
-        l_pos = torch.einsum("nc,nc->n", [q, k]).unsqueeze(-1)
-        l_neg = torch.einsum("nc,ck->nk", [q, self.queue.clone().detach()])
-        logits = torch.cat([l_pos, l_neg], dim=1) / self.t
-        n = k.shape[0]
-        self.queue[:, self.ptr:self.ptr + n] = k.T
-        self.ptr = (self.ptr + n) % self.k
-        return logits
-
-
 def moco_step(batch=64):
     """main_moco.py's train step (loss, backward, SGD) on one GPU, as train-check.ts times MocoV2.step."""
     set_tf32(False)
-    model = _Moco().to(DEV).train()
+    model = Moco().to(DEV).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.03, momentum=0.9, weight_decay=1e-4)
     im_q = torch.randn(batch, 3, 224, 224, device=DEV)
     im_k = torch.randn(batch, 3, 224, 224, device=DEV)
