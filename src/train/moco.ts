@@ -3,7 +3,9 @@
  * a CUDA device (config.device):
  * a query encoder trained by SGD, a key encoder that follows it by momentum, and a queue of keys.
  *
- * One step(imQ, imK, sgd), in the original's order:
+ * One step(imQ, imK, sgd), computing what the original computes in its order (the work is issued in a
+ * slightly different order, which changes no value: q is read back after k's forward is queued, and
+ * the keys are enqueued after the update is queued, both so that a GPU is not left idle):
  *   q = normalize(encoder_q(imQ))                               train-mode BN, saved for backward
  *   encoder_k's parameters <- p_k * m + p_q * (1 - m)           before the key forward, as builder.py
  *   k = normalize(encoder_k(imK))                               train-mode BN (running stats move), no grad
@@ -264,9 +266,10 @@ export class MocoV2 {
     try {
       headQ = this.q.head.forward(fq.features);
       temps.push(headQ.out);
-      const zq = headQ.out.toFloat32Array();
-      const qn = normalizeRows(zq, n, dim);
 
+      // The key encoder's update and forward are queued before q is read back: on a device the
+      // read waits for the GPU, which then has k's work in hand instead of idling while the host
+      // normalises q (q's normalisation feeds nothing of k's).
       this.k.backbone.momentumUpdateFrom(this.q.backbone, m);
       this.k.head.momentumUpdateFrom(this.q.head, m);
       const imKs = perm ? permuteRows(imK, perm) : imK;
@@ -276,6 +279,7 @@ export class MocoV2 {
       const headK = this.k.head.forward(fk);
       for (const t of headK.tape.owned) t.dispose();
       temps.push(headK.out);
+      const qn = normalizeRows(headQ.out.toFloat32Array(), n, dim);
       const kShuffled = normalizeRows(headK.out.toFloat32Array(), n, dim).y;
       const kn = perm ? unpermuteRows(kShuffled, perm, dim) : kShuffled;
 
@@ -288,7 +292,6 @@ export class MocoV2 {
       const ranks = rank.toArray() as Int32Array;
       const [acc1, acc5] = ops.mocoAccuracy(ranks, [1, 5]) as [number, number];
       const perGpu = groups === 1 ? [{ loss: lossValue, acc1, acc5 }] : gpuMeters(rowLoss.toFloat32Array(), ranks, groups);
-      this.enqueue(kn, n);
 
       const dz = onDevice(normalizeRowsBackward(dq.toFloat32Array(), qn.y, qn.norms, n, dim), [n, dim], this.device);
       temps.push(dz);
@@ -302,6 +305,9 @@ export class MocoV2 {
       } finally {
         for (const g of [...bb.grads.values(), ...hb.grads.values()]) g.dispose();
       }
+      // The keys join the queue after the loss used it (stream order on a device), and after the
+      // backward and the update are queued, so the queue's upload overlaps them there.
+      this.enqueue(kn, n);
       return { loss: lossValue, acc1, acc5, perGpu };
     } finally {
       if (headQ) for (const t of headQ.tape.owned) t.dispose();
