@@ -40,6 +40,8 @@ export const ErrorCodes = [
   'ERR_RESULTS_FORMAT',
   // command line
   'ERR_USAGE',
+  // ssl-inv selftest: a CUDA device disagreed with the CPU
+  'ERR_SELFTEST_FAILED',
 ] as const;
 
 export type ErrorCode = (typeof ErrorCodes)[number];

@@ -12,6 +12,8 @@ export type { DType, TypedArray } from './tensor';
 export * as ops from './ops';
 export { cudaInfo, cudaAvailable, resolveDevice, toDevice, synchronize, deviceMemoryStats, releaseDeviceCache, convKernelLaunches, convAutotune, convTuning, clearConvTuning } from './device';
 export type { CudaInfo, CudaDeviceInfo, DeviceSpec, ConvTuningRecord } from './device';
+export { runSelfTest } from './selftest';
+export type { SelfTestCheck, SelfTestReport } from './selftest';
 
 export { ResNetFeatures } from './nn/resnet';
 export type { ParamSource } from './nn/resnet';

@@ -17,6 +17,7 @@ import { infoCommand, packageVersion } from './info';
 import { pretrainCommand } from './pretrain';
 import { probeCommand } from './probe';
 import { reportCommand } from './report';
+import { selftestCommand } from './selftest';
 import { viewsCommand } from './views';
 
 export function buildProgram(): Command {
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   program.addCommand(infoCommand());
   program.addCommand(reportCommand());
   program.addCommand(viewsCommand());
+  program.addCommand(selftestCommand());
   // Commander's own usage errors (unknown options, bad option values) carry the same code as ours.
   const output = {
     outputError: (message: string, write: (s: string) => void) => {

@@ -8,7 +8,7 @@
  * and kernel variant, ResNet-18 in fp32/tf32/bf16 and bf16 activations, the training ops (convolution
  * and layer backward, SGD, the MoCo loss's ranks and row losses), a ResNet-18 training step and a
  * MoCo v2 step against PyTorch, the device views, the covariance's SYRK variants, the probes' device
- * objective and CLI, and the CLI's --device cuda.
+ * objective and CLI, the CLI's --device cuda, and `ssl-inv selftest`.
  * That runs the bindings, the allocator, the launchers' argument checks and dispatch, and the
  * TypeScript device code as they run on a GPU; it verifies logic, not the hardware
  * (bench/device/run.sh does).
@@ -43,6 +43,7 @@ const FILES = [
   'test/cli/features.test.ts',
   'test/cli/views.test.ts',
   'test/probes/cli.test.ts',
+  'test/cli/selftest.test.ts',
 ];
 
 const has = (cmd: string) => spawnSync(cmd, ['--version'], { stdio: 'ignore' }).status === 0;

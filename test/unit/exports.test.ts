@@ -12,3 +12,7 @@ t.test('training names are exported', async (t) => {
   t.type(api.backward.batchNormTrain, 'function');
   t.same(api.stepImages([3, 1, 2], 0, 2), [3, 1]);
 });
+
+t.test('the device self-test is exported', async (t) => {
+  t.type(api.runSelfTest, 'function');
+});
