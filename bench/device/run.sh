@@ -4,6 +4,7 @@
 #      seconds each: mma_fragments (ldmatrix, cp.async, mma.sync) and wgmma_layout hold the hardware
 #      to the layouts the emulator and our kernels assume; if wgmma_layout fails, the wgmma kernel is
 #      left out of the whole run (SSL_INV_SKIP_WGMMA),
+#   0b. ssl-inv selftest's checks (bench/device/selftest.ts): what a user runs on a new card,
 #   1. PyTorch reference features for the parity check (torch_parity.py),
 #   2. the PyTorch baselines, timed alone on the idle GPU (torch_baseline.py),
 #   3. our check: op table, determinism, OOM, network parity, then our timings and the ratio table
@@ -26,7 +27,7 @@
 #      with NCU=1 also Nsight Compute's view of one 1x1 conv over wide C, the shape the fp32 kernel
 #      was slowest on, for each fp32 variant),
 #   8. compute-sanitizer memcheck over the parity part at small sizes, and over the training parity cases.
-# SKIP_CHECK=1, SKIP_TRAIN=1, SKIP_PRETRAIN=1, SKIP_PROBE=1, SKIP_SUITE=1, SKIP_CLI=1, SKIP_TUNE=1 and SKIP_MEMCHECK=1 leave steps out. TIMING_ONLY=1 leaves
+# SKIP_SELFTEST=1, SKIP_CHECK=1, SKIP_TRAIN=1, SKIP_PRETRAIN=1, SKIP_PROBE=1, SKIP_SUITE=1, SKIP_CLI=1, SKIP_TUNE=1 and SKIP_MEMCHECK=1 leave steps out. TIMING_ONLY=1 leaves
 # out the check's parity part (a rerun of the timings after a passing parity run). PARITY_ONLY=1 leaves out the PyTorch
 # references and timings and the check's own timings (when they were measured on this card before and no
 # kernel they time has changed). BUDGET_S caps the whole run: every step's timeout is cut to what is left,
@@ -84,6 +85,13 @@ if [[ -d build-gpu-tests ]]; then
   done
 else
   echo "== $(date -u +%T) no build-gpu-tests/ (bash bench/device/build-gpu-tests.sh, then pack it)"
+fi
+echo "== $(date -u +%T) ssl-inv selftest (the device against the CPU, what users run)"
+if [[ -z ${SKIP_SELFTEST:-} ]]; then
+  timeout "$(cap 60)" node build-bench/bench/device/selftest.js --device cuda:0 --out "$OUT/selftest.json" > "$OUT/selftest.log" 2>&1
+  echo "selftest exit status $?"; grep -v "^ok" "$OUT/selftest.log" | tail -12
+else
+  echo "selftest skipped (SKIP_SELFTEST)"
 fi
 if [[ -z ${PARITY_ONLY:-} ]]; then
   if [[ -z ${TIMING_ONLY:-} ]]; then
