@@ -49,7 +49,7 @@
 # is left, results to $OUT/results.tgz (timeout_s 540):
 #   source .device/unpack.sh && D=$OUT && R=/tmp/r && mkdir -p $R && export OUT=$R && (BUDGET_S=420 SKIP_PROBE=1 \
 #     SKIP_SUITE=1 SKIP_CLI=1 SKIP_TUNE=1 bash bench/device/run.sh > $R/run.log 2>&1; L=$((490-SECONDS)); ((L>30)) && \
-#     BUDGET_S=$L PARITY_ONLY=1 SKIP_CHECK=1 SKIP_TRAIN=1 SKIP_PROBE=1 SKIP_SUITE=1 SKIP_CLI=1 SKIP_MEMCHECK=1 \
+#     BUDGET_S=$L PARITY_ONLY=1 SKIP_SELFTEST=1 SKIP_CHECK=1 SKIP_TRAIN=1 SKIP_PROBE=1 SKIP_SUITE=1 SKIP_CLI=1 SKIP_MEMCHECK=1 \
 #     bash bench/device/run.sh > $R/run2.log 2>&1); tar czf $D/results.tgz -C $R .; grep -v "^ok" $R/run.log | tail -70
 set -uo pipefail
 OUT=${OUT:-/tmp/ssl-inv-device}
