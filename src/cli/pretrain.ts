@@ -269,7 +269,7 @@ function trainingDevice(f: Flags, say: (line: string) => void): DeviceSpec {
     // SSL_INV_DEVICE set to a device is the user asking, as --device would.
     const env = process.env[DEVICE_ENV]?.trim();
     if (env && env !== 'auto') return resolveDevice(env, DEVICE_ENV);
-    if (cudaAvailable()) say('a GPU is present; pre-training stays on the CPU unless asked (--device cuda): its CUDA kernels have not yet been verified on a GPU');
+    if (cudaAvailable()) say('a GPU is present; pre-training stays on the CPU unless asked (--device cuda): its CUDA kernels have not yet been verified on a GPU (ssl-inv selftest checks them on this one against the CPU)');
     return 'cpu';
   }
   return resolveDevice(f.device, '--device');
