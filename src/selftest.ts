@@ -10,7 +10,8 @@
  * network; the SGD step must give the CPU's bits. Shapes are small and cover the kinds the
  * networks use: the 7x7/2 stem with C = 3, 3x3 stride 1 and 2 with odd sizes, 1x1 stride 2, fused
  * residual + ReLU, pooling, batch norm, GEMM, the covariance, the MoCo loss, the training backward
- * ops, and a ResNet-18 forward pass at 64 x 64.
+ * ops, a ResNet-18 forward pass at 64 x 64, and a ResNet-18 training step (its backward compared on
+ * identical activations, its SGD step bit for bit).
  */
 import { cudaInfo, resolveDevice, synchronize } from './device';
 import { SslInvError } from './errors';
@@ -19,8 +20,9 @@ import * as ops from './ops';
 import { Tensor, tensor } from './tensor';
 import { conv2dBackwardData, conv2dBackwardWeight } from './backward/conv';
 import { batchNormBackward, batchNormTrain } from './backward/layers';
-import { sgdStep } from './optim/sgd';
 import { ResNetFeatures } from './nn/resnet';
+import { TrainTape, TrainableResNet } from './nn/resnet-train';
+import { SGD, sgdStep } from './optim/sgd';
 import { torchvisionInitStateDict } from './nn/torchvision-init';
 
 export interface SelfTestCheck {
@@ -129,6 +131,72 @@ const CONVS: ConvCase[] = [
   { name: '3x3/1, C=K=136 (partial tiles)', n: 1, c: 136, h: 6, w: 5, k: 136, r: 3, s: 3, stride: 1, pad: 1 },
 ];
 const outSize = (x: number, r: number, stride: number, pad: number) => Math.floor((x + 2 * pad - r) / stride) + 1;
+
+/**
+ * A ResNet-18 training step (torchvision's initialisation, 4 images of 32 x 32) on the device and
+ * on the CPU from the same weights: the features; the device's backward against the CPU's backward
+ * of the device's own tape copied to the host (identical activations, so a ReLU input within
+ * rounding of zero cannot send the two gradients apart); then SGD with momentum and weight decay on
+ * each side from the device's gradients, whose parameters must be the same bits.
+ */
+async function trainingStep(record: (c: SelfTestCheck) => void, device: string, io: Inputs, seed: number): Promise<void> {
+  const name = 'ResNet-18 training step, 32 x 32';
+  const sd = torchvisionInitStateDict('resnet18', 11);
+  const params = (key: string) => Float32Array.from(sd.get(key)!.data as Float32Array);
+  const x = io.host(values(4 * 3 * 32 * 32, seed, 2), [4, 3, 32, 32]);
+  const g = io.host(values(4 * 512, seed + 1, 1e-2), [4, 512]);
+  const [xd, gd] = [io.dev(x), io.dev(g)];
+  const fail = (what: string, e: unknown) => record({ name: `${name}: ${what}: ${(e as Error).message}`, error: Infinity, limit: 0, ok: false, ms: 0 });
+  let cpuNet: TrainableResNet | undefined, devNet: TrainableResNet | undefined, hostTape: TrainTape | undefined;
+  const sgdCpu = new SGD({ lr: 0.03, momentum: 0.9, weightDecay: 1e-4 }), sgdDev = new SGD({ lr: 0.03, momentum: 0.9, weightDecay: 1e-4 });
+  try {
+    cpuNet = await TrainableResNet.load('resnet18', params);
+    devNet = await TrainableResNet.load('resnet18', params, { device });
+    const t0 = process.hrtime.bigint();
+    const dev = devNet.forwardTrain(xd);
+    const ref = cpuNet.forwardTrain(x);
+    ref.tape.dispose();
+    const fe = relError(dev.features.toFloat32Array(), ref.features.toFloat32Array());
+    ref.features.dispose();
+    dev.features.dispose();
+    // Train-mode batch norm over 4 images (1 x 1 maps at layer4) magnifies rounding: each backend is
+    // within 1e-4 of float64 (test/backward), so the two may differ by twice that.
+    record({ name: `${name}: features`, error: fe, limit: 2e-4, ok: fe <= 2e-4, ms: 0 });
+    hostTape = dev.tape.copyTo('cpu');
+    const devGrads = devNet.backward(dev.tape, gd).grads;
+    synchronize(device);
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    const cpuGrads = cpuNet.backward(hostTape, g).grads;
+    const hostGrads = new Map<string, Tensor>();
+    try {
+      let worst = 0;
+      for (const [k, v] of devGrads) {
+        const h = v.to('cpu');
+        hostGrads.set(k, h);
+        worst = Math.max(worst, relError(h.toFloat32Array(), cpuGrads.get(k)!.toFloat32Array()));
+      }
+      record({ name: `${name}: every gradient against the CPU's on the same tape`, error: worst, limit: 1e-4, ok: worst <= 1e-4, ms: Math.round(ms * 100) / 100 });
+      devNet.step(sgdDev, devGrads);
+      cpuNet.step(sgdCpu, hostGrads);
+      let same = true;
+      for (const k of devNet.parameterNames()) {
+        const a = devNet.get(k).toFloat32Array(), b = cpuNet.get(k).toFloat32Array();
+        same &&= a.every((v, i) => Object.is(v, b[i]));
+      }
+      record({ name: `${name}: SGD on those gradients: the same bits`, error: same ? 0 : 1, limit: 0, ok: same, ms: 0 });
+    } finally {
+      for (const m of [devGrads, cpuGrads, hostGrads]) for (const v of m.values()) v.dispose();
+    }
+  } catch (e) {
+    fail('failed', e);
+  } finally {
+    hostTape?.dispose();  // backward() consumed it, unless the device's backward failed first
+    sgdCpu.dispose();
+    sgdDev.dispose();
+    cpuNet?.dispose();
+    devNet?.dispose();
+  }
+}
 
 /** Every check on `device` (a CUDA device), against the CPU. */
 export async function runSelfTest(device: string, onCheck?: (c: SelfTestCheck) => void): Promise<SelfTestReport> {
@@ -258,6 +326,7 @@ export async function runSelfTest(device: string, onCheck?: (c: SelfTestCheck) =
         devNet.dispose();
       }
     }
+    await trainingStep(record, d, io, seed++);
   } finally {
     io.dispose();
   }

@@ -93,6 +93,35 @@ export class TrainTape {
     for (const t of this.owned) t.dispose();
     this.owned.length = 0;
   }
+
+  /**
+   * A copy of this tape with every saved tensor on `device` (the copy owns them; this tape is left
+   * as it is). With it, two backends' backward passes can be compared on identical activations:
+   * two correct float32 forwards may put a ReLU input within rounding of zero on either side, and
+   * the gradient through that element then differs entirely.
+   */
+  copyTo(device: string): TrainTape {
+    if (this.freed) throw new SslInvError('ERR_TENSOR_DISPOSED', 'this tape was consumed or disposed');
+    const owned: Tensor[] = [];
+    const copies = new Map<Tensor, Tensor>();
+    const copy = (t: Tensor): Tensor => {
+      let c = copies.get(t);
+      if (!c) {
+        c = t.to(device);
+        copies.set(t, c);
+        owned.push(c);
+      }
+      return c;
+    };
+    try {
+      const unit = (u: UnitTape): UnitTape => ({ ...u, x: copy(u.x), z: copy(u.z), mean: copy(u.mean), invstd: copy(u.invstd), ...(u.y ? { y: copy(u.y) } : {}) });
+      const blocks = this.blocks.map((b) => ({ ...b, units: b.units.map(unit), ...(b.downsample ? { downsample: unit(b.downsample) } : {}), out: copy(b.out) }));
+      return new TrainTape(this.inputShape, unit(this.stem), copy(this.stemOut), blocks, this.lastShape, owned);
+    } catch (e) {
+      for (const t of owned) t.dispose();
+      throw e;
+    }
+  }
 }
 
 export interface TrainForwardOptions {

@@ -15,7 +15,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { TrainTape, TrainableResNet } from '../../src/nn/resnet-train';
+import { TrainableResNet } from '../../src/nn/resnet-train';
 import { Arch } from '../../src/nn/resnet-spec';
 import { SGD } from '../../src/optim/sgd';
 import { MocoV2 } from '../../src/train/moco';
@@ -63,25 +63,6 @@ export function loadResNet(arch: Arch, device: string): Promise<TrainableResNet>
   return TrainableResNet.load(arch, (key) => resnetFixtureDraw(key, shapeOf.get(key)!), { device });
 }
 
-/** A host copy of a tape (every saved tensor copied to the CPU; the copy owns them). */
-function tapeToHost(tape: TrainTape): TrainTape {
-  const owned: Tensor[] = [];
-  const copies = new Map<Tensor, Tensor>();
-  const host = (t: Tensor): Tensor => {
-    let c = copies.get(t);
-    if (!c) {
-      c = t.to('cpu');
-      copies.set(t, c);
-      owned.push(c);
-    }
-    return c;
-  };
-  const unit = (u: UnitTapeLike): UnitTapeLike => ({ cb: u.cb, x: host(u.x), z: host(u.z), mean: host(u.mean), invstd: host(u.invstd), ...(u.y ? { y: host(u.y) } : {}) });
-  const stem = unit(tape.stem);
-  const blocks = tape.blocks.map((b) => ({ block: b.block, units: b.units.map(unit), ...(b.downsample ? { downsample: unit(b.downsample) } : {}), out: host(b.out) }));
-  return new TrainTape(tape.inputShape, stem, host(tape.stemOut), blocks, tape.lastShape, owned);
-}
-type UnitTapeLike = TrainTape['stem'];
 
 /** Worst max |a - b| / max |b| over the named tensors (b the reference), and which. */
 function worstRelative(names: Iterable<string>, a: (k: string) => Float32Array, b: (k: string) => Float32Array): { worst: number; name: string } {
@@ -158,7 +139,7 @@ function trainResNetOnDevice(t: Asserts, net: TrainableResNet, ref: TrainableRes
       t.ok(wc.worst <= FORWARD_VS_CPU_RTOL, `step ${step + 1}: features within ${FORWARD_VS_CPU_RTOL} of the CPU backend's on the same weights (${wc.worst.toExponential(2)})`);
       const ws = worstRelative(statNames, (k) => net.get(k).toFloat32Array(), (k) => ref.get(k).toFloat32Array());
       t.ok(ws.worst <= FORWARD_VS_CPU_RTOL, `step ${step + 1}: running statistics within ${FORWARD_VS_CPU_RTOL} of the CPU backend's (worst ${ws.worst.toExponential(2)}, ${ws.name})`);
-      const hostTape = tapeToHost(tape);
+      const hostTape = tape.copyTo('cpu');
       const dev = net.backward(tape, g, { inputGrad: step === 0 });
       const cpu = ref.backward(hostTape, gh, { inputGrad: step === 0 });
       try {
