@@ -101,3 +101,16 @@ export function callNative<T>(name: string, fn: () => T): T {
     throw fromNativeError(e, name);
   }
 }
+
+/**
+ * callNative for an asynchronous native call: a synchronous throw (bad arguments, refused before any
+ * work is queued) and the promise's rejection (the kernel's coded error) both become SslInvErrors.
+ */
+export async function callNativeAsync<T>(name: string, start: () => Promise<T>): Promise<T> {
+  const p = callNative(name, start);
+  try {
+    return await p;
+  } catch (e) {
+    throw fromNativeError(e, name);
+  }
+}

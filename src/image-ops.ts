@@ -10,7 +10,7 @@
  * CMYK; RGBA/LA would be premultiplied by Pillow, which these ops do not do).
  * Errors are SslInvError with the native codes (ERR_INVALID_ARGUMENT, ERR_SHAPE_MISMATCH, ...).
  */
-import { SslInvError, fromNativeError, callNative as call } from './errors';
+import { SslInvError, callNative as call, callNativeAsync } from './errors';
 import { NativeAddon, nativeOps, NativeTensor } from './native';
 import { Tensor } from './tensor';
 
@@ -226,16 +226,6 @@ export async function resizeCropNormalizeU8Async(img: ImageU8, resize: ResizeSpe
   const w = checkWindow('crop', crop, true);
   const o = { ...resampleOptions(resize), ...w, ...normOptions(norm, img.channels) };
   checkSlot(out, img.channels, w);
-  let p: Promise<void>;
-  try {
-    p = addon().resizeCropNormalizeU8Async(img.data, img.height, img.width, img.channels, o, out.tensor.handle,
-      out.slot);
-  } catch (e) {
-    throw fromNativeError(e, 'resizeCropNormalizeU8Async');
-  }
-  try {
-    await p;
-  } catch (e) {
-    throw fromNativeError(e, 'resizeCropNormalizeU8Async');
-  }
+  await callNativeAsync('resizeCropNormalizeU8Async', () => addon().resizeCropNormalizeU8Async(img.data, img.height,
+    img.width, img.channels, o, out.tensor.handle, out.slot));
 }

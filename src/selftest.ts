@@ -146,7 +146,6 @@ async function trainingStep(record: (c: SelfTestCheck) => void, device: string, 
   const x = io.host(values(4 * 3 * 32 * 32, seed, 2), [4, 3, 32, 32]);
   const g = io.host(values(4 * 512, seed + 1, 1e-2), [4, 512]);
   const [xd, gd] = [io.dev(x), io.dev(g)];
-  const fail = (what: string, e: unknown) => record({ name: `${name}: ${what}: ${(e as Error).message}`, error: Infinity, limit: 0, ok: false, ms: 0 });
   let cpuNet: TrainableResNet | undefined, devNet: TrainableResNet | undefined, hostTape: TrainTape | undefined;
   const sgdCpu = new SGD({ lr: 0.03, momentum: 0.9, weightDecay: 1e-4 }), sgdDev = new SGD({ lr: 0.03, momentum: 0.9, weightDecay: 1e-4 });
   try {
@@ -188,7 +187,7 @@ async function trainingStep(record: (c: SelfTestCheck) => void, device: string, 
       for (const m of [devGrads, cpuGrads, hostGrads]) for (const v of m.values()) v.dispose();
     }
   } catch (e) {
-    fail('failed', e);
+    record({ name: `${name}: failed: ${(e as Error).message}`, error: Infinity, limit: 0, ok: false, ms: 0 });
   } finally {
     hostTape?.dispose();  // backward() consumed it, unless the device's backward failed first
     sgdCpu.dispose();
@@ -219,15 +218,13 @@ export async function runSelfTest(device: string, onCheck?: (c: SelfTestCheck) =
       const dy = io.host(values(p.n * q * qw * p.k, seed++), [p.n, q, qw, p.k]);
       const [xd, bd, rd, wd, dyd] = [x, bias, res, w, dy].map((t) => io.dev(t)) as [Tensor, Tensor, Tensor, Tensor, Tensor];
       // Each backend packs for its own kernels.
-      const pwd = io.own(ops.packConvWeights(wd));
-      const cpuPacked = () => ops.packConvWeights(w);
+      const pw = io.own(ops.packConvWeights(w)), pwd = io.own(ops.packConvWeights(wd));
       const conv = (xx: Tensor, ww: Tensor, ep: Parameters<typeof ops.conv2d>[3]) => ops.conv2d(xx, ww, g, ep);
-      const withPacked = (f: (pk: Tensor) => Tensor) => () => { const pk = cpuPacked(); try { return f(pk); } finally { pk.dispose(); } };
-      compare(record, d, `conv ${p.name}, fp32`, 1e-5, withPacked((pk) => conv(x, pk, {})), () => conv(xd, pwd, {}));
+      compare(record, d, `conv ${p.name}, fp32`, 1e-5, () => conv(x, pw, {}), () => conv(xd, pwd, {}));
       compare(record, d, `conv ${p.name}, fp32 + bias + residual + ReLU`, 1e-5,
-        withPacked((pk) => conv(x, pk, { bias, residual: res, relu: true })), () => conv(xd, pwd, { bias: bd, residual: rd, relu: true }));
-      compare(record, d, `conv ${p.name}, TF32`, 2e-3, withPacked((pk) => conv(x, pk, {})), () => conv(xd, pwd, { precision: 'tf32' }));
-      compare(record, d, `conv ${p.name}, bf16`, 1.5e-2, withPacked((pk) => conv(x, pk, {})), () => conv(xd, pwd, { precision: 'bf16' }));
+        () => conv(x, pw, { bias, residual: res, relu: true }), () => conv(xd, pwd, { bias: bd, residual: rd, relu: true }));
+      compare(record, d, `conv ${p.name}, TF32`, 2e-3, () => conv(x, pw, {}), () => conv(xd, pwd, { precision: 'tf32' }));
+      compare(record, d, `conv ${p.name}, bf16`, 1.5e-2, () => conv(x, pw, {}), () => conv(xd, pwd, { precision: 'bf16' }));
       compare(record, d, `conv ${p.name}: backward data`, 1e-5,
         () => conv2dBackwardData(dy, w, g, [p.h, p.w]), () => conv2dBackwardData(dyd, wd, g, [p.h, p.w]));
       compare(record, d, `conv ${p.name}: backward weight`, 1e-5,

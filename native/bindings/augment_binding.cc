@@ -157,15 +157,7 @@ Napi::Value ApplyAugmentAsync(const Napi::CallbackInfo& info) {
                                                std::to_string(t.dim(0)));
   }
   float* dst = t.data<float>() + slot * 3 * plan.size * plan.size;
-  AugmentWorker* w = nullptr;
-  try {
-    w = new AugmentWorker(env, src, plan, std::move(mean), std::move(std_), t, dst);
-  } catch (const std::bad_alloc&) {
-    ThrowCode(env, "ERR_OUT_OF_MEMORY", "applyAugmentU8Async: out of memory copying the image");
-  }
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return QueueImageWorker<AugmentWorker>(env, "applyAugmentU8Async", src, plan, std::move(mean), std::move(std_), t, dst);
 }
 
 }  // namespace

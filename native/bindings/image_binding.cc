@@ -168,15 +168,7 @@ Napi::Value ResizeCropNormalizeAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   FusedArgs a = GetFusedArgs(info);
   Output out = GetOutput(info, 5, a.src.view.channels, a.crop, true);
-  ResizeCropNormalizeWorker* w = nullptr;
-  try {
-    w = new ResizeCropNormalizeWorker(env, std::move(a), out);
-  } catch (const std::bad_alloc&) {
-    ThrowCode(env, "ERR_OUT_OF_MEMORY", "resizeCropNormalizeU8Async: out of memory copying the image");
-  }
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  return QueueImageWorker<ResizeCropNormalizeWorker>(env, "resizeCropNormalizeU8Async", std::move(a), out);
 }
 
 }  // namespace

@@ -7,6 +7,9 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <new>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "bindings/napi_util.h"
@@ -57,6 +60,21 @@ class ImagePromiseWorker : public Napi::AsyncWorker {
   Tensor out_;
   Status status_;
 };
+
+// Makes a W (an ImagePromiseWorker) from `args`, queues it and returns its promise; copying the
+// pixels running out of memory throws ERR_OUT_OF_MEMORY in `what`'s name, nothing queued.
+template <typename W, typename... Args>
+Napi::Value QueueImageWorker(Napi::Env env, const char* what, Args&&... args) {
+  W* w = nullptr;
+  try {
+    w = new W(env, std::forward<Args>(args)...);
+  } catch (const std::bad_alloc&) {
+    ThrowCode(env, "ERR_OUT_OF_MEMORY", std::string(what) + ": out of memory copying the image");
+  }
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
 
 }  // namespace napi
 }  // namespace sslinv

@@ -1,5 +1,6 @@
-// See native/ops/augment.h. Each step mirrors one line of applyAugmentU8 (src/transforms/augment.ts);
-// the buffers ping-pong between two work images instead of allocating one per op as the TS does.
+// See native/ops/augment.h. Each step mirrors one line of applyAugmentU8 (src/transforms/augment.ts),
+// with the kernels the TS ops call (the crop and flip of ops/geometric.h, the resampling, the colour
+// ops); the buffers ping-pong between two work images instead of allocating one per op as the TS does.
 #include "ops/augment.h"
 
 #include <cmath>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "ops/color.h"
+#include "ops/geometric.h"
 
 namespace sslinv {
 
@@ -31,27 +33,6 @@ struct Work {
     data.resize(static_cast<size_t>(h * w * 3));
   }
 };
-
-// cropU8: the box's rows copied into a packed image.
-void CropCopy(const ImageU8View& src, const Window& c, Work* out) {
-  out->Resize(c.height, c.width);
-  const int64_t row = c.width * 3;
-  for (int64_t y = 0; y < c.height; ++y) {
-    std::memcpy(out->data.data() + y * row, src.data + ((c.top + y) * src.width + c.left) * 3,
-                static_cast<size_t>(row));
-  }
-}
-
-// hflipU8: pixel x of each row from pixel W - 1 - x.
-void Mirror(const Work& in, Work* out) {
-  out->Resize(in.height, in.width);
-  const int64_t W = in.width;
-  for (int64_t y = 0; y < in.height; ++y) {
-    const uint8_t* s = in.data.data() + y * W * 3;
-    uint8_t* d = out->data.data() + y * W * 3;
-    for (int64_t x = 0; x < W; ++x) std::memcpy(d + x * 3, s + (W - 1 - x) * 3, 3);
-  }
-}
 
 // resizeU8(x, {width, height, filter: 'bilinear'}): the binding's ResampleRegionU8 over the whole output.
 Status ResizeBilinear(const Work& in, int64_t out_h, int64_t out_w, Work* out, bool parallel) {
@@ -84,8 +65,11 @@ Status Run(const ImageU8View& src, const AugmentPlan& p, const float* mean, cons
            bool parallel) {
   Work a, b;  // current image in a; ops write b, then swap
   if (p.set != AugmentSetId::kDorsal) {
-    // F.resized_crop on PIL: img.crop(box), then img.resize((size, size), BILINEAR).
-    CropCopy(src, p.crop, &b);
+    // F.resized_crop on PIL: img.crop(box) (inside the image: ValidateAugmentPlan), then
+    // img.resize((size, size), BILINEAR).
+    b.Resize(p.crop.height, p.crop.width);
+    SSLINV_RETURN_IF_ERROR(CropBoxU8(src, p.crop.left, p.crop.top, p.crop.left + p.crop.width,
+                                     p.crop.top + p.crop.height, b.data.data(), parallel));
     SSLINV_RETURN_IF_ERROR(ResizeBilinear(b, p.size, p.size, &a, parallel));
   } else {
     a.Resize(src.height, src.width);
@@ -123,7 +107,8 @@ Status Run(const ImageU8View& src, const AugmentPlan& p, const float* mean, cons
   all.width = p.size;
   if (p.set != AugmentSetId::kDorsal) {
     if (p.hflip) {
-      Mirror(a, &b);
+      b.Resize(a.height, a.width);
+      SSLINV_RETURN_IF_ERROR(FlipU8(a.view(), /*horizontal=*/true, b.data.data(), parallel));
       std::swap(a, b);
     }
     return CropNormalizeU8(a.view(), all, mean, std, dst, parallel);

@@ -26,8 +26,8 @@ export function selftestCommand(): Command {
       const device = parseDevice(opts.device);
       if (device === 'cpu') {
         const info = cudaInfo();
-        throw new SslInvError('ERR_DEVICE_UNAVAILABLE',
-          `no CUDA device to test (${info.compiled ? info.deviceCount === 0 ? info.reason : `--device ${opts.device} is the CPU` : info.reason}): the self-test compares a CUDA device with the CPU`,
+        const why = info.deviceCount === 0 ? info.reason : `--device ${opts.device} is the CPU`;
+        throw new SslInvError('ERR_DEVICE_UNAVAILABLE', `no CUDA device to test (${why}): the self-test compares a CUDA device with the CPU`,
           { field: 'device' });
       }
       const report = await runSelfTest(device, (c) => process.stdout.write(line(c)));

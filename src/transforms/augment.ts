@@ -29,7 +29,7 @@
  * (native/ops/augment.h: the same kernels, in the same order), writing into a slot of a batch tensor,
  * so the views of a batch are made in parallel; its output is bit for bit applyAugment's.
  */
-import { SslInvError, fromNativeError } from '../errors';
+import { SslInvError, callNativeAsync } from '../errors';
 import { BatchSlot, ImageU8, Normalization, resizeU8 } from '../image-ops';
 import { NativeTensor, nativeOps } from '../native';
 import { IMAGENET_MEAN, IMAGENET_STD, centerCrop, resizeShorterSide, toTensorNormalize } from '../data/preprocess';
@@ -371,19 +371,9 @@ export async function applyAugmentAsync(img: ImageU8, p: AugmentParams, out: Bat
     throw new SslInvError('ERR_INVALID_ARGUMENT', 'out: expected { tensor, slot }');
   }
   checkParams(img, p);
-  let done: Promise<void>;
-  try {
-    const a = nativeOps<AugmentAddon>('augmentation', ['applyAugmentU8Async']);
-    done = a.applyAugmentU8Async(img.data, img.height, img.width, img.channels, p,
-      { mean: [...norm.mean], std: [...norm.std] }, out.tensor.handle, out.slot);
-  } catch (e) {
-    throw fromNativeError(e, 'applyAugmentAsync');
-  }
-  try {
-    await done;
-  } catch (e) {
-    throw fromNativeError(e, 'applyAugmentAsync');
-  }
+  await callNativeAsync('applyAugmentAsync', () => nativeOps<AugmentAddon>('augmentation', ['applyAugmentU8Async'])
+    .applyAugmentU8Async(img.data, img.height, img.width, img.channels, p, { mean: [...norm.mean], std: [...norm.std] },
+      out.tensor.handle, out.slot));
 }
 
 /** One augmented view and the parameters it was made with. */
