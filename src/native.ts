@@ -19,6 +19,7 @@ export interface NativeTensor {
   dispose(): void;
   read(): Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array;
   write(src: Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array): void;
+  writeRows(src: Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Uint16Array, offset: number, rows: number, stride: number): void;
   reshape(shape: number[]): NativeTensor;
   clone(): NativeTensor;
 }

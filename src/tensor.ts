@@ -129,6 +129,26 @@ export class Tensor {
     }
   }
 
+  /**
+   * Overwrites part of the data, in the flat row-major order: `src` holds `rows` rows (default 1) of
+   * src.length / rows elements, and row r goes to elements offset + r * stride onwards (stride
+   * default: the row's length, so one contiguous run). On a device this is one strided copy from
+   * the host, e.g. a block of columns of a [rows, cols] matrix with stride = cols. Out-of-range or
+   * overlapping rows are refused (ERR_SHAPE_MISMATCH / ERR_INVALID_ARGUMENT) before anything is
+   * written.
+   */
+  writeRows(src: TypedArray, region: { offset: number; rows?: number; stride?: number }): void {
+    const rows = region.rows ?? 1;
+    // The default is an integer whatever the sizes, so a length that does not split into rows is
+    // reported as that, not as a bad stride.
+    const stride = region.stride ?? (Number.isInteger(rows) && rows > 0 ? Math.floor(src.length / rows) : 0);
+    try {
+      this.handle.writeRows(src, region.offset, rows, stride);
+    } catch (e) {
+      throw fromNativeError(e);
+    }
+  }
+
   /** A view with another shape of the same element count; shares memory with this tensor. */
   reshape(shape: readonly number[]): Tensor {
     try {

@@ -3,6 +3,7 @@
 
 #include "core/device_copy.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace sslinv {
@@ -58,6 +59,7 @@ Napi::Function TensorWrap::Init(Napi::Env env) {
           InstanceMethod<&TensorWrap::Dispose>("dispose"),
           InstanceMethod<&TensorWrap::Read>("read"),
           InstanceMethod<&TensorWrap::Write>("write"),
+          InstanceMethod<&TensorWrap::WriteRows>("writeRows"),
           InstanceMethod<&TensorWrap::Reshape>("reshape"),
           InstanceMethod<&TensorWrap::Clone>("clone"),
       });
@@ -170,6 +172,53 @@ Napi::Value TensorWrap::Write(const Napi::CallbackInfo& info) {
   }
   const uint8_t* bytes = static_cast<const uint8_t*>(src.ArrayBuffer().Data()) + src.ByteOffset();
   Check(env, CopyBytes(t.buffer->data(), t.device(), bytes, sslinv::Device{}, t.nbytes()));
+  return env.Undefined();
+}
+
+// writeRows(src, offset, rows, stride): src holds `rows` rows of src.length / rows elements; row r
+// overwrites elements [offset + r * stride, offset + r * stride + src.length / rows) of the tensor,
+// counted in the flat row-major order. Everything is checked before a byte moves, so a refused call
+// leaves the tensor as it was.
+Napi::Value TensorWrap::WriteRows(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Tensor& t = GetTensor(env, Value(), "tensor");
+  if (info.Length() < 4 || !info[0].IsTypedArray()) {
+    ThrowCode(env, "ERR_INVALID_ARGUMENT", "writeRows: expected (typed array, offset, rows, stride)");
+  }
+  Napi::TypedArray src = info[0].As<Napi::TypedArray>();
+  napi_typedarray_type want;
+  const char* want_name = TypedArrayTypeFor(t.dtype, &want);
+  if (src.TypedArrayType() != want) {
+    ThrowCode(env, "ERR_DTYPE_MISMATCH", std::string("writeRows: a ") + sslinv::DTypeName(t.dtype) +
+                                             " tensor takes a " + want_name);
+  }
+  const int64_t offset = GetInt(env, info[1], "offset"), rows = GetInt(env, info[2], "rows"),
+                stride = GetInt(env, info[3], "stride");
+  const int64_t n = static_cast<int64_t>(src.ElementLength()), numel = t.numel();
+  if (offset < 0) ThrowCode(env, "ERR_INVALID_ARGUMENT", "writeRows: offset must be >= 0, got " + std::to_string(offset));
+  if (rows < 1) ThrowCode(env, "ERR_INVALID_ARGUMENT", "writeRows: rows must be >= 1, got " + std::to_string(rows));
+  if (n % rows != 0) {
+    ThrowCode(env, "ERR_SHAPE_MISMATCH", "writeRows: " + std::to_string(n) + " elements do not split into " +
+                                             std::to_string(rows) + " rows");
+  }
+  const int64_t width = n / rows;
+  if (stride < width) {
+    ThrowCode(env, "ERR_INVALID_ARGUMENT", "writeRows: stride " + std::to_string(stride) + " is shorter than a row of " +
+                                               std::to_string(width));
+  }
+  // Last element written: offset + (rows - 1) * stride + width - 1, checked without overflow.
+  const bool fits = offset <= numel && width <= numel - offset &&
+                    (rows == 1 || (stride <= numel && (rows - 1) <= (numel - offset - width) / std::max<int64_t>(stride, 1)));
+  if (!fits) {
+    ThrowCode(env, "ERR_SHAPE_MISMATCH", "writeRows: " + std::to_string(rows) + " rows of " + std::to_string(width) +
+                                             " at offset " + std::to_string(offset) + ", stride " + std::to_string(stride) +
+                                             " run past the tensor's " + std::to_string(numel) + " elements");
+  }
+  if (width == 0) return env.Undefined();
+  const size_t esize = t.nbytes() / static_cast<size_t>(std::max<int64_t>(numel, 1));
+  const uint8_t* bytes = static_cast<const uint8_t*>(src.ArrayBuffer().Data()) + src.ByteOffset();
+  Check(env, CopyRowsFromHost(static_cast<uint8_t*>(t.buffer->data()) + offset * esize, t.device(), stride * esize, bytes,
+                              width * esize, width * esize, rows));
   return env.Undefined();
 }
 

@@ -42,6 +42,7 @@ class TensorWrap : public Napi::ObjectWrap<TensorWrap> {
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value Read(const Napi::CallbackInfo& info);
   Napi::Value Write(const Napi::CallbackInfo& info);
+  Napi::Value WriteRows(const Napi::CallbackInfo& info);
   Napi::Value Reshape(const Napi::CallbackInfo& info);
   Napi::Value Clone(const Napi::CallbackInfo& info);
   void Release(Napi::Env env);

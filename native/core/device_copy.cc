@@ -57,6 +57,23 @@ Status CopyBytes(void* dst, Device dst_device, const void* src, Device src_devic
 #endif
 }
 
+Status CopyRowsFromHost(void* dst, Device dst_device, size_t dst_pitch, const void* src, size_t src_pitch, size_t width,
+                        size_t height) {
+  if (dst_pitch < width || src_pitch < width) return InvalidArgument("a row copy's pitch is smaller than its row");
+  if (width == 0 || height == 0) return Status::Ok();
+  if (dst_device.type == DeviceType::kCPU) {
+    auto* d = static_cast<unsigned char*>(dst);
+    const auto* s = static_cast<const unsigned char*>(src);
+    for (size_t r = 0; r < height; ++r) std::memcpy(d + r * dst_pitch, s + r * src_pitch, width);
+    return Status::Ok();
+  }
+#ifdef SSL_INV_WITH_CUDA
+  return cuda::CopyRowsToDevice(dst_device.index, dst, dst_pitch, src, src_pitch, width, height);
+#else
+  return Status(Code::kDeviceUnavailable, "this build of ssl-invariances has no CUDA backend");
+#endif
+}
+
 Status ZeroTensor(const Tensor& t) {
   if (t.nbytes() == 0) return Status::Ok();
   if (t.device().type == DeviceType::kCPU) {

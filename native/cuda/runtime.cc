@@ -239,6 +239,15 @@ Status CopyToDevice(int device, void* dst, const void* src, size_t nbytes) {
   return Status::Ok();
 }
 
+Status CopyRowsToDevice(int device, void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t width,
+                        size_t height) {
+  cudaStream_t s;
+  SSLINV_RETURN_IF_ERROR(GetStream(device, &s));
+  // From pageable memory, as CopyToDevice: staged before the call returns.
+  return FromCuda(cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, width, height, cudaMemcpyHostToDevice, s),
+                  "copy rows to device");
+}
+
 Status CopyToHost(int device, void* dst, const void* src, size_t nbytes) {
   cudaStream_t s;
   SSLINV_RETURN_IF_ERROR(GetStream(device, &s));

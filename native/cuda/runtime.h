@@ -67,6 +67,10 @@ Status ReleaseCachedDeviceMemory(int device);
 Status CopyToDevice(int device, void* dst, const void* src, size_t nbytes);
 Status CopyToHost(int device, void* dst, const void* src, size_t nbytes);
 Status CopyOnDevice(int device, void* dst, const void* src, size_t nbytes);
+// `height` rows of `width` bytes from the host (src_pitch apart) to the device (dst_pitch apart), in
+// one cudaMemcpy2DAsync; returns when the source may be reused, like CopyToDevice.
+Status CopyRowsToDevice(int device, void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t width,
+                        size_t height);
 // Sets nbytes at dst to zero (ordered on the device's stream).
 Status ZeroOnDevice(int device, void* dst, size_t nbytes);
 

@@ -155,7 +155,6 @@ export class MocoV2 {
   readonly config: MocoConfig;
   private readonly q: Encoder;
   private readonly k: Encoder;
-  private readonly queueHost: Float32Array;
   private queue: Tensor;
   private ptr: number;
   private readonly shuffleRng: AugmentRng;
@@ -165,7 +164,6 @@ export class MocoV2 {
     this.config = config;
     this.q = q;
     this.k = k;
-    this.queueHost = queue;
     this.queue = onDevice(queue, [config.dim, config.K], q.backbone.device);
     this.ptr = ptr;
     this.shuffleRng = new AugmentRng(config.shuffleSeed ?? 0);
@@ -199,7 +197,7 @@ export class MocoV2 {
       made.push(kb);
       const kh = await makeHead(config, qb.featureDim, kSource, device);
       made.push(kh);
-      return new MocoV2(config, { backbone: qb, head: qh }, { backbone: kb, head: kh }, Float32Array.from(init.queue), ptr);
+      return new MocoV2(config, { backbone: qb, head: qh }, { backbone: kb, head: kh }, init.queue, ptr);
     } catch (e) {
       for (const m of made) m.dispose();
       throw e;
@@ -215,9 +213,9 @@ export class MocoV2 {
     return this.ptr;
   }
 
-  /** A copy of the queue [dim, K]. */
+  /** A copy of the queue [dim, K], read from the tensor the loss uses (on a device: copied back). */
   queueValues(): Float32Array {
-    return Float32Array.from(this.queueHost);
+    return this.queue.toFloat32Array();
   }
 
   /** A parameter or buffer of encoder_q / encoder_k by its MoCo name (e.g. 'encoder_k.fc.0.bias'). */
@@ -328,12 +326,18 @@ export class MocoV2 {
     return given;
   }
 
+  /**
+   * queue[:, ptr:ptr+n] = keys^T. Only that [dim, n] block of columns is copied to the queue tensor
+   * (dim rows of n values, K apart): 128 KiB at N=256, dim=128, where the whole queue is 32 MiB. The
+   * tensor is the one copy of the queue; checkpoints read it back.
+   */
   private enqueue(keys: Float32Array, n: number): void {
     const { dim, K } = this.config;
+    const block = new Float32Array(dim * n);
     for (let i = 0; i < n; i++) {
-      for (let c = 0; c < dim; c++) this.queueHost[c * K + this.ptr + i] = keys[i * dim + c]!;
+      for (let c = 0; c < dim; c++) block[c * n + i] = keys[i * dim + c]!;
     }
-    this.queue.write(this.queueHost);
+    this.queue.writeRows(block, { offset: this.ptr, rows: dim, stride: K });
     this.ptr = (this.ptr + n) % K;
   }
 
@@ -344,7 +348,7 @@ export class MocoV2 {
    */
   stateDict(): Map<string, TorchTensor> {
     const sd = new Map<string, TorchTensor>();
-    sd.set('module.queue', new TorchTensor('float32', [this.config.dim, this.config.K], Float32Array.from(this.queueHost)));
+    sd.set('module.queue', new TorchTensor('float32', [this.config.dim, this.config.K], this.queueValues()));
     sd.set('module.queue_ptr', new TorchTensor('int64', [1], BigInt64Array.from([BigInt(this.ptr)])));
     for (const [prefix, enc] of [['module.encoder_q.', this.q], ['module.encoder_k.', this.k]] as const) {
       for (const [k, v] of enc.backbone.stateDict()) sd.set(prefix + k, v);

@@ -255,6 +255,7 @@ export async function mocoTrainCase(t: Asserts, split: boolean, device: string, 
       }
     }
     t.equal(moco.queuePtr, (n * fx.batch) % fx.K, 'queue_ptr moved by the batch each step');
+    checkQueueAfter(t, fx, n, moco.queueValues());
     t.ok([...sgd.momentumBuffers().values()].every((b) => b.device === device), 'the momentum buffers are on the device');
     if (n === fx.steps) {
       // Reported, not asserted: the first step's backward meets the same ReLU ties as the ResNet case
@@ -273,4 +274,28 @@ export async function mocoTrainCase(t: Asserts, split: boolean, device: string, 
     moco.dispose();
     sgd.dispose();
   }
+}
+
+/**
+ * The queue after n steps (n <= the fixture's steps, n * batch <= K): columns [0, n * batch) hold
+ * the keys, which the fixture's sample covers where it falls there (the later steps' keys go to
+ * later columns); every other column is the initial queue, bit for bit, so a block written to the
+ * wrong place, or a whole-queue write from a stale copy, shows.
+ */
+function checkQueueAfter(t: Asserts, fx: MocoFixture, n: number, queue: Float32Array): void {
+  const written = n * fx.batch;
+  let changed = 0;
+  for (let c = 0; c < fx.dim; c++) {
+    for (let j = written; j < fx.K; j++) if (!Object.is(queue[c * fx.K + j], Math.fround(fx.initialQueue[c * fx.K + j]!))) changed++;
+  }
+  t.equal(changed, 0, `the queue's columns ${written}..${fx.K - 1}, not written in ${n} step(s), are the initial queue's`);
+  const keys: FixtureSample = { ...fx.queue, index: [], values: [] };
+  fx.queue.index.forEach((i, k) => {
+    if (i % fx.K < written) {
+      keys.index.push(i);
+      keys.values.push(fx.queue.values[k]!);
+    }
+  });
+  const wk = fixtureRatio(queue, keys);
+  t.ok(keys.index.length > 0 && wk <= 1, `columns 0..${written - 1} hold PyTorch's keys (${keys.index.length} sampled values, worst ${wk.toFixed(3)} of the bound)`);
 }

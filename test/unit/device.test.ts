@@ -14,6 +14,7 @@ import { torchvisionInitStateDict } from '../../src/nn/torchvision-init';
 import * as ops from '../../src/ops';
 import { empty, tensor, zeros } from '../../src/tensor';
 import { randomArray } from '../helpers/reference';
+import { writeRowsCases } from '../helpers/write-rows-cases';
 
 const info = cudaInfo();
 
@@ -110,6 +111,11 @@ t.test('tensors move between devices, or say why they cannot', async (t) => {
     t.throws(() => zeros('float32', [4], 'cuda'), { code: 'ERR_DEVICE_UNAVAILABLE' });
   }
 });
+
+t.test('writeRows on the device: one strided copy from the host, checked before it moves a byte',
+  { skip: !cudaAvailable() && 'no CUDA device (the CPU cases run in tensor.test.ts)' }, async (t) => {
+    writeRowsCases(t, 'cuda:0');
+  });
 
 t.test('named models pass their arithmetic to every part', async (t) => {
   const ckptDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssl-inv-named-'));

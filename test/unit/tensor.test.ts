@@ -3,6 +3,7 @@ import t from 'tap';
 import { tensor, zeros, empty, scope, keep, memoryStats, Tensor } from '../../src/tensor';
 import { SslInvError } from '../../src/errors';
 import { native } from '../../src/native';
+import { writeRowsCases } from '../helpers/write-rows-cases';
 
 t.test('round trip of every dtype', async (t) => {
   const cases = [
@@ -61,6 +62,10 @@ t.test('reshape shares memory; dispose frees and later use throws', async (t) =>
   v.dispose();
   v.dispose();
   t.equal(memoryStats().liveBuffers, before);
+});
+
+t.test('writeRows overwrites rows of a region and refuses what does not fit', async (t) => {
+  writeRowsCases(t, 'cpu');
 });
 
 t.test('scope disposes all but the result', async (t) => {
