@@ -276,6 +276,17 @@ export async function runSelfTest(device: string, onCheck?: (c: SelfTestCheck) =
       compare(record, d, 'SGD step (momentum, weight decay): the same bits', 0,
         () => step(p, gr, buf), () => step(io.dev(p), io.dev(gr), io.dev(buf)));
     }
+    // A block of columns written from the host (MoCo's enqueue into its [dim, K] queue).
+    {
+      const [rows, cols, n, at] = [24, 40, 8, 16];
+      const base = values(rows * cols, seed++), block = values(rows * n, seed++);
+      const write = (dev: string) => {
+        const q = tensor(base, [rows, cols]).to(dev);
+        q.writeRows(block, { offset: at, rows, stride: cols });
+        return q;
+      };
+      compare(record, d, 'columns written into a matrix (MoCo\'s enqueue): the same bits', 0, () => write('cpu'), () => write(d));
+    }
     // Covariance (np.cov) and the MoCo loss.
     {
       const [n, dim] = [1200, 64];
