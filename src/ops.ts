@@ -8,7 +8,7 @@
  *   - linear weights are PyTorch's [out, in].
  * Every op returns a new tensor and leaves its inputs untouched.
  */
-import { callNative as call } from './errors';
+import { callNative as call, SslInvError } from './errors';
 import { native, NativeTensor } from './native';
 import { Tensor, wrap } from './tensor';
 
@@ -120,6 +120,24 @@ export function relu(x: Tensor): Tensor {
 
 export function add(a: Tensor, b: Tensor, opts: { relu?: boolean } = {}): Tensor {
   return call('add', () => wrap(native().add(a.handle, b.handle, opts.relu ?? false)));
+}
+
+/**
+ * Rows of x picked by index: out[r] = x[index[r]] (torch's x[index] along dim 0), any dtype, on x's
+ * device, e.g. MoCo's shuffle of the key images without a round trip through the host. Indices may
+ * repeat or leave rows out; one outside [0, rows) is ERR_INVALID_ARGUMENT before anything is copied.
+ * x [R, ...], index [n] -> [n, ...].
+ */
+export function gatherRows(x: Tensor, index: ArrayLike<number>): Tensor {
+  return call('gatherRows', () => {
+    const idx = index instanceof Int32Array ? index : Int32Array.from(index, (v, i) => {
+      if (!Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 31) {
+        throw new SslInvError('ERR_INVALID_ARGUMENT', `gatherRows: index[${i}] = ${v} is not a row number`, { field: 'index' });
+      }
+      return v;
+    });
+    return wrap((native() as unknown as { gatherRows(x: NativeTensor, i: Int32Array): NativeTensor }).gatherRows(x.handle, idx));
+  });
 }
 
 /** Inference-mode batch norm over the last (channel) dimension. */

@@ -830,6 +830,21 @@ Napi::Value CudaMultinomialLossGrad(const Napi::CallbackInfo& info) {
   return NewTensorArray(env, {std::move(loss), std::move(g), std::move(gb)});
 }
 
+Napi::Value CudaGatherRows(Napi::Env env, const Tensor& x, const std::vector<int32_t>& index,
+                           const std::vector<int64_t>& shape, int64_t row_bytes) {
+  const Device dev = x.device();
+  Tensor y = NewDeviceTensor(env, x.dtype, shape, dev);
+  const int64_t n = static_cast<int64_t>(index.size());
+  if (n > 0 && row_bytes > 0) {
+    Workspace ws = NewWorkspace(env, index.size() * sizeof(int32_t), dev);
+    Check(env, cuda::CopyToDevice(dev.index, ws.data(), index.data(), index.size() * sizeof(int32_t)));
+    CheckLaunch(env, cuda::GatherRows(x.buffer->data(), y.buffer->data(), static_cast<const int32_t*>(ws.data()), n, row_bytes,
+                                      StreamOf(env, dev)),
+                dev, "gatherRows");
+  }
+  return TensorWrap::New(env, std::move(y));
+}
+
 #else  // no CUDA backend
 
 bool IsCudaTensorArg(Napi::Value) { return false; }
@@ -856,6 +871,9 @@ SSLINV_NO_CUDA(CudaDgemm)
 SSLINV_NO_CUDA(CudaMultinomialLossGrad)
 #undef SSLINV_NO_CUDA
 Napi::Value CudaLayout(const Napi::CallbackInfo& info, bool) { return NoCudaBackend(info); }
+Napi::Value CudaGatherRows(Napi::Env env, const Tensor&, const std::vector<int32_t>&, const std::vector<int64_t>&, int64_t) {
+  ThrowNoCudaBackend(env);
+}
 
 #endif
 

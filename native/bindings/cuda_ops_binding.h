@@ -55,6 +55,10 @@ Napi::Value CudaCovarianceAccumulate(const Napi::CallbackInfo& info);
 Napi::Value CudaMocoLoss(const Napi::CallbackInfo& info);
 Napi::Value CudaDgemm(const Napi::CallbackInfo& info);
 Napi::Value CudaMultinomialLossGrad(const Napi::CallbackInfo& info);
+// gatherRows on x's CUDA device, after ops_binding.cc has checked the (host) index: y of `shape`,
+// y[r] = x[index[r]], rows of row_bytes bytes.
+Napi::Value CudaGatherRows(Napi::Env env, const Tensor& x, const std::vector<int32_t>& index,
+                           const std::vector<int64_t>& shape, int64_t row_bytes);
 
 #ifdef SSL_INV_WITH_CUDA
 // Helpers shared by the CUDA bindings (cuda_ops_binding.cc, cuda_views_binding.cc).

@@ -2,6 +2,7 @@
 // output, runs the kernel and returns the output tensor. Options objects carry the typed parameters
 // (see the op headers in native/ops for shapes and conventions).
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -294,6 +295,34 @@ Napi::Value NhwcToNchwOp(const Napi::CallbackInfo& info) { return Layout(info, f
 // + rank int32 [N] when `ranks` is true (queue logits above each positive logit), then rowLoss
 // float32 [N] when `rowLosses` is true (each query's cross-entropy); on a CUDA device as well
 // (cuda_ops_binding.cc; the ranks by native/cuda/moco_rank.cu).
+// gatherRows(x [R, ...] any dtype, index Int32Array [n]) -> [n, ...] on x's device, y[r] = x[index[r]]
+// (torch's x[index] along dim 0). Every index is checked before anything is allocated or copied.
+Napi::Value GatherRowsOp(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Tensor& x = GetTensor(env, info[0], "x");
+  if (x.shape.empty()) ThrowCode(env, "ERR_SHAPE_MISMATCH", "gatherRows: x must have at least one dimension, got a scalar");
+  if (info.Length() < 2 || !info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    ThrowCode(env, "ERR_INVALID_ARGUMENT", "gatherRows: index: expected an Int32Array");
+  }
+  Napi::Int32Array given = info[1].As<Napi::Int32Array>();
+  std::vector<int32_t> index(given.ElementLength());
+  if (!index.empty()) std::memcpy(index.data(), given.Data(), index.size() * sizeof(int32_t));
+  const int64_t rows = x.dim(0), n = static_cast<int64_t>(index.size());
+  for (int64_t i = 0; i < n; ++i) {
+    if (index[i] < 0 || index[i] >= rows) {
+      ThrowCode(env, "ERR_INVALID_ARGUMENT", "gatherRows: index[" + std::to_string(i) + "] = " + std::to_string(index[i]) +
+                                                 " is outside the " + std::to_string(rows) + " rows of x " + x.ShapeString());
+    }
+  }
+  std::vector<int64_t> shape = x.shape;
+  shape[0] = n;
+  const int64_t row_bytes = rows > 0 ? static_cast<int64_t>(x.nbytes()) / rows : 0;
+  if (x.device().type != DeviceType::kCPU) return CudaGatherRows(env, x, index, shape, row_bytes);
+  Tensor y = NewCpuTensor(env, x.dtype, shape);
+  if (n > 0 && row_bytes > 0) GatherRows(x.buffer->data(), y.buffer->data(), index.data(), n, static_cast<size_t>(row_bytes));
+  return TensorWrap::New(env, std::move(y));
+}
+
 Napi::Value MocoLoss(const Napi::CallbackInfo& info) {
   if (IsCudaTensorArg(info[0])) return CudaMocoLoss(info);
   Napi::Env env = info.Env();
@@ -357,6 +386,7 @@ void RegisterOpBindings(Napi::Env env, Napi::Object exports) {
       {"nchwToNhwc", NchwToNhwcOp},
       {"nhwcToNchw", NhwcToNchwOp},
       {"mocoLoss", MocoLoss},
+      {"gatherRows", GatherRowsOp},
       {"_debugParallelThrow", DebugParallelThrow},
   };
   for (const auto& op : ops) exports.Set(op.name, Napi::Function::New(env, op.fn, op.name));

@@ -42,4 +42,14 @@ void NhwcToNchw(const void* x, void* y, int64_t n, int64_t c, int64_t h, int64_t
   BatchedTranspose(static_cast<const char*>(x), static_cast<char*>(y), n, h * w, c, elem);
 }
 
+void GatherRows(const void* x, void* y, const int32_t* index, int64_t out_rows, size_t row_bytes) {
+  const auto* src = static_cast<const unsigned char*>(x);
+  auto* dst = static_cast<unsigned char*>(y);
+  // About 1 MiB per chunk: small gathers stay on the calling thread.
+  const int64_t grain = std::max<int64_t>(1, static_cast<int64_t>((size_t{1} << 20) / std::max<size_t>(row_bytes, 1)));
+  ForRange(true, out_rows, grain, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) std::memcpy(dst + r * row_bytes, src + static_cast<int64_t>(index[r]) * row_bytes, row_bytes);
+  });
+}
+
 }  // namespace sslinv

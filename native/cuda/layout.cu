@@ -113,6 +113,38 @@ __global__ void __launch_bounds__(kThreads) NormalizeKernel(const uint8_t* x, fl
   detail::RunVecSplit(op, s);
 }
 
+// y[r] = x[index[r]], rows of `words` Words. Grid: y over the output rows, x over each row's words,
+// both stride loops, so any grid covers every row.
+template <typename Word>
+__global__ void __launch_bounds__(kThreads)
+    GatherRowsKernel(const Word* x, Word* y, const int32_t* index, int64_t out_rows, int64_t words) {
+  for (int64_t r = blockIdx.y; r < out_rows; r += gridDim.y) {
+    const Word* src = x + static_cast<int64_t>(index[r]) * words;
+    Word* dst = y + r * words;
+    for (int64_t j = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; j < words;
+         j += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+      dst[j] = src[j];
+    }
+  }
+}
+
+template <typename Word>
+cudaError_t LaunchGatherRows(const void* x, void* y, const int32_t* index, int64_t out_rows, int64_t row_bytes,
+                             cudaStream_t stream, int grid_cap) {
+  const int64_t words = row_bytes / static_cast<int64_t>(sizeof(Word));
+  int64_t gx = (words + kThreads - 1) / kThreads, gy = out_rows;
+  if (gx > 4096) gx = 4096;
+  if (gy > 65535) gy = 65535;
+  if (grid_cap > 0) {
+    if (gx > grid_cap) gx = grid_cap;
+    if (gy > grid_cap) gy = grid_cap;
+  }
+  const dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(gy));
+  SSLINV_LAUNCH(GatherRowsKernel<Word>, grid, kThreads, 0, stream, static_cast<const Word*>(x), static_cast<Word*>(y),
+                index, out_rows, words);
+  return cudaGetLastError();
+}
+
 }  // namespace
 
 cudaError_t NchwToNhwc(const void* x, void* y, int64_t n, int64_t c, int64_t h, int64_t w, cudaStream_t stream,
@@ -123,6 +155,20 @@ cudaError_t NchwToNhwc(const void* x, void* y, int64_t n, int64_t c, int64_t h, 
 cudaError_t NhwcToNchw(const void* x, void* y, int64_t n, int64_t c, int64_t h, int64_t w, cudaStream_t stream,
                        int grid_cap) {
   return LaunchTranspose(x, y, n, h * w, c, stream, grid_cap);
+}
+
+cudaError_t GatherRows(const void* x, void* y, const int32_t* index, int64_t out_rows, int64_t row_bytes,
+                       cudaStream_t stream, int grid_cap) {
+  if (out_rows < 0 || row_bytes < 0 || (out_rows > 0 && row_bytes > 0 && (x == nullptr || y == nullptr || index == nullptr))) {
+    return cudaErrorInvalidValue;
+  }
+  if (out_rows == 0 || row_bytes == 0) return cudaSuccess;
+  const auto aligned = [&](size_t a) {
+    return row_bytes % static_cast<int64_t>(a) == 0 && detail::IsAligned(x, a) && detail::IsAligned(y, a);
+  };
+  if (aligned(16)) return LaunchGatherRows<uint4>(x, y, index, out_rows, row_bytes, stream, grid_cap);
+  if (aligned(4)) return LaunchGatherRows<uint32_t>(x, y, index, out_rows, row_bytes, stream, grid_cap);
+  return LaunchGatherRows<uint8_t>(x, y, index, out_rows, row_bytes, stream, grid_cap);
 }
 
 cudaError_t Uint8HwcToNormalizedNhwc(const uint8_t* x, float* y, int64_t n, int64_t h, int64_t w, int64_t c,

@@ -30,6 +30,12 @@ cudaError_t NchwToNhwc(const void* x, void* y, int64_t n, int64_t c, int64_t h, 
 cudaError_t NhwcToNchw(const void* x, void* y, int64_t n, int64_t c, int64_t h, int64_t w, cudaStream_t stream,
                        int grid_cap = 0);
 
+// y[r] = x[index[r]] for r < out_rows, rows of row_bytes bytes; index is a DEVICE array of out_rows
+// int32 already checked to lie in x's rows. 16-byte copies when row_bytes and both pointers allow,
+// else 4-byte, else bytes. Grid: y over the rows (stride loop), x over each row's words (stride loop).
+cudaError_t GatherRows(const void* x, void* y, const int32_t* index, int64_t out_rows, int64_t row_bytes,
+                       cudaStream_t stream, int grid_cap = 0);
+
 cudaError_t Uint8HwcToNormalizedNhwc(const uint8_t* x, float* y, int64_t n, int64_t h, int64_t w, int64_t c,
                                      const float* mean, const float* std, cudaStream_t stream, int grid_cap = 0);
 

@@ -10,4 +10,9 @@ namespace sslinv {
 void NchwToNhwc(const void* x, void* y, int64_t n, int64_t c, int64_t h, int64_t w, size_t elem);
 void NhwcToNchw(const void* x, void* y, int64_t n, int64_t c, int64_t h, int64_t w, size_t elem);
 
+// y[r] = x[index[r]] for r < out_rows, rows of row_bytes bytes (torch's x[index] along dim 0, e.g.
+// MoCo's shuffle of the key images). Indices must already be checked to lie in x's rows; x and y
+// must not overlap. Parallel over rows when there is enough to copy.
+void GatherRows(const void* x, void* y, const int32_t* index, int64_t out_rows, size_t row_bytes);
+
 }  // namespace sslinv

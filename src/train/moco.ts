@@ -270,7 +270,7 @@ export class MocoV2 {
       // normalises q (q's normalisation feeds nothing of k's).
       this.k.backbone.momentumUpdateFrom(this.q.backbone, m);
       this.k.head.momentumUpdateFrom(this.q.head, m);
-      const imKs = perm ? permuteRows(imK, perm) : imK;
+      const imKs = perm ? ops.gatherRows(imK, perm) : imK;  // torch's im_k[idx_shuffle], on imK's device
       if (perm) temps.push(imKs);
       const fk = this.k.backbone.forwardTrainNoGrad(imKs, { bnGroups: groups });
       temps.push(fk);
@@ -383,20 +383,12 @@ function gpuMeters(rowLoss: Float32Array, ranks: Int32Array, groups: number): Mo
   });
 }
 
-/** x[perm[r]] for each row r of x [N, ...] (torch's x[idx_shuffle]), as a new tensor. */
-function permuteRows(x: Tensor, perm: readonly number[]): Tensor {
-  const src = x.toFloat32Array(), per = src.length / perm.length;
-  const out = new Float32Array(src.length);
-  perm.forEach((p, r) => out.set(src.subarray(p * per, (p + 1) * per), r * per));
-  return onDevice(out, [...x.shape], x.device);
-}
-
 /** A tensor of these values on `device` (made on the host, then copied there). */
 function onDevice(values: Float32Array, shape: readonly number[], device: string): Tensor {
   return moveTo(tensor(values, shape), device);
 }
 
-/** The inverse of permuteRows on rows of `width` values: out[perm[r]] = x[r]. */
+/** The inverse of the key shuffle (gatherRows by perm) on rows of `width` values: out[perm[r]] = x[r]. */
 function unpermuteRows(x: Float32Array, perm: readonly number[], width: number): Float32Array {
   const out = new Float32Array(x.length);
   perm.forEach((p, r) => out.set(x.subarray(r * width, (r + 1) * width), p * width));

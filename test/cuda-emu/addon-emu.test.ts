@@ -29,6 +29,7 @@ const addon = path.join(root, 'build-emu', 'Release', 'ssl_inv.node');
 const FILES = [
   'test/ops/cuda-ops.test.ts',
   'test/ops/fuzz-ops.test.ts',
+  'test/ops/gather-rows.test.ts',
   'test/models/resnet-device.test.ts',
   'test/backward/layers-device.test.ts',
   'test/backward/conv-device.test.ts',
