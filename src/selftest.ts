@@ -286,6 +286,14 @@ export async function runSelfTest(device: string, onCheck?: (c: SelfTestCheck) =
         return q;
       };
       compare(record, d, 'columns written into a matrix (MoCo\'s enqueue): the same bits', 0, () => write('cpu'), () => write(d));
+      // Rows gathered (shuffle BN's key order), with repeats: rows of 32, 12 and 4,004 bytes take the
+      // kernel's 16-byte and 4-byte word paths (float32 rows never take the byte path).
+      for (const per of [8, 3, 1001]) {
+        const x = io.host(values(7 * per, seed++), [7, per]);
+        const xd = io.dev(x);
+        const idx = [6, 0, 3, 3, 1, 5, 2, 4];
+        compare(record, d, `rows of ${per} values gathered (shuffle BN): the same bits`, 0, () => ops.gatherRows(x, idx), () => ops.gatherRows(xd, idx));
+      }
     }
     // Covariance (np.cov) and the MoCo loss.
     {
