@@ -11,6 +11,7 @@
 import { callNative as call, SslInvError } from './errors';
 import { native, NativeTensor } from './native';
 import { Tensor, wrap } from './tensor';
+import type { Normalization } from './image-ops';
 
 const h = (t: Tensor | undefined): NativeTensor | undefined => t?.handle;
 
@@ -138,6 +139,19 @@ export function gatherRows(x: Tensor, index: ArrayLike<number>): Tensor {
     });
     return wrap((native() as unknown as { gatherRows(x: NativeTensor, i: Int32Array): NativeTensor }).gatherRows(x.handle, idx));
   });
+}
+
+/**
+ * ToTensor + Normalize of a batch of uint8 images on their device: x [N, H, W, C] (HWC pixels, 1 to
+ * 4 channels) -> float32 [N, C, H, W], (v / 255 - mean[c]) / std[c] with every step a float32
+ * operation, as torchvision computes it: the bits of the CPU's cropNormalizeU8, and of
+ * applyAugmentAsync's float32 views for its uint8 ones. A uint8 batch is a quarter of the bytes to
+ * copy to a GPU.
+ */
+export function normalizeImagesU8(x: Tensor, norm: Normalization): Tensor {
+  return call('normalizeImagesU8', () => wrap((native() as unknown as {
+    normalizeImagesU8(x: NativeTensor, n: { mean: number[]; std: number[] }): NativeTensor;
+  }).normalizeImagesU8(x.handle, { mean: [...norm.mean], std: [...norm.std] })));
 }
 
 /** Inference-mode batch norm over the last (channel) dimension. */

@@ -6,8 +6,9 @@
 // an AugmentParams object of src/transforms/augment.ts ({set, size, crop?, colorJitter?, grayscale?,
 // blurSigma?, hflip?}), read strictly: the fields its set uses must be present with the right types
 // (ERR_INVALID_ARGUMENT naming the field), the others are ignored as applyAugment ignores them.
-// out: a float32 CPU tensor [N, 3, size, size]; the view is written to out[slot] (CHW), and the
-// tensor's memory is kept alive until the call ends. The work runs single-threaded on the worker,
+// out: a float32 CPU tensor [N, 3, size, size] (the view is written to out[slot], normalised, CHW) or
+// a uint8 one [N, size, size, 3] (the view before ToTensor, HWC); the tensor's memory is kept alive
+// until the call ends. The work runs single-threaded on the worker,
 // so many views run at once (libuv's pool has UV_THREADPOOL_SIZE threads). A failure rejects the
 // promise with the kernel's coded error; bad arguments throw synchronously.
 #include <string>
@@ -110,28 +111,34 @@ AugmentPlan GetPlan(Napi::Env env, Napi::Value pv) {
   return p;
 }
 
-// The chain on a libuv thread, single-threaded (image_worker.h).
+// The chain on a libuv thread, single-threaded (image_worker.h): into float32 CHW (dst_f32, with
+// mean/std) or uint8 HWC (dst_u8).
 class AugmentWorker : public ImagePromiseWorker {
  public:
   AugmentWorker(Napi::Env env, const ImageU8View& src, AugmentPlan plan, std::vector<float> mean,
-                std::vector<float> std_, const Tensor& out, float* dst)
+                std::vector<float> std_, const Tensor& out, float* dst_f32, uint8_t* dst_u8)
       : ImagePromiseWorker(env, "sslinv.applyAugment", src, out),
         plan_(plan),
         mean_(std::move(mean)),
         std_(std::move(std_)),
-        dst_(dst) {}
+        dst_f32_(dst_f32),
+        dst_u8_(dst_u8) {}
 
  private:
   Status Run(const ImageU8View& src) override {
-    return ApplyAugmentU8(src, plan_, mean_.data(), std_.data(), dst_, /*parallel=*/false);
+    if (dst_u8_ != nullptr) return ApplyAugmentU8ToU8(src, plan_, dst_u8_, /*parallel=*/false);
+    return ApplyAugmentU8(src, plan_, mean_.data(), std_.data(), dst_f32_, /*parallel=*/false);
   }
 
   AugmentPlan plan_;
   std::vector<float> mean_, std_;
-  float* dst_;
+  float* dst_f32_;
+  uint8_t* dst_u8_;
 };
 
 // applyAugmentU8Async(src, height, width, channels, params, {mean, std}, out, slot) -> Promise<void>
+// out: float32 [N, 3, size, size] (the normalised view, CHW) or uint8 [N, size, size, 3] (the view
+// before ToTensor, HWC; mean and std are still checked, and unused).
 Napi::Value ApplyAugmentAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const ImageU8View src = GetImageArg(info);
@@ -142,22 +149,32 @@ Napi::Value ApplyAugmentAsync(const Napi::CallbackInfo& info) {
   Napi::Object norm = GetObject(env, info[5], "normalization");
   std::vector<float> mean = GetChannelFloats(env, norm, "mean", 3);
   std::vector<float> std_ = GetChannelFloats(env, norm, "std", 3);
-  if (info.Length() < 8) ThrowCode(env, "ERR_INVALID_ARGUMENT", "out: expected a float32 [N, 3, size, size] tensor");
+  const std::string size = std::to_string(plan.size);
+  if (info.Length() < 8) {
+    ThrowCode(env, "ERR_INVALID_ARGUMENT", "out: expected a float32 [N, 3, size, size] or uint8 [N, size, size, 3] tensor");
+  }
   const Tensor& t = GetTensor(env, info[6], "out");
   Check(env, ExpectCPU(t, "out"));
-  Check(env, ExpectDType(t, DType::kF32, "out"));
   Check(env, ExpectRank(t, 4, "out"));
-  if (t.dim(1) != 3 || t.dim(2) != plan.size || t.dim(3) != plan.size) {
-    ThrowCode(env, "ERR_SHAPE_MISMATCH", "out: expected [N, 3, " + std::to_string(plan.size) + ", " +
-                                             std::to_string(plan.size) + "] but the tensor is " + t.ShapeString());
+  const bool u8 = t.dtype == DType::kU8;
+  if (!u8) Check(env, ExpectDType(t, DType::kF32, "out"));
+  const bool shape_ok = u8 ? (t.dim(1) == plan.size && t.dim(2) == plan.size && t.dim(3) == 3)
+                           : (t.dim(1) == 3 && t.dim(2) == plan.size && t.dim(3) == plan.size);
+  if (!shape_ok) {
+    ThrowCode(env, "ERR_SHAPE_MISMATCH", std::string("out: expected ") +
+                                             (u8 ? "[N, " + size + ", " + size + ", 3]" : "[N, 3, " + size + ", " + size + "]") +
+                                             " but the tensor is " + t.ShapeString());
   }
   const int64_t slot = GetInt(env, info[7], "slot");
   if (slot < 0 || slot >= t.dim(0)) {
     ThrowCode(env, "ERR_INVALID_ARGUMENT", "slot: " + std::to_string(slot) + " is outside the batch of " +
                                                std::to_string(t.dim(0)));
   }
-  float* dst = t.data<float>() + slot * 3 * plan.size * plan.size;
-  return QueueImageWorker<AugmentWorker>(env, "applyAugmentU8Async", src, plan, std::move(mean), std::move(std_), t, dst);
+  const int64_t per = 3 * plan.size * plan.size;
+  float* dst_f32 = u8 ? nullptr : t.data<float>() + slot * per;
+  uint8_t* dst_u8 = u8 ? t.data<uint8_t>() + slot * per : nullptr;
+  return QueueImageWorker<AugmentWorker>(env, "applyAugmentU8Async", src, plan, std::move(mean), std::move(std_), t,
+                                         dst_f32, dst_u8);
 }
 
 }  // namespace

@@ -830,6 +830,20 @@ Napi::Value CudaMultinomialLossGrad(const Napi::CallbackInfo& info) {
   return NewTensorArray(env, {std::move(loss), std::move(g), std::move(gb)});
 }
 
+Napi::Value CudaNormalizeImagesU8(Napi::Env env, const Tensor& x, const std::vector<float>& mean,
+                                  const std::vector<float>& std_) {
+  const Device dev = x.device();
+  const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
+  Tensor y = NewDeviceTensor(env, DType::kF32, {n, c, h, w}, dev);
+  if (y.numel() == 0) return TensorWrap::New(env, std::move(y));
+  Workspace nhwc = NewWorkspace(env, static_cast<size_t>(y.nbytes()), dev);
+  CheckLaunch(env, cuda::Uint8HwcToNormalizedNhwc(x.data<uint8_t>(), static_cast<float*>(nhwc.data()), n, h, w, c,
+                                                  mean.data(), std_.data(), StreamOf(env, dev)),
+              dev, "normalizeImagesU8");
+  CheckLaunch(env, cuda::NhwcToNchw(nhwc.data(), y.data<float>(), n, c, h, w, StreamOf(env, dev)), dev, "normalizeImagesU8");
+  return TensorWrap::New(env, std::move(y));
+}
+
 Napi::Value CudaGatherRows(Napi::Env env, const Tensor& x, const std::vector<int32_t>& index,
                            const std::vector<int64_t>& shape, int64_t row_bytes) {
   const Device dev = x.device();
@@ -872,6 +886,9 @@ SSLINV_NO_CUDA(CudaMultinomialLossGrad)
 #undef SSLINV_NO_CUDA
 Napi::Value CudaLayout(const Napi::CallbackInfo& info, bool) { return NoCudaBackend(info); }
 Napi::Value CudaGatherRows(Napi::Env env, const Tensor&, const std::vector<int32_t>&, const std::vector<int64_t>&, int64_t) {
+  ThrowNoCudaBackend(env);
+}
+Napi::Value CudaNormalizeImagesU8(Napi::Env env, const Tensor&, const std::vector<float>&, const std::vector<float>&) {
   ThrowNoCudaBackend(env);
 }
 

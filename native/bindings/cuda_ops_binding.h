@@ -57,6 +57,10 @@ Napi::Value CudaDgemm(const Napi::CallbackInfo& info);
 Napi::Value CudaMultinomialLossGrad(const Napi::CallbackInfo& info);
 // gatherRows on x's CUDA device, after ops_binding.cc has checked the (host) index: y of `shape`,
 // y[r] = x[index[r]], rows of row_bytes bytes.
+// normalizeImagesU8 on x's CUDA device, after ops_binding.cc has checked x and the normalisation:
+// float32 [N, C, H, W] (the uint8 -> normalised NHWC kernel, then the NHWC -> NCHW transpose).
+Napi::Value CudaNormalizeImagesU8(Napi::Env env, const Tensor& x, const std::vector<float>& mean,
+                                  const std::vector<float>& std_);
 Napi::Value CudaGatherRows(Napi::Env env, const Tensor& x, const std::vector<int32_t>& index,
                            const std::vector<int64_t>& shape, int64_t row_bytes);
 

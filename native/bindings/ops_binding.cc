@@ -8,6 +8,7 @@
 
 #include "bindings/bindings.h"
 #include "bindings/cuda_ops_binding.h"
+#include "bindings/image_args.h"
 #include "bindings/napi_util.h"
 #include "bindings/op_args.h"
 #include "core/cpu_features.h"
@@ -19,6 +20,7 @@
 #include "ops/layout.h"
 #include "ops/moco_loss.h"
 #include "ops/pool.h"
+#include "ops/resample.h"
 
 namespace sslinv {
 namespace napi {
@@ -323,6 +325,42 @@ Napi::Value GatherRowsOp(const Napi::CallbackInfo& info) {
   return TensorWrap::New(env, std::move(y));
 }
 
+// normalizeImagesU8(x uint8 [N, H, W, C] (1 <= C <= 4), {mean, std}) -> float32 [N, C, H, W] on x's
+// device: ToTensor + Normalize of each image, (float(v) / 255 - mean[c]) / std[c] in float32, the
+// bits of CropNormalizeU8 (and so of the float32 output of applyAugmentAsync for a uint8 view).
+Napi::Value NormalizeImagesU8Op(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Tensor& x = GetTensor(env, info[0], "x");
+  Check(env, ExpectDType(x, DType::kU8, "x"));
+  Check(env, ExpectRank(x, 4, "x"));
+  const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
+  if (c < 1 || c > 4) ThrowCode(env, "ERR_SHAPE_MISMATCH", "normalizeImagesU8: x must be [N, H, W, C] with 1 to 4 channels, got " + x.ShapeString());
+  Napi::Object norm = GetObject(env, info[1], "normalization");
+  const std::vector<float> mean = GetChannelFloats(env, norm, "mean", c);
+  const std::vector<float> std_ = GetChannelFloats(env, norm, "std", c);
+  for (int64_t k = 0; k < c; ++k) {
+    if (!(std_[k] != 0.0f) || !std::isfinite(std_[k]) || !std::isfinite(mean[k])) {
+      ThrowCode(env, "ERR_INVALID_ARGUMENT", "normalizeImagesU8: std must be finite and non-zero, mean finite (channel " +
+                                                 std::to_string(k) + ")");
+    }
+  }
+  if (x.device().type != DeviceType::kCPU) return CudaNormalizeImagesU8(env, x, mean, std_);
+  Tensor y = NewCpuTensor(env, DType::kF32, {n, c, h, w});
+  if (y.numel() > 0) {
+    Window all;
+    all.height = h;
+    all.width = w;
+    ForRange(true, n, 1, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        const ImageU8View img{x.data<uint8_t>() + i * h * w * c, h, w, c};
+        // Cannot fail: the sizes and the normalisation were checked above.
+        (void)CropNormalizeU8(img, all, mean.data(), std_.data(), y.data<float>() + i * c * h * w, /*parallel=*/false);
+      }
+    });
+  }
+  return TensorWrap::New(env, std::move(y));
+}
+
 Napi::Value MocoLoss(const Napi::CallbackInfo& info) {
   if (IsCudaTensorArg(info[0])) return CudaMocoLoss(info);
   Napi::Env env = info.Env();
@@ -387,6 +425,7 @@ void RegisterOpBindings(Napi::Env env, Napi::Object exports) {
       {"nhwcToNchw", NhwcToNchwOp},
       {"mocoLoss", MocoLoss},
       {"gatherRows", GatherRowsOp},
+      {"normalizeImagesU8", NormalizeImagesU8Op},
       {"_debugParallelThrow", DebugParallelThrow},
   };
   for (const auto& op : ops) exports.Set(op.name, Napi::Function::New(env, op.fn, op.name));

@@ -3,6 +3,7 @@
 // ops); the buffers ping-pong between two work images instead of allocating one per op as the TS does.
 #include "ops/augment.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <new>
@@ -61,8 +62,32 @@ int64_t CenterCropOffset(int64_t size, int64_t crop) {
   return RoundHalfEvenHalf(size - crop);
 }
 
-Status Run(const ImageU8View& src, const AugmentPlan& p, const float* mean, const float* std, float* dst,
-           bool parallel) {
+// Where the view goes: ToTensor + Normalize into float32 CHW (f32), or the uint8 window itself, HWC
+// (u8), with CenterCrop's zero padding where the window leaves the image, which Normalize of those
+// zeros reproduces (CropNormalizeU8 reads them as pixel value 0).
+struct ViewOut {
+  const float* mean = nullptr;
+  const float* std = nullptr;
+  float* f32 = nullptr;
+  uint8_t* u8 = nullptr;
+};
+
+Status WriteWindow(const ImageU8View& img, const Window& w, const ViewOut& out, bool parallel) {
+  if (out.f32 != nullptr) return CropNormalizeU8(img, w, out.mean, out.std, out.f32, parallel);
+  const int64_t C = img.channels;
+  std::memset(out.u8, 0, static_cast<size_t>(w.height * w.width * C));
+  const int64_t x0 = std::max<int64_t>(0, -w.left), x1 = std::min(w.width, img.width - w.left);
+  if (x1 <= x0) return Status::Ok();
+  for (int64_t y = 0; y < w.height; ++y) {
+    const int64_t sy = w.top + y;
+    if (sy < 0 || sy >= img.height) continue;
+    std::memcpy(out.u8 + (y * w.width + x0) * C, img.data + (sy * img.width + w.left + x0) * C,
+                static_cast<size_t>((x1 - x0) * C));
+  }
+  return Status::Ok();
+}
+
+Status Run(const ImageU8View& src, const AugmentPlan& p, const ViewOut& out, bool parallel) {
   Work a, b;  // current image in a; ops write b, then swap
   if (p.set != AugmentSetId::kDorsal) {
     // F.resized_crop on PIL: img.crop(box) (inside the image: ValidateAugmentPlan), then
@@ -111,7 +136,7 @@ Status Run(const ImageU8View& src, const AugmentPlan& p, const float* mean, cons
       SSLINV_RETURN_IF_ERROR(FlipU8(a.view(), /*horizontal=*/true, b.data.data(), parallel));
       std::swap(a, b);
     }
-    return CropNormalizeU8(a.view(), all, mean, std, dst, parallel);
+    return WriteWindow(a.view(), all, out, parallel);
   }
   // resizeShorterSide(x, size): the shorter side becomes size, the longer int(size * long / short)
   // (doubles, as in resizedSize); no resampling when the size is already that.
@@ -131,7 +156,7 @@ Status Run(const ImageU8View& src, const AugmentPlan& p, const float* mean, cons
   center.left = CenterCropOffset(a.width, p.size);
   center.height = p.size;
   center.width = p.size;
-  return CropNormalizeU8(a.view(), center, mean, std, dst, parallel);
+  return WriteWindow(a.view(), center, out, parallel);
 }
 
 }  // namespace
@@ -174,8 +199,23 @@ Status ValidateAugmentPlan(const ImageU8View& src, const AugmentPlan& p) {
 Status ApplyAugmentU8(const ImageU8View& src, const AugmentPlan& plan, const float* mean, const float* std,
                       float* dst, bool parallel) {
   SSLINV_RETURN_IF_ERROR(ValidateAugmentPlan(src, plan));
+  ViewOut out;
+  out.mean = mean;
+  out.std = std;
+  out.f32 = dst;
   try {
-    return Run(src, plan, mean, std, dst, parallel);
+    return Run(src, plan, out, parallel);
+  } catch (const std::bad_alloc&) {
+    return OutOfMemory("applyAugment: out of memory");
+  }
+}
+
+Status ApplyAugmentU8ToU8(const ImageU8View& src, const AugmentPlan& plan, uint8_t* dst, bool parallel) {
+  SSLINV_RETURN_IF_ERROR(ValidateAugmentPlan(src, plan));
+  ViewOut out;
+  out.u8 = dst;
+  try {
+    return Run(src, plan, out, parallel);
   } catch (const std::bad_alloc&) {
     return OutOfMemory("applyAugment: out of memory");
   }

@@ -7,7 +7,9 @@
 // with the same integer arithmetic, so the output is bit for bit that of applyAugment.
 //
 // Input: an RGB uint8 HWC image. Output: float32 [3, size, size] (CHW), ToTensor + Normalize of the
-// view. `parallel` as in the kernels: pass false on threads that are not the ThreadPool's (libuv
+// view (ApplyAugmentU8), or the view before ToTensor, uint8 [size, size, 3] HWC (ApplyAugmentU8ToU8),
+// whose CropNormalizeU8 over the whole view is ApplyAugmentU8's output bit for bit (so it can be
+// normalised later, e.g. on a GPU after a copy of a quarter of the bytes). `parallel` as in the kernels: pass false on threads that are not the ThreadPool's (libuv
 // workers running many views at once).
 #pragma once
 #include <cstdint>
@@ -39,5 +41,7 @@ Status ValidateAugmentPlan(const ImageU8View& src, const AugmentPlan& plan);
 // dst: 3 x size x size float32; mean/std: 3 float32 values each.
 Status ApplyAugmentU8(const ImageU8View& src, const AugmentPlan& plan, const float* mean, const float* std,
                       float* dst, bool parallel);
+// dst: size x size x 3 uint8 (HWC).
+Status ApplyAugmentU8ToU8(const ImageU8View& src, const AugmentPlan& plan, uint8_t* dst, bool parallel);
 
 }  // namespace sslinv

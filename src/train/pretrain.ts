@@ -23,10 +23,10 @@ import { promises as fsp } from 'node:fs';
 import { SslInvError } from '../errors';
 import { listImageFolder } from '../data/image-folder';
 import { AugmentRng, AugmentSet } from '../transforms/augment';
-import { SkippedImage, StepViewMaker } from './step-views';
+import { SkippedImage, StepViewMaker, modelInput } from './step-views';
 import { Arch } from '../nn/resnet-spec';
 import { SGD } from '../optim/sgd';
-import { Tensor, moveTo } from '../tensor';
+import { Tensor } from '../tensor';
 import { MocoGpuMeters, MocoStepResult, MocoV2 } from './moco';
 import { checkpointName, loadMocoCheckpoint, restoreMoco, saveMocoCheckpoint } from './moco-checkpoint';
 import { FoundCheckpoint, findLatestMocoCheckpoint } from './latest-checkpoint';
@@ -280,8 +280,10 @@ export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = 
         },
         viewRng: ({ idx, repeat }, b, v) => new AugmentRng(repeat[b]! === 0
           ? mix(o.seed, 0x76696577, epoch, idx[b]!, v) : mix(o.seed, 0x76696577, epoch, idx[b]!, v, repeat[b]!)),
-        // On a device the next step's views are made while this step computes (step-views.ts).
+        // On a device the next step's views are made while this step computes, and copied there as
+        // uint8 pixels, normalised there (step-views.ts).
         ahead: device !== 'cpu',
+        pixels: device !== 'cpu' ? 'uint8' : 'float32',
       });
       try {
         for (let step = 0; step < stepsThisEpoch; step++) {
@@ -291,15 +293,17 @@ export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = 
           try {
             for (const skipped of made.skips) hooks.onSkip?.(skipped);
             if (hooks.onViews) {
+              imQ = modelInput(imQ, 'cpu');
+              imK = modelInput(imK, 'cpu');
               const q = imQ.toFloat32Array(), k = imK.toFloat32Array();
               hooks.onViews({ epoch, step, files: made.files, q, k });
               // What the hook holds is what the model gets (it may have edited the arrays).
               imQ.write(q);
               imK.write(k);
             }
-            // moveTo frees each host tensor as it moves; the finally below frees what is left.
-            imQ = moveTo(imQ, device);
-            imK = moveTo(imK, device);
+            // modelInput frees each host tensor as it moves; the finally below frees what is left.
+            imQ = modelInput(imQ, device);
+            imK = modelInput(imK, device);
             r = moco.step(imQ, imK, sgd, bnSplits > 1
               ? { keyPermutation: new AugmentRng(mix(o.seed, 0x73687566, epoch, step)).randperm(o.batchSize) } : {});
           } finally {

@@ -10,6 +10,10 @@
  * CPU the training kernels already use every core, so views are made when their step comes
  * (`ahead` false), as before.
  *
+ * With `pixels: 'uint8'` the views are kept as uint8 [batch, size, size, 3] (the pixels before ToTensor
+ * + Normalize), a quarter of the bytes to copy to a GPU, where modelInput normalises them; the float32
+ * views (the default) are what modelInput gives, bit for bit (normalizeImagesU8).
+ *
  * Either way every view is the same pure function of (image, parameters), and the parameters are
  * drawn per image in the serial order (q then k) from per-view generators, so the bits do not
  * depend on `ahead`. A step's failures (a file that cannot be read, a batch with no readable image)
@@ -19,8 +23,9 @@
 import { SslInvError, isSslInvError } from '../errors';
 import { DecodedImage, decodeImageFile } from '../data/decode';
 import { SKIPPABLE } from '../data/loader';
-import { AugmentParams, AugmentRng, AugmentSet, applyAugmentAsync, drawAugmentParams } from '../transforms/augment';
-import { Tensor, empty } from '../tensor';
+import { AugmentParams, AugmentRng, AugmentSet, IMAGENET, applyAugmentAsync, drawAugmentParams } from '../transforms/augment';
+import { normalizeImagesU8 } from '../ops';
+import { Tensor, empty, moveTo } from '../tensor';
 
 /** A skipped image: `file` could not be read, `replacedBy` (of the same batch) took its place. */
 export interface SkippedImage {
@@ -63,6 +68,23 @@ export interface StepViewsPlan {
   viewRng(images: StepImages, b: number, v: number): AugmentRng;
   /** Make step s + 1's views while step s computes. */
   ahead: boolean;
+  /** float32 [batch, 3, size, size] normalised views (default), or uint8 [batch, size, size, 3] pixels. */
+  pixels?: 'float32' | 'uint8';
+}
+
+/**
+ * A step's views as the model takes them, on `device`: float32 [batch, 3, size, size]. uint8 views are
+ * copied there as they are and normalised there (normalizeImagesU8, the float32 views' bits); float32
+ * ones are moved. `views` (a host tensor) is freed, also when this fails.
+ */
+export function modelInput(views: Tensor, device: string): Tensor {
+  if (views.dtype !== 'uint8') return moveTo(views, device);
+  const there = moveTo(views, device);
+  try {
+    return normalizeImagesU8(there, IMAGENET);
+  } finally {
+    there.dispose();
+  }
 }
 
 /** Decodes files with `workers` at a time; with `skip`, a skippable failure is returned in its place. */
@@ -157,8 +179,9 @@ export class StepViewMaker {
       const decoded = fillSkipped(loaded, images.files, epoch, step, skips);
       const params: AugmentParams[][] = decoded.map((img, b) => [0, 1].map((v) =>
         drawAugmentParams(img.width, img.height, this.plan.set, this.plan.viewRng(images, b, v), size)));
-      imQ = empty('float32', [batch, 3, size, size]);
-      imK = empty('float32', [batch, 3, size, size]);
+      const shape = this.plan.pixels === 'uint8' ? [batch, size, size, 3] : [batch, 3, size, size];
+      imQ = empty(this.plan.pixels ?? 'float32', shape);
+      imK = empty(this.plan.pixels ?? 'float32', shape);
       const q = imQ, k = imK;
       const work = decoded.flatMap((img, b) => [
         applyAugmentAsync(img, params[b]![0]!, { tensor: q, slot: b }),

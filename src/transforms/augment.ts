@@ -344,7 +344,8 @@ export function applyAugmentU8(img: ImageU8, p: AugmentParams): ImageU8 {
   return x;
 }
 
-const IMAGENET: Normalization = { mean: IMAGENET_MEAN, std: IMAGENET_STD };
+/** The normalisation of MoCo's views (and the default of applyAugment / applyAugmentAsync). */
+export const IMAGENET: Normalization = { mean: IMAGENET_MEAN, std: IMAGENET_STD };
 
 /** applyAugmentU8 then ToTensor + Normalize: float32 [3, size, size] (CHW). */
 export function applyAugment(img: ImageU8, p: AugmentParams, norm: Normalization = IMAGENET): Float32Array {
@@ -358,7 +359,9 @@ interface AugmentAddon {
 
 /**
  * applyAugment computed on a libuv worker thread into slot `out.slot` of the float32
- * [N, 3, size, size] tensor `out.tensor`, bit for bit the same values. The pixels are copied before
+ * [N, 3, size, size] tensor `out.tensor`, bit for bit the same values; or, when `out.tensor` is a
+ * uint8 [N, size, size, 3] tensor, the view before ToTensor + Normalize (applyAugmentU8's pixels,
+ * HWC), whose ops.normalizeImagesU8 is that float32 view bit for bit (`norm` is then unused). The pixels are copied before
  * this returns (the image may be reused at once); bad parameters reject before any work is queued
  * (ERR_INVALID_ARGUMENT naming the field, as applyAugment's checks do). Many calls run at once, one
  * thread each (UV_THREADPOOL_SIZE threads).

@@ -6,7 +6,9 @@
 //      before it are whole;
 //   3. ahead, the next step's views are queued when take() returns; close() with them still being made
 //      waits for them and frees them: no buffer is left;
-//   4. steps must be taken in order, each once.
+//   4. steps must be taken in order, each once;
+//   5. uint8 pixels (pre-training on a device): modelInput turns them into the float32 views' bits,
+//      on the CPU and on each CUDA device, and frees them.
 import t from 'tap';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -15,7 +17,9 @@ import sharp from 'sharp';
 import { decodeImageFile } from '../../src/data/decode';
 import { memoryStats } from '../../src/tensor';
 import { AugmentRng, augment } from '../../src/transforms/augment';
-import { MadeViews, StepImages, StepViewMaker, StepViewsPlan } from '../../src/train/step-views';
+import { MadeViews, StepImages, StepViewMaker, StepViewsPlan, modelInput } from '../../src/train/step-views';
+import { cudaInfo } from '../../src/device';
+import { Tensor } from '../../src/tensor';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssl-inv-step-views-'));
 t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -39,9 +43,9 @@ t.before(async () => {
 
 const rngOf = (images: StepImages, b: number, v: number) => new AugmentRng(BigInt(1000 + images.idx[b]! * 2 + v));
 
-function plan(ahead: boolean, onError: 'error' | 'skip', list = files): StepViewsPlan {
+function plan(ahead: boolean, onError: 'error' | 'skip', list = files, pixels: 'float32' | 'uint8' = 'float32'): StepViewsPlan {
   return {
-    epoch: 0, steps: STEPS, batch: BATCH, size: SIZE, set: 'default', workers: 2, onError, ahead,
+    epoch: 0, steps: STEPS, batch: BATCH, size: SIZE, set: 'default', workers: 2, onError, ahead, pixels,
     stepImages: (step) => {
       const idx = [0, 1, 2].map((b) => step * BATCH + b);
       return { idx, repeat: idx.map(() => 0), files: idx.map((i) => list[i]!) };
@@ -52,13 +56,24 @@ function plan(ahead: boolean, onError: 'error' | 'skip', list = files): StepView
 
 interface Seen { files: string[]; q: Float32Array; k: Float32Array; skips: string[] }
 
-async function allSteps(ahead: boolean): Promise<Seen[]> {
-  const maker = new StepViewMaker(plan(ahead, 'skip'));
+/** Every step's views; uint8 ones through modelInput on `device` (which frees them). */
+async function allSteps(ahead: boolean, pixels: 'float32' | 'uint8' = 'float32', device = 'cpu'): Promise<Seen[]> {
+  const maker = new StepViewMaker(plan(ahead, 'skip', files, pixels));
   const seen: Seen[] = [];
+  const floats = (x: Tensor) => {
+    if (pixels === 'float32') return x.toFloat32Array();
+    const y = modelInput(x, device);
+    try {
+      return y.toFloat32Array();
+    } finally {
+      y.dispose();
+    }
+  };
   try {
     for (let s = 0; s < STEPS; s++) {
       const m = await maker.take(s);
-      seen.push({ files: m.files, q: m.imQ.toFloat32Array(), k: m.imK.toFloat32Array(), skips: m.skips.map((x) => `${x.step}:${path.basename(x.file)}->${path.basename(x.replacedBy)}:${x.error.code}`) });
+      if (pixels === 'uint8' && (m.imQ.dtype !== 'uint8' || m.imQ.shape.join() !== [BATCH, SIZE, SIZE, 3].join())) throw new Error('not uint8 HWC views');
+      seen.push({ files: m.files, q: floats(m.imQ), k: floats(m.imK), skips: m.skips.map((x) => `${x.step}:${path.basename(x.file)}->${path.basename(x.replacedBy)}:${x.error.code}`) });
       m.imQ.dispose();
       m.imK.dispose();
     }
@@ -92,6 +107,18 @@ t.test('ahead or not: the same views, bit for bit, and the same skips; augment()
   }
   t.equal(same, BATCH, "every view of step 2 is augment()'s with its generator");
 });
+
+for (const device of ['cpu', ...cudaInfo().devices.map((d) => `cuda:${d.index}`)]) {
+  t.test(`uint8 pixels: modelInput on ${device} gives the float32 views' bits`, async (t) => {
+    const before = memoryStats().liveBuffers;
+    const floats = await allSteps(true), pixels = await allSteps(true, 'uint8', device);
+    t.equal(memoryStats().liveBuffers, before, 'no buffer left');
+    for (let s = 0; s < STEPS; s++) {
+      t.ok(sameBits(pixels[s]!.q, floats[s]!.q) && sameBits(pixels[s]!.k, floats[s]!.k), `step ${s}: the same bits`);
+      t.same(pixels[s]!.skips, floats[s]!.skips, `step ${s}: the same skips`);
+    }
+  });
+}
 
 t.test('ahead: an unreadable file fails its own step only', async (t) => {
   const before = memoryStats().liveBuffers;

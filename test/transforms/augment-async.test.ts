@@ -2,13 +2,16 @@
 // TS chain, applyAugment / augment: bit-identical float32 views for every set over many seeds and
 // image sizes, with every branch of the chain exercised (and counted, so the test cannot pass on a
 // draw that happened to miss one); the coded errors of bad parameters; the image copied before the
-// call returns; and many concurrent calls into the slots of one tensor.
+// call returns; and many concurrent calls into the slots of one tensor. The uint8 output (the view
+// before ToTensor, HWC) is applyAugmentU8's pixels, and its normalizeImagesU8 the float32 view's bits.
 import t from 'tap';
 import type { ImageU8 } from '../../src/image-ops';
 import { SslInvError } from '../../src/errors';
 import { empty, Tensor } from '../../src/tensor';
-import { AUGMENT_SETS, AugmentParams, AugmentRng, AugmentSet, applyAugment, applyAugmentAsync, augment,
+import { AUGMENT_SETS, AugmentParams, AugmentRng, AugmentSet, applyAugment, applyAugmentAsync, applyAugmentU8, augment,
   drawAugmentParams } from '../../src/transforms/augment';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../../src/data/preprocess';
+import { normalizeImagesU8 } from '../../src/ops';
 
 /** A deterministic RGB image with smooth structure and noise (so every op changes something). */
 function image(width: number, height: number, seed: number): ImageU8 {
@@ -68,19 +71,30 @@ for (const set of AUGMENT_SETS) {
         const img = image(w, h, w * 1000 + h);
         const n = 24;
         const out = empty('float32', [n, 3, size, size]);
+        const outU8 = empty('uint8', [n, size, size, 3]);
         try {
           const params: AugmentParams[] = [];
           for (let i = 0; i < n; i++) params.push(drawAugmentParams(w, h, set, new AugmentRng(i * 7919 + w + h * 31 + size), size));
-          await Promise.all(params.map((p, slot) => applyAugmentAsync(img, p, { tensor: out, slot })));
+          await Promise.all(params.flatMap((p, slot) => [applyAugmentAsync(img, p, { tensor: out, slot }),
+            applyAugmentAsync(img, p, { tensor: outU8, slot })]));
           const all = out.toFloat32Array();
+          const pixels = outU8.toArray() as Uint8Array;
+          const normalized = normalizeImagesU8(outU8, { mean: IMAGENET_MEAN, std: IMAGENET_STD });
+          const fromU8 = normalized.toFloat32Array();
+          normalized.dispose();
+          let u8Bad = 0;
           params.forEach((p, slot) => {
             const ok = sameBits(slotOf(all, slot, size), applyAugment(img, p));
             if (!ok) t.fail(`${set} ${w}x${h} -> ${size}, view ${slot}: ${JSON.stringify(p)}`);
+            const view = applyAugmentU8(img, p).data, per = 3 * size * size;
+            if (!view.every((v, i) => v === pixels[slot * per + i]) || !sameBits(slotOf(fromU8, slot, size), slotOf(all, slot, size))) u8Bad++;
             for (const b of branches(img, p)) seen.set(b, (seen.get(b) ?? 0) + 1);
             views++;
           });
+          if (u8Bad > 0) t.fail(`${set} ${w}x${h} -> ${size}: ${u8Bad} uint8 views differ from applyAugmentU8 or do not normalise to the float32 view`);
         } finally {
           out.dispose();
+          outU8.dispose();
         }
       }
     }
@@ -88,7 +102,7 @@ for (const set of AUGMENT_SETS) {
       : ['jitter', 'nojitter', 'gray', 'nogray', 'blur', 'noblur', 'first0', 'first1', 'first2', 'first3',
         'last0', 'last1', 'last2', 'last3', ...(set === 'default' ? ['flip', 'noflip'] : ['resize', 'noresize'])];
     for (const b of need) t.ok((seen.get(b) ?? 0) > 0, `branch ${b} occurred (${seen.get(b) ?? 0} of ${views} views)`);
-    t.pass(`${views} views compared`);
+    t.pass(`${views} views compared, float32 and uint8`);
   });
 }
 
@@ -181,6 +195,12 @@ t.test('bad parameters and outputs give coded errors naming the field', async (t
       await bad(base, 'ERR_SHAPE_MISMATCH', /out/, { tensor: wrong, slot: 0 });
     } finally {
       wrong.dispose();
+    }
+    const chw = empty('uint8', [2, 3, 16, 16]);
+    try {
+      await bad(base, 'ERR_SHAPE_MISMATCH', /out: expected \[N, 16, 16, 3\]/, { tensor: chw, slot: 0 });
+    } finally {
+      chw.dispose();
     }
     const ints = empty('int32', [2, 3, 16, 16]);
     try {
