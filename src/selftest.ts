@@ -295,6 +295,16 @@ export async function runSelfTest(device: string, onCheck?: (c: SelfTestCheck) =
         compare(record, d, `rows of ${per} values gathered (shuffle BN): the same bits`, 0, () => ops.gatherRows(x, idx), () => ops.gatherRows(xd, idx));
       }
     }
+    // uint8 views normalised on the device (pretrain's views): every byte value, 3 channels.
+    {
+      const [n, h, w] = [2, 16, 24];
+      const px = tensor(Uint8Array.from({ length: n * h * w * 3 }, (_, i) => (i * 131 + (i >> 8)) & 255), [n, h, w, 3]);
+      io.own(px);
+      const pxd = io.dev(px);
+      const norm = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+      compare(record, d, 'uint8 images normalised (pretrain\'s views): the same bits', 0,
+        () => ops.normalizeImagesU8(px, norm), () => ops.normalizeImagesU8(pxd, norm));
+    }
     // Covariance (np.cov) and the MoCo loss.
     {
       const [n, dim] = [1200, 64];
