@@ -53,7 +53,11 @@ export interface Normalization {
   std: readonly number[];
 }
 
-/** Where to write: slot `slot` of a float32 [N, C, H, W] tensor. */
+/**
+ * Where to write: slot `slot` of a float32 [N, C, H, W] tensor (normalised, CHW), or of a uint8
+ * [N, H, W, C] one (the crop's pixels before ToTensor + Normalize, HWC; `norm` is then checked and
+ * unused, and ops.normalizeImagesU8 of the batch gives the float32 tensor's bits).
+ */
 export interface BatchSlot {
   tensor: Tensor;
   slot: number;
@@ -153,10 +157,12 @@ function normOptions(n: Normalization, channels: number): { mean: number[]; std:
 
 function checkSlot(out: BatchSlot, channels: number, crop: Window): void {
   const s = out.tensor.shape;
-  if (out.tensor.dtype !== 'float32' || s.length !== 4 || s[1] !== channels || s[2] !== crop.height ||
-    s[3] !== crop.width) {
+  const u8 = out.tensor.dtype === 'uint8';
+  const fits = s.length === 4 && (u8 ? s[1] === crop.height && s[2] === crop.width && s[3] === channels
+    : out.tensor.dtype === 'float32' && s[1] === channels && s[2] === crop.height && s[3] === crop.width);
+  if (!fits) {
     throw new SslInvError('ERR_SHAPE_MISMATCH', `out: expected a float32 [N, ${channels}, ${crop.height}, ` +
-      `${crop.width}] tensor, got ${out.tensor.dtype} [${s.join(', ')}]`);
+      `${crop.width}] or uint8 [N, ${crop.height}, ${crop.width}, ${channels}] tensor, got ${out.tensor.dtype} [${s.join(', ')}]`);
   }
   int('slot', out.slot, 0);
   if (out.slot >= s[0]) {

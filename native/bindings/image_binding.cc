@@ -1,6 +1,8 @@
 // Image ops exposed to JS: Pillow-exact resampling, crops, and torchvision's ToTensor + Normalize
 // (see native/ops/resample.h for the arithmetic). Images are uint8 HWC in a Uint8Array (a Buffer
-// works); outputs are new typed arrays or a slot of a float32 [N, C, H, W] tensor.
+// works); outputs are new typed arrays or a slot of a float32 [N, C, H, W] tensor, or of a uint8
+// [N, H, W, C] one: the crop's pixels before ToTensor + Normalize (mean and std are then checked and
+// unused; ops.normalizeImagesU8 of the batch gives the float32 output's bits).
 //
 //   resizeU8(src, height, width, channels, {outHeight, outWidth, filter?, box?, region?}) -> Uint8Array
 //   cropNormalizeU8(src, height, width, channels, {top, left, height, width, mean, std}, out?, slot?)
@@ -38,10 +40,12 @@ struct SrcImage {
 SrcImage GetSrc(const Napi::CallbackInfo& info) { return SrcImage{GetImageArg(info)}; }
 
 
-// The output: a slot of a float32 [N, C, H, W] tensor, or (out undefined) a new Float32Array.
+// The output: a slot of a float32 [N, C, H, W] tensor, of a uint8 [N, H, W, C] one (u8), or (out
+// undefined) a new Float32Array.
 struct Output {
   Tensor tensor;  // holds the buffer alive (async calls)
   float* data = nullptr;
+  uint8_t* u8 = nullptr;
   bool fresh = false;  // a new Float32Array is returned
   Napi::Float32Array array;
 };
@@ -52,7 +56,7 @@ Output GetOutput(const Napi::CallbackInfo& info, size_t out_index, int64_t chann
   Output o;
   const int64_t per_image = channels * crop.height * crop.width;
   if (info.Length() <= out_index || info[out_index].IsUndefined() || info[out_index].IsNull()) {
-    if (require_tensor) ThrowCode(env, "ERR_INVALID_ARGUMENT", "out: expected a float32 [N, C, H, W] tensor");
+    if (require_tensor) ThrowCode(env, "ERR_INVALID_ARGUMENT", "out: expected a float32 [N, C, H, W] or uint8 [N, H, W, C] tensor");
     if (crop.height < 1 || crop.width < 1) ThrowCode(env, "ERR_INVALID_ARGUMENT", "crop sides must be >= 1");
     o.array = Napi::Float32Array::New(env, static_cast<size_t>(per_image));
     o.data = o.array.Data();
@@ -61,11 +65,13 @@ Output GetOutput(const Napi::CallbackInfo& info, size_t out_index, int64_t chann
   }
   const Tensor& t = GetTensor(env, info[out_index], "out");
   Check(env, ExpectCPU(t, "out"));
-  Check(env, ExpectDType(t, DType::kF32, "out"));
+  const bool u8 = t.dtype == DType::kU8;
+  if (!u8) Check(env, ExpectDType(t, DType::kF32, "out"));
   Check(env, ExpectRank(t, 4, "out"));
-  if (t.dim(1) != channels || t.dim(2) != crop.height || t.dim(3) != crop.width) {
-    ThrowCode(env, "ERR_SHAPE_MISMATCH", "out: expected [N, " + std::to_string(channels) + ", " +
-                                             std::to_string(crop.height) + ", " + std::to_string(crop.width) +
+  const std::string c = std::to_string(channels), h = std::to_string(crop.height), w = std::to_string(crop.width);
+  if (u8 ? (t.dim(1) != crop.height || t.dim(2) != crop.width || t.dim(3) != channels)
+         : (t.dim(1) != channels || t.dim(2) != crop.height || t.dim(3) != crop.width)) {
+    ThrowCode(env, "ERR_SHAPE_MISMATCH", "out: expected [N, " + (u8 ? h + ", " + w + ", " + c : c + ", " + h + ", " + w) +
                                              "] but the tensor is " + t.ShapeString());
   }
   const int64_t slot = info.Length() > out_index + 1 ? GetInt(env, info[out_index + 1], "slot") : 0;
@@ -74,7 +80,8 @@ Output GetOutput(const Napi::CallbackInfo& info, size_t out_index, int64_t chann
                                                std::to_string(t.dim(0)));
   }
   o.tensor = t;
-  o.data = t.data<float>() + slot * per_image;
+  if (u8) o.u8 = t.data<uint8_t>() + slot * per_image;
+  else o.data = t.data<float>() + slot * per_image;
   return o;
 }
 
@@ -111,7 +118,8 @@ Napi::Value CropNormalize(const Napi::CallbackInfo& info) {
   std::vector<float> mean = GetChannelFloats(env, o, "mean", s.view.channels);
   std::vector<float> std_ = GetChannelFloats(env, o, "std", s.view.channels);
   Output out = GetOutput(info, 5, s.view.channels, crop, false);
-  Check(env, CropNormalizeU8(s.view, crop, mean.data(), std_.data(), out.data, /*parallel=*/true));
+  Check(env, out.u8 != nullptr ? CropU8(s.view, crop, out.u8)
+                               : CropNormalizeU8(s.view, crop, mean.data(), std_.data(), out.data, /*parallel=*/true));
   return Result(env, out);
 }
 
@@ -140,8 +148,9 @@ Napi::Value ResizeCropNormalize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   FusedArgs a = GetFusedArgs(info);
   Output out = GetOutput(info, 5, a.src.view.channels, a.crop, false);
-  Check(env, ResizeCropNormalizeU8(a.src.view, a.spec, a.crop, a.mean.data(), a.std_.data(), out.data,
-                                   /*parallel=*/true));
+  Check(env, out.u8 != nullptr ? ResizeCropU8(a.src.view, a.spec, a.crop, out.u8, /*parallel=*/true)
+                               : ResizeCropNormalizeU8(a.src.view, a.spec, a.crop, a.mean.data(), a.std_.data(),
+                                                       out.data, /*parallel=*/true));
   return Result(env, out);
 }
 
@@ -151,16 +160,19 @@ class ResizeCropNormalizeWorker : public ImagePromiseWorker {
   ResizeCropNormalizeWorker(Napi::Env env, FusedArgs args, const Output& out)
       : ImagePromiseWorker(env, "sslinv.resizeCropNormalize", args.src.view, out.tensor),
         args_(std::move(args)),
-        dst_(out.data) {}
+        dst_(out.data),
+        dst_u8_(out.u8) {}
 
  private:
   Status Run(const ImageU8View& src) override {
+    if (dst_u8_ != nullptr) return ResizeCropU8(src, args_.spec, args_.crop, dst_u8_, /*parallel=*/false);
     return ResizeCropNormalizeU8(src, args_.spec, args_.crop, args_.mean.data(), args_.std_.data(), dst_,
                                  /*parallel=*/false);
   }
 
   FusedArgs args_;  // its src view points at the caller's pixels: Run reads the worker's copy
   float* dst_;
+  uint8_t* dst_u8_;
 };
 
 // resizeCropNormalizeU8Async(src, height, width, channels, options, out, slot) -> Promise<void>

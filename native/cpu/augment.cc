@@ -3,7 +3,6 @@
 // ops); the buffers ping-pong between two work images instead of allocating one per op as the TS does.
 #include "ops/augment.h"
 
-#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <new>
@@ -74,17 +73,7 @@ struct ViewOut {
 
 Status WriteWindow(const ImageU8View& img, const Window& w, const ViewOut& out, bool parallel) {
   if (out.f32 != nullptr) return CropNormalizeU8(img, w, out.mean, out.std, out.f32, parallel);
-  const int64_t C = img.channels;
-  std::memset(out.u8, 0, static_cast<size_t>(w.height * w.width * C));
-  const int64_t x0 = std::max<int64_t>(0, -w.left), x1 = std::min(w.width, img.width - w.left);
-  if (x1 <= x0) return Status::Ok();
-  for (int64_t y = 0; y < w.height; ++y) {
-    const int64_t sy = w.top + y;
-    if (sy < 0 || sy >= img.height) continue;
-    std::memcpy(out.u8 + (y * w.width + x0) * C, img.data + (sy * img.width + w.left + x0) * C,
-                static_cast<size_t>((x1 - x0) * C));
-  }
-  return Status::Ok();
+  return CropU8(img, w, out.u8);
 }
 
 Status Run(const ImageU8View& src, const AugmentPlan& p, const ViewOut& out, bool parallel) {

@@ -569,15 +569,39 @@ Status CropNormalizeU8(const ImageU8View& src, const Window& crop, const float* 
   return Status::Ok();
 }
 
-Status ResizeCropNormalizeU8(const ImageU8View& src, const ResampleSpec& spec, const Window& crop, const float* mean,
-                             const float* std, float* dst, bool parallel) {
+Status CropU8(const ImageU8View& src, const Window& crop, uint8_t* dst) {
+  SSLINV_RETURN_IF_ERROR(ValidateImage(src, "crop"));
+  if (crop.height < 1 || crop.width < 1 || crop.height > kMaxSide || crop.width > kMaxSide) {
+    return InvalidArgument("crop: crop sides must be 1 to " + std::to_string(kMaxSide));
+  }
+  if (std::abs(crop.top) > kMaxSide || std::abs(crop.left) > kMaxSide) return InvalidArgument("crop: crop offset out of range");
+  const int64_t C = src.channels;
+  std::memset(dst, 0, static_cast<size_t>(crop.height * crop.width * C));
+  const int64_t x0 = std::min(crop.width, std::max<int64_t>(0, -crop.left));
+  const int64_t x1 = std::max(x0, std::min(crop.width, src.width - crop.left));
+  if (x1 <= x0) return Status::Ok();
+  for (int64_t y = 0; y < crop.height; ++y) {
+    const int64_t sy = crop.top + y;
+    if (sy < 0 || sy >= src.height) continue;
+    std::memcpy(dst + (y * crop.width + x0) * C, src.data + (sy * src.width + crop.left + x0) * C,
+                static_cast<size_t>((x1 - x0) * C));
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+// Resize -> CenterCrop of one image into `finish` (CropNormalizeU8 or CropU8 of the window): the part
+// of the crop window inside the resized image is resampled; the rest is zero padding.
+template <typename Finish>
+Status ResizeCropThen(const ImageU8View& src, const ResampleSpec& spec, const Window& crop, bool parallel,
+                      const char* op, const Finish& finish) {
   SSLINV_RETURN_IF_ERROR(ValidateResample(src, spec));
   if (crop.height < 1 || crop.width < 1 || crop.height > kMaxSide || crop.width > kMaxSide ||
       std::abs(crop.top) > kMaxSide || std::abs(crop.left) > kMaxSide) {
-    return InvalidArgument("resizeCropNormalize: crop sides must be 1 to " + std::to_string(kMaxSide) +
+    return InvalidArgument(std::string(op) + ": crop sides must be 1 to " + std::to_string(kMaxSide) +
                            " and offsets within that range");
   }
-  // The part of the crop window inside the resized image; the rest is zero padding.
   Window inter;
   inter.top = std::max<int64_t>(0, crop.top);
   inter.left = std::max<int64_t>(0, crop.left);
@@ -603,10 +627,25 @@ Status ResizeCropNormalizeU8(const ImageU8View& src, const ResampleSpec& spec, c
       local.top = -crop.height;
       local.left = 0;
     }
-    return CropNormalizeU8(part, local, mean, std, dst, parallel);
+    return finish(part, local);
   } catch (const std::bad_alloc&) {
-    return OutOfMemory("resizeCropNormalize: out of memory for the intermediate image");
+    return OutOfMemory(std::string(op) + ": out of memory for the intermediate image");
   }
+}
+
+}  // namespace
+
+Status ResizeCropNormalizeU8(const ImageU8View& src, const ResampleSpec& spec, const Window& crop, const float* mean,
+                             const float* std, float* dst, bool parallel) {
+  return ResizeCropThen(src, spec, crop, parallel, "resizeCropNormalize", [&](const ImageU8View& part, const Window& local) {
+    return CropNormalizeU8(part, local, mean, std, dst, parallel);
+  });
+}
+
+Status ResizeCropU8(const ImageU8View& src, const ResampleSpec& spec, const Window& crop, uint8_t* dst, bool parallel) {
+  return ResizeCropThen(src, spec, crop, parallel, "resizeCrop", [&](const ImageU8View& part, const Window& local) {
+    return CropU8(part, local, dst);
+  });
 }
 
 }  // namespace sslinv

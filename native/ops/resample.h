@@ -135,4 +135,11 @@ Status CropNormalizeU8(const ImageU8View& src, const Window& crop, const float* 
 Status ResizeCropNormalizeU8(const ImageU8View& src, const ResampleSpec& spec, const Window& crop,
                              const float* mean, const float* std, float* dst, bool parallel);
 
+// The uint8 twins, before ToTensor + Normalize: a [crop_h, crop_w, C] uint8 block (HWC) holding the
+// window's pixels, 0 outside the image. CropNormalizeU8 of that whole block gives the float32 ops'
+// output bit for bit (padding reads as pixel 0 in both), so the normalisation can run later, e.g. on
+// a GPU after a copy of a quarter of the bytes (ops.normalizeImagesU8).
+Status CropU8(const ImageU8View& src, const Window& crop, uint8_t* dst);
+Status ResizeCropU8(const ImageU8View& src, const ResampleSpec& spec, const Window& crop, uint8_t* dst, bool parallel);
+
 }  // namespace sslinv

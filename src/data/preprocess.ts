@@ -140,7 +140,10 @@ export function preprocess(image: ImageU8, t: EvalTransform): Float32Array {
   return resizeCropNormalizeU8(image, p.resize, p.crop, p.norm);
 }
 
-/** The evaluation transform written into slot `slot` of a float32 [N, 3, crop, crop] tensor. */
+/**
+ * The evaluation transform written into slot `slot` of a float32 [N, 3, crop, crop] tensor, or of a
+ * uint8 [N, crop, crop, 3] one: the crop's pixels before ToTensor + Normalize (see BatchSlot).
+ */
 export function preprocessInto(image: ImageU8, t: EvalTransform, out: Tensor, slot: number): void {
   const p = plan(image, t);
   resizeCropNormalizeU8(image, p.resize, p.crop, p.norm, { tensor: out, slot });

@@ -9,6 +9,7 @@
 import { SslInvError } from '../errors';
 import { loadBatches, SkippedFile } from '../data/loader';
 import { EvalTransform } from '../data/preprocess';
+import { deviceInput, pixelsFor } from '../data/device-input';
 import { Tensor, tensor } from '../tensor';
 
 /** A forward pass that was started and not yet read (see FeatureExtractor.startFeatures). */
@@ -22,6 +23,11 @@ export interface PendingFeatures {
 /** Anything that maps images [N, 3, H, W] to features [N, featureDim] (one network, or fused ones). */
 export interface FeatureExtractor {
   readonly featureDim: number;
+  /**
+   * Where the network runs ('cpu' or 'cuda:N'; undefined: the CPU). Batches for a device are made as
+   * uint8 pixels and normalised there (data/device-input.ts), a quarter of the bytes to copy.
+   */
+  readonly device?: string;
   features(x: Tensor): Float32Array;
   /**
    * Optional: starts the forward pass of x and returns before it ends, where the work runs on a
@@ -78,13 +84,20 @@ export async function* featuresOfArray(net: FeatureExtractor, data: Float32Array
  */
 export async function* featuresOfFiles(net: FeatureExtractor, files: readonly string[], transform: EvalTransform,
   opts: { batchSize: number; onError?: 'error' | 'skip'; concurrency?: number }): AsyncGenerator<FeatureChunk> {
-  const loaderOpts = { batchSize: opts.batchSize, onError: opts.onError ?? 'error', ...(opts.concurrency ? { concurrency: opts.concurrency } : {}) };
+  const pixels = pixelsFor(net.device);
+  const loaderOpts = { batchSize: opts.batchSize, onError: opts.onError ?? 'error', pixels, ...(opts.concurrency ? { concurrency: opts.concurrency } : {}) };
   for await (const b of loadBatches(files, transform, loaderOpts)) {
     let features: Float32Array;
-    try {
-      features = b.index.length === 0 ? new Float32Array(0) : net.features(b.batch);
-    } finally {
+    if (b.index.length === 0) {
       b.batch.dispose();
+      features = new Float32Array(0);
+    } else {
+      const x = pixels === 'uint8' ? deviceInput(b.batch, transform, net.device!) : b.batch;
+      try {
+        features = net.features(x);
+      } finally {
+        x.dispose();
+      }
     }
     yield { index: b.index, rows: b.index.length, features, skipped: b.skipped };
   }

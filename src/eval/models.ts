@@ -92,6 +92,11 @@ export class NamedModel {
     return this.parts.map((p) => ({ name: p.name, file: p.file, sha256: p.sha256, arch: p.model.arch }));
   }
 
+  /** Where the networks run (every part is loaded on the same device). */
+  get device(): string {
+    return this.parts[0]!.model.net.device;
+  }
+
   get featureDim(): number {
     const dims = this.parts.map((p) => p.model.net.featureDim);
     return this.fuseMode === 'cat' ? dims.reduce((a, b) => a + b, 0) : dims[0]!;

@@ -5,10 +5,12 @@
  * batches), and is optionally cut to the sample's crop box first, as the original's 300W and Leeds
  * Sports Pose readers do (PIL's crop: the box may reach outside the image, where pixels are 0). Then
  * the evaluation transform (Resize, CenterCrop, ToTensor, Normalize) and the model. Images of a batch
- * are decoded in parallel (sharp on libuv threads) while the previous batch is in the network.
+ * are decoded in parallel (sharp on libuv threads) while the previous batch is in the network. For a
+ * network on a device the batch is made as uint8 pixels and normalised there (data/device-input.ts).
  */
 import { decodeImageFile } from '../data/decode';
 import { EvalTransform, preprocessInto } from '../data/preprocess';
+import { deviceInput, pixelsFor } from '../data/device-input';
 import { ImageU8 } from '../image-ops';
 import { empty } from '../tensor';
 import { FeatureExtractor } from './features';
@@ -55,9 +57,13 @@ export async function sampleFeatures<S>(model: FeatureExtractor, samples: readon
   for (let b0 = 0; b0 < n; b0 += batchSize) {
     const images = await next!;
     next = b0 + batchSize < n ? load(b0 + batchSize) : undefined;
-    const x = empty('float32', [images.length, 3, transform.crop, transform.crop]);
+    // For a network on a device the batch is made as uint8 pixels and normalised there.
+    const pixels = pixelsFor(model.device);
+    const shape = pixels === 'uint8' ? [images.length, transform.crop, transform.crop, 3] : [images.length, 3, transform.crop, transform.crop];
+    let x = empty(pixels, shape);
     try {
       images.forEach((img, i) => preprocessInto(img, transform, x, i));
+      if (pixels === 'uint8') x = deviceInput(x, transform, model.device!);
       out.set(model.features(x), b0 * d);
     } finally {
       x.dispose();

@@ -24,8 +24,8 @@ import { SslInvError, isSslInvError } from '../errors';
 import { DecodedImage, decodeImageFile } from '../data/decode';
 import { SKIPPABLE } from '../data/loader';
 import { AugmentParams, AugmentRng, AugmentSet, IMAGENET, applyAugmentAsync, drawAugmentParams } from '../transforms/augment';
-import { normalizeImagesU8 } from '../ops';
-import { Tensor, empty, moveTo } from '../tensor';
+import { deviceInput } from '../data/device-input';
+import { Tensor, empty } from '../tensor';
 
 /** A skipped image: `file` could not be read, `replacedBy` (of the same batch) took its place. */
 export interface SkippedImage {
@@ -74,17 +74,11 @@ export interface StepViewsPlan {
 
 /**
  * A step's views as the model takes them, on `device`: float32 [batch, 3, size, size]. uint8 views are
- * copied there as they are and normalised there (normalizeImagesU8, the float32 views' bits); float32
- * ones are moved. `views` (a host tensor) is freed, also when this fails.
+ * copied there as they are and normalised there (data/device-input.ts: the float32 views' bits);
+ * float32 ones are moved. `views` (a host tensor) is freed, also when this fails.
  */
 export function modelInput(views: Tensor, device: string): Tensor {
-  if (views.dtype !== 'uint8') return moveTo(views, device);
-  const there = moveTo(views, device);
-  try {
-    return normalizeImagesU8(there, IMAGENET);
-  } finally {
-    there.dispose();
-  }
+  return deviceInput(views, IMAGENET, device);
 }
 
 /** Decodes files with `workers` at a time; with `skip`, a skippable failure is returned in its place. */

@@ -31,6 +31,7 @@ const FILES = [
   'test/ops/fuzz-ops.test.ts',
   'test/ops/gather-rows.test.ts',
   'test/ops/normalize-images.test.ts',
+  'test/data/device-input.test.ts',
   'test/models/resnet-device.test.ts',
   'test/backward/layers-device.test.ts',
   'test/backward/conv-device.test.ts',
