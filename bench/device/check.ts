@@ -12,7 +12,8 @@
  *    machine), against PyTorch's own GPU features of the same checkpoint.
  * 2. Then timing, ours (host clock around synchronised loops): ResNet-50 inference at batch 256,
  *    224x224, in fp32 / tf32 / bf16; each distinct ResNet-50 convolution shape; the covariance of
- *    50,000 x 2,048; the MoCo loss forward + backward (N 256, K 65,536, dim 128).
+ *    50,000 x 2,048; the MoCo loss forward + backward (N 256, K 65,536, dim 128); an input batch
+ *    copied to the device as float32 against uint8 normalised there.
  * 3. With --torch BASELINE.json (torch_baseline.py, same run), one table of ratios; everything is
  *    written to --out (default bench/results/<date>-<card>.json).
  * `--timing-only` leaves part 1 out (for a rerun of the timings on a card whose parity run passed with
@@ -473,6 +474,22 @@ async function bench(result: Record<string, unknown>): Promise<void> {
   }
   result.views_per_s = viewRates;
 
+  // A batch of input images to the device, as the loaders hand it over: float32 NCHW moved (what a
+  // float32 host batch costs), against uint8 NHWC moved and normalised there (data/device-input.ts).
+  {
+    const [bn, side] = QUICK ? [2, 64] : [256, 224];
+    const px = Uint8Array.from({ length: bn * side * side * 3 }, (_, i) => (i * 131 + (i >> 8)) & 255);
+    const hostU8 = tensor(px, [bn, side, side, 3]);
+    const norm = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+    const hostF32 = ops.normalizeImagesU8(hostU8, norm);
+    const f32Ms = timeLoop(() => hostF32.to(DEVICE).dispose(), QUICK ? 1 : 10);
+    const u8Ms = timeLoop(() => { const d = hostU8.to(DEVICE); ops.normalizeImagesU8(d, norm).dispose(); d.dispose(); }, QUICK ? 1 : 10);
+    hostU8.dispose();
+    hostF32.dispose();
+    result.input_copy = { batch: bn, side, float32_ms: Math.round(f32Ms * 1e3) / 1e3, uint8_normalised_ms: Math.round(u8Ms * 1e3) / 1e3 };
+    log(`input batch ${bn}x${side}x${side} to ${DEVICE}: float32 ${f32Ms.toFixed(3)} ms, uint8 + normalise there ${u8Ms.toFixed(3)} ms`);
+  }
+
   // MoCo loss forward + backward.
   const [N, K, D] = QUICK ? [16, 4096, 128] : [256, 65536, 128];
   const q = onDevice(randomF32(N * D, 1), [N, D]), kp = onDevice(randomF32(N * D, 2), [N, D]), queue = onDevice(randomF32(D * K, 3), [D, K]);
@@ -503,6 +520,7 @@ function ratioTable(ours: Record<string, any>, torch: Record<string, any>): stri
     rows.push([`views ${tr} k=256 views/s (vs ResNet-50 fp32 img/s, ours)`, ours.views_per_s?.[tr], ours.resnet50_inference_img_s?.fp32, 'higher']);
   }
   rows.push(['MoCo loss fwd+bwd ms', ours.moco_loss?.ms, torch.moco_loss?.ms, 'lower']);
+  rows.push(['input batch 256x224 to the device ms, uint8 + normalise there (vs ours float32 copy)', ours.input_copy?.uint8_normalised_ms, ours.input_copy?.float32_ms, 'lower']);
   const convOurs = (ours.conv_shapes ?? []) as Record<string, number>[], convTorch = (torch.conv_shapes ?? []) as Record<string, number>[];
   for (const p of PRECISIONS) {
     if (convOurs.length && convOurs.length === convTorch.length) {
