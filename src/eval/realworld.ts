@@ -6,10 +6,8 @@
  *   distance   = mean Euclidean distance over pairs i < j (torch.pdist(z).mean())
  * stored in float32; the summary is the mean over classes.
  */
-import { decodeImageFile } from '../data/decode';
-import { EvalTransform, preprocessInto } from '../data/preprocess';
-import { empty } from '../tensor';
-import { FeatureExtractor } from './features';
+import { EvalTransform } from '../data/preprocess';
+import { FeatureExtractor, featuresOfFiles } from './features';
 import { cosineSimilarity, mean, whiten, Whitening } from './invariance';
 
 export interface ViewGroup {
@@ -61,15 +59,9 @@ export async function evaluateRealWorld(o: RealWorldOptions): Promise<RealWorldR
     const files = o.groups[g]!.files;
     const v = files.length;
     const feats = new Float32Array(v * d);
-    for (let j0 = 0; j0 < v; j0 += o.batchSize) {
-      const j1 = Math.min(v, j0 + o.batchSize);
-      const x = empty('float32', [j1 - j0, 3, o.transform.crop, o.transform.crop]);
-      try {
-        for (let j = j0; j < j1; j++) preprocessInto(await decodeImageFile(files[j]!), o.transform, x, j - j0);
-        feats.set(o.model.features(x), j0 * d);
-      } finally {
-        x.dispose();
-      }
+    // Decoded and preprocessed in parallel while the network runs (uint8 batches for a device).
+    for await (const c of featuresOfFiles(o.model, files, o.transform, { batchSize: o.batchSize })) {
+      c.index.forEach((j, k) => feats.set(c.features.subarray(k * d, (k + 1) * d), j * d));
     }
     const m = groupInvariance(o.whitening, feats);
     similarity.push(m.similarity);
