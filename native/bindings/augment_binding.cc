@@ -149,7 +149,7 @@ Napi::Value ApplyAugmentAsync(const Napi::CallbackInfo& info) {
   Napi::Object norm = GetObject(env, info[5], "normalization");
   std::vector<float> mean = GetChannelFloats(env, norm, "mean", 3);
   std::vector<float> std_ = GetChannelFloats(env, norm, "std", 3);
-  const std::string size = std::to_string(plan.size);
+  const std::string side = std::to_string(plan.size);
   if (info.Length() < 8) {
     ThrowCode(env, "ERR_INVALID_ARGUMENT", "out: expected a float32 [N, 3, size, size] or uint8 [N, size, size, 3] tensor");
   }
@@ -162,7 +162,7 @@ Napi::Value ApplyAugmentAsync(const Napi::CallbackInfo& info) {
                            : (t.dim(1) == 3 && t.dim(2) == plan.size && t.dim(3) == plan.size);
   if (!shape_ok) {
     ThrowCode(env, "ERR_SHAPE_MISMATCH", std::string("out: expected ") +
-                                             (u8 ? "[N, " + size + ", " + size + ", 3]" : "[N, 3, " + size + ", " + size + "]") +
+                                             (u8 ? "[N, " + side + ", " + side + ", 3]" : "[N, 3, " + side + ", " + side + "]") +
                                              " but the tensor is " + t.ShapeString());
   }
   const int64_t slot = GetInt(env, info[7], "slot");

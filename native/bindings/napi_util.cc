@@ -153,19 +153,27 @@ Napi::Value TensorWrap::Read(const Napi::CallbackInfo& info) {
   return Napi::Value(env, out);
 }
 
-Napi::Value TensorWrap::Write(const Napi::CallbackInfo& info) {
+namespace {
+
+// info[0] as the typed array of t's dtype (`op` and `usage` name the call in the errors).
+Napi::TypedArray SourceArrayFor(const Napi::CallbackInfo& info, const Tensor& t, const char* op, const char* usage) {
   Napi::Env env = info.Env();
-  const Tensor& t = GetTensor(env, Value(), "tensor");
-  if (info.Length() < 1 || !info[0].IsTypedArray()) {
-    ThrowCode(env, "ERR_INVALID_ARGUMENT", "write: expected a typed array");
-  }
+  if (info.Length() < 1 || !info[0].IsTypedArray()) ThrowCode(env, "ERR_INVALID_ARGUMENT", std::string(op) + ": expected " + usage);
   Napi::TypedArray src = info[0].As<Napi::TypedArray>();
   napi_typedarray_type want;
   const char* want_name = TypedArrayTypeFor(t.dtype, &want);
   if (src.TypedArrayType() != want) {
-    ThrowCode(env, "ERR_DTYPE_MISMATCH", std::string("write: a ") + sslinv::DTypeName(t.dtype) +
-                                             " tensor takes a " + want_name);
+    ThrowCode(env, "ERR_DTYPE_MISMATCH", std::string(op) + ": a " + sslinv::DTypeName(t.dtype) + " tensor takes a " + want_name);
   }
+  return src;
+}
+
+}  // namespace
+
+Napi::Value TensorWrap::Write(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Tensor& t = GetTensor(env, Value(), "tensor");
+  Napi::TypedArray src = SourceArrayFor(info, t, "write", "a typed array");
   if (src.ByteLength() != t.nbytes()) {
     ThrowCode(env, "ERR_SHAPE_MISMATCH", "write: the array has " + std::to_string(src.ElementLength()) +
                                              " elements but the tensor has " + std::to_string(t.numel()));
@@ -182,16 +190,8 @@ Napi::Value TensorWrap::Write(const Napi::CallbackInfo& info) {
 Napi::Value TensorWrap::WriteRows(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const Tensor& t = GetTensor(env, Value(), "tensor");
-  if (info.Length() < 4 || !info[0].IsTypedArray()) {
-    ThrowCode(env, "ERR_INVALID_ARGUMENT", "writeRows: expected (typed array, offset, rows, stride)");
-  }
-  Napi::TypedArray src = info[0].As<Napi::TypedArray>();
-  napi_typedarray_type want;
-  const char* want_name = TypedArrayTypeFor(t.dtype, &want);
-  if (src.TypedArrayType() != want) {
-    ThrowCode(env, "ERR_DTYPE_MISMATCH", std::string("writeRows: a ") + sslinv::DTypeName(t.dtype) +
-                                             " tensor takes a " + want_name);
-  }
+  Napi::TypedArray src = SourceArrayFor(info, t, "writeRows", "(typed array, offset, rows, stride)");
+  if (info.Length() < 4) ThrowCode(env, "ERR_INVALID_ARGUMENT", "writeRows: expected (typed array, offset, rows, stride)");
   const int64_t offset = GetInt(env, info[1], "offset"), rows = GetInt(env, info[2], "rows"),
                 stride = GetInt(env, info[3], "stride");
   const int64_t n = static_cast<int64_t>(src.ElementLength()), numel = t.numel();
