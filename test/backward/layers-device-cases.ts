@@ -22,6 +22,7 @@ import {
 } from '../../src/backward/layers';
 import type { BatchNormTrainParams } from '../../src/backward/layers';
 import { SGD, SgdOptions, sgdStep } from '../../src/optim/sgd';
+import { SGD_VARIANTS } from '../helpers/sgd-variants';
 import type { PoolGeometry } from '../../src/ops';
 import { scope, tensor, Tensor } from '../../src/tensor';
 import { randomArray } from '../helpers/reference';
@@ -221,14 +222,6 @@ function hardArray(n: number, seed: number, scale: number): Float32Array {
   return r.map((v, i) => (i % 29 === 3 ? -0 : i % 29 === 7 ? Infinity : i % 29 === 11 ? NaN : i % 29 === 13 ? 3e-42 * (1 + i)
     : scale * v * 2 ** ((i % 9) - 4)));
 }
-
-const SGD_VARIANTS: { name: string; o: SgdOptions }[] = [
-  { name: 'MoCo v2 (momentum 0.9, wd 1e-4)', o: { lr: 0.03, momentum: 0.9, weightDecay: 1e-4 } },
-  { name: 'nesterov', o: { lr: 0.05, momentum: 0.9, weightDecay: 1e-4, nesterov: true } },
-  { name: 'dampening 0.1', o: { lr: 0.1, momentum: 0.9, weightDecay: 1e-4, dampening: 0.1 } },
-  { name: 'no momentum', o: { lr: 0.03, weightDecay: 1e-4 } },
-  { name: 'no weight decay', o: { lr: 0.03, momentum: 0.9 } },
-];
 
 function testUpdates(t: Test, device: string): void {
   scope(() => {

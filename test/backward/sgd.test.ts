@@ -14,6 +14,7 @@ import { SGD, SgdOptions, sgdStep } from '../../src/optim/sgd';
 import { tensor, Tensor } from '../../src/tensor';
 import { randomArray } from '../helpers/reference';
 import { bitsEqual, firstDiff } from '../helpers/bits';
+import { SGD_VARIANTS } from '../helpers/sgd-variants';
 
 const T = (a: Float32Array | Float64Array, shape?: readonly number[]): Tensor => tensor(a, shape ?? [a.length]);
 const read = (x: Tensor): Float32Array => x.toFloat32Array();
@@ -68,14 +69,7 @@ const full = (o: SgdOptions): Required<SgdOptions> => ({
   lr: o.lr, momentum: o.momentum ?? 0, weightDecay: o.weightDecay ?? 0, dampening: o.dampening ?? 0, nesterov: o.nesterov ?? false,
 });
 
-const VARIANTS: { name: string; o: SgdOptions }[] = [
-  { name: 'MoCo v2 (momentum 0.9, wd 1e-4)', o: { lr: 0.03, momentum: 0.9, weightDecay: 1e-4 } },
-  { name: 'nesterov', o: { lr: 0.05, momentum: 0.9, weightDecay: 1e-4, nesterov: true } },
-  { name: 'dampening 0.1', o: { lr: 0.1, momentum: 0.9, weightDecay: 1e-4, dampening: 0.1 } },
-  { name: 'no momentum', o: { lr: 0.03, weightDecay: 1e-4 } },
-  { name: 'no weight decay', o: { lr: 0.03, momentum: 0.9 } },
-  { name: 'lr 0', o: { lr: 0, momentum: 0.5, weightDecay: 0.5 } },
-];
+const VARIANTS: { name: string; o: SgdOptions }[] = [...SGD_VARIANTS, { name: 'lr 0', o: { lr: 0, momentum: 0.5, weightDecay: 0.5 } }];
 
 // ---------------------------------------------------------------- fixture
 
