@@ -169,3 +169,50 @@ t.test('tf32 and bf16 need a CUDA device', async (t) => {
     await t.rejects(ResNetFeatures.load('resnet18', () => new Float32Array(1), { device: 'cuda' }), { code: 'ERR_DEVICE_UNAVAILABLE' });
   }
 });
+
+// The caching allocator at the edge of device memory, in a child process whose emulated device has
+// 64 MiB (SSL_INV_CUDA_EMU_MEMORY is read once per process). Three freed 16 MiB blocks sit in the
+// cache; a 40 MiB request fits only once they are given back (the allocator's release-and-retry);
+// a second 40 MiB request cannot fit and must be ERR_OUT_OF_MEMORY naming the size and the
+// process's holding; after it the device allocates (from the cache) and computes as before.
+const emulated = info.devices[0]?.name === 'CUDA emulator (host)';
+t.test('out of device memory: the cache is released and retried, then a typed error, and the device still works', {
+  skip: !emulated ? 'needs the emulated device (its memory cap); bench/device/check.ts asks a GPU for 4 TiB'
+    : !fs.existsSync(path.join(__dirname, '..', '..', 'lib', 'device.js')) ? 'lib/ not built (npm test builds it)' : false,
+}, async (t) => {
+  const script = `
+    const { empty, tensor } = require('./lib/tensor');
+    const { deviceMemoryStats } = require('./lib/device');
+    const ops = require('./lib/ops');
+    const D = 'cuda:0', MiB = 1 << 20, out = {};
+    const stats = () => { const s = deviceMemoryStats(D); return { inUse: s.inUseBytes / MiB, cached: s.cachedBytes / MiB, mallocs: s.cudaMallocs, reuses: s.reuses }; };
+    out.start = stats();
+    for (const x of [0, 1, 2].map(() => empty('float32', [4 * MiB], D))) x.dispose();
+    out.cached = stats();
+    const big = empty('float32', [10 * MiB], D);
+    out.afterRetry = stats();
+    try { empty('float32', [10 * MiB], D).dispose(); out.oom = 'no error'; } catch (e) { out.oom = { code: e.code, message: e.message }; }
+    out.afterOom = stats();
+    big.dispose();
+    const again = empty('float32', [10 * MiB], D);
+    out.reused = stats();
+    again.dispose();
+    out.relu = Array.from(ops.relu(tensor(Float32Array.from([-1, 2, -3, 4]), [4]).to(D)).toFloat32Array());
+    console.log(JSON.stringify(out));`;
+  const root = path.join(__dirname, '..', '..');
+  const r = spawnSync(process.execPath, ['-e', script], {
+    cwd: root, encoding: 'utf8', env: { ...process.env, SSL_INV_CUDA_EMU_MEMORY: String(64 << 20) }, timeout: 120_000,
+  });
+  t.equal(r.status, 0, 'the child exits 0', { stderr: r.stderr });
+  let out: { [part: string]: unknown; oom?: { code?: string; message?: string } } = {};
+  try { out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}'); } catch { t.fail('the child prints its JSON line', { stdout: r.stdout }); }
+  t.same(out.start, { inUse: 0, cached: 0, mallocs: 0, reuses: 0 }, 'a fresh process holds nothing');
+  t.same(out.cached, { inUse: 0, cached: 48, mallocs: 3, reuses: 0 }, 'three freed 16 MiB blocks are cached');
+  t.same(out.afterRetry, { inUse: 40, cached: 0, mallocs: 4, reuses: 0 }, '40 MiB fits after the cache is given back');
+  t.equal(out.oom?.code, 'ERR_OUT_OF_MEMORY', 'the second 40 MiB is ERR_OUT_OF_MEMORY');
+  t.match(out.oom?.message, /cuda:0: out of memory allocating 40\.000 MiB for .+ \(this process holds 40\.000 MiB; the device has 24\.000 MiB free of 64\.000 MiB\)\. Use a smaller --batch-size\./,
+    'the message names the request, the holding and the device');
+  t.same(out.afterOom, { inUse: 40, cached: 0, mallocs: 4, reuses: 0 }, 'the failed request leaves the books as they were');
+  t.same(out.reused, { inUse: 40, cached: 0, mallocs: 4, reuses: 1 }, 'a freed block is handed out again');
+  t.same(out.relu, [0, 2, 0, 4], 'and the device computes');
+});
