@@ -86,6 +86,15 @@ export function transformGrid(transform: SyntheticTransform, k = defaultK(transf
     if (views.length !== k) usage(`${transform} cannot make ${k} views (the original's grid has ${views.length})`);
     return { transform, k, resize, crop, originalIndex, views, labels, labelName };
   };
+  // A grid of fixed values (the on/off transforms, posterize, deform): ManualTransform's loop takes
+  // views 0..k-1 of it, so a smaller k is its first k views; a larger one indexes past its end, where
+  // the original stops with an IndexError.
+  const fixed = (views: ViewParams[], labels: (number | number[])[], labelName: string): TransformGrid => {
+    if (k > views.length) {
+      usage(`${transform} has a fixed grid of ${views.length} views; k = ${k} would go past its end (the original stops there with an IndexError)`);
+    }
+    return g(views.slice(0, k), labels.slice(0, k), labelName, 0);
+  };
   const f32 = Math.fround;
   switch (transform) {
     case 'rotation': {
@@ -129,13 +138,12 @@ export function transformGrid(transform: SyntheticTransform, k = defaultK(transf
     }
     case 'h_flip': case 'v_flip': case 'grayscale': case 'invert': case 'equalize': {
       const op = ({ h_flip: 'hflip', v_flip: 'vflip', grayscale: 'grayscale', invert: 'invert', equalize: 'equalize' } as const)[transform];
-      return g([false, true].map((apply) => ({ op, apply })), [0, 1], 'applied', 0);
+      return fixed([false, true].map((apply) => ({ op, apply })), [0, 1], 'applied');
     }
     case 'deform': {
-      if (k !== 256) usage(`deform has a fixed grid of 256 views (8 sigmas x 32 repeats), got k = ${k}`);
       const sigmas = Array.from(torchLinspaceF32(10, 50, 8), (v) => Math.trunc(v));
       const views: ViewParams[] = Array.from({ length: 256 }, (_, j) => ({ op: 'deform', sigma: sigmas[j % 8]!, points: 2 + Math.floor(j / 32) }));
-      return g(views, views.map((v) => (v as { sigma: number }).sigma), 'sigma', 0);
+      return fixed(views, views.map((v) => (v as { sigma: number }).sigma), 'sigma');
     }
     case 'brightness': case 'contrast': case 'saturation': {
       const op = `adjust_${transform}` as const;
@@ -157,7 +165,7 @@ export function transformGrid(transform: SyntheticTransform, k = defaultK(transf
     }
     case 'posterize': {
       const bits = [1, 2, 3, 4, 5, 6, 7];
-      return g(bits.map((b) => ({ op: 'posterize', bits: b })), bits, 'bits', 0);
+      return fixed(bits.map((b) => ({ op: 'posterize', bits: b })), bits, 'bits');
     }
   }
 }

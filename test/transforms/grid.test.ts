@@ -53,6 +53,22 @@ t.test('defaults and originals', async (t) => {
   t.equal(transformGrid('brightness').originalIndex, 128);
   t.throws(() => transformGrid('translation', 10), { code: 'ERR_INVALID_ARGUMENT' }, 'k not a square');
   t.throws(() => transformGrid('resized_crop', 100), { code: 'ERR_INVALID_ARGUMENT' }, 'k not a 4th power');
-  t.throws(() => transformGrid('posterize', 8), { code: 'ERR_INVALID_ARGUMENT' });
-  t.throws(() => transformGrid('deform', 16), { code: 'ERR_INVALID_ARGUMENT' });
+  t.throws(() => transformGrid('posterize', 8), { code: 'ERR_INVALID_ARGUMENT', field: '--k' }, 'past the end of a fixed grid');
+  t.throws(() => transformGrid('h_flip', 3), { code: 'ERR_INVALID_ARGUMENT', field: '--k' });
+  t.throws(() => transformGrid('deform', 257), { code: 'ERR_INVALID_ARGUMENT', field: '--k' });
+});
+
+t.test("a smaller k on a fixed grid takes its first k views, as ManualTransform's loop does", async (t) => {
+  const p = transformGrid('posterize', 3);
+  t.same(p.views, [1, 2, 3].map((bits) => ({ op: 'posterize', bits })), 'posterize: bits 1, 2, 3');
+  t.same([p.k, p.labels, p.originalIndex], [3, [1, 2, 3], 0]);
+  const f = transformGrid('h_flip', 1);
+  t.same([f.k, f.views, f.labels], [1, [{ op: 'hflip', apply: false }], [0]], 'h_flip with k = 1: the unflipped view only');
+  const full = transformGrid('deform'), d = transformGrid('deform', 40);
+  t.same(d.views, full.views.slice(0, 40), 'deform: the first 40 of the 256 (points 2 for 32 views, then 3)');
+  t.same([d.k, d.labels.length], [40, 40]);
+  t.same(d.views.map((v) => (v as { points: number }).points), [...new Array(32).fill(2), ...new Array(8).fill(3)]);
+  for (const tr of ['v_flip', 'grayscale', 'invert', 'equalize'] as const) {
+    t.same(transformGrid(tr, 1).views, transformGrid(tr).views.slice(0, 1), `${tr} with k = 1`);
+  }
 });
