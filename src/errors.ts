@@ -42,6 +42,8 @@ export const ErrorCodes = [
   'ERR_USAGE',
   // ssl-inv selftest: a CUDA device disagreed with the CPU
   'ERR_SELFTEST_FAILED',
+  // numbers: a loss, a parameter or a value read from a file that is NaN or infinite
+  'ERR_NON_FINITE',
 ] as const;
 
 export type ErrorCode = (typeof ErrorCodes)[number];

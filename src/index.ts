@@ -56,7 +56,7 @@ export type { MocoConfig, MocoInit, MocoStepOptions, MocoStepResult, MocoGpuMete
 export { LinearHead } from './train/linear-head';
 export { freshMocoInit } from './train/moco-init';
 export { saveMocoCheckpoint, loadMocoCheckpoint, restoreMoco, checkpointName } from './train/moco-checkpoint';
-export type { LoadedMocoCheckpoint } from './train/moco-checkpoint';
+export type { LoadedMocoCheckpoint, RunSettings } from './train/moco-checkpoint';
 export { runPretraining, learningRate, epochOrder, stepImages, stepPositions, stepsPerEpoch } from './train/pretrain';
 export type { PretrainOptions, PretrainHooks, PretrainResult, EpochRecord, StepInfo, SkippedImage, StepViews } from './train/pretrain';
 export { RandomState } from './random/mt19937';

@@ -53,6 +53,7 @@ interface Flags {
   weightDecay: number;
   printFreq: number;
   resume?: string;
+  resumeOverride?: boolean;
   worldSize: number;
   rank: number;
   distUrl?: string;
@@ -119,6 +120,7 @@ export function pretrainCommand(): Command {
     .option('--wd, --weight-decay <x>', 'weight decay', num('--wd'), 1e-4)
     .option('-p, --print-freq <n>', 'a progress line every n steps', positiveInt('--print-freq'), 10)
     .option('--resume <file>', 'continue from a checkpoint (ours or main_moco.py\'s): weights, queue, momentum and epoch; "latest": the newest readable one of this run in --out-dir (none: start afresh)')
+    .option('--resume-override', 'resume even when the checkpoint\'s run had another --seed, --model, --batch-size, --bn-splits, --image-size or other training images (refused otherwise: the run would not be the one it continues)')
     .option('--world-size <n>', '(main_moco.py\'s DDP flag; this is one process)', (v) => Number(v), -1)
     .option('--rank <n>', '(main_moco.py\'s DDP flag; ignored)', (v) => Number(v), -1)
     .option('--dist-url <url>', '(main_moco.py\'s DDP flag; ignored)')
@@ -175,6 +177,7 @@ async function runPretrainCommand(data: string, f: Flags): Promise<void> {
     weightDecay: f.weightDecay, mocoDim: f.mocoDim, mocoK: f.mocoK, mocoM: f.mocoM, mocoT: f.mocoT, mlp: f.mlp ?? false,
     seed, imageSize: f.imageSize, outDir, workers: f.workers, bnSplits: f.bnSplits, onError: f.onError, device,
     ...(f.resume !== undefined ? { resume: f.resume } : {}),
+    ...(f.resumeOverride ? { resumeOverride: true } : {}),
     ...(f.maxStepsPerEpoch !== undefined ? { maxStepsPerEpoch: f.maxStepsPerEpoch } : {}),
   };
   const started = Date.now();
@@ -235,6 +238,13 @@ async function runPretrainCommand(data: string, f: Flags): Promise<void> {
       onEpochEnd: (r) => say(`epoch ${r.epoch}: mean loss ${pythonFixed(r.meanLoss, 4)}, Acc@1 ${pythonFixed(r.meanAcc1, 2)}, ` +
         `Acc@5 ${pythonFixed(r.meanAcc5, 2)}, ${r.imagesPerSecond.toFixed(1)} img/s -> ${r.checkpoint}`),
     });
+  } catch (e) {
+    // Out of memory: the message says what was being allocated; add the setting that sizes it.
+    if (e instanceof SslInvError && e.code === 'ERR_OUT_OF_MEMORY') {
+      // (e.message already names its file and field, if any.)
+      throw new SslInvError(e.code, `${e.message} (this run: --batch-size ${f.batchSize}, --image-size ${f.imageSize}, -a ${f.arch})`, { cause: e });
+    }
+    throw e;
   } finally {
     if (log !== undefined) fs.closeSync(log);
   }

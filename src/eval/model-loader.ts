@@ -10,6 +10,7 @@
  */
 import { SslInvError } from '../errors';
 import { Backbone, checkStateDict, loadBackbone } from '../io/state-dict';
+import { checkFinite } from '../io/finite';
 import { ResNetFeatures, ResNetLoadOptions } from '../nn/resnet';
 import { Arch, expectedBackboneKeys, inferArch, isOptionalKey, parseArch, resnetSpec } from '../nn/resnet-spec';
 
@@ -48,10 +49,13 @@ export async function loadFeatureExtractor(file: string, opts: { arch?: string }
     const t = backbone.tensors.get(key);
     if (!t) throw new SslInvError('ERR_CHECKPOINT_KEYS', `missing ${key}`, { file, field: key });
     const data = await t.read();
-    if (data instanceof Float32Array) return data;
+    let values: Float32Array;
+    if (data instanceof Float32Array) values = data;
     // float64 weights are cast as PyTorch's load_state_dict casts into a float32 model.
-    if (data instanceof Float64Array) return Float32Array.from(data);
-    throw new SslInvError('ERR_DTYPE_MISMATCH', `expected a floating-point tensor, found ${t.dtype}`, { file, field: key });
+    else if (data instanceof Float64Array) values = Float32Array.from(data);
+    else throw new SslInvError('ERR_DTYPE_MISMATCH', `expected a floating-point tensor, found ${t.dtype}`, { file, field: key });
+    checkFinite(values, { file, field: key, what: 'the checkpoint\'s weights are not usable (a diverged training run?); every feature would be NaN' });
+    return values;
   }, loadOptions(opts));
   return { net, arch, archSource: source, backbone, file };
 }

@@ -50,7 +50,7 @@ export async function listRunCheckpoints(dir: string, model: string, arch: Arch)
 /** Errors by which loadMocoCheckpoint refuses a file's contents (or cannot read its bytes). */
 function isUnusableCheckpoint(e: unknown): e is SslInvError {
   return isSslInvError(e) && (e.code.startsWith('ERR_CHECKPOINT_') || e.code === 'ERR_DTYPE_MISMATCH' ||
-    e.code === 'ERR_SHAPE_MISMATCH' || e.code === 'ERR_FILE_READ');
+    e.code === 'ERR_SHAPE_MISMATCH' || e.code === 'ERR_FILE_READ' || e.code === 'ERR_NON_FINITE');
 }
 
 /** See the module comment. */

@@ -9,7 +9,12 @@
  *               parameters (index i in model.parameters() order, encoder_k's parameters following
  *               and never holding state), 'param_groups': [{lr, momentum, dampening, weight_decay,
  *               nesterov, maximize, foreach, differentiable, params: [0 .. 2P-1]}]}
- * so PyTorch, main_moco.py --resume and every evaluator here load it.
+ * so PyTorch, main_moco.py --resume and every evaluator here load it, plus one key of ours,
+ *   ssl_inv_run: {'format': 1, 'seed', 'model', 'batch_size', 'bn_splits', 'image_size', 'images',
+ *                 'files_sha256'}: the settings a run's batches and views depend on (RunSettings),
+ *               which a resume checks (main_moco.py and PyTorch ignore a key they do not read).
+ * Nothing NaN or infinite is written (ERR_NON_FINITE naming the tensor: a diverged run keeps its
+ * previous checkpoint) or read back.
  *
  * Read: our checkpoints and the original's (module. prefix optional; the optimizer's state optional,
  * e.g. for a checkpoint stripped of it), checked key by key and shape by shape: a resumed run must
@@ -22,8 +27,35 @@ import { PyDict, SaveValue, TorchTensor, torchSave } from '../io/torch-save';
 import { Arch, allConvBns, expectedBackboneKeys, parseArch, resnetSpec } from '../nn/resnet-spec';
 import { SGD } from '../optim/sgd';
 import { moveTo, tensor } from '../tensor';
+import { checkFinite } from '../io/finite';
 import { headParameterNames, headShapes } from './linear-head';
 import { MocoConfig, MocoInit, MocoV2 } from './moco';
+
+/**
+ * The settings of a pre-training run that its batches, views and key orders depend on, besides what
+ * the state dict shows (arch, dim, K, the head): a run resumed with other values would not be the run
+ * that wrote the checkpoint (pretrain.ts refuses it unless told to go on).
+ */
+export interface RunSettings {
+  seed: number;
+  /** The augmentation set (main_moco.py's --model). */
+  model: string;
+  batchSize: number;
+  bnSplits: number;
+  imageSize: number;
+  /** Images in the training folder, and the sha256 of their paths (relative, in listing order, one per line). */
+  images: number;
+  filesSha256: string;
+}
+
+const RUN_KEY = 'ssl_inv_run';
+const RUN_FIELDS: [keyof RunSettings, string, 'int' | 'str'][] = [
+  ['seed', 'seed', 'int'], ['model', 'model', 'str'], ['batchSize', 'batch_size', 'int'], ['bnSplits', 'bn_splits', 'int'],
+  ['imageSize', 'image_size', 'int'], ['images', 'images', 'int'], ['filesSha256', 'files_sha256', 'str'],
+];
+
+const NON_FINITE_SAVE = 'no checkpoint is written with NaN or infinite values (the training diverged: lower the learning rate; the previous checkpoint is kept)';
+const NON_FINITE_LOAD = 'the checkpoint holds NaN or infinite values (written by a run that diverged): resume from an earlier one';
 
 /** The checkpoint file main_moco.py writes after an epoch: `{model}[_w3]_{epoch:04d}.pth.tar`. */
 export function checkpointName(model: string, arch: Arch, epoch: number): string {
@@ -34,14 +66,26 @@ export function checkpointName(model: string, arch: Arch, epoch: number): string
   return `${model}${arch.endsWith('w3') ? '_w3' : ''}_${String(epoch).padStart(4, '0')}.pth.tar`;
 }
 
-/** The value torch.save writes for a checkpoint after `epochsDone` epochs. */
-export function mocoCheckpointValue(moco: MocoV2, sgd: SGD, epochsDone: number): SaveValue {
+/**
+ * The value torch.save writes for a checkpoint after `epochsDone` epochs (with `run`, its settings
+ * under ssl_inv_run). ERR_NON_FINITE, naming the tensor, if any value is NaN or infinite.
+ */
+export function mocoCheckpointValue(moco: MocoV2, sgd: SGD, epochsDone: number, run?: RunSettings): SaveValue {
+  return checkpointValue(moco, sgd, epochsDone, run);
+}
+
+/** mocoCheckpointValue; its errors name `file` when given. */
+function checkpointValue(moco: MocoV2, sgd: SGD, epochsDone: number, run: RunSettings | undefined, file?: string): SaveValue {
+  const at = file !== undefined ? { file } : {};
   const names = moco.parameterNames();
   const state = new Map<string | number, SaveValue>();
   const buffers = sgd.momentumBuffers();
   names.forEach((name, i) => {
     const b = buffers.get(name);
-    if (b) state.set(i, new PyDict(new Map([['momentum_buffer', new TorchTensor('float32', [...b.shape], b.toFloat32Array())]])));
+    if (!b) return;
+    const values = b.toFloat32Array();
+    checkFinite(values, { ...at, field: `optimizer.state[${i}].momentum_buffer (${name})`, what: NON_FINITE_SAVE });
+    state.set(i, new PyDict(new Map([['momentum_buffer', new TorchTensor('float32', [...b.shape], values)]])));
   });
   const o = sgd.options;
   const group = new PyDict(new Map<string | number, SaveValue>([
@@ -50,17 +94,23 @@ export function mocoCheckpointValue(moco: MocoV2, sgd: SGD, epochsDone: number):
     ['params', Array.from({ length: 2 * names.length }, (_, i) => i)],
   ]));
   const sd = new Map<string | number, SaveValue>();
-  for (const [k, v] of moco.stateDict()) sd.set(k, v);
-  return new PyDict(new Map<string | number, SaveValue>([
+  for (const [k, v] of moco.stateDict()) {
+    if (v.data instanceof Float32Array) checkFinite(v.data, { ...at, field: k, what: NON_FINITE_SAVE });
+    sd.set(k, v);
+  }
+  const entries = new Map<string | number, SaveValue>([
     ['epoch', epochsDone],
     ['arch', moco.config.arch],
     ['state_dict', sd],
     ['optimizer', new PyDict(new Map<string | number, SaveValue>([['state', new PyDict(state)], ['param_groups', [group]]]))],
-  ]));
+  ]);
+  if (run) entries.set(RUN_KEY, new PyDict(new Map<string | number, SaveValue>([['format', 1], ...RUN_FIELDS.map(([k, key]) => [key, run[k]] as [string, SaveValue])])));
+  return new PyDict(entries);
 }
 
-export async function saveMocoCheckpoint(file: string, moco: MocoV2, sgd: SGD, epochsDone: number): Promise<void> {
-  await torchSave(file, mocoCheckpointValue(moco, sgd, epochsDone));
+/** Writes the checkpoint atomically (see mocoCheckpointValue); nothing is written when it throws. */
+export async function saveMocoCheckpoint(file: string, moco: MocoV2, sgd: SGD, epochsDone: number, run?: RunSettings): Promise<void> {
+  await torchSave(file, checkpointValue(moco, sgd, epochsDone, run, file));
 }
 
 /** What a MoCo checkpoint holds, ready to rebuild the model and the optimiser. */
@@ -75,6 +125,8 @@ export interface LoadedMocoCheckpoint {
   init: MocoInit;
   /** Momentum buffers by encoder_q parameter name (no prefix); empty when the checkpoint has none. */
   momentum: Map<string, { shape: number[]; values: Float32Array }>;
+  /** The run's settings (ssl_inv_run); absent in main_moco.py's checkpoints. */
+  run?: RunSettings;
 }
 
 type Dict = Map<string | number, PyValue>;
@@ -95,9 +147,27 @@ async function floats(file: string, key: string, v: PyValue | undefined, shape: 
     throw new SslInvError('ERR_SHAPE_MISMATCH', `shape [${v.shape.join(', ')}], expected [${shape.join(', ')}]`, { file, field: key });
   }
   const data = await readValues(v);
-  if (data instanceof Float32Array) return data;
-  if (data instanceof Float64Array) return Float32Array.from(data);
-  throw new SslInvError('ERR_DTYPE_MISMATCH', 'expected a floating-point tensor', { file, field: key });
+  let values: Float32Array;
+  if (data instanceof Float32Array) values = data;
+  else if (data instanceof Float64Array) values = Float32Array.from(data);
+  else throw new SslInvError('ERR_DTYPE_MISMATCH', 'expected a floating-point tensor', { file, field: key });
+  checkFinite(values, { file, field: key, what: NON_FINITE_LOAD });
+  return values;
+}
+
+/** ssl_inv_run of a checkpoint, checked field by field; undefined when it has none. */
+function readRunSettings(file: string, v: PyValue | undefined): RunSettings | undefined {
+  if (v === undefined) return undefined;
+  if (!(v instanceof Map)) bad(file, `a ${pyTypeName(v)}, not a dict`, RUN_KEY);
+  if (v.get('format') !== 1) bad(file, `format ${String(v.get('format'))}: this version reads format 1`, `${RUN_KEY}.format`);
+  const out: Partial<Record<keyof RunSettings, number | string>> = {};
+  for (const [k, key, type] of RUN_FIELDS) {
+    const x = v.get(key);
+    const ok = type === 'int' ? typeof x === 'number' && Number.isSafeInteger(x) && x >= 0 : typeof x === 'string';
+    if (!ok) bad(file, `expected ${type === 'int' ? 'an integer >= 0' : 'a string'}, found ${x === undefined ? 'nothing' : pyTypeName(x)}`, `${RUN_KEY}.${key}`);
+    out[k] = x as number | string;
+  }
+  return out as unknown as RunSettings;
 }
 
 /** Reads a MoCo checkpoint (ours or main_moco.py's) for resuming. */
@@ -155,7 +225,8 @@ export async function loadMocoCheckpoint(file: string): Promise<LoadedMocoCheckp
     queuePtr,
   };
   const momentum = await readMomentum(file, root.get('optimizer'), [...backboneNames(arch), ...headParameterNames(mlp)], expected);
-  return { file, epoch, arch, dim, K, mlp, init, momentum };
+  const run = readRunSettings(file, root.get(RUN_KEY));
+  return { file, epoch, arch, dim, K, mlp, init, momentum, ...(run ? { run } : {}) };
 }
 
 function backboneNames(arch: Arch): string[] {

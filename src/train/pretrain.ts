@@ -28,7 +28,8 @@ import { Arch } from '../nn/resnet-spec';
 import { SGD } from '../optim/sgd';
 import { Tensor } from '../tensor';
 import { MocoGpuMeters, MocoStepResult, MocoV2 } from './moco';
-import { checkpointName, loadMocoCheckpoint, restoreMoco, saveMocoCheckpoint } from './moco-checkpoint';
+import { RunSettings, checkpointName, loadMocoCheckpoint, restoreMoco, saveMocoCheckpoint } from './moco-checkpoint';
+import { createHash } from 'node:crypto';
 import { FoundCheckpoint, findLatestMocoCheckpoint } from './latest-checkpoint';
 import { freshMocoInit } from './moco-init';
 import { sha256File } from '../io/hash';
@@ -60,6 +61,12 @@ export interface PretrainOptions {
    * this run in `outDir` (latest-checkpoint.ts; none there: the run starts at `startEpoch`).
    */
   resume?: string;
+  /**
+   * Resume even from a checkpoint whose run had other settings (RunSettings: seed, augmentation set,
+   * batch size, bnSplits, image size, training images); without it such a resume is refused
+   * (ERR_CHECKPOINT_KEYS naming the setting), since the run would not continue the one it names.
+   */
+  resumeOverride?: boolean;
   seed: number;
   /** Side of the square views (main_moco.py: 224). */
   imageSize: number;
@@ -200,6 +207,33 @@ function mix(...parts: number[]): bigint {
   return h ^ (h >> 29n);
 }
 
+/** The flag that sets each RunSettings field, for messages. */
+const RUN_FLAGS: Record<keyof RunSettings, string> = {
+  seed: '--seed', model: '--model', batchSize: '--batch-size', bnSplits: '--bn-splits', imageSize: '--image-size',
+  images: 'the training images (count)', filesSha256: 'the training images (their paths)',
+};
+
+/**
+ * Compares the settings a checkpoint's run recorded with this run's: differences are refused
+ * (ERR_CHECKPOINT_KEYS, field ssl_inv_run.<setting>) unless `override`, when they are reported.
+ */
+function checkResumedRun(file: string, recorded: RunSettings | undefined, now: RunSettings, override: boolean, notice: (line: string) => void): void {
+  if (recorded === undefined) {
+    notice(`${file} does not record its run's seed, batch size and views (main_moco.py's checkpoints do not): going on with this command line's`);
+    return;
+  }
+  const changed = (Object.keys(RUN_FLAGS) as (keyof RunSettings)[]).filter((k) => recorded[k] !== now[k]);
+  if (changed.length === 0) return;
+  const what = changed.map((k) => k === 'filesSha256' ? `${RUN_FLAGS[k]} differ` : `${RUN_FLAGS[k]} was ${recorded[k]}, now ${now[k]}`).join('; ');
+  if (override) {
+    notice(`--resume-override: resuming ${file} with other settings than its run's (${what}); the batches and views differ from that run's`);
+    return;
+  }
+  const key = { seed: 'seed', model: 'model', batchSize: 'batch_size', bnSplits: 'bn_splits', imageSize: 'image_size', images: 'images', filesSha256: 'files_sha256' }[changed[0]!];
+  throw new SslInvError('ERR_CHECKPOINT_KEYS', `the checkpoint's run had other settings (${what}): resumed so, the run would not be the one it continues. ` +
+    'Use the same flags and data, or --resume-override to go on anyway', { file, field: `ssl_inv_run.${key}` });
+}
+
 function check(cond: boolean, message: string, field: string): void {
   if (!cond) throw new SslInvError('ERR_INVALID_ARGUMENT', message, { field });
 }
@@ -223,6 +257,11 @@ export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = 
     throw new SslInvError('ERR_DATASET_LAYOUT', `${root} has ${n} image(s), fewer than one batch of ${o.batchSize} (batches drop the remainder, as main_moco.py's loader does)`, { file: root });
   }
   const stepsThisEpoch = Math.min(steps, o.maxStepsPerEpoch ?? Infinity);
+  const files = createHash('sha256');
+  for (const sample of listing.samples) files.update(`${path.relative(root, sample.path)}\n`);
+  const run: RunSettings = {
+    seed: o.seed, model: o.model, batchSize: o.batchSize, bnSplits, imageSize: o.imageSize, images: n, filesSha256: files.digest('hex'),
+  };
   const sgd = new SGD({ lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay });
   const device = resolveDevice(o.device ?? 'cpu');
   const config = { m: o.mocoM, T: o.mocoT, bnSplits, device };
@@ -247,6 +286,7 @@ export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = 
         throw new SslInvError('ERR_CHECKPOINT_KEYS', `the checkpoint's MoCo has dim ${c.dim}, K ${c.K}, ${c.mlp ? 'an MLP head' : 'a linear head'}; ` +
           `the flags ask for --moco-dim ${o.mocoDim} --moco-k ${o.mocoK}${o.mlp ? ' --mlp' : ''}`, { file });
       }
+      checkResumedRun(file, c.run, run, o.resumeOverride ?? false, (line) => hooks.notice?.(line));
       moco = await restoreMoco(c, config, sgd);
       startEpoch = c.epoch;
       resumedFrom = file;
@@ -312,7 +352,7 @@ export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = 
           }
           const loss = r.loss;
           if (!Number.isFinite(loss)) {
-            throw new SslInvError('ERR_INVALID_ARGUMENT', `the loss became ${loss} at epoch ${epoch}, step ${step}: lower the learning rate (no checkpoint is written for this epoch)`);
+            throw new SslInvError('ERR_NON_FINITE', `the loss became ${loss} at epoch ${epoch}, step ${step}: lower the learning rate (no checkpoint is written for this epoch)`, { field: 'loss' });
           }
           lossSum += loss;
           acc1Sum += r.acc1;
@@ -323,7 +363,7 @@ export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = 
         await views.close();
       }
       const file = path.join(o.outDir, checkpointName(o.model, o.arch, epoch));
-      await saveMocoCheckpoint(file, moco, sgd, epoch + 1);
+      await saveMocoCheckpoint(file, moco, sgd, epoch + 1, run);
       const seconds = (Date.now() - started) / 1000;
       const r: EpochRecord = {
         epoch, lr: sgd.lr, steps: stepsThisEpoch, meanLoss: lossSum / stepsThisEpoch,

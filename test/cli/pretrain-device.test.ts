@@ -73,8 +73,20 @@ if (info.deviceCount === 0) {
       encoding: 'utf8', env: { ...process.env, SSL_INV_CUDA_EMU_MEMORY: String(150_000_000) }, timeout: 300_000,
     });
     t.equal(r.status, 1, 'exit status 1', { stderr: r.stderr });
-    t.match(r.stderr, /ERR_OUT_OF_MEMORY: .*cuda:0: out of memory allocating .* \(this process holds .*\)\. Use a smaller --batch-size/);
+    t.match(r.stderr, /ERR_OUT_OF_MEMORY: .*cuda:0: out of memory allocating .* \(this process holds .*\)\. Use a smaller --batch-size\. \(this run: --batch-size 4, --image-size 32, -a resnet18\)/,
+      'the message names what was allocated and the settings that size it');
     const files = fs.existsSync(out) ? fs.readdirSync(out) : [];
     t.notOk(files.some((f) => f.endsWith('.pth.tar') || f.endsWith('.tmp')), `no checkpoint, no temp file (${files.join(', ') || 'nothing'})`);
+    // Resuming the device run of the first test under the same cap: the checkpoint it resumes stays as it was.
+    const dev = path.join(dir, 'dev'), last = path.join(dev, 'default_0001.pth.tar');
+    if (!fs.existsSync(last)) return;
+    const before = fs.readFileSync(last);
+    const resumed = spawnSync(process.execPath, [bin, 'pretrain', data, ...BASE, '--epochs', '3', '--gpu', '0', '--resume', 'latest', '--out-dir', dev], {
+      encoding: 'utf8', env: { ...process.env, SSL_INV_CUDA_EMU_MEMORY: String(150_000_000) }, timeout: 300_000,
+    });
+    t.equal(resumed.status, 1, 'a resumed run out of memory: exit 1', { stderr: resumed.stderr });
+    t.match(resumed.stderr, /ERR_OUT_OF_MEMORY: .*\(this run: --batch-size 4/);
+    t.ok(fs.readFileSync(last).equals(before), 'the checkpoint it resumed from is intact');
+    t.notOk(fs.readdirSync(dev).some((f) => f === 'default_0002.pth.tar' || f.endsWith('.tmp')), 'no new checkpoint, no temp file');
   });
 }

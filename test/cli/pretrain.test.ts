@@ -51,7 +51,11 @@ t.test('two epochs: checkpoints, log, summary and table', async (t) => {
 
   const ckpt = await loadCheckpoint(path.join(out, 'default_0001.pth.tar'));
   const root = ckpt.root as Map<string, unknown>;
-  t.same([...root.keys()], ['epoch', 'arch', 'state_dict', 'optimizer'], "main_moco.py's checkpoint dict");
+  t.same([...root.keys()], ['epoch', 'arch', 'state_dict', 'optimizer', 'ssl_inv_run'], "main_moco.py's checkpoint dict, and the run's settings");
+  const runSettings = root.get('ssl_inv_run') as Map<string, unknown>;
+  t.same(Object.fromEntries([...runSettings].filter(([k]) => k !== 'files_sha256')),
+    { format: 1, seed: 0, model: 'default', batch_size: 4, bn_splits: 1, image_size: 32, images: 9 }, 'the settings its batches and views depend on');
+  t.match(runSettings.get('files_sha256'), /^[0-9a-f]{64}$/, "and a digest of the training images' paths");
   t.equal(root.get('epoch'), 2);
   t.equal(root.get('arch'), 'resnet18');
   const sd = root.get('state_dict') as Map<string, { shape: number[] }>;
@@ -143,6 +147,61 @@ t.test('a resumed run writes the bytes of the run it continues', async (t) => {
   t.same(fs.readFileSync(path.join(resumed, 'pretrain-log.csv'), 'utf8').trim().split('\n'), [fullLog[0], ...fullLog.slice(-2)],
     'a new log with the epoch that ran');
   fs.rmSync(full, { recursive: true });
+});
+
+t.test("a resume must continue the checkpoint's run: other settings are refused unless overridden", async (t) => {
+  const run = path.join(dir, 'settings');
+  const args = ['pretrain', data, ...BASE, '--quiet'];
+  t.equal((await runCli([...args, '--epochs', '1', '--out-dir', run])).code, 0);
+  const first = path.join(run, 'default_0000.pth.tar');
+  const bytes = fs.readFileSync(first);
+  const cases: [string[], RegExp][] = [
+    [['-b', '2'], /ssl_inv_run\.batch_size: .*--batch-size was 4, now 2/],
+    [['--seed', '5'], /ssl_inv_run\.seed: .*--seed was 0, now 5/],
+    [['--image-size', '48'], /ssl_inv_run\.image_size: .*--image-size was 32, now 48/],
+    [['--bn-splits', '2'], /ssl_inv_run\.bn_splits: .*--bn-splits was 1, now 2/],
+    [['--model', 'ventral'], /ssl_inv_run\.model: .*--model was default, now ventral/],
+  ];
+  for (const [flags, msg] of cases) {
+    const r = await runCli([...args, '--epochs', '2', '--out-dir', run, '--resume', first, ...flags]);
+    t.equal(r.code, 1, flags.join(' '));
+    t.match(r.stderr, new RegExp(`ERR_CHECKPOINT_KEYS: ${first.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: ${msg.source}.*--resume-override`), flags.join(' '));
+  }
+  const latest = await runCli([...args, '--epochs', '2', '--out-dir', run, '--resume', 'latest', '-b', '2']);
+  t.equal(latest.code, 1, '--resume latest is refused too (not passed over as unreadable)');
+  t.match(latest.stderr, /ERR_CHECKPOINT_KEYS: .*default_0000\.pth\.tar: ssl_inv_run\.batch_size/);
+  // Other training images: one more in the folder.
+  const more = path.join(dir, 'more-data');
+  fs.cpSync(data, more, { recursive: true });
+  fs.copyFileSync(path.join(more, 'train', 'cat', 'img1.png'), path.join(more, 'train', 'cat', 'zz-extra.png'));
+  const moreImages = await runCli(['pretrain', more, ...BASE, '--quiet', '--epochs', '2', '--out-dir', run, '--resume', first]);
+  t.equal(moreImages.code, 1);
+  t.match(moreImages.stderr, /ssl_inv_run\.images: .*the training images \(count\) was 9, now 10; the training images \(their paths\) differ/);
+  fs.rmSync(more, { recursive: true });
+  t.same(fs.readdirSync(run).filter((f) => f.endsWith('.pth.tar')), ['default_0000.pth.tar'], 'nothing was trained by a refused resume');
+  const forced = await runCli(['pretrain', data, ...BASE, '--epochs', '2', '--out-dir', run, '--resume', first, '--seed', '5', '--resume-override']);
+  t.equal(forced.code, 0, '--resume-override goes on', { stderr: forced.stderr });
+  t.match(forced.stderr, /--resume-override: resuming .*default_0000\.pth\.tar with other settings than its run's \(--seed was 0, now 5\)/);
+  const second = await loadCheckpoint(path.join(run, 'default_0001.pth.tar'));
+  t.equal(((second.root as Map<string, unknown>).get('ssl_inv_run') as Map<string, unknown>).get('seed'), 5, 'the new checkpoint records the new seed');
+  t.ok(fs.readFileSync(first).equals(bytes), 'the checkpoint resumed from is untouched');
+
+  // A --resume file that is not there is an error, never a fresh start (main_moco.py's "no checkpoint found").
+  const nowhere = path.join(dir, 'nowhere');
+  const missing = await runCli([...args, '--epochs', '2', '--out-dir', nowhere, '--resume', path.join(dir, 'nope.pth.tar')]);
+  t.equal(missing.code, 1);
+  t.match(missing.stderr, /ERR_FILE_NOT_FOUND: .*nope\.pth\.tar/);
+  t.notOk(fs.existsSync(nowhere), 'nothing written');
+
+  // A run that diverges (here, from a learning rate of 1e30) stops with ERR_NON_FINITE before its
+  // checkpoint: a NaN loss, or a NaN weight found as the checkpoint is being written.
+  fs.rmSync(path.join(run, 'default_0001.pth.tar'));
+  const diverged = await runCli([...args, '--epochs', '2', '--out-dir', run, '--resume', first, '--lr', '1e30']);
+  t.equal(diverged.code, 1);
+  t.match(diverged.stderr, /ERR_NON_FINITE: /);
+  t.same(fs.readdirSync(run).filter((f) => /\.pth\.tar|\.tmp/.test(f)), ['default_0000.pth.tar'], 'no checkpoint of the diverged epoch, no temp file');
+  t.ok(fs.readFileSync(first).equals(bytes), 'the previous checkpoint intact');
+  fs.rmSync(run, { recursive: true });
 });
 
 t.test('--bn-splits: two emulated GPUs, resumable, and not the one-GPU run', async (t) => {
