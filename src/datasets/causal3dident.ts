@@ -14,8 +14,9 @@
  *
  * Checked (ERR_DATASET_LAYOUT naming the file): both split folders are ImageFolders; there are 7
  * class folders and 7 latents files; each latents file is a 2-D float array with as many rows as its
- * class folder has images (the original only concatenates and would silently misalign them); the
- * target index exists.
+ * class folder has images (the original only concatenates and would silently misalign them); every
+ * latent is finite (a NaN or infinite value, field `row R, latent L`, 0-based within the file, would
+ * poison the regression); the target index exists.
  */
 import * as path from 'node:path';
 import { listImageFolder } from '../data/image-folder';
@@ -90,7 +91,14 @@ async function readSplit(root: string, split: 'train' | 'test', target: Causal3D
       throw layoutError(`has ${a.shape[0]} rows but class folder ${listing.classes[c]} (index ${c}) holds ${counts[c]} images; ` +
         'expected one row per image', file);
     }
-    for (let r = 0; r < a.shape[0]!; r++) rows.push(Array.from(a.data.subarray(r * columns, (r + 1) * columns) as Float32Array | Float64Array));
+    const values = a.data as Float32Array | Float64Array;
+    for (let i = 0; i < values.length; i++) {
+      if (!Number.isFinite(values[i]!)) {
+        const r = Math.floor(i / columns), l = i % columns;
+        throw layoutError(`holds a non-finite value (${values[i]}) at row ${r}, latent ${l}; expected finite latents`, file, `row ${r}, latent ${l}`);
+      }
+    }
+    for (let r = 0; r < a.shape[0]!; r++) rows.push(Array.from(values.subarray(r * columns, (r + 1) * columns)));
   }
   if (target !== 'class' && target >= columns) {
     throw new SslInvError('ERR_INVALID_ARGUMENT', `target latent ${target} does not exist: the latents have ${columns} columns (0..${columns - 1})`,

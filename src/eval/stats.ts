@@ -10,13 +10,15 @@
  * layer, the data-set listing (every image's relative path, size and modification time), the
  * preprocessing and this algorithm's version. One safetensors file holds mean and covariance, with
  * the key, the inputs and a SHA-256 of the tensors in its metadata; it is written atomically and
- * verified on every read, and a corrupt, truncated or stale file is recomputed, never trusted.
+ * verified on every read, and a corrupt, truncated or stale file is recomputed, never trusted; so is
+ * one whose mean or covariance holds a NaN or an infinity, even under a matching checksum.
  */
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SslInvError } from '../errors';
+import { checkFinite } from '../io/finite';
 import { ImageFolderListing } from '../data/image-folder';
 import { EvalTransform } from '../data/preprocess';
 import { readSafetensors, writeSafetensors } from '../io/safetensors';
@@ -101,6 +103,12 @@ export async function readStatsFile(file: string, expectedKey?: string): Promise
   const dim = mean.data.length;
   if (cov.shape.length !== 2 || cov.shape[0] !== dim || cov.shape[1] !== dim) return 'covariance of the wrong shape';
   if (payloadDigest(mean.data, cov.data) !== m.payload_sha256) return 'corrupt (checksum mismatch)';
+  const nonFinite = (a: Float64Array): number => a.findIndex((v) => !Number.isFinite(v));
+  const badMean = nonFinite(mean.data), badCov = nonFinite(cov.data);
+  if (badMean >= 0) return `corrupt (non-finite value ${mean.data[badMean]} in mean[${badMean}])`;
+  if (badCov >= 0) {
+    return `corrupt (non-finite value ${cov.data[badCov]} in cov[${Math.floor(badCov / dim)}, ${badCov % dim}])`;
+  }
   let inputs: StatsKeyInputs;
   try {
     inputs = JSON.parse(m.inputs ?? '') as StatsKeyInputs;
@@ -164,6 +172,11 @@ export async function loadOrComputeStats(o: ComputeStatsOptions): Promise<Featur
       o.onProgress?.(done, n);
     }
     const mean = acc.mean(), cov = acc.covariance(1);
+    // Non-finite features (an overflow in the network) would make every distance NaN, which the
+    // original's nanmean then hides; and such a file would be refused and recomputed at every read.
+    const what = `the features of ${o.listing.root} are not all finite, so their statistics cannot be used (is the model sound?)`;
+    checkFinite(mean, { field: 'mean', file, what });
+    checkFinite(cov, { field: 'cov', file, what });
     fs.mkdirSync(o.resultsDir, { recursive: true });
     await writeSafetensors(file, new Map([['mean', { shape: [mean.length], data: mean }], ['cov', { shape: [mean.length, mean.length], data: cov }]]), {
       format: STATS_FORMAT, key, inputs: JSON.stringify(inputs), count: String(acc.rows),

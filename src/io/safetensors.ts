@@ -6,7 +6,8 @@
  * Reading checks what the reference implementation checks: N <= 100 MB and 8 + N <= file size; the
  * header is valid UTF-8 JSON with no duplicate keys; known dtypes; offsets in order, contiguous from
  * 0, each region exactly numel x itemsize bytes (overflow-checked), the last ending at the end of
- * the file. Any violation is ERR_CHECKPOINT_CORRUPT naming the file and the tensor.
+ * the file. Any violation is ERR_CHECKPOINT_CORRUPT naming the file and, in `field`, the tensor (or
+ * '__metadata__', or 'header' for the length prefix and the header text as a whole).
  */
 import { promises as fsp } from 'node:fs';
 import { SslInvError } from '../errors';
@@ -15,6 +16,8 @@ import { writeFileAtomic } from './atomic-write';
 export type SafetensorsDType = 'F64' | 'F32' | 'I64' | 'I32' | 'U8';
 const ITEMSIZE: Record<SafetensorsDType, number> = { F64: 8, F32: 4, I64: 8, I32: 4, U8: 1 };
 const MAX_HEADER = 100 * 1024 * 1024;
+/** Strict UTF-8: invalid bytes throw instead of becoming U+FFFD (a real U+FFFD in a name stays valid). */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export type SafetensorsArray = Float64Array | Float32Array | BigInt64Array | Int32Array | Uint8Array;
 
@@ -99,22 +102,30 @@ export function parseSafetensors(buf: Buffer, file = '<buffer>'): SafetensorsFil
   const bad = (m: string, field?: string): never => {
     throw new SslInvError('ERR_CHECKPOINT_CORRUPT', m, field === undefined ? { file } : { file, field });
   };
-  if (buf.length < 8) bad('not a safetensors file: shorter than its 8-byte header length');
+  if (buf.length < 8) bad('not a safetensors file: shorter than its 8-byte header length', 'header');
   const n64 = buf.readBigUInt64LE(0);
-  if (n64 > BigInt(MAX_HEADER)) bad(`header length ${n64} is over the 100 MB limit`);
+  if (n64 > BigInt(MAX_HEADER)) bad(`header length ${n64} is over the 100 MB limit`, 'header');
   const n = Number(n64);
-  if (8 + n > buf.length) bad(`header length ${n} runs past the end of the file (${buf.length} bytes)`);
-  const text = buf.subarray(8, 8 + n).toString('utf8');
-  if (Buffer.byteLength(text, 'utf8') !== n || text.includes('\ufffd')) bad('the header is not valid UTF-8');
+  if (8 + n > buf.length) bad(`header length ${n} runs past the end of the file (${buf.length} bytes)`, 'header');
+  let text = '';
+  try {
+    text = UTF8.decode(buf.subarray(8, 8 + n));
+  } catch {
+    bad('the header is not valid UTF-8', 'header');
+  }
   let header: Record<string, unknown>;
   try {
     header = JSON.parse(text) as Record<string, unknown>;
   } catch (e) {
-    return bad(`the header is not valid JSON (${(e as Error).message})`);
+    return bad(`the header is not valid JSON (${(e as Error).message})`, 'header');
   }
-  if (header === null || typeof header !== 'object' || Array.isArray(header)) bad('the header is not a JSON object');
+  if (header === null || typeof header !== 'object' || Array.isArray(header)) bad('the header is not a JSON object', 'header');
   const keys = topLevelKeys(text);
-  if (new Set(keys).size !== keys.length) bad('the header has a duplicate key');
+  const seen = new Set<string>();
+  for (const k of keys) {
+    if (seen.has(k)) bad('the header has a duplicate key', k);
+    seen.add(k);
+  }
   const dataStart = 8 + n;
   const dataLen = buf.length - dataStart;
   const metadata: Record<string, string> = {};
@@ -146,6 +157,7 @@ export function parseSafetensors(buf: Buffer, file = '<buffer>'): SafetensorsFil
   const tensors = new Map<string, SafetensorsTensor>();
   for (const [name, e] of entries) {
     if (e.begin !== expected) bad(`tensor data is not contiguous at byte ${e.begin} (expected ${expected})`, name);
+    if (e.end > dataLen) bad(`data_offsets [${e.begin}, ${e.end}] run past the end of the file (the data section is ${dataLen} bytes)`, name);
     expected = e.end;
     const bytes = buf.subarray(dataStart + e.begin, dataStart + e.end);
     const copy = new Uint8Array(bytes.length);
@@ -153,7 +165,9 @@ export function parseSafetensors(buf: Buffer, file = '<buffer>'): SafetensorsFil
     const Ctor = { F64: Float64Array, F32: Float32Array, I64: BigInt64Array, I32: Int32Array, U8: Uint8Array }[e.dtype];
     tensors.set(name, { dtype: e.dtype, shape: e.shape, data: new Ctor(copy.buffer, 0, copy.length / ITEMSIZE[e.dtype]) });
   }
-  if (expected !== dataLen) bad(`the data section is ${dataLen} bytes but the tensors cover ${expected}`);
+  if (expected !== dataLen) {
+    bad(`the data section is ${dataLen} bytes but the tensors cover ${expected}`, entries.length ? entries[entries.length - 1]![0] : 'header');
+  }
   return { tensors, metadata };
 }
 

@@ -45,3 +45,36 @@ t.test('latents that do not match the images, and missing parts', async (t) => {
   fs.rmSync(path.join(root, 'testset'), { recursive: true });
   await t.rejects(readCausal3DIdent(root), { code: 'ERR_DATASET_LAYOUT', file: path.join(root, 'testset'), message: /does not exist/ });
 });
+
+t.test('latents that are not a 2-D float array, or not finite', async (t) => {
+  const root = copyFixture('Causal3DIdent', tmpDir('c3di-values'));
+  const lat = path.join(root, 'trainset', 'latents_2.npy');
+  const orig = fs.readFileSync(lat);
+  await writeNpy(lat, { dtype: 'int64', shape: [3, 10], data: new BigInt64Array(30).fill(1n) });
+  await t.rejects(readCausal3DIdent(root), { code: 'ERR_DATASET_LAYOUT', file: lat,
+    message: /is a int64 array of shape \(3, 10\); expected a 2-D float array/ }, 'int64 latents');
+  await writeNpy(lat, { dtype: 'float64', shape: [30], data: new Float64Array(30) });
+  await t.rejects(readCausal3DIdent(root), { code: 'ERR_DATASET_LAYOUT', file: lat, message: /is a float64 array of shape \(30\); expected a 2-D/ }, '1-D latents');
+
+  for (const [bad, r, l] of [[NaN, 1, 4], [Infinity, 0, 0], [-Infinity, 2, 9]] as const) {
+    const data = new Float64Array(30).fill(0.5);
+    data[r * 10 + l] = bad;
+    data[2 * 10 + 9] = bad; // a later one too: the first is named
+    await writeNpy(lat, { dtype: 'float64', shape: [3, 10], data });
+    await t.rejects(readCausal3DIdent(root), { code: 'ERR_DATASET_LAYOUT', file: lat, field: `row ${r}, latent ${l}`,
+      message: new RegExp(`non-finite value \\(${bad}\\) at row ${r}, latent ${l}`) }, `${bad} in float64 latents`);
+  }
+  const testLat = path.join(root, 'testset', 'latents_5.npy');
+  const testRows = (await readCausal3DIdent(ROOT)).splits.test.samples.filter((s) => s.classIndex === 5).length;
+  const f32 = new Float32Array(testRows * 10).fill(0.25);
+  f32[(testRows - 1) * 10 + 3] = NaN;
+  await writeNpy(lat, { dtype: 'float64', shape: [3, 10], data: new Float64Array(30) }); // trainset fine again
+  await writeNpy(testLat, { dtype: 'float32', shape: [testRows, 10], data: f32 });
+  await t.rejects(readCausal3DIdent(root), { code: 'ERR_DATASET_LAYOUT', file: testLat, field: `row ${testRows - 1}, latent 3` },
+    'NaN in float32 latents (testset)');
+
+  fs.writeFileSync(lat, orig);
+  fs.copyFileSync(path.join(ROOT, 'testset', 'latents_5.npy'), testLat);
+  const ds = await readCausal3DIdent(root);
+  t.same(ds.splits.trainval.samples[3]!.latents, e.latents_train_row3, 'the original files read again');
+});
