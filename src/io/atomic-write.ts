@@ -61,7 +61,8 @@ export function removePendingTempFiles(): string[] {
   return removed;
 }
 
-async function writeAll(fh: FileHandle, chunk: Uint8Array): Promise<void> {
+/** Writes all of `chunk` at the handle's position (a write that returns 0 bytes is an error, not a loop). */
+export async function writeAll(fh: FileHandle, chunk: Uint8Array): Promise<void> {
   let off = 0;
   while (off < chunk.byteLength) {
     const { bytesWritten } = await fh.write(chunk, off, chunk.byteLength - off);

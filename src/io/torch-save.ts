@@ -14,7 +14,7 @@ import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { crc32 } from './crc32';
 import { SslInvError } from '../errors';
-import { tempNameFor, trackTempFile, untrackTempFile } from './atomic-write';
+import { tempNameFor, trackTempFile, untrackTempFile, writeAll } from './atomic-write';
 
 export type TorchSaveDType = 'float32' | 'float64' | 'int64' | 'int32' | 'uint8';
 
@@ -199,11 +199,7 @@ class ZipWriter {
   constructor(private readonly fh: FileHandle) {}
 
   private async write(b: Uint8Array): Promise<void> {
-    let off = 0;
-    while (off < b.byteLength) {
-      const { bytesWritten } = await this.fh.write(b, off, b.byteLength - off);
-      off += bytesWritten;
-    }
+    await writeAll(this.fh, b);
     this.offset += b.byteLength;
   }
 
