@@ -108,14 +108,21 @@ export interface Causal3DIdentRun {
   testRows: number;
 }
 
+/**
+ * How many of a split's n samples eval_causal3dident.py computes features of: its loader stops at
+ * batch max_iter = int(4096 * c / batch_size) (c = 5 for trainval, 10 for test), or at batch 100
+ * with --quick, or when the (shuffled, not drop_last) loader runs out.
+ */
+export function causal3dIdentSampleCount(n: number, c: number, batchSize: number, quick: boolean): number {
+  const maxIter = Math.floor((4096 * c) / batchSize);
+  return Math.min(n, (quick ? Math.min(100, maxIter) : maxIter) * batchSize);
+}
+
 /** eval_causal3dident.py: RBF kernel ridge on the first 5 x 4096 trainval and 10 x 4096 test samples. */
 export async function runCausal3DIdent(o: Omit<DownstreamOptions, 'modelName'>): Promise<Causal3DIdentRun> {
   const ds = o.dataset;
-  const take = (split: Split<Sample>, c: number, seed: number) => {
-    const maxIter = Math.floor((4096 * c) / o.batchSize);
-    const count = (o.quick ? Math.min(100, maxIter) : maxIter) * o.batchSize;
-    return seededSubset(split.samples.length, count, seed);
-  };
+  const take = (split: Split<Sample>, c: number, seed: number) =>
+    seededSubset(split.samples.length, causal3dIdentSampleCount(split.samples.length, c, o.batchSize, o.quick), seed);
   const a = await splitFeatures(o.model, ds.splits.trainval!, take(ds.splits.trainval!, 5, o.seed), o.transform, o.batchSize, o.sink, 'trainval features');
   const b = await splitFeatures(o.model, ds.splits.test!, take(ds.splits.test!, 10, o.seed + 1), o.transform, o.batchSize, o.sink, 'test features');
   const probe = kernelRidgeProbe(a.x, a.y, b.x, b.y, { folds: o.folds, seed: o.seed, device: o.probeDevice ?? 'cpu' });
