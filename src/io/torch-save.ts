@@ -40,7 +40,16 @@ export class PyDict {
   constructor(readonly entries: Map<string | number, SaveValue>) {}
 }
 
-export type SaveValue = null | boolean | number | bigint | string | SaveValue[] | PyTuple | PyDict
+/**
+ * A Python float even when the value is integral: a plain number that is a safe integer pickles as
+ * an int, as `0` and `1` are in Python, but PyTorch keeps the type it was given (main_moco.py's
+ * `--lr 1` is 1.0 in the optimiser's state dict, where `dampening`'s default is the int 0).
+ */
+export class PyFloat {
+  constructor(readonly value: number) {}
+}
+
+export type SaveValue = null | boolean | number | bigint | string | SaveValue[] | PyTuple | PyDict | PyFloat
   | Map<string | number, SaveValue> | TorchTensor;
 
 const STORAGE: Record<TorchSaveDType, string> = {
@@ -144,11 +153,12 @@ class Pickler {
     if (v === true) return this.op(0x88);
     if (v === false) return this.op(0x89);
     if (typeof v === 'bigint') return this.int(v);
-    if (typeof v === 'number') {
-      if (Number.isSafeInteger(v) && !Object.is(v, -0)) return this.int(BigInt(v));
+    if (typeof v === 'number' || v instanceof PyFloat) {
+      const x = typeof v === 'number' ? v : v.value;
+      if (typeof v === 'number' && Number.isSafeInteger(x) && !Object.is(x, -0)) return this.int(BigInt(x));
       const b = Buffer.alloc(9);
       b[0] = 0x47; // BINFLOAT, big-endian double
-      b.writeDoubleBE(v, 1);
+      b.writeDoubleBE(x, 1);
       this.chunks.push(b);
       return;
     }

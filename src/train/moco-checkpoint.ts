@@ -23,7 +23,7 @@
 import { SslInvError } from '../errors';
 import { CheckpointTensor, loadCheckpoint } from '../io/torch-checkpoint';
 import { PyValue, TensorDescriptor, isTensor, pyTypeName } from '../io/pickle';
-import { PyDict, SaveValue, TorchTensor, torchSave } from '../io/torch-save';
+import { PyDict, PyFloat, SaveValue, TorchTensor, torchSave } from '../io/torch-save';
 import { Arch, allConvBns, expectedBackboneKeys, parseArch, resnetSpec } from '../nn/resnet-spec';
 import { SGD } from '../optim/sgd';
 import { moveTo, tensor } from '../tensor';
@@ -89,7 +89,9 @@ function checkpointValue(moco: MocoV2, sgd: SGD, epochsDone: number, run: RunSet
   });
   const o = sgd.options;
   const group = new PyDict(new Map<string | number, SaveValue>([
-    ['lr', o.lr], ['momentum', o.momentum], ['dampening', o.dampening], ['weight_decay', o.weightDecay],
+    // main_moco.py's lr, momentum and weight decay are floats (argparse type=float, and the
+    // schedule's products); dampening is SGD's default, the int 0.
+    ['lr', new PyFloat(o.lr)], ['momentum', new PyFloat(o.momentum)], ['dampening', o.dampening], ['weight_decay', new PyFloat(o.weightDecay)],
     ['nesterov', o.nesterov], ['maximize', false], ['foreach', null], ['differentiable', false],
     ['params', Array.from({ length: 2 * names.length }, (_, i) => i)],
   ]));

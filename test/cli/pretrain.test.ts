@@ -65,6 +65,10 @@ t.test('two epochs: checkpoints, log, summary and table', async (t) => {
   t.equal((opt.get('state') as Map<number, unknown>).size, 64, "a momentum buffer for each of encoder_q's 64 parameters");
   const group = (opt.get('param_groups') as Map<string, unknown>[])[0]!;
   t.equal(group.get('lr'), 0.015);
+  // main_moco.py's lr, momentum and weight decay are Python floats, SGD's default dampening the int 0.
+  const bytes = fs.readFileSync(path.join(out, 'default_0001.pth.tar'));
+  for (const key of ['lr', 'momentum', 'weight_decay']) t.ok(bytes.includes(Buffer.concat([Buffer.from(key), Buffer.from([0x47])])), `${key}: BINFLOAT`);
+  t.ok(bytes.includes(Buffer.concat([Buffer.from('dampening'), Buffer.from([0x4b, 0])])), 'dampening: BININT1 0');
   t.equal((group.get('params') as number[]).length, 128, 'encoder_q and encoder_k parameters, as model.parameters()');
 
   const model = await loadFeatureExtractor(path.join(out, 'default_0001.pth.tar'));

@@ -83,4 +83,20 @@ t.test('MoCo checkpoints: never written with NaN, never resumed from one', async
   const found = await findLatestMocoCheckpoint(run, 'default', 'resnet18', (l) => notices.push(l));
   t.equal(found?.file, older, '--resume latest takes the checkpoint before it');
   t.match(notices.join('\n'), /ERR_NON_FINITE: .*default_0001\.pth\.tar.*-Infinity.*trying the checkpoint before it/);
+
+  // Not about NaN, but about the same writer: main_moco.py's --lr 1, --momentum 0 and --wd 0 are
+  // Python floats in the optimiser's state dict; a plain integral number would pickle as an int.
+  const whole = new SGD({ lr: 1, momentum: 0, weightDecay: 0 });
+  t.teardown(() => whole.dispose());
+  const floats = path.join(dir, 'floats.pth.tar');
+  await torchSave(floats, mocoCheckpointValue(moco, whole, 1));
+  const bytes = fs.readFileSync(floats);
+  const binfloat = (key: string, v: number) => {
+    const b = Buffer.alloc(9);
+    b[0] = 0x47;
+    b.writeDoubleBE(v, 1);
+    return Buffer.concat([Buffer.from(key), b]);
+  };
+  for (const [key, v] of [['lr', 1], ['momentum', 0], ['weight_decay', 0]] as const) t.ok(bytes.includes(binfloat(key, v)), `${key}: BINFLOAT ${v}.0`);
+  t.ok(bytes.includes(Buffer.concat([Buffer.from('dampening'), Buffer.from([0x4b, 0])])), "dampening: SGD's default, BININT1 0");
 });

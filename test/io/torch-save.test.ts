@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadCheckpoint } from '../../src/io/torch-checkpoint';
 import { loadBackbone } from '../../src/io/state-dict';
-import { PyDict, PyTuple, TorchTensor, archiveName, torchSave } from '../../src/io/torch-save';
+import { PyDict, PyFloat, PyTuple, TorchTensor, archiveName, torchSave } from '../../src/io/torch-save';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssl-inv-save-'));
 t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -46,6 +46,23 @@ t.test('round trip of every dtype, nested containers and a state dict', async (t
   const bb = await loadBackbone(file);
   t.equal(bb.source, 'moco');
   t.equal(bb.arch, 'resnet18');
+});
+
+t.test('PyFloat pickles an integral value as a float, a plain number as an int', async (t) => {
+  const file = path.join(dir, 'floats.pth');
+  await torchSave(file, new PyDict(new Map<string | number, never>([['f', new PyFloat(1) as never], ['i', 1 as never], ['z', new PyFloat(0) as never]])));
+  const bytes = fs.readFileSync(file);
+  const float = (key: string, v: number) => {
+    const b = Buffer.alloc(9);
+    b[0] = 0x47; // BINFLOAT
+    b.writeDoubleBE(v, 1);
+    return Buffer.concat([Buffer.from(key), b]);
+  };
+  t.ok(bytes.includes(float('f', 1)), "'f': BINFLOAT 1.0");
+  t.ok(bytes.includes(float('z', 0)), "'z': BINFLOAT 0.0");
+  t.ok(bytes.includes(Buffer.from([0x69, 0x4b, 0x01])), "'i': BININT1 1");
+  const root = (await loadCheckpoint(file)).root as Map<string, unknown>;
+  t.same([root.get('f'), root.get('i'), root.get('z')], [1, 1, 0], 'all read back as numbers');
 });
 
 t.test('names and failures', async (t) => {
