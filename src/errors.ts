@@ -18,6 +18,8 @@ export const ErrorCodes = [
   'ERR_TENSOR_DISPOSED',
   'ERR_SINGULAR_MATRIX',
   'ERR_NATIVE_LOAD',
+  // a CUDA device that faulted (an illegal access, an ECC error): unusable until the process restarts
+  'ERR_DEVICE_FAULT',
   // files in general
   'ERR_FILE_NOT_FOUND',
   'ERR_FILE_READ',

@@ -13,6 +13,7 @@ const char* CodeName(Code code) {
     case Code::kDeviceUnavailable: return "ERR_DEVICE_UNAVAILABLE";
     case Code::kInternal: return "ERR_NATIVE_INTERNAL";
     case Code::kSingularMatrix: return "ERR_SINGULAR_MATRIX";
+    case Code::kDeviceFault: return "ERR_DEVICE_FAULT";
   }
   return "ERR_NATIVE_INTERNAL";
 }

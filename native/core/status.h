@@ -18,6 +18,7 @@ enum class Code {
   kDeviceUnavailable, // ERR_DEVICE_UNAVAILABLE
   kInternal,          // ERR_NATIVE_INTERNAL
   kSingularMatrix,    // ERR_SINGULAR_MATRIX
+  kDeviceFault,       // ERR_DEVICE_FAULT
 };
 
 const char* CodeName(Code code);

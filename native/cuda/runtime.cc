@@ -109,11 +109,37 @@ Status CheckDevice(Device d) {
   return Status::Ok();
 }
 
+namespace {
+// Errors after which the CUDA context is lost: every later call of the process fails with the same
+// error, and only a new process can use the device again.
+bool IsStickyError(cudaError_t err) {
+  switch (err) {
+    case cudaErrorIllegalAddress:
+    case cudaErrorLaunchFailure:
+    case cudaErrorAssert:
+    case cudaErrorHardwareStackError:
+    case cudaErrorIllegalInstruction:
+    case cudaErrorMisalignedAddress:
+    case cudaErrorInvalidAddressSpace:
+    case cudaErrorInvalidPc:
+    case cudaErrorECCUncorrectable:
+      return true;
+    default:
+      return false;
+  }
+}
+}  // namespace
+
 Status FromCuda(cudaError_t err, const char* what) {
   if (err == cudaSuccess) return Status::Ok();
   std::ostringstream m;
   m << what << ": CUDA error " << static_cast<int>(err) << " (" << cudaGetErrorName(err) << "): " << cudaGetErrorString(err);
   if (err == cudaErrorMemoryAllocation) return OutOfMemory(m.str());
+  if (IsStickyError(err)) {
+    m << ". The device cannot be used by this process any more (a sticky CUDA error): start a new process "
+         "(pretrain: --resume latest continues from the last checkpoint)";
+    return Status(Code::kDeviceFault, m.str());
+  }
   return Status(Code::kInternal, m.str());
 }
 

@@ -64,7 +64,7 @@ if (info.deviceCount === 0) {
   // child process can run out of it: on a GPU the same path is the check's deliberate OOM.
   const emulated = info.devices[0]?.name === 'CUDA emulator (host)';
   const bin = path.join(__dirname, '..', '..', 'bin', 'ssl-inv.js');
-  t.test('out of device memory mid-step: ERR_OUT_OF_MEMORY with a hint, exit 1, no checkpoint', {
+  t.test('out of device memory, or a device fault, mid-step: a typed error, exit 1, no new checkpoint', {
     skip: !emulated ? 'needs the emulated device (its memory cap)' : !fs.existsSync(path.join(__dirname, '..', '..', 'lib', 'cli', 'main.js')) ? 'lib/ not built (npm test builds it)' : false,
   }, async (t) => {
     const out = path.join(dir, 'oom');
@@ -86,6 +86,15 @@ if (info.deviceCount === 0) {
     });
     t.equal(resumed.status, 1, 'a resumed run out of memory: exit 1', { stderr: resumed.stderr });
     t.match(resumed.stderr, /ERR_OUT_OF_MEMORY: .*\(this run: --batch-size 4/);
+    t.ok(fs.readFileSync(last).equals(before), 'the checkpoint it resumed from is intact');
+    t.notOk(fs.readdirSync(dev).some((f) => f === 'default_0002.pth.tar' || f.endsWith('.tmp')), 'no new checkpoint, no temp file');
+    // A device fault mid-step (the emulator's 300th kernel launch, in the step's backward pass): the run
+    // stops with ERR_DEVICE_FAULT, its checkpoint stays as it was (the first test resumed this one).
+    const faulted = spawnSync(process.execPath, [bin, 'pretrain', data, ...BASE, '--epochs', '3', '--gpu', '0', '--resume', 'latest', '--out-dir', dev], {
+      encoding: 'utf8', env: { ...process.env, SSL_INV_CUDA_EMU_FAULT_AT: '300' }, timeout: 300_000,
+    });
+    t.equal(faulted.status, 1, 'a device fault: exit 1', { stderr: faulted.stderr });
+    t.match(faulted.stderr, /ERR_DEVICE_FAULT: .*cudaErrorIllegalAddress.*start a new process \(pretrain: --resume latest continues from the last checkpoint\)/);
     t.ok(fs.readFileSync(last).equals(before), 'the checkpoint it resumed from is intact');
     t.notOk(fs.readdirSync(dev).some((f) => f === 'default_0002.pth.tar' || f.endsWith('.tmp')), 'no new checkpoint, no temp file');
   });

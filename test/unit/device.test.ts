@@ -216,3 +216,38 @@ t.test('out of device memory: the cache is released and retried, then a typed er
   t.same(out.reused, { inUse: 40, cached: 0, mallocs: 4, reuses: 1 }, 'a freed block is handed out again');
   t.same(out.relu, [0, 2, 0, 4], 'and the device computes');
 });
+
+// A device fault (an illegal access, an ECC error) loses the CUDA context for good: injected on the
+// emulated device (SSL_INV_CUDA_EMU_FAULT_AT=2: the second kernel launch faults), every later device
+// call is ERR_DEVICE_FAULT saying that only a new process can use the device, the CPU still works,
+// and the process exits normally.
+t.test('a sticky device fault: ERR_DEVICE_FAULT from then on, the CPU unaffected, a clean exit', {
+  skip: !emulated ? 'needs the emulated device (its fault injection)'
+    : !fs.existsSync(path.join(__dirname, '..', '..', 'lib', 'device.js')) ? 'lib/ not built (npm test builds it)' : false,
+}, async (t) => {
+  const script = `
+    const { tensor } = require('./lib/tensor');
+    const ops = require('./lib/ops');
+    const D = 'cuda:0', out = {};
+    const attempt = (name, f) => { try { out[name] = f(); } catch (e) { out[name] = { code: e.code, message: e.message }; } };
+    const x = tensor(Float32Array.from([-1, 2, -3, 4]), [4]).to(D);
+    attempt('first', () => Array.from(ops.relu(x).toFloat32Array()));
+    attempt('faulted', () => Array.from(ops.relu(x).toFloat32Array()));
+    attempt('after', () => Array.from(ops.add(x, x).toFloat32Array()));
+    attempt('read', () => Array.from(x.toFloat32Array()));
+    attempt('upload', () => { tensor(new Float32Array(8), [8]).to(D); return 'no error'; });
+    attempt('cpu', () => Array.from(ops.relu(tensor(Float32Array.from([-1, 5]), [2])).toFloat32Array()));
+    console.log(JSON.stringify(out));`;
+  const r = spawnSync(process.execPath, ['-e', script], {
+    cwd: path.join(__dirname, '..', '..'), encoding: 'utf8', env: { ...process.env, SSL_INV_CUDA_EMU_FAULT_AT: '2' }, timeout: 120_000,
+  });
+  t.equal(r.status, 0, 'the process exits normally, device tensors still alive', { stderr: r.stderr });
+  let out: { [part: string]: unknown } = {};
+  try { out = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}'); } catch { t.fail('the child prints its JSON line', { stdout: r.stdout }); }
+  t.same(out.first, [0, 2, 0, 4], 'the first launch runs');
+  const fault = /CUDA error 700 \(cudaErrorIllegalAddress\): an illegal memory access was encountered\. The device cannot be used by this process any more \(a sticky CUDA error\): start a new process/;
+  for (const [part, op] of [['faulted', 'relu'], ['after', 'add'], ['read', 'copy to host'], ['upload', 'copy to device']] as const) {
+    t.match(out[part], { code: 'ERR_DEVICE_FAULT', message: new RegExp(`^${op}: ${fault.source}`) }, `${part}: ${op} is ERR_DEVICE_FAULT`);
+  }
+  t.same(out.cpu, [0, 5], 'the CPU still computes');
+});

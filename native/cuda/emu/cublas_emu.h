@@ -49,11 +49,13 @@ inline int sslinv_emu_cublasSetMathMode(struct cublasContext* h, int mode) {
 }
 inline int sslinv_emu_cublasSgemm(struct cublasContext*, int transa, int transb, int m, int n, int k, const float* alpha,
                                   const float* a, int lda, const float* b, int ldb, const float* beta, float* c, int ldc) {
+  if (sslinv_emu::StickyError() != cudaSuccess) return 13;  // CUBLAS_STATUS_EXECUTION_FAILED on a faulted device
   return sslinv_emu::GemmEmu(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 inline int sslinv_emu_cublasDgemm(struct cublasContext*, int transa, int transb, int m, int n, int k, const double* alpha,
                                   const double* a, int lda, const double* b, int ldb, const double* beta, double* c,
                                   int ldc) {
+  if (sslinv_emu::StickyError() != cudaSuccess) return 13;
   return sslinv_emu::GemmEmu(transa, transb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 }

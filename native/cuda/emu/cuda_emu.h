@@ -345,6 +345,7 @@ void Launch(Kernel kernel, dim3 grid, dim3 block, size_t smem_bytes, Args... arg
     SetLastError(cudaErrorInvalidValue);
     return;
   }
+  if (!LaunchMayRun()) return;  // a faulted device (see runtime_emu.h): nothing runs
   if (tls_block != nullptr) std::abort();  // a launch from inside a kernel
   // One launch at a time in the process: kernels' __shared__ arrays are function statics, and the
   // emulated-device addon may launch from several OS threads (a real device serialises them on its

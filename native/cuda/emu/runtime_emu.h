@@ -9,6 +9,10 @@
 // past the cap cudaMalloc fails with cudaErrorMemoryAllocation and, like the real runtime, records
 // it as the last error. Streams do their work at once (every launch and copy is synchronous), so
 // stream ordering is trivially kept; events read a steady clock.
+// A device fault can be injected: with SSL_INV_CUDA_EMU_FAULT_AT=N the process's Nth kernel launch
+// does not run and leaves cudaErrorIllegalAddress as a sticky error, as a kernel's illegal access
+// does on a GPU: from then on every runtime call of the process (launches, copies, allocations,
+// synchronisation, cudaGetLastError) returns it.
 #pragma once
 #include <chrono>
 #include <cstddef>
@@ -30,7 +34,17 @@ enum cudaError_t {
   cudaErrorNoDevice = 100,
   cudaErrorInvalidDevice = 101,
   cudaErrorNoKernelImageForDevice = 209,
+  cudaErrorECCUncorrectable = 214,
   cudaErrorInvalidResourceHandle = 400,
+  // Sticky errors: the context is lost, every later call of the process fails with the same error.
+  cudaErrorIllegalAddress = 700,
+  cudaErrorAssert = 710,
+  cudaErrorHardwareStackError = 714,
+  cudaErrorIllegalInstruction = 715,
+  cudaErrorMisalignedAddress = 716,
+  cudaErrorInvalidAddressSpace = 717,
+  cudaErrorInvalidPc = 718,
+  cudaErrorLaunchFailure = 719,
 };
 
 enum cudaMemcpyKind {
@@ -60,6 +74,8 @@ struct RuntimeState {
   std::unordered_map<void*, size_t> blocks;  // live allocations
   size_t used = 0;
   cudaError_t last_error = cudaSuccess;
+  cudaError_t sticky = cudaSuccess;  // set by an injected fault; never cleared
+  unsigned long long launches = 0;
 };
 
 inline RuntimeState& Runtime() {
@@ -74,6 +90,32 @@ inline size_t MemoryCap() {
     return n > 0 ? static_cast<size_t>(n) : size_t{8} << 30;
   }();
   return cap;
+}
+
+// SSL_INV_CUDA_EMU_FAULT_AT: the launch (1-based, counted over the process) that faults; 0: none.
+inline unsigned long long FaultAt() {
+  static const unsigned long long n = [] {
+    const char* v = std::getenv("SSL_INV_CUDA_EMU_FAULT_AT");
+    return v != nullptr ? std::strtoull(v, nullptr, 10) : 0ull;
+  }();
+  return n;
+}
+
+// The sticky error of the process (cudaSuccess until a fault).
+inline cudaError_t StickyError() {
+  std::lock_guard<std::mutex> lock(Runtime().mu);
+  return Runtime().sticky;
+}
+
+// Counts a launch; false when it must not run: the device has faulted, or this is the launch that
+// faults (which makes the error sticky).
+inline bool LaunchMayRun() {
+  RuntimeState& rt = Runtime();
+  std::lock_guard<std::mutex> lock(rt.mu);
+  if (rt.sticky == cudaSuccess && FaultAt() != 0 && ++rt.launches == FaultAt()) rt.sticky = cudaErrorIllegalAddress;
+  if (rt.sticky == cudaSuccess) return true;
+  rt.last_error = rt.sticky;
+  return false;
 }
 
 // Records err as the last error (as the runtime does) and returns it.
@@ -96,7 +138,7 @@ inline cudaError_t cudaGetLastError() {
   auto& rt = sslinv_emu::Runtime();
   std::lock_guard<std::mutex> lock(rt.mu);
   const cudaError_t e = rt.last_error;
-  rt.last_error = cudaSuccess;
+  if (rt.sticky == cudaSuccess) rt.last_error = cudaSuccess;  // a sticky error stays
   return e;
 }
 inline cudaError_t cudaPeekAtLastError() {
@@ -115,6 +157,8 @@ inline const char* cudaGetErrorName(cudaError_t e) {
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
     case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
     case cudaErrorNoKernelImageForDevice: return "cudaErrorNoKernelImageForDevice";
+    case cudaErrorIllegalAddress: return "cudaErrorIllegalAddress";
+    default: break;
   }
   return "cudaErrorUnknown";
 }
@@ -129,6 +173,8 @@ inline const char* cudaGetErrorString(cudaError_t e) {
     case cudaErrorInvalidDevice: return "invalid device ordinal";
     case cudaErrorInvalidResourceHandle: return "invalid resource handle";
     case cudaErrorNoKernelImageForDevice: return "no kernel image is available for execution on the device";
+    case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
+    default: break;
   }
   return "unknown error";
 }
@@ -159,6 +205,7 @@ inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int d) {
   return cudaSuccess;
 }
 inline cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total) {
+  if (const cudaError_t s = sslinv_emu::StickyError()) return s;
   auto& rt = sslinv_emu::Runtime();
   std::lock_guard<std::mutex> lock(rt.mu);
   *total = sslinv_emu::MemoryCap();
@@ -167,6 +214,7 @@ inline cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total) {
 }
 
 inline cudaError_t cudaMalloc(void** p, size_t n) {
+  if (const cudaError_t s = sslinv_emu::StickyError()) return s;
   auto& rt = sslinv_emu::Runtime();
   *p = nullptr;
   {
@@ -195,6 +243,7 @@ inline cudaError_t cudaMalloc(void** p, size_t n) {
   return cudaSuccess;
 }
 inline cudaError_t cudaFree(void* p) {
+  if (const cudaError_t s = sslinv_emu::StickyError()) return s;
   if (p == nullptr) return cudaSuccess;
   auto& rt = sslinv_emu::Runtime();
   {
@@ -217,10 +266,11 @@ inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned) {
   return cudaSuccess;
 }
 inline cudaError_t cudaStreamCreate(cudaStream_t* s) { return cudaStreamCreateWithFlags(s, 0); }
-inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
-inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return sslinv_emu::StickyError(); }
+inline cudaError_t cudaDeviceSynchronize() { return sslinv_emu::StickyError(); }
 
 inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t n, cudaMemcpyKind, cudaStream_t) {
+  if (const cudaError_t s = sslinv_emu::StickyError()) return s;
   if (n > 0 && (dst == nullptr || src == nullptr)) return sslinv_emu::SetLastError(cudaErrorInvalidValue);
   if (n > 0) std::memmove(dst, src, n);
   return cudaSuccess;
@@ -228,6 +278,7 @@ inline cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t n, cudaMem
 // As the runtime: a pitch below the row width is an error, nothing is copied then.
 inline cudaError_t cudaMemcpy2DAsync(void* dst, size_t dpitch, const void* src, size_t spitch, size_t width, size_t height,
                                      cudaMemcpyKind, cudaStream_t) {
+  if (const cudaError_t s = sslinv_emu::StickyError()) return s;
   if (width == 0 || height == 0) return cudaSuccess;
   if (dst == nullptr || src == nullptr) return sslinv_emu::SetLastError(cudaErrorInvalidValue);
   if (dpitch < width || spitch < width) return sslinv_emu::SetLastError(cudaErrorInvalidPitchValue);
@@ -240,6 +291,7 @@ inline cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKi
   return cudaMemcpyAsync(dst, src, n, kind, nullptr);
 }
 inline cudaError_t cudaMemsetAsync(void* dst, int value, size_t n, cudaStream_t) {
+  if (const cudaError_t s = sslinv_emu::StickyError()) return s;
   if (n > 0 && dst == nullptr) return sslinv_emu::SetLastError(cudaErrorInvalidValue);
   if (n > 0) std::memset(dst, value, n);
   return cudaSuccess;
@@ -250,13 +302,15 @@ inline cudaError_t cudaEventCreate(cudaEvent_t* e) {
   return cudaSuccess;
 }
 inline cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t = nullptr) {
+  if (const cudaError_t s = sslinv_emu::StickyError()) return s;
   auto* ev = reinterpret_cast<sslinv_emu::EventEmu*>(e);
   ev->t = std::chrono::steady_clock::now();
   ev->recorded = true;
   return cudaSuccess;
 }
-inline cudaError_t cudaEventSynchronize(cudaEvent_t) { return cudaSuccess; }
+inline cudaError_t cudaEventSynchronize(cudaEvent_t) { return sslinv_emu::StickyError(); }
 inline cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t a, cudaEvent_t b) {
+  if (const cudaError_t s = sslinv_emu::StickyError()) return s;
   auto* x = reinterpret_cast<sslinv_emu::EventEmu*>(a);
   auto* y = reinterpret_cast<sslinv_emu::EventEmu*>(b);
   if (!x->recorded || !y->recorded) return sslinv_emu::SetLastError(cudaErrorInvalidResourceHandle);
