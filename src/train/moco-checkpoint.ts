@@ -49,10 +49,13 @@ export interface RunSettings {
 }
 
 const RUN_KEY = 'ssl_inv_run';
-const RUN_FIELDS: [keyof RunSettings, string, 'int' | 'str'][] = [
-  ['seed', 'seed', 'int'], ['model', 'model', 'str'], ['batchSize', 'batch_size', 'int'], ['bnSplits', 'bn_splits', 'int'],
-  ['imageSize', 'image_size', 'int'], ['images', 'images', 'int'], ['filesSha256', 'files_sha256', 'str'],
-];
+/** Each setting's key in the checkpoint's ssl_inv_run dict. */
+export const RUN_SETTING_KEYS: Readonly<Record<keyof RunSettings, string>> = {
+  seed: 'seed', model: 'model', batchSize: 'batch_size', bnSplits: 'bn_splits', imageSize: 'image_size', images: 'images',
+  filesSha256: 'files_sha256',
+};
+const RUN_FIELDS: [keyof RunSettings, string, 'int' | 'str'][] = (Object.keys(RUN_SETTING_KEYS) as (keyof RunSettings)[])
+  .map((k) => [k, RUN_SETTING_KEYS[k], k === 'model' || k === 'filesSha256' ? 'str' : 'int']);
 
 const NON_FINITE_SAVE = 'no checkpoint is written with NaN or infinite values (the training diverged: lower the learning rate; the previous checkpoint is kept)';
 const NON_FINITE_LOAD = 'the checkpoint holds NaN or infinite values (written by a run that diverged): resume from an earlier one';

@@ -18,6 +18,7 @@
  * GPUs (MocoV2's header), with the images of each step dealt as DistributedSampler deals them
  * (stepPositions); the default 1 is what the original computes with one GPU.
  */
+import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { promises as fsp } from 'node:fs';
 import { SslInvError } from '../errors';
@@ -28,8 +29,7 @@ import { Arch } from '../nn/resnet-spec';
 import { SGD } from '../optim/sgd';
 import { Tensor } from '../tensor';
 import { MocoGpuMeters, MocoStepResult, MocoV2 } from './moco';
-import { RunSettings, checkpointName, loadMocoCheckpoint, restoreMoco, saveMocoCheckpoint } from './moco-checkpoint';
-import { createHash } from 'node:crypto';
+import { RUN_SETTING_KEYS, RunSettings, checkpointName, loadMocoCheckpoint, restoreMoco, saveMocoCheckpoint } from './moco-checkpoint';
 import { FoundCheckpoint, findLatestMocoCheckpoint } from './latest-checkpoint';
 import { freshMocoInit } from './moco-init';
 import { sha256File } from '../io/hash';
@@ -229,9 +229,8 @@ function checkResumedRun(file: string, recorded: RunSettings | undefined, now: R
     notice(`--resume-override: resuming ${file} with other settings than its run's (${what}); the batches and views differ from that run's`);
     return;
   }
-  const key = { seed: 'seed', model: 'model', batchSize: 'batch_size', bnSplits: 'bn_splits', imageSize: 'image_size', images: 'images', filesSha256: 'files_sha256' }[changed[0]!];
   throw new SslInvError('ERR_CHECKPOINT_KEYS', `the checkpoint's run had other settings (${what}): resumed so, the run would not be the one it continues. ` +
-    'Use the same flags and data, or --resume-override to go on anyway', { file, field: `ssl_inv_run.${key}` });
+    'Use the same flags and data, or --resume-override to go on anyway', { file, field: `ssl_inv_run.${RUN_SETTING_KEYS[changed[0]!]}` });
 }
 
 function check(cond: boolean, message: string, field: string): void {
@@ -258,7 +257,8 @@ export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = 
   }
   const stepsThisEpoch = Math.min(steps, o.maxStepsPerEpoch ?? Infinity);
   const files = createHash('sha256');
-  for (const sample of listing.samples) files.update(`${path.relative(root, sample.path)}\n`);
+  // Relative paths with '/' on every platform, so a folder copied elsewhere gives the same digest.
+  for (const sample of listing.samples) files.update(`${path.relative(root, sample.path).split(path.sep).join('/')}\n`);
   const run: RunSettings = {
     seed: o.seed, model: o.model, batchSize: o.batchSize, bnSplits, imageSize: o.imageSize, images: n, filesSha256: files.digest('hex'),
   };

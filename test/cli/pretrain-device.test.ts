@@ -88,10 +88,10 @@ if (info.deviceCount === 0) {
     t.match(resumed.stderr, /ERR_OUT_OF_MEMORY: .*\(this run: --batch-size 4/);
     t.ok(fs.readFileSync(last).equals(before), 'the checkpoint it resumed from is intact');
     t.notOk(fs.readdirSync(dev).some((f) => f === 'default_0002.pth.tar' || f.endsWith('.tmp')), 'no new checkpoint, no temp file');
-    // A device fault mid-step (the emulator's 300th kernel launch, in the step's backward pass): the run
+    // A device fault mid-step (the emulator's 40th kernel launch, in the step's forward pass): the run
     // stops with ERR_DEVICE_FAULT, its checkpoint stays as it was (the first test resumed this one).
     const faulted = spawnSync(process.execPath, [bin, 'pretrain', data, ...BASE, '--epochs', '3', '--gpu', '0', '--resume', 'latest', '--out-dir', dev], {
-      encoding: 'utf8', env: { ...process.env, SSL_INV_CUDA_EMU_FAULT_AT: '300' }, timeout: 300_000,
+      encoding: 'utf8', env: { ...process.env, SSL_INV_CUDA_EMU_FAULT_AT: '40' }, timeout: 300_000,
     });
     t.equal(faulted.status, 1, 'a device fault: exit 1', { stderr: faulted.stderr });
     t.match(faulted.stderr, /ERR_DEVICE_FAULT: .*cudaErrorIllegalAddress.*start a new process \(pretrain: --resume latest continues from the last checkpoint\)/);

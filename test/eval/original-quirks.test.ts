@@ -6,7 +6,7 @@ import t from 'tap';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { loadNamedModel, FuseMode } from '../../src/eval/models';
+import { ModelPart, NamedModel, loadNamedModel } from '../../src/eval/models';
 import { causal3dIdentSampleCount } from '../../src/eval/downstream-run';
 import { torchSave } from '../../src/io/torch-save';
 import { torchvisionInitStateDict } from '../../src/nn/torchvision-init';
@@ -22,37 +22,30 @@ t.test("ModelCombiner: cat in name order, add and mean as the original's float32
   }
   const n = 2, d = 512;
   const x = tensor(randomArray(n * 3 * 32 * 32, 5), [n, 3, 32, 32]);
-  const single: Record<string, Float32Array> = {};
-  for (const name of ['a', 'b', 'c']) {
-    const m = await loadNamedModel(name, { ckptDir });
-    single[name] = m.features(x);
-    m.dispose();
-  }
-  const fused = async (mode: FuseMode, name = 'c+a+b') => {
-    const m = await loadNamedModel(name, { ckptDir, fuseMode: mode });
-    try {
-      return { dim: m.featureDim, f: m.features(x) };
-    } finally {
-      m.dispose();
-    }
-  };
-  const order = ['c', 'a', 'b'].map((k) => single[k]!);
-  const cat = await fused('cat');
-  t.equal(cat.dim, 3 * d, 'cat: the widths add up');
+  // One load of the three checkpoints (in the name's order); the other fusions share its parts.
+  const loaded = await loadNamedModel('c+a+b', { ckptDir, fuseMode: 'cat' });
+  t.teardown(() => loaded.dispose());
+  t.same(loaded.parts.map((p) => p.name), ['c', 'a', 'b'], "the parts in the name's order");
+  const [pc, pa, pb] = loaded.parts as [ModelPart, ModelPart, ModelPart];
+  const single = (p: ModelPart) => new NamedModel(p.name, [p], 'cat').features(x);
+  const order = [single(pc), single(pa), single(pb)];
+  const cat = loaded.features(x);
+  t.equal(loaded.featureDim, 3 * d, 'cat: the widths add up');
   const catExpected = new Float32Array(n * 3 * d);
   for (let r = 0; r < n; r++) order.forEach((f, k) => catExpected.set(f.subarray(r * d, (r + 1) * d), r * 3 * d + k * d));
-  t.ok(Buffer.from(cat.f.buffer).equals(Buffer.from(catExpected.buffer)), "cat: each row is c's, a's, b's features, in the name's order");
+  t.ok(Buffer.from(cat.buffer).equals(Buffer.from(catExpected.buffer)), "cat: each row is c's, a's, b's features, in the name's order");
   // sum(features) = ((0 + c) + a) + b, each addition rounded to float32; mean divides that by 3.
   const sum = new Float32Array(n * d);
   for (let i = 0; i < sum.length; i++) sum[i] = Math.fround(Math.fround(order[0]![i]! + order[1]![i]!) + order[2]![i]!);
-  const add = await fused('add');
-  t.equal(add.dim, d);
-  t.ok(Buffer.from(add.f.buffer).equals(Buffer.from(sum.buffer)), 'add: bit for bit the float32 sum, left to right');
-  const mean = await fused('mean');
-  t.ok(Buffer.from(mean.f.buffer).equals(Buffer.from(Float32Array.from(sum, (v) => Math.fround(v / 3)).buffer)), 'mean: that sum / 3 in float32');
+  const add = new NamedModel('c+a+b', loaded.parts, 'add');
+  t.equal(add.featureDim, d);
+  const added = add.features(x);
+  t.ok(Buffer.from(added.buffer).equals(Buffer.from(sum.buffer)), 'add: bit for bit the float32 sum, left to right');
+  const mean = new NamedModel('c+a+b', loaded.parts, 'mean').features(x);
+  t.ok(Buffer.from(mean.buffer).equals(Buffer.from(Float32Array.from(sum, (v) => Math.fround(v / 3)).buffer)), 'mean: that sum / 3 in float32');
   // The sum's order matters in float32: a+b+c and c+a+b differ somewhere, so the test would see a reordering.
-  const abc = (await fused('add', 'a+b+c')).f;
-  t.notOk(Buffer.from(abc.buffer).equals(Buffer.from(add.f.buffer)), 'a+b+c sums in another order (some values differ in the last bit)');
+  const abc = new NamedModel('a+b+c', [pa, pb, pc], 'add').features(x);
+  t.notOk(Buffer.from(abc.buffer).equals(Buffer.from(added.buffer)), 'a+b+c sums in another order (some values differ in the last bit)');
 });
 
 t.test("eval_causal3dident.py's sample counts", async (t) => {
