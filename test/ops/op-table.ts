@@ -64,6 +64,23 @@ export const CONV_CASES: (ConvCase & { name: string })[] = [
   { name: '3x3 on a 1x1 map (only the centre tap is live)', n: 3, c: 256, h: 1, w: 1, k: 40, r: 3, s: 3, stride: 1, pad: 1 },
   { name: '3x3 on a one-row map (one live kernel row)', n: 2, c: 256, h: 1, w: 5, k: 33, r: 3, s: 3, stride: 1, pad: 1 },
   { name: '3x3/2 on a 2x2 map', n: 2, c: 256, h: 2, w: 2, k: 20, r: 3, s: 3, stride: 2, pad: 1 },
+  { name: '3x3 on a 2x2 map, C=256 (CPU: four border regions)', n: 2, c: 256, h: 2, w: 2, k: 20, r: 3, s: 3, stride: 1, pad: 1 },
+  { name: '3x3 on a 4x3 map, C=512 (CPU: nine border regions)', n: 2, c: 512, h: 4, w: 3, k: 12, r: 3, s: 3, stride: 1, pad: 1 },
+  { name: '3x3 on a 2x2 map, C=128 (CPU: regions of whole K blocks)', n: 2, c: 128, h: 2, w: 2, k: 9, r: 3, s: 3, stride: 1, pad: 1 },
+];
+
+/**
+ * Convolutions whose windows lose different taps to the padding at different output positions, as
+ * on the small maps of the last stages (the CPU's border regions, native/cpu/conv2d.cc). Each must
+ * give the bits of the same convolution of the input zero-padded by hand (no padding left, so the
+ * plain GEMM, whose padding taps add exact zeros): checked with and without the epilogue.
+ */
+const BORDER_CASES: (ConvCase & { name: string })[] = [
+  ...CONV_CASES.filter((p) => /border regions|whole K blocks|on a 2x2 map|one-row map/.test(p.name)),
+  { name: '3x3/2 on a 5x5 map, C=384', n: 1, c: 384, h: 5, w: 5, k: 7, r: 3, s: 3, stride: 2, pad: 1 },
+  { name: '5x5 pad 2 on a 3x4 map, C=256', n: 1, c: 256, h: 3, w: 4, k: 5, r: 5, s: 5, stride: 1, pad: 2 },
+  { name: '3x3 pad 3 on a 1x1 map (windows with no live tap)', n: 2, c: 256, h: 1, w: 1, k: 6, r: 3, s: 3, stride: 1, pad: 3 },
+  { name: '3x3 on a 3x3 map, C=320', n: 2, c: 320, h: 3, w: 3, k: 8, r: 3, s: 3, stride: 1, pad: 1 },
 ];
 
 function convInputs(p: ConvCase, seed: number) {
@@ -148,6 +165,23 @@ export function runOpTable(t: Test, opts: OpTableOptions = {}): void {
       });
     });
   }
+
+  t.test('conv2d on small maps: the bits of the same convolution of the input padded by hand', { skip: cpu ? false : 'the CPU border regions' }, async (t) => {
+    BORDER_CASES.forEach((p, i) => {
+      const d = convInputs(p, 300 + i * 10);
+      const hp = p.h + 2 * p.pad, wp = p.w + 2 * p.pad;
+      const xp = new Float32Array(p.n * p.c * hp * wp);
+      for (let n = 0; n < p.n; n++) for (let c = 0; c < p.c; c++) for (let h = 0; h < p.h; h++) for (let w = 0; w < p.w; w++) {
+        xp[((n * p.c + c) * hp + h + p.pad) * wp + w + p.pad] = d.x[((n * p.c + c) * p.h + h) * p.w + w]!;
+      }
+      const padded: ConvCase = { ...p, h: hp, w: wp, pad: 0 };
+      const dp = { ...d, x: xp };
+      const same = (a: Float32Array, b: Float32Array) => Buffer.from(a.buffer).equals(Buffer.from(b.buffer));
+      t.ok(same(runConv(p, d, {}), runConv(padded, dp, {})), `${p.name}: conv`);
+      const all = { bias: true, residual: true, relu: true, scale: true };
+      t.ok(same(runConv(p, d, all), runConv(padded, dp, all)), `${p.name}: + scale/bias/residual/relu`);
+    });
+  });
 
   t.test('conv2d kernel variants: the same bits as auto in fp32 and tf32', { skip: cpu ? 'the CPU has one kernel' : false }, async (t) => {
     const variants: [ops.Precision, ops.ConvAlgo[]][] = [['fp32', ['simt-bk8', 'simt-bk16']], ['tf32', ['mma-staged', 'mma-pipelined']]];
