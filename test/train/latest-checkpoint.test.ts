@@ -14,21 +14,10 @@ import { MocoInit, MocoV2 } from '../../src/train/moco';
 import { headShapes } from '../../src/train/linear-head';
 import { expectedBackboneKeys, resnetSpec } from '../../src/nn/resnet-spec';
 import { SGD } from '../../src/optim/sgd';
+import { mulberry32 } from '../../src/demo/scenes';
 
 const MODEL = 'run';
 const ARCH = 'resnet18';
-
-/** Mulberry32: a small seeded generator, so the "random" offsets are the same on every run. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * A MoCo start whose values are a cheap deterministic pattern (freshMocoInit's torchvision draws
