@@ -10,6 +10,7 @@
 
 #include "core/host_allocator.h"
 #include "core/threadpool.h"
+#include "cpu/conv_taps.h"
 #include "cpu/pack_avx512.h"
 
 namespace sslinv {
@@ -177,27 +178,6 @@ bool LiveTapSlice(const Conv2dParams& p, int64_t* k_begin, int64_t* k_end) {
   return false;
 }
 
-// Output positions along one axis grouped into runs whose windows keep the same kernel taps
-// [t_begin, t_end) inside the input (position o's tap t is inside when 0 <= o*stride - pad + t < size).
-struct AxisRun {
-  int64_t first, count, t_begin, t_end;
-};
-
-std::vector<AxisRun> AxisRuns(int64_t out, int64_t kernel, int64_t stride, int64_t pad, int64_t size) {
-  std::vector<AxisRun> runs;
-  for (int64_t o = 0; o < out; ++o) {
-    const int64_t start = o * stride - pad;
-    const int64_t lo = std::clamp<int64_t>(-start, 0, kernel);
-    const int64_t hi = std::clamp<int64_t>(size - start, lo, kernel);
-    if (!runs.empty() && runs.back().t_begin == lo && runs.back().t_end == hi) {
-      ++runs.back().count;
-    } else {
-      runs.push_back({o, 1, lo, hi});
-    }
-  }
-  return runs;
-}
-
 // A rectangle of output positions whose windows all keep the same taps, and the GEMM-K slices that
 // hold those taps ([k_begin, k_end), in K order, disjoint): each kernel row's run of live taps (one
 // run for whole kernel rows), widened to whole packed blocks of B (kc rows of K; the last block
@@ -232,12 +212,12 @@ std::vector<BorderRegion> BorderRegions(const Conv2dParams& p) {
       slices->push_back({b, e});
     }
   };
-  const std::vector<AxisRun> hr = AxisRuns(p.out_h(), p.r, p.stride_h, p.pad_h, p.h);
-  const std::vector<AxisRun> wr = AxisRuns(p.out_w(), p.s, p.stride_w, p.pad_w, p.w);
+  const std::vector<conv_taps::Segment> hr = conv_taps::OutputSegments(p.out_h(), p.r, p.stride_h, p.pad_h, p.h);
+  const std::vector<conv_taps::Segment> wr = conv_taps::OutputSegments(p.out_w(), p.s, p.stride_w, p.pad_w, p.w);
   std::vector<BorderRegion> regions;
   int64_t split_work = 0;
-  for (const AxisRun& a : hr) {
-    for (const AxisRun& b : wr) {
+  for (const conv_taps::Segment& a : hr) {
+    for (const conv_taps::Segment& b : wr) {
       BorderRegion rg{{a.first, a.count, b.first, b.count}, {}};
       if (a.t_begin < a.t_end && b.t_begin < b.t_end) {
         if (b.t_begin == 0 && b.t_end == p.s) {

@@ -20,6 +20,7 @@
 #include "core/cpu_features.h"
 #include "core/host_allocator.h"
 #include "core/threadpool.h"
+#include "cpu/conv_taps.h"
 #include "cpu/pack_avx512.h"
 #include "ops/gemm.h"
 
@@ -498,28 +499,9 @@ Status DgradInPlace(const Conv2dParams& p, const PhaseWork& work, const float* d
   return GemmPackedB(rows, p.c, work.kdim, a, work.packed.get(), dx, p.c, ep);
 }
 
-// Positions [first, first + count) along one axis whose windows all keep taps [t_begin, t_end)
-// (t_begin == t_end: none). dgrad: a phase's dx positions and window taps (dx is 0 where none is
-// kept); wgrad: output positions and kernel taps.
-struct Segment {
-  int64_t first, count, t_begin, t_end;
-};
-
-// Positions 0..count-1 grouped into runs of consecutive positions whose tap range [lo, hi) =
-// taps(i) is the same (the dgrad phase axes and the wgrad output axes both split this way).
-template <typename Taps>
-std::vector<Segment> RunsOfSameTaps(int64_t count, const Taps& taps) {
-  std::vector<Segment> segs;
-  for (int64_t i = 0; i < count; ++i) {
-    const auto [lo, hi] = taps(i);
-    if (!segs.empty() && segs.back().t_begin == lo && segs.back().t_end == hi) {
-      ++segs.back().count;
-    } else {
-      segs.push_back({i, 1, lo, hi});
-    }
-  }
-  return segs;
-}
+using conv_taps::OutputSegments;
+using conv_taps::RunsOfSameTaps;
+using conv_taps::Segment;
 
 // The phase axis split into runs of positions whose windows meet dy with the same taps: near the
 // borders a window's outer taps fall in the padding, and skipping them saves their multiply-adds
@@ -655,16 +637,6 @@ struct TapRect {
   int64_t columns(int64_t C) const { return (r1 - r0) * (s1 - s0) * C; }
   bool empty() const { return r0 >= r1 || s0 >= s1; }
 };
-
-// One axis of wgrad's output positions split into runs with the same kernel taps inside the image:
-// position o's tap t lies in the image when 0 <= o * stride - pad + t < size.
-std::vector<Segment> OutputSegments(int64_t out, int64_t kernel, int64_t stride, int64_t pad, int64_t size) {
-  return RunsOfSameTaps(out, [&](int64_t o) {
-    const int64_t start = o * stride - pad;
-    const int64_t lo = std::clamp<int64_t>(-start, 0, kernel);
-    return std::pair<int64_t, int64_t>{lo, std::clamp<int64_t>(size - start, lo, kernel)};
-  });
-}
 
 // A block of output pixels, one segment per axis in every image, and the taps its windows meet.
 struct WgradRegion {
