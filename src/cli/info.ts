@@ -1,12 +1,14 @@
 /**
  * `ssl-inv info`: version, compiled backends, devices, whether the CUDA convolutions tune 'auto' at
  * run time, CPU kernel and threads, as a short table (or JSON with --json).
+ * `ssl-inv info FILE`: what a checkpoint is (io/checkpoint-info.ts), the same way.
  */
 import { Command } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { convAutotune, cudaInfo, defaultDevice } from '../device';
 import { native, packageRoot } from '../native';
+import { describeCheckpoint } from '../io/checkpoint-info';
 
 export function packageVersion(): string {
   const pkg = JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string };
@@ -42,17 +44,18 @@ export function collectInfo(): Record<string, unknown> {
 
 export function infoCommand(): Command {
   return new Command('info')
-    .description('show the version, the backends compiled in, the devices found and the CPU threads')
+    .description('show the version, the backends compiled in, the devices found and the CPU threads; with a checkpoint, what it holds')
+    .argument('[checkpoint]', 'a checkpoint to describe: container, trunk and architecture, MoCo parts, run settings, finiteness')
     .option('--json', 'print JSON instead of a table')
-    .action((opts: { json?: boolean }) => {
-      const info = collectInfo();
+    .action(async (checkpoint: string | undefined, opts: { json?: boolean }) => {
+      const info: Record<string, unknown> = checkpoint === undefined ? collectInfo() : { ...(await describeCheckpoint(checkpoint)) };
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(info, null, 2)}\n`);
         return;
       }
       const width = Math.max(...Object.keys(info).map((k) => k.length));
-      for (const [k, v] of Object.entries(info)) {
-        process.stdout.write(`${k.padEnd(width)}  ${Array.isArray(v) ? v.join(', ') : String(v)}\n`);
-      }
+      const show = (v: unknown): string => Array.isArray(v) ? v.join(', ')
+        : v !== null && typeof v === 'object' ? Object.entries(v).map(([a, b]) => `${a} ${String(b)}`).join(', ') : String(v);
+      for (const [k, v] of Object.entries(info)) process.stdout.write(`${k.padEnd(width)}  ${show(v)}\n`);
     });
 }
