@@ -26,6 +26,8 @@ export { loadCheckpoint } from './io/torch-checkpoint';
 export type { Checkpoint, CheckpointOptions } from './io/torch-checkpoint';
 export { loadBackbone, checkStateDict } from './io/state-dict';
 export type { Backbone, LazyTensor } from './io/state-dict';
+export { describeCheckpoint } from './io/checkpoint-info';
+export type { CheckpointInfo } from './io/checkpoint-info';
 export { readNpy, readNpySync, writeNpy, parseNpy, encodeNpy } from './io/npy';
 export type { NpyArray, NpyDType } from './io/npy';
 export { NpyRowWriter } from './io/npy-writer';

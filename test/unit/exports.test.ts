@@ -16,3 +16,8 @@ t.test('training names are exported', async (t) => {
 t.test('the device self-test is exported', async (t) => {
   t.type(api.runSelfTest, 'function');
 });
+
+t.test('checkpoint description and the new error codes are exported', async (t) => {
+  t.type(api.describeCheckpoint, 'function');
+  for (const code of ['ERR_NON_FINITE', 'ERR_DEVICE_FAULT'] as const) t.ok(api.ErrorCodes.includes(code), code);
+});
