@@ -24,6 +24,7 @@ import { readNpy, NpyArray } from '../io/npy';
 import { SslInvError } from '../errors';
 import { layoutError } from './common';
 import { DownstreamDataset, Sample, Split } from './types';
+import { firstNonFinite } from '../io/finite';
 
 export const CAUSAL3DIDENT_NUM_CLASSES = 7;
 
@@ -92,11 +93,10 @@ async function readSplit(root: string, split: 'train' | 'test', target: Causal3D
         'expected one row per image', file);
     }
     const values = a.data as Float32Array | Float64Array;
-    for (let i = 0; i < values.length; i++) {
-      if (!Number.isFinite(values[i]!)) {
-        const r = Math.floor(i / columns), l = i % columns;
-        throw layoutError(`holds a non-finite value (${values[i]}) at row ${r}, latent ${l}; expected finite latents`, file, `row ${r}, latent ${l}`);
-      }
+    const i = firstNonFinite(values);
+    if (i >= 0) {
+      const r = Math.floor(i / columns), l = i % columns;
+      throw layoutError(`holds a non-finite value (${values[i]}) at row ${r}, latent ${l}; expected finite latents`, file, `row ${r}, latent ${l}`);
     }
     for (let r = 0; r < a.shape[0]!; r++) rows.push(Array.from(values.subarray(r * columns, (r + 1) * columns)));
   }

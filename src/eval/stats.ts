@@ -18,7 +18,7 @@ import { promises as fsp } from 'node:fs';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SslInvError } from '../errors';
-import { checkFinite } from '../io/finite';
+import { checkFinite, firstNonFinite } from '../io/finite';
 import { ImageFolderListing } from '../data/image-folder';
 import { EvalTransform } from '../data/preprocess';
 import { readSafetensors, writeSafetensors } from '../io/safetensors';
@@ -103,8 +103,7 @@ export async function readStatsFile(file: string, expectedKey?: string): Promise
   const dim = mean.data.length;
   if (cov.shape.length !== 2 || cov.shape[0] !== dim || cov.shape[1] !== dim) return 'covariance of the wrong shape';
   if (payloadDigest(mean.data, cov.data) !== m.payload_sha256) return 'corrupt (checksum mismatch)';
-  const nonFinite = (a: Float64Array): number => a.findIndex((v) => !Number.isFinite(v));
-  const badMean = nonFinite(mean.data), badCov = nonFinite(cov.data);
+  const badMean = firstNonFinite(mean.data), badCov = firstNonFinite(cov.data);
   if (badMean >= 0) return `corrupt (non-finite value ${mean.data[badMean]} in mean[${badMean}])`;
   if (badCov >= 0) {
     return `corrupt (non-finite value ${cov.data[badCov]} in cov[${Math.floor(badCov / dim)}, ${badCov % dim}])`;

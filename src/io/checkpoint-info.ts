@@ -7,13 +7,12 @@
  * coded error.
  */
 import { promises as fsp } from 'node:fs';
-import { SslInvError } from '../errors';
 import { chooseArch } from '../eval/model-loader';
 import { expectedBackboneKeys, isOptionalKey, resnetSpec } from '../nn/resnet-spec';
 import { firstNonFinite } from './finite';
 import { sha256File } from './hash';
 import { PyValue, isTensor } from './pickle';
-import { checkStateDict, loadBackbone } from './state-dict';
+import { backboneOf, checkStateDict } from './state-dict';
 import { CheckpointTensor, loadCheckpoint } from './torch-checkpoint';
 
 export interface CheckpointInfo {
@@ -53,16 +52,11 @@ function asDict(v: PyValue | undefined): Map<string | number, PyValue> | undefin
 }
 
 export async function describeCheckpoint(file: string): Promise<CheckpointInfo> {
-  let bytes: number;
-  try {
-    bytes = (await fsp.stat(file)).size;
-  } catch (e) {
-    const code = (e as { code?: string }).code === 'ENOENT' ? 'ERR_FILE_NOT_FOUND' : 'ERR_FILE_READ';
-    throw new SslInvError(code, `cannot read (${(e as Error).message})`, { file, cause: e });
-  }
+  // The loader's coded errors first (a missing, unreadable or refused file); then the file is there.
   const ckpt = await loadCheckpoint(file);
+  const bytes = (await fsp.stat(file)).size;
   const container = ckpt.format === 'zip' ? `zip (torch.save format version ${ckpt.version}, ${ckpt.byteorder} endian)` : 'legacy stream (torch < 1.6)';
-  const backbone = await loadBackbone(file);
+  const backbone = backboneOf(ckpt);
   const { arch, source } = chooseArch(backbone, file);
   let loads = 'ok';
   try {

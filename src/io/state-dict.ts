@@ -12,7 +12,7 @@
  */
 import type { TypedArray } from '../tensor';
 import { SslInvError } from '../errors';
-import { loadCheckpoint, CheckpointOptions } from './torch-checkpoint';
+import { Checkpoint, loadCheckpoint, CheckpointOptions } from './torch-checkpoint';
 import { PyValue, isTensor, pyTypeName } from './pickle';
 
 export interface LazyTensor {
@@ -67,7 +67,12 @@ function isStringKeyed(v: PyValue): v is Map<string | number, PyValue> {
 
 /** Loads a checkpoint and returns the ResNet trunk's tensors under torchvision names (lazy). */
 export async function loadBackbone(file: string, opts: CheckpointOptions = {}): Promise<Backbone> {
-  const ckpt = await loadCheckpoint(file, opts);
+  return backboneOf(await loadCheckpoint(file, opts));
+}
+
+/** The ResNet trunk of a checkpoint already loaded (see loadBackbone). */
+export function backboneOf(ckpt: Checkpoint): Backbone {
+  const file = ckpt.file;
   const root = ckpt.root;
   if (!isStringKeyed(root)) {
     throw new SslInvError('ERR_CHECKPOINT_KEYS', `checkpoint holds a ${pyTypeName(root)}, not a dict of weights`, { file });
