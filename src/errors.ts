@@ -38,6 +38,8 @@ export const ErrorCodes = [
   'ERR_IMAGE_TOO_LARGE',
   'ERR_IMAGE_FORMAT',
   'ERR_DATASET_LAYOUT',
+  // a decoder process (DecodePool) cannot be started
+  'ERR_DECODE_WORKER',
   // result files read back (the report)
   'ERR_RESULTS_FORMAT',
   // command line

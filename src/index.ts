@@ -39,7 +39,9 @@ export { featuresOfArray, featuresOfFiles } from './eval/features';
 export type { FeatureChunk } from './eval/features';
 
 export { decodeImageFile, decodeImageBuffer } from './data/decode';
-export type { DecodedImage, DecodeOptions } from './data/decode';
+export type { DecodedImage, DecodeOptions, ImageDecoder } from './data/decode';
+export { DecodePool } from './data/decode-pool';
+export type { DecodePoolOptions, DecodePoolStats } from './data/decode-pool';
 export { listImageFolder, IMG_EXTENSIONS } from './data/image-folder';
 export type { ImageFolderListing } from './data/image-folder';
 export { imagenetEvalTransform, preprocess, IMAGENET_MEAN, IMAGENET_STD } from './data/preprocess';

@@ -18,8 +18,9 @@ import { writeFileAtomic } from '../io/atomic-write';
 import { setNumThreads } from '../ops';
 import { activationsOption, announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseArithmetic, parseDevice, parseSeed, positiveInt, precisionOption } from './common';
 import { stderrSink } from './sink';
+import { addDecodeOptions, DecodeFlags, OpenedDecoder, openDecoder } from './decode-flags';
 
-interface Flags {
+interface Flags extends DecodeFlags {
   model: string;
   fuseMode: 'cat' | 'add' | 'mean';
   target: string;
@@ -41,7 +42,7 @@ interface Flags {
 }
 
 export function evalCausal3DIdentCommand(): Command {
-  return new Command('eval-causal3dident')
+  return addDecodeOptions(new Command('eval-causal3dident')
     .description('extrinsic invariance: kernel ridge regression of Causal3DIdent\'s latents (or class) from a model\'s features')
     .option('--model <name>', 'checkpoint name in --ckpt-dir (or a+b+c)', 'default')
     .addOption(new Option('--fuse-mode <mode>', 'how a+b+c models combine features').choices(['cat', 'add', 'mean']).default('cat'))
@@ -70,10 +71,13 @@ export function evalCausal3DIdentCommand(): Command {
       const started = Date.now();
       const dataset = await readCausal3DIdentDataset(f.dataRoot, { target: f.target });
       const model = await loadNamedModel(f.model, { ckptDir: f.ckptDir, fuseMode: f.fuseMode, device, precision, activations, onNotice: (m) => sink.notice(m) });
+      let decoder: OpenedDecoder | undefined;
       try {
+        decoder = openDecoder(f, (line) => sink.notice(line));
         const run = await runCausal3DIdent({
           model, dataset, transform: { resize: f.resize, crop: f.cropSize, mean: IMAGENET_MEAN, std: IMAGENET_STD },
           batchSize: f.batchSize, folds: f.cvFolds, seed, quick: f.quick ?? false, sink, probeDevice: device,
+          ...(decoder.decode ? { decode: decoder.decode } : {}),
         });
         const out = path.join(f.resultsDir, `${f.model}_${f.featureLayer}_causal3dident_${f.target}.json`);
         fs.mkdirSync(f.resultsDir, { recursive: true });
@@ -88,6 +92,7 @@ export function evalCausal3DIdentCommand(): Command {
         process.stdout.write(`${pythonFloatRepr(run.probe.testScore)}\n`);
       } finally {
         model.dispose();
+        await decoder?.close();
       }
-    });
+    }));
 }

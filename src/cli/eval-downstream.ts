@@ -18,8 +18,9 @@ import { writeFileAtomic } from '../io/atomic-write';
 import { setNumThreads } from '../ops';
 import { activationsOption, announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseArithmetic, parseDevice, parseSeed, positiveInt, precisionOption } from './common';
 import { stderrSink } from './sink';
+import { addDecodeOptions, DecodeFlags, OpenedDecoder, openDecoder } from './decode-flags';
 
-interface Flags {
+interface Flags extends DecodeFlags {
   model: string;
   fuseMode: 'cat' | 'add' | 'mean';
   dataset: string;
@@ -42,7 +43,7 @@ interface Flags {
 }
 
 export function evalDownstreamCommand(): Command {
-  return new Command('eval-downstream')
+  return addDecodeOptions(new Command('eval-downstream')
     .description('transfer: linear probes of a model\'s features on the original\'s 6 downstream data sets')
     .option('--model <name>', 'checkpoint name in --ckpt-dir (or a+b+c)', 'default')
     .addOption(new Option('--fuse-mode <mode>', 'how a+b+c models combine features').choices(['cat', 'add', 'mean']).default('cat'))
@@ -73,10 +74,13 @@ export function evalDownstreamCommand(): Command {
       const started = Date.now();
       const dataset = await readDownstreamDataset(name, f.dataRoot, { cropSize: f.cropSize, verifyChecksums: f.verifyChecksums });
       const model = await loadNamedModel(f.model, { ckptDir: f.ckptDir, fuseMode: f.fuseMode, device, precision, activations, onNotice: (m) => sink.notice(m) });
+      let decoder: OpenedDecoder | undefined;
       try {
+        decoder = openDecoder(f, (line) => sink.notice(line));
         const run = await runDownstream({
           model, modelName: f.model, dataset, transform: { resize: f.resize, crop: f.cropSize, mean: IMAGENET_MEAN, std: IMAGENET_STD },
           batchSize: f.batchSize, folds: f.cvFolds, seed, quick: f.quick ?? false, sink, probeDevice: device,
+          ...(decoder.decode ? { decode: decoder.decode } : {}),
         });
         const { model: _fitted, ...probe } = run.probe;
         const out = path.join(f.resultsDir, `${f.model}_${name}_downstream.json`);
@@ -92,6 +96,7 @@ export function evalDownstreamCommand(): Command {
         process.stdout.write(`${f.model} on ${name}: ${pythonFixed(run.probe.testScore, 2)}\n`);
       } finally {
         model.dispose();
+        await decoder?.close();
       }
-    });
+    }));
 }

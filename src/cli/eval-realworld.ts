@@ -26,8 +26,9 @@ import { findStatsFiles, FeatureStats, loadOrComputeStats, readStatsFile } from 
 import { setNumThreads } from '../ops';
 import { activationsOption, announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseArithmetic, parseDevice, positiveInt, precisionOption } from './common';
 import { stderrSink } from './sink';
+import { addDecodeOptions, DecodeFlags, OpenedDecoder, openDecoder } from './decode-flags';
 
-interface Flags {
+interface Flags extends DecodeFlags {
   model: string;
   dataset: string;
   dataRoot: string;
@@ -53,7 +54,7 @@ async function folderGroups(root: string): Promise<ViewGroup[]> {
 }
 
 export function evalRealworldCommand(): Command {
-  return new Command('eval-realworld')
+  return addDecodeOptions(new Command('eval-realworld')
     .description('invariance of a model\'s features across the real-world views of the original\'s 7 data sets')
     .option('--model <name>', 'checkpoint name in --ckpt-dir (or a+b+c)', 'default')
     .option('--dataset <name>', `${Object.keys(REALWORLD_DATASETS).join(', ')}, or folder`, 'Flickr1024')
@@ -91,7 +92,9 @@ export function evalRealworldCommand(): Command {
         groups = ds.groups;
       }
       const model = await loadNamedModel(f.model, { ckptDir: f.ckptDir, fuseMode: f.fuseMode, device, precision, activations, onNotice: (m) => sink.notice(m) });
+      let decoder: OpenedDecoder | undefined;
       try {
+        decoder = openDecoder(f, (line) => sink.notice(line));
         const ids = model.parts.map((p) => ({ name: p.name, sha256: p.sha256 }));
         // Statistics whiten the features of the networks that made them: those of another precision or
         // activation storage (say fp32 ones for a tf32 run) are slightly other features, so their use is said.
@@ -112,7 +115,7 @@ export function evalRealworldCommand(): Command {
           stats = await loadOrComputeStats({
             model, modelName: f.model, models: ids, fuseMode: f.fuseMode, featureLayer: f.featureLayer,
             dataset: path.basename(path.resolve(f.statsData)), split: '', listing, batchSize: f.batchSize, resultsDir: f.resultsDir, precision, activations,
-            transform: { resize: 256, crop: 224, mean: IMAGENET_MEAN, std: IMAGENET_STD },
+            transform: { resize: 256, crop: 224, mean: IMAGENET_MEAN, std: IMAGENET_STD }, ...(decoder.decode ? { decode: decoder.decode } : {}),
             onNotice: (m) => sink.notice(m),
             onProgress: (done, total) => { bar ??= sink.start('statistics', total, 'img'); bar.tick(done - seen); seen = done; },
           });
@@ -140,10 +143,12 @@ export function evalRealworldCommand(): Command {
         const { result } = await runRealWorld({
           model, modelName: f.model, stats, whitening, dataset: f.dataset, dataRoot, groups, resize: f.resize, crop: f.cropSize,
           batchSize: f.batchSize, featureLayer: f.featureLayer, fuseMode: f.fuseMode, resultsDir: f.resultsDir, device, precision, activations, sink,
+          ...(decoder.decode ? { decode: decoder.decode } : {}),
         });
         process.stdout.write(`${f.model}: ${pythonFloatRepr(result.summary.distance)}, ${pythonFloatRepr(result.summary.similarity)}\n`);
       } finally {
         model.dispose();
+        await decoder?.close();
       }
-    });
+    }));
 }

@@ -13,8 +13,9 @@ import { setNumThreads } from '../ops';
 import { isSyntheticTransform, SYNTHETIC_TRANSFORMS, SyntheticTransform } from '../transforms/grid';
 import { activationsOption, announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseArithmetic, parseDevice, parseSeed, positiveInt, precisionOption } from './common';
 import { stderrSink } from './sink';
+import { addDecodeOptions, DecodeFlags, openDecoder } from './decode-flags';
 
-interface Flags {
+interface Flags extends DecodeFlags {
   dataset: string;
   split: string;
   model: string;
@@ -37,7 +38,7 @@ interface Flags {
 }
 
 export function evalSyntheticCommand(): Command {
-  return new Command('eval-synthetic')
+  return addDecodeOptions(new Command('eval-synthetic')
     .description('invariance of a model\'s features to the 18 synthetic transforms of the original study')
     .argument('<data>', 'data root: an ImageFolder tree at DATA/SPLIT (e.g. ../data/imagenet)')
     .option('--dataset <name>', 'data set name used in result file names', 'imagenet')
@@ -69,14 +70,20 @@ export function evalSyntheticCommand(): Command {
       else if (isSyntheticTransform(f.transform)) transforms = [f.transform];
       else throw new SslInvError('ERR_USAGE', `--transform '${f.transform}': expected one of ${SYNTHETIC_TRANSFORMS.join(', ')}, or all`);
       if (f.k !== undefined && transforms.length > 1) throw new SslInvError('ERR_USAGE', '--k applies to one transform; leave it out with --transform all');
-      await runSyntheticEvaluation({
-        data, dataset: f.dataset, split: f.split, model: f.model, transforms, ...(f.k !== undefined ? { k: f.k } : {}),
-        batchSize: f.batchSize, numImages: f.numImages, resize: f.resize, crop: f.cropSize, ckptDir: f.ckptDir,
-        resultsDir: f.resultsDir, fuseMode: f.fuseMode, featureLayer: f.featureLayer, seed, device, precision, activations,
-        sink: stderrSink(f.quiet ?? false),
-        onResult: (r) => {
-          process.stdout.write(`${f.model} on ${r.transform}:\n\t distance ${pythonFixed(r.summary.distance, 6)} and similarity ${pythonFixed(r.summary.similarity, 6)}\n`);
-        },
-      });
-    });
+      const sink = stderrSink(f.quiet ?? false);
+      const decoder = openDecoder(f, (line) => sink.notice(line));
+      try {
+        await runSyntheticEvaluation({
+          data, dataset: f.dataset, split: f.split, model: f.model, transforms, ...(f.k !== undefined ? { k: f.k } : {}),
+          batchSize: f.batchSize, numImages: f.numImages, resize: f.resize, crop: f.cropSize, ckptDir: f.ckptDir,
+          resultsDir: f.resultsDir, fuseMode: f.fuseMode, featureLayer: f.featureLayer, seed, device, precision, activations,
+          sink, ...(decoder.decode ? { decode: decoder.decode } : {}),
+          onResult: (r) => {
+            process.stdout.write(`${f.model} on ${r.transform}:\n\t distance ${pythonFixed(r.summary.distance, 6)} and similarity ${pythonFixed(r.summary.similarity, 6)}\n`);
+          },
+        });
+      } finally {
+        await decoder.close();
+      }
+    }));
 }

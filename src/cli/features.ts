@@ -5,6 +5,7 @@
  *   ssl-inv features --checkpoint FILE [--arch A] (--data DIR | --input-npy X.npy) --out F.npy
  *                    [--batch-size N] [--device cpu] [--precision fp32|tf32|bf16] [--activations float32|bfloat16]
  *                    [--resize 224] [--crop-size 224] [--threads N]
+ *                    [--decode-workers N [--decode-memory-mb M] [--decode-timeout S]]
  *
  * --data reads an ImageFolder tree (class sub-folders, sorted as torchvision sorts them) through the
  * original's eval preprocessing; --input-npy takes an already-preprocessed float32 [N, 3, H, W].
@@ -21,9 +22,10 @@ import { NpyRowWriter } from '../io/npy-writer';
 import { setNumThreads } from '../ops';
 import { activationsOption, announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseArithmetic, parseDevice, positiveInt, precisionOption } from './common';
 import { createProgress } from './progress';
-import { emitEvent, jsonOutput } from './stderr-output';
+import { emitEvent, jsonOutput, writeNotice } from './stderr-output';
+import { addDecodeOptions, DecodeFlags, openDecoder } from './decode-flags';
 
-interface FeaturesOptions {
+interface FeaturesOptions extends DecodeFlags {
   checkpoint: string;
   arch?: string;
   data?: string;
@@ -42,7 +44,7 @@ interface FeaturesOptions {
 }
 
 export function featuresCommand(): Command {
-  return new Command('features')
+  return addDecodeOptions(new Command('features')
     .description('extract backbone features (fc removed) of images with a MoCo or torchvision checkpoint')
     .requiredOption('--checkpoint <file>', 'a MoCo checkpoint (.pth.tar) or a torchvision-style state dict (.pth)')
     .addOption(new Option('--arch <arch>', 'network; default: the checkpoint\'s arch field, else inferred from the weights, else resnet50')
@@ -62,7 +64,7 @@ export function featuresCommand(): Command {
     .option('--quiet', 'no progress output')
     .action(async (opts: FeaturesOptions) => {
       await runFeatures(opts);
-    });
+    }));
 }
 
 async function runFeatures(opts: FeaturesOptions): Promise<void> {
@@ -73,7 +75,14 @@ async function runFeatures(opts: FeaturesOptions): Promise<void> {
   const { precision, activations } = parseArithmetic(opts, device);
   if (opts.threads !== undefined) setNumThreads(opts.threads);
   const started = Date.now();
-  const model = await loadFeatureExtractor(opts.checkpoint, { ...(opts.arch !== undefined ? { arch: opts.arch } : {}), device, precision, activations });
+  const decoder = openDecoder(opts, (line) => writeNotice(line));
+  let model: Awaited<ReturnType<typeof loadFeatureExtractor>>;
+  try {
+    model = await loadFeatureExtractor(opts.checkpoint, { ...(opts.arch !== undefined ? { arch: opts.arch } : {}), device, precision, activations });
+  } catch (e) {
+    await decoder.close();
+    throw e;
+  }
   try {
     let rows: number;
     let chunks: AsyncGenerator<FeatureChunk>;
@@ -94,7 +103,7 @@ async function runFeatures(opts: FeaturesOptions): Promise<void> {
       labels = Int32Array.from(listing.samples, (s) => s.classIndex);
       const transform = { resize: opts.resize, crop: opts.cropSize, mean: IMAGENET_MEAN, std: IMAGENET_STD };
       chunks = featuresOfFiles(model.net, listing.samples.map((s) => s.path), transform,
-        { batchSize: opts.batchSize, onError: opts.onError });
+        { batchSize: opts.batchSize, onError: opts.onError, ...(decoder.decode ? { decode: decoder.decode } : {}) });
     }
     const progress = createProgress({ label: 'features', total: rows, unit: 'img', silent: opts.quiet ?? false });
     const writer = await NpyRowWriter.open(opts.out, 'float32', [model.net.featureDim], rows);
@@ -133,5 +142,6 @@ async function runFeatures(opts: FeaturesOptions): Promise<void> {
       (opts.labelsOut !== undefined ? `labels    ${rows} int64 class indices -> ${opts.labelsOut}\n` : ''));
   } finally {
     model.net.dispose();
+    await decoder.close();
   }
 }

@@ -38,8 +38,9 @@ import { parseSeed, positiveInt } from './common';
 import { formatSeconds } from './progress';
 import { emitEvent, jsonOutput, progressMode, writeNotice } from './stderr-output';
 import { pythonExp, pythonFixed } from './python-format';
+import { addDecodeOptions, DecodeFlags, openDecoder } from './decode-flags';
 
-interface Flags {
+interface Flags extends DecodeFlags {
   split: string;
   model: string;
   arch: string;
@@ -102,7 +103,7 @@ function milestones(v: string, prev: number[] | undefined): number[] {
 const DEFAULT_SCHEDULE = [120, 160];
 
 export function pretrainCommand(): Command {
-  return new Command('pretrain')
+  return addDecodeOptions(new Command('pretrain')
     .description('pre-train a MoCo v2 ResNet with an augmentation set, as the original\'s main_moco.py, on the CPU or a CUDA device')
     .argument('<data>', 'dataset root; images are read from DATA/SPLIT, an ImageFolder tree')
     .option('--split <split>', 'sub-folder of DATA to train on', 'train')
@@ -144,7 +145,7 @@ export function pretrainCommand(): Command {
     .option('--quiet', 'no progress output')
     .action(async (data: string, flags: Flags) => {
       await runPretrainCommand(data, flags);
-    });
+    }));
 }
 
 async function runPretrainCommand(data: string, f: Flags): Promise<void> {
@@ -183,8 +184,10 @@ async function runPretrainCommand(data: string, f: Flags): Promise<void> {
   const started = Date.now();
   const skipped = new Map<string, { file: string; code: string; message: string; times: number }>();
   let result;
+  // Decoder processes' deaths are always told (like skips): the run's data may have changed.
+  const decoder = openDecoder(f, (line) => writeNotice(line));
   try {
-    result = await runPretraining(options, {
+    result = await runPretraining({ ...options, ...(decoder.decode ? { decode: decoder.decode } : {}) }, {
       notice: say,
       onSkip: (k) => {
         // Always on stderr, even with --quiet: the run's data changed.
@@ -247,11 +250,13 @@ async function runPretrainCommand(data: string, f: Flags): Promise<void> {
     throw e;
   } finally {
     if (log !== undefined) fs.closeSync(log);
+    await decoder.close();
   }
   const summary = {
     tool: 'ssl-invariances', version: packageVersion(), node: process.version, date: new Date().toISOString(),
     seconds: (Date.now() - started) / 1000, images: result.images, classes: result.classes,
-    options: { ...options, data: path.resolve(data) },
+    options: { ...options, data: path.resolve(data), decodeWorkers: f.decodeWorkers,
+      ...(f.decodeMemoryMb !== undefined ? { decodeMemoryMb: f.decodeMemoryMb } : {}), ...(f.decodeTimeout !== undefined ? { decodeTimeout: f.decodeTimeout } : {}) },
     ...(result.resumedFrom !== undefined ? { resumedFrom: result.resumedFrom } : {}),
     epochs: result.epochs,
     skippedImages: [...skipped.values()],

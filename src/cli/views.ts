@@ -14,6 +14,8 @@ import { defaultK, isSyntheticTransform, SYNTHETIC_TRANSFORMS, transformGrid } f
 import { makeViews } from '../transforms/views';
 import { makeViewsOnDevice } from '../transforms/views-device';
 import { announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseDevice, parseSeed, positiveInt } from './common';
+import { writeNotice } from './stderr-output';
+import { addDecodeOptions, DecodeFlags, openDecoder } from './decode-flags';
 
 /** A contact sheet of views [k, 3, s, s] normalised with mean/std: uint8 RGB, `cols` views per row. */
 export function contactSheet(views: Float32Array, k: number, size: number, mean: readonly number[], std: readonly number[],
@@ -37,7 +39,7 @@ export function contactSheet(views: Float32Array, k: number, size: number, mean:
   return { data, width, height };
 }
 
-interface Flags {
+interface Flags extends DecodeFlags {
   transform: string;
   k?: number;
   resize: number;
@@ -49,7 +51,7 @@ interface Flags {
 }
 
 export function viewsCommand(): Command {
-  return new Command('views')
+  return addDecodeOptions(new Command('views')
     .description('write the k views of one image for a synthetic transform (what the model sees)')
     .argument('<image>', 'a JPEG or PNG file')
     .requiredOption('--transform <name>', SYNTHETIC_TRANSFORMS.join(', '))
@@ -67,7 +69,13 @@ export function viewsCommand(): Command {
       }
       const seed = parseSeed(f.seed);
       const grid = transformGrid(f.transform, f.k ?? defaultK(f.transform), f.resize, f.cropSize);
-      const img = await decodeImageFile(image);
+      const decoder = openDecoder(f, (line) => writeNotice(line));
+      let img;
+      try {
+        img = await decodeImageFile(image, decoder.decode);
+      } finally {
+        await decoder.close();
+      }
       const vo = { mean: IMAGENET_MEAN, std: IMAGENET_STD, deformSeed: seed };
       const views = device === 'cpu' ? makeViews(img, grid, 0, grid.k, vo) : makeViewsOnDevice(img, grid, 0, grid.k, vo, device);
       const data = views.toFloat32Array();
@@ -81,5 +89,5 @@ export function viewsCommand(): Command {
         await writeFileAtomic(f.sheet, png);
         process.stdout.write(`sheet     ${s.width} x ${s.height} PNG -> ${f.sheet}\n`);
       }
-    });
+    }));
 }

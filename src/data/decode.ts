@@ -64,6 +64,16 @@ export interface DecodeOptions {
   maxFileBytes?: number;
   /** Abort a decode taking longer than this (sharp's timeout); 0 or absent: none. */
   timeoutSeconds?: number;
+  /**
+   * Where decodeImageFile decodes: absent, in this process; a DecodePool (decode-pool.ts), in its
+   * memory-capped processes. The pixels are the same either way.
+   */
+  decoder?: ImageDecoder;
+}
+
+/** Something that decodes files as decodeImageFile does, elsewhere (DecodePool: in other processes). */
+export interface ImageDecoder {
+  decodeFile(file: string, opts?: DecodeOptions): Promise<DecodedImage>;
 }
 
 /** sharp's default pixel limit (0x3FFF * 0x3FFF). */
@@ -375,6 +385,10 @@ export async function decodeImageBuffer(buf: Uint8Array,
 
 /** Reads and decodes a JPEG or PNG file (see the module comment for what is accepted). */
 export async function decodeImageFile(file: string, opts: DecodeOptions = {}): Promise<DecodedImage> {
+  if (opts.decoder) {
+    const { decoder, ...rest } = opts;
+    return decoder.decodeFile(file, rest);
+  }
   const maxBytes = opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
   let buf: Buffer;
   try {

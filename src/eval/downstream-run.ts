@@ -8,6 +8,7 @@
  * samples of a shuffled loader in the original) is a seeded permutation's prefix; --quick keeps a
  * seeded subset of 100 batches (the original stops its shuffled loader after 100 batches).
  */
+import type { DecodeOptions } from '../data/decode';
 import { EvalTransform } from '../data/preprocess';
 import { ImageU8 } from '../image-ops';
 import { cifarImage, CifarSplit, DownstreamDataset, Sample, Split } from '../datasets';
@@ -18,12 +19,12 @@ import { fileImages, ImageSource, sampleFeatures } from './sample-features';
 import { ProgressSink } from './synthetic-run';
 
 /** Where a split's images come from: CIFAR batches in memory, or files (cut to crop boxes). */
-export function imageSourceFor(split: Split<Sample>): ImageSource<Sample> {
+export function imageSourceFor(split: Split<Sample>, decode?: DecodeOptions): ImageSource<Sample> {
   const cifar = (split as CifarSplit).batches;
   if (cifar) {
     return { load: async (_s, i): Promise<ImageU8> => ({ ...cifarImage(split as CifarSplit, i), channels: 3 }) };
   }
-  return fileImages() as unknown as ImageSource<Sample>;
+  return fileImages(decode) as unknown as ImageSource<Sample>;
 }
 
 /** A seeded subset: the first `count` of a numpy permutation (positions in sorted order). */
@@ -41,9 +42,9 @@ export interface SplitFeatures {
 }
 
 export async function splitFeatures(model: NamedModel, split: Split<Sample>, positions: number[], transform: EvalTransform,
-  batchSize: number, sink: ProgressSink, label: string): Promise<SplitFeatures> {
+  batchSize: number, sink: ProgressSink, label: string, decode?: DecodeOptions): Promise<SplitFeatures> {
   const samples = positions.map((p) => split.samples[p]!);
-  const source = imageSourceFor(split);
+  const source = imageSourceFor(split, decode);
   const positioned: ImageSource<Sample> = { load: (s, i) => source.load(s, positions[i]!) };
   const bar = sink.start(label, samples.length, 'img');
   let prev = 0;
@@ -71,6 +72,8 @@ export interface DownstreamOptions {
   sink: ProgressSink;
   /** Where the probe's GEMMs run (the model's device, normally). Default 'cpu'. */
   probeDevice?: string;
+  /** How image files are decoded (pixel limit, a DecodePool, ...). */
+  decode?: DecodeOptions;
 }
 
 export interface DownstreamRun {
@@ -83,8 +86,8 @@ export async function runDownstream(o: DownstreamOptions): Promise<DownstreamRun
   const ds = o.dataset;
   const trainval = ds.splits.trainval!, test = ds.splits.test!;
   const cap = (n: number) => (o.quick ? seededSubset(n, 100 * o.batchSize, o.seed) : Array.from({ length: n }, (_, i) => i));
-  const a = await splitFeatures(o.model, trainval, cap(trainval.samples.length), o.transform, o.batchSize, o.sink, 'trainval features');
-  const b = await splitFeatures(o.model, test, cap(test.samples.length), o.transform, o.batchSize, o.sink, 'test features');
+  const a = await splitFeatures(o.model, trainval, cap(trainval.samples.length), o.transform, o.batchSize, o.sink, 'trainval features', o.decode);
+  const b = await splitFeatures(o.model, test, cap(test.samples.length), o.transform, o.batchSize, o.sink, 'test features', o.decode);
   let bar: { tick(n: number): void; done(): void } | undefined;
   let last = 0;
   const onProgress = (e: { done: number; total: number }) => {
@@ -123,8 +126,8 @@ export async function runCausal3DIdent(o: Omit<DownstreamOptions, 'modelName'>):
   const ds = o.dataset;
   const take = (split: Split<Sample>, c: number, seed: number) =>
     seededSubset(split.samples.length, causal3dIdentSampleCount(split.samples.length, c, o.batchSize, o.quick), seed);
-  const a = await splitFeatures(o.model, ds.splits.trainval!, take(ds.splits.trainval!, 5, o.seed), o.transform, o.batchSize, o.sink, 'trainval features');
-  const b = await splitFeatures(o.model, ds.splits.test!, take(ds.splits.test!, 10, o.seed + 1), o.transform, o.batchSize, o.sink, 'test features');
+  const a = await splitFeatures(o.model, ds.splits.trainval!, take(ds.splits.trainval!, 5, o.seed), o.transform, o.batchSize, o.sink, 'trainval features', o.decode);
+  const b = await splitFeatures(o.model, ds.splits.test!, take(ds.splits.test!, 10, o.seed + 1), o.transform, o.batchSize, o.sink, 'test features', o.decode);
   const probe = kernelRidgeProbe(a.x, a.y, b.x, b.y, { folds: o.folds, seed: o.seed, device: o.probeDevice ?? 'cpu' });
   return { probe, trainvalRows: a.x.rows, testRows: b.x.rows };
 }

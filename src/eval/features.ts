@@ -7,6 +7,7 @@
  * native tensors behind it are freed before the next batch starts.
  */
 import { SslInvError } from '../errors';
+import type { DecodeOptions } from '../data/decode';
 import { loadBatches, SkippedFile } from '../data/loader';
 import { EvalTransform } from '../data/preprocess';
 import { deviceInput, pixelsFor } from '../data/device-input';
@@ -83,9 +84,10 @@ export async function* featuresOfArray(net: FeatureExtractor, data: Float32Array
  * ToTensor -> Normalize, PIL-exact), decoded in parallel while the network runs.
  */
 export async function* featuresOfFiles(net: FeatureExtractor, files: readonly string[], transform: EvalTransform,
-  opts: { batchSize: number; onError?: 'error' | 'skip'; concurrency?: number }): AsyncGenerator<FeatureChunk> {
+  opts: { batchSize: number; onError?: 'error' | 'skip'; concurrency?: number; decode?: DecodeOptions }): AsyncGenerator<FeatureChunk> {
   const pixels = pixelsFor(net.device);
-  const loaderOpts = { batchSize: opts.batchSize, onError: opts.onError ?? 'error', pixels, ...(opts.concurrency ? { concurrency: opts.concurrency } : {}) };
+  const loaderOpts = { batchSize: opts.batchSize, onError: opts.onError ?? 'error', pixels, ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
+    ...(opts.decode ? { decode: opts.decode } : {}) };
   for await (const b of loadBatches(files, transform, loaderOpts)) {
     let features: Float32Array;
     if (b.index.length === 0) {

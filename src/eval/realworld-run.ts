@@ -2,6 +2,7 @@
  * One real-world invariance evaluation with prepared statistics: evaluates the groups of views,
  * writes {model}_{layer}_{dataset}_invariance.json / .csv and returns the result.
  */
+import type { DecodeOptions } from '../data/decode';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/preprocess';
 import { Whitening } from './invariance';
 import { NamedModel } from './models';
@@ -30,6 +31,8 @@ export interface RealWorldRunOptions {
   /** Activation storage between layers (default float32). */
   activations?: ActivationStorage;
   sink: ProgressSink;
+  /** How image files are decoded (pixel limit, a DecodePool, ...). */
+  decode?: DecodeOptions;
 }
 
 export async function runRealWorld(o: RealWorldRunOptions): Promise<{ result: InvarianceResult; files: { json: string; csv: string } }> {
@@ -37,7 +40,7 @@ export async function runRealWorld(o: RealWorldRunOptions): Promise<{ result: In
   const p = o.sink.start(o.dataset, o.groups.length, 'groups');
   let prev = 0;
   const r = await evaluateRealWorld({
-    model: o.model, whitening: o.whitening, groups: o.groups, batchSize: o.batchSize,
+    model: o.model, whitening: o.whitening, groups: o.groups, batchSize: o.batchSize, ...(o.decode ? { decode: o.decode } : {}),
     transform: { resize: o.resize, crop: o.crop, mean: IMAGENET_MEAN, std: IMAGENET_STD },
     onProgress: (done) => { p.tick(done - prev); prev = done; },
   });

@@ -6,6 +6,7 @@
  *   distance   = mean Euclidean distance over pairs i < j (torch.pdist(z).mean())
  * stored in float32; the summary is the mean over classes.
  */
+import type { DecodeOptions } from '../data/decode';
 import { EvalTransform } from '../data/preprocess';
 import { FeatureExtractor, featuresOfFiles } from './features';
 import { cosineSimilarity, mean, whiten, Whitening } from './invariance';
@@ -21,6 +22,8 @@ export interface RealWorldOptions {
   groups: readonly ViewGroup[];
   transform: EvalTransform;
   batchSize: number;
+  /** How the views' files are decoded (pixel limit, a DecodePool, ...). */
+  decode?: DecodeOptions;
   onProgress?: (groupsDone: number, total: number) => void;
 }
 
@@ -60,7 +63,7 @@ export async function evaluateRealWorld(o: RealWorldOptions): Promise<RealWorldR
     const v = files.length;
     const feats = new Float32Array(v * d);
     // Decoded and preprocessed in parallel while the network runs (uint8 batches for a device).
-    for await (const c of featuresOfFiles(o.model, files, o.transform, { batchSize: o.batchSize })) {
+    for await (const c of featuresOfFiles(o.model, files, o.transform, { batchSize: o.batchSize, ...(o.decode ? { decode: o.decode } : {}) })) {
       c.index.forEach((j, k) => feats.set(c.features.subarray(k * d, (k + 1) * d), j * d));
     }
     const m = groupInvariance(o.whitening, feats);

@@ -8,7 +8,7 @@
  * are decoded in parallel (sharp on libuv threads) while the previous batch is in the network. For a
  * network on a device the batch is made as uint8 pixels and normalised there (data/device-input.ts).
  */
-import { decodeImageFile } from '../data/decode';
+import { DecodeOptions, decodeImageFile } from '../data/decode';
 import { EvalTransform, preprocessInto } from '../data/preprocess';
 import { deviceInput, pixelsFor } from '../data/device-input';
 import { ImageU8 } from '../image-ops';
@@ -35,10 +35,11 @@ export interface ImageSource<S> {
 }
 
 /** Images from the samples' files, cut to `crop` when the sample has one. */
-export function fileImages<S extends { path: string; crop?: { left: number; top: number; right: number; bottom: number } }>(): ImageSource<S> {
+export function fileImages<S extends { path: string; crop?: { left: number; top: number; right: number; bottom: number } }>(
+  decode?: DecodeOptions): ImageSource<S> {
   return {
     async load(s) {
-      const img = await decodeImageFile(s.path);
+      const img = await decodeImageFile(s.path, decode);
       return s.crop ? cropBox(img, s.crop) : img;
     },
   };

@@ -13,6 +13,7 @@
  * verified on every read, and a corrupt, truncated or stale file is recomputed, never trusted; so is
  * one whose mean or covariance holds a NaN or an infinity, even under a matching checksum.
  */
+import type { DecodeOptions } from '../data/decode';
 import { createHash } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as fs from 'node:fs';
@@ -134,6 +135,8 @@ export interface ComputeStatsOptions {
   precision?: string;
   /** The networks' activation storage; bfloat16 statistics are cached apart from float32 ones. */
   activations?: string;
+  /** How the images are decoded (pixel limit, a DecodePool, ...); the pixels, and so the key, do not depend on it. */
+  decode?: DecodeOptions;
   onProgress?: (done: number, total: number) => void;
   onNotice?: (message: string) => void;
 }
@@ -160,7 +163,7 @@ export async function loadOrComputeStats(o: ComputeStatsOptions): Promise<Featur
   const acc = new CovarianceAccumulator(o.model.featureDim);
   try {
     let done = 0;
-    for await (const c of featuresOfFiles(o.model, o.listing.samples.map((s) => s.path), o.transform, { batchSize: o.batchSize })) {
+    for await (const c of featuresOfFiles(o.model, o.listing.samples.map((s) => s.path), o.transform, { batchSize: o.batchSize, ...(o.decode ? { decode: o.decode } : {}) })) {
       const x = tensor(c.features, [c.rows, o.model.featureDim]);
       try {
         acc.add(x);

@@ -4,6 +4,7 @@
  * requested transform and write its results. `--transform all` runs the 18 with one statistics pass
  * and one model load.
  */
+import type { DecodeOptions } from '../data/decode';
 import * as path from 'node:path';
 import { ImageFolderListing, listImageFolder } from '../data/image-folder';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/preprocess';
@@ -44,6 +45,8 @@ export interface SyntheticRunOptions {
   /** Activation storage between layers (default float32). */
   activations?: ActivationStorage;
   sink: ProgressSink;
+  /** How image files are decoded (pixel limit, a DecodePool, ...). */
+  decode?: DecodeOptions;
   /** Called with each transform's result as soon as it is written. */
   onResult?: (r: InvarianceResult, files: { json: string; csv: string }) => void;
 }
@@ -71,6 +74,7 @@ export async function prepareContext(o: Omit<SyntheticRunOptions, 'transforms' |
       model, modelName: o.model, models: model.parts.map((p) => ({ name: p.name, sha256: p.sha256 })),
       fuseMode: o.fuseMode, featureLayer: o.featureLayer, dataset: o.dataset, split: o.split, listing,
       transform: clean, batchSize: o.batchSize, resultsDir: o.resultsDir, precision: o.precision, activations,
+      ...(o.decode ? { decode: o.decode } : {}),
       onNotice: (m) => o.sink.notice(m),
       onProgress: (done, total) => {
         bar ??= o.sink.start('statistics', total, 'img');
@@ -99,7 +103,7 @@ export async function runSyntheticTransforms(ctx: EvaluationContext, o: Syntheti
     let prev = 0;
     const r = await evaluateSynthetic({
       model, whitening, files: listing.samples.map((s) => s.path), grid, numImages: o.numImages, seed: o.seed,
-      batchSize: o.batchSize, mean: IMAGENET_MEAN, std: IMAGENET_STD, device: o.device,
+      batchSize: o.batchSize, mean: IMAGENET_MEAN, std: IMAGENET_STD, device: o.device, ...(o.decode ? { decode: o.decode } : {}),
       onProgress: (done) => { p.tick(done - prev); prev = done; },
     });
     p.done();

@@ -9,7 +9,7 @@
  * (see invariance.ts), stored in float32 as the original's tensors are. Per view: the NaN-mean over
  * images; the summary: the mean over views, printed by the CLI as the original prints it.
  */
-import { decodeImageFile } from '../data/decode';
+import { DecodeOptions, decodeImageFile } from '../data/decode';
 import { RandomState } from '../random/mt19937';
 import { TransformGrid } from '../transforms/grid';
 import { makeViewsOfImages } from '../transforms/views-batch';
@@ -29,6 +29,8 @@ export interface SyntheticOptions {
   std: readonly number[];
   /** 'cpu' (default) or the CUDA device the model runs on: the views are then built there too. */
   device?: string;
+  /** How the sampled files are decoded (pixel limit, a DecodePool, ...). */
+  decode?: DecodeOptions;
   onProgress?: (imagesDone: number, total: number) => void;
 }
 
@@ -97,7 +99,7 @@ export async function evaluateSynthetic(o: SyntheticOptions): Promise<SyntheticR
   // the CPU path's bits for the same features.
   const mats = new WhiteningTensors(w);
   // The next group's images decode (libuv threads) while this group runs through the network.
-  const decodeGroup = (g0: number) => Promise.all(sampled.slice(g0, Math.min(sampled.length, g0 + group)).map((s) => decodeImageFile(o.files[s]!)));
+  const decodeGroup = (g0: number) => Promise.all(sampled.slice(g0, Math.min(sampled.length, g0 + group)).map((s) => decodeImageFile(o.files[s]!, o.decode)));
   let next = sampled.length > 0 ? decodeGroup(0) : undefined;
   // A group's features, read back, whose metrics are still to compute.
   let done: { n: number; f: Float32Array; fv: Float32Array; g1: number } | undefined;

@@ -18,6 +18,7 @@
  * GPUs (MocoV2's header), with the images of each step dealt as DistributedSampler deals them
  * (stepPositions); the default 1 is what the original computes with one GPU.
  */
+import type { DecodeOptions } from '../data/decode';
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { promises as fsp } from 'node:fs';
@@ -81,6 +82,8 @@ export interface PretrainOptions {
    * own draws, so the batch keeps its size and the run goes on.
    */
   onError?: 'error' | 'skip';
+  /** How the images are decoded (pixel limit, a DecodePool, ...); the views do not depend on it. */
+  decode?: DecodeOptions;
   /** GPUs whose per-device batch norm and shuffle BN are emulated (main_moco.py on G GPUs); default 1. */
   bnSplits?: number;
   /** Stop each epoch after this many steps (smoke runs); default: the whole epoch. */
@@ -312,7 +315,7 @@ export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = 
       // for a position DistributedSampler's padding added, its repeat j / n (whose views get draws
       // of their own).
       const views = new StepViewMaker({
-        epoch, steps: stepsThisEpoch, batch: o.batchSize, size: o.imageSize, set: o.model, workers: o.workers, onError,
+        epoch, steps: stepsThisEpoch, batch: o.batchSize, size: o.imageSize, set: o.model, workers: o.workers, onError, ...(o.decode ? { decode: o.decode } : {}),
         stepImages: (step) => {
           const positions = stepPositions(step, o.batchSize, bnSplits);
           const idx = positions.map((j) => order[j % n]!);

@@ -21,7 +21,7 @@
  * the lookahead.
  */
 import { SslInvError, isSslInvError } from '../errors';
-import { DecodedImage, decodeImageFile } from '../data/decode';
+import { DecodedImage, DecodeOptions, decodeImageFile } from '../data/decode';
 import { SKIPPABLE } from '../data/loader';
 import { AugmentParams, AugmentRng, AugmentSet, IMAGENET, applyAugmentAsync, drawAugmentParams } from '../transforms/augment';
 import { deviceInput } from '../data/device-input';
@@ -62,6 +62,8 @@ export interface StepViewsPlan {
   /** Concurrent decodes (--workers). */
   workers: number;
   onError: 'error' | 'skip';
+  /** How the files are decoded (pixel limit, a DecodePool, ...). */
+  decode?: DecodeOptions;
   /** The images of a step. */
   stepImages(step: number): StepImages;
   /** The generator of view v (0 = q, 1 = k) of the batch's image b. */
@@ -82,14 +84,14 @@ export function modelInput(views: Tensor, device: string): Tensor {
 }
 
 /** Decodes files with `workers` at a time; with `skip`, a skippable failure is returned in its place. */
-async function decodeAll(files: string[], workers: number, skip: boolean): Promise<(DecodedImage | SslInvError)[]> {
+async function decodeAll(files: string[], workers: number, skip: boolean, decode?: DecodeOptions): Promise<(DecodedImage | SslInvError)[]> {
   const out = new Array<DecodedImage | SslInvError>(files.length);
   let next = 0;
   const run = async () => {
     while (next < files.length) {
       const i = next++;
       try {
-        out[i] = await decodeImageFile(files[i]!);
+        out[i] = await decodeImageFile(files[i]!, decode);
       } catch (e) {
         const err = isSslInvError(e) ? e : new SslInvError('ERR_IMAGE_DECODE', String(e), { file: files[i]!, cause: e });
         const withFile = err.file === undefined ? new SslInvError(err.code, err.message, { file: files[i]!, cause: err }) : err;
@@ -154,7 +156,7 @@ export class StepViewMaker {
   private decode(step: number): Promise<(DecodedImage | SslInvError)[]> {
     let p = this.decodes.get(step);
     if (!p) {
-      p = quiet(decodeAll(this.stepImages(step).files, this.plan.workers, this.plan.onError === 'skip'));
+      p = quiet(decodeAll(this.stepImages(step).files, this.plan.workers, this.plan.onError === 'skip', this.plan.decode));
       this.decodes.set(step, p);
     }
     return p;

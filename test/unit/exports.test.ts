@@ -19,5 +19,10 @@ t.test('the device self-test is exported', async (t) => {
 
 t.test('checkpoint description and the new error codes are exported', async (t) => {
   t.type(api.describeCheckpoint, 'function');
-  for (const code of ['ERR_NON_FINITE', 'ERR_DEVICE_FAULT'] as const) t.ok(api.ErrorCodes.includes(code), code);
+  for (const code of ['ERR_NON_FINITE', 'ERR_DEVICE_FAULT', 'ERR_DECODE_WORKER'] as const) t.ok(api.ErrorCodes.includes(code), code);
+});
+
+t.test('the decode pool is exported', async (t) => {
+  t.type(api.DecodePool, 'function');
+  t.type(api.decodeImageFile, 'function');
 });

@@ -1,0 +1,80 @@
+/**
+ * --decode-workers N, --decode-memory-mb M, --decode-timeout S: where a command decodes its images
+ * (RELIABILITY.md §4).
+ *
+ *   0 workers (the default): in this process, on libuv's threads; the fastest.
+ *   N >= 1: in N separate processes (data/decode-pool.ts), each with its data segment capped at M MiB
+ *   (Linux) and each file given at most S seconds. A decompression bomb, a codec crash or a hang then
+ *   costs a decoder process, not the run: the file is refused with a coded error naming it (skipped
+ *   with --on-error skip where the command has it). The pixels are the same either way; moving them
+ *   between processes costs some speed (bench:decode-pool measures it).
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import type { DecodeOptions } from '../data/decode';
+import { DecodePool } from '../data/decode-pool';
+import { SslInvError } from '../errors';
+
+export interface DecodeFlags {
+  decodeWorkers: number;
+  decodeMemoryMb?: number;
+  decodeTimeout?: number;
+}
+
+function nonNegativeInt(flag: string): (value: string) => number {
+  return (value: string) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) {
+      throw new InvalidArgumentError(`${flag} takes an integer >= 0, got '${value}'`);
+    }
+    return n;
+  };
+}
+
+function positiveNumber(flag: string): (value: string) => number {
+  return (value: string) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n <= 0) {
+      throw new InvalidArgumentError(`${flag} takes a number of seconds > 0, got '${value}'`);
+    }
+    return n;
+  };
+}
+
+/** Adds the three flags to a command that decodes image files. */
+export function addDecodeOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--decode-workers <n>', 'decode images in n separate memory-capped processes (0: in this process, the fastest); ' +
+      'a file that crashes or exhausts its decoder is then refused by name instead of ending the run').argParser(nonNegativeInt('--decode-workers')).default(0))
+    .addOption(new Option('--decode-memory-mb <m>', 'with --decode-workers: cap on each decoder process\'s memory, MiB (Linux)')
+      .argParser(nonNegativeInt('--decode-memory-mb')))
+    .addOption(new Option('--decode-timeout <s>', 'with --decode-workers: seconds a file may take to decode before its decoder is killed')
+      .argParser(positiveNumber('--decode-timeout')));
+}
+
+export interface OpenedDecoder {
+  /** The DecodeOptions to pass to the evaluators (undefined: decode in this process). */
+  decode: DecodeOptions | undefined;
+  /** Ends the decoder processes (always call it, in a finally). */
+  close(): Promise<void>;
+}
+
+/** Starts the decode pool the flags ask for; `notice` is told of each decoder process that died. */
+export function openDecoder(f: DecodeFlags, notice: (line: string) => void): OpenedDecoder {
+  const workers = f.decodeWorkers ?? 0;
+  if (workers === 0) {
+    for (const [flag, v] of [['--decode-memory-mb', f.decodeMemoryMb], ['--decode-timeout', f.decodeTimeout]] as const) {
+      if (v !== undefined) throw new SslInvError('ERR_USAGE', `${flag} needs --decode-workers N (N >= 1): images are decoded in this process otherwise`);
+    }
+    return { decode: undefined, close: async () => undefined };
+  }
+  if (f.decodeMemoryMb !== undefined && f.decodeMemoryMb < 256) {
+    throw new SslInvError('ERR_USAGE', `--decode-memory-mb ${f.decodeMemoryMb}: a decoder process needs at least 256 MiB (Node and sharp take about 200)`);
+  }
+  const pool = new DecodePool({
+    workers,
+    ...(f.decodeMemoryMb !== undefined ? { memoryMiB: f.decodeMemoryMb } : {}),
+    ...(f.decodeTimeout !== undefined ? { timeoutSeconds: f.decodeTimeout } : {}),
+    onNotice: notice,
+  });
+  return { decode: { decoder: pool }, close: () => pool.close() };
+}
