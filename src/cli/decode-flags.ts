@@ -1,6 +1,7 @@
 /**
  * --decode-workers N, --decode-memory-mb M, --decode-timeout S: where a command decodes its images
- * (RELIABILITY.md §4).
+ * (RELIABILITY.md §4); --max-pixels P: the largest image it decodes (width x height from the header;
+ * default Pillow's 178,956,970, above which the original's Image.open raises too).
  *
  *   0 workers (the default): in this process, on libuv's threads; the fastest.
  *   N >= 1: in N separate processes (data/decode-pool.ts), each with its data segment capped at M MiB
@@ -15,6 +16,7 @@ import { DecodePool } from '../data/decode-pool';
 import { SslInvError } from '../errors';
 
 export interface DecodeFlags {
+  maxPixels?: number;
   decodeWorkers: number;
   decodeMemoryMb?: number;
   decodeTimeout?: number;
@@ -25,6 +27,16 @@ function nonNegativeInt(flag: string): (value: string) => number {
     const n = Number(value);
     if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) {
       throw new InvalidArgumentError(`${flag} takes an integer >= 0, got '${value}'`);
+    }
+    return n;
+  };
+}
+
+function positiveCount(flag: string): (value: string) => number {
+  return (value: string) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < 1) {
+      throw new InvalidArgumentError(`${flag} takes an integer >= 1, got '${value}'`);
     }
     return n;
   };
@@ -43,6 +55,8 @@ function positiveNumber(flag: string): (value: string) => number {
 /** Adds the three flags to a command that decodes image files. */
 export function addDecodeOptions(cmd: Command): Command {
   return cmd
+    .addOption(new Option('--max-pixels <p>', 'refuse images of more than p pixels (width x height, read from the header before decoding; ' +
+      'default 178956970, Pillow\'s DecompressionBombError limit): set it to the data set\'s real maximum').argParser(positiveCount('--max-pixels')))
     .addOption(new Option('--decode-workers <n>', 'decode images in n separate memory-capped processes (0: in this process, the fastest); ' +
       'a file that crashes or exhausts its decoder is then refused by name instead of ending the run').argParser(nonNegativeInt('--decode-workers')).default(0))
     .addOption(new Option('--decode-memory-mb <m>', 'with --decode-workers: cap on each decoder process\'s memory, MiB (Linux)')
@@ -52,7 +66,7 @@ export function addDecodeOptions(cmd: Command): Command {
 }
 
 export interface OpenedDecoder {
-  /** The DecodeOptions to pass to the evaluators (undefined: decode in this process). */
+  /** The DecodeOptions to pass to the evaluators (undefined: the defaults, in this process). */
   decode: DecodeOptions | undefined;
   /** Ends the decoder processes (always call it, in a finally). */
   close(): Promise<void>;
@@ -61,11 +75,12 @@ export interface OpenedDecoder {
 /** Starts the decode pool the flags ask for; `notice` is told of each decoder process that died. */
 export function openDecoder(f: DecodeFlags, notice: (line: string) => void): OpenedDecoder {
   const workers = f.decodeWorkers ?? 0;
+  const limit: DecodeOptions = f.maxPixels !== undefined ? { limitInputPixels: f.maxPixels } : {};
   if (workers === 0) {
     for (const [flag, v] of [['--decode-memory-mb', f.decodeMemoryMb], ['--decode-timeout', f.decodeTimeout]] as const) {
       if (v !== undefined) throw new SslInvError('ERR_USAGE', `${flag} needs --decode-workers N (N >= 1): images are decoded in this process otherwise`);
     }
-    return { decode: undefined, close: async () => undefined };
+    return { decode: f.maxPixels !== undefined ? limit : undefined, close: async () => undefined };
   }
   if (f.decodeMemoryMb !== undefined && f.decodeMemoryMb < 256) {
     throw new SslInvError('ERR_USAGE', `--decode-memory-mb ${f.decodeMemoryMb}: a decoder process needs at least 256 MiB (Node and sharp take about 200)`);
@@ -76,5 +91,5 @@ export function openDecoder(f: DecodeFlags, notice: (line: string) => void): Ope
     ...(f.decodeTimeout !== undefined ? { timeoutSeconds: f.decodeTimeout } : {}),
     onNotice: notice,
   });
-  return { decode: { decoder: pool }, close: () => pool.close() };
+  return { decode: { ...limit, decoder: pool }, close: () => pool.close() };
 }

@@ -255,7 +255,7 @@ async function runPretrainCommand(data: string, f: Flags): Promise<void> {
   const summary = {
     tool: 'ssl-invariances', version: packageVersion(), node: process.version, date: new Date().toISOString(),
     seconds: (Date.now() - started) / 1000, images: result.images, classes: result.classes,
-    options: { ...options, data: path.resolve(data), decodeWorkers: f.decodeWorkers,
+    options: { ...options, data: path.resolve(data), decodeWorkers: f.decodeWorkers, ...(f.maxPixels !== undefined ? { maxPixels: f.maxPixels } : {}),
       ...(f.decodeMemoryMb !== undefined ? { decodeMemoryMb: f.decodeMemoryMb } : {}), ...(f.decodeTimeout !== undefined ? { decodeTimeout: f.decodeTimeout } : {}) },
     ...(result.resumedFrom !== undefined ? { resumedFrom: result.resumedFrom } : {}),
     epochs: result.epochs,

@@ -26,9 +26,11 @@
  *     e.g. an SVG or TIFF named .jpg, is refused with ERR_IMAGE_FORMAT before sharp sees it. In
  *     addition, the first decode blocks every libvips loader except the JPEG and PNG ones for the
  *     whole process (`sharp.block`), see `restrictImageLoaders`.
- *   - The header is parsed here first: width x height above `limitInputPixels` (default sharp's
- *     268402689) is ERR_IMAGE_TOO_LARGE before any pixel is decoded or allocated; the limit is also
- *     passed to sharp.
+ *   - The header is parsed here first: width x height above `limitInputPixels` is ERR_IMAGE_TOO_LARGE
+ *     before any pixel is decoded or allocated; the limit is also passed to sharp. The default is
+ *     Pillow's: Image.open raises DecompressionBombError above 2 * MAX_IMAGE_PIXELS = 178,956,970
+ *     pixels, so the original refuses exactly the images refused here (sharp's own default,
+ *     268,402,689, would decode some it cannot).
  *   - sharp runs with `failOn: 'warning'` by default (its strictest level): truncated or corrupt
  *     data is ERR_IMAGE_DECODE naming the file, never a gray, black or partial image. Pillow also
  *     raises on truncated files, but silently decodes some corrupt-but-complete JPEGs (libjpeg
@@ -76,8 +78,8 @@ export interface ImageDecoder {
   decodeFile(file: string, opts?: DecodeOptions): Promise<DecodedImage>;
 }
 
-/** sharp's default pixel limit (0x3FFF * 0x3FFF). */
-export const DEFAULT_PIXEL_LIMIT = 268402689;
+/** Pillow 9's DecompressionBombError threshold, 2 * Image.MAX_IMAGE_PIXELS (a larger image is refused). */
+export const DEFAULT_PIXEL_LIMIT = 178956970;
 export const DEFAULT_MAX_FILE_BYTES = 1 << 30;
 
 /** What the first bytes of a file say it is; only 'jpeg' and 'png' are decoded. */
@@ -345,7 +347,8 @@ export async function decodeImageBuffer(buf: Uint8Array,
   const header = readImageHeader(buf, file);
   if (limit !== false && header.width * header.height > limit) {
     throw new SslInvError('ERR_IMAGE_TOO_LARGE', `the header declares ${header.width}x${header.height} = ` +
-      `${header.width * header.height} pixels, over the limit of ${limit} (option limitInputPixels)`, { file });
+      `${header.width * header.height} pixels, over the limit of ${limit}` +
+      (limit === DEFAULT_PIXEL_LIMIT ? ' (Pillow\'s DecompressionBombError limit, which the original hits too)' : ' (option limitInputPixels)'), { file });
   }
   restrictImageLoaders();
   const plan = planFor(header);

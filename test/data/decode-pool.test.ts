@@ -2,8 +2,8 @@
 //   1. Every fixture image gives the in-process decode's pixels, size, format and mode (through the
 //      slot files, also for 75 MB of pixels, which a slot file does not keep); every bad file the
 //      same code and message, naming the file.
-//   2. A decompression bomb (a 16000 x 16000 PNG of under 1 MB, 768 MB of pixels, inside the pixel
-//      limit) is refused with ERR_IMAGE_TOO_LARGE naming the file and the cap, alone or shared; the
+//   2. A decompression bomb (a 13000 x 13000 PNG of under 1 MB, 507 MB of pixels, inside the pixel
+//      limit) under a 384 MiB cap is refused with ERR_IMAGE_TOO_LARGE naming the file and the cap, alone or shared; the
 //      pool and this process go on.
 //   3. A worker that aborts (a codec crash), hangs past the timeout or fails an allocation with other
 //      files in flight: each other file is decoded alone and succeeds (also one that failed an
@@ -118,12 +118,12 @@ t.test('same pixels and the same errors as decoding in this process', async (t) 
 });
 
 t.test('a decompression bomb costs a worker its memory, not this process', async (t) => {
-  // 16000 x 16000 white PNG: under 1 MB of file, 768 MB of RGB, inside sharp's pixel limit.
+  // 13000 x 13000 white PNG: under 1 MB of file, 507 MB of RGB, inside the pixel limit.
   const bomb = path.join(tmp, 'bomb.png');
   await writePngBomb(bomb);
   t.ok(fs.statSync(bomb).size < 2 << 20, `${fs.statSync(bomb).size} bytes`);
   const notices: string[] = [];
-  const pool = new DecodePool({ workers: 1, inFlightPerWorker: 4, memoryMiB: 512, onNotice: (l) => notices.push(l) });
+  const pool = new DecodePool({ workers: 1, inFlightPerWorker: 4, memoryMiB: 384, onNotice: (l) => notices.push(l) });
   t.teardown(() => pool.close());
   t.ok(pool.stats.memoryCapApplied || process.platform !== 'linux');
   if (!pool.stats.memoryCapApplied) return;
@@ -133,7 +133,7 @@ t.test('a decompression bomb costs a worker its memory, not this process', async
   t.ok(alone instanceof SslInvError);
   t.equal((alone as SslInvError).code, 'ERR_IMAGE_TOO_LARGE');
   t.equal((alone as SslInvError).file, bomb);
-  t.match((alone as SslInvError).message, /more memory than a decode worker may use \(512 MiB\)/);
+  t.match((alone as SslInvError).message, /more memory than a decode worker may use \(384 MiB\)/);
   t.equal(pool.stats.retriedAlone, 0);
   // Shared with good files in the same worker: they decode; the bomb is retried alone, then refused.
   const mixed = await Promise.all([good, bomb, good2, good].map((f) => settle(decodeImageFile(f, { decoder: pool }))));

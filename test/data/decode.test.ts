@@ -181,6 +181,15 @@ t.test('a small PNG declaring 20000x20000 is refused from its header, before dec
   const small = fs.readFileSync(fixturePath('inputs/flower_100x80.jpg'));
   await t.rejects(decodeImageBuffer(small, { limitInputPixels: 7999 }), { code: 'ERR_IMAGE_TOO_LARGE' });
   t.equal((await decodeImageBuffer(small, { limitInputPixels: 8000 })).width, 100);
+  // The default is Pillow 9.4's: Image.open raises DecompressionBombError above 178,956,970 pixels
+  // (checked with /usr/bin/python3: a 178956971 x 1 header raises it, 178956970 x 1 opens and then
+  // fails to load its missing data). Header-only PNGs: refused by size, or passed on and refused as
+  // cut short.
+  await t.rejects(decodeImageBuffer(png(178956971, 1, 8, 2, new Uint8Array(16))),
+    { code: 'ERR_IMAGE_TOO_LARGE', message: /178956971 pixels, over the limit of 178956970 \(Pillow's DecompressionBombError limit/ });
+  await t.rejects(decodeImageBuffer(png(178956970, 1, 8, 2, new Uint8Array(16))), { code: 'ERR_IMAGE_DECODE' });
+  await t.rejects(decodeImageBuffer(png(13378, 13378, 8, 2, new Uint8Array(16))), { code: 'ERR_IMAGE_TOO_LARGE' }, '13378^2 = 178,970,884');
+  await t.rejects(decodeImageBuffer(png(13377, 13377, 8, 2, new Uint8Array(16))), { code: 'ERR_IMAGE_DECODE' }, '13377^2 = 178,944,129');
 });
 
 t.test('file errors', async (t) => {
