@@ -20,6 +20,8 @@
  *     of its own. A file that kills a worker while it is alone is refused with ERR_IMAGE_DECODE (its
  *     file, the signal or exit code, the worker's last stderr line). The same holds for an allocation
  *     failure: shared, retried alone; alone, ERR_IMAGE_TOO_LARGE naming the cap.
+ *   - A retry alone waits for an idle worker: a spare the pool starts for it (one beyond `workers`),
+ *     or one whose files are done. Its outcome, not its timing, is what the rules fix.
  *   - `timeoutSeconds`: a file not decoded within it (from when its worker received it) has its worker
  *     killed; alone, ERR_IMAGE_DECODE "took longer than ...".
  *   - Dead workers are replaced on demand. A worker that cannot start (3 failures in a row) fails
