@@ -39,6 +39,7 @@ import { formatSeconds } from './progress';
 import { emitEvent, jsonOutput, progressMode, writeNotice } from './stderr-output';
 import { pythonExp, pythonFixed } from './python-format';
 import { addDecodeOptions, DecodeFlags, openDecoder } from './decode-flags';
+import { mergeCheckpoints, readRecordedCheckpoints, recordedDigests, SUMMARY_FILE } from './pretrain-manifest';
 
 interface Flags extends DecodeFlags {
   split: string;
@@ -121,7 +122,7 @@ export function pretrainCommand(): Command {
     .option('--wd, --weight-decay <x>', 'weight decay', num('--wd'), 1e-4)
     .option('-p, --print-freq <n>', 'a progress line every n steps', positiveInt('--print-freq'), 10)
     .option('--resume <file>', 'continue from a checkpoint (ours or main_moco.py\'s): weights, queue, momentum and epoch; "latest": the newest readable one of this run in --out-dir (none: start afresh)')
-    .option('--resume-override', 'resume even when the checkpoint\'s run had another --seed, --model, --batch-size, --bn-splits, --image-size or other training images (refused otherwise: the run would not be the one it continues)')
+    .option('--resume-override', 'resume even when the checkpoint\'s run had another --seed, --model, --batch-size, --bn-splits, --image-size or other training images, or its bytes differ from those pretrain-summary.json records (refused otherwise: the run would not be the one it continues)')
     .option('--world-size <n>', '(main_moco.py\'s DDP flag; this is one process)', (v) => Number(v), -1)
     .option('--rank <n>', '(main_moco.py\'s DDP flag; ignored)', (v) => Number(v), -1)
     .option('--dist-url <url>', '(main_moco.py\'s DDP flag; ignored)')
@@ -184,10 +185,14 @@ async function runPretrainCommand(data: string, f: Flags): Promise<void> {
   const started = Date.now();
   const skipped = new Map<string, { file: string; code: string; message: string; times: number }>();
   let result;
+  // The checkpoints this run's summary lists, with their digests: a resume checks the one it takes.
+  const earlier = await readRecordedCheckpoints(outDir, say);
   // Decoder processes' deaths are always told (like skips): the run's data may have changed.
   const decoder = openDecoder(f, (line) => writeNotice(line));
   try {
-    result = await runPretraining({ ...options, ...(decoder.decode ? { decode: decoder.decode } : {}) }, {
+    result = await runPretraining({
+      ...options, recordedSha256: recordedDigests(outDir, earlier), ...(decoder.decode ? { decode: decoder.decode } : {}),
+    }, {
       notice: say,
       onSkip: (k) => {
         // Always on stderr, even with --quiet: the run's data changed.
@@ -259,9 +264,10 @@ async function runPretrainCommand(data: string, f: Flags): Promise<void> {
       ...(f.decodeMemoryMb !== undefined ? { decodeMemoryMb: f.decodeMemoryMb } : {}), ...(f.decodeTimeout !== undefined ? { decodeTimeout: f.decodeTimeout } : {}) },
     ...(result.resumedFrom !== undefined ? { resumedFrom: result.resumedFrom } : {}),
     epochs: result.epochs,
+    checkpoints: await mergeCheckpoints(outDir, earlier, result.startEpoch, result.epochs),
     skippedImages: [...skipped.values()],
   };
-  await writeFileAtomic(path.join(outDir, 'pretrain-summary.json'), Buffer.from(`${JSON.stringify(summary, null, 2)}\n`));
+  await writeFileAtomic(path.join(outDir, SUMMARY_FILE), Buffer.from(`${JSON.stringify(summary, null, 2)}\n`));
   process.stdout.write(table(result.epochs));
   if (result.epochs.length === 0) process.stdout.write(`nothing to do: the run is at epoch ${result.startEpoch} of ${f.epochs}\n`);
 }

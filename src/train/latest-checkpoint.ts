@@ -8,6 +8,9 @@
  * damaged since) is reported through `notice` with its error's code, and the one before it is
  * tried. Temp files of unfinished saves (`.{name}.{pid}.{random}.tmp`) never match.
  *
+ * `check(file)`, when given, runs first and may refuse a candidate with ERR_CHECKPOINT_CORRUPT (the
+ * CLI's: its sha256 differs from the one the run's summary recorded), which counts as unreadable.
+ *
  * Outcomes: the checkpoint and its file; `undefined` when the directory holds no candidate (a first
  * run: the caller starts from scratch and says so); ERR_CHECKPOINT_CORRUPT, naming the directory and
  * every candidate's error, when candidates exist but none can be read (starting over would silently
@@ -55,11 +58,12 @@ function isUnusableCheckpoint(e: unknown): e is SslInvError {
 
 /** See the module comment. */
 export async function findLatestMocoCheckpoint(dir: string, model: string, arch: Arch,
-  notice: (line: string) => void = () => undefined): Promise<FoundCheckpoint | undefined> {
+  notice: (line: string) => void = () => undefined, check?: (file: string) => Promise<void>): Promise<FoundCheckpoint | undefined> {
   const files = await listRunCheckpoints(dir, model, arch);
   const failures: string[] = [];
   for (const file of files) {
     try {
+      await check?.(file);
       return { file, checkpoint: await loadMocoCheckpoint(file) };
     } catch (e) {
       // Only the loader's refusals of the file mean "this is not a usable checkpoint"; anything else

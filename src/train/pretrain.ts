@@ -68,6 +68,13 @@ export interface PretrainOptions {
    * (ERR_CHECKPOINT_KEYS naming the setting), since the run would not continue the one it names.
    */
   resumeOverride?: boolean;
+  /**
+   * The sha256 this run recorded for its checkpoints (absolute path -> hex; the CLI reads them from
+   * pretrain-summary.json). A checkpoint to resume whose bytes differ (replaced by another file,
+   * damaged) is passed over by 'latest', and refused as `resume` FILE (ERR_CHECKPOINT_CORRUPT) unless
+   * `resumeOverride`.
+   */
+  recordedSha256?: ReadonlyMap<string, string>;
   seed: number;
   /** Side of the square views (main_moco.py: 224). */
   imageSize: number;
@@ -273,13 +280,29 @@ export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = 
   let resumedFrom: string | undefined;
   try {
     let found: FoundCheckpoint | undefined;
+    const recorded = o.recordedSha256;
+    const checkRecorded = async (file: string): Promise<void> => {
+      const want = recorded?.get(path.resolve(file));
+      if (want === undefined) return;
+      const got = await sha256File(file);
+      if (got !== want) {
+        throw new SslInvError('ERR_CHECKPOINT_CORRUPT', `the file changed since this run wrote it: sha256 ${got}, ` +
+          `pretrain-summary.json records ${want} (replaced or damaged)`, { file });
+      }
+    };
     if (o.resume === 'latest') {
-      found = await findLatestMocoCheckpoint(o.outDir, o.model, o.arch, (line) => hooks.notice?.(line));
+      found = await findLatestMocoCheckpoint(o.outDir, o.model, o.arch, (line) => hooks.notice?.(line), checkRecorded);
       if (found === undefined) {
         hooks.notice?.(`--resume latest: no checkpoint of this run (${checkpointName(o.model, o.arch, 0).replace('0000', 'NNNN')}) in ${o.outDir}; ` +
           `starting at epoch ${o.startEpoch}`);
       }
     } else if (o.resume !== undefined) {
+      try {
+        await checkRecorded(o.resume);
+      } catch (e) {
+        if (!(o.resumeOverride && e instanceof SslInvError && e.code === 'ERR_CHECKPOINT_CORRUPT')) throw e;
+        hooks.notice?.(`--resume-override: ${e.message}; resuming from it anyway`);
+      }
       found = { file: o.resume, checkpoint: await loadMocoCheckpoint(o.resume) };
     }
     if (found !== undefined) {
