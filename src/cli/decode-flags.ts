@@ -72,19 +72,26 @@ export interface OpenedDecoder {
   close(): Promise<void>;
 }
 
-/** Starts the decode pool the flags ask for; `notice` is told of each decoder process that died. */
-export function openDecoder(f: DecodeFlags, notice: (line: string) => void): OpenedDecoder {
-  const workers = f.decodeWorkers ?? 0;
-  const limit: DecodeOptions = f.maxPixels !== undefined ? { limitInputPixels: f.maxPixels } : {};
-  if (workers === 0) {
+/** ERR_USAGE for flags that do not go together; commands call it with their other checks, before any work. */
+export function checkDecodeFlags(f: DecodeFlags): void {
+  if ((f.decodeWorkers ?? 0) === 0) {
     for (const [flag, v] of [['--decode-memory-mb', f.decodeMemoryMb], ['--decode-timeout', f.decodeTimeout]] as const) {
       if (v !== undefined) throw new SslInvError('ERR_USAGE', `${flag} needs --decode-workers N (N >= 1): images are decoded in this process otherwise`);
     }
-    return { decode: f.maxPixels !== undefined ? limit : undefined, close: async () => undefined };
-  }
-  if (f.decodeMemoryMb !== undefined && f.decodeMemoryMb < 256) {
+  } else if (f.decodeMemoryMb !== undefined && f.decodeMemoryMb < 256) {
     throw new SslInvError('ERR_USAGE', `--decode-memory-mb ${f.decodeMemoryMb}: a decoder process needs at least 256 MiB (Node and sharp take about 200)`);
   }
+}
+
+/**
+ * The decode options the flags ask for, with a DecodePool when --decode-workers N >= 1 (its processes
+ * start with the first decode); `notice` is told of each decoder process that died.
+ */
+export function openDecoder(f: DecodeFlags, notice: (line: string) => void): OpenedDecoder {
+  checkDecodeFlags(f);
+  const workers = f.decodeWorkers ?? 0;
+  const limit: DecodeOptions = f.maxPixels !== undefined ? { limitInputPixels: f.maxPixels } : {};
+  if (workers === 0) return { decode: f.maxPixels !== undefined ? limit : undefined, close: async () => undefined };
   const pool = new DecodePool({
     workers,
     ...(f.decodeMemoryMb !== undefined ? { memoryMiB: f.decodeMemoryMb } : {}),

@@ -18,7 +18,7 @@ import { writeFileAtomic } from '../io/atomic-write';
 import { setNumThreads } from '../ops';
 import { activationsOption, announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseArithmetic, parseDevice, parseSeed, positiveInt, precisionOption } from './common';
 import { stderrSink } from './sink';
-import { addDecodeOptions, DecodeFlags, OpenedDecoder, openDecoder } from './decode-flags';
+import { addDecodeOptions, checkDecodeFlags, DecodeFlags, OpenedDecoder, openDecoder } from './decode-flags';
 
 interface Flags extends DecodeFlags {
   model: string;
@@ -66,6 +66,7 @@ export function evalDownstreamCommand(): Command {
     .option('--quiet', 'no progress output')
     .action(async (f: Flags) => {
       const device = parseDevice(f.device, announceOnStderr(f.quiet));
+      checkDecodeFlags(f);
       const { precision, activations } = parseArithmetic(f, device);
       if (f.threads !== undefined) setNumThreads(f.threads);
       const seed = parseSeed(f.seed);

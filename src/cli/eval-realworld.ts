@@ -26,7 +26,7 @@ import { findStatsFiles, FeatureStats, loadOrComputeStats, readStatsFile } from 
 import { setNumThreads } from '../ops';
 import { activationsOption, announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseArithmetic, parseDevice, positiveInt, precisionOption } from './common';
 import { stderrSink } from './sink';
-import { addDecodeOptions, DecodeFlags, OpenedDecoder, openDecoder } from './decode-flags';
+import { addDecodeOptions, checkDecodeFlags, DecodeFlags, OpenedDecoder, openDecoder } from './decode-flags';
 
 interface Flags extends DecodeFlags {
   model: string;
@@ -75,6 +75,7 @@ export function evalRealworldCommand(): Command {
     .option('--quiet', 'no progress output')
     .action(async (f: Flags) => {
       const device = parseDevice(f.device, announceOnStderr(f.quiet));
+      checkDecodeFlags(f);
       const { precision, activations } = parseArithmetic(f, device);
       if (f.threads !== undefined) setNumThreads(f.threads);
       const sink = stderrSink(f.quiet ?? false);

@@ -13,7 +13,7 @@ import { setNumThreads } from '../ops';
 import { isSyntheticTransform, SYNTHETIC_TRANSFORMS, SyntheticTransform } from '../transforms/grid';
 import { activationsOption, announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseArithmetic, parseDevice, parseSeed, positiveInt, precisionOption } from './common';
 import { stderrSink } from './sink';
-import { addDecodeOptions, DecodeFlags, openDecoder } from './decode-flags';
+import { addDecodeOptions, checkDecodeFlags, DecodeFlags, openDecoder } from './decode-flags';
 
 interface Flags extends DecodeFlags {
   dataset: string;
@@ -62,6 +62,7 @@ export function evalSyntheticCommand(): Command {
     .option('--quiet', 'no progress output')
     .action(async (data: string, f: Flags) => {
       const device = parseDevice(f.device, announceOnStderr(f.quiet));
+      checkDecodeFlags(f);
       const { precision, activations } = parseArithmetic(f, device);
       if (f.threads !== undefined) setNumThreads(f.threads);
       const seed = parseSeed(f.seed);

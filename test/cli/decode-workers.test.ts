@@ -125,6 +125,14 @@ t.test('usage errors, and the flags on every command that decodes', async (t) =>
     t.match(r.stderr, message);
   }
   t.notOk(fs.existsSync(path.join(dir, 'x.npy')));
+  // Checked with the other flags, before any data or model is read.
+  const nowhere = path.join(dir, 'nowhere');
+  for (const args of [['eval-downstream', '--data-root', nowhere], ['eval-causal3dident', '--data-root', nowhere],
+    ['eval-realworld', '--data-root', nowhere], ['eval-synthetic', nowhere]]) {
+    const r = await runCli([...args, '--decode-timeout', '5', '--quiet']);
+    t.equal(r.code, 2, `${args[0]}: a usage error, not the missing data`);
+    t.match(r.stderr, /ERR_USAGE: --decode-timeout needs --decode-workers N/);
+  }
   for (const cmd of ['features', 'pretrain', 'eval-synthetic', 'eval-realworld', 'eval-downstream', 'eval-causal3dident', 'views']) {
     const r = await runCli([cmd, '--help']);
     t.match(r.stdout, /--max-pixels <p>[\s\S]*--decode-workers <n>[\s\S]*--decode-memory-mb <m>[\s\S]*--decode-timeout <s>/, `${cmd} --help`);
