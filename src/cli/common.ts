@@ -20,6 +20,15 @@ export function positiveInt(flag: string): (value: string) => number {
   };
 }
 
+/** An option parser for integers >= 0 (decimal digits only); ERR_USAGE naming the flag otherwise. */
+export function nonNegativeInt(flag: string): (v: string) => number {
+  return (v: string) => {
+    const n = Number(v);
+    if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n)) throw new SslInvError('ERR_USAGE', `${flag} takes an integer >= 0, got '${v}'`);
+    return n;
+  };
+}
+
 /**
  * Parses --seed: numpy's RandomState, the K-fold shuffle and our generators take a uint32. Decimal
  * digits only (surrounding blanks allowed, as Python's int()): JavaScript's Number() would also take

@@ -11,35 +11,16 @@
  *   between processes costs some speed (bench:decode-pool measures it).
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import type { DecodeOptions } from '../data/decode';
+import { DEFAULT_PIXEL_LIMIT, DecodeOptions } from '../data/decode';
 import { DecodePool } from '../data/decode-pool';
 import { SslInvError } from '../errors';
+import { nonNegativeInt, positiveInt } from './common';
 
 export interface DecodeFlags {
   maxPixels?: number;
   decodeWorkers: number;
   decodeMemoryMb?: number;
   decodeTimeout?: number;
-}
-
-function nonNegativeInt(flag: string): (value: string) => number {
-  return (value: string) => {
-    const n = Number(value);
-    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) {
-      throw new InvalidArgumentError(`${flag} takes an integer >= 0, got '${value}'`);
-    }
-    return n;
-  };
-}
-
-function positiveCount(flag: string): (value: string) => number {
-  return (value: string) => {
-    const n = Number(value);
-    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < 1) {
-      throw new InvalidArgumentError(`${flag} takes an integer >= 1, got '${value}'`);
-    }
-    return n;
-  };
 }
 
 function positiveNumber(flag: string): (value: string) => number {
@@ -52,11 +33,11 @@ function positiveNumber(flag: string): (value: string) => number {
   };
 }
 
-/** Adds the three flags to a command that decodes image files. */
+/** Adds the four flags to a command that decodes image files. */
 export function addDecodeOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--max-pixels <p>', 'refuse images of more than p pixels (width x height, read from the header before decoding; ' +
-      'default 178956970, Pillow\'s DecompressionBombError limit): set it to the data set\'s real maximum').argParser(positiveCount('--max-pixels')))
+      `default ${DEFAULT_PIXEL_LIMIT}, Pillow's DecompressionBombError limit): set it to the data set's real maximum`).argParser(positiveInt('--max-pixels')))
     .addOption(new Option('--decode-workers <n>', 'decode images in n separate memory-capped processes (0: in this process, the fastest); ' +
       'a file that crashes or exhausts its decoder is then refused by name instead of ending the run').argParser(nonNegativeInt('--decode-workers')).default(0))
     .addOption(new Option('--decode-memory-mb <m>', 'with --decode-workers: cap on each decoder process\'s memory, MiB (Linux)')

@@ -34,7 +34,7 @@ import { AUGMENT_SETS, AugmentSet } from '../transforms/augment';
 import { EpochRecord, runPretraining } from '../train/pretrain';
 import { MocoGpuMeters } from '../train/moco';
 import { packageVersion } from './info';
-import { parseSeed, positiveInt } from './common';
+import { nonNegativeInt, parseSeed, positiveInt } from './common';
 import { formatSeconds } from './progress';
 import { emitEvent, jsonOutput, progressMode, writeNotice } from './stderr-output';
 import { pythonExp, pythonFixed } from './python-format';
@@ -84,14 +84,6 @@ function num(flag: string, min = 0): (v: string) => number {
   return (v: string) => {
     const n = Number(v);
     if (v.trim() === '' || !Number.isFinite(n) || n < min) throw new SslInvError('ERR_USAGE', `${flag} takes a number >= ${min}, got '${v}'`);
-    return n;
-  };
-}
-
-function nonNegativeInt(flag: string): (v: string) => number {
-  return (v: string) => {
-    const n = Number(v);
-    if (!/^\d+$/.test(v.trim()) || !Number.isSafeInteger(n)) throw new SslInvError('ERR_USAGE', `${flag} takes an integer >= 0, got '${v}'`);
     return n;
   };
 }

@@ -10,7 +10,8 @@
  * Pixels are those of in-process decodeImageFile (the same code runs in the child: decode-worker.ts),
  * so results do not depend on where an image was decoded. They come back through per-request slot
  * files in memory (tmpfs /dev/shm where there is one, unlinked as soon as both sides hold them), not
- * through Node's IPC channel, which is slower at serialising megabytes (bench/decode-pool.ts).
+ * through Node's IPC channel, which would copy megabytes several more times (serialise, pipe chunks,
+ * concatenate, deserialise).
  *
  * Rules (what happens is decided per file, not by what shared its process):
  *   - Each worker decodes up to `inFlightPerWorker` files at once, under one data-segment cap
@@ -35,7 +36,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ErrorCode, ErrorCodes, SslInvError } from '../errors';
 import type { DecodedImage, DecodeOptions, ImageDecoder } from './decode';
-import { DecodeRequest, SLOT_FD_BASE, WorkerMessage } from './decode-worker';
+import type { DecodeRequest, WorkerMessage } from './decode-worker';
 
 export interface DecodePoolOptions {
   /** Decoder processes (default: the number of CPUs, at most 4; each decodes several files at once). */
@@ -267,9 +268,8 @@ export class DecodePool implements ImageDecoder {
       slotFds = [];
       this.notice(`decode workers: no slot files in ${this.slotDir} (${(e as Error).message}); pixels go over the IPC channel`);
     }
-    // 0-2 stdio, 3 the channel, SLOT_FD_BASE... the slot files.
+    // 0-2 stdio, 3 the channel, then the slot files: the child sees them from SLOT_FD_BASE (4) on.
     const stdio: ('ignore' | 'pipe' | 'ipc' | number)[] = ['ignore', 'ignore', 'pipe', 'ipc', ...slotFds];
-    if (SLOT_FD_BASE !== 4) throw new Error('decode-pool: SLOT_FD_BASE must follow the IPC channel');
     const child = this.memoryCapApplied
       // $1: the cap in KiB, $2: node, $3: the script. exec keeps the IPC descriptor and the environment.
       ? spawn('/bin/sh', ['-c', 'ulimit -d "$1" && exec "$2" "$3"', 'sh', String((this.memoryMiB as number) * 1024), process.execPath, this.script],

@@ -1,7 +1,7 @@
 /**
  * The decoder process of a DecodePool (decode-pool.ts): decodes image files with decodeImageFile and
- * sends the RGB pixels back over Node's IPC channel (advanced serialization, so the pixels travel as
- * one Uint8Array, not as JSON).
+ * hands the RGB pixels back through the request's slot file, or, without slot files (Windows, or none
+ * could be made), over Node's IPC channel (advanced serialization: one Uint8Array, not JSON).
  *
  * Started by the pool only, under a data-segment cap (`ulimit -d`, RLIMIT_DATA) on Linux, so that a
  * decompression bomb or a codec fault costs this process, never the caller's. Messages:
@@ -10,11 +10,11 @@
  *                    { type: 'done', id, image }         width, height, format, sourceMode, and either
  *                                                         data (HWC RGB) or length: the pixels' bytes,
  *                                                         written at offset 0 of the request's slot
- * Slots: the pool hands each worker files in memory (tmpfs, already unlinked) as descriptors
- * SLOT_FD_BASE, SLOT_FD_BASE + 1, ...; a request with `slot` gets its pixels there, which costs two
- * kernel copies instead of Node's IPC serialisation of megabytes (a third of the decode time).
  *                    { type: 'failed', id, error }       code, message (without the file prefix), field,
  *                                                         memory (true when an allocation failed)
+ * Slots: the pool hands each worker files in memory (tmpfs, already unlinked) as descriptors
+ * SLOT_FD_BASE, SLOT_FD_BASE + 1, ...; a request with `slot` gets its pixels there, which costs two
+ * kernel copies instead of Node's IPC serialisation, piping and reassembly of megabytes.
  * It exits when the channel closes (the pool closed, or the parent died).
  */
 import * as fs from 'node:fs';
