@@ -61,6 +61,12 @@ export interface DecodePoolOptions {
    * failed start (default 30). Under too small a memory cap Node neither starts nor exits.
    */
   startTimeoutSeconds?: number;
+  /**
+   * Folder for the slot files that carry the pixels back (each unlinked at once). Default: /dev/shm
+   * when it is a writable folder, else the temp folder. false: no slot files, the pixels go over the
+   * IPC channel (as on Windows). A folder where no file can be made gives a notice and the channel.
+   */
+  slotFolder?: string | false;
 }
 
 export interface DecodePoolStats {
@@ -195,7 +201,7 @@ export class DecodePool implements ImageDecoder {
     this.notice = opts.onNotice ?? (() => undefined);
     this.script = opts.workerScript ?? workerScriptPath();
     // Windows cannot hand extra descriptors to a child this way: the pixels go over the channel there.
-    this.slotDir = process.platform === 'win32' ? undefined : slotFolder();
+    this.slotDir = process.platform === 'win32' || opts.slotFolder === false ? undefined : opts.slotFolder ?? slotFolder();
     if (!fs.existsSync(this.script)) {
       throw new SslInvError('ERR_DECODE_WORKER', 'the decoder process script is missing (build the TypeScript: npm run build:ts)', { file: this.script });
     }
@@ -314,6 +320,8 @@ export class DecodePool implements ImageDecoder {
       try {
         if ('data' in m.image) {
           data = m.image.data;
+          // Its slot file could not take the pixels (tmpfs full): the same bytes came over the channel.
+          if (m.image.slotError !== undefined) this.notice(`decode worker ${w.child.pid}: ${m.image.slotError}; the pixels of ${job.file} came over the IPC channel`);
         } else {
           data = this.readSlot(w, job, m.image.length);
           this.counts.viaSlotFiles++;

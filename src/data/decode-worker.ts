@@ -1,14 +1,16 @@
 /**
  * The decoder process of a DecodePool (decode-pool.ts): decodes image files with decodeImageFile and
- * hands the RGB pixels back through the request's slot file, or, without slot files (Windows, or none
- * could be made), over Node's IPC channel (advanced serialization: one Uint8Array, not JSON).
+ * hands the RGB pixels back through the request's slot file, or, without slot files (Windows, none
+ * could be made, or one could not take them), over Node's IPC channel (advanced serialization: one
+ * Uint8Array, not JSON).
  *
  * Started by the pool only, under a data-segment cap (`ulimit -d`, RLIMIT_DATA) on Linux, so that a
  * decompression bomb or a codec fault costs this process, never the caller's. Messages:
  *   parent -> child  { id, file, opts, slot? }          one image to decode (opts: DecodeOptions fields)
  *   child -> parent  { type: 'ready', pid }             once, after sharp has loaded
  *                    { type: 'done', id, image }         width, height, format, sourceMode, and either
- *                                                         data (HWC RGB) or length: the pixels' bytes,
+ *                                                         data (HWC RGB; with slotError when the slot
+ *                                                         write failed) or length: the pixels' bytes,
  *                                                         written at offset 0 of the request's slot
  *                    { type: 'failed', id, error }       code, message (without the file prefix), field,
  *                                                         memory (true when an allocation failed)
@@ -49,7 +51,7 @@ export interface WorkerError {
 
 export type WorkerMessage =
   | { type: 'ready'; pid: number }
-  | { type: 'done'; id: number; image: ImageMeta & ({ data: Uint8Array } | { length: number }) }
+  | { type: 'done'; id: number; image: ImageMeta & ({ data: Uint8Array; slotError?: string } | { length: number }) }
   | { type: 'failed'; id: number; error: WorkerError };
 
 // What libvips, glibc, V8 and the C++ runtime say when an allocation fails.
@@ -95,13 +97,23 @@ export function main(decode: (file: string, opts: DecodeRequest['opts']) => Prom
           return;
         }
         const fd = SLOT_FD_BASE + m.slot;
-        for (let off = 0; off < img.data.length;) off += fs.writeSync(fd, img.data, off, img.data.length - off, off);
+        try {
+          for (let off = 0; off < img.data.length;) off += fs.writeSync(fd, img.data, off, img.data.length - off, off);
+        } catch (e) {
+          // The slot file cannot take them (tmpfs full: ENOSPC): the channel carries the same bytes,
+          // slower, and the pool tells why. The decode itself succeeded; failing the file would drop
+          // a good image.
+          const slotError = `cannot write the pixels to its slot file (${e instanceof Error ? e.message : String(e)})`;
+          send({ type: 'done', id: m.id, image: { ...meta, data: img.data, slotError } });
+          return;
+        }
         send({ type: 'done', id: m.id, image: { ...meta, length: img.data.length } });
       },
       (e: unknown) => send({ type: 'failed', id: m.id, error: describe(e) }),
-    ).catch((e: unknown) => send({ type: 'failed', id: m.id, error: {  // the slot write failed (tmpfs full: ENOSPC)
-      code: 'ERR_FILE_WRITE', message: `cannot hand the pixels over through the worker's slot file: ${e instanceof Error ? e.message : String(e)}`, memory: false,
-    } }));
+    ).catch((e: unknown) => {
+      // Only send itself can throw here (the channel closing): the pool is gone or counts this death.
+      process.stderr.write(`decode-worker: cannot answer for ${m.file}: ${e instanceof Error ? e.message : String(e)}\n`);
+    });
   });
   send({ type: 'ready', pid: process.pid });
 }

@@ -6,8 +6,8 @@
 //      would resume at the wrong epoch): --resume latest passes over it with ERR_CHECKPOINT_CORRUPT
 //      naming both digests and resumes from the one before; --resume FILE refuses it and writes
 //      nothing; --resume-override resumes from it anyway, saying so.
-//   3. A summary of the older form (epochs[] only) still gives the digests; an unparseable one is
-//      told and checks nothing.
+//   3. A summary of the older form (epochs[] only) still gives the digests; an unparseable one, or
+//      one that cannot be read, is told and checks nothing; a missing one is not told.
 import t from 'tap';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -87,4 +87,19 @@ t.test('older summaries give their digests; an unreadable one checks nothing, an
   t.equal(r.code, 0, r.stderr);
   t.match(r.stderr, /pretrain-summary\.json is not valid JSON .*: its checkpoint digests are not checked/);
   t.same(summaryOf(run).checkpoints.map((c: { epoch: number }) => c.epoch), [1], 'a new list from here on');
+});
+
+t.test('a summary that exists but cannot be read is told and checks nothing', async (t) => {
+  // A folder under the summary's name: reading it fails with EISDIR (permissions would not stop root).
+  const { readRecordedCheckpoints } = await import('../../src/cli/pretrain-manifest');
+  const run = path.join(dir, 'unreadable');
+  fs.mkdirSync(path.join(run, 'pretrain-summary.json'), { recursive: true });
+  const notices: string[] = [];
+  t.same(await readRecordedCheckpoints(run, (l) => notices.push(l)), []);
+  t.equal(notices.length, 1);
+  t.match(notices[0], /cannot read .*pretrain-summary\.json \(EISDIR.*\): its checkpoint digests are not checked/);
+  // No summary at all is the normal first run: nothing to tell.
+  notices.length = 0;
+  t.same(await readRecordedCheckpoints(path.join(dir, 'no-run-here'), (l) => notices.push(l)), []);
+  t.same(notices, []);
 });

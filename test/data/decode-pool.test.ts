@@ -14,6 +14,9 @@
 //   5. close() refuses pending and later decodes and ends the processes; an unclosed idle pool does
 //      not keep Node alive.
 //   6. loadBatches through a pool: the in-process loader's bits; a crashing file is skipped by name.
+//   7. The pixels over the IPC channel (slotFolder false, a folder where no slot file can be made, a
+//      slot write that fails with ENOSPC): the same bytes, told; a slot file shorter than the worker
+//      says: ERR_FILE_READ naming the file.
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -115,6 +118,84 @@ t.test('same pixels and the same errors as decoding in this process', async (t) 
   t.match((small as SslInvError).message, /over the limit of 100/);
   t.same(pool.stats.workerDeaths, 0);
   if (process.platform !== 'win32') t.equal(pool.stats.viaSlotFiles, pixels, 'every image came back through a slot file');
+  if (process.platform === 'linux') {
+    // The slot files this process holds (this pool's only): the ones that took 75 MB were cut back.
+    const sizes = slotFileSizes();
+    t.equal(sizes.length, 2 * 4, 'two workers, four slots each');
+    t.ok(sizes.every((n) => n <= 64 << 20), `no slot file keeps more than 64 MiB: ${sizes.join(', ')}`);
+    t.ok(sizes.some((n) => n > 0), 'smaller ones are kept for reuse');
+  }
+});
+
+/** Sizes of the decode slot files open in this process (Linux: /proc/self/fd; unlinked, so "(deleted)"). */
+function slotFileSizes(): number[] {
+  const out: number[] = [];
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    let target: string;
+    try {
+      target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue;  // the descriptor readdir itself used
+    }
+    if (/ssl-inv-decode-[^/]*\/slot \(deleted\)$/.test(target)) out.push(fs.fstatSync(Number(fd)).size);
+  }
+  return out;
+}
+
+t.test('pixels over the IPC channel: no slot files, none can be made, or one cannot take them', async (t) => {
+  const expect = async (f: string): Promise<Buffer> => Buffer.from((await decodeImageFile(f)).data);
+  const same = async (p: DecodePool, f: string, what: string): Promise<void> => {
+    const got = await settle(decodeImageFile(f, { decoder: p }));
+    t.notOk(got instanceof Error, `${what}: decoded`);
+    if (!(got instanceof Error)) t.ok(Buffer.from(got.data).equals(await expect(f)), `${what}: identical pixels`);
+  };
+  // Asked for: no slot files, and no notice about it.
+  let notices: string[] = [];
+  const channel = new DecodePool({ workers: 1, slotFolder: false, onNotice: (l) => notices.push(l) });
+  t.teardown(() => channel.close());
+  for (const f of [good, good2]) await same(channel, f, `slotFolder false, ${path.basename(f)}`);
+  t.equal(channel.stats.viaSlotFiles, 0);
+  t.same(notices, []);
+  await channel.close();
+  // A folder where no file can be made: told once per worker, then the channel.
+  notices = [];
+  const nowhere = path.join(tmp, 'no-such-folder', 'below');
+  const noRoom = new DecodePool({ workers: 1, slotFolder: nowhere, onNotice: (l) => notices.push(l) });
+  t.teardown(() => noRoom.close());
+  for (const f of [good, good2]) await same(noRoom, f, `slotFolder missing, ${path.basename(f)}`);
+  t.equal(noRoom.stats.viaSlotFiles, 0);
+  t.equal(notices.length, 1, notices.join('\n'));
+  t.match(notices[0], /no slot files in .*no-such-folder.*; pixels go over the IPC channel/);
+  await noRoom.close();
+  // A slot file that cannot take the pixels (ENOSPC in the worker): the same bytes over the channel,
+  // told, naming the file; the next file goes through its slot again.
+  notices = [];
+  const full = copyAs('slotfull-1.jpg');
+  const faulty = new DecodePool({ workers: 1, workerScript: FAULTY, onNotice: (l) => notices.push(l) });
+  t.teardown(() => faulty.close());
+  await same(faulty, full, 'slot write failed');
+  t.equal(faulty.stats.viaSlotFiles, 0);
+  t.equal(notices.length, 1, notices.join('\n'));
+  t.match(notices[0], /cannot write the pixels to its slot file \(ENOSPC.*\); the pixels of .*slotfull-1\.jpg came over the IPC channel/);
+  await same(faulty, good2, 'the next file');
+  t.equal(faulty.stats.viaSlotFiles, 1);
+  t.equal(faulty.stats.workerDeaths, 0);
+  await faulty.close();
+});
+
+t.test('a slot file shorter than the worker says: ERR_FILE_READ naming the file, the pool goes on', async (t) => {
+  const short = copyAs('slotshort-1.png', good2);
+  const pool = new DecodePool({ workers: 1, workerScript: FAULTY });
+  t.teardown(() => pool.close());
+  const got = await settle(decodeImageFile(short, { decoder: pool }));
+  t.ok(got instanceof SslInvError);
+  const e = got as SslInvError;
+  t.equal(e.code, 'ERR_FILE_READ');
+  t.equal(e.file, short);
+  t.match(e.message, /cannot read the pixels back from the decode worker's slot file: the slot file ends at byte 0 of 45753/);
+  const next = await settle(decodeImageFile(good, { decoder: pool }));
+  t.notOk(next instanceof Error, 'the next file decodes');
+  t.same([pool.stats.decoded, pool.stats.refused, pool.stats.workerDeaths], [1, 1, 0]);
 });
 
 t.test('a decompression bomb costs a worker its memory, not this process', async (t) => {
