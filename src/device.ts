@@ -8,7 +8,8 @@
  * silent fall-back to the CPU.
  *
  * 'auto' names the default device: the one SSL_INV_DEVICE names when it is set (cpu, cuda or cuda:N,
- * checked like --device), else cuda:0 when this process has a usable GPU, else the CPU. Every CLI
+ * checked like --device), else the first GPU this build's kernels run on (compute capability 8.0 or
+ * later, with code compiled for it), else the CPU. Every CLI
  * command's --device defaults to it, as does runDemo. The library's building blocks (tensors, models,
  * probes, the covariance accumulator) stay on the CPU unless given a device, as PyTorch's do, so a
  * program that mixes them never finds its tensors on two devices by surprise. In fp32 the CUDA path
@@ -25,11 +26,20 @@ export interface CudaDeviceInfo {
   computeCapability: string;
   multiprocessors: number;
   totalMemory: number;
+  /** Bytes of shared memory one block may use (the opt-in maximum: 227 KiB on 9.0, 99 KiB on 8.6). */
+  sharedMemoryPerBlock: number;
+  /** Whether this build's kernels run on it (compute capability 8.0 or later, and code compiled for it). */
+  usable: boolean;
+  /** Why not, when not usable (empty otherwise). */
+  reason: string;
 }
 
 export interface CudaInfo {
   /** The addon was built with its CUDA backend. */
   compiled: boolean;
+  /** The CUDA architectures its kernels were compiled for, e.g. "80-real,90-real,90-virtual". */
+  architectures: string;
+  /** CUDA devices present, usable or not (indices are CUDA's: cuda:N is devices[N]). */
   deviceCount: number;
   /** Why there is no usable device (empty when there is one). */
   reason: string;
@@ -64,7 +74,7 @@ export function cudaInfo(): CudaInfo {
 
 /** True when a CUDA device can be used. */
 export function cudaAvailable(): boolean {
-  return cudaInfo().deviceCount > 0;
+  return cudaInfo().devices.some((d) => d.usable);
 }
 
 /** The environment variable that sets what 'auto' means. */
@@ -75,13 +85,16 @@ export const DEVICE_ENV = 'SSL_INV_DEVICE';
  * so that it is tested without a GPU). A set, non-empty override other than 'auto' wins and is returned
  * as given, for resolveDevice to check; the probe (which opens the CUDA driver) runs only without one.
  */
-export function pickAutoDevice(override: string | undefined, probe: () => Pick<CudaInfo, 'deviceCount'>): string {
+export function pickAutoDevice(override: string | undefined, probe: () => Pick<CudaInfo, 'devices'>): string {
   const o = override?.trim();
   if (o && o !== 'auto') return o;
-  return probe().deviceCount > 0 ? 'cuda:0' : 'cpu';
+  // The first device this build runs on: a machine whose cuda:0 is a card without code for it (an
+  // older GPU beside a newer one) still gets the newer one.
+  const first = probe().devices.find((d) => d.usable);
+  return first ? `cuda:${first.index}` : 'cpu';
 }
 
-/** The default device: SSL_INV_DEVICE when set, else cuda:0 when a GPU is usable, else 'cpu'. */
+/** The default device: SSL_INV_DEVICE when set, else the first usable GPU, else 'cpu'. */
 export function defaultDevice(): DeviceSpec {
   return resolveDevice(pickAutoDevice(process.env[DEVICE_ENV], cudaInfo), DEVICE_ENV);
 }
@@ -106,6 +119,10 @@ export function resolveDevice(name: string, flag = 'device'): DeviceSpec {
   if (index >= info.deviceCount) {
     throw new SslInvError('ERR_DEVICE_UNAVAILABLE',
       `${name}: this machine has ${info.deviceCount} CUDA device(s), cuda:0 to cuda:${info.deviceCount - 1}`, { field: flag });
+  }
+  const device = info.devices[index];
+  if (device && !device.usable) {
+    throw new SslInvError('ERR_DEVICE_UNAVAILABLE', device.reason, { field: flag });  // the reason names the device
   }
   return `cuda:${index}`;
 }

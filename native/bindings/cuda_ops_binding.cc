@@ -749,6 +749,16 @@ Napi::Value CudaMocoLoss(const Napi::CallbackInfo& info) {
   Tensor dq = NewDeviceTensor(env, DType::kF32, q.shape, dev);
   Tensor rank = ranks ? NewDeviceTensor(env, DType::kI32, {q.dim(0)}, dev) : Tensor();
   Tensor row_loss = row_losses ? NewDeviceTensor(env, DType::kF32, {q.dim(0)}, dev) : Tensor();
+  // The plan and the check read the current device's limits: make it dev's (GetStream sets it).
+  (void)StreamOf(env, dev);
+  if (!cuda::MocoLossFits(d)) {
+    cuda::DeviceProps props;
+    Check(env, cuda::GetDeviceProps(dev.index, &props));
+    ThrowCode(env, "ERR_DEVICE_UNAVAILABLE", "mocoLoss: dim " + std::to_string(d) + " needs " +
+              std::to_string(cuda::MocoLossSharedMemoryNeeded(d) / 1024) + " KiB of shared memory per block; cuda:" +
+              std::to_string(dev.index) + " (" + props.name + ") allows " + std::to_string(props.smem_optin / 1024) +
+              " KiB (dim <= 128 fits every supported card; or use the CPU)");
+  }
   Workspace ws = NewWorkspace(env, cuda::MocoLossWorkspaceBytes(n, d, kq), dev);
   CheckLaunch(env, cuda::LaunchMocoLossForwardBackward(q.data<float>(), kp.data<float>(), queue.data<float>(), n, d, kq,
                                                        static_cast<float>(t), loss.data<float>(), dq.data<float>(), nullptr,

@@ -1,6 +1,6 @@
 // Devices exposed to JS:
-//   cudaInfo() -> { compiled, deviceCount, reason, devices: [{ index, name, computeCapability,
-//                   multiprocessors, totalMemory }] }
+//   cudaInfo() -> { compiled, architectures, deviceCount, reason, devices: [{ index, name, computeCapability,
+//                   multiprocessors, totalMemory, sharedMemoryPerBlock, usable, reason }] }
 //   toDevice(tensor, 'cpu' | 'cuda' | 'cuda:N') -> a copy of the tensor on that device
 //   synchronize(device)             waits for the device's stream (reports asynchronous kernel errors)
 //   deviceMemoryStats(device)       -> { inUseBytes, cachedBytes, cudaMallocs, reuses }
@@ -68,9 +68,11 @@ Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
   Napi::Array devices = Napi::Array::New(env);
 #ifdef SSL_INV_WITH_CUDA
   o.Set("compiled", true);
+  o.Set("architectures", cuda::CompiledArchitectures());
   const int n = cuda::DeviceCount();
   o.Set("deviceCount", n);
-  o.Set("reason", cuda::NoDeviceReason());
+  std::string reason = cuda::NoDeviceReason();
+  bool any_usable = false;
   for (int i = 0; i < n; ++i) {
     cuda::DeviceProps p;
     Check(env, cuda::GetDeviceProps(i, &p));
@@ -80,10 +82,18 @@ Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
     d.Set("computeCapability", std::to_string(p.major) + "." + std::to_string(p.minor));
     d.Set("multiprocessors", p.multiprocessors);
     d.Set("totalMemory", static_cast<double>(p.total_memory));
+    d.Set("sharedMemoryPerBlock", static_cast<double>(p.smem_optin));
+    d.Set("usable", p.usable);
+    d.Set("reason", p.unusable_reason);
     devices.Set(static_cast<uint32_t>(i), d);
+    if (p.usable) any_usable = true;
+    else if (reason.empty()) reason = p.unusable_reason;
   }
+  // With devices but none usable, the first one's reason says why there is no usable device.
+  o.Set("reason", any_usable ? std::string() : reason);
 #else
   o.Set("compiled", false);
+  o.Set("architectures", "");
   o.Set("deviceCount", 0);
   o.Set("reason", "this build has no CUDA backend (nvcc was not found when it was built)");
 #endif

@@ -43,8 +43,48 @@ struct SplitShape {
   static_assert(kPrefetch >= 1 && DMAX % 16 == 0, "tile shape");
 };
 
+// SplitShape's shared memory, for any TM (the launcher picks TM at run time from what fits).
+constexpr size_t SplitSmemBytes(int tm, int dmax) {
+  return sizeof(float) * (static_cast<size_t>(dmax) * (16 * tm + kPad) + 2 * static_cast<size_t>(dmax) * kQsStride +
+                          static_cast<size_t>(16 * tm) * kQsStride);
+}
+static_assert(SplitSmemBytes(8, 128) == SplitShape<8, 128>::kSmemBytes, "SplitSmemBytes follows SplitShape");
+static_assert(SplitSmemBytes(1, 256) == SplitShape<1, 256>::kSmemBytes, "SplitSmemBytes follows SplitShape");
+
+// The query-block heights (TM) compiled for each DMAX, tallest first. A taller block reads each queue
+// tile for more queries; the shorter ones fit cards with less shared memory per block: with 99 KiB
+// (sm_86, sm_89, sm_120) dim 128 runs at TM 2, with 163 KiB (sm_80) at TM 4, with 227 KiB (sm_90) at
+// TM 8. Each row's arithmetic is the same whatever the height; only the chunking (a function of the
+// number of query blocks) may differ.
+constexpr int kHeights32[] = {8};
+constexpr int kHeights64[] = {8, 4};
+constexpr int kHeights128[] = {8, 4, 2};
+constexpr int kHeights256[] = {4, 1};
+
+// The tallest compiled height for dmax whose shared memory fits `smem_limit`; 0 when none does.
+int PickHeight(int dmax, size_t smem_limit) {
+  auto pick = [&](const auto& heights) {
+    for (int tm : heights) {
+      if (SplitSmemBytes(tm, dmax) <= smem_limit) return tm;
+    }
+    return 0;
+  };
+  return dmax == 32 ? pick(kHeights32) : dmax == 64 ? pick(kHeights64) : dmax == 128 ? pick(kHeights128) : pick(kHeights256);
+}
+
+// The current device's opt-in limit on a block's dynamic shared memory (0 if it cannot be read).
+size_t CurrentSmemLimit() {
+  int device = 0, bytes = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess || bytes < 0) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return static_cast<size_t>(bytes);
+}
+
 struct Plan {
-  int dmax = 0, bm = 0, q_blocks = 0, tiles_per_chunk = 0, chunks = 0;
+  int dmax = 0, tm = 0, bm = 0, q_blocks = 0, tiles_per_chunk = 0, chunks = 0;
   size_t off_m = 0, off_l = 0, off_o = 0, off_row_loss = 0, bytes = 0;
 };
 
@@ -52,11 +92,13 @@ size_t AlignUp(size_t x) { return (x + 255) & ~static_cast<size_t>(255); }
 
 __host__ __device__ __forceinline__ int IMin(int a, int b) { return a < b ? a : b; }
 
-// The chunking is a pure function of the sizes, so the workspace size and the launch agree.
-Plan MakePlan(int n, int d, int kq, int keys_per_chunk) {
+// The chunking is a pure function of the sizes and the device's shared memory, so the workspace size
+// and the launch agree. p.tm is 0 when no block height fits the device.
+Plan MakePlan(int n, int d, int kq, int keys_per_chunk, size_t smem_limit) {
   Plan p;
   p.dmax = d <= 32 ? 32 : d <= 64 ? 64 : d <= 128 ? 128 : 256;
-  p.bm = p.dmax == 256 ? 64 : 128;
+  p.tm = PickHeight(p.dmax, smem_limit);
+  p.bm = 16 * (p.tm > 0 ? p.tm : 1);
   p.q_blocks = (n + p.bm - 1) / p.bm;
   const int tiles = (kq + kTileKeys - 1) / kTileKeys;
   int tpc;
@@ -175,11 +217,17 @@ __global__ void __launch_bounds__(kThreads, 1)
       float a[TM];
 #pragma unroll
       for (int i4 = 0; i4 < TM; i4 += 4) {
-        const float4 v = *reinterpret_cast<const float4*>(qt + c * Shape::kQtStride + ty * TM + i4);
-        a[i4] = v.x;
-        a[i4 + 1] = v.y;
-        a[i4 + 2] = v.z;
-        a[i4 + 3] = v.w;
+        if constexpr (TM % 4 == 0) {
+          const float4 v = *reinterpret_cast<const float4*>(qt + c * Shape::kQtStride + ty * TM + i4);
+          a[i4] = v.x;
+          a[i4 + 1] = v.y;
+          a[i4 + 2] = v.z;
+          a[i4 + 3] = v.w;
+        } else {
+          // Heights 1 and 2 (cards with less shared memory): a thread's rows are not a whole float4.
+#pragma unroll
+          for (int i = 0; i < TM; ++i) a[i] = qt[c * Shape::kQtStride + ty * TM + i];
+        }
       }
       const float4 b = *reinterpret_cast<const float4*>(qs + c * kQsStride + tx * 4);
 #pragma unroll
@@ -381,7 +429,19 @@ cudaError_t LaunchSplit(const Plan& p, const float* q, const float* queue, int n
 
 size_t MocoLossWorkspaceBytes(int n, int d, int kq, int keys_per_chunk) {
   if (n < 1 || d < 1 || kq < 1) return 0;
-  return MakePlan(n, d, kq, keys_per_chunk).bytes;
+  return MakePlan(n, d, kq, keys_per_chunk, CurrentSmemLimit()).bytes;
+}
+
+size_t MocoLossSharedMemoryNeeded(int d) {
+  if (d < 1 || d > 256) return 0;
+  const int dmax = d <= 32 ? 32 : d <= 64 ? 64 : d <= 128 ? 128 : 256;
+  const int smallest = dmax == 32 ? 8 : dmax == 64 ? 4 : dmax == 128 ? 2 : 1;
+  return SplitSmemBytes(smallest, dmax);
+}
+
+bool MocoLossFits(int d) {
+  const size_t need = MocoLossSharedMemoryNeeded(d);
+  return need > 0 && need <= CurrentSmemLimit();
 }
 
 cudaError_t LaunchMocoLossForwardBackward(const float* q, const float* k_pos, const float* queue, int n, int d,
@@ -390,8 +450,8 @@ cudaError_t LaunchMocoLossForwardBackward(const float* q, const float* k_pos, co
                                           float* row_loss_out) {
   if (n < 1 || d < 1 || d > 256 || kq < 1 || !(temperature > 0.f)) return cudaErrorInvalidValue;
   if (!q || !k_pos || !queue || !loss || !dq || !workspace) return cudaErrorInvalidValue;
-  const Plan p = MakePlan(n, d, kq, keys_per_chunk);
-  if (p.chunks > kMaxChunks || p.q_blocks > 65535) return cudaErrorInvalidValue;
+  const Plan p = MakePlan(n, d, kq, keys_per_chunk, CurrentSmemLimit());
+  if (p.tm == 0 || p.chunks > kMaxChunks || p.q_blocks > 65535) return cudaErrorInvalidValue;
   unsigned char* ws = static_cast<unsigned char*>(workspace);
   float* part_m = reinterpret_cast<float*>(ws + p.off_m);
   float* part_l = reinterpret_cast<float*>(ws + p.off_l);
@@ -402,11 +462,20 @@ cudaError_t LaunchMocoLossForwardBackward(const float* q, const float* k_pos, co
   const bool vec = kq % 4 == 0 && reinterpret_cast<uintptr_t>(queue) % 16 == 0;
 
   cudaError_t err;
-  switch (p.dmax) {
-    case 32: err = LaunchSplit<8, 32>(p, q, queue, n, d, kq, inv_t, vec, part_m, part_l, part_o, stream); break;
-    case 64: err = LaunchSplit<8, 64>(p, q, queue, n, d, kq, inv_t, vec, part_m, part_l, part_o, stream); break;
-    case 128: err = LaunchSplit<8, 128>(p, q, queue, n, d, kq, inv_t, vec, part_m, part_l, part_o, stream); break;
-    default: err = LaunchSplit<4, 256>(p, q, queue, n, d, kq, inv_t, vec, part_m, part_l, part_o, stream); break;
+  // Every (DMAX, TM) pair of the kHeights lists; PickHeight returned one of them.
+  switch (p.dmax * 16 + p.tm) {
+#define SSLINV_MOCO_SPLIT(TM, DMAX) \
+  case (DMAX) * 16 + (TM): err = LaunchSplit<TM, DMAX>(p, q, queue, n, d, kq, inv_t, vec, part_m, part_l, part_o, stream); break;
+    SSLINV_MOCO_SPLIT(8, 32)
+    SSLINV_MOCO_SPLIT(8, 64)
+    SSLINV_MOCO_SPLIT(4, 64)
+    SSLINV_MOCO_SPLIT(8, 128)
+    SSLINV_MOCO_SPLIT(4, 128)
+    SSLINV_MOCO_SPLIT(2, 128)
+    SSLINV_MOCO_SPLIT(4, 256)
+    SSLINV_MOCO_SPLIT(1, 256)
+#undef SSLINV_MOCO_SPLIT
+    default: return cudaErrorInvalidValue;
   }
   if (err != cudaSuccess) return err;
 

@@ -36,14 +36,22 @@ namespace cuda {
 // Bytes of device workspace LaunchMocoLossForwardBackward needs for these sizes (256-byte aligned
 // pieces). keys_per_chunk 0 picks the chunking automatically (about 128 CTAs); a positive value forces
 // chunks of that many keys (rounded up to the 64-key tile), for tests. Pass the same value to both.
+// The plan depends on the current device's shared memory per block (the query-block height), so ask
+// with the device the launch will run on current.
 size_t MocoLossWorkspaceBytes(int n, int d, int kq, int keys_per_chunk = 0);
+
+// Dynamic shared memory per block the kernel needs at least for dim d (its shortest query block), and
+// whether the current device allows that much (dim <= 128 runs on every card of compute capability
+// 8.0 or later; dim 129..256 needs 161 KiB: sm_80, sm_90). 0 / false for d outside 1..256.
+size_t MocoLossSharedMemoryNeeded(int d);
+bool MocoLossFits(int d);
 
 // Computes the loss (one float, device memory), dq [n, d] and, when lse is not null, the per-row
 // logsumexp [n] (device memory); when row_loss is not null, each query's cross-entropy [n] (the values
 // the loss is the mean of; main_moco.py's per-GPU meters). All pointers are device pointers; workspace
 // holds at least MocoLossWorkspaceBytes(n, d, kq, keys_per_chunk) bytes and is 256-byte aligned.
-// Returns cudaErrorInvalidValue for bad sizes (n, d, kq < 1, d > 256, temperature <= 0) or null
-// pointers.
+// Returns cudaErrorInvalidValue for bad sizes (n, d, kq < 1, d > 256, temperature <= 0), null
+// pointers, or a dim the device's shared memory cannot hold (MocoLossFits).
 cudaError_t LaunchMocoLossForwardBackward(const float* q, const float* k_pos, const float* queue, int n, int d,
                                           int kq, float temperature, float* loss, float* dq, float* lse,
                                           void* workspace, cudaStream_t stream, int keys_per_chunk = 0,

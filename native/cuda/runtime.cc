@@ -1,11 +1,24 @@
 // CUDA devices, streams, the caching allocator and copies (see runtime.h for the contract).
 #include "cuda/runtime.h"
 
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <sstream>
 #include <unordered_map>
 #include <vector>
+
+#include "cuda/kernel_image.cuh"
+
+// CMakeLists.txt defines it from CMAKE_CUDA_ARCHITECTURES; a real build without it says so, and
+// the emulator poses as a build with the default list (SSL_INV_DEFAULT_CUDA_ARCHS in CMakeLists.txt).
+#ifndef SSL_INV_CUDA_ARCHS
+#ifdef SSLINV_REAL_CUDA_RUNTIME
+#define SSL_INV_CUDA_ARCHS "unknown"
+#else
+#define SSL_INV_CUDA_ARCHS "80-real,90-real,90-virtual"
+#endif
+#endif
 
 namespace sslinv {
 namespace cuda {
@@ -42,11 +55,51 @@ struct DeviceState {
   std::multimap<size_t, void*> free_blocks;       // rounded size -> block
   std::unordered_map<void*, size_t> live_blocks;  // block -> rounded size
   AllocatorStats stats;
-  // The device's properties, read once (cudaGetDeviceProperties is slow, and per-op checks such as
-  // the wgmma kernel's compute-capability test ask for them on every call).
-  bool props_known = false;
+  // The device's properties, read once when the runtime starts (cudaGetDeviceProperties is slow, and
+  // per-op checks such as the wgmma kernel's compute-capability test ask for them on every call).
   DeviceProps props;
+  // Whether ProbeKernelImage has run on this device (before its first stream).
+  bool image_checked = false;
 };
+
+std::string DeviceLabel(int index, const DeviceProps& p) {
+  std::ostringstream m;
+  m << "cuda:" << index << " (" << p.name << ", compute capability " << p.major << "." << p.minor << ")";
+  return m.str();
+}
+
+// Fills d.props for device `index`; a device whose properties cannot be read is listed as unusable.
+void ReadProps(int index, DeviceState* d) {
+  DeviceProps& props = d->props;
+  cudaDeviceProp p;
+  const cudaError_t err = cudaGetDeviceProperties(&p, index);
+  if (err != cudaSuccess) {
+    (void)cudaGetLastError();
+    props.name = "unknown";
+    props.unusable_reason = std::string("cuda:") + std::to_string(index) + ": cannot read its properties: " + cudaGetErrorString(err);
+    return;
+  }
+  props.name = p.name;
+  props.major = p.major;
+  props.minor = p.minor;
+  props.multiprocessors = p.multiProcessorCount;
+  props.total_memory = p.totalGlobalMem;
+  props.smem_optin = p.sharedMemPerBlockOptin;
+  bool decided = false;
+  props.usable = ArchitecturesRunOn(SSL_INV_CUDA_ARCHS, p.major, p.minor, &decided) || !decided;
+  if (!props.usable) {
+    std::ostringstream m;
+    m << DeviceLabel(index, props) << " cannot run this build's kernels, compiled for the CUDA architectures "
+      << SSL_INV_CUDA_ARCHS << ": ";
+    if (p.major < 8) {
+      m << "they need compute capability 8.0 or later (cp.async, TF32 and bf16 tensor cores); use the CPU";
+    } else {
+      m << "rebuild with SSL_INV_CUDA_ARCHS=\"" << SSL_INV_CUDA_ARCHS << "," << p.major << p.minor
+        << "-real\" npm rebuild ssl-invariances";
+    }
+    props.unusable_reason = m.str();
+  }
+}
 
 struct Runtime {
   std::once_flag init_once;
@@ -71,6 +124,9 @@ Runtime& Rt() {
       rt->count = n;
     }
     rt->devices.resize(static_cast<size_t>(rt->count));
+    // Each device's properties and whether the build's code runs on it. cudaGetDeviceProperties
+    // creates no context, so listing the devices costs none of their memory.
+    for (int i = 0; i < rt->count; ++i) ReadProps(i, &rt->devices[static_cast<size_t>(i)]);
   });
   return *rt;
 }
@@ -106,7 +162,48 @@ std::string NoDeviceReason() { return Rt().count ? std::string() : Rt().reason; 
 Status CheckDevice(Device d) {
   if (d.type != DeviceType::kCUDA) return InvalidArgument("not a CUDA device");
   if (d.index < 0 || d.index >= DeviceCount()) return Unavailable(d.index);
+  Runtime& rt = Rt();
+  std::lock_guard<std::mutex> lock(rt.mu);
+  const DeviceState& s = rt.devices[static_cast<size_t>(d.index)];
+  if (!s.props.usable) return Status(Code::kDeviceUnavailable, s.props.unusable_reason);
   return Status::Ok();
+}
+
+const char* CompiledArchitectures() { return SSL_INV_CUDA_ARCHS; }
+
+bool ArchitecturesRunOn(const std::string& archs, int major, int minor, bool* decided) {
+  *decided = true;
+  const int cc = major * 10 + minor;
+  bool runs = false, any = false;
+  size_t start = 0;
+  while (start <= archs.size()) {
+    size_t end = archs.find_first_of(";, ", start);
+    if (end == std::string::npos) end = archs.size();
+    const std::string entry = archs.substr(start, end - start);
+    start = end + 1;
+    if (entry.empty()) continue;
+    // NN, NN-real, NN-virtual, NNa-real, NNf-real ...: the number, an optional letter, the kind.
+    size_t i = 0;
+    while (i < entry.size() && entry[i] >= '0' && entry[i] <= '9') ++i;
+    if (i == 0 || i > 4) {  // "native", "all", "all-major", "unknown": not readable here
+      *decided = false;
+      return false;
+    }
+    any = true;
+    const int arch = std::atoi(entry.substr(0, i).c_str());
+    const bool specific = i < entry.size() && (entry[i] == 'a' || entry[i] == 'f');
+    const std::string kind = entry.substr(i + (specific ? 1 : 0));
+    const bool real = kind.empty() || kind == "-real";
+    const bool virt = kind.empty() || kind == "-virtual";
+    if (!real && !virt) {
+      *decided = false;
+      return false;
+    }
+    if (real && (specific ? cc == arch : major == arch / 10 && minor >= arch % 10)) runs = true;
+    if (virt && !specific && cc >= arch) runs = true;
+  }
+  if (!any) *decided = false;
+  return runs;
 }
 
 namespace {
@@ -144,21 +241,10 @@ Status FromCuda(cudaError_t err, const char* what) {
 }
 
 Status GetDeviceProps(int index, DeviceProps* out) {
-  SSLINV_RETURN_IF_ERROR(CheckDevice(Device{DeviceType::kCUDA, index}));
+  if (index < 0 || index >= DeviceCount()) return Unavailable(index);
   Runtime& rt = Rt();
   std::lock_guard<std::mutex> lock(rt.mu);
-  DeviceState& d = rt.devices[static_cast<size_t>(index)];
-  if (!d.props_known) {
-    cudaDeviceProp p;
-    SSLINV_RETURN_IF_ERROR(FromCuda(cudaGetDeviceProperties(&p, index), "cudaGetDeviceProperties"));
-    d.props.name = p.name;
-    d.props.major = p.major;
-    d.props.minor = p.minor;
-    d.props.multiprocessors = p.multiProcessorCount;
-    d.props.total_memory = p.totalGlobalMem;
-    d.props_known = true;
-  }
-  *out = d.props;
+  *out = rt.devices[static_cast<size_t>(index)].props;
   return Status::Ok();
 }
 
@@ -168,6 +254,22 @@ Status GetStream(int device, cudaStream_t* out) {
   std::lock_guard<std::mutex> lock(rt.mu);
   DeviceState& d = rt.devices[static_cast<size_t>(device)];
   SSLINV_RETURN_IF_ERROR(FromCuda(cudaSetDevice(device), "cudaSetDevice"));
+  if (!d.image_checked) {
+    // The architecture rule said yes (or could not tell): ask the runtime itself, once, before the
+    // first kernel. A device without code is then refused from here on (CheckDevice).
+    const cudaError_t err = ProbeKernelImage();
+    if (err == cudaErrorNoKernelImageForDevice || err == cudaErrorInvalidDeviceFunction) {
+      (void)cudaGetLastError();
+      d.props.usable = false;
+      d.props.unusable_reason = DeviceLabel(device, d.props) + " has no code in this build (" + cudaGetErrorString(err) +
+          "; compiled for the CUDA architectures " SSL_INV_CUDA_ARCHS "): rebuild with SSL_INV_CUDA_ARCHS naming it "
+          "(npm rebuild ssl-invariances)";
+      d.image_checked = true;
+      return Status(Code::kDeviceUnavailable, d.props.unusable_reason);
+    }
+    SSLINV_RETURN_IF_ERROR(FromCuda(err, "cudaFuncGetAttributes"));
+    d.image_checked = true;
+  }
   if (d.stream == nullptr) {
     SSLINV_RETURN_IF_ERROR(FromCuda(cudaStreamCreateWithFlags(&d.stream, cudaStreamNonBlocking), "cudaStreamCreate"));
   }

@@ -1,9 +1,11 @@
 // The CUDA runtime layer: devices, one stream per device, a caching device allocator and copies.
 //
 // The CUDA runtime is linked statically, so the addon loads on machines with no driver or no GPU;
-// there DeviceCount() is 0 and DeviceStatus() says why (the runtime's own message, e.g. "CUDA driver
+// there DeviceCount() is 0 and NoDeviceReason() says why (the runtime's own message, e.g. "CUDA driver
 // version is insufficient for CUDA runtime version"), and every CUDA request fails with
-// kDeviceUnavailable. Nothing here aborts or exits.
+// kDeviceUnavailable. A device whose compute capability this build has no code for (below 8.0 with
+// the default architectures) is listed but not usable: requests for it fail with kDeviceUnavailable
+// saying so, instead of each kernel launch failing with "no kernel image". Nothing here aborts or exits.
 //
 // Allocator: device memory is never cudaMalloc'ed per op. Requests are rounded up (512 B for small
 // ones, 2 MiB above 1 MiB) and freed blocks are kept in per-device free lists keyed by size, reused by
@@ -30,15 +32,31 @@ struct DeviceProps {
   int major = 0, minor = 0;
   int multiprocessors = 0;
   size_t total_memory = 0;
+  // Largest dynamic shared memory one block may opt in to (cudaDevAttrMaxSharedMemoryPerBlockOptin):
+  // 227 KiB on 9.0, 163 KiB on 8.0, 99 KiB on 8.6/8.9. Kernels that size their tiles by it read it here.
+  size_t smem_optin = 0;
+  // Whether this build's kernels run on the device (see DeviceUsable), and if not, why.
+  bool usable = false;
+  std::string unusable_reason;
 };
 
-// Number of CUDA devices this process can use (0 when there is no driver or device).
+// Number of CUDA devices this process sees (0 when there is no driver or device). Indices are CUDA's,
+// so a device this build cannot run on still counts (DeviceProps::usable says which).
 int DeviceCount();
 // Why DeviceCount() is 0 (empty when devices exist).
 std::string NoDeviceReason();
+// Properties of device `index` (any existing device, usable or not).
 Status GetDeviceProps(int index, DeviceProps* out);
-// kDeviceUnavailable unless `d` names an existing CUDA device.
+// kDeviceUnavailable unless `d` names an existing CUDA device that this build's kernels run on.
 Status CheckDevice(Device d);
+
+// The CUDA architectures the kernels were compiled for (CMAKE_CUDA_ARCHITECTURES, e.g.
+// "80-real;90-real;90-virtual"), and whether code built for them runs on compute capability
+// major.minor: SASS for X.y runs on X.z with z >= y (not for the arch-specific "a"/"f" targets, which
+// run on X.y alone), PTX for X.y is compiled by the driver for any X'.y' >= X.y. *decided is false for
+// lists this rule cannot read ("native", "all"); then only a kernel launch tells (GetStream checks).
+const char* CompiledArchitectures();
+bool ArchitecturesRunOn(const std::string& archs, int major, int minor, bool* decided);
 
 // The device's stream (created on first use). All kernels and copies of this addon run on it.
 Status GetStream(int device, cudaStream_t* out);

@@ -32,8 +32,10 @@ export function collectInfo(): Record<string, unknown> {
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
     backends: n.cudaCompiled ? ['cpu', 'cuda'] : ['cpu'],
-    devices: ['cpu', ...cuda.devices.map((d) => `cuda:${d.index} (${d.name}, sm_${d.computeCapability.replace('.', '')}, ${(d.totalMemory / 2 ** 30).toFixed(0)} GiB)`)],
-    ...(cuda.compiled && cuda.deviceCount === 0 ? { cuda: `no usable device: ${cuda.reason}` } : {}),
+    devices: ['cpu', ...cuda.devices.map((d) => `cuda:${d.index} (${d.name}, sm_${d.computeCapability.replace('.', '')}, ` +
+      `${(d.totalMemory / 2 ** 30).toFixed(0)} GiB${d.usable ? '' : ', not usable by this build'})`)],
+    ...(cuda.compiled ? { cudaArchitectures: cuda.architectures } : {}),
+    ...(cuda.compiled && !cuda.devices.some((d) => d.usable) ? { cuda: `no usable device: ${cuda.reason}` } : {}),
     defaultDevice: describeDefaultDevice(),
     ...(cuda.compiled ? { convTuning: convAutotune() ? "on: 'auto' convolutions run the fastest kernel with the default's bits (SSL_INV_CONV_AUTOTUNE=0 turns it off)" : 'off: the default kernels (SSL_INV_CONV_AUTOTUNE)' } : {}),
     cpuKernel: n.gemmKernel,

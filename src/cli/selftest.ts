@@ -26,7 +26,7 @@ export function selftestCommand(): Command {
       const device = parseDevice(opts.device);
       if (device === 'cpu') {
         const info = cudaInfo();
-        const why = info.deviceCount === 0 ? info.reason : `--device ${opts.device} is the CPU`;
+        const why = info.devices.some((d) => d.usable) ? `--device ${opts.device} is the CPU` : info.reason;
         throw new SslInvError('ERR_DEVICE_UNAVAILABLE', `no CUDA device to test (${why}): the self-test compares a CUDA device with the CPU`,
           { field: 'device' });
       }

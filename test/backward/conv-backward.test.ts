@@ -359,7 +359,7 @@ t.test('bad calls throw typed errors', async (tt) => {
 });
 
 // Runs where a CUDA device exists, the emulated one included (SSL_INV_ADDON=build-emu/Release/ssl_inv.node).
-t.test('CPU and CUDA tensors mixed in one call: ERR_DEVICE_UNAVAILABLE', { skip: cudaInfo().deviceCount > 0 ? false : 'no CUDA device' }, async (tt) => {
+t.test('CPU and CUDA tensors mixed in one call: ERR_DEVICE_UNAVAILABLE', { skip: cudaInfo().devices.some((d) => d.usable) ? false : 'no CUDA device' }, async (tt) => {
   const p: Case = { name: 'cuda', n: 1, c: 3, h: 5, w: 5, k: 4, r: 3, s: 3, sh: 1, sw: 1, ph: 1, pw: 1 };
   const g = geometry(p);
   const cpu = {

@@ -94,3 +94,16 @@ t.test('output cut short by the reader (| head): a quiet exit 0', {
   const direct = spawnSync('sh', ['-c', `"${process.execPath}" "${bin}" info | head -1 > /dev/null; echo done`], { encoding: 'utf8', timeout: 60_000 });
   t.equal(direct.stdout.trim(), 'done');
 });
+
+t.test('without a checkpoint: the backends, the CUDA architectures built for, the devices', async (t) => {
+  const { cudaInfo } = await import('../../src/device');
+  const r = await runCli(['info', '--json']);
+  t.equal(r.code, 0, r.stderr);
+  const info = JSON.parse(r.stdout);
+  const cuda = cudaInfo();
+  t.same(info.backends, cuda.compiled ? ['cpu', 'cuda'] : ['cpu']);
+  if (cuda.compiled) t.equal(info.cudaArchitectures, cuda.architectures, `built for ${cuda.architectures}`);
+  else t.notOk('cudaArchitectures' in info);
+  t.equal(info.devices.length, 1 + cuda.deviceCount);
+  if (!cuda.devices.some((d) => d.usable) && cuda.compiled) t.match(info.cuda, /^no usable device: /);
+});

@@ -8,7 +8,10 @@
  * and kernel variant, ResNet-18 in fp32/tf32/bf16 and bf16 activations, the training ops (convolution
  * and layer backward, SGD, the MoCo loss's ranks and row losses), a ResNet-18 training step and a
  * MoCo v2 step against PyTorch, the device views, the covariance's SYRK variants, the probes' device
- * objective and CLI, the CLI's --device cuda, and `ssl-inv selftest`.
+ * objective and CLI, the CLI's --device cuda, and `ssl-inv selftest`. Then as other cards
+ * (SSL_INV_CUDA_EMU_CC): an 8.6 one with 99 KiB of shared memory per block runs the MoCo tests and the
+ * device unit tests; a 7.5 one, which the build has no code for, is listed but refused with the
+ * reason, and 'auto' is the CPU; one whose kernel image is missing is refused at its first kernel.
  * That runs the bindings, the allocator, the launchers' argument checks and dispatch, and the
  * TypeScript device code as they run on a GPU; it verifies logic, not the hardware
  * (bench/device/run.sh does).
@@ -51,7 +54,7 @@ const FILES = [
 ];
 
 const has = (cmd: string) => spawnSync(cmd, ['--version'], { stdio: 'ignore' }).status === 0;
-const skip = cudaInfo().deviceCount > 0 ? 'a CUDA device is present: the device tests run on it directly'
+const skip = cudaInfo().devices.some((d) => d.usable) ? 'a CUDA device is present: the device tests run on it directly'
   : !has('cmake') ? 'cmake not found (the emulated-device addon builds with cmake-js)'
   : !has(process.env.CXX ?? 'c++') ? 'no host C++ compiler'
   : false;
@@ -98,4 +101,53 @@ t.test('the emulated-device addon', { skip }, async (t) => {
       t.equal(run.status, 0, `tap exits 0${run.status === 0 ? '' : ` (status ${run.status}, signal ${run.signal})`}`);
     });
   }
+
+  // The emulator posing as other cards (native/cuda/emu/runtime_emu.h): what the addon says and does.
+  const observe = (env: Record<string, string>) => {
+    const r = spawnSync(process.execPath, [path.join(root, 'test', 'helpers', 'emu-card-observe.js')], {
+      cwd: root, encoding: 'utf8', env: childEnv({ SSL_INV_ADDON: addon, ...env }),
+    });
+    return { status: r.status, out: r.status === 0 ? JSON.parse(r.stdout) : undefined, stderr: r.stderr };
+  };
+  t.test('as a compute capability 8.6 card (99 KiB of shared memory per block): usable; MoCo loss up to dim 128', async (t) => {
+    const { status, out, stderr } = observe({ SSL_INV_CUDA_EMU_CC: '8.6' });
+    t.equal(status, 0, stderr);
+    t.match(out.info.devices[0], { computeCapability: '8.6', usable: true, reason: '', sharedMemoryPerBlock: 99 * 1024 });
+    t.same([out.auto, out.explicit, out.move], [{ ok: 'cuda:0' }, { ok: 'cuda:0' }, { ok: [1, 2, 3, 4] }]);
+    t.type(out.moco128.ok, 'number', 'dim 128: the shorter query blocks');
+    t.match(out.moco200, { code: 'ERR_DEVICE_UNAVAILABLE', message: /dim 200 needs 160 KiB of shared memory per block; .* allows 99 KiB/ });
+    // The device ops that choose by card (no wgmma, shorter MoCo blocks) against the CPU and PyTorch.
+    const tap = path.join(root, 'node_modules', '.bin', 'tap');
+    for (const file of ['test/train/moco-accuracy.test.ts', 'test/train/moco-device.test.ts', 'test/unit/device.test.ts']) {
+      const run = spawnSync(tap, [file, '--reporter=tap'], {
+        cwd: root, encoding: 'utf8', env: childEnv({ SSL_INV_ADDON: addon, SSL_INV_CUDA_EMU_CC: '8.6' }), timeout: 1_200_000, maxBuffer: 64 << 20,
+      });
+      const failed = [...(run.stdout ?? '').matchAll(/^\s*not ok \d+ - (.*)$/gm)].map((m) => m[1]!);
+      t.same(failed, [], `${file} as 8.6`);
+      t.equal(run.status, 0, `${file} as 8.6: tap exits 0`);
+    }
+  });
+  t.test('as a compute capability 7.5 card: listed, not usable, said why; auto is the CPU', async (t) => {
+    const { status, out, stderr } = observe({ SSL_INV_CUDA_EMU_CC: '7.5' });
+    t.equal(status, 0, stderr);
+    const why = /cuda:0 \(CUDA emulator \(host\), compute capability 7\.5\) cannot run this build's kernels, compiled for the CUDA architectures 80-real,90-real,90-virtual: they need compute capability 8\.0 or later/;
+    t.match(out.info, { deviceCount: 1, devices: [{ usable: false, reason: why }], reason: why });
+    t.same(out.auto, { ok: 'cpu' });
+    t.match(out.explicit, { code: 'ERR_DEVICE_UNAVAILABLE', message: why });
+    t.match(out.move, { code: 'ERR_DEVICE_UNAVAILABLE', message: why });
+    t.match(out.moveNative, { code: 'ERR_DEVICE_UNAVAILABLE', message: why }, 'the native layer refuses it too');
+    const cli = spawnSync(process.execPath, [path.join(root, 'bin', 'ssl-inv.js'), 'selftest'], {
+      cwd: root, encoding: 'utf8', env: childEnv({ SSL_INV_ADDON: addon, SSL_INV_CUDA_EMU_CC: '7.5' }),
+    });
+    t.equal(cli.status, 1);
+    t.match(cli.stderr, /ERR_DEVICE_UNAVAILABLE: .*no CUDA device to test \(cuda:0 .*compute capability 7\.5\) cannot run/);
+  });
+  t.test('a card the build has no code for, found at the first kernel: refused from then on, the process goes on', async (t) => {
+    const { status, out, stderr } = observe({ SSL_INV_CUDA_EMU_NO_KERNEL_IMAGE: '1' });
+    t.equal(status, 0, stderr);
+    t.equal(out.info.devices[0].usable, true, 'the architecture rule cannot tell');
+    const why = /cuda:0 \(CUDA emulator \(host\), compute capability 9\.0\) has no code in this build \(no kernel image is available/;
+    t.match(out.move, { code: 'ERR_DEVICE_UNAVAILABLE', message: why });
+    t.match(out.moveAgain, { code: 'ERR_DEVICE_UNAVAILABLE', message: why });
+  });
 });

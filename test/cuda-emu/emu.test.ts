@@ -11,6 +11,9 @@
  * nvcc's target flags; where nvcc is present this test compiles it that way too, so the GPU build
  * cannot rot unnoticed (it does not run it: there is no GPU here):
  *   // gpu-build: -gencode arch=compute_90a,code=sm_90a
+ * A program that must also pass on other emulated cards is run once more per line like
+ *   // emu-env: SSL_INV_CUDA_EMU_CC=8.6
+ * with those variables set (native/cuda/emu/runtime_emu.h); its checks are then named with them.
  * This checks indexing, tiling, predicates, reductions and synchronisation structure against float64
  * (or CPU-op) references; it does not replace running the kernels on a GPU (bench/device/run.sh),
  * which is what verifies them.
@@ -58,19 +61,25 @@ for (const program of programs) {
       '-x', 'c++', path.join(here, program), ...kernelSources, ...extra, '-o', exe], { encoding: 'utf8' });
     t.equal(build.status, 0, `compiles with ${cxx}${build.status === 0 ? '' : `:\n${build.stderr}`}`);
     if (build.status !== 0) return;
-    const run = spawnSync(exe, [], { encoding: 'utf8', timeout: 300_000 });
-    const lines = run.stdout.split('\n');
-    let checks = 0;
-    for (const line of lines) {
-      if (line.startsWith('ok - ')) {
-        t.pass(line.slice(5));
-        checks++;
-      } else if (line.startsWith('not ok - ')) {
-        t.fail(line.slice(9));
-        checks++;
+    // The default emulated card, then each emu-env line's.
+    const envs = [[], ...[...text.matchAll(/^\/\/ emu-env: (.+)$/gm)].map((m) => m[1]!.trim().split(/\s+/))];
+    for (const vars of envs) {
+      const env = { ...process.env, ...Object.fromEntries(vars.map((v) => v.split('=') as [string, string])) };
+      const tag = vars.length ? `[${vars.join(' ')}] ` : '';
+      const run = spawnSync(exe, [], { encoding: 'utf8', timeout: 300_000, env });
+      const lines = run.stdout.split('\n');
+      let checks = 0;
+      for (const line of lines) {
+        if (line.startsWith('ok - ')) {
+          t.pass(tag + line.slice(5));
+          checks++;
+        } else if (line.startsWith('not ok - ')) {
+          t.fail(tag + line.slice(9));
+          checks++;
+        }
       }
+      t.ok(checks > 0, `${tag}the program made checks`);
+      t.equal(run.status, 0, `${tag}exits 0${run.status === 0 ? '' : ` (status ${run.status}, signal ${run.signal}): ${run.stderr.slice(-2000)}`}`);
     }
-    t.ok(checks > 0, 'the program made checks');
-    t.equal(run.status, 0, `exits 0${run.status === 0 ? '' : ` (status ${run.status}, signal ${run.signal}): ${run.stderr.slice(-2000)}`}`);
   });
 }

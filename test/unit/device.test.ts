@@ -21,8 +21,16 @@ const info = cudaInfo();
 t.test('cudaInfo reports the backend and the devices', async (t) => {
   t.type(info.compiled, 'boolean');
   t.equal(info.devices.length, info.deviceCount);
-  if (info.deviceCount === 0) t.ok(info.reason.length > 0, `says why there is no device: ${info.reason}`);
-  for (const d of info.devices) t.match(d.computeCapability, /^\d+\.\d+$/);
+  if (!cudaAvailable()) t.ok(info.reason.length > 0, `says why there is no usable device: ${info.reason}`);
+  else t.equal(info.reason, '', 'no reason while a device is usable');
+  if (info.compiled) t.match(info.architectures, /^(\d+[af]?(-real|-virtual)?)(,\d+[af]?(-real|-virtual)?)*$|^native$|^all/, `architectures: ${info.architectures}`);
+  else t.equal(info.architectures, '');
+  for (const d of info.devices) {
+    t.match(d.computeCapability, /^\d+\.\d+$/);
+    t.type(d.usable, 'boolean');
+    t.ok(d.sharedMemoryPerBlock >= 48 * 1024, `${d.name}: ${d.sharedMemoryPerBlock} bytes of shared memory per block`);
+    t.equal(d.reason === '', d.usable, 'a reason exactly when not usable');
+  }
 });
 
 t.test("the convolution's run-time tuning switch (convAutotune) and its table (convTuning)", async (t) => {
@@ -64,16 +72,23 @@ t.test('device names', async (t) => {
   else t.throws(() => resolveDevice('cuda'), { code: 'ERR_DEVICE_UNAVAILABLE', message: /cuda/ });
 });
 
-t.test("'auto': SSL_INV_DEVICE when set, else cuda:0 when a GPU is usable, else the CPU", async (t) => {
+t.test("'auto': SSL_INV_DEVICE when set, else the first usable GPU, else the CPU", async (t) => {
   let probes = 0;
-  const gpus = (n: number) => () => { probes++; return { deviceCount: n }; };
-  t.equal(pickAutoDevice(undefined, gpus(0)), 'cpu', 'no GPU: the CPU');
-  t.equal(pickAutoDevice(undefined, gpus(2)), 'cuda:0', 'GPUs: the first');
-  t.equal(pickAutoDevice('', gpus(1)), 'cuda:0', 'an empty variable is unset');
-  t.equal(pickAutoDevice(' auto ', gpus(1)), 'cuda:0', "'auto' in the variable is the probe's answer");
+  // Devices by usability: gpus(true, false) is a usable cuda:0 and an unusable cuda:1.
+  const gpus = (...usable: boolean[]) => () => {
+    probes++;
+    return { devices: usable.map((u, index) => ({ index, name: `gpu${index}`, computeCapability: u ? '9.0' : '7.0', multiprocessors: 1,
+      totalMemory: 1, sharedMemoryPerBlock: 1, usable: u, reason: u ? '' : 'too old' })) };
+  };
+  t.equal(pickAutoDevice(undefined, gpus()), 'cpu', 'no GPU: the CPU');
+  t.equal(pickAutoDevice(undefined, gpus(true, true)), 'cuda:0', 'GPUs: the first');
+  t.equal(pickAutoDevice(undefined, gpus(false, true)), 'cuda:1', 'the first that this build runs on');
+  t.equal(pickAutoDevice(undefined, gpus(false)), 'cpu', 'only a GPU this build cannot run on: the CPU');
+  t.equal(pickAutoDevice('', gpus(true)), 'cuda:0', 'an empty variable is unset');
+  t.equal(pickAutoDevice(' auto ', gpus(true)), 'cuda:0', "'auto' in the variable is the probe's answer");
   probes = 0;
-  t.equal(pickAutoDevice('cpu', gpus(1)), 'cpu', 'the variable wins over a present GPU');
-  t.equal(pickAutoDevice(' cuda:1', gpus(0)), 'cuda:1', 'and is passed on for resolveDevice to check');
+  t.equal(pickAutoDevice('cpu', gpus(true)), 'cpu', 'the variable wins over a present GPU');
+  t.equal(pickAutoDevice(' cuda:1', gpus()), 'cuda:1', 'and is passed on for resolveDevice to check');
   t.equal(probes, 0, 'with an override the driver is not probed');
 
   const saved = process.env[DEVICE_ENV];

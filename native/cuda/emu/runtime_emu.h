@@ -4,7 +4,8 @@
 //
 // One device, named "CUDA emulator (host)", reporting compute capability 9.0 and 132
 // multiprocessors (an H100/H200's, so every launcher makes the choices and work splits it makes
-// there). Device memory is host memory from aligned_alloc (256-byte aligned, as cudaMalloc's is),
+// there); SSL_INV_CUDA_EMU_CC=8.6 (say) makes it report another compute capability, with that card's
+// shared-memory opt-in limit, and no kernel image below 8.0 (as the default build has none). Device memory is host memory from aligned_alloc (256-byte aligned, as cudaMalloc's is),
 // capped at SSL_INV_CUDA_EMU_MEMORY bytes (default 8 GiB) so the out-of-memory path can be tested;
 // past the cap cudaMalloc fails with cudaErrorMemoryAllocation and, like the real runtime, records
 // it as the last error. Streams do their work at once (every launch and copy is synchronous), so
@@ -17,6 +18,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -32,6 +34,7 @@ enum cudaError_t {
   cudaErrorInvalidConfiguration = 9,
   cudaErrorInvalidPitchValue = 12,
   cudaErrorNoDevice = 100,
+  cudaErrorInvalidDeviceFunction = 98,
   cudaErrorInvalidDevice = 101,
   cudaErrorNoKernelImageForDevice = 209,
   cudaErrorECCUncorrectable = 214,
@@ -56,7 +59,16 @@ enum cudaMemcpyKind {
 };
 
 enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
-enum cudaDeviceAttr { cudaDevAttrComputeCapabilityMajor = 75, cudaDevAttrComputeCapabilityMinor = 76 };
+enum cudaDeviceAttr {
+  cudaDevAttrComputeCapabilityMajor = 75,
+  cudaDevAttrComputeCapabilityMinor = 76,
+  cudaDevAttrMaxSharedMemoryPerBlockOptin = 97,
+};
+struct cudaFuncAttributes {
+  size_t sharedSizeBytes;
+  int maxThreadsPerBlock;
+  int maxDynamicSharedSizeBytes;
+};
 
 constexpr unsigned cudaStreamNonBlocking = 0x01;
 
@@ -65,6 +77,7 @@ struct cudaDeviceProp {
   size_t totalGlobalMem;
   int major, minor;
   int multiProcessorCount;
+  size_t sharedMemPerBlockOptin;
 };
 
 namespace sslinv_emu {
@@ -90,6 +103,41 @@ inline size_t MemoryCap() {
     return n > 0 ? static_cast<size_t>(n) : size_t{8} << 30;
   }();
   return cap;
+}
+
+// SSL_INV_CUDA_EMU_CC ("8.6"): the compute capability the emulated device reports, 9.0 by default.
+// It sets what the device says of itself and its shared-memory opt-in limit (MaxSmemOptIn), so the
+// code paths for other cards (no wgmma, smaller tiles, a card the build has no code for) run here.
+struct Capability {
+  int major, minor;
+};
+inline Capability EmulatedCapability() {
+  static const Capability cc = [] {
+    const char* v = std::getenv("SSL_INV_CUDA_EMU_CC");
+    int major = 0, minor = 0;
+    if (v != nullptr && std::sscanf(v, "%d.%d", &major, &minor) == 2 && major > 0 && minor >= 0) return Capability{major, minor};
+    return Capability{9, 0};
+  }();
+  return cc;
+}
+// The real cards' cudaDevAttrMaxSharedMemoryPerBlockOptin for the emulated compute capability.
+inline size_t MaxSmemOptIn() {
+  const Capability cc = EmulatedCapability();
+  if (cc.major == 9 || cc.major == 10) return 227 * 1024;
+  if (cc.major == 8 && (cc.minor == 0 || cc.minor == 7)) return 163 * 1024;
+  if (cc.major == 8 || cc.major == 12) return 99 * 1024;
+  if (cc.major == 7 && cc.minor == 5) return 64 * 1024;
+  return 96 * 1024;
+}
+// Whether the emulated build has code for the emulated device: the default architectures' rule
+// (8.0 and later), unless SSL_INV_CUDA_EMU_NO_KERNEL_IMAGE=1 says it has none (as for a build made
+// for other cards, which the runtime's architecture rule cannot always tell).
+inline bool HasKernelImage() {
+  static const bool has = [] {
+    const char* v = std::getenv("SSL_INV_CUDA_EMU_NO_KERNEL_IMAGE");
+    return !(v != nullptr && std::strcmp(v, "1") == 0) && EmulatedCapability().major >= 8;
+  }();
+  return has;
 }
 
 // SSL_INV_CUDA_EMU_FAULT_AT: the launch (1-based, counted over the process) that faults; 0: none.
@@ -154,6 +202,7 @@ inline const char* cudaGetErrorName(cudaError_t e) {
     case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
     case cudaErrorInvalidPitchValue: return "cudaErrorInvalidPitchValue";
     case cudaErrorNoDevice: return "cudaErrorNoDevice";
+    case cudaErrorInvalidDeviceFunction: return "cudaErrorInvalidDeviceFunction";
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
     case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
     case cudaErrorNoKernelImageForDevice: return "cudaErrorNoKernelImageForDevice";
@@ -170,6 +219,7 @@ inline const char* cudaGetErrorString(cudaError_t e) {
     case cudaErrorInvalidConfiguration: return "invalid configuration argument";
     case cudaErrorInvalidPitchValue: return "invalid pitch argument";
     case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+    case cudaErrorInvalidDeviceFunction: return "invalid device function";
     case cudaErrorInvalidDevice: return "invalid device ordinal";
     case cudaErrorInvalidResourceHandle: return "invalid resource handle";
     case cudaErrorNoKernelImageForDevice: return "no kernel image is available for execution on the device";
@@ -188,10 +238,17 @@ inline cudaError_t cudaGetDevice(int* d) {
   *d = 0;
   return cudaSuccess;
 }
-// The emulated device is compute capability 9.0 (what the sm_90a kernels require).
+// The emulated device is compute capability 9.0 (what the sm_90a kernels require) unless
+// SSL_INV_CUDA_EMU_CC says otherwise.
 inline cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr attr, int d) {
   if (d != 0) return sslinv_emu::SetLastError(cudaErrorInvalidDevice);
-  *v = attr == cudaDevAttrComputeCapabilityMajor ? 9 : 0;
+  const sslinv_emu::Capability cc = sslinv_emu::EmulatedCapability();
+  switch (attr) {
+    case cudaDevAttrComputeCapabilityMajor: *v = cc.major; break;
+    case cudaDevAttrComputeCapabilityMinor: *v = cc.minor; break;
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin: *v = static_cast<int>(sslinv_emu::MaxSmemOptIn()); break;
+    default: return sslinv_emu::SetLastError(cudaErrorInvalidValue);
+  }
   return cudaSuccess;
 }
 inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int d) {
@@ -199,9 +256,10 @@ inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int d) {
   std::memset(p, 0, sizeof(*p));
   std::strncpy(p->name, "CUDA emulator (host)", sizeof(p->name) - 1);
   p->totalGlobalMem = sslinv_emu::MemoryCap();
-  p->major = 9;
-  p->minor = 0;
+  p->major = sslinv_emu::EmulatedCapability().major;
+  p->minor = sslinv_emu::EmulatedCapability().minor;
   p->multiProcessorCount = 132;
+  p->sharedMemPerBlockOptin = sslinv_emu::MaxSmemOptIn();
   return cudaSuccess;
 }
 inline cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total) {
@@ -323,11 +381,10 @@ inline cudaError_t cudaEventDestroy(cudaEvent_t e) {
 }
 
 namespace sslinv_emu {
-// sm_90's limits on a block's dynamic shared memory: 48 KiB unless the kernel opted in with
-// cudaFuncSetAttribute(MaxDynamicSharedMemorySize), and 227 KiB at most. The emulated launch enforces
-// them, so a kernel that would be refused on the GPU is refused here too.
+// The limits on a block's dynamic shared memory: 48 KiB unless the kernel opted in with
+// cudaFuncSetAttribute(MaxDynamicSharedMemorySize), and MaxSmemOptIn() at most (227 KiB on sm_90).
+// The emulated launch enforces them, so a kernel that would be refused on the GPU is refused here too.
 constexpr size_t kDefaultDynamicSmem = 48 * 1024;
-constexpr size_t kMaxDynamicSmemOptIn = 227 * 1024;
 struct FuncSmemOptIns {
   std::mutex mu;
   std::unordered_map<const void*, size_t> bytes;  // kernel -> the opted-in maximum
@@ -347,11 +404,22 @@ inline size_t DynamicSmemLimit(const void* kernel) {
 template <typename F>
 inline cudaError_t cudaFuncSetAttribute(F* kernel, cudaFuncAttribute attr, int value) {
   if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0 ||
-      static_cast<size_t>(value) > sslinv_emu::kMaxDynamicSmemOptIn) {
+      static_cast<size_t>(value) > sslinv_emu::MaxSmemOptIn()) {
     return sslinv_emu::SetLastError(cudaErrorInvalidValue);
   }
   sslinv_emu::FuncSmemOptIns& r = sslinv_emu::SmemOptIns();
   std::lock_guard<std::mutex> lock(r.mu);
   r.bytes[reinterpret_cast<const void*>(kernel)] = static_cast<size_t>(value);
+  return cudaSuccess;
+}
+
+// What the emulated device knows of a kernel: whether the build has code for it (HasKernelImage).
+template <typename F>
+inline cudaError_t cudaFuncGetAttributes(cudaFuncAttributes* a, F* kernel) {
+  (void)kernel;
+  if (!sslinv_emu::HasKernelImage()) return sslinv_emu::SetLastError(cudaErrorNoKernelImageForDevice);
+  a->sharedSizeBytes = 0;
+  a->maxThreadsPerBlock = 1024;
+  a->maxDynamicSharedSizeBytes = static_cast<int>(sslinv_emu::kDefaultDynamicSmem);
   return cudaSuccess;
 }
