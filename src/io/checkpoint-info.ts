@@ -55,7 +55,8 @@ export async function describeCheckpoint(file: string): Promise<CheckpointInfo> 
   // The loader's coded errors first (a missing, unreadable or refused file); then the file is there.
   const ckpt = await loadCheckpoint(file);
   const bytes = (await fsp.stat(file)).size;
-  const container = ckpt.format === 'zip' ? `zip (torch.save format version ${ckpt.version}, ${ckpt.byteorder} endian)` : 'legacy stream (torch < 1.6)';
+  const container = ckpt.format === 'zip' ? `zip (torch.save format version ${ckpt.version}, ${ckpt.byteorder} endian)`
+    : ckpt.format === 'safetensors' ? 'safetensors' : 'legacy stream (torch < 1.6)';
   const backbone = backboneOf(ckpt);
   const { arch, source } = chooseArch(backbone, file);
   let loads = 'ok';

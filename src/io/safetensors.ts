@@ -1,7 +1,8 @@
 /**
  * safetensors files (huggingface/safetensors layout): u64 little-endian header length N, N bytes of
  * UTF-8 JSON `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {str: str}}`, then
- * the tensors' bytes, little-endian, C order. Used for our caches (feature statistics) and exports.
+ * the tensors' bytes, little-endian, C order. Used for our caches (feature statistics) and exports,
+ * and read as model weights (loadCheckpoint), whose F16 / BF16 tensors are widened to float32.
  *
  * Reading checks what the reference implementation checks: N <= 100 MB and 8 + N <= file size; the
  * header is valid UTF-8 JSON with no duplicate keys; known dtypes; offsets in order, contiguous from
@@ -13,8 +14,9 @@ import { promises as fsp } from 'node:fs';
 import { SslInvError } from '../errors';
 import { writeFileAtomic } from './atomic-write';
 
-export type SafetensorsDType = 'F64' | 'F32' | 'I64' | 'I32' | 'U8';
-const ITEMSIZE: Record<SafetensorsDType, number> = { F64: 8, F32: 4, I64: 8, I32: 4, U8: 1 };
+/** F16 and BF16 are read only (widened to float32: model weights saved in half precision). */
+export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'U8';
+const ITEMSIZE: Record<SafetensorsDType, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, U8: 1 };
 const MAX_HEADER = 100 * 1024 * 1024;
 /** Strict UTF-8: invalid bytes throw instead of becoming U+FFFD (a real U+FFFD in a name stays valid). */
 const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -22,6 +24,7 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 export type SafetensorsArray = Float64Array | Float32Array | BigInt64Array | Int32Array | Uint8Array;
 
 export interface SafetensorsTensor {
+  /** The dtype in the file (F16 and BF16 data come back as float32, exactly). */
   dtype: SafetensorsDType;
   shape: number[];
   data: SafetensorsArray;
@@ -160,6 +163,10 @@ export function parseSafetensors(buf: Buffer, file = '<buffer>'): SafetensorsFil
     if (e.end > dataLen) bad(`data_offsets [${e.begin}, ${e.end}] run past the end of the file (the data section is ${dataLen} bytes)`, name);
     expected = e.end;
     const bytes = buf.subarray(dataStart + e.begin, dataStart + e.end);
+    if (e.dtype === 'F16' || e.dtype === 'BF16') {
+      tensors.set(name, { dtype: e.dtype, shape: e.shape, data: widenHalf(bytes, e.dtype) });
+      continue;
+    }
     const copy = new Uint8Array(bytes.length);
     copy.set(bytes);
     const Ctor = { F64: Float64Array, F32: Float32Array, I64: BigInt64Array, I32: Int32Array, U8: Uint8Array }[e.dtype];
@@ -169,6 +176,36 @@ export function parseSafetensors(buf: Buffer, file = '<buffer>'): SafetensorsFil
     bad(`the data section is ${dataLen} bytes but the tensors cover ${expected}`, entries.length ? entries[entries.length - 1]![0] : 'header');
   }
   return { tensors, metadata };
+}
+
+/**
+ * Little-endian IEEE half (F16) or bfloat16 (BF16) values as float32. Both widen exactly, as
+ * torch's `.float()` does: BF16 is the top half of a float32; F16's subnormals become normal float32s,
+ * its infinities and NaNs stay so (NaN payloads kept in the top bits).
+ */
+export function widenHalf(bytes: Uint8Array, dtype: 'F16' | 'BF16'): Float32Array {
+  const n = bytes.length >> 1;
+  const out = new Float32Array(n);
+  const bits = new Uint32Array(out.buffer);
+  for (let i = 0; i < n; i++) {
+    const h = bytes[2 * i]! | (bytes[2 * i + 1]! << 8);
+    if (dtype === 'BF16') {
+      bits[i] = h << 16 >>> 0;
+      continue;
+    }
+    const sign = (h & 0x8000) << 16;
+    const exp = (h >> 10) & 0x1f;
+    const mant = h & 0x3ff;
+    if (exp === 0x1f) {
+      bits[i] = (sign | 0x7f800000 | (mant << 13)) >>> 0;  // inf, NaN
+    } else if (exp !== 0) {
+      bits[i] = (sign | ((exp + 112) << 23) | (mant << 13)) >>> 0;  // rebias 15 -> 127
+    } else {
+      out[i] = (mant * 2 ** -24) * (sign ? -1 : 1);  // zero or subnormal: exact in float32
+      if (mant === 0 && sign) bits[i] = 0x80000000;  // -0
+    }
+  }
+  return out;
 }
 
 export async function readSafetensors(file: string): Promise<SafetensorsFile> {

@@ -6,6 +6,7 @@
  *    raw storages, `<prefix>/version` or `.data/version` (1..10), optional `<prefix>/byteorder`.
  *  - the pre-1.6 legacy stream: pickled magic number, protocol 1001, sys_info, the main pickle, the
  *    sorted storage keys, then per storage an int64 LE element count and the raw bytes.
+ *  - safetensors (./safetensors-checkpoint): a flat state dict, F16/BF16 widened to float32.
  * Refused with ERR_CHECKPOINT_UNSUPPORTED and a message saying what the file is: the legacy `.tar`
  * format, TorchScript archives, the `PYTORCH1` preview format, Git LFS pointers, HTML pages, `.npy`
  * files, plain pickles and anything unrecognised.
@@ -20,6 +21,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { SslInvError } from '../errors';
 import type { DType, TypedArray } from '../tensor';
 import { byteswap, HOST_LITTLE_ENDIAN } from './byte-order';
+import { loadSafetensorsCheckpoint } from './safetensors-checkpoint';
 import { ZipArchive, ZipOptions, ZipRecordRef, readZipRecord } from './zip';
 import {
   PyValue, StorageRef, TensorDescriptor, TorchDType, UnpickleLimits, isList, isTruncationError, pyTypeName,
@@ -43,7 +45,7 @@ export interface CheckpointTensor extends TensorDescriptor {
 
 export interface Checkpoint {
   file: string;
-  format: 'zip' | 'legacy';
+  format: 'zip' | 'legacy' | 'safetensors';
   /** The unpickled object; tensors in it are `CheckpointTensor`s. */
   root: PyValue;
   /** zip: the archive's top directory (e.g. `archive`). */
@@ -51,6 +53,8 @@ export interface Checkpoint {
   /** zip: the format version record. */
   version?: number;
   byteorder: 'little' | 'big';
+  /** safetensors: the header's `__metadata__` strings. */
+  metadata?: Record<string, string>;
 }
 
 /** The newest zip format version PyTorch reads (caffe2/serialize/versions.h kMaxSupportedFileFormatVersion). */
@@ -325,7 +329,7 @@ async function readAt(fh: FileHandle, file: string, pos: number, len: number): P
   return buf;
 }
 
-type Sniffed = 'zip' | 'legacy';
+type Sniffed = 'zip' | 'legacy' | 'safetensors';
 
 function sniff(head: Buffer, size: number, file: string): Sniffed {
   if (size === 0) throw corrupt(file, 'file is empty');
@@ -344,9 +348,8 @@ function sniff(head: Buffer, size: number, file: string): Sniffed {
     throw unsupported(file, 'not a weights checkpoint: this is an HTML/XML page (a failed or login-walled download?)');
   }
   if (ascii.startsWith('\x93NUMPY')) throw unsupported(file, 'not a PyTorch checkpoint: this is a NumPy .npy file');
-  if (head.length >= 10 && head.readBigUInt64LE(0) < BigInt(size) && head[8] === 0x7b && head[9] === 0x22) {
-    throw unsupported(file, 'not a PyTorch checkpoint: this looks like a safetensors file');
-  }
+  // safetensors: a u64 LE header length inside the file, then the JSON header (`{"`).
+  if (head.length >= 10 && head.readBigUInt64LE(0) < BigInt(size) && head[8] === 0x7b && head[9] === 0x22) return 'safetensors';
   if (head[0] === 0x80) return 'legacy';
   const hex = [...head.subarray(0, 8)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
   throw unsupported(file, `not a PyTorch checkpoint (unrecognised format, first bytes ${hex})`);
@@ -557,5 +560,6 @@ export async function loadCheckpoint(file: string, opts: CheckpointOptions = {})
     await fh.close().catch(() => undefined);
   }
   const kind = sniff(head, size, file);
+  if (kind === 'safetensors') return loadSafetensorsCheckpoint(file, opts.maxTensorBytes ?? DEFAULT_MAX_TENSOR_BYTES);
   return kind === 'zip' ? loadZip(file, opts) : loadLegacy(file, opts);
 }

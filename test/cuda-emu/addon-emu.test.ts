@@ -9,8 +9,8 @@
  * and layer backward, SGD, the MoCo loss's ranks and row losses), a ResNet-18 training step and a
  * MoCo v2 step against PyTorch, the device views, the covariance's SYRK variants, the probes' device
  * objective and CLI, the CLI's --device cuda, and `ssl-inv selftest`. Then as other cards
- * (SSL_INV_CUDA_EMU_CC): an 8.6 one with 99 KiB of shared memory per block runs the MoCo tests and the
- * device unit tests; a 7.5 one, which the build has no code for, is listed but refused with the
+ * (SSL_INV_CUDA_EMU_CC): an 8.6 one with 99 KiB of shared memory per block runs the MoCo tests, the
+ * device unit tests and the self-test; a 7.5 one, which the build has no code for, is listed but refused with the
  * reason, and 'auto' is the CPU; one whose kernel image is missing is refused at its first kernel.
  * That runs the bindings, the allocator, the launchers' argument checks and dispatch, and the
  * TypeScript device code as they run on a GPU; it verifies logic, not the hardware
@@ -126,6 +126,12 @@ t.test('the emulated-device addon', { skip }, async (t) => {
       t.same(failed, [], `${file} as 8.6`);
       t.equal(run.status, 0, `${file} as 8.6: tap exits 0`);
     }
+    // Every op kind and precision against the CPU, as this card.
+    const selftest = spawnSync(process.execPath, [path.join(root, 'bin', 'ssl-inv.js'), 'selftest'], {
+      cwd: root, encoding: 'utf8', env: childEnv({ SSL_INV_ADDON: addon, SSL_INV_CUDA_EMU_CC: '8.6' }), timeout: 1_200_000,
+    });
+    t.equal(selftest.status, 0, selftest.stderr.slice(-2000));
+    t.match(selftest.stdout, /compute capability 8\.6\): (\d+) of \1 checks agree with the CPU/);
   });
   t.test('as a compute capability 7.5 card: listed, not usable, said why; auto is the CPU', async (t) => {
     const { status, out, stderr } = observe({ SSL_INV_CUDA_EMU_CC: '7.5' });

@@ -93,3 +93,24 @@ t.test('shapes: huge, overflowing, negative or not integers', async (t) => {
   }
   t.same(parseSafetensors(hdr('[2, 1]')).tensors.get('w')!.shape, [2, 1], 'the same entry with a fitting shape is read');
 });
+
+t.test('F16 and BF16 widen to float32 exactly as torch does (st_dtypes.safetensors, make_safetensors_fixtures.py)', async (t) => {
+  const fs = await import('node:fs');
+  const path = await import('node:path');
+  const dir = path.join(__dirname, '..', 'fixtures', 'io');
+  const expected = JSON.parse(fs.readFileSync(path.join(dir, 'st_expected.json'), 'utf8')) as
+    { tensors: Record<string, { shape: number[]; float32?: string[]; float64?: string[] }> };
+  const f = parseSafetensors(fs.readFileSync(path.join(dir, 'st_dtypes.safetensors')), 'st_dtypes.safetensors');
+  t.same(f.metadata, { format: 'pt' });
+  const value = (s: string) => s === 'nan' ? NaN : s === 'inf' ? Infinity : s === '-inf' ? -Infinity : Number(s);
+  for (const [name, e] of Object.entries(expected.tensors)) {
+    const got = f.tensors.get(name)!;
+    t.same(got.shape, e.shape, `${name}: shape`);
+    const want = (e.float32 ?? e.float64)!.map(value);
+    t.type(got.data, e.float32 ? Float32Array : Float64Array, `${name}: ${e.float32 ? 'float32' : 'float64'} data`);
+    // Object.is: -0 and 0 differ, NaN equals NaN.
+    const wrong = want.map((w, i) => [i, w, (got.data as Float32Array)[i]] as const).filter(([, w, g]) => !Object.is(w, g));
+    t.same(wrong, [], `${name} (${got.dtype}): every value, signed zeros, subnormals, infinities and NaN`);
+  }
+  t.equal(f.tensors.get('w_bf16')!.dtype, 'BF16', 'the dtype reported is the file\'s');
+});

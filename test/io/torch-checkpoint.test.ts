@@ -188,7 +188,8 @@ t.test('TorchScript, legacy tar, PYTORCH1, LFS pointers, HTML and other non-chec
   await refuseLoad(t, path.join(FIX, 'npy_f4.npy'), 'ERR_CHECKPOINT_UNSUPPORTED', /NumPy \.npy/, '.npy');
   const st = Buffer.concat([Buffer.alloc(8), Buffer.from('{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}'), Buffer.alloc(4)]);
   st.writeBigUInt64LE(BigInt(st.length - 12), 0);
-  await refuseLoad(t, write(st), 'ERR_CHECKPOINT_UNSUPPORTED', /safetensors/, 'safetensors');
+  // safetensors is loaded now (test/io/safetensors-model.test.ts): sniffed, not refused.
+  t.equal((await loadCheckpoint(write(st))).format, 'safetensors', 'safetensors: sniffed and read');
   await refuseLoad(t, write(Buffer.from([0xde, 0xad, 0xbe, 0xef, 1, 2, 3])), 'ERR_CHECKPOINT_UNSUPPORTED', /unrecognised format, first bytes de ad be ef/, 'random bytes');
   await refuseLoad(t, write(Buffer.alloc(0)), 'ERR_CHECKPOINT_CORRUPT', /empty/, 'empty file');
   await refuseLoad(t, write(pk().proto(2).emptyDict().stop().bytes(), '.pkl'), 'ERR_CHECKPOINT_UNSUPPORTED', /plain pickle/, 'plain pickle');
