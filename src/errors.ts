@@ -48,6 +48,8 @@ export const ErrorCodes = [
   'ERR_SELFTEST_FAILED',
   // numbers: a loss, a parameter or a value read from a file that is NaN or infinite
   'ERR_NON_FINITE',
+  // a long-running call stopped by the AbortSignal it was given (src/abort.ts)
+  'ERR_ABORTED',
 ] as const;
 
 export type ErrorCode = (typeof ErrorCodes)[number];

@@ -19,8 +19,11 @@
  *   image is never replaced by a black or partial one.
  * - The consumer owns each yielded `batch` tensor and disposes it. Leaving the loop early frees the
  *   batches not yet delivered.
+ * - `signal`: once aborted, the next batch is not delivered: ERR_ABORTED (src/abort.ts), and the
+ *   batches prepared ahead are freed as when the loop is left early.
  */
 import * as os from 'node:os';
+import { throwIfAborted } from '../abort';
 import { SslInvError, isSslInvError } from '../errors';
 import { gatherRows } from '../ops';
 import { Tensor, empty } from '../tensor';
@@ -66,6 +69,11 @@ export interface LoadBatchesOptions {
   pixels?: 'float32' | 'uint8';
   /** Passed to the decoder (pixel limit, failOn, ...). */
   decode?: DecodeOptions;
+  /**
+   * Stops the loading: checked before anything starts, before each batch's files are started and
+   * before each batch is delivered (decodes already running finish on their own and are dropped).
+   */
+  signal?: AbortSignal;
 }
 
 /** The errors of one image that onError 'skip' leaves out (also pretrain's --on-error skip). */
@@ -111,6 +119,9 @@ export async function* loadBatches(files: readonly string[], t: EvalTransform,
   }
   const n = files.length;
   const numBatches = Math.ceil(n / batchSize);
+  const signal = opts.signal;
+  const stopped = (b: number) => () => `image loading stopped after ${b} of ${numBatches} batches`;
+  throwIfAborted(signal, stopped(0));
   const batches = new Map<number, BatchState>();
   let nextItem = 0;     // next file to start
   let inFlight = 0;
@@ -173,9 +184,12 @@ export async function* loadBatches(files: readonly string[], t: EvalTransform,
 
   try {
     for (let b = 0; b < numBatches; b++) {
+      throwIfAborted(signal, stopped(b));
       pump();
       const st = batchOf(b);
       await st.done;
+      // Aborted while this batch was decoding: it stays in `batches`, which the finally frees.
+      throwIfAborted(signal, stopped(b));
       batches.delete(b);
       nextYield = b + 1;
       const failedHere = [...st.failed.entries()].sort((x, y) => x[0] - y[0]);

@@ -4,8 +4,10 @@
  * Inputs are either an already-preprocessed float32 array [N, 3, H, W] (the `--input-npy` path) or
  * an image folder decoded and preprocessed like torchvision's eval pipeline (src/data). Rows of the
  * output follow the input order. Each yielded chunk is a Float32Array of rows x featureDim; the
- * native tensors behind it are freed before the next batch starts.
+ * native tensors behind it are freed before the next batch starts. A `signal` is checked before each
+ * batch goes through the network (ERR_ABORTED; src/abort.ts).
  */
+import { throwIfAborted } from '../abort';
 import { SslInvError } from '../errors';
 import type { DecodeOptions } from '../data/decode';
 import { loadBatches, SkippedFile } from '../data/loader';
@@ -56,7 +58,7 @@ export interface FeatureChunk {
 
 /** Features of a preprocessed array x [N, 3, H, W], `batchSize` rows at a time. */
 export async function* featuresOfArray(net: FeatureExtractor, data: Float32Array, shape: readonly number[],
-  batchSize: number, source = 'input'): AsyncGenerator<FeatureChunk> {
+  batchSize: number, source = 'input', opts: { signal?: AbortSignal } = {}): AsyncGenerator<FeatureChunk> {
   if (shape.length !== 4 || shape[1] !== 3) {
     throw new SslInvError('ERR_SHAPE_MISMATCH', `expected preprocessed images [N, 3, H, W], got [${shape.join(', ')}]`,
       { file: source, field: 'shape' });
@@ -65,6 +67,7 @@ export async function* featuresOfArray(net: FeatureExtractor, data: Float32Array
   if (h < 1 || w < 1) throw new SslInvError('ERR_SHAPE_MISMATCH', 'images must be at least 1x1', { file: source, field: 'shape' });
   const per = c * h * w;
   for (let start = 0; start < n; start += batchSize) {
+    throwIfAborted(opts.signal, () => `feature extraction of ${source} stopped after ${start} of ${n} rows`);
     const rows = Math.min(batchSize, n - start);
     const x = tensor(data.subarray(start * per, (start + rows) * per), [rows, c, h, w]);
     let features: Float32Array;
@@ -84,11 +87,21 @@ export async function* featuresOfArray(net: FeatureExtractor, data: Float32Array
  * ToTensor -> Normalize, PIL-exact), decoded in parallel while the network runs.
  */
 export async function* featuresOfFiles(net: FeatureExtractor, files: readonly string[], transform: EvalTransform,
-  opts: { batchSize: number; onError?: 'error' | 'skip'; concurrency?: number; decode?: DecodeOptions }): AsyncGenerator<FeatureChunk> {
+  opts: { batchSize: number; onError?: 'error' | 'skip'; concurrency?: number; decode?: DecodeOptions; signal?: AbortSignal }): AsyncGenerator<FeatureChunk> {
   const pixels = pixelsFor(net.device);
   const loaderOpts = { batchSize: opts.batchSize, onError: opts.onError ?? 'error', pixels, ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
     ...(opts.decode ? { decode: opts.decode } : {}) };
+  const signal = opts.signal;
+  // Checked here, not handed to the loader, so that the error names this call; leaving the loop
+  // below frees the batches the loader prepared ahead.
+  throwIfAborted(signal, () => `feature extraction of ${files.length} images stopped before it started`);
+  let done = 0;
   for await (const b of loadBatches(files, transform, loaderOpts)) {
+    if (signal?.aborted) {
+      b.batch.dispose();
+      throwIfAborted(signal, () => `feature extraction stopped after ${done} of ${files.length} images`);
+    }
+    done += b.index.length + b.skipped.length;
     let features: Float32Array;
     if (b.index.length === 0) {
       b.batch.dispose();
