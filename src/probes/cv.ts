@@ -37,7 +37,13 @@
  * runs there in float64 (cuBLAS DGEMM), as does the logistic loss; L-BFGS-B, the eigendecompositions
  * and the Cholesky solves stay on the host in float64. The search itself (folds, order, warm starts,
  * selection) is identical; the GPU's summation order moves results by rounding only.
+ *
+ * Cancellation. A `signal` is checked where progress is reported (before each fit, fold or batch of
+ * fits, and before the refit): ERR_ABORTED (src/abort.ts), with the search's tensors freed. The
+ * searches are synchronous, so the signal can only change during one if the caller aborts from its
+ * onProgress callback; a timer's or another request's abort is seen when the search has returned.
  */
+import { throwIfAborted } from '../abort';
 import { DeviceSpec, resolveDevice } from '../device';
 import { SslInvError } from '../errors';
 import { scope, Tensor } from '../tensor';
@@ -233,6 +239,8 @@ export interface ClassificationProbeOptions {
   foldCacheBytes?: number;
   /** Where the GEMMs and the loss run: 'cpu' (default), 'cuda' or 'cuda:N'. */
   device?: string;
+  /** Stops the search between fits (see 'Cancellation' above). */
+  signal?: AbortSignal;
 }
 
 function labelsOf(y: ArrayLike<number>, rows: Int32Array): number[] {
@@ -277,6 +285,8 @@ export function classificationProbe(x: FeatureMatrix, y: ArrayLike<number>, xTes
   const total = (fixed ? 0 : Cs.length * folds.length) + 1;
   let done = 0, unconverged = 0, fits = 0;
   const progress = (stage: 'cv' | 'refit') => opts.onProgress?.({ done, total, stage });
+  // Before each fit (and the refit): a signal aborted before the call stops the search before its first.
+  const checkAbort = () => throwIfAborted(opts.signal, () => `the logistic regression search stopped after ${done} of ${total} fits`);
   const score = (yt: ArrayLike<number>, yp: ArrayLike<number>) => (metric === 'mean-per-class' ? meanPerClassAccuracy(yt, yp) : accuracy(yt, yp));
   const foldT = new FoldTensors(xs, d, folds, opts.foldCacheBytes ?? (device === 'cpu' ? 2 ** 31 : 2 ** 34), device);
   const allRows = Int32Array.from({ length: x.rows }, (_, i) => i);
@@ -316,37 +326,43 @@ export function classificationProbe(x: FeatureMatrix, y: ArrayLike<number>, xTes
 
   const cvScores: number[][] = Cs.map(() => new Array<number>(folds.length).fill(NaN));
   const tCv = now();
-  if (!fixed) {
-    if (warmStart === 'chain') {
-      for (let j = 0; j < Cs.length; j++) {
-        for (let f = 0; f < folds.length; f++) {
-          const fold = folds[f]!;
-          const t = foldT.get(f);
-          const r = fitAndScore(t.x, t.xT, fold.train, t.val, fold.test, Cs[j]!, `C=${Cs[j]} fold ${f}`, trainvalLabels);
-          cvScores[j]![f] = r.score;
+  // The fold tensors are freed however the search ends (an error, an abort).
+  try {
+    if (!fixed) {
+      if (warmStart === 'chain') {
+        for (let j = 0; j < Cs.length; j++) {
+          for (let f = 0; f < folds.length; f++) {
+            checkAbort();
+            const fold = folds[f]!;
+            const t = foldT.get(f);
+            const r = fitAndScore(t.x, t.xT, fold.train, t.val, fold.test, Cs[j]!, `C=${Cs[j]} fold ${f}`, trainvalLabels);
+            cvScores[j]![f] = r.score;
+            done++;
+            progress('cv');
+          }
+        }
+      } else {
+        const batched = runBatchedSearch(xs, d, y, folds, Cs, warmStart, { maxIter, tol, batchBytes: opts.batchBytes ?? 2 ** 29, device }, () => {
           done++;
           progress('cv');
+        }, checkAbort);
+        const valT = folds.map((fold) => matrixOn(gatherRows(xs, d, fold.test), fold.test.length, d, device));
+        try {
+          for (const r of batched.results) {
+            noteModel(r.model, `C=${Cs[r.j]} fold ${r.f}`);
+            cvScores[r.j]![r.f] = score(trainvalLabels(folds[r.f]!.test, 0), predictLogistic(r.model, valT[r.f]!));
+          }
+        } finally {
+          for (const t of valT) t.dispose();
         }
+        prev = warmStart === 'per-fold' ? batched.lastModel : undefined;
+        notes.push(warmStart === 'per-fold'
+          ? 'warm starts per fold (fold i of each C starts from fold i of the previous C), not the original\'s single chain'
+          : 'every fit starts from zeros, not the original\'s warm-start chain');
       }
-    } else {
-      const batched = runBatchedSearch(xs, d, y, folds, Cs, warmStart, { maxIter, tol, batchBytes: opts.batchBytes ?? 2 ** 29, device }, () => {
-        done++;
-        progress('cv');
-      });
-      const valT = folds.map((fold) => matrixOn(gatherRows(xs, d, fold.test), fold.test.length, d, device));
-      try {
-        for (const r of batched.results) {
-          noteModel(r.model, `C=${Cs[r.j]} fold ${r.f}`);
-          cvScores[r.j]![r.f] = score(trainvalLabels(folds[r.f]!.test, 0), predictLogistic(r.model, valT[r.f]!));
-        }
-      } finally {
-        for (const t of valT) t.dispose();
-      }
-      prev = warmStart === 'per-fold' ? batched.lastModel : undefined;
-      notes.push(warmStart === 'per-fold'
-        ? 'warm starts per fold (fold i of each C starts from fold i of the previous C), not the original\'s single chain'
-        : 'every fit starts from zeros, not the original\'s warm-start chain');
     }
+  } finally {
+    foldT.clear();
   }
   const cvSeconds = now() - tCv;
   const meanCvScores = cvScores.map((s) => numpyMean(s));
@@ -355,7 +371,7 @@ export function classificationProbe(x: FeatureMatrix, y: ArrayLike<number>, xTes
     throw new SslInvError('ERR_INVALID_ARGUMENT', 'no C value gave a finite cross-validation score (the original would fail here too)');
   }
   const chosenC = Cs[bestIndex]!;
-  foldT.clear();
+  checkAbort();
   const tRefit = now();
   const trainvalX = matrixOn(xs, x.rows, d, device);
   const trainvalXT = device === 'cpu' ? transposeTensor(trainvalX) : undefined;
@@ -388,7 +404,8 @@ interface BatchedFit {
 
 /** The 'per-fold' and 'none' warm-start modes: independent fits run in lockstep batches. */
 function runBatchedSearch(xs: Float64Array, d: number, y: ArrayLike<number>, folds: Fold[], Cs: number[], mode: WarmStartMode,
-  opts: { maxIter: number; tol: number; batchBytes: number; device: DeviceSpec }, onFit: () => void): { results: BatchedFit[]; lastModel?: LogisticModel } {
+  opts: { maxIter: number; tol: number; batchBytes: number; device: DeviceSpec }, onFit: () => void, checkAbort: () => void):
+  { results: BatchedFit[]; lastModel?: LogisticModel } {
   const n = xs.length / d;
   const X = matrixOn(xs, n, d, opts.device);
   const XT = opts.device === 'cpu' ? transposeTensor(X) : undefined;
@@ -416,6 +433,7 @@ function runBatchedSearch(xs: Float64Array, d: number, y: ArrayLike<number>, fol
         const perProblem = n * K * 8 * 3;
         const size = Math.max(1, Math.floor(opts.batchBytes / perProblem));
         for (let s = 0; s < group.length; s += size) {
+          checkAbort();
           const chunk = group.slice(s, s + size);
           const problems: BatchProblem[] = chunk.map((job) => ({ y: foldInfo[job.f]!.y, C: Cs[job.j]!, ...(job.w0 ? { w0: job.w0 } : {}) }));
           const sols = scope(() => fitLogisticBatch(X, K, problems, { maxIter: opts.maxIter, tol: opts.tol, ...(XT ? { xT: XT } : {}) }));
@@ -475,6 +493,8 @@ export interface RegressionProbeOptions {
   onProgress?: ProgressCallback;
   /** Where the GEMMs run: 'cpu' (default), 'cuda' or 'cuda:N'. */
   device?: string;
+  /** Stops the search between folds (see 'Cancellation' above). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -496,9 +516,12 @@ export function regressionProbe(x: FeatureMatrix, y: Float64Array, xTest: Featur
   const folds = fixed ? [] : kfoldSplits(x.rows, k, { seed });
   const total = folds.length + 1;
   let done = 0;
+  // Before each fold's fits and the refit (so before any work when the signal is aborted already).
+  const checkAbort = () => throwIfAborted(opts.signal, () => `the ridge search stopped after ${done} of ${total} fits (folds and refit)`);
   const tCv = now();
   const cvScores: number[][] = Cs.map(() => []);
   for (const fold of folds) {
+    checkAbort();
     const path = fitRidgePath(xs, d, y, T, Cs, fold.train, device);
     const pred = predictRidgePath(path, xs, fold.test, device);
     const yv = gatherRows(y, T, fold.test);
@@ -511,6 +534,7 @@ export function regressionProbe(x: FeatureMatrix, y: Float64Array, xTest: Featur
   const bestIndex = fixed ? 0 : firstBest(meanCvScores);
   if (bestIndex < 0) throw new SslInvError('ERR_INVALID_ARGUMENT', 'no alpha gave a finite cross-validation score');
   const chosenC = Cs[bestIndex]!;
+  checkAbort();
   const tRefit = now();
   const path = fitRidgePath(xs, d, y, T, [chosenC], undefined, device);
   const pred = predictRidgePath(path, xt, undefined, device);
@@ -540,10 +564,22 @@ export interface KernelRidgeProbeResult {
   timings: SearchTimings;
 }
 
+export interface KernelRidgeProbeOptions {
+  /** The alpha and gamma grids (default: eval_causal3dident.py's, CAUSAL3DIDENT_ALPHAS / _GAMMAS). */
+  alphas?: readonly number[];
+  gammas?: readonly number[];
+  folds?: number;
+  seed?: number;
+  onProgress?: ProgressCallback;
+  /** Where the Gram GEMMs run: 'cpu' (default), 'cuda' or 'cuda:N'. */
+  device?: string;
+  /** Stops the search between solves (see 'Cancellation' above). */
+  signal?: AbortSignal;
+}
+
 /** eval_causal3dident.py's search: StandardScaler + RBF KernelRidge over (alpha, gamma), R^2. */
 export function kernelRidgeProbe(x: FeatureMatrix, y: Float64Array, xTest: FeatureMatrix, yTest: Float64Array,
-  opts: { alphas?: readonly number[]; gammas?: readonly number[]; folds?: number; seed?: number; onProgress?: ProgressCallback; device?: string } = {}):
-  KernelRidgeProbeResult {
+  opts: KernelRidgeProbeOptions = {}): KernelRidgeProbeResult {
   const t0 = now();
   const d = x.cols;
   const T = regressionOutputs(x, y, xTest, yTest);
@@ -555,7 +591,10 @@ export function kernelRidgeProbe(x: FeatureMatrix, y: Float64Array, xTest: Featu
   const G = alphas.length * gammas.length;
   const total = (folds.length + 1) * G;
   let done = 0, fallbacks = 0;
-  const tick = (stage: 'cv' | 'refit') => { done++; opts.onProgress?.({ done, total, stage }); };
+  const checkAbort = () => throwIfAborted(opts.signal, () => `the kernel ridge search stopped after ${done} of ${total} solves`);
+  // Checked after each solve's progress report; thrown inside kernelRidgeGrid, whose scopes free its tensors.
+  const tick = (stage: 'cv' | 'refit') => { done++; opts.onProgress?.({ done, total, stage }); checkAbort(); };
+  checkAbort();
   const tCv = now();
   const cvScores: number[][] = Array.from({ length: G }, () => []);
   for (const fold of folds) {

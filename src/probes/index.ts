@@ -7,7 +7,7 @@ export {
   classificationProbe, regressionProbe, kernelRidgeProbe, wdRange, wdOffset, cGrid, firstBest,
 } from './cv';
 export type {
-  ClassificationProbeOptions, RegressionProbeOptions, ProbeResult, KernelRidgeProbeResult, FeatureMatrix, ProgressEvent,
+  ClassificationProbeOptions, RegressionProbeOptions, KernelRidgeProbeOptions, ProbeResult, KernelRidgeProbeResult, FeatureMatrix, ProgressEvent,
   ProgressCallback, WarmStartMode, ClassificationMetric, SearchTimings,
 } from './cv';
 export {
