@@ -8,6 +8,7 @@
  * samples of a shuffled loader in the original) is a seeded permutation's prefix; --quick keeps a
  * seeded subset of 100 batches (the original stops its shuffled loader after 100 batches).
  */
+import { throwIfAborted } from '../abort';
 import type { DecodeOptions } from '../data/decode';
 import { EvalTransform } from '../data/preprocess';
 import { ImageU8 } from '../image-ops';
@@ -42,13 +43,13 @@ export interface SplitFeatures {
 }
 
 export async function splitFeatures(model: NamedModel, split: Split<Sample>, positions: number[], transform: EvalTransform,
-  batchSize: number, sink: ProgressSink, label: string, decode?: DecodeOptions): Promise<SplitFeatures> {
+  batchSize: number, sink: ProgressSink, label: string, decode?: DecodeOptions, signal?: AbortSignal): Promise<SplitFeatures> {
   const samples = positions.map((p) => split.samples[p]!);
   const source = imageSourceFor(split, decode);
   const positioned: ImageSource<Sample> = { load: (s, i) => source.load(s, positions[i]!) };
   const bar = sink.start(label, samples.length, 'img');
   let prev = 0;
-  const data = await sampleFeatures(model, samples, positioned, transform, batchSize, (done) => { bar.tick(done - prev); prev = done; });
+  const data = await sampleFeatures(model, samples, positioned, transform, batchSize, (done) => { bar.tick(done - prev); prev = done; }, signal);
   bar.done();
   const first = samples[0]?.target;
   const targetDim = typeof first === 'number' ? 1 : (first as ArrayLike<number> | undefined)?.length ?? 1;
@@ -74,6 +75,12 @@ export interface DownstreamOptions {
   probeDevice?: string;
   /** How image files are decoded (pixel limit, a DecodePool, ...). */
   decode?: DecodeOptions;
+  /**
+   * Stops the run (ERR_ABORTED; src/abort.ts): checked between feature batches and between the
+   * probe search's fits. The search runs synchronously, so there only an abort() made from inside it
+   * (the sink's progress ticks) is seen before it ends.
+   */
+  signal?: AbortSignal;
 }
 
 export interface DownstreamRun {
@@ -83,11 +90,13 @@ export interface DownstreamRun {
 }
 
 export async function runDownstream(o: DownstreamOptions): Promise<DownstreamRun> {
+  throwIfAborted(o.signal, () => `the downstream evaluation of ${o.modelName} on ${o.dataset.name} stopped before it started`);
   const ds = o.dataset;
   const trainval = ds.splits.trainval!, test = ds.splits.test!;
   const cap = (n: number) => (o.quick ? seededSubset(n, 100 * o.batchSize, o.seed) : Array.from({ length: n }, (_, i) => i));
-  const a = await splitFeatures(o.model, trainval, cap(trainval.samples.length), o.transform, o.batchSize, o.sink, 'trainval features', o.decode);
-  const b = await splitFeatures(o.model, test, cap(test.samples.length), o.transform, o.batchSize, o.sink, 'test features', o.decode);
+  const a = await splitFeatures(o.model, trainval, cap(trainval.samples.length), o.transform, o.batchSize, o.sink, 'trainval features', o.decode, o.signal);
+  const b = await splitFeatures(o.model, test, cap(test.samples.length), o.transform, o.batchSize, o.sink, 'test features', o.decode, o.signal);
+  const signal = o.signal ? { signal: o.signal } : {};
   let bar: { tick(n: number): void; done(): void } | undefined;
   let last = 0;
   const onProgress = (e: { done: number; total: number }) => {
@@ -98,9 +107,9 @@ export async function runDownstream(o: DownstreamOptions): Promise<DownstreamRun
   const probe = ds.task === 'classification'
     ? classificationProbe(a.x, a.y, b.x, b.y, {
       metric: ds.metric === 'mean per-class accuracy' ? 'mean-per-class' : 'accuracy', modelName: o.modelName,
-      folds: o.folds, seed: o.seed, onProgress, device: o.probeDevice ?? 'cpu',
+      folds: o.folds, seed: o.seed, onProgress, device: o.probeDevice ?? 'cpu', ...signal,
     })
-    : regressionProbe(a.x, a.y, b.x, b.y, { modelName: o.modelName, folds: o.folds, seed: o.seed, onProgress, device: o.probeDevice ?? 'cpu' });
+    : regressionProbe(a.x, a.y, b.x, b.y, { modelName: o.modelName, folds: o.folds, seed: o.seed, onProgress, device: o.probeDevice ?? 'cpu', ...signal });
   bar?.done();
   return { probe, trainvalRows: a.x.rows, testRows: b.x.rows };
 }
@@ -123,11 +132,12 @@ export function causal3dIdentSampleCount(n: number, c: number, batchSize: number
 
 /** eval_causal3dident.py: RBF kernel ridge on the first 5 x 4096 trainval and 10 x 4096 test samples. */
 export async function runCausal3DIdent(o: Omit<DownstreamOptions, 'modelName'>): Promise<Causal3DIdentRun> {
+  throwIfAborted(o.signal, () => `the Causal3DIdent evaluation stopped before it started`);
   const ds = o.dataset;
   const take = (split: Split<Sample>, c: number, seed: number) =>
     seededSubset(split.samples.length, causal3dIdentSampleCount(split.samples.length, c, o.batchSize, o.quick), seed);
-  const a = await splitFeatures(o.model, ds.splits.trainval!, take(ds.splits.trainval!, 5, o.seed), o.transform, o.batchSize, o.sink, 'trainval features', o.decode);
-  const b = await splitFeatures(o.model, ds.splits.test!, take(ds.splits.test!, 10, o.seed + 1), o.transform, o.batchSize, o.sink, 'test features', o.decode);
-  const probe = kernelRidgeProbe(a.x, a.y, b.x, b.y, { folds: o.folds, seed: o.seed, device: o.probeDevice ?? 'cpu' });
+  const a = await splitFeatures(o.model, ds.splits.trainval!, take(ds.splits.trainval!, 5, o.seed), o.transform, o.batchSize, o.sink, 'trainval features', o.decode, o.signal);
+  const b = await splitFeatures(o.model, ds.splits.test!, take(ds.splits.test!, 10, o.seed + 1), o.transform, o.batchSize, o.sink, 'test features', o.decode, o.signal);
+  const probe = kernelRidgeProbe(a.x, a.y, b.x, b.y, { folds: o.folds, seed: o.seed, device: o.probeDevice ?? 'cpu', ...(o.signal ? { signal: o.signal } : {}) });
   return { probe, trainvalRows: a.x.rows, testRows: b.x.rows };
 }

@@ -2,6 +2,7 @@
  * One real-world invariance evaluation with prepared statistics: evaluates the groups of views,
  * writes {model}_{layer}_{dataset}_invariance.json / .csv and returns the result.
  */
+import { throwIfAborted } from '../abort';
 import type { DecodeOptions } from '../data/decode';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/preprocess';
 import { Whitening } from './invariance';
@@ -33,14 +34,18 @@ export interface RealWorldRunOptions {
   sink: ProgressSink;
   /** How image files are decoded (pixel limit, a DecodePool, ...). */
   decode?: DecodeOptions;
+  /** Stops the evaluation between groups and batches (ERR_ABORTED; src/abort.ts); nothing is written then. */
+  signal?: AbortSignal;
 }
 
 export async function runRealWorld(o: RealWorldRunOptions): Promise<{ result: InvarianceResult; files: { json: string; csv: string } }> {
+  throwIfAborted(o.signal, () => `the real-world evaluation of ${o.modelName} on ${o.dataset} stopped before it started`);
   const started = Date.now();
   const p = o.sink.start(o.dataset, o.groups.length, 'groups');
   let prev = 0;
   const r = await evaluateRealWorld({
     model: o.model, whitening: o.whitening, groups: o.groups, batchSize: o.batchSize, ...(o.decode ? { decode: o.decode } : {}),
+    ...(o.signal ? { signal: o.signal } : {}),
     transform: { resize: o.resize, crop: o.crop, mean: IMAGENET_MEAN, std: IMAGENET_STD },
     onProgress: (done) => { p.tick(done - prev); prev = done; },
   });

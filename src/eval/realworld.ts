@@ -6,6 +6,7 @@
  *   distance   = mean Euclidean distance over pairs i < j (torch.pdist(z).mean())
  * stored in float32; the summary is the mean over classes.
  */
+import { throwIfAborted } from '../abort';
 import type { DecodeOptions } from '../data/decode';
 import { EvalTransform } from '../data/preprocess';
 import { FeatureExtractor, featuresOfFiles } from './features';
@@ -25,6 +26,8 @@ export interface RealWorldOptions {
   /** How the views' files are decoded (pixel limit, a DecodePool, ...). */
   decode?: DecodeOptions;
   onProgress?: (groupsDone: number, total: number) => void;
+  /** Checked before each group and, within one, before each batch (ERR_ABORTED; src/abort.ts). */
+  signal?: AbortSignal;
 }
 
 export interface RealWorldResult {
@@ -59,11 +62,14 @@ export async function evaluateRealWorld(o: RealWorldOptions): Promise<RealWorldR
   const d = o.whitening.dim;
   const distance: number[] = [], similarity: number[] = [];
   for (let g = 0; g < o.groups.length; g++) {
+    throwIfAborted(o.signal, () => `real-world evaluation stopped after ${g} of ${o.groups.length} groups`);
     const files = o.groups[g]!.files;
     const v = files.length;
     const feats = new Float32Array(v * d);
     // Decoded and preprocessed in parallel while the network runs (uint8 batches for a device).
-    for await (const c of featuresOfFiles(o.model, files, o.transform, { batchSize: o.batchSize, ...(o.decode ? { decode: o.decode } : {}) })) {
+    for await (const c of featuresOfFiles(o.model, files, o.transform, {
+      batchSize: o.batchSize, ...(o.decode ? { decode: o.decode } : {}), ...(o.signal ? { signal: o.signal } : {}),
+    })) {
       c.index.forEach((j, k) => feats.set(c.features.subarray(k * d, (k + 1) * d), j * d));
     }
     const m = groupInvariance(o.whitening, feats);

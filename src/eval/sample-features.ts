@@ -8,6 +8,7 @@
  * are decoded in parallel (sharp on libuv threads) while the previous batch is in the network. For a
  * network on a device the batch is made as uint8 pixels and normalised there (data/device-input.ts).
  */
+import { throwIfAborted } from '../abort';
 import { DecodeOptions, decodeImageFile } from '../data/decode';
 import { EvalTransform, preprocessInto } from '../data/preprocess';
 import { deviceInput, pixelsFor } from '../data/device-input';
@@ -46,8 +47,10 @@ export function fileImages<S extends { path: string; crop?: { left: number; top:
 }
 
 export async function sampleFeatures<S>(model: FeatureExtractor, samples: readonly S[], source: ImageSource<S>,
-  transform: EvalTransform, batchSize: number, onProgress?: (done: number, total: number) => void): Promise<Float32Array> {
+  transform: EvalTransform, batchSize: number, onProgress?: (done: number, total: number) => void, signal?: AbortSignal): Promise<Float32Array> {
   const n = samples.length, d = model.featureDim;
+  const stopped = (done: number) => () => `feature extraction stopped after ${done} of ${n} samples`;
+  throwIfAborted(signal, stopped(0));
   const out = new Float32Array(n * d);
   const load = (b0: number) => {
     const p = Promise.all(samples.slice(b0, Math.min(n, b0 + batchSize)).map((s, i) => source.load(s, b0 + i)));
@@ -56,6 +59,8 @@ export async function sampleFeatures<S>(model: FeatureExtractor, samples: readon
   };
   let next = n > 0 ? load(0) : undefined;
   for (let b0 = 0; b0 < n; b0 += batchSize) {
+    // A prefetch left behind has its rejection handled (load above).
+    throwIfAborted(signal, stopped(b0));
     const images = await next!;
     next = b0 + batchSize < n ? load(b0 + batchSize) : undefined;
     // For a network on a device the batch is made as uint8 pixels and normalised there.

@@ -139,6 +139,11 @@ export interface ComputeStatsOptions {
   decode?: DecodeOptions;
   onProgress?: (done: number, total: number) => void;
   onNotice?: (message: string) => void;
+  /**
+   * Stops a computation between batches (ERR_ABORTED; src/abort.ts); the file is written only once
+   * every image is in, so a stopped one leaves none. Cached statistics are returned whatever it says.
+   */
+  signal?: AbortSignal;
 }
 
 /** Returns the cached statistics for these inputs, or computes, caches and returns them. */
@@ -163,7 +168,9 @@ export async function loadOrComputeStats(o: ComputeStatsOptions): Promise<Featur
   const acc = new CovarianceAccumulator(o.model.featureDim);
   try {
     let done = 0;
-    for await (const c of featuresOfFiles(o.model, o.listing.samples.map((s) => s.path), o.transform, { batchSize: o.batchSize, ...(o.decode ? { decode: o.decode } : {}) })) {
+    for await (const c of featuresOfFiles(o.model, o.listing.samples.map((s) => s.path), o.transform, {
+      batchSize: o.batchSize, ...(o.decode ? { decode: o.decode } : {}), ...(o.signal ? { signal: o.signal } : {}),
+    })) {
       const x = tensor(c.features, [c.rows, o.model.featureDim]);
       try {
         acc.add(x);

@@ -4,6 +4,7 @@
  * requested transform and write its results. `--transform all` runs the 18 with one statistics pass
  * and one model load.
  */
+import { throwIfAborted } from '../abort';
 import type { DecodeOptions } from '../data/decode';
 import * as path from 'node:path';
 import { ImageFolderListing, listImageFolder } from '../data/image-folder';
@@ -17,6 +18,7 @@ import { InvarianceResult, RESULT_FORMAT, versions, writeResult } from './result
 import { FeatureStats, loadOrComputeStats } from './stats';
 import { evaluateSynthetic } from './synthetic';
 
+/** Where the evaluation runners report progress (a bar per stage) and notices; the CLI draws them on stderr. */
 export interface ProgressSink {
   start(label: string, total: number, unit: string): { tick(n: number): void; done(): void };
   notice(message: string): void;
@@ -49,6 +51,12 @@ export interface SyntheticRunOptions {
   decode?: DecodeOptions;
   /** Called with each transform's result as soon as it is written. */
   onResult?: (r: InvarianceResult, files: { json: string; csv: string }) => void;
+  /**
+   * Stops the run (ERR_ABORTED; src/abort.ts): checked before the model loads, between the
+   * statistics' batches, before each transform and between its groups of images. The results of
+   * transforms finished before it are written and stay; no file of a stopped one is written.
+   */
+  signal?: AbortSignal;
 }
 
 /** What one model's evaluations share: the loaded model, the data listing, statistics and whitening. */
@@ -62,6 +70,7 @@ export interface EvaluationContext {
 /** Loads the model and the statistics of DATA/split (from the cache when they are there). */
 export async function prepareContext(o: Omit<SyntheticRunOptions, 'transforms' | 'numImages' | 'seed'>): Promise<EvaluationContext> {
   const activations = o.activations ?? 'float32';
+  throwIfAborted(o.signal, () => `the evaluation of ${o.model} stopped before its model was loaded`);
   const model = await loadNamedModel(o.model, {
     ckptDir: o.ckptDir, fuseMode: o.fuseMode, device: o.device, precision: o.precision as Precision, activations, onNotice: (m) => o.sink.notice(m),
   });
@@ -74,7 +83,7 @@ export async function prepareContext(o: Omit<SyntheticRunOptions, 'transforms' |
       model, modelName: o.model, models: model.parts.map((p) => ({ name: p.name, sha256: p.sha256 })),
       fuseMode: o.fuseMode, featureLayer: o.featureLayer, dataset: o.dataset, split: o.split, listing,
       transform: clean, batchSize: o.batchSize, resultsDir: o.resultsDir, precision: o.precision, activations,
-      ...(o.decode ? { decode: o.decode } : {}),
+      ...(o.decode ? { decode: o.decode } : {}), ...(o.signal ? { signal: o.signal } : {}),
       onNotice: (m) => o.sink.notice(m),
       onProgress: (done, total) => {
         bar ??= o.sink.start('statistics', total, 'img');
@@ -97,6 +106,7 @@ export async function runSyntheticTransforms(ctx: EvaluationContext, o: Syntheti
   const { model, listing, stats, whitening } = ctx;
   const results: InvarianceResult[] = [];
   for (const t of o.transforms) {
+    throwIfAborted(o.signal, () => `the synthetic evaluation of ${o.model} stopped after ${results.length} of ${o.transforms.length} transforms, before ${t}`);
     const started = Date.now();
     const grid = transformGrid(t, o.kFor?.(t) ?? o.k ?? defaultK(t), o.resize, o.crop);
     const p = o.sink.start(t, o.numImages, 'img');
@@ -104,6 +114,7 @@ export async function runSyntheticTransforms(ctx: EvaluationContext, o: Syntheti
     const r = await evaluateSynthetic({
       model, whitening, files: listing.samples.map((s) => s.path), grid, numImages: o.numImages, seed: o.seed,
       batchSize: o.batchSize, mean: IMAGENET_MEAN, std: IMAGENET_STD, device: o.device, ...(o.decode ? { decode: o.decode } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
       onProgress: (done) => { p.tick(done - prev); prev = done; },
     });
     p.done();

@@ -9,6 +9,7 @@
  * (see invariance.ts), stored in float32 as the original's tensors are. Per view: the NaN-mean over
  * images; the summary: the mean over views, printed by the CLI as the original prints it.
  */
+import { throwIfAborted } from '../abort';
 import { DecodeOptions, decodeImageFile } from '../data/decode';
 import { RandomState } from '../random/mt19937';
 import { TransformGrid } from '../transforms/grid';
@@ -32,6 +33,8 @@ export interface SyntheticOptions {
   /** How the sampled files are decoded (pixel limit, a DecodePool, ...). */
   decode?: DecodeOptions;
   onProgress?: (imagesDone: number, total: number) => void;
+  /** Checked before the first decode and before each group of images (ERR_ABORTED; src/abort.ts). */
+  signal?: AbortSignal;
 }
 
 export interface SyntheticResult {
@@ -84,6 +87,8 @@ export async function evaluateSynthetic(o: SyntheticOptions): Promise<SyntheticR
   const d = w.dim, k = grid.k;
   const device = o.device ?? 'cpu';
   const sampled = sampleImages(o.files.length, o.numImages, o.seed);
+  const stopped = (done: number) => () => `synthetic evaluation of ${grid.transform} stopped after ${done} of ${sampled.length} images`;
+  throwIfAborted(o.signal, stopped(0));
   const S: Float32Array[] = [], L: Float32Array[] = [];
   // Deform views differ per image and per view, reproducibly: seed + image position * k + view.
   const viewOpts = (i: number) => ({ mean: o.mean, std: o.std, deformSeed: (o.seed + i * k) >>> 0 });
@@ -113,6 +118,8 @@ export async function evaluateSynthetic(o: SyntheticOptions): Promise<SyntheticR
   const inFlight: PendingFeatures[] = [];
   try {
     for (let g0 = 0; g0 < sampled.length; g0 += group) {
+      // No pass is pending here (the previous group's were collected): the finally frees the rest.
+      throwIfAborted(o.signal, stopped(g0));
       const g1 = Math.min(sampled.length, g0 + group);
       const imgs = await next!;
       next = g1 < sampled.length ? decodeGroup(g1) : undefined;
