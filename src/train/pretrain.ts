@@ -20,6 +20,7 @@
  */
 import type { DecodeOptions } from '../data/decode';
 import { createHash } from 'node:crypto';
+import { throwIfAborted } from '../abort';
 import * as path from 'node:path';
 import { promises as fsp } from 'node:fs';
 import { SslInvError } from '../errors';
@@ -101,6 +102,13 @@ export interface PretrainOptions {
    * computes (step-views.ts).
    */
   device?: string;
+  /**
+   * Stops the run (ERR_ABORTED; src/abort.ts): checked before anything is read and before each step.
+   * The epoch in progress is dropped (no checkpoint is written for it; checkpoints are written whole,
+   * io/atomic-write.ts, so none is left half-written); an epoch whose steps have all run is saved
+   * before the stop is seen, at the next epoch's first step.
+   */
+  signal?: AbortSignal;
 }
 
 export interface StepInfo {
@@ -258,6 +266,7 @@ export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = 
   check(o.mocoK % o.batchSize === 0, `${o.mocoK} must be a multiple of the batch size ${o.batchSize} (MoCo's enqueue)`, 'mocoK');
   check(Number.isFinite(o.lr) && o.lr >= 0, `expected a number >= 0, got ${o.lr}`, 'lr');
   check(Number.isSafeInteger(o.imageSize) && o.imageSize >= 32, `expected an integer >= 32, got ${o.imageSize}`, 'imageSize');
+  throwIfAborted(o.signal, () => 'pretraining stopped before it started');
   const root = path.join(o.data, o.split);
   const listing = await listImageFolder(root);
   const n = listing.samples.length;
@@ -327,6 +336,8 @@ export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = 
   }
   const records: EpochRecord[] = [];
   try {
+    // Reading a checkpoint or initialising a ResNet-50 takes a while: seen before the folder is made.
+    throwIfAborted(o.signal, () => 'pretraining stopped before its first step');
     await fsp.mkdir(o.outDir, { recursive: true });
     for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
       sgd.lr = learningRate(o, epoch);
@@ -353,6 +364,9 @@ export async function runPretraining(o: PretrainOptions, hooks: PretrainHooks = 
       });
       try {
         for (let step = 0; step < stepsThisEpoch; step++) {
+          // Between steps nothing of a step is held: the finallys below close the views and free the model.
+          throwIfAborted(o.signal, () => `pretraining stopped at epoch ${epoch}, step ${step} of ${stepsThisEpoch}; ` +
+            (records.length > 0 ? `the last checkpoint is ${records[records.length - 1]!.checkpoint}` : 'this run wrote no checkpoint'));
           const made = await views.take(step);
           let imQ: Tensor = made.imQ, imK: Tensor = made.imK;
           let r: MocoStepResult;
