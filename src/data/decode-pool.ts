@@ -28,7 +28,8 @@
  *   - Dead workers are replaced on demand. A worker that cannot start (3 failures in a row) fails
  *     every pending decode with ERR_DECODE_WORKER, naming what the child printed.
  *   - The pool does not keep Node's event loop alive while nothing is pending, so a forgotten close()
- *     does not hang the process; close() ends the workers and refuses later decodes.
+ *     does not hang the process; close() ends the workers and refuses later decodes
+ *     (`await using pool = new DecodePool()` calls it through Symbol.asyncDispose).
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -257,6 +258,11 @@ export class DecodePool implements ImageDecoder {
       w.slotFds = [];
     }
     this.workers.length = 0;
+  }
+
+  /** For `await using` declarations: the same as close(). */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   private pending(): number {

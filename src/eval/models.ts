@@ -162,6 +162,11 @@ export class NamedModel {
     this.disposed = true;
     for (const p of this.parts) p.model.net.dispose();
   }
+
+  /** For `using` declarations: the same as dispose(). */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
 }
 
 /** Loads `name` (possibly `a+b+c`) from the checkpoint folder. */

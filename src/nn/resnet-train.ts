@@ -430,6 +430,11 @@ export class TrainableResNet {
     for (const t of [...this.params.values(), ...this.buffers.values()]) t.dispose();
   }
 
+  /** For `using` declarations: the same as dispose(). */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
   private checkLive(): void {
     if (this.disposed) throw new SslInvError('ERR_TENSOR_DISPOSED', 'this network was disposed');
   }

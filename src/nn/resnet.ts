@@ -267,4 +267,9 @@ export class ResNetFeatures {
       c.bias.dispose();
     }
   }
+
+  /** For `using` declarations: the same as dispose(). */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
 }

@@ -366,6 +366,11 @@ export class MocoV2 {
     }
     this.queue.dispose();
   }
+
+  /** For `using` declarations: the same as dispose(). */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
 }
 
 /**
