@@ -47,7 +47,7 @@ export type DeviceName = DeviceSpec;
 /** The --device option's help and default, the same in every command. */
 export const DEVICE_DEFAULT = 'auto';
 export function deviceHelp(what: string): string {
-  return `cpu, cuda, cuda:N or auto (${DEVICE_ENV} if set, else cuda:0 when a GPU is usable, else cpu); ${what}`;
+  return `cpu, cuda, cuda:N or auto (${DEVICE_ENV} if set, else the first usable GPU, else cpu); ${what}`;
 }
 
 /**

@@ -4,7 +4,6 @@
  * and, with --sheet, a PNG contact sheet of them (views de-normalised, row by row in grid order).
  */
 import { Command } from 'commander';
-import sharp from 'sharp';
 import { SslInvError } from '../errors';
 import { decodeImageFile } from '../data/decode';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../data/preprocess';
@@ -16,6 +15,7 @@ import { makeViewsOnDevice } from '../transforms/views-device';
 import { announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseDevice, parseSeed, positiveInt } from './common';
 import { writeNotice } from './stderr-output';
 import { addDecodeOptions, DecodeFlags, openDecoder } from './decode-flags';
+import { sharpModule } from '../data/sharp-module';
 
 /** A contact sheet of views [k, 3, s, s] normalised with mean/std: uint8 RGB, `cols` views per row. */
 export function contactSheet(views: Float32Array, k: number, size: number, mean: readonly number[], std: readonly number[],
@@ -84,7 +84,7 @@ export function viewsCommand(): Command {
       process.stdout.write(`views     ${grid.k} x 3 x ${grid.crop} x ${grid.crop} float32 (${f.transform}: ${grid.labelName}) -> ${f.out}\n`);
       if (f.sheet !== undefined) {
         const s = contactSheet(data, grid.k, grid.crop, IMAGENET_MEAN, IMAGENET_STD);
-        const png = await sharp(Buffer.from(s.data.buffer, s.data.byteOffset, s.data.byteLength), { raw: { width: s.width, height: s.height, channels: 3 } })
+        const png = await sharpModule()(Buffer.from(s.data.buffer, s.data.byteOffset, s.data.byteLength), { raw: { width: s.width, height: s.height, channels: 3 } })
           .png().toBuffer();
         await writeFileAtomic(f.sheet, png);
         process.stdout.write(`sheet     ${s.width} x ${s.height} PNG -> ${f.sheet}\n`);

@@ -39,9 +39,9 @@
  *     ERR_IMAGE_FORMAT (Pillow cannot open them either).
  */
 import { promises as fsp } from 'node:fs';
-import sharp from 'sharp';
 import type { OutputInfo } from 'sharp';
 import { SslInvError } from '../errors';
+import { sharpModule } from './sharp-module';
 
 /** An RGB image, uint8, HWC (row-major, 3 bytes per pixel). */
 export interface DecodedImage {
@@ -253,10 +253,10 @@ let loadersRestricted = false;
  */
 export function restrictImageLoaders(): void {
   if (loadersRestricted) return;
-  sharp.block({ operation: ['VipsForeignLoad'] });
+  sharpModule().block({ operation: ['VipsForeignLoad'] });
   const allowed = ['Jpeg', 'Png', 'Spng'].flatMap((f) =>
     ['Buffer', 'File', 'Source'].map((s) => `VipsForeignLoad${f}${s}`));
-  sharp.unblock({ operation: allowed });
+  sharpModule().unblock({ operation: allowed });
   loadersRestricted = true;
 }
 
@@ -352,7 +352,7 @@ export async function decodeImageBuffer(buf: Uint8Array,
   }
   restrictImageLoaders();
   const plan = planFor(header);
-  let s = sharp(buf, { failOn, limitInputPixels: limit === false ? false : limit, ignoreIcc: true, autoOrient: false,
+  let s = sharpModule()(buf, { failOn, limitInputPixels: limit === false ? false : limit, ignoreIcc: true, autoOrient: false,
     sequentialRead: true });
   if (opts.timeoutSeconds) s = s.timeout({ seconds: opts.timeoutSeconds });
   switch (plan) {

@@ -10,7 +10,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import sharp from 'sharp';
+import { sharpModule } from '../data/sharp-module';
 
 export interface SceneSetOptions {
   objects: number;
@@ -189,7 +189,7 @@ export async function writeSceneSet(root: string, opts: SceneSetOptions): Promis
       const v = viewSpec(r);
       const file = path.join(root, cls, `view_${String(j).padStart(digits, '0')}.png`);
       const pixels = renderView(o, v, opts.width, opts.height);
-      const png = await sharp(Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength), {
+      const png = await sharpModule()(Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength), {
         raw: { width: opts.width, height: opts.height, channels: 3 },
       }).png({ compressionLevel: 6 }).toBuffer();
       if (!fs.existsSync(file) || !fs.readFileSync(file).equals(png)) fs.writeFileSync(file, png);

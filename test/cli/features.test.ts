@@ -142,7 +142,7 @@ t.test('info and help', async (t) => {
     t.match(r.stdout, /convTuning\s+off: the default kernels/, 'switched off, it says so');
   }
   r = await runCli(['features', '--help']);
-  t.match(r.stdout.replace(/\s+/g, ' '), /--device <device> cpu, cuda, cuda:N or auto \(SSL_INV_DEVICE if set, else cuda:0 when a GPU is usable, else cpu\)/, 'the help says what auto is');
+  t.match(r.stdout.replace(/\s+/g, ' '), /--device <device> cpu, cuda, cuda:N or auto \(SSL_INV_DEVICE if set, else the first usable GPU, else cpu\)/, 'the help says what auto is');
   t.match(r.stdout, /default: "auto"/);
   r = await runCli(['features', '--help']);
   t.equal(r.code, 0);
