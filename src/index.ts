@@ -2,7 +2,10 @@
  * ssl-invariances: the public API.
  *
  * Tensors and ops (native memory, explicit disposal), ResNet feature extractors, safe checkpoint
- * loading, .npy I/O, the evaluation image pipeline and typed errors. See README.md for examples.
+ * loading, .npy and MAT-file I/O, the evaluation image pipeline, pre-training, every evaluation the
+ * CLI runs (synthetic and real-world invariance, downstream transfer, Causal3DIdent) with its probes,
+ * and typed errors. The long-running calls take an AbortSignal (src/abort.ts). See README.md for
+ * examples.
  */
 export { SslInvError, ErrorCodes, isSslInvError } from './errors';
 export type { ErrorCode, ErrorDetails } from './errors';
@@ -30,6 +33,8 @@ export { describeCheckpoint } from './io/checkpoint-info';
 export type { CheckpointInfo } from './io/checkpoint-info';
 export { readNpy, readNpySync, writeNpy, parseNpy, encodeNpy } from './io/npy';
 export type { NpyArray, NpyDType } from './io/npy';
+export { readMat, parseMat, getMatNumeric, matValues } from './io/mat';
+export type { MatFile, MatVariable, MatNumericArray, MatOtherVariable, MatClass, MatData, MatReadOptions } from './io/mat';
 export { NpyRowWriter } from './io/npy-writer';
 export { writeFileAtomic } from './io/atomic-write';
 
@@ -76,15 +81,34 @@ export { augment, drawAugmentParams, applyAugment, AugmentRng } from './transfor
 export * as datasets from './datasets';
 
 export { loadNamedModel, NamedModel } from './eval/models';
-export type { FuseMode } from './eval/models';
+export type { FuseMode, ModelPart, NamedModelOptions } from './eval/models';
 export { loadOrComputeStats, readStatsFile, findStatsFiles } from './eval/stats';
-export type { FeatureStats } from './eval/stats';
+export type { FeatureStats, ComputeStatsOptions } from './eval/stats';
 export { prepareWhitening } from './eval/invariance';
+export type { Whitening } from './eval/invariance';
 export { evaluateSynthetic, sampleImages } from './eval/synthetic';
+export type { SyntheticOptions, SyntheticResult } from './eval/synthetic';
 export { evaluateRealWorld } from './eval/realworld';
+export type { RealWorldOptions, RealWorldResult, ViewGroup } from './eval/realworld';
 export { runSyntheticEvaluation, prepareContext, runSyntheticTransforms } from './eval/synthetic-run';
+export type { ProgressSink, SyntheticRunOptions, EvaluationContext } from './eval/synthetic-run';
 export { runRealWorld } from './eval/realworld-run';
+export type { RealWorldRunOptions } from './eval/realworld-run';
 export type { InvarianceResult } from './eval/results';
+// Transfer (eval-downstream) and extrinsic (eval-causal3dident) evaluations, and their probes.
+export { runDownstream, runCausal3DIdent, causal3dIdentSampleCount, seededSubset } from './eval/downstream-run';
+export type { DownstreamOptions, DownstreamRun, Causal3DIdentRun } from './eval/downstream-run';
+export {
+  classificationProbe, regressionProbe, kernelRidgeProbe, wdRange, cGrid, fitLogisticRegression, predictLogistic,
+  fitRidgePath, predictRidgePath, kernelRidgeGrid, kfoldSplits,
+} from './probes';
+export type {
+  ClassificationProbeOptions, RegressionProbeOptions, KernelRidgeProbeOptions, ProbeResult, KernelRidgeProbeResult, FeatureMatrix,
+  ProgressEvent as ProbeProgressEvent, ProgressCallback as ProbeProgressCallback, WarmStartMode, ClassificationMetric, SearchTimings,
+  LogisticModel, LogisticOptions, RidgePath, Fold,
+} from './probes';
+// Everything else of the probes (L-BFGS-B, the scaler, the metrics, ...).
+export * as probes from './probes';
 export { renderReport, writeReport } from './report/html';
 export { torchSave, TorchTensor } from './io/torch-save';
 export { readSafetensors, writeSafetensors } from './io/safetensors';
