@@ -39,6 +39,10 @@ export interface CudaInfo {
   compiled: boolean;
   /** The CUDA architectures its kernels were compiled for, e.g. "80-real,90-real,90-virtual". */
   architectures: string;
+  /** The CUDA runtime linked in ("13.0"; empty without the backend). */
+  runtimeVersion: string;
+  /** The installed driver's CUDA version ("13.0"; empty without a driver or the backend). */
+  driverVersion: string;
   /** CUDA devices present, usable or not (indices are CUDA's: cuda:N is devices[N]). */
   deviceCount: number;
   /** Why there is no usable device (empty when there is one). */

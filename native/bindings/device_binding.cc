@@ -1,5 +1,5 @@
 // Devices exposed to JS:
-//   cudaInfo() -> { compiled, architectures, deviceCount, reason, devices: [{ index, name, computeCapability,
+//   cudaInfo() -> { compiled, architectures, runtimeVersion, driverVersion, deviceCount, reason, devices: [{ index, name, computeCapability,
 //                   multiprocessors, totalMemory, sharedMemoryPerBlock, usable, reason }] }
 //   toDevice(tensor, 'cpu' | 'cuda' | 'cuda:N') -> a copy of the tensor on that device
 //   synchronize(device)             waits for the device's stream (reports asynchronous kernel errors)
@@ -69,6 +69,13 @@ Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
 #ifdef SSL_INV_WITH_CUDA
   o.Set("compiled", true);
   o.Set("architectures", cuda::CompiledArchitectures());
+  // CUDA's versions as major.minor ("13.0"); the driver's is empty when there is none (it reports 0).
+  auto version = [](int v) { return v > 0 ? std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10) : std::string(); };
+  int runtime_version = 0, driver_version = 0;
+  if (cudaRuntimeGetVersion(&runtime_version) != cudaSuccess) runtime_version = 0;
+  if (cudaDriverGetVersion(&driver_version) != cudaSuccess) driver_version = 0;
+  o.Set("runtimeVersion", version(runtime_version));
+  o.Set("driverVersion", version(driver_version));
   const int n = cuda::DeviceCount();
   o.Set("deviceCount", n);
   std::string reason = cuda::NoDeviceReason();
@@ -94,6 +101,8 @@ Napi::Value CudaInfo(const Napi::CallbackInfo& info) {
 #else
   o.Set("compiled", false);
   o.Set("architectures", "");
+  o.Set("runtimeVersion", "");
+  o.Set("driverVersion", "");
   o.Set("deviceCount", 0);
   o.Set("reason", "this build has no CUDA backend (nvcc was not found when it was built)");
 #endif

@@ -86,7 +86,7 @@ export function evalCausal3DIdentCommand(): Command {
           format: 'ssl-inv-causal3dident/1', model: f.model, fuseMode: f.fuseMode, target: f.target,
           models: model.provenance,
           config: { resize: f.resize, crop: f.cropSize, batchSize: f.batchSize, folds: f.cvFolds, quick: f.quick ?? false, dataRoot: f.dataRoot },
-          rows: { trainval: run.trainvalRows, test: run.testRows }, seed, device, precision, activations, versions: versions(), probe: run.probe,
+          rows: { trainval: run.trainvalRows, test: run.testRows }, seed, device, precision, activations, versions: versions(device), probe: run.probe,
           created: new Date().toISOString(), seconds: (Date.now() - started) / 1000,
         }, null, 1)}\n`));
         sink.notice(`best alpha ${run.probe.chosenAlpha}, gamma ${run.probe.chosenGamma}; results in ${out}`);

@@ -90,7 +90,7 @@ export function evalDownstreamCommand(): Command {
           format: 'ssl-inv-downstream/1', model: f.model, fuseMode: f.fuseMode, dataset: name, task: dataset.task, metric: dataset.metric,
           models: model.provenance,
           config: { resize: f.resize, crop: f.cropSize, batchSize: f.batchSize, folds: f.cvFolds, quick: f.quick ?? false, dataRoot: f.dataRoot },
-          rows: { trainval: run.trainvalRows, test: run.testRows }, seed, device, precision, activations, versions: versions(), probe,
+          rows: { trainval: run.trainvalRows, test: run.testRows }, seed, device, precision, activations, versions: versions(device), probe,
           created: new Date().toISOString(), seconds: (Date.now() - started) / 1000,
         }, null, 1)}\n`));
         sink.notice(`best C ${run.probe.chosenC} (mean CV score ${run.probe.meanCvScores[run.probe.bestIndex] ?? 'n/a'}); results in ${out}`);

@@ -34,7 +34,7 @@ export function collectInfo(): Record<string, unknown> {
     backends: n.cudaCompiled ? ['cpu', 'cuda'] : ['cpu'],
     devices: ['cpu', ...cuda.devices.map((d) => `cuda:${d.index} (${d.name}, sm_${d.computeCapability.replace('.', '')}, ` +
       `${(d.totalMemory / 2 ** 30).toFixed(0)} GiB${d.usable ? '' : ', not usable by this build'})`)],
-    ...(cuda.compiled ? { cudaArchitectures: cuda.architectures } : {}),
+    ...(cuda.compiled ? { cudaArchitectures: cuda.architectures, cudaRuntime: cuda.runtimeVersion, cudaDriver: cuda.driverVersion || 'none' } : {}),
     ...(cuda.compiled && !cuda.devices.some((d) => d.usable) ? { cuda: `no usable device: ${cuda.reason}` } : {}),
     defaultDevice: describeDefaultDevice(),
     ...(cuda.compiled ? { convTuning: convAutotune() ? "on: 'auto' convolutions run the fastest kernel with the default's bits (SSL_INV_CONV_AUTOTUNE=0 turns it off)" : 'off: the default kernels (SSL_INV_CONV_AUTOTUNE)' } : {}),

@@ -57,7 +57,7 @@ export async function runRealWorld(o: RealWorldRunOptions): Promise<{ result: In
     config: { dataRoot: o.dataRoot, resize: o.resize, crop: o.crop, batchSize: o.batchSize, groups: o.groups.length,
       views: o.groups.reduce((a, g) => a + g.files.length, 0) },
     statistics: { file: o.stats.file, key: o.stats.key, images: o.stats.count, cached: o.stats.cached },
-    device: o.device, precision: o.precision, activations: o.activations ?? 'float32', versions: versions(),
+    device: o.device, precision: o.precision, activations: o.activations ?? 'float32', versions: versions(o.device),
     rows: r.groups.map((name, i) => ({ id: name, distance: r.distance[i]!, similarity: r.similarity[i]! })),
     summary: { distance: r.meanDistance, similarity: r.meanSimilarity },
     created: new Date().toISOString(), seconds: (Date.now() - started) / 1000,

@@ -12,6 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../io/atomic-write';
 import { native } from '../native';
+import { cudaInfo } from '../device';
 import { packageVersion } from '../cli/info';
 
 export const RESULT_FORMAT = 'ssl-inv-invariance/1';
@@ -57,9 +58,22 @@ export interface InvarianceResult {
   seconds: number;
 }
 
-export function versions(): Record<string, string> {
+/**
+ * What made a result: the package, Node, the CPU kernel, the platform, and for a CUDA device the card
+ * (name, compute capability) and the CUDA runtime and driver, since a kernel's bits can depend on them.
+ */
+export function versions(device?: string): Record<string, string> {
   const info = native().info();
-  return { 'ssl-invariances': packageVersion(), node: process.version, cpuKernel: info.gemmKernel, platform: `${os.platform()}-${os.arch()}` };
+  const out: Record<string, string> = { 'ssl-invariances': packageVersion(), node: process.version, cpuKernel: info.gemmKernel, platform: `${os.platform()}-${os.arch()}` };
+  const m = device === undefined ? null : /^cuda:(\d+)$/.exec(device);
+  if (m) {
+    const cuda = cudaInfo();
+    const card = cuda.devices[Number(m[1])];
+    if (card) out.gpu = `${card.name} (compute capability ${card.computeCapability})`;
+    out.cudaRuntime = cuda.runtimeVersion;
+    out.cudaDriver = cuda.driverVersion;
+  }
+  return out;
 }
 
 export function resultBaseName(r: Pick<InvarianceResult, 'kind' | 'model' | 'featureLayer' | 'dataset' | 'transform'>): string {

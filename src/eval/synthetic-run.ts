@@ -125,7 +125,7 @@ export async function runSyntheticTransforms(ctx: EvaluationContext, o: Syntheti
       paramName: grid.labelName, originalIndex: grid.originalIndex,
       config: { data: o.data, split: o.split, k: grid.k, numImages: o.numImages, resize: o.resize, crop: o.crop, batchSize: o.batchSize, sampledImages: r.sampled },
       statistics: { file: stats.file, key: stats.key, images: stats.count, cached: stats.cached },
-      device: o.device, precision: o.precision, activations: o.activations ?? 'float32', seed: o.seed, versions: versions(),
+      device: o.device, precision: o.precision, activations: o.activations ?? 'float32', seed: o.seed, versions: versions(o.device),
       rows: grid.labels.map((param, j) => ({ id: j, param, distance: r.distance[j]!, similarity: r.similarity[j]! })),
       summary: { distance: r.meanDistance, similarity: r.meanSimilarity },
       created: new Date().toISOString(), seconds: (Date.now() - started) / 1000,

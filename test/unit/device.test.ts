@@ -25,6 +25,9 @@ t.test('cudaInfo reports the backend and the devices', async (t) => {
   else t.equal(info.reason, '', 'no reason while a device is usable');
   if (info.compiled) t.match(info.architectures, /^(\d+[af]?(-real|-virtual)?)(,\d+[af]?(-real|-virtual)?)*$|^native$|^all/, `architectures: ${info.architectures}`);
   else t.equal(info.architectures, '');
+  if (info.compiled) t.match(info.runtimeVersion, /^\d+\.\d+$/, `CUDA runtime ${info.runtimeVersion}`);
+  else t.same([info.runtimeVersion, info.driverVersion], ['', '']);
+  if (cudaAvailable()) t.match(info.driverVersion, /^\d+\.\d+$/, `driver ${info.driverVersion}`);
   for (const d of info.devices) {
     t.match(d.computeCapability, /^\d+\.\d+$/);
     t.type(d.usable, 'boolean');
@@ -265,4 +268,17 @@ t.test('a sticky device fault: ERR_DEVICE_FAULT from then on, the CPU unaffected
     t.match(out[part], { code: 'ERR_DEVICE_FAULT', message: new RegExp(`^${op}: ${fault.source}`) }, `${part}: ${op} is ERR_DEVICE_FAULT`);
   }
   t.same(out.cpu, [0, 5], 'the CPU still computes');
+});
+
+t.test('results record the card and the CUDA versions of a device run (eval/results versions)', async (t) => {
+  const { versions } = await import('../../src/eval/results');
+  const cpu = versions('cpu');
+  t.notOk('gpu' in cpu || 'cudaRuntime' in cpu, 'a CPU run: no CUDA entries');
+  t.same(Object.keys(versions()), Object.keys(cpu), 'no device: as the CPU');
+  if (!cudaAvailable()) return;
+  const d = info.devices.find((x) => x.usable)!;
+  const v = versions(`cuda:${d.index}`);
+  t.equal(v.gpu, `${d.name} (compute capability ${d.computeCapability})`);
+  t.equal(v.cudaRuntime, info.runtimeVersion);
+  t.equal(v.cudaDriver, info.driverVersion);
 });

@@ -229,6 +229,15 @@ inline const char* cudaGetErrorString(cudaError_t e) {
   return "unknown error";
 }
 
+// The emulator stands for the toolkit it is built beside: runtime and driver 13.0.
+inline cudaError_t cudaRuntimeGetVersion(int* v) {
+  *v = 13000;
+  return cudaSuccess;
+}
+inline cudaError_t cudaDriverGetVersion(int* v) {
+  *v = 13000;
+  return cudaSuccess;
+}
 inline cudaError_t cudaGetDeviceCount(int* n) {
   *n = 1;
   return cudaSuccess;
