@@ -70,6 +70,35 @@ export async function loadBackbone(file: string, opts: CheckpointOptions = {}): 
   return backboneOf(await loadCheckpoint(file, opts));
 }
 
+/**
+ * A VISSL checkpoint's trunk: `classy_state_dict.base_model.model.trunk` (what VISSL trains and its
+ * model zoo ships; `.torch` files), or `model_state_dict` (what its converters write), as VISSL's
+ * convert_vissl_to_torchvision.py reads them. undefined when the checkpoint is not laid out so; a
+ * `classy_state_dict` missing a level is ERR_CHECKPOINT_KEYS naming it.
+ */
+function visslTrunk(root: Map<string | number, PyValue>, file: string): { dict: Map<string | number, PyValue>; where: string } | undefined {
+  const classy = root.get('classy_state_dict');
+  if (classy !== undefined) {
+    let node: PyValue = classy;
+    let where = 'classy_state_dict';
+    for (const level of ['base_model', 'model', 'trunk']) {
+      if (!isStringKeyed(node)) throw new SslInvError('ERR_CHECKPOINT_KEYS', `VISSL checkpoint: '${where}' is a ${pyTypeName(node)}, not a dict`, { file, field: where });
+      const next = node.get(level);
+      if (next === undefined) {
+        const keys = [...node.keys()].slice(0, 20).map(String).join(', ');
+        throw new SslInvError('ERR_CHECKPOINT_KEYS', `VISSL checkpoint: '${where}' has no '${level}' (keys: ${keys})`, { file, field: `${where}.${level}` });
+      }
+      node = next;
+      where = `${where}.${level}`;
+    }
+    if (!isStringKeyed(node)) throw new SslInvError('ERR_CHECKPOINT_KEYS', `VISSL checkpoint: '${where}' is a ${pyTypeName(node)}, not a dict`, { file, field: where });
+    return { dict: node, where };
+  }
+  const model = root.get('model_state_dict');
+  if (model !== undefined && root.get('state_dict') === undefined && isStringKeyed(model)) return { dict: model, where: 'model_state_dict' };
+  return undefined;
+}
+
 /** The ResNet trunk of a checkpoint already loaded (see loadBackbone). */
 export function backboneOf(ckpt: Checkpoint): Backbone {
   const file = ckpt.file;
@@ -85,7 +114,11 @@ export function backboneOf(ckpt: Checkpoint): Backbone {
   let sdValue: Map<string | number, PyValue>;
   let where: string;
   const inner = root.get('state_dict');
-  if (inner !== undefined) {
+  const vissl = visslTrunk(root, file);
+  if (vissl) {
+    // VISSL: the trunk's keys carry `_feature_blocks.` (stripped below); its heads are not features.
+    ({ dict: sdValue, where } = vissl);
+  } else if (inner !== undefined) {
     if (!isStringKeyed(inner)) throw new SslInvError('ERR_CHECKPOINT_KEYS', `'state_dict' is a ${pyTypeName(inner)}, not a dict`, { file, field: 'state_dict' });
     sdValue = inner;
     where = 'state_dict';
@@ -116,6 +149,10 @@ export function backboneOf(ckpt: Checkpoint): Backbone {
 
   let tensors = asTensorMap(sdValue, file, where);
   const dropped: string[] = [];
+  if (allStartWith(tensors, '_feature_blocks.')) {
+    tensors = stripAll(tensors, '_feature_blocks.');
+    dropped.push('_feature_blocks.');
+  }
   if (allStartWith(tensors, 'module.')) {
     tensors = stripAll(tensors, 'module.');
     dropped.push('module.');
