@@ -134,3 +134,11 @@ export function reportError(e: unknown, stream: NodeJS.WriteStream = process.std
   else stream.write(`ssl-inv: unexpected error: ${text}\n`);
   return 1;
 }
+
+/** The eval commands' --json flag: results as JSON lines on stdout instead of the original scripts' lines. */
+export const JSON_HELP = "print each result as one JSON line on stdout (summary and the result file) instead of the original script's line";
+
+/** One result as a JSON line on stdout (--json): keys in the order given, numbers as JavaScript writes them. */
+export function printJsonLine(value: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}

@@ -16,7 +16,7 @@ import { loadNamedModel } from '../eval/models';
 import { versions } from '../eval/results';
 import { writeFileAtomic } from '../io/atomic-write';
 import { setNumThreads } from '../ops';
-import { activationsOption, announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseArithmetic, parseDevice, parseSeed, positiveInt, precisionOption } from './common';
+import { activationsOption, announceOnStderr, DEVICE_DEFAULT, deviceHelp, JSON_HELP, parseArithmetic, parseDevice, parseSeed, positiveInt, precisionOption, printJsonLine } from './common';
 import { stderrSink } from './sink';
 import { addDecodeOptions, checkDecodeFlags, DecodeFlags, OpenedDecoder, openDecoder } from './decode-flags';
 
@@ -39,6 +39,7 @@ interface Flags extends DecodeFlags {
   seed: string;
   threads?: number;
   quiet?: boolean;
+  json?: boolean;
 }
 
 export function evalCausal3DIdentCommand(): Command {
@@ -62,6 +63,7 @@ export function evalCausal3DIdentCommand(): Command {
     .option('--seed <n>', 'seed of the sample subsets and the K-fold shuffle (the original\'s are unseeded)', '0')
     .option('--threads <n>', 'CPU threads', positiveInt('--threads'))
     .option('--quiet', 'no progress output')
+    .option('--json', JSON_HELP)
     .action(async (f: Flags) => {
       const device = parseDevice(f.device, announceOnStderr(f.quiet));
       checkDecodeFlags(f);
@@ -90,7 +92,12 @@ export function evalCausal3DIdentCommand(): Command {
           created: new Date().toISOString(), seconds: (Date.now() - started) / 1000,
         }, null, 1)}\n`));
         sink.notice(`best alpha ${run.probe.chosenAlpha}, gamma ${run.probe.chosenGamma}; results in ${out}`);
-        process.stdout.write(`${pythonFloatRepr(run.probe.testScore)}\n`);
+        if (f.json) {
+          printJsonLine({ kind: 'causal3dident', model: f.model, target: f.target, testScore: run.probe.testScore, alpha: run.probe.chosenAlpha,
+            gamma: run.probe.chosenGamma, file: out });
+        } else {
+          process.stdout.write(`${pythonFloatRepr(run.probe.testScore)}\n`);
+        }
       } finally {
         model.dispose();
         await decoder?.close();

@@ -16,7 +16,7 @@ import { loadNamedModel } from '../eval/models';
 import { versions } from '../eval/results';
 import { writeFileAtomic } from '../io/atomic-write';
 import { setNumThreads } from '../ops';
-import { activationsOption, announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseArithmetic, parseDevice, parseSeed, positiveInt, precisionOption } from './common';
+import { activationsOption, announceOnStderr, DEVICE_DEFAULT, deviceHelp, JSON_HELP, parseArithmetic, parseDevice, parseSeed, positiveInt, precisionOption, printJsonLine } from './common';
 import { stderrSink } from './sink';
 import { addDecodeOptions, checkDecodeFlags, DecodeFlags, OpenedDecoder, openDecoder } from './decode-flags';
 
@@ -40,6 +40,7 @@ interface Flags extends DecodeFlags {
   seed: string;
   threads?: number;
   quiet?: boolean;
+  json?: boolean;
 }
 
 export function evalDownstreamCommand(): Command {
@@ -64,6 +65,7 @@ export function evalDownstreamCommand(): Command {
     .option('--seed <n>', 'seed of the K-fold shuffle (the original\'s is unseeded)', '0')
     .option('--threads <n>', 'CPU threads', positiveInt('--threads'))
     .option('--quiet', 'no progress output')
+    .option('--json', JSON_HELP)
     .action(async (f: Flags) => {
       const device = parseDevice(f.device, announceOnStderr(f.quiet));
       checkDecodeFlags(f);
@@ -94,7 +96,11 @@ export function evalDownstreamCommand(): Command {
           created: new Date().toISOString(), seconds: (Date.now() - started) / 1000,
         }, null, 1)}\n`));
         sink.notice(`best C ${run.probe.chosenC} (mean CV score ${run.probe.meanCvScores[run.probe.bestIndex] ?? 'n/a'}); results in ${out}`);
-        process.stdout.write(`${f.model} on ${name}: ${pythonFixed(run.probe.testScore, 2)}\n`);
+        if (f.json) {
+          printJsonLine({ kind: 'downstream', model: f.model, dataset: name, metric: dataset.metric, testScore: run.probe.testScore, C: run.probe.chosenC, file: out });
+        } else {
+          process.stdout.write(`${f.model} on ${name}: ${pythonFixed(run.probe.testScore, 2)}\n`);
+        }
       } finally {
         model.dispose();
         await decoder?.close();

@@ -24,7 +24,8 @@ import { ViewGroup } from '../eval/realworld';
 import { runRealWorld } from '../eval/realworld-run';
 import { findStatsFiles, FeatureStats, loadOrComputeStats, readStatsFile } from '../eval/stats';
 import { setNumThreads } from '../ops';
-import { activationsOption, announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseArithmetic, parseDevice, positiveInt, precisionOption } from './common';
+import { resultBaseName } from '../eval/results';
+import { activationsOption, announceOnStderr, DEVICE_DEFAULT, deviceHelp, JSON_HELP, parseArithmetic, parseDevice, positiveInt, precisionOption, printJsonLine } from './common';
 import { stderrSink } from './sink';
 import { addDecodeOptions, checkDecodeFlags, DecodeFlags, OpenedDecoder, openDecoder } from './decode-flags';
 
@@ -46,6 +47,7 @@ interface Flags extends DecodeFlags {
   fuseMode: 'cat' | 'add' | 'mean';
   threads?: number;
   quiet?: boolean;
+  json?: boolean;
 }
 
 async function folderGroups(root: string): Promise<ViewGroup[]> {
@@ -73,6 +75,7 @@ export function evalRealworldCommand(): Command {
     .addOption(new Option('--fuse-mode <mode>', 'how a+b+c models combine features').choices(['cat', 'add', 'mean']).default('cat'))
     .option('--threads <n>', 'CPU threads', positiveInt('--threads'))
     .option('--quiet', 'no progress output')
+    .option('--json', JSON_HELP)
     .action(async (f: Flags) => {
       const device = parseDevice(f.device, announceOnStderr(f.quiet));
       checkDecodeFlags(f);
@@ -146,7 +149,12 @@ export function evalRealworldCommand(): Command {
           batchSize: f.batchSize, featureLayer: f.featureLayer, fuseMode: f.fuseMode, resultsDir: f.resultsDir, device, precision, activations, sink,
           ...(decoder.decode ? { decode: decoder.decode } : {}),
         });
-        process.stdout.write(`${f.model}: ${pythonFloatRepr(result.summary.distance)}, ${pythonFloatRepr(result.summary.similarity)}\n`);
+        if (f.json) {
+          printJsonLine({ kind: 'realworld', model: f.model, dataset: f.dataset, distance: result.summary.distance, similarity: result.summary.similarity,
+            file: path.join(f.resultsDir, `${resultBaseName(result)}.json`) });
+        } else {
+          process.stdout.write(`${f.model}: ${pythonFloatRepr(result.summary.distance)}, ${pythonFloatRepr(result.summary.similarity)}\n`);
+        }
       } finally {
         model.dispose();
         await decoder?.close();

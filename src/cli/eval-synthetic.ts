@@ -11,7 +11,9 @@ import { pythonFixed } from './python-format';
 import { runSyntheticEvaluation } from '../eval/synthetic-run';
 import { setNumThreads } from '../ops';
 import { isSyntheticTransform, SYNTHETIC_TRANSFORMS, SyntheticTransform } from '../transforms/grid';
-import { activationsOption, announceOnStderr, DEVICE_DEFAULT, deviceHelp, parseArithmetic, parseDevice, parseSeed, positiveInt, precisionOption } from './common';
+import * as path from 'node:path';
+import { resultBaseName } from '../eval/results';
+import { activationsOption, announceOnStderr, DEVICE_DEFAULT, deviceHelp, JSON_HELP, parseArithmetic, parseDevice, parseSeed, positiveInt, precisionOption, printJsonLine } from './common';
 import { stderrSink } from './sink';
 import { addDecodeOptions, checkDecodeFlags, DecodeFlags, openDecoder } from './decode-flags';
 
@@ -35,6 +37,7 @@ interface Flags extends DecodeFlags {
   seed: string;
   threads?: number;
   quiet?: boolean;
+  json?: boolean;
 }
 
 export function evalSyntheticCommand(): Command {
@@ -60,6 +63,7 @@ export function evalSyntheticCommand(): Command {
     .option('--seed <n>', 'numpy seed of the image sampling (the original uses 0)', '0')
     .option('--threads <n>', 'CPU threads', positiveInt('--threads'))
     .option('--quiet', 'no progress output')
+    .option('--json', JSON_HELP)
     .action(async (data: string, f: Flags) => {
       const device = parseDevice(f.device, announceOnStderr(f.quiet));
       checkDecodeFlags(f);
@@ -80,7 +84,12 @@ export function evalSyntheticCommand(): Command {
           resultsDir: f.resultsDir, fuseMode: f.fuseMode, featureLayer: f.featureLayer, seed, device, precision, activations,
           sink, ...(decoder.decode ? { decode: decoder.decode } : {}),
           onResult: (r) => {
-            process.stdout.write(`${f.model} on ${r.transform}:\n\t distance ${pythonFixed(r.summary.distance, 6)} and similarity ${pythonFixed(r.summary.similarity, 6)}\n`);
+            if (f.json) {
+              printJsonLine({ kind: 'synthetic', model: f.model, dataset: f.dataset, transform: r.transform, distance: r.summary.distance,
+                similarity: r.summary.similarity, file: path.join(f.resultsDir, `${resultBaseName(r)}.json`) });
+            } else {
+              process.stdout.write(`${f.model} on ${r.transform}:\n\t distance ${pythonFixed(r.summary.distance, 6)} and similarity ${pythonFixed(r.summary.similarity, 6)}\n`);
+            }
           },
         });
       } finally {

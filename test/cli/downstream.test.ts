@@ -21,10 +21,17 @@ t.before(async () => {
 
 t.test('classification (Flowers) and regression (300W, LSP)', async (t) => {
   for (const [ds, task] of [['flowers', 'classification'], ['300w', 'regression'], ['leeds_sports_pose', 'regression']] as const) {
-    const r = await runCli(['eval-downstream', '--model', 'net', '--dataset', ds, ...common]);
+    // 300W prints JSON (--json), the others the original's line.
+    const json = ds === '300w';
+    const r = await runCli(['eval-downstream', '--model', 'net', '--dataset', ds, ...common, ...(json ? ['--json'] : [])]);
     t.equal(r.code, 0, r.stderr);
-    t.match(r.stdout, new RegExp(`^net on ${ds}: -?\\d+\\.\\d\\d\\n$`), `${ds}: the original's line`);
     const j = JSON.parse(fs.readFileSync(path.join(results, `net_${ds}_downstream.json`), 'utf8'));
+    if (json) {
+      t.same(JSON.parse(r.stdout), { kind: 'downstream', model: 'net', dataset: ds, metric: j.metric, testScore: j.probe.testScore, C: j.probe.chosenC,
+        file: path.join(results, `net_${ds}_downstream.json`) }, `${ds}: --json, one line`);
+    } else {
+      t.match(r.stdout, new RegExp(`^net on ${ds}: -?\\d+\\.\\d\\d\\n$`), `${ds}: the original's line`);
+    }
     t.equal(j.task, task);
     t.equal(j.probe.Cs.length, 45, 'the 45-value C grid');
     t.equal(j.probe.cvScores.length, 45);
@@ -60,6 +67,10 @@ t.test('Causal3DIdent', async (t) => {
   t.equal(r.code, 0, r.stderr);
   t.match(r.stdout, /^-?\d+\.\d+(e[-+]\d+)?\n$/, 'print(score)');
   const j = JSON.parse(fs.readFileSync(path.join(results, 'net_backbone_causal3dident_0.json'), 'utf8'));
+  const js = await runCli(['eval-causal3dident', '--model', 'net', '--target', '0', '--batch-size', '4', ...common, '--json']);
+  t.equal(js.code, 0, js.stderr);
+  t.same(JSON.parse(js.stdout), { kind: 'causal3dident', model: 'net', target: '0', testScore: j.probe.testScore, alpha: j.probe.chosenAlpha,
+    gamma: j.probe.chosenGamma, file: path.join(results, 'net_backbone_causal3dident_0.json') }, '--json: one line, the same score');
   t.equal(j.probe.alphas.length, 5);
   t.equal(j.probe.gammas.length, 8);
   t.equal(j.probe.cvScores.length, 40);

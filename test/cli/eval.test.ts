@@ -40,6 +40,12 @@ t.test('eval-synthetic prints and writes what the original does', async (t) => {
   const csv = fs.readFileSync(path.join(results, 'net_backbone_imagenet_rotation_invariance.csv'), 'utf8').trim().split('\n');
   t.equal(csv.length, 1 + 4 * 2);
   t.equal(csv[0], 'model,kind,dataset,transform,id,param,metric,value');
+  // --json: the same result as one JSON line (the statistics are cached now, the views made again).
+  const js = await runCli(['eval-synthetic', data, '--model', 'net', '--transform', 'rotation', '--k', '4', '--num-images', '3', '--batch-size', '64', ...small, '--json']);
+  t.equal(js.code, 0, js.stderr);
+  const lines = js.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  t.same(lines, [{ kind: 'synthetic', model: 'net', dataset: 'imagenet', transform: 'rotation', distance: j.summary.distance,
+    similarity: j.summary.similarity, file: path.join(results, 'net_backbone_imagenet_rotation_invariance.json') }], '--json: one line, the result file\'s summary');
 });
 
 t.test('eval-synthetic errors', async (t) => {
@@ -90,8 +96,12 @@ t.test('eval-realworld on COIL-100\'s layout, with the statistics of the synthet
     dataset: 'imagenet', split: 'val', listing: await listImageFolder(path.join(data, 'val')), batchSize: 64, resultsDir: results,
     transform: { resize: 64, crop: 56, mean: IMAGENET_MEAN, std: IMAGENET_STD }, precision: 'tf32',
   }).finally(() => net.dispose());
-  const again = await runCli(['eval-realworld', '--model', 'net', '--dataset', 'COIL100', '--data-root', path.join(dir, 'realdata'), ...small]);
+  const again = await runCli(['eval-realworld', '--model', 'net', '--dataset', 'COIL100', '--data-root', path.join(dir, 'realdata'), ...small, '--json']);
   t.equal(again.code, 0, again.stderr);
+  const line = JSON.parse(again.stdout);
+  const jj = JSON.parse(fs.readFileSync(path.join(results, 'net_backbone_COIL100_invariance.json'), 'utf8'));
+  t.same(line, { kind: 'realworld', model: 'net', dataset: 'COIL100', distance: jj.summary.distance, similarity: jj.summary.similarity,
+    file: path.join(results, 'net_backbone_COIL100_invariance.json') }, '--json: the result as one JSON line');
   t.equal(JSON.parse(fs.readFileSync(path.join(results, 'net_backbone_COIL100_invariance.json'), 'utf8')).statistics.file, j.statistics.file,
     'an fp32 run takes the fp32 networks\' statistics over the tf32 ones');
   // ...but are used, with a notice, when they are the only ones.
