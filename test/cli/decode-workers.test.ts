@@ -17,6 +17,7 @@ import { readNpySync } from '../../src/io/npy';
 import { torchvisionInitStateDict } from '../../src/nn/torchvision-init';
 import { runCli } from '../helpers/cli';
 import { materializeCheckpoint } from '../helpers/model-fixtures';
+import { writePhotoTree } from '../helpers/photo-tree';
 import { writePngBomb } from '../helpers/png-bomb';
 import { writeTinyImageFolder } from '../helpers/tiny-image-folder';
 
@@ -28,11 +29,7 @@ const capped = ['--decode-workers', '1', '--decode-memory-mb', '384'];
 const linux = process.platform === 'linux';
 
 t.before(async () => {
-  for (const name of fs.readdirSync(path.join(FIX, 'images', 'inputs'))) {
-    const cls = path.join(photos, name.split('_')[0]!);
-    fs.mkdirSync(cls, { recursive: true });
-    fs.copyFileSync(path.join(FIX, 'images', 'inputs', name), path.join(cls, name));
-  }
+  writePhotoTree(photos);
   await writePngBomb(bomb);
 });
 

@@ -8,23 +8,16 @@ import * as path from 'node:path';
 import { readNpySync } from '../../src/io/npy';
 import { runCli } from '../helpers/cli';
 import { materializeCheckpoint } from '../helpers/model-fixtures';
+import { writePhotoTree } from '../helpers/photo-tree';
 
 const FIX = path.join(__dirname, '..', 'fixtures');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ssl-inv-photos-'));
 t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-/** The tree make_e2e_fixtures.py builds: one class per source photo. */
-function buildTree(root: string): void {
-  for (const name of fs.readdirSync(path.join(FIX, 'images', 'inputs'))) {
-    const cls = name.split('_')[0]!;
-    fs.mkdirSync(path.join(root, cls), { recursive: true });
-    fs.copyFileSync(path.join(FIX, 'images', 'inputs', name), path.join(root, cls, name));
-  }
-}
 
 t.test('real photos match torchvision + PyTorch within 1e-3', async (t) => {
   const root = path.join(dir, 'photos');
-  buildTree(root);
+  writePhotoTree(root);
   const ckpt = await materializeCheckpoint('resnet18-plain');
   const out = path.join(dir, 'f.npy'), labelsOut = path.join(dir, 'l.npy');
   const r = await runCli(['features', '--checkpoint', ckpt, '--data', root, '--out', out, '--labels-out', labelsOut,
@@ -51,7 +44,7 @@ t.test('real photos match torchvision + PyTorch within 1e-3', async (t) => {
 
 t.test('unreadable images: error by default, skipped and listed on request', async (t) => {
   const root = path.join(dir, 'broken');
-  buildTree(root);
+  writePhotoTree(root);
   const bad = path.join(root, 'coffee', 'coffee_zz_truncated.jpg');
   const good = fs.readFileSync(path.join(FIX, 'images', 'inputs', 'china_333x251_420.jpg'));
   fs.writeFileSync(bad, good.subarray(0, good.length >> 1));
