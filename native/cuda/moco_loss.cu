@@ -27,7 +27,7 @@ constexpr int kPad = 4;              // floats of row padding: keeps float4 alig
 constexpr int kQsStride = kTileKeys + kPad;
 constexpr int kCombineThreads = 128;
 constexpr int kMeanThreads = 256;
-constexpr int kDefaultSms = 132;     // an H100/H200's, when the device cannot be asked
+constexpr int kTargetCtas = 132;     // one wave on an H100/H200 (132 SMs, one 172 KB CTA per SM)
 constexpr int kMaxChunks = 8192;     // bounds the combine kernel's shared memory (32 KB of scales)
 
 template <int TM, int DMAX>
@@ -72,25 +72,15 @@ int PickHeight(int dmax, size_t smem_limit) {
   return dmax == 32 ? pick(kHeights32) : dmax == 64 ? pick(kHeights64) : dmax == 128 ? pick(kHeights128) : pick(kHeights256);
 }
 
-// What the plan needs of the current device: its opt-in limit on a block's dynamic shared memory
-// (0 if it cannot be read: then nothing fits) and its multiprocessors (the chunking aims at one wave
-// of CTAs, one per SM: 132 on an H100/H200, 108 on an A100).
-struct DeviceLimits {
-  size_t smem = 0;
-  int sms = kDefaultSms;
-};
-DeviceLimits CurrentLimits() {
-  DeviceLimits l;
-  int device = 0, bytes = 0, sms = 0;
+// The current device's opt-in limit on a block's dynamic shared memory (0 if it cannot be read).
+size_t CurrentSmemLimit() {
+  int device = 0, bytes = 0;
   if (cudaGetDevice(&device) != cudaSuccess ||
       cudaDeviceGetAttribute(&bytes, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) != cudaSuccess || bytes < 0) {
     (void)cudaGetLastError();
-    return l;
+    return 0;
   }
-  l.smem = static_cast<size_t>(bytes);
-  if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device) == cudaSuccess && sms > 0) l.sms = sms;
-  else (void)cudaGetLastError();
-  return l;
+  return static_cast<size_t>(bytes);
 }
 
 struct Plan {
@@ -104,10 +94,10 @@ __host__ __device__ __forceinline__ int IMin(int a, int b) { return a < b ? a : 
 
 // The chunking is a pure function of the sizes and the device's shared memory, so the workspace size
 // and the launch agree. p.tm is 0 when no block height fits the device.
-Plan MakePlan(int n, int d, int kq, int keys_per_chunk, const DeviceLimits& limits) {
+Plan MakePlan(int n, int d, int kq, int keys_per_chunk, size_t smem_limit) {
   Plan p;
   p.dmax = d <= 32 ? 32 : d <= 64 ? 64 : d <= 128 ? 128 : 256;
-  p.tm = PickHeight(p.dmax, limits.smem);
+  p.tm = PickHeight(p.dmax, smem_limit);
   p.bm = 16 * (p.tm > 0 ? p.tm : 1);
   p.q_blocks = (n + p.bm - 1) / p.bm;
   const int tiles = (kq + kTileKeys - 1) / kTileKeys;
@@ -116,7 +106,7 @@ Plan MakePlan(int n, int d, int kq, int keys_per_chunk, const DeviceLimits& limi
     tpc = (keys_per_chunk + kTileKeys - 1) / kTileKeys;
   } else {
     // About one wave of CTAs: fewer, longer chunks amortise the q-block load and the partials.
-    const int per_block = limits.sms / p.q_blocks > 1 ? limits.sms / p.q_blocks : 1;
+    const int per_block = kTargetCtas / p.q_blocks > 1 ? kTargetCtas / p.q_blocks : 1;
     tpc = (tiles + per_block - 1) / per_block;
   }
   if (tpc < 1) tpc = 1;
@@ -439,7 +429,7 @@ cudaError_t LaunchSplit(const Plan& p, const float* q, const float* queue, int n
 
 size_t MocoLossWorkspaceBytes(int n, int d, int kq, int keys_per_chunk) {
   if (n < 1 || d < 1 || kq < 1) return 0;
-  return MakePlan(n, d, kq, keys_per_chunk, CurrentLimits()).bytes;
+  return MakePlan(n, d, kq, keys_per_chunk, CurrentSmemLimit()).bytes;
 }
 
 size_t MocoLossSharedMemoryNeeded(int d) {
@@ -451,7 +441,7 @@ size_t MocoLossSharedMemoryNeeded(int d) {
 
 bool MocoLossFits(int d) {
   const size_t need = MocoLossSharedMemoryNeeded(d);
-  return need > 0 && need <= CurrentLimits().smem;
+  return need > 0 && need <= CurrentSmemLimit();
 }
 
 cudaError_t LaunchMocoLossForwardBackward(const float* q, const float* k_pos, const float* queue, int n, int d,
@@ -460,7 +450,7 @@ cudaError_t LaunchMocoLossForwardBackward(const float* q, const float* k_pos, co
                                           float* row_loss_out) {
   if (n < 1 || d < 1 || d > 256 || kq < 1 || !(temperature > 0.f)) return cudaErrorInvalidValue;
   if (!q || !k_pos || !queue || !loss || !dq || !workspace) return cudaErrorInvalidValue;
-  const Plan p = MakePlan(n, d, kq, keys_per_chunk, CurrentLimits());
+  const Plan p = MakePlan(n, d, kq, keys_per_chunk, CurrentSmemLimit());
   if (p.tm == 0 || p.chunks > kMaxChunks || p.q_blocks > 65535) return cudaErrorInvalidValue;
   unsigned char* ws = static_cast<unsigned char*>(workspace);
   float* part_m = reinterpret_cast<float*>(ws + p.off_m);

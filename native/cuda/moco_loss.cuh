@@ -34,7 +34,7 @@ namespace sslinv {
 namespace cuda {
 
 // Bytes of device workspace LaunchMocoLossForwardBackward needs for these sizes (256-byte aligned
-// pieces). keys_per_chunk 0 picks the chunking automatically (about one CTA per SM); a positive value forces
+// pieces). keys_per_chunk 0 picks the chunking automatically (about 128 CTAs); a positive value forces
 // chunks of that many keys (rounded up to the 64-key tile), for tests. Pass the same value to both.
 // The plan depends on the current device's shared memory per block (the query-block height), so ask
 // with the device the launch will run on current.

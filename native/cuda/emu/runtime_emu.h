@@ -60,7 +60,6 @@ enum cudaMemcpyKind {
 
 enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
 enum cudaDeviceAttr {
-  cudaDevAttrMultiProcessorCount = 16,
   cudaDevAttrComputeCapabilityMajor = 75,
   cudaDevAttrComputeCapabilityMinor = 76,
   cudaDevAttrMaxSharedMemoryPerBlockOptin = 97,
@@ -257,7 +256,6 @@ inline cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr attr, int d) {
     case cudaDevAttrComputeCapabilityMajor: *v = cc.major; break;
     case cudaDevAttrComputeCapabilityMinor: *v = cc.minor; break;
     case cudaDevAttrMaxSharedMemoryPerBlockOptin: *v = static_cast<int>(sslinv_emu::MaxSmemOptIn()); break;
-    case cudaDevAttrMultiProcessorCount: *v = 132; break;
     default: return sslinv_emu::SetLastError(cudaErrorInvalidValue);
   }
   return cudaSuccess;
