@@ -54,8 +54,8 @@ static_assert(SplitSmemBytes(1, 256) == SplitShape<1, 256>::kSmemBytes, "SplitSm
 // The query-block heights (TM) compiled for each DMAX, tallest first. A taller block reads each queue
 // tile for more queries; the shorter ones fit cards with less shared memory per block: with 99 KiB
 // (sm_86, sm_89, sm_120) dim 128 runs at TM 2, with 163 KiB (sm_80) at TM 4, with 227 KiB (sm_90) at
-// TM 8. Each row's arithmetic is the same whatever the height; only the chunking (a function of the
-// number of query blocks) may differ.
+// TM 8. Each row's arithmetic is the same whatever the height, and the key chunking is counted with
+// the tallest (MakePlan), so the results are the same bits on every card.
 constexpr int kHeights32[] = {8};
 constexpr int kHeights64[] = {8, 4};
 constexpr int kHeights128[] = {8, 4, 2};
@@ -105,8 +105,13 @@ Plan MakePlan(int n, int d, int kq, int keys_per_chunk, size_t smem_limit) {
   if (keys_per_chunk > 0) {
     tpc = (keys_per_chunk + kTileKeys - 1) / kTileKeys;
   } else {
-    // About one wave of CTAs: fewer, longer chunks amortise the q-block load and the partials.
-    const int per_block = kTargetCtas / p.q_blocks > 1 ? kTargetCtas / p.q_blocks : 1;
+    // About one wave of CTAs on an H100/H200: fewer, longer chunks amortise the q-block load and the
+    // partials. Counted with the tallest block (what sm_90 runs), not this device's, so that the keys
+    // are cut into the same chunks, and every row's sums taken in the same order, on every card: a
+    // row's arithmetic does not depend on which rows share its block, only on the chunking.
+    const int ref_bm = 16 * (p.dmax == 256 ? 4 : 8);
+    const int ref_blocks = (n + ref_bm - 1) / ref_bm;
+    const int per_block = kTargetCtas / ref_blocks > 1 ? kTargetCtas / ref_blocks : 1;
     tpc = (tiles + per_block - 1) / per_block;
   }
   if (tpc < 1) tpc = 1;

@@ -114,7 +114,12 @@ t.test('the emulated-device addon', { skip }, async (t) => {
     t.equal(status, 0, stderr);
     t.match(out.info.devices[0], { computeCapability: '8.6', usable: true, reason: '', sharedMemoryPerBlock: 99 * 1024 });
     t.same([out.auto, out.explicit, out.move], [{ ok: 'cuda:0' }, { ok: 'cuda:0' }, { ok: [1, 2, 3, 4] }]);
-    t.type(out.moco128.ok, 'number', 'dim 128: the shorter query blocks');
+    // The same bits as on sm_90 (227 KiB: 128-row blocks) and sm_80 (163 KiB: 64-row blocks).
+    const h100 = observe({}), a100 = observe({ SSL_INV_CUDA_EMU_CC: '8.0' });
+    t.ok(out.moco128.ok && out.moco128.ok.loss > 0.1, `dim 128 in 32-row blocks: loss ${out.moco128.ok?.loss}`);
+    t.same(out.moco128, h100.out.moco128, 'the loss and dq bit for bit as on a 9.0 card');
+    t.same(a100.out.moco128, h100.out.moco128, 'and on an 8.0 card');
+    t.same(a100.out.moco200, h100.out.moco200, 'dim 200 (64- and 16-row blocks): 8.0 as 9.0');
     t.match(out.moco200, { code: 'ERR_DEVICE_UNAVAILABLE', message: /dim 200 needs 160 KiB of shared memory per block; .* allows 99 KiB/ });
     // The device ops that choose by card (no wgmma, shorter MoCo blocks) against the CPU and PyTorch.
     const tap = path.join(root, 'node_modules', '.bin', 'tap');
