@@ -156,4 +156,9 @@ export class CovarianceAccumulator {
     this.meanT.dispose();
     this.m2T.dispose();
   }
+
+  /** For `using` declarations: the same as dispose(). */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
 }

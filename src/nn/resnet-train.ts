@@ -94,6 +94,11 @@ export class TrainTape {
     this.owned.length = 0;
   }
 
+  /** For `using` declarations: the same as dispose(). */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
   /**
    * A copy of this tape with every saved tensor on `device` (the copy owns them; this tape is left
    * as it is). With it, two backends' backward passes can be compared on identical activations:

@@ -228,4 +228,9 @@ export class SGD {
     this.buffers.clear();
     this.disposed = true;
   }
+
+  /** For `using` declarations: the same as dispose(). */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
 }

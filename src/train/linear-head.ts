@@ -154,4 +154,9 @@ export class LinearHead {
   dispose(): void {
     for (const t of this.params.values()) t.dispose();
   }
+
+  /** For `using` declarations: the same as dispose(). */
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
 }

@@ -1,16 +1,19 @@
 // Deterministic disposal: the objects that own native memory or processes implement Symbol.dispose
-// (ResNetFeatures, TrainableResNet, MocoV2, NamedModel) or Symbol.asyncDispose (DecodePool), so a
+// (ResNetFeatures, TrainableResNet, MocoV2, NamedModel, LinearHead, CovarianceAccumulator; also SGD
+// and TrainTape) or Symbol.asyncDispose (DecodePool), so a
 // `using` / `await using` declaration frees them at the end of its block. Each is called here as
 // `using` calls it (the symbol method, directly) and must free what dispose() / close() frees.
 import t from 'tap';
 import * as path from 'node:path';
-import { memoryStats } from '../../src/tensor';
+import { memoryStats, tensor } from '../../src/tensor';
 import { DecodePool } from '../../src/data/decode-pool';
 import { LoadedModel } from '../../src/eval/model-loader';
 import { NamedModel } from '../../src/eval/models';
 import { ResNetFeatures } from '../../src/nn/resnet';
 import { TrainableResNet } from '../../src/nn/resnet-train';
 import { MocoV2 } from '../../src/train/moco';
+import { LinearHead } from '../../src/train/linear-head';
+import { CovarianceAccumulator } from '../../src/linalg';
 import { freshMocoInit } from '../../src/train/moco-init';
 import { randomResNetParams } from '../helpers/random-resnet';
 
@@ -27,6 +30,14 @@ t.test('Symbol.dispose frees the networks', async (t) => {
       const net = await ResNetFeatures.load('resnet18', randomResNetParams('resnet18'));
       const model = { net, arch: 'resnet18', archSource: 'option', file: 'r.pth.tar' } as unknown as LoadedModel;
       return new NamedModel('r', [{ name: 'r', file: 'r.pth.tar', sha256: '0'.repeat(64), model }], 'cat');
+    }],
+    ['LinearHead', async () => new LinearHead(true, 8, 4, (_k, shape) => new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(0.1))],
+    ['CovarianceAccumulator', async () => {
+      const acc = new CovarianceAccumulator(6);
+      const x = tensor(Float32Array.from({ length: 18 }, (_, i) => Math.sin(i)), [3, 6]);
+      acc.add(x);
+      x.dispose();
+      return acc;
     }],
   ];
   for (const [name, make] of cases) {
