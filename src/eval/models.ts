@@ -2,7 +2,8 @@
  * Models by name, as the original's model_utils resolves them, and their combinations.
  *
  *   NAME          -> {ckptDir}/NAME.pth.tar: a MoCo checkpoint (features from encoder_q, fc removed)
- *                    or a torchvision-style state dict;
+ *                    or a torchvision-style state dict; without it, the one of NAME.pth, NAME.pt,
+ *                    NAME.torch (VISSL) or NAME.safetensors that is there (two are refused);
  *   random        -> {ckptDir}/random.pth.tar; created on first use as a freshly initialised
  *                    torchvision ResNet-50 (nn/torchvision-init.ts, numpy seed 0) and saved with
  *                    torch.save's format, then reused. (The original needs the file to exist before
@@ -70,16 +71,28 @@ export async function ensureRandomCheckpoint(ckptDir: string, onNotice?: (m: str
   return file;
 }
 
+/**
+ * The file names a model NAME may have in --ckpt-dir: the original's `NAME.pth.tar` first, then the
+ * names other tools give weights (torch.save's .pth / .pt, VISSL's .torch, safetensors). The format
+ * is read from the contents, whatever the name.
+ */
+export const MODEL_EXTENSIONS = ['.pth.tar', '.pth', '.pt', '.torch', '.safetensors'] as const;
+
 async function resolveFile(name: string, o: NamedModelOptions): Promise<string> {
   if (name === 'random') return ensureRandomCheckpoint(o.ckptDir, o.onNotice);
-  const file = path.join(o.ckptDir, `${name}.pth.tar`);
-  if (!fs.existsSync(file)) {
-    const hint = name === 'supervised'
-      ? 'save torchvision\'s ImageNet ResNet-50 weights there (torch.save(torchvision.models.resnet50(pretrained=True).state_dict(), path))'
-      : `put the checkpoint there (e.g. the final ${name}_00199.pth.tar of pre-training) or pass --ckpt-dir`;
-    throw new SslInvError('ERR_FILE_NOT_FOUND', `model '${name}' not found: ${hint}`, { file });
+  const original = path.join(o.ckptDir, `${name}.pth.tar`);
+  if (fs.existsSync(original)) return original;
+  const found = MODEL_EXTENSIONS.slice(1).map((ext) => path.join(o.ckptDir, `${name}${ext}`)).filter((f) => fs.existsSync(f));
+  if (found.length > 1) {
+    // Two files that could be the model: which one a result came from must not be a guess.
+    throw new SslInvError('ERR_USAGE', `model '${name}' is ambiguous: ${found.map((f) => path.basename(f)).join(' and ')} are both in ${o.ckptDir}; ` +
+      'keep one, or name it NAME.pth.tar', { file: found[0]! });
   }
-  return file;
+  if (found.length === 1) return found[0]!;
+  const hint = name === 'supervised'
+    ? 'save torchvision\'s ImageNet ResNet-50 weights there (torch.save(torchvision.models.resnet50(pretrained=True).state_dict(), path))'
+    : `put the checkpoint there (e.g. the final ${name}_00199.pth.tar of pre-training; ${MODEL_EXTENSIONS.slice(1).join(', ')} are also looked for) or pass --ckpt-dir`;
+  throw new SslInvError('ERR_FILE_NOT_FOUND', `model '${name}' not found: ${hint}`, { file: original });
 }
 
 export class NamedModel {
