@@ -13,6 +13,7 @@ import { readCausal3DIdentDataset } from '../datasets';
 import { runCausal3DIdent } from '../eval/downstream-run';
 import { pythonFloatRepr } from './python-format';
 import { loadNamedModel } from '../eval/models';
+import { causal3dIdentCsv } from '../eval/probe-csv';
 import { versions } from '../eval/results';
 import { writeFileAtomic } from '../io/atomic-write';
 import { setNumThreads } from '../ops';
@@ -91,7 +92,8 @@ export function evalCausal3DIdentCommand(): Command {
           rows: { trainval: run.trainvalRows, test: run.testRows }, seed, device, precision, activations, versions: versions(device), probe: run.probe,
           created: new Date().toISOString(), seconds: (Date.now() - started) / 1000,
         }, null, 1)}\n`));
-        sink.notice(`best alpha ${run.probe.chosenAlpha}, gamma ${run.probe.chosenGamma}; results in ${out}`);
+        await writeFileAtomic(out.replace(/\.json$/, '.csv'), Buffer.from(causal3dIdentCsv(f.model, String(f.target), run.probe)));
+        sink.notice(`best alpha ${run.probe.chosenAlpha}, gamma ${run.probe.chosenGamma}; results in ${out} and .csv`);
         if (f.json) {
           printJsonLine({ kind: 'causal3dident', model: f.model, target: f.target, testScore: run.probe.testScore, alpha: run.probe.chosenAlpha,
             gamma: run.probe.chosenGamma, file: out });

@@ -13,6 +13,7 @@ import { DOWNSTREAM_DATASETS, readDownstreamDataset } from '../datasets';
 import { runDownstream } from '../eval/downstream-run';
 import { pythonFixed } from './python-format';
 import { loadNamedModel } from '../eval/models';
+import { downstreamCsv } from '../eval/probe-csv';
 import { versions } from '../eval/results';
 import { writeFileAtomic } from '../io/atomic-write';
 import { setNumThreads } from '../ops';
@@ -95,7 +96,8 @@ export function evalDownstreamCommand(): Command {
           rows: { trainval: run.trainvalRows, test: run.testRows }, seed, device, precision, activations, versions: versions(device), probe,
           created: new Date().toISOString(), seconds: (Date.now() - started) / 1000,
         }, null, 1)}\n`));
-        sink.notice(`best C ${run.probe.chosenC} (mean CV score ${run.probe.meanCvScores[run.probe.bestIndex] ?? 'n/a'}); results in ${out}`);
+        await writeFileAtomic(out.replace(/\.json$/, '.csv'), Buffer.from(downstreamCsv(f.model, name, dataset.metric, run.probe)));
+        sink.notice(`best C ${run.probe.chosenC} (mean CV score ${run.probe.meanCvScores[run.probe.bestIndex] ?? 'n/a'}); results in ${out} and .csv`);
         if (f.json) {
           printJsonLine({ kind: 'downstream', model: f.model, dataset: name, metric: dataset.metric, testScore: run.probe.testScore, C: run.probe.chosenC, file: out });
         } else {

@@ -39,6 +39,12 @@ t.test('classification (Flowers) and regression (300W, LSP)', async (t) => {
     t.equal(j.probe.chosenC, j.probe.Cs[j.probe.bestIndex]);
     t.match(j.models[0].sha256, /^[0-9a-f]{64}$/);
     t.same([j.precision, j.activations], ['fp32', 'float32'], 'the arithmetic is recorded');
+    // The long-format CSV beside it: every CV score, then the test score at the chosen C.
+    const csv = fs.readFileSync(path.join(results, `net_${ds}_downstream.csv`), 'utf8').trim().split('\n').map((l) => l.split(','));
+    t.same(csv[0], ['model', 'dataset', 'metric', 'C', 'fold', 'value']);
+    t.equal(csv.length, 1 + 45 * 2 + 1, `${ds}: 45 Cs x 2 folds + the test row`);
+    t.same(csv[1], ['net', ds, j.metric, String(j.probe.Cs[0]), '0', String(j.probe.cvScores[0][0])]);
+    t.same(csv[csv.length - 1], ['net', ds, j.metric, String(j.probe.chosenC), 'test', String(j.probe.testScore)]);
   }
 });
 
@@ -74,5 +80,11 @@ t.test('Causal3DIdent', async (t) => {
   t.equal(j.probe.alphas.length, 5);
   t.equal(j.probe.gammas.length, 8);
   t.equal(j.probe.cvScores.length, 40);
+  const csv = fs.readFileSync(path.join(results, 'net_backbone_causal3dident_0.csv'), 'utf8').trim().split('\n').map((l) => l.split(','));
+  t.same(csv[0], ['model', 'target', 'alpha', 'gamma', 'fold', 'value']);
+  t.equal(csv.length, 1 + 40 * j.probe.cvScores[0].length + 1, '5 alphas x 8 gammas x the folds + the test row');
+  t.same(csv[1 + j.probe.cvScores[0].length], ['net', '0', String(j.probe.alphas[0]), String(j.probe.gammas[1]), '0', String(j.probe.cvScores[1][0])],
+    'alpha outer, gamma inner');
+  t.same(csv[csv.length - 1], ['net', '0', String(j.probe.chosenAlpha), String(j.probe.chosenGamma), 'test', String(j.probe.testScore)]);
   t.same([j.precision, j.activations], ['fp32', 'float32'], 'the arithmetic is recorded');
 });
