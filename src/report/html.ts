@@ -4,6 +4,9 @@
  *   - a models x transforms heatmap of mean similarity (the paper's overview figure), with the
  *     real-world data sets as further columns;
  *   - for each synthetic transform, similarity against the transform parameter, one line per model;
+ *   - with downstream results: their table, invariance against transfer (scatter), and the
+ *     correlation across models of each transform's similarity with each data set's test score
+ *     (correlations.ts; also written as invariance_transfer_correlations.csv beside the page);
  *   - tables of the summary numbers (distance and similarity) and the runs' provenance.
  * The files are read and checked by result-files.ts: a malformed one is an error naming it.
  */
@@ -13,6 +16,7 @@ import { writeFileAtomic } from '../io/atomic-write';
 import { InvarianceResult } from '../eval/results';
 import { SYNTHETIC_TRANSFORMS } from '../transforms/grid';
 import { esc, heatmap, lineChart, scatterChart, Series } from './svg';
+import { correlationsCsv, invarianceTransferCorrelations, MIN_MODELS } from './correlations';
 import { DownstreamSummary, readDownstreamResults, readInvarianceResults } from './result-files';
 
 /** x values for a transform's plot: the parameter when it is a number, else the view index. */
@@ -89,6 +93,21 @@ export function renderReport(results: InvarianceResult[], title = 'ssl-invarianc
           return r ? [{ x: meanInv(m), y: r.testScore, label: m }] : [];
         }) })))}</figure>`);
     }
+    const corr = invarianceTransferCorrelations(results, downstream);
+    if (corr.length) {
+      const corrSets = [...new Set(corr.map((c) => c.dataset))];
+      const corrRows = [...new Set(corr.map((c) => c.transform))];
+      body.push(`<h2>Does invariance predict transfer?</h2><p>Across the models that have both results: Spearman's rank correlation &rho; (and Pearson's r) of the model's mean similarity under each transform with its downstream test score; n models; none below ${MIN_MODELS}. Also in <code>invariance_transfer_correlations.csv</code>.</p>`);
+      body.push(`<table><thead><tr><th>transform</th>${corrSets.map((d) => `<th>${esc(d)}</th>`).join('')}</tr></thead><tbody>`);
+      for (const t of corrRows) {
+        body.push(`<tr><td>${esc(t)}</td>${corrSets.map((d) => {
+          const c = corr.find((x) => x.transform === t && x.dataset === d)!;
+          return Number.isNaN(c.spearman) ? `<td>&ndash; <small>(n ${c.n})</small></td>`
+            : `<td>&rho; ${c.spearman.toFixed(3)} <small>(r ${Number.isNaN(c.pearson) ? '&ndash;' : c.pearson.toFixed(3)}, n ${c.n})</small></td>`;
+        }).join('')}</tr>`);
+      }
+      body.push('</tbody></table>');
+    }
   }
   body.push('<h2>Summary</h2><table><thead><tr><th>model</th><th>kind</th><th>transform / data set</th><th>distance</th><th>similarity</th><th>views</th><th>images</th></tr></thead><tbody>');
   for (const r of results) {
@@ -132,5 +151,7 @@ export async function writeReport(dir: string, out?: string): Promise<{ file: st
   }
   const file = out ?? path.join(dir, 'report.html');
   await writeFileAtomic(file, Buffer.from(renderReport(results, 'ssl-invariances report', downstream)));
+  const corr = invarianceTransferCorrelations(results, downstream);
+  if (corr.length) await writeFileAtomic(path.join(path.dirname(file), 'invariance_transfer_correlations.csv'), Buffer.from(correlationsCsv(corr)));
   return { file, results: results.length + downstream.length };
 }

@@ -1,5 +1,7 @@
 // The HTML report: heatmap and per-transform plots from invariance results, and, when downstream
-// results are there too, the transfer table and the invariance-vs-transfer scatter plot. Result files
+// results are there too, the transfer table, the invariance-vs-transfer scatter plot and the
+// correlation across models of each transform's similarity with each data set's score (scipy's
+// values for the first case of test/fixtures/eval/correlation.json). Result files
 // that are ours but malformed are ERR_RESULTS_FORMAT naming the file and field (a structural fuzz
 // of the files checks that nothing else escapes: before these checks, its mutants ended in TypeErrors
 // thrown from the middle of the renderer).
@@ -42,6 +44,39 @@ t.test('invariance and transfer sections', async (t) => {
   t.match(html, /Invariance vs transfer/);
   t.equal((html.match(/<circle[^>]*r="4"/g) ?? []).length, 2, 'one point per model');
   t.notMatch(html, /<script/i, 'no scripts: a self-contained page');
+  t.match(html, /Does invariance predict transfer\?/);
+  t.match(html, /<td>rotation<\/td><td>&ndash; <small>\(n 2\)<\/small><\/td>/, 'two models: no coefficient');
+  const csv = fs.readFileSync(path.join(dir, 'invariance_transfer_correlations.csv'), 'utf8');
+  t.equal(csv, 'transform,dataset,n,spearman,pearson\nrotation,flowers,2,,\nmean of the transforms,flowers,2,,\n', 'the CSV: no coefficient below 3 models');
+});
+
+t.test('the correlation of invariance with transfer across models (scipy\'s rho and r)', async (t) => {
+  const d = fs.mkdtempSync(path.join(dir, 'corr-'));
+  // Five models, two transforms, two data sets: the first fixture case of correlation.json for
+  // rotation x flowers (scipy: Pearson 0.98106580091716, Spearman 1.0); hue ranks the models the other way.
+  const sims = [0.91, 0.42, 0.77, 0.63, 0.55], scores = [71.2, 40.3, 66.0, 58.9, 49.1];
+  sims.forEach((sim, i) => {
+    const m = `m${i}`;
+    fs.writeFileSync(path.join(d, `${m}_backbone_imagenet_rotation_invariance.json`), JSON.stringify(synthetic(m, 'rotation', sim)));
+    fs.writeFileSync(path.join(d, `${m}_backbone_imagenet_hue_invariance.json`), JSON.stringify(synthetic(m, 'hue', 1 - sim)));
+    fs.writeFileSync(path.join(d, `${m}_flowers_downstream.json`), JSON.stringify({
+      format: 'ssl-inv-downstream/1', model: m, dataset: 'flowers', metric: 'accuracy', probe: { testScore: scores[i], chosenC: 1 } }));
+    if (i < 4) {  // one model fewer on 300w
+      fs.writeFileSync(path.join(d, `${m}_300w_downstream.json`), JSON.stringify({
+        format: 'ssl-inv-downstream/1', model: m, dataset: '300w', metric: 'r2', probe: { testScore: i, chosenC: 1 } }));
+    }
+  });
+  const r = await writeReport(d);
+  const html = fs.readFileSync(r.file, 'utf8');
+  t.match(html, /<td>rotation<\/td><td>&rho; -0\.400 <small>\(r -0\.[0-9]{3}, n 4\)<\/small><\/td><td>&rho; 1\.000 <small>\(r 0\.981, n 5\)<\/small><\/td>/,
+    'rotation: 300w from 4 models, flowers from 5 as scipy gives');
+  t.match(html, /<td>hue<\/td><td>&rho; 0\.400 <small>[^<]*<\/small><\/td><td>&rho; -1\.000 /, 'hue: the reversed ranking');
+  const rows = fs.readFileSync(path.join(d, 'invariance_transfer_correlations.csv'), 'utf8').trim().split('\n').map((l) => l.split(','));
+  t.same(rows[0], ['transform', 'dataset', 'n', 'spearman', 'pearson']);
+  const flowers = rows.find((x) => x[0] === 'rotation' && x[1] === 'flowers')!;
+  t.equal(flowers[2], '5');
+  t.ok(Math.abs(Number(flowers[3]) - 1) < 1e-12 && Math.abs(Number(flowers[4]) - 0.9810658009171622) < 1e-12, `rotation x flowers: ${flowers.join(',')}`);
+  t.equal(rows.length, 1 + 3 * 2, 'rotation, hue and their mean, for two data sets');
 });
 
 t.test('an empty folder is an error', async (t) => {
