@@ -110,5 +110,8 @@ export type {
 // Everything else of the probes (L-BFGS-B, the scaler, the metrics, ...).
 export * as probes from './probes';
 export { renderReport, writeReport } from './report/html';
+export { invarianceTransferCorrelations, correlationsCsv } from './report/correlations';
+export type { CorrelationRow } from './report/correlations';
+export { pearson, spearman, rankAverage } from './eval/correlation';
 export { torchSave, TorchTensor } from './io/torch-save';
 export { readSafetensors, writeSafetensors } from './io/safetensors';

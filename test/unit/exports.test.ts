@@ -45,6 +45,8 @@ t.test('every evaluation the CLI runs is exported, with its probes and readers',
     'fitRidgePath', 'predictRidgePath', 'kernelRidgeGrid', 'kfoldSplits',
     // MAT-files (Flowers' labels and splits)
     'readMat', 'parseMat', 'getMatNumeric', 'matValues',
+    // the report's invariance-transfer correlations
+    'writeReport', 'invarianceTransferCorrelations', 'correlationsCsv', 'pearson', 'spearman', 'rankAverage',
   ] as const;
   for (const name of fns) t.type((api as Record<string, unknown>)[name], 'function', name);
   t.type(api.probes.minimizeLbfgsb, 'function', 'probes namespace: minimizeLbfgsb');
