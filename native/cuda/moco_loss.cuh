@@ -42,7 +42,7 @@ size_t MocoLossWorkspaceBytes(int n, int d, int kq, int keys_per_chunk = 0);
 
 // Dynamic shared memory per block the kernel needs at least for dim d (its shortest query block), and
 // whether the current device allows that much (dim <= 128 runs on every card of compute capability
-// 8.0 or later; dim 129..256 needs 161 KiB: sm_80, sm_90). 0 / false for d outside 1..256.
+// 8.0 or later; dim 129..256 needs 160 KiB: sm_80, sm_90). 0 / false for d outside 1..256.
 size_t MocoLossSharedMemoryNeeded(int d);
 bool MocoLossFits(int d);
 

@@ -6,14 +6,10 @@
  * round-trip form.
  */
 import type { KernelRidgeProbeResult, ProbeResult } from '../probes/cv';
-
-function cell(v: string | number): string {
-  const s = String(v);
-  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
+import { csvCell } from './results';
 
 function lines(rows: (string | number)[][]): string {
-  return `${rows.map((r) => r.map(cell).join(',')).join('\n')}\n`;
+  return `${rows.map((r) => r.map(csvCell).join(',')).join('\n')}\n`;
 }
 
 /** model,dataset,metric,C,fold,value: cvScores[j][f] for each C, then the test score at the chosen C. */

@@ -82,7 +82,8 @@ export function resultBaseName(r: Pick<InvarianceResult, 'kind' | 'model' | 'fea
     : `${r.model}_${r.featureLayer}_${r.dataset}_invariance`;
 }
 
-function csvCell(v: unknown): string {
+/** One CSV cell: arrays space-joined, quoted when it holds a quote, comma or newline (RFC 4180). */
+export function csvCell(v: unknown): string {
   const s = Array.isArray(v) ? v.join(' ') : v === undefined ? '' : String(v);
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }

@@ -6,6 +6,7 @@
  * fewer than MIN_MODELS models gets no coefficient (NaN), since two points always correlate perfectly.
  */
 import { pearson, spearman } from '../eval/correlation';
+import { csvCell } from '../eval/results';
 import type { InvarianceResult } from '../eval/results';
 import { SYNTHETIC_TRANSFORMS } from '../transforms/grid';
 import type { DownstreamSummary } from './result-files';
@@ -55,6 +56,5 @@ export function invarianceTransferCorrelations(results: readonly InvarianceResul
 /** transform,dataset,n,spearman,pearson (empty cells for no coefficient). */
 export function correlationsCsv(rows: readonly CorrelationRow[]): string {
   const num = (v: number) => (Number.isNaN(v) ? '' : String(v));
-  const cell = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
-  return `${['transform,dataset,n,spearman,pearson', ...rows.map((r) => [cell(r.transform), cell(r.dataset), String(r.n), num(r.spearman), num(r.pearson)].join(','))].join('\n')}\n`;
+  return `${['transform,dataset,n,spearman,pearson', ...rows.map((r) => [csvCell(r.transform), csvCell(r.dataset), String(r.n), num(r.spearman), num(r.pearson)].join(','))].join('\n')}\n`;
 }

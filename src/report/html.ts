@@ -16,7 +16,7 @@ import { writeFileAtomic } from '../io/atomic-write';
 import { InvarianceResult } from '../eval/results';
 import { SYNTHETIC_TRANSFORMS } from '../transforms/grid';
 import { esc, heatmap, lineChart, scatterChart, Series } from './svg';
-import { correlationsCsv, invarianceTransferCorrelations, MIN_MODELS } from './correlations';
+import { CorrelationRow, correlationsCsv, invarianceTransferCorrelations, MIN_MODELS } from './correlations';
 import { DownstreamSummary, readDownstreamResults, readInvarianceResults } from './result-files';
 
 /** x values for a transform's plot: the parameter when it is a number, else the view index. */
@@ -39,7 +39,8 @@ function averageRepeats(x: number[], y: number[], name: string): Series {
   return { name, x: xs, y: xs.map((v) => { const g = groups.get(v)!; return g.reduce((a, b) => a + b, 0) / g.length; }) };
 }
 
-export function renderReport(results: InvarianceResult[], title = 'ssl-invariances report', downstream: DownstreamSummary[] = []): string {
+export function renderReport(results: InvarianceResult[], title = 'ssl-invariances report', downstream: DownstreamSummary[] = [],
+  corr: CorrelationRow[] = invarianceTransferCorrelations(results, downstream)): string {
   const synth = results.filter((r) => r.kind === 'synthetic');
   const real = results.filter((r) => r.kind === 'realworld');
   const models = [...new Set(results.map((r) => r.model))];
@@ -93,7 +94,6 @@ export function renderReport(results: InvarianceResult[], title = 'ssl-invarianc
           return r ? [{ x: meanInv(m), y: r.testScore, label: m }] : [];
         }) })))}</figure>`);
     }
-    const corr = invarianceTransferCorrelations(results, downstream);
     if (corr.length) {
       const corrSets = [...new Set(corr.map((c) => c.dataset))];
       const corrRows = [...new Set(corr.map((c) => c.transform))];
@@ -150,8 +150,8 @@ export async function writeReport(dir: string, out?: string): Promise<{ file: st
     throw new SslInvError('ERR_FILE_NOT_FOUND', 'no results (*_invariance.json, *_downstream.json) to report on: run an evaluation first', { file: dir });
   }
   const file = out ?? path.join(dir, 'report.html');
-  await writeFileAtomic(file, Buffer.from(renderReport(results, 'ssl-invariances report', downstream)));
   const corr = invarianceTransferCorrelations(results, downstream);
+  await writeFileAtomic(file, Buffer.from(renderReport(results, 'ssl-invariances report', downstream, corr)));
   if (corr.length) await writeFileAtomic(path.join(path.dirname(file), 'invariance_transfer_correlations.csv'), Buffer.from(correlationsCsv(corr)));
   return { file, results: results.length + downstream.length };
 }

@@ -7,6 +7,7 @@ const { cudaInfo, resolveDevice, toDevice } = require('../../lib/device');
 const { tensor } = require('../../lib/tensor');
 const ops = require('../../lib/ops');
 const { native } = require('../../lib/native');
+const { uniform } = require('./lcg');
 
 function attempt(f) {
   try {
@@ -20,11 +21,8 @@ function attempt(f) {
 // and key chunks: the loss and a digest of dq's bits, which must not depend on the card.
 const moco = (dim) => attempt(() => {
   const n = 300, k = 4096;
-  // Uniform in (-0.15, 0.15) from a 32-bit LCG: unrelated rows, so no logit dwarfs the others.
-  const fill = (len, seed) => {
-    let x = seed >>> 0;
-    return Float32Array.from({ length: len }, () => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5) * 0.3);
-  };
+  // Uniform in (-0.15, 0.15): unrelated rows, so no logit dwarfs the others.
+  const fill = (len, seed) => uniform(len, seed, 0.3);
   const q = toDevice(tensor(fill(n * dim, 1), [n, dim]), 'cuda:0');
   const kp = toDevice(tensor(fill(n * dim, 2), [n, dim]), 'cuda:0');
   const queue = toDevice(tensor(fill(dim * k, 3), [dim, k]), 'cuda:0');

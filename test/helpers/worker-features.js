@@ -7,10 +7,9 @@ const { createHash } = require('node:crypto');
 const { isMainThread, parentPort, workerData } = require('node:worker_threads');
 const lib = require('../../lib');
 
-function seeded(len, seed) {
-  let x = seed >>> 0;
-  return Float32Array.from({ length: len }, () => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5) * 0.2);
-}
+const { uniform } = require('./lcg');
+
+const seeded = (len, seed) => uniform(len, seed, 0.2);
 
 async function features(seed, passes) {
   const spec = lib.resnetSpec('resnet18');
